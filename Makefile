@@ -1,0 +1,59 @@
+# Relay's entry points. `make run` and `make test` work on a fresh clone (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+RELAY_PORT ?= 8000
+PYTHON ?= python3
+
+.PHONY: help run test lint typecheck pytest db venv migrate openapi lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+run: venv db ## Migrate the development database and serve the API on 127.0.0.1:$RELAY_PORT
+	@scripts/with-db.sh dev $(BIN)/relay db upgrade
+	@echo "Relay on http://127.0.0.1:$(RELAY_PORT) (docs at /docs); Ctrl-C stops it"
+	@RELAY_PORT=$(RELAY_PORT) scripts/with-db.sh dev $(BIN)/relay serve --host 127.0.0.1 --port $(RELAY_PORT)
+
+test: venv db ## Migrate the test database, then lint, type-check and run the whole suite
+	@scripts/with-db.sh test $(BIN)/relay db upgrade
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict api/
+	scripts/with-db.sh test $(BIN)/pytest $(PYTEST_ARGS)
+
+pytest: venv db ## Only the test suite (PYTEST_ARGS="-k name" to pick tests)
+	@scripts/with-db.sh test $(BIN)/relay db upgrade
+	scripts/with-db.sh test $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv ## mypy --strict on api/
+	$(BIN)/mypy --strict api/
+
+db: ## Make sure a PostgreSQL with PostGIS is reachable (installs and starts one if needed)
+	@scripts/db-bootstrap.sh
+
+migrate: venv db ## Migrate the development database to the newest revision
+	scripts/with-db.sh dev $(BIN)/relay db upgrade
+
+venv: $(VENV)/.installed ## Create .venv from requirements-dev.lock
+
+$(VENV)/.installed: requirements-dev.lock pyproject.toml scripts/venv.sh
+	@PYTHON=$(PYTHON) scripts/venv.sh
+	@touch $@
+
+openapi: venv ## Write openapi/openapi.json from the app
+	$(BIN)/relay openapi
+
+lock: ## Re-resolve pyproject.toml into requirements.lock (runtime) and requirements-dev.lock
+	uv lock --quiet
+	uv export --quiet --format requirements.txt --no-default-groups --no-emit-project --no-header --no-annotate > requirements.lock
+	uv export --quiet --format requirements.txt --all-groups --no-emit-project --no-header --no-annotate > requirements-dev.lock
+
+clean: ## Remove the virtual environment and caches (databases are left alone)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,89 @@
+"""One typed settings object, read from the environment (prefix ``RELAY_``) and ``.env``.
+
+Secrets have development placeholders so that ``make run`` works on a fresh clone; any other
+environment refuses to start with a placeholder, an empty or a short secret.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_DATABASE_URL = "postgresql+asyncpg://relay_app:relay_app@127.0.0.1:5432/relay"
+PLACEHOLDER_PREFIX = "dev-only-"
+MINIMUM_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    console = "console"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RELAY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Environment = Environment.development
+    database_url: Annotated[
+        SecretStr, Field(description="Where the API and worker connect: the application role.")
+    ] = SecretStr(DEVELOPMENT_DATABASE_URL)
+    migration_database_url: Annotated[
+        SecretStr | None,
+        Field(description="Where migrations run: the owner role. Defaults to database_url."),
+    ] = None
+    app_role: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+            description="Database role the API runs as; migrations grant it table privileges.",
+        ),
+    ] = "relay_app"
+    database_pool_size: Annotated[int, Field(ge=1, le=100)] = 10
+    database_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 15_000
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    public_url: Annotated[
+        str, Field(description="Base URL partners reach the API at (issuer, links).")
+    ] = "http://127.0.0.1:8000"
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.json
+
+    secret_key: Annotated[
+        SecretStr,
+        Field(description="Root secret for keyed hashes of tokens and secrets (32+ characters)."),
+    ] = SecretStr(PLACEHOLDER_PREFIX + "secret-key-change-me-0123456789")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        if self.environment is Environment.development:
+            return self
+        for name in ("secret_key",):
+            value: SecretStr = getattr(self, name)
+            secret = value.get_secret_value()
+            if secret.startswith(PLACEHOLDER_PREFIX) or len(secret) < MINIMUM_SECRET_LENGTH:
+                raise ValueError(
+                    f"RELAY_{name.upper()} must be set to a random value of at least "
+                    f"{MINIMUM_SECRET_LENGTH} characters when RELAY_ENVIRONMENT={self.environment}"
+                )
+        if self.database_url.get_secret_value() == DEVELOPMENT_DATABASE_URL and (
+            self.environment is Environment.production
+        ):
+            raise ValueError("RELAY_DATABASE_URL must be set in production")
+        return self
+
+    @property
+    def owner_database_url(self) -> str:
+        """URL migrations run with: the owner role when configured, else the application's."""
+        url = self.migration_database_url or self.database_url
+        return url.get_secret_value()

@@ -1,0 +1,26 @@
+"""Request dependencies as ``Annotated`` aliases named for what they give."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.config import Settings
+from api.db import transaction
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in transaction(request.app.state.sessionmaker):
+        yield session
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+# scope="function": the transaction is committed before the response is sent, so a failed
+# commit answers with an error instead of a success the database never kept.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -1,0 +1,183 @@
+"""One error hierarchy, one shape: RFC 9457 ``application/problem+json``.
+
+Services raise ``RelayError`` subclasses named after what happened; the handlers installed by
+``install_error_handlers`` render those, the framework's own HTTP and validation errors, and
+(through ``api.middleware``) any unexpected exception. A problem never carries a stack trace,
+SQL, or the value a caller sent: validation errors name the field and the rule only.
+"""
+
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+request_id_var: ContextVar[str | None] = ContextVar("relay_request_id", default=None)
+
+
+class ValidationIssue(BaseModel):
+    """One reason a request was refused: where, and which rule (never the value sent)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with Relay's extensions ``request_id`` and ``errors``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(default="about:blank", description="URI identifying the problem type.")
+    title: str
+    status: int
+    detail: str | None = None
+    request_id: str | None = Field(
+        default=None, description="The X-Request-ID of the request, for support."
+    )
+    errors: list[ValidationIssue] | None = None
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(
+    status: int,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    type_: str = "about:blank",
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> ProblemResponse:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or _phrase(status),
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body["request_id"] = request_id_var.get()
+    if extensions:
+        body.update(extensions)
+    return ProblemResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+class RelayError(Exception):
+    """Base of every error Relay raises on purpose. Subclasses set ``status`` and ``title``."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal Server Error"
+    code: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+    @property
+    def type_uri(self) -> str:
+        return f"urn:relay:problem:{self.code}" if self.code else "about:blank"
+
+
+class BadRequest(RelayError):
+    status = 400
+    title = "Bad Request"
+
+
+class NotFound(RelayError):
+    status = 404
+    title = "Not Found"
+
+
+class Conflict(RelayError):
+    status = 409
+    title = "Conflict"
+
+
+class PayloadTooLarge(RelayError):
+    status = 413
+    title = "Content Too Large"
+    code = "payload-too-large"
+
+
+class ServiceUnavailable(RelayError):
+    status = 503
+    title = "Service Unavailable"
+
+
+def validation_issues(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic errors without ``input`` and ``ctx``: those can hold what the caller sent."""
+    return [
+        {
+            "loc": [part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in errors
+    ]
+
+
+async def _relay_error(_: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RelayError)
+    return problem_response(
+        exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        type_=exc.type_uri,
+        headers=exc.headers,
+        extensions=exc.extensions,
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = _phrase(exc.status_code)
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    return problem_response(exc.status_code, detail=detail, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        422,
+        title="Unprocessable Content",
+        detail="The request does not match what this operation accepts.",
+        type_="urn:relay:problem:validation",
+        extensions={"errors": validation_issues(exc.errors())},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RelayError, _relay_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+# Every operation may answer a problem; build_openapi points these at the Problem schema.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"description": "Client error (problem details)"},
+    "5XX": {"description": "Server error (problem details)"},
+}

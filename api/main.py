@@ -1,0 +1,105 @@
+"""The application factory: ``create_app(settings)`` builds a Relay API.
+
+Nothing connects at import time. The engine is created in the lifespan and disposed there, so
+tests and tools can build apps with other settings side by side.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from api import __version__
+from api.config import Settings
+from api.db import create_engine, create_sessionmaker
+from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, install_error_handlers
+from api.logging import configure_logging, get_logger
+from api.metrics import Metrics
+from api.middleware import RequestContextMiddleware
+from api.routers import health
+
+log = get_logger("relay.api")
+
+DESCRIPTION = """\
+Relay is a referral network and service directory for organisations that protect children and
+women from violence, exploitation and trafficking.
+
+Every error is an RFC 9457 `application/problem+json` document; every response carries
+`X-Request-ID`.
+"""
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable operation ids: ``{tag}-{function name}``."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        log.info("api_started", version=__version__, environment=settings.environment)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+            log.info("api_stopped")
+
+    app = FastAPI(
+        title="Relay",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        responses=PROBLEM_RESPONSES,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=app.state.metrics,
+    )
+    app.include_router(health.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI 3.1 document, with the problem schema every error response refers to."""
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        openapi_version=app.openapi_version,
+        description=app.description,
+        routes=app.routes,
+    )
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(problem.pop("$defs", {}))
+    components["Problem"] = problem
+    problem_content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.startswith(("4", "5")):
+                    response["content"] = problem_content
+    return schema

@@ -1,0 +1,53 @@
+"""Operations endpoints: liveness, readiness, Prometheus metrics."""
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from api.deps import SessionDep
+from api.errors import ServiceUnavailable
+from api.logging import exception_location, get_logger
+from api.metrics import Metrics
+from api.repositories import health as repository
+
+router = APIRouter(tags=["operations"])
+log = get_logger("relay.health")
+
+
+class Liveness(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    postgis: str
+
+
+@router.get("/healthz", summary="The process is alive")
+async def liveness() -> Liveness:
+    return Liveness(status="ok")
+
+
+@router.get(
+    "/readyz",
+    summary="The database and PostGIS answer",
+    responses={503: {"description": "The database or PostGIS does not answer"}},
+)
+async def readiness(session: SessionDep) -> Readiness:
+    try:
+        version = await repository.postgis_version(session)
+    except (DBAPIError, InterfaceError, OperationalError, OSError, TimeoutError) as exc:
+        log.warning("not_ready", **exception_location(exc))
+        raise ServiceUnavailable("The database or PostGIS does not answer.") from exc
+    return Readiness(status="ok", postgis=version)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics",
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics(request: Request) -> Response:
+    registry: Metrics = request.app.state.metrics
+    return Response(registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,72 @@
+"""The background worker (``relay worker``): runs the registered jobs in a loop until stopped.
+
+Jobs (webhook delivery, SLA expiry, audit sealing) register themselves in ``JOBS`` as the
+features that need them land. Each tick runs every job once in its own transaction; a job that
+fails is logged (type and location only) and retried on the next tick. SIGINT or SIGTERM stops
+the loop after the current tick.
+"""
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.config import Settings
+from api.db import SessionMaker, create_engine, create_sessionmaker, transaction
+from api.logging import configure_logging, exception_location, get_logger
+from api.repositories import health
+
+log = get_logger("relay.worker")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[AsyncSession, Settings], Awaitable[int]]
+    """Does one batch of work and returns how many items it handled."""
+
+
+JOBS: list[Job] = []
+
+
+async def run_tick(sessionmaker: SessionMaker, settings: Settings) -> dict[str, int]:
+    handled: dict[str, int] = {}
+    for job in JOBS:
+        try:
+            async for session in transaction(sessionmaker):
+                handled[job.name] = await job.run(session, settings)
+        except Exception as exc:
+            log.error("job_failed", job=job.name, **exception_location(exc))
+    return handled
+
+
+async def run_worker(settings: Settings, *, once: bool = False, interval: float = 1.0) -> None:
+    configure_logging(settings)
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async for session in transaction(sessionmaker):
+            postgis = await health.postgis_version(session)
+        log.info("worker_started", jobs=[job.name for job in JOBS], postgis=postgis.split()[0])
+        while True:
+            handled = await run_tick(sessionmaker, settings)
+            if any(handled.values()):
+                log.info("worker_tick", handled=handled)
+            if once or stop.is_set():
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                continue
+            break
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await engine.dispose()
+        log.info("worker_stopped")

@@ -1,0 +1,121 @@
+"""The test harness: a real PostGIS database, the real HTTP stack, a rollback per test.
+
+The suite reads only RELAY_TEST_DATABASE_URL (application role) and
+RELAY_TEST_MIGRATION_DATABASE_URL (owner role); `make test` sets both. The database is migrated
+once per run; every test's writes happen inside a transaction that is rolled back afterwards,
+while the application's own commit/rollback logic runs for real against a savepoint.
+"""
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from alembic import command
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from api.cli import alembic_config
+from api.config import Environment, Settings
+from api.main import create_app
+
+TEST_DATABASE_URL = os.environ.get("RELAY_TEST_DATABASE_URL")
+TEST_MIGRATION_DATABASE_URL = os.environ.get("RELAY_TEST_MIGRATION_DATABASE_URL", TEST_DATABASE_URL)
+
+if not TEST_DATABASE_URL:
+    pytest.exit(
+        "RELAY_TEST_DATABASE_URL is not set: run the suite with `make test` "
+        "(or `scripts/with-db.sh test .venv/bin/pytest`)",
+        returncode=2,
+    )
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": Environment.test,
+        "database_url": TEST_DATABASE_URL,
+        "migration_database_url": TEST_MIGRATION_DATABASE_URL,
+        "secret_key": secrets.token_urlsafe(48),
+        "public_url": "http://testserver",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def run_alembic(connection: Any, operation: Callable[..., None], revision: str) -> None:
+    """Run an alembic command on an open (sync-facing) connection."""
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    config.attributes["configure_logger"] = False
+    operation(config, revision)
+
+
+@pytest.fixture(scope="session")
+async def owner_engine() -> AsyncIterator[AsyncEngine]:
+    """The migration (owner) role: for migrations and for what only the owner may do."""
+    assert TEST_MIGRATION_DATABASE_URL
+    engine = create_async_engine(TEST_MIGRATION_DATABASE_URL, poolclass=NullPool)
+    async with engine.begin() as connection:
+        await connection.run_sync(run_alembic, command.upgrade, "head")
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, owner_engine: AsyncEngine) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def connection(app: FastAPI) -> AsyncIterator[AsyncConnection]:
+    """One connection as the application role, inside a transaction rolled back after the test."""
+    engine: AsyncEngine = app.state.engine
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield connection
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """A session for factories; shares the test's transaction with the HTTP client."""
+    async with AsyncSession(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    ) as session:
+        yield session
+
+
+@pytest.fixture
+async def client(app: FastAPI, connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+    """The real HTTP stack; each request's commit releases a savepoint of the test's transaction."""
+    original = app.state.sessionmaker
+    app.state.sessionmaker = async_sessionmaker(
+        bind=connection,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+    finally:
+        app.state.sessionmaker = original

@@ -1,0 +1,47 @@
+"""Settings refuse placeholder and weak secrets outside development."""
+
+import os
+
+import pytest
+from pydantic import ValidationError
+
+from api.config import Environment, Settings
+
+
+@pytest.fixture(autouse=True)
+def _no_relay_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in os.environ:
+        if name.startswith("RELAY_"):
+            monkeypatch.delenv(name)
+
+
+class TestSecrets:
+    def test_development_accepts_placeholders(self) -> None:
+        settings = Settings(environment=Environment.development, _env_file=None)
+        assert settings.secret_key.get_secret_value().startswith("dev-only-")
+
+    @pytest.mark.parametrize("environment", [Environment.test, Environment.production])
+    def test_placeholder_refused_elsewhere(self, environment: Environment) -> None:
+        with pytest.raises(ValidationError, match="RELAY_SECRET_KEY"):
+            Settings(
+                environment=environment,
+                database_url="postgresql+asyncpg://a:b@db/relay",
+                _env_file=None,
+            )
+
+    def test_short_secret_refused(self) -> None:
+        with pytest.raises(ValidationError, match="at least 32"):
+            Settings(environment=Environment.test, secret_key="too-short", _env_file=None)
+
+    def test_production_needs_its_own_database_url(self) -> None:
+        with pytest.raises(ValidationError, match="RELAY_DATABASE_URL"):
+            Settings(environment=Environment.production, secret_key="s" * 40, _env_file=None)
+
+    def test_secrets_are_not_in_repr(self) -> None:
+        settings = Settings(environment=Environment.test, secret_key="k" * 40, _env_file=None)
+        assert "k" * 40 not in repr(settings)
+        assert "relay_app:relay_app" not in repr(settings)
+
+    def test_migration_url_defaults_to_database_url(self) -> None:
+        settings = Settings(database_url="postgresql+asyncpg://a:b@db/x", _env_file=None)
+        assert settings.owner_database_url == "postgresql+asyncpg://a:b@db/x"
