@@ -75,6 +75,7 @@ if [ "$state" != "online" ]; then
 fi
 
 psql_admin() {
+  export PGOPTIONS="-c client_min_messages=warning"
   if [ "$(id -un)" = "postgres" ]; then psql -X -q -p "$port" -v ON_ERROR_STOP=1 "$@"
   else as_root runuser -u postgres -- psql -X -q -p "$port" -v ON_ERROR_STOP=1 "$@"
   fi
