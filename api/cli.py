@@ -2,21 +2,35 @@
 
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from api import __version__
+from api.errors import RelayError as RelayErrorForCli
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from pydantic import ValidationError
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from api.config import Settings
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Relay: referral network and service-directory API.", no_args_is_help=True)
 db_app = typer.Typer(
     help="Database schema migrations (run as the owner role).", no_args_is_help=True
 )
+orgs_app = typer.Typer(help="Partner organisations.", no_args_is_help=True)
+clients_app = typer.Typer(help="OAuth clients of partner organisations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(clients_app, name="clients")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPOSITORY_ROOT / "openapi" / "openapi.json"
@@ -128,6 +142,171 @@ def openapi(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(document, encoding="utf-8")
     typer.echo(f"wrote {output}", err=True)
+
+
+def _run_in_transaction(work: "Callable[[AsyncSession, Settings], Awaitable[T]]") -> T:
+    """Run ``work`` in one committed transaction as the application role."""
+    import asyncio
+
+    from api.config import Settings
+    from api.db import create_engine, create_sessionmaker, transaction
+
+    async def run() -> T:
+        settings = Settings()
+        engine = create_engine(settings)
+        try:
+            async for session in transaction(create_sessionmaker(engine)):
+                return await work(session, settings)
+        finally:
+            await engine.dispose()
+        raise AssertionError("unreachable")
+
+    try:
+        return asyncio.run(run())
+    except RelayErrorForCli as error:
+        typer.echo(f"error: {error.title}: {error.detail or ''}".rstrip(": "), err=True)
+        raise typer.Exit(1) from error
+
+
+def _emit(data: dict[str, Any], as_json: bool, secret_note: bool = False) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, default=str, indent=2))
+        return
+    for key, value in data.items():
+        typer.echo(f"{key}: {value}")
+    if secret_note and data.get("client_secret"):
+        typer.echo("Store the client_secret now: Relay keeps only its hash.", err=True)
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: Annotated[str, typer.Option(help="The organisation's name.")],
+    kind: Annotated[str, typer.Option(help="police, health, shelter, ngo, legal, ...")],
+    as_json: JsonOption = False,
+) -> None:
+    """Register a partner organisation."""
+    from pydantic import ValidationError
+
+    from api.schemas.organizations import OrganizationCreate, OrganizationPublic
+    from api.services import organizations
+
+    try:
+        body = OrganizationCreate(name=name, kind=kind)
+    except ValidationError as error:
+        typer.echo(f"error: {_validation_summary(error)}", err=True)
+        raise typer.Exit(2) from error
+
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
+        created = await organizations.create(session, body)
+        return OrganizationPublic.model_validate(created).model_dump(mode="json")
+
+    _emit(_run_in_transaction(work), as_json)
+
+
+@orgs_app.command("list")
+def orgs_list(
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 100,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """List organisations."""
+    from api.schemas.organizations import OrganizationPublic
+    from api.services import organizations
+
+    async def work(session: "AsyncSession", settings: "Settings") -> list[dict[str, Any]]:
+        rows, _ = await organizations.page(session, limit=limit, offset=offset)
+        return [OrganizationPublic.model_validate(row).model_dump(mode="json") for row in rows]
+
+    rows = _run_in_transaction(work)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(f"{row['id']}  {row['kind']:<14} {row['status']:<10} {row['name']}")
+
+
+@clients_app.command("create")
+def clients_create(
+    org: Annotated[str, typer.Option(help="Organisation id.")],
+    scopes: Annotated[str, typer.Option(help='Space-separated, e.g. "directory:read".')],
+    name: Annotated[str, typer.Option(help="A name to tell the client apart.")] = "default",
+    jwks_file: Annotated[
+        Path | None, typer.Option(help="Public JWKS (JSON): the client uses private_key_jwt.")
+    ] = None,
+    auth_method: Annotated[
+        str | None, typer.Option(help="client_secret_basic (default), client_secret_post.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register an OAuth client; prints its client_id and (once) its secret."""
+    from pydantic import ValidationError
+
+    from api.schemas.clients import ClientCreate
+    from api.services import clients
+
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = json.loads(jwks_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            typer.echo(f"error: cannot read a JSON JWKS from {jwks_file}", err=True)
+            raise typer.Exit(2) from error
+    try:
+        body = ClientCreate.model_validate(
+            {
+                "organization_id": org,
+                "name": name,
+                "scopes": scopes.split(),
+                "auth_method": auth_method,
+                "jwks": jwks,
+            }
+        )
+    except ValidationError as error:
+        typer.echo(f"error: {_validation_summary(error)}", err=True)
+        raise typer.Exit(2) from error
+
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
+        secret_key = settings.secret_key.get_secret_value()
+        return (await clients.create(session, secret_key, body)).model_dump(mode="json")
+
+    _emit(_run_in_transaction(work), as_json, secret_note=True)
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(
+    client_id: Annotated[str, typer.Argument(help="The client's client_id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Replace a client's secret; prints the new one once."""
+    from api.services import clients
+
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
+        secret_key = settings.secret_key.get_secret_value()
+        rotated = await clients.rotate_secret(session, secret_key, client_id)
+        return rotated.model_dump(mode="json")
+
+    _emit(_run_in_transaction(work), as_json, secret_note=True)
+
+
+@clients_app.command("disable")
+def clients_disable(
+    client_id: Annotated[str, typer.Argument(help="The client's client_id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Disable a client for good and revoke its tokens."""
+    from api.services import clients
+
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
+        return (await clients.disable(session, client_id)).model_dump(mode="json")
+
+    _emit(_run_in_transaction(work), as_json)
+
+
+def _validation_summary(error: "ValidationError") -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+        for issue in error.errors()
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m api.cli`

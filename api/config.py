@@ -56,6 +56,20 @@ class Settings(BaseSettings):
     ] = "http://127.0.0.1:8000"
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
 
+    access_token_lifetime_seconds: Annotated[
+        int, Field(ge=60, le=3600, description="Lifetime of issued access tokens.")
+    ] = 600
+    client_requests_per_minute: Annotated[
+        int, Field(ge=1, le=1_000_000, description="Per-client request budget, per process.")
+    ] = 1200
+    token_failures_per_window: Annotated[
+        int, Field(ge=1, le=10_000, description="Failed token requests allowed per client id.")
+    ] = 10
+    token_failures_per_ip_per_window: Annotated[
+        int, Field(ge=1, le=100_000, description="Failed token requests allowed per address.")
+    ] = 50
+    token_failure_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 300
+
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.json
 
@@ -76,11 +90,21 @@ class Settings(BaseSettings):
                     f"RELAY_{name.upper()} must be set to a random value of at least "
                     f"{MINIMUM_SECRET_LENGTH} characters when RELAY_ENVIRONMENT={self.environment}"
                 )
-        if self.database_url.get_secret_value() == DEVELOPMENT_DATABASE_URL and (
-            self.environment is Environment.production
-        ):
-            raise ValueError("RELAY_DATABASE_URL must be set in production")
+        if self.environment is Environment.production:
+            if self.database_url.get_secret_value() == DEVELOPMENT_DATABASE_URL:
+                raise ValueError("RELAY_DATABASE_URL must be set in production")
+            if not self.public_url.startswith("https://"):
+                raise ValueError("RELAY_PUBLIC_URL must be an https:// URL in production")
         return self
+
+    @property
+    def issuer(self) -> str:
+        """The OAuth issuer identifier: the public URL without a trailing slash."""
+        return self.public_url.rstrip("/")
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.issuer + "/oauth/token"
 
     @property
     def owner_database_url(self) -> str:

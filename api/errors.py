@@ -123,6 +123,44 @@ class PayloadTooLarge(RelayError):
     code = "payload-too-large"
 
 
+class Unauthenticated(RelayError):
+    """No credentials, or a token that is malformed, unknown, expired or revoked (RFC 6750)."""
+
+    status = 401
+    title = "Unauthorized"
+    code = "unauthenticated"
+
+    def __init__(self, detail: str, *, invalid_token: bool) -> None:
+        challenge = 'Bearer realm="relay"'
+        if invalid_token:
+            challenge += ', error="invalid_token", error_description="' + detail + '"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class InsufficientScope(RelayError):
+    status = 403
+    title = "Forbidden"
+    code = "insufficient_scope"
+
+    def __init__(self, required: list[str]) -> None:
+        listed = " ".join(required)
+        super().__init__(
+            f"This operation needs the scope {listed}.",
+            headers={
+                "WWW-Authenticate": (
+                    f'Bearer realm="relay", error="insufficient_scope", scope="{listed}"'
+                )
+            },
+            required_scope=listed,
+        )
+
+
+class TooManyRequests(RelayError):
+    status = 429
+    title = "Too Many Requests"
+    code = "rate-limited"
+
+
 class ServiceUnavailable(RelayError):
     status = 503
     title = "Service Unavailable"

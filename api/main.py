@@ -13,13 +13,14 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from api import __version__
+from api.auth.ratelimit import Limits
 from api.config import Settings
 from api.db import create_engine, create_sessionmaker
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, install_error_handlers
 from api.logging import configure_logging, get_logger
 from api.metrics import Metrics
 from api.middleware import RequestContextMiddleware
-from api.routers import health
+from api.routers import admin, clients, health, oauth
 
 log = get_logger("relay.api")
 
@@ -66,6 +67,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.limits = Limits(
+        client_requests_per_minute=settings.client_requests_per_minute,
+        token_failures_per_window=settings.token_failures_per_window,
+        token_failures_per_ip_per_window=settings.token_failures_per_ip_per_window,
+        token_failure_window_seconds=settings.token_failure_window_seconds,
+    )
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware,
@@ -73,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=app.state.metrics,
     )
     app.include_router(health.router)
+    app.include_router(oauth.router)
+    app.include_router(admin.router)
+    app.include_router(clients.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -81,6 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _declares_model(response: dict[str, Any]) -> bool:
+    """An error response that names its own schema (the OAuth endpoints' RFC 6749 errors)."""
+    return any("$ref" in media.get("schema", {}) for media in response.get("content", {}).values())
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -100,6 +115,6 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
             for status, response in operation.get("responses", {}).items():
-                if status.startswith(("4", "5")):
+                if status.startswith(("4", "5")) and not _declares_model(response):
                     response["content"] = problem_content
     return schema

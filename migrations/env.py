@@ -18,6 +18,7 @@ from api.config import Settings
 from api.models.base import include_object, metadata
 
 config = context.config
+config.attributes.setdefault("app_role", Settings().app_role)
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 

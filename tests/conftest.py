@@ -45,7 +45,7 @@ def make_settings(**overrides: Any) -> Settings:
         "database_url": TEST_DATABASE_URL,
         "migration_database_url": TEST_MIGRATION_DATABASE_URL,
         "secret_key": secrets.token_urlsafe(48),
-        "public_url": "http://testserver",
+        "public_url": "https://relay.test",
     }
     values.update(overrides)
     return Settings(**values)

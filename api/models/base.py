@@ -1,8 +1,11 @@
 """What every table shares: the metadata (with a naming convention) and migration filters."""
 
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlmodel import SQLModel
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -23,3 +26,32 @@ def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
     return not (type_ == "table" and name in EXTENSION_TABLES)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def created_at_field() -> Any:
+    """A ``timestamptz NOT NULL DEFAULT now()`` column, filled in Python too."""
+    return Field(
+        default_factory=utcnow,
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs={"server_default": sa.func.now()},
+    )
+
+
+def timestamp_field(*, nullable: bool = True) -> Any:
+    """A ``timestamptz`` column with no default."""
+    return Field(
+        default=None,
+        sa_type=sa.DateTime(timezone=True),
+        nullable=nullable,
+    )
+
+
+def check_in(column: str, values: type[StrEnum]) -> str:
+    """SQL for a CHECK that keeps a text column within an enumeration (easier to extend than a
+    PostgreSQL enum type)."""
+    listed = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({listed})"

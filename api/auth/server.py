@@ -1,0 +1,373 @@
+"""The OAuth 2.0 authorization server, on Authlib's server classes.
+
+Authlib's server core is synchronous, so each request is handled in three steps: the service
+loads the client (and, for introspection and revocation, the token) from the database
+asynchronously; an ``AuthorizationServer`` built for that one request runs Authlib's grant or
+endpoint on those in-memory objects in a worker thread; the service then persists what Authlib
+decided (the issued token, the used assertion ``jti``, the revocation). Nothing here does I/O.
+
+Client authentication: ``client_secret_basic`` and ``client_secret_post`` (Authlib's), and
+``private_key_jwt`` (RFC 7523, verified with joserfc: only the algorithms in
+``SIGNING_ALGORITHMS``, the key chosen by ``kid`` from the client's registered JWKS, ``aud`` the
+token endpoint or issuer, ``exp`` at most five minutes ahead, ``jti`` required).
+"""
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from authlib.oauth2.rfc6749 import (
+    AuthorizationServer,
+    ClientMixin,
+    InvalidClientError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Request,
+    TokenMixin,
+)
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from api.auth.scopes import Scope, parse_scopes, unknown_scopes
+from api.auth.tokens import keyed_hash, matches, new_access_token
+from api.models.oauth import ClientAuthMethod
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+SIGNING_ALGORITHMS = ("RS256", "RS384", "PS256", "ES256", "ES384")
+MAXIMUM_ASSERTION_LIFETIME = timedelta(minutes=5)
+CLOCK_LEEWAY = timedelta(seconds=30)
+MAXIMUM_ASSERTION_LENGTH = 8192
+AUTH_METHODS = [method.value for method in ClientAuthMethod]
+NO_STORE_HEADERS = [
+    ("Content-Type", "application/json"),
+    ("Cache-Control", "no-store"),
+    ("Pragma", "no-cache"),
+]
+
+
+@dataclass(frozen=True)
+class ClientRecord(ClientMixin):  # type: ignore[misc]
+    """An OAuth client as Authlib sees it, loaded before the request is handled."""
+
+    pk: uuid.UUID
+    client_id: str
+    organization_id: uuid.UUID
+    scopes: tuple[str, ...]
+    auth_method: str
+    secret_hash: str | None
+    jwks: Mapping[str, Any] | None
+    secret_key: str = field(repr=False)
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        # The grant refused anything outside self.scopes already: never narrowed silently here.
+        return scope or " ".join(self.scopes)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return matches(self.secret_key, client_secret, self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+
+@dataclass(frozen=True)
+class TokenRecord(TokenMixin):  # type: ignore[misc]
+    """An issued access token as Authlib sees it, loaded by its hash."""
+
+    token_hash: str
+    client_pk: uuid.UUID
+    client_id: str
+    organization_id: uuid.UUID
+    scopes: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    now: datetime
+
+    def check_client(self, client: ClientRecord) -> bool:
+        return client.pk == self.client_pk
+
+    def get_scope(self) -> str:
+        return " ".join(self.scopes)
+
+    def get_expires_in(self) -> int:
+        return int((self.expires_at - self.issued_at).total_seconds())
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= self.now
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+@dataclass(frozen=True)
+class UsedAssertion:
+    jti: str
+    expires_at: datetime
+
+
+class FormRequest(OAuth2Request):  # type: ignore[misc]
+    """An OAuth request whose form the router has already read."""
+
+    def __init__(self, uri: str, headers: Mapping[str, str], form: dict[str, str]) -> None:
+        super().__init__("POST", uri, headers=dict(headers))
+        self._form = form
+        self.payload = BasicOAuth2Payload(form)
+        self.assertion: UsedAssertion | None = None
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+    @property
+    def args(self) -> dict[str, str]:
+        return {}
+
+
+def peek_assertion_subject(assertion: str) -> str | None:
+    """The ``sub`` of an unverified assertion: only to know which client's keys to load."""
+    if len(assertion) > MAXIMUM_ASSERTION_LENGTH:
+        return None
+    try:
+        claims = json.loads(jws.extract_compact(assertion.encode()).payload)
+    except (JoseError, ValueError, UnicodeDecodeError):
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) else None
+
+
+class PrivateKeyJwt:
+    """``private_key_jwt`` client authentication (RFC 7523 §2.2, OpenID Connect Core §9)."""
+
+    def __init__(self, audiences: set[str], now: datetime) -> None:
+        self.audiences = audiences
+        self.now = now
+
+    def __call__(
+        self, query_client: Callable[[str], ClientRecord | None], request: FormRequest
+    ) -> ClientRecord | None:
+        form = request.form
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            return None
+        assertion = form.get("client_assertion") or ""
+        subject = peek_assertion_subject(assertion)
+        if subject is None:
+            raise InvalidClientError(status_code=401, description="Malformed client assertion.")
+        if form.get("client_id") not in (None, subject):
+            raise InvalidClientError(status_code=401, description="client_id does not match.")
+        client = query_client(subject)
+        if client is None or client.auth_method != ClientAuthMethod.private_key_jwt:
+            raise InvalidClientError(status_code=401, description="Unknown client.")
+        try:
+            keys = KeySet.import_key_set(dict(client.jwks or {}))  # type: ignore[arg-type]
+            token = jwt.decode(assertion, keys, algorithms=list(SIGNING_ALGORITHMS))
+        except (JoseError, ValueError) as error:
+            raise InvalidClientError(
+                status_code=401, description="The client assertion signature is not valid."
+            ) from error
+        request.assertion = self._validate(token.claims, client.client_id)
+        return client
+
+    def _validate(self, claims: Mapping[str, Any], client_id: str) -> UsedAssertion:
+        def refuse(description: str) -> InvalidClientError:
+            return InvalidClientError(status_code=401, description=description)
+
+        if claims.get("iss") != client_id or claims.get("sub") != client_id:
+            raise refuse("The assertion's iss and sub must both be the client_id.")
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if not any(isinstance(item, str) and item in self.audiences for item in audiences):
+            raise refuse("The assertion's aud must be the token endpoint or the issuer.")
+        expires = _instant(claims.get("exp"))
+        if expires is None:
+            raise refuse("The assertion needs a numeric exp.")
+        if expires <= self.now - CLOCK_LEEWAY:
+            raise refuse("The assertion has expired.")
+        if expires > self.now + MAXIMUM_ASSERTION_LIFETIME + CLOCK_LEEWAY:
+            raise refuse("The assertion's exp is more than five minutes ahead.")
+        for name in ("nbf", "iat"):
+            if name in claims:
+                moment = _instant(claims[name])
+                if moment is None or moment > self.now + CLOCK_LEEWAY:
+                    raise refuse(f"The assertion's {name} is in the future or not a number.")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not 1 <= len(jti) <= 256:
+            raise refuse("The assertion needs a jti.")
+        return UsedAssertion(jti=jti, expires_at=expires + CLOCK_LEEWAY)
+
+
+def _instant(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+class RelayClientCredentialsGrant(ClientCredentialsGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def validate_requested_scope(self) -> None:
+        requested = parse_scopes(self.request.payload.scope)
+        if unknown_scopes(requested):
+            raise InvalidScopeError(description="A requested scope does not exist.")
+        allowed = set(self.request.client.scopes)
+        refused = sorted(scope for scope in requested if scope not in allowed)
+        if refused:
+            # Only known scope names reach this message: nothing the caller typed is echoed.
+            raise InvalidScopeError(
+                description="The client is not allowed the scope " + " ".join(refused) + "."
+            )
+        # A repeated scope is normalised so the issued token lists each once.
+        if requested:
+            self.request.payload.data["scope"] = " ".join(requested)
+
+
+class RelayIntrospection(IntrospectionEndpoint):  # type: ignore[misc]
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+    SUPPORTED_TOKEN_TYPES = ("access_token",)
+
+    def __init__(self, server: "RequestServer") -> None:
+        super().__init__(server)
+        self.relay = server
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
+        return self.relay.find_token(token_string)
+
+    def check_permission(
+        self, token: TokenRecord, client: ClientRecord, request: FormRequest
+    ) -> bool:
+        return token.check_client(client)
+
+    def introspect_token(self, token: TokenRecord) -> dict[str, Any]:
+        return {
+            "active": True,
+            "token_type": "Bearer",
+            "client_id": token.client_id,
+            "sub": token.client_id,
+            "scope": token.get_scope(),
+            "iss": self.relay.issuer,
+            "iat": int(token.issued_at.timestamp()),
+            "exp": int(token.expires_at.timestamp()),
+            "organization_id": str(token.organization_id),
+        }
+
+
+class RelayRevocation(RevocationEndpoint):  # type: ignore[misc]
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+    SUPPORTED_TOKEN_TYPES = ("access_token",)
+
+    def __init__(self, server: "RequestServer") -> None:
+        super().__init__(server)
+        self.relay = server
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
+        return self.relay.find_token(token_string)
+
+    def revoke_token(self, token: TokenRecord, request: FormRequest) -> None:
+        self.relay.revoked = token
+
+
+class RequestServer(AuthorizationServer):  # type: ignore[misc]
+    """An authorization server for one request, over objects loaded before it runs."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        secret_key: str,
+        token_lifetime: int,
+        now: datetime,
+        client: ClientRecord | None,
+        token: TokenRecord | None = None,
+    ) -> None:
+        super().__init__(scopes_supported=[scope.value for scope in Scope])
+        self.issuer = issuer
+        self.secret_key = secret_key
+        self.token_lifetime = token_lifetime
+        self.now = now
+        self._client = client
+        self._token = token
+        self.issued: dict[str, Any] | None = None
+        self.revoked: TokenRecord | None = None
+        self.register_grant(RelayClientCredentialsGrant)
+        self.register_client_auth_method(
+            ClientAuthMethod.private_key_jwt.value,
+            PrivateKeyJwt({issuer, issuer + "/oauth/token"}, now),
+        )
+        self.register_token_generator("default", self._generate_token)
+        self.register_endpoint(RelayIntrospection(self))
+        self.register_endpoint(RelayRevocation(self))
+
+    def query_client(self, client_id: str) -> ClientRecord | None:
+        client = self._client
+        return client if client is not None and client.client_id == client_id else None
+
+    def find_token(self, token_string: str) -> TokenRecord | None:
+        token = self._token
+        if token is None or len(token_string) > 512:
+            return None
+        return token if keyed_hash(self.secret_key, token_string) == token.token_hash else None
+
+    def save_token(self, token: dict[str, Any], request: FormRequest) -> None:
+        self.issued = token
+
+    def create_oauth2_request(self, request: FormRequest) -> FormRequest:
+        return request
+
+    def handle_response(
+        self, status: int, body: Any, headers: list[tuple[str, str]]
+    ) -> tuple[int, Any, list[tuple[str, str]]]:
+        return status, body, headers
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def _generate_token(
+        self,
+        grant_type: str,
+        client: ClientRecord,
+        user: Any = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = False,
+    ) -> dict[str, Any]:
+        return {
+            "token_type": "Bearer",
+            "access_token": new_access_token(),
+            "expires_in": self.token_lifetime,
+            "scope": scope or "",
+        }
+
+
+def refuse_repeated_parameters(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """RFC 6749 §3.1/§3.2: request parameters must not be included more than once."""
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise InvalidRequestError(description="A request parameter is repeated.")
+        form[name] = value
+    return form

@@ -1,0 +1,72 @@
+"""Operator endpoints: onboard organisations and their OAuth clients (scope ``admin``)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.auth.dependencies import AdminPrincipal
+from api.deps import SessionDep, SettingsDep
+from api.pagination import Page, PageDep, PageMeta
+from api.schemas.clients import ClientCreate, ClientCredentials, ClientPublic
+from api.schemas.organizations import OrganizationCreate, OrganizationPublic
+from api.services import clients, organizations
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+@router.post("/organizations", status_code=201, summary="Register a partner organisation")
+async def create_organization(
+    body: OrganizationCreate, session: SessionDep, _: AdminPrincipal
+) -> OrganizationPublic:
+    return OrganizationPublic.model_validate(await organizations.create(session, body))
+
+
+@router.get("/organizations", summary="List organisations")
+async def list_organizations(
+    session: SessionDep, page: PageDep, _: AdminPrincipal
+) -> Page[OrganizationPublic]:
+    rows, total = await organizations.page(session, limit=page.limit, offset=page.offset)
+    return Page(
+        data=[OrganizationPublic.model_validate(row) for row in rows],
+        meta=PageMeta(limit=page.limit, offset=page.offset, total=total),
+    )
+
+
+@router.get("/organizations/{organization_id}", summary="One organisation")
+async def get_organization(
+    organization_id: uuid.UUID, session: SessionDep, _: AdminPrincipal
+) -> OrganizationPublic:
+    return OrganizationPublic.model_validate(await organizations.get(session, organization_id))
+
+
+@router.post(
+    "/clients", status_code=201, summary="Register an OAuth client (the secret is shown once)"
+)
+async def create_client(
+    body: ClientCreate, session: SessionDep, settings: SettingsDep, _: AdminPrincipal
+) -> ClientCredentials:
+    return await clients.create(session, settings.secret_key.get_secret_value(), body)
+
+
+@router.get("/clients", summary="List OAuth clients")
+async def list_clients(
+    session: SessionDep,
+    page: PageDep,
+    _: AdminPrincipal,
+    organization_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> Page[ClientPublic]:
+    rows, total = await clients.page(session, organization_id, limit=page.limit, offset=page.offset)
+    return Page(data=rows, meta=PageMeta(limit=page.limit, offset=page.offset, total=total))
+
+
+@router.post("/clients/{client_id}/rotate-secret", summary="Replace a client's secret (shown once)")
+async def rotate_client_secret(
+    client_id: str, session: SessionDep, settings: SettingsDep, _: AdminPrincipal
+) -> ClientCredentials:
+    return await clients.rotate_secret(session, settings.secret_key.get_secret_value(), client_id)
+
+
+@router.post("/clients/{client_id}/disable", summary="Disable a client and revoke its tokens")
+async def disable_client(client_id: str, session: SessionDep, _: AdminPrincipal) -> ClientPublic:
+    return await clients.disable(session, client_id)

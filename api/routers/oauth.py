@@ -1,0 +1,141 @@
+"""The authorization server: token, introspection, revocation, metadata.
+
+These endpoints speak OAuth, not problem details: their errors are RFC 6749 §5.2 JSON bodies
+(``{"error": "invalid_client", ...}``), which is what OAuth client libraries expect.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.auth.dependencies import LimitsDep
+from api.auth.scopes import Scope
+from api.auth.server import AUTH_METHODS, SIGNING_ALGORITHMS
+from api.deps import SessionDep, SettingsDep
+from api.schemas.oauth import (
+    AuthorizationServerMetadata,
+    IntrospectionResponse,
+    OAuthErrorBody,
+    TokenResponse,
+)
+from api.services import oauth as service
+
+router = APIRouter(tags=["oauth"])
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+_CLIENT_AUTH_FIELDS: dict[str, Any] = {
+    "client_id": {"type": "string", "maxLength": 128},
+    "client_secret": {"type": "string", "maxLength": 512},
+    "client_assertion_type": {"type": "string"},
+    "client_assertion": {"type": "string", "maxLength": 8192},
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": OAuthErrorBody, "description": "Invalid request (RFC 6749 §5.2)"},
+    401: {"model": OAuthErrorBody, "description": "Client authentication failed"},
+}
+
+
+def _form_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "properties": properties | _CLIENT_AUTH_FIELDS,
+        "required": required,
+    }
+    return {"requestBody": {"required": True, "content": {FORM_MEDIA_TYPE: {"schema": schema}}}}
+
+
+async def _call(request: Request, endpoint: str, settings: SettingsDep) -> service.OAuthCall:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    pairs: list[tuple[str, str]] = []
+    if content_type == FORM_MEDIA_TYPE:
+        form = await request.form()
+        pairs = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+    client = request.client
+    return service.OAuthCall(
+        endpoint=settings.issuer + endpoint,
+        pairs=pairs,
+        headers=dict(request.headers),
+        client_address=client.host if client else "unknown",
+    )
+
+
+def _respond(result: service.OAuthResponse) -> JSONResponse:
+    return JSONResponse(result.body, status_code=result.status, headers=dict(result.headers))
+
+
+@router.post(
+    "/oauth/token",
+    summary="Get an access token (client credentials grant)",
+    response_model=None,
+    responses={200: {"model": TokenResponse, "description": "A bearer token"}, **_ERRORS},
+    openapi_extra=_form_body(
+        {
+            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+            "scope": {"type": "string", "description": "Space-separated scopes"},
+        },
+        ["grant_type"],
+    ),
+)
+async def token(
+    request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep
+) -> JSONResponse:
+    call = await _call(request, "/oauth/token", settings)
+    return _respond(await service.token(session, settings, limits, call))
+
+
+@router.post(
+    "/oauth/introspect",
+    summary="Introspect one of your own tokens (RFC 7662)",
+    response_model=None,
+    responses={200: {"model": IntrospectionResponse, "description": "Token state"}, **_ERRORS},
+    openapi_extra=_form_body(
+        {"token": {"type": "string"}, "token_type_hint": {"type": "string"}}, ["token"]
+    ),
+)
+async def introspect(
+    request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep
+) -> JSONResponse:
+    call = await _call(request, "/oauth/introspect", settings)
+    return _respond(await service.introspect(session, settings, limits, call))
+
+
+@router.post(
+    "/oauth/revoke",
+    summary="Revoke one of your own tokens (RFC 7009)",
+    response_model=None,
+    responses={200: {"description": "Revoked, or the token was not valid anyway"}, **_ERRORS},
+    openapi_extra=_form_body(
+        {"token": {"type": "string"}, "token_type_hint": {"type": "string"}}, ["token"]
+    ),
+)
+async def revoke(
+    request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep
+) -> JSONResponse:
+    call = await _call(request, "/oauth/revoke", settings)
+    return _respond(await service.revoke(session, settings, limits, call))
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    summary="Authorization server metadata (RFC 8414)",
+)
+async def metadata(settings: SettingsDep) -> AuthorizationServerMetadata:
+    issuer = settings.issuer
+    methods = list(AUTH_METHODS)
+    algorithms = list(SIGNING_ALGORITHMS)
+    return AuthorizationServerMetadata(
+        issuer=issuer,
+        token_endpoint=issuer + "/oauth/token",
+        introspection_endpoint=issuer + "/oauth/introspect",
+        revocation_endpoint=issuer + "/oauth/revoke",
+        grant_types_supported=["client_credentials"],
+        response_types_supported=[],
+        token_endpoint_auth_methods_supported=methods,
+        token_endpoint_auth_signing_alg_values_supported=algorithms,
+        introspection_endpoint_auth_methods_supported=methods,
+        introspection_endpoint_auth_signing_alg_values_supported=algorithms,
+        revocation_endpoint_auth_methods_supported=methods,
+        revocation_endpoint_auth_signing_alg_values_supported=algorithms,
+        scopes_supported=[scope.value for scope in Scope],
+        service_documentation=issuer + "/docs",
+    )

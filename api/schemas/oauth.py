@@ -1,0 +1,51 @@
+"""Contract of the authorization server's endpoints (RFC 6749, 7009, 7662, 8414)."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = Field(examples=["Bearer"])
+    expires_in: int
+    scope: str
+
+
+class OAuthErrorBody(BaseModel):
+    """RFC 6749 §5.2 error response."""
+
+    error: str = Field(examples=["invalid_client", "invalid_scope", "invalid_request"])
+    error_description: str | None = None
+    error_uri: str | None = None
+
+
+class IntrospectionResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    active: bool
+    token_type: str | None = None
+    client_id: str | None = None
+    sub: str | None = None
+    scope: str | None = None
+    iss: str | None = None
+    iat: int | None = None
+    exp: int | None = None
+    organization_id: str | None = None
+
+
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414 §2."""
+
+    issuer: str
+    token_endpoint: str
+    introspection_endpoint: str
+    revocation_endpoint: str
+    grant_types_supported: list[str]
+    response_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    token_endpoint_auth_signing_alg_values_supported: list[str]
+    introspection_endpoint_auth_methods_supported: list[str]
+    introspection_endpoint_auth_signing_alg_values_supported: list[str]
+    revocation_endpoint_auth_methods_supported: list[str]
+    revocation_endpoint_auth_signing_alg_values_supported: list[str]
+    scopes_supported: list[str]
+    service_documentation: str

@@ -1,0 +1,176 @@
+"""OAuth clients: registration, secret rotation, disabling, and a partner's view of its own.
+
+A client authenticates either with a secret (``client_secret_basic``/``client_secret_post``) or
+with keys (``private_key_jwt``), never both. Secrets are generated here, returned once and
+stored as a keyed hash. Registered keys must be public RSA (2048 bits or more) or EC (P-256,
+P-384) keys, each with a ``kid``.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet, RSAKey
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.principal import Principal
+from api.auth.tokens import keyed_hash, new_client_id, new_client_secret
+from api.errors import BadRequest, Conflict, NotFound
+from api.models.oauth import ClientAuthMethod, OAuthClient
+from api.repositories import clients as repository
+from api.repositories import tokens as token_repository
+from api.schemas.clients import ClientCreate, ClientCredentials, ClientPublic
+from api.services import organizations
+
+MAXIMUM_KEYS = 10
+MINIMUM_RSA_BITS = 2048
+ALLOWED_CURVES = {"P-256", "P-384"}
+
+
+class ClientNotFound(NotFound):
+    title = "Client not found"
+    code = "client-not-found"
+
+
+class InvalidJwks(BadRequest):
+    title = "Invalid JWKS"
+    code = "invalid-jwks"
+
+
+class ClientDisabled(Conflict):
+    title = "Client disabled"
+    code = "client-disabled"
+
+
+class NoSecretToRotate(Conflict):
+    title = "Client has no secret"
+    code = "client-has-no-secret"
+
+
+def public(client: OAuthClient) -> ClientPublic:
+    return ClientPublic(
+        client_id=client.client_id,
+        organization_id=client.organization_id,
+        name=client.name,
+        scopes=list(client.scopes),
+        auth_method=ClientAuthMethod(client.auth_method),
+        key_ids=[str(key.get("kid")) for key in (client.jwks or {}).get("keys", [])],
+        created_at=client.created_at,
+        rotated_at=client.rotated_at,
+        disabled_at=client.disabled_at,
+    )
+
+
+def validate_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
+    """The public JWKS to store, or ``InvalidJwks`` saying what is wrong (never echoing keys)."""
+    keys = jwks.get("keys")
+    if not isinstance(keys, list) or not 1 <= len(keys) <= MAXIMUM_KEYS:
+        raise InvalidJwks(f"A JWKS needs a 'keys' list of 1 to {MAXIMUM_KEYS} keys.")
+    kids = [key.get("kid") if isinstance(key, dict) else None for key in keys]
+    if not all(isinstance(kid, str) and 1 <= len(kid) <= 128 for kid in kids):
+        raise InvalidJwks("Every key needs a kid.")
+    if len(set(kids)) != len(kids):
+        raise InvalidJwks("Key ids must be unique.")
+    try:
+        key_set = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    except (JoseError, ValueError, TypeError, KeyError) as error:
+        raise InvalidJwks("The JWKS could not be read as JSON Web Keys.") from error
+    for key in key_set.keys:
+        if key.is_private:
+            raise InvalidJwks("Register public keys only: a private key was sent.")
+        if isinstance(key, RSAKey):
+            if key.raw_value.key_size < MINIMUM_RSA_BITS:
+                raise InvalidJwks(f"RSA keys need at least {MINIMUM_RSA_BITS} bits.")
+        elif isinstance(key, ECKey):
+            if key.curve_name not in ALLOWED_CURVES:
+                raise InvalidJwks("EC keys must be on P-256 or P-384.")
+        else:
+            raise InvalidJwks("Only RSA and EC keys are accepted.")
+    return dict(key_set.as_dict(private=False))
+
+
+async def create(session: AsyncSession, secret_key: str, body: ClientCreate) -> ClientCredentials:
+    await organizations.get(session, body.organization_id)
+    method = body.auth_method or (
+        ClientAuthMethod.private_key_jwt if body.jwks else ClientAuthMethod.client_secret_basic
+    )
+    secret: str | None = None
+    jwks: dict[str, Any] | None = None
+    if method is ClientAuthMethod.private_key_jwt:
+        if not body.jwks:
+            raise InvalidJwks("private_key_jwt clients need a jwks.")
+        jwks = validate_jwks(body.jwks)
+    else:
+        if body.jwks:
+            raise BadRequest("Secret-based clients take no jwks; use private_key_jwt.")
+        secret = new_client_secret()
+    client = await repository.add(
+        session,
+        OAuthClient(
+            client_id=new_client_id(),
+            organization_id=body.organization_id,
+            name=body.name,
+            scopes=list(dict.fromkeys(scope.value for scope in body.scopes)),
+            auth_method=method.value,
+            secret_hash=keyed_hash(secret_key, secret) if secret else None,
+            jwks=jwks,
+        ),
+    )
+    return ClientCredentials(**public(client).model_dump(), client_secret=secret)
+
+
+async def get(session: AsyncSession, client_id: str) -> OAuthClient:
+    client = await repository.get(session, client_id)
+    if client is None:
+        raise ClientNotFound()
+    return client
+
+
+async def rotate_secret(
+    session: AsyncSession, secret_key: str, client_id: str
+) -> ClientCredentials:
+    """A new secret replaces the old one at once; tokens already issued keep working."""
+    client = await get(session, client_id)
+    if client.disabled_at is not None:
+        raise ClientDisabled("A disabled client cannot get a new secret.")
+    if client.auth_method == ClientAuthMethod.private_key_jwt:
+        raise NoSecretToRotate("This client authenticates with keys, not a secret.")
+    secret = new_client_secret()
+    await repository.set_secret(session, client, keyed_hash(secret_key, secret), datetime.now(UTC))
+    return ClientCredentials(**public(client).model_dump(), client_secret=secret)
+
+
+async def disable(session: AsyncSession, client_id: str) -> ClientPublic:
+    """Disabling is final and revokes every token the client holds."""
+    client = await get(session, client_id)
+    now = datetime.now(UTC)
+    await repository.disable(session, client, now)
+    await token_repository.revoke_all_for_client(session, client.id, now)
+    return public(client)
+
+
+async def page(
+    session: AsyncSession, organization_id: uuid.UUID | None, *, limit: int, offset: int
+) -> tuple[list[ClientPublic], int]:
+    rows, total = await repository.page(
+        session, repository.all_clients(organization_id), limit=limit, offset=offset
+    )
+    return [public(row) for row in rows], total
+
+
+async def page_own(
+    session: AsyncSession, principal: Principal, *, limit: int, offset: int
+) -> tuple[list[ClientPublic], int]:
+    rows, total = await repository.page(
+        session, repository.readable(principal), limit=limit, offset=offset
+    )
+    return [public(row) for row in rows], total
+
+
+async def get_own(session: AsyncSession, principal: Principal, client_id: str) -> ClientPublic:
+    """Another organisation's client answers exactly like one that does not exist."""
+    client = await repository.get_readable(session, principal, client_id)
+    if client is None:
+        raise ClientNotFound()
+    return public(client)
