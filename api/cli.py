@@ -155,11 +155,10 @@ def _run_in_transaction(work: "Callable[[AsyncSession, Settings], Awaitable[T]]"
         settings = Settings()
         engine = create_engine(settings)
         try:
-            async for session in transaction(create_sessionmaker(engine)):
+            async with transaction(create_sessionmaker(engine)) as session:
                 return await work(session, settings)
         finally:
             await engine.dispose()
-        raise AssertionError("unreachable")
 
     try:
         return asyncio.run(run())

@@ -11,7 +11,9 @@ from api.db import transaction
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in transaction(request.app.state.sessionmaker):
+    # A context manager, not a nested generator: an exception thrown in at ``yield`` must reach
+    # the rollback now, not when a garbage-collected generator is finalised later.
+    async with transaction(request.app.state.sessionmaker) as session:
         yield session
 
 

@@ -33,6 +33,8 @@ def configure_logging(settings: Settings) -> None:
     )
     # uvicorn's access log repeats what our request line says, with the query string: silence it.
     logging.getLogger("uvicorn.access").disabled = True
+    # Authlib logs issued tokens and client ids at DEBUG: never let those records exist.
+    logging.getLogger("authlib").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

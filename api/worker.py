@@ -1,9 +1,9 @@
 """The background worker (``relay worker``): runs the registered jobs in a loop until stopped.
 
-Jobs (webhook delivery, SLA expiry, audit sealing) register themselves in ``JOBS`` as the
-features that need them land. Each tick runs every job once in its own transaction; a job that
-fails is logged (type and location only) and retried on the next tick. SIGINT or SIGTERM stops
-the loop after the current tick.
+Jobs are listed in ``JOBS``: today the removal of long-expired credentials; webhook delivery,
+SLA expiry and audit sealing join it with the features that need them. Each tick runs every job
+once in its own transaction; a job that fails is logged (type and location only) and retried on
+the next tick. SIGINT or SIGTERM stops the loop after the current tick.
 """
 
 import asyncio
@@ -17,6 +17,7 @@ from api.config import Settings
 from api.db import SessionMaker, create_engine, create_sessionmaker, transaction
 from api.logging import configure_logging, exception_location, get_logger
 from api.repositories import health
+from api.services import maintenance
 
 log = get_logger("relay.worker")
 
@@ -28,14 +29,14 @@ class Job:
     """Does one batch of work and returns how many items it handled."""
 
 
-JOBS: list[Job] = []
+JOBS: list[Job] = [Job("forget_expired_credentials", maintenance.forget_expired_credentials)]
 
 
 async def run_tick(sessionmaker: SessionMaker, settings: Settings) -> dict[str, int]:
     handled: dict[str, int] = {}
     for job in JOBS:
         try:
-            async for session in transaction(sessionmaker):
+            async with transaction(sessionmaker) as session:
                 handled[job.name] = await job.run(session, settings)
         except Exception as exc:
             log.error("job_failed", job=job.name, **exception_location(exc))
@@ -51,7 +52,7 @@ async def run_worker(settings: Settings, *, once: bool = False, interval: float 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async for session in transaction(sessionmaker):
+        async with transaction(sessionmaker) as session:
             postgis = await health.postgis_version(session)
         log.info("worker_started", jobs=[job.name for job in JOBS], postgis=postgis.split()[0])
         while True:

@@ -4,9 +4,15 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from api import __version__
+from tests.factories.auth import ec_key, public_jwks
 
 RELAY = Path(sys.executable).parent / "relay"
 
@@ -47,3 +53,77 @@ class TestCli:
         assert result.returncode == 0, result.stderr
         events = [json.loads(line)["event"] for line in result.stderr.splitlines()]
         assert events == ["worker_started", "worker_stopped"]
+
+
+CLI_ORGANISATION = "CLI test NGO"
+
+
+@pytest.fixture
+async def forget_cli_rows(owner_engine: AsyncEngine) -> AsyncIterator[None]:
+    """The CLI commits for real: remove what it wrote, as the owner role."""
+    yield
+    async with owner_engine.begin() as connection:
+        owned = "organization_id IN (SELECT id FROM organization WHERE name = :name)"
+        for statement in (
+            f"DELETE FROM oauth_token WHERE {owned}",
+            f"DELETE FROM oauth_client WHERE {owned}",
+            "DELETE FROM organization WHERE name = :name",
+        ):
+            await connection.execute(text(statement), {"name": CLI_ORGANISATION})
+
+
+@pytest.mark.usefixtures("forget_cli_rows")
+class TestOnboardingCommands:
+    def test_orgs_and_clients_round_trip_as_json(self, tmp_path: Path) -> None:
+        created = run_relay("orgs", "create", "--name", CLI_ORGANISATION, "--kind", "ngo", "--json")
+        assert created.returncode == 0, created.stderr
+        organization = json.loads(created.stdout)
+        assert set(organization) >= {"id", "name", "kind", "status"}
+
+        client = run_relay(
+            "clients",
+            "create",
+            "--org",
+            organization["id"],
+            "--scopes",
+            "directory:read audit:read",
+            "--json",
+        )
+        assert client.returncode == 0, client.stderr
+        credentials = json.loads(client.stdout)
+        assert credentials["client_id"].startswith("rly_client_")
+        assert credentials["client_secret"].startswith("rly_secret_")
+        assert credentials["scopes"] == ["directory:read", "audit:read"]
+
+        rotated = run_relay("clients", "rotate-secret", credentials["client_id"], "--json")
+        assert rotated.returncode == 0, rotated.stderr
+        assert json.loads(rotated.stdout)["client_secret"] != credentials["client_secret"]
+
+        disabled = run_relay("clients", "disable", credentials["client_id"], "--json")
+        assert disabled.returncode == 0, disabled.stderr
+        assert json.loads(disabled.stdout)["disabled_at"] is not None
+
+        jwks = tmp_path / "jwks.json"
+        jwks.write_text(json.dumps(public_jwks(ec_key("cli-key"))))
+        key_client = run_relay(
+            "clients",
+            "create",
+            "--org",
+            organization["id"],
+            "--scopes",
+            "referrals:send",
+            "--jwks-file",
+            str(jwks),
+            "--json",
+        )
+        assert key_client.returncode == 0, key_client.stderr
+        assert json.loads(key_client.stdout)["client_secret"] is None
+
+    def test_bad_input_is_a_clear_error(self) -> None:
+        result = run_relay("orgs", "create", "--name", "X", "--kind", "bakery")
+        assert result.returncode == 2
+        assert "kind" in result.stderr
+        assert "Traceback" not in result.stderr
+        missing = run_relay("clients", "disable", "rly_client_nobody")
+        assert missing.returncode == 1
+        assert "Client not found" in missing.stderr

@@ -132,7 +132,8 @@ class FormRequest(OAuth2Request):  # type: ignore[misc]
     """An OAuth request whose form the router has already read."""
 
     def __init__(self, uri: str, headers: Mapping[str, str], form: dict[str, str]) -> None:
-        super().__init__("POST", uri, headers=dict(headers))
+        # Authlib reads headers with .get("Authorization"): keep the case-insensitive mapping.
+        super().__init__("POST", uri, headers=headers)
         self._form = form
         self.payload = BasicOAuth2Payload(form)
         self.assertion: UsedAssertion | None = None
@@ -359,7 +360,7 @@ class RequestServer(AuthorizationServer):  # type: ignore[misc]
             "token_type": "Bearer",
             "access_token": new_access_token(),
             "expires_in": self.token_lifetime,
-            "scope": scope or "",
+            "scope": client.get_allowed_scope(scope),
         }
 
 

@@ -54,7 +54,7 @@ async def _call(request: Request, endpoint: str, settings: SettingsDep) -> servi
     return service.OAuthCall(
         endpoint=settings.issuer + endpoint,
         pairs=pairs,
-        headers=dict(request.headers),
+        headers=request.headers,
         client_address=client.host if client else "unknown",
     )
 

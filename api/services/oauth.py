@@ -6,6 +6,7 @@ authentication is counted per client id and per address, and refused for a while
 frequent, before any secret or signature is checked again.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,7 +51,7 @@ class OAuthCall:
 
     endpoint: str
     pairs: list[tuple[str, str]]
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     client_address: str
 
 
@@ -134,7 +135,7 @@ async def _handle(
     return OAuthResponse(status, body, _no_store(headers))
 
 
-def _claimed_client_id(form: dict[str, str], headers: dict[str, str]) -> str | None:
+def _claimed_client_id(form: dict[str, str], headers: Mapping[str, str]) -> str | None:
     """Which client the request says it is, before anything is verified."""
     basic_id, _ = extract_basic_authorization(headers)
     in_form = bool(form.get("client_secret") or form.get("client_assertion"))

@@ -1,0 +1,154 @@
+"""Every route's protection, proven by calling it the way an attacker would.
+
+Anonymous routes are an explicit allow-list (DESIGN.md §4). Every other route must declare
+``authenticate`` with its scopes: without a token it answers 401 with ``WWW-Authenticate:
+Bearer``; with a valid token holding every scope but the ones it needs, 403
+``insufficient_scope``. A new route with no declared protection fails here.
+"""
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.dependencies import authenticate
+from api.auth.scopes import Scope
+from api.config import Settings
+from api.main import create_app
+from tests.conftest import make_settings
+from tests.factories.auth import create_client, issue_token
+from tests.factories.organizations import create_organization
+
+ANONYMOUS = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    # Prometheus scrapes without credentials; keep /metrics off the public network (docs).
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/.well-known/oauth-authorization-server"),
+    # The authorization server authenticates clients itself (client credentials, RFC 6749).
+    ("POST", "/oauth/token"),
+    ("POST", "/oauth/introspect"),
+    ("POST", "/oauth/revoke"),
+}
+# Routes any valid token may call: they only show the caller's own organisation's data.
+ANY_VALID_TOKEN = {
+    ("GET", "/v1/clients"),
+    ("GET", "/v1/clients/{client_id}"),
+}
+
+
+def _security(dependant: Dependant) -> Iterator[list[str]]:
+    for dependency in dependant.dependencies:
+        if dependency.call is authenticate:
+            yield list(dependency.own_oauth_scopes or []) + list(
+                dependency.parent_oauth_scopes or []
+            )
+        yield from _security(dependency)
+
+
+def declared_scopes(route: RouteContext) -> list[str] | None:
+    """The scopes a route declares through ``authenticate``, or None if it declares none."""
+    dependant = getattr(route, "dependant", None)
+    found = list(_security(dependant)) if isinstance(dependant, Dependant) else []
+    if not found:
+        return None
+    return sorted({scope for scopes in found for scope in scopes})
+
+
+def all_routes(app: FastAPI) -> list[tuple[str, str, RouteContext]]:
+    """Every (method, path) the app answers, included routers flattened."""
+    routes: list[tuple[str, str, RouteContext]] = []
+    for route in iter_route_contexts(app.routes):
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            routes.append((method, route.path or "", route))
+    return routes
+
+
+ROUTES = all_routes(create_app(make_settings()))
+PROTECTED = [
+    (method, path, route) for method, path, route in ROUTES if (method, path) not in ANONYMOUS
+]
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+
+
+def test_allow_lists_name_real_routes() -> None:
+    present = {(method, path) for method, path, _ in ROUTES}
+    assert present >= ANONYMOUS | ANY_VALID_TOKEN
+
+
+@pytest.mark.parametrize(("method", "path", "route"), ROUTES, ids=lambda v: str(v))
+def test_every_route_is_anonymous_by_list_or_declares_its_protection(
+    method: str, path: str, route: RouteContext
+) -> None:
+    if (method, path) in ANONYMOUS:
+        assert declared_scopes(route) is None, "listed anonymous, yet protected"
+        return
+    assert isinstance(route.original_route, APIRoute), f"{method} {path}: not an API route"
+    scopes = declared_scopes(route)
+    assert scopes is not None, f"{method} {path} declares no protection"
+    if (method, path) in ANY_VALID_TOKEN:
+        assert scopes == []
+    else:
+        assert scopes, f"{method} {path} must require a scope (or be listed in ANY_VALID_TOKEN)"
+
+
+@pytest.mark.parametrize(("method", "path", "route"), PROTECTED, ids=lambda v: str(v))
+async def test_without_a_token_is_401(
+    client: httpx.AsyncClient, method: str, path: str, route: RouteContext
+) -> None:
+    response = await client.request(method, concrete(path), json={})
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(("method", "path", "route"), PROTECTED, ids=lambda v: str(v))
+async def test_with_a_forged_token_is_401(
+    client: httpx.AsyncClient, method: str, path: str, route: RouteContext
+) -> None:
+    response = await client.request(
+        method,
+        concrete(path),
+        json={},
+        headers={"Authorization": "Bearer rly_at_" + "A" * 43},
+    )
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route"),
+    [(m, p, r) for m, p, r in PROTECTED if (m, p) not in ANY_VALID_TOKEN],
+    ids=lambda v: str(v),
+)
+async def test_with_every_scope_but_the_needed_one_is_403(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    method: str,
+    path: str,
+    route: RouteContext,
+) -> None:
+    needed = set(declared_scopes(route) or [])
+    others = [scope for scope in Scope if scope.value not in needed]
+    organization = await create_organization(session)
+    credentials = await create_client(session, settings, organization, scopes=others)
+    token = await issue_token(session, settings, credentials)
+    response = await client.request(
+        method, concrete(path), json={}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 403, response.text
+    assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+    assert response.json()["required_scope"] == " ".join(sorted(needed))

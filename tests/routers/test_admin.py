@@ -1,0 +1,201 @@
+"""Operator onboarding over HTTP: organisations, clients, rotation, disabling."""
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.scopes import Scope
+from api.config import Settings
+from tests.factories.auth import Partner, create_partner, ec_key, public_jwks, rsa_key
+
+
+@pytest.fixture
+async def operator(session: AsyncSession, settings: Settings) -> Partner:
+    return await create_partner(session, settings, scopes=[Scope.admin], name="Relay operator")
+
+
+async def onboard(client: httpx.AsyncClient, operator: Partner, **body: object) -> dict[str, str]:
+    organization = await client.post(
+        "/v1/admin/organizations",
+        json={"name": "Commissariat central", "kind": "police"},
+        headers=operator.headers,
+    )
+    assert organization.status_code == 201, organization.text
+    response = await client.post(
+        "/v1/admin/clients",
+        json={
+            "organization_id": organization.json()["id"],
+            "scopes": ["referrals:receive"],
+            **body,
+        },
+        headers=operator.headers,
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, str] = response.json()
+    return created
+
+
+async def token_with(client: httpx.AsyncClient, client_id: str, secret: str) -> httpx.Response:
+    return await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=httpx.BasicAuth(client_id, secret),
+    )
+
+
+class TestOrganizations:
+    async def test_create_list_get(self, client: httpx.AsyncClient, operator: Partner) -> None:
+        created = await client.post(
+            "/v1/admin/organizations",
+            json={"name": "  Maison d'accueil  ", "kind": "shelter"},
+            headers=operator.headers,
+        )
+        assert created.status_code == 201
+        body = created.json()
+        assert body["name"] == "Maison d'accueil"
+        assert body["status"] == "active"
+        one = await client.get(f"/v1/admin/organizations/{body['id']}", headers=operator.headers)
+        assert one.json() == body
+        listed = await client.get("/v1/admin/organizations?limit=100", headers=operator.headers)
+        assert body in listed.json()["data"]
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"name": "X", "kind": "bakery"},
+            {"name": "", "kind": "ngo"},
+            {"name": "x" * 201, "kind": "ngo"},
+            {"name": "X", "kind": "ngo", "extra": 1},
+            {"kind": "ngo"},
+        ],
+    )
+    async def test_invalid_bodies_are_422(
+        self, client: httpx.AsyncClient, operator: Partner, body: dict[str, object]
+    ) -> None:
+        response = await client.post("/v1/admin/organizations", json=body, headers=operator.headers)
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_unknown_organisation_is_404(
+        self, client: httpx.AsyncClient, operator: Partner
+    ) -> None:
+        response = await client.get(
+            "/v1/admin/organizations/00000000-0000-4000-8000-000000000000",
+            headers=operator.headers,
+        )
+        assert response.status_code == 404
+
+
+class TestClients:
+    async def test_secret_is_shown_once_and_works(
+        self, client: httpx.AsyncClient, operator: Partner
+    ) -> None:
+        created = await onboard(client, operator)
+        assert created["client_secret"].startswith("rly_secret_")
+        assert (
+            await token_with(client, created["client_id"], created["client_secret"])
+        ).status_code == 200
+        listed = await client.get(
+            f"/v1/admin/clients?organization_id={created['organization_id']}",
+            headers=operator.headers,
+        )
+        assert listed.json()["meta"]["total"] == 1
+        assert created["client_secret"] not in listed.text
+        assert "client_secret" not in listed.json()["data"][0]
+
+    async def test_rotation_replaces_the_secret(
+        self, client: httpx.AsyncClient, operator: Partner
+    ) -> None:
+        created = await onboard(client, operator)
+        rotated = await client.post(
+            f"/v1/admin/clients/{created['client_id']}/rotate-secret", headers=operator.headers
+        )
+        assert rotated.status_code == 200
+        new_secret = rotated.json()["client_secret"]
+        assert new_secret != created["client_secret"]
+        assert rotated.json()["rotated_at"] is not None
+        old = await token_with(client, created["client_id"], created["client_secret"])
+        assert old.status_code == 401
+        assert (await token_with(client, created["client_id"], new_secret)).status_code == 200
+
+    async def test_disabling_revokes_tokens_and_refuses_new_ones(
+        self, client: httpx.AsyncClient, operator: Partner
+    ) -> None:
+        created = await onboard(client, operator)
+        issued = await token_with(client, created["client_id"], created["client_secret"])
+        headers = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+        assert (await client.get("/v1/clients", headers=headers)).status_code == 200
+        disabled = await client.post(
+            f"/v1/admin/clients/{created['client_id']}/disable", headers=operator.headers
+        )
+        assert disabled.json()["disabled_at"] is not None
+        assert (await client.get("/v1/clients", headers=headers)).status_code == 401
+        again = await token_with(client, created["client_id"], created["client_secret"])
+        assert again.status_code == 401
+        rotate = await client.post(
+            f"/v1/admin/clients/{created['client_id']}/rotate-secret", headers=operator.headers
+        )
+        assert rotate.status_code == 409
+
+    async def test_key_client_has_no_secret(
+        self, client: httpx.AsyncClient, operator: Partner
+    ) -> None:
+        created = await onboard(client, operator, jwks=public_jwks(ec_key("k1")))
+        assert created["client_secret"] is None
+        assert created["auth_method"] == "private_key_jwt"
+        assert created["key_ids"] == ["k1"]
+
+    @pytest.mark.parametrize(
+        ("jwks", "why"),
+        [
+            ({"keys": []}, "1 to 10 keys"),
+            ({"keys": [{"kty": "EC", "crv": "P-256"}]}, "kid"),
+            (lambda: {"keys": [ec_key("p").as_dict(private=True)]}, "private key"),
+            (lambda: public_jwks(rsa_key("small", bits=1024)), "2048"),
+            (lambda: public_jwks(ec_key("k", curve="P-521")), "P-256 or P-384"),
+            (lambda: public_jwks(ec_key("same"), rsa_key("same")), "unique"),
+        ],
+    )
+    @pytest.mark.filterwarnings("ignore:Key size should be")
+    async def test_bad_jwks_is_400_without_echoing_keys(
+        self, client: httpx.AsyncClient, operator: Partner, jwks: object, why: str
+    ) -> None:
+        value = jwks() if callable(jwks) else jwks
+        organization = await client.post(
+            "/v1/admin/organizations", json={"name": "N", "kind": "ngo"}, headers=operator.headers
+        )
+        response = await client.post(
+            "/v1/admin/clients",
+            json={"organization_id": organization.json()["id"], "scopes": ["admin"], "jwks": value},
+            headers=operator.headers,
+        )
+        assert response.status_code == 400, response.text
+        assert why in response.json()["detail"]
+        for key in value["keys"]:  # type: ignore[index]
+            for field in ("x", "n", "d"):
+                if field in key:
+                    assert key[field] not in response.text
+
+    async def test_unknown_scope_is_422(self, client: httpx.AsyncClient, operator: Partner) -> None:
+        organization = await client.post(
+            "/v1/admin/organizations", json={"name": "N", "kind": "ngo"}, headers=operator.headers
+        )
+        response = await client.post(
+            "/v1/admin/clients",
+            json={"organization_id": organization.json()["id"], "scopes": ["everything"]},
+            headers=operator.headers,
+        )
+        assert response.status_code == 422
+
+    async def test_client_for_unknown_organisation_is_404(
+        self, client: httpx.AsyncClient, operator: Partner
+    ) -> None:
+        response = await client.post(
+            "/v1/admin/clients",
+            json={
+                "organization_id": "00000000-0000-4000-8000-000000000000",
+                "scopes": ["admin"],
+            },
+            headers=operator.headers,
+        )
+        assert response.status_code == 404
