@@ -6,6 +6,7 @@ environment refuses to start with a placeholder, an empty or a short secret.
 
 from enum import StrEnum
 from typing import Annotated, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,6 +78,15 @@ class Settings(BaseSettings):
         SecretStr,
         Field(description="Root secret for keyed hashes of tokens and secrets (32+ characters)."),
     ] = SecretStr(PLACEHOLDER_PREFIX + "secret-key-change-me-0123456789")
+
+    @model_validator(mode="after")
+    def _public_url_is_secure(self) -> Self:
+        # OAuth endpoints must be reached over TLS; plain http only on this machine's loopback.
+        url = urlsplit(self.public_url)
+        loopback = url.hostname in {"localhost", "127.0.0.1", "::1"}
+        if url.scheme != "https" and not (url.scheme == "http" and loopback):
+            raise ValueError("RELAY_PUBLIC_URL must be https:// (http:// only for localhost)")
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:

@@ -45,3 +45,16 @@ class TestSecrets:
     def test_migration_url_defaults_to_database_url(self) -> None:
         settings = Settings(database_url="postgresql+asyncpg://a:b@db/x", _env_file=None)
         assert settings.owner_database_url == "postgresql+asyncpg://a:b@db/x"
+
+
+class TestPublicUrl:
+    @pytest.mark.parametrize(
+        "url", ["https://relay.example.org", "http://127.0.0.1:8000", "http://localhost:9000"]
+    )
+    def test_accepted(self, url: str) -> None:
+        assert Settings(public_url=url, _env_file=None).issuer == url
+
+    @pytest.mark.parametrize("url", ["http://relay.example.org", "ftp://x", "relay.example.org"])
+    def test_refused(self, url: str) -> None:
+        with pytest.raises(ValidationError, match="RELAY_PUBLIC_URL"):
+            Settings(public_url=url, _env_file=None)

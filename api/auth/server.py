@@ -247,17 +247,21 @@ class RelayClientCredentialsGrant(ClientCredentialsGrant):  # type: ignore[misc]
             self.request.payload.data["scope"] = " ".join(requested)
 
 
-class RelayIntrospection(IntrospectionEndpoint):  # type: ignore[misc]
+class PreloadedToken:
+    """For the token endpoints (introspection, revocation): the token was loaded beforehand."""
+
     CLIENT_AUTH_METHODS = AUTH_METHODS
     SUPPORTED_TOKEN_TYPES = ("access_token",)
 
     def __init__(self, server: "RequestServer") -> None:
-        super().__init__(server)
+        super().__init__(server)  # type: ignore[call-arg]
         self.relay = server
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
         return self.relay.find_token(token_string)
 
+
+class RelayIntrospection(PreloadedToken, IntrospectionEndpoint):  # type: ignore[misc]
     def check_permission(
         self, token: TokenRecord, client: ClientRecord, request: FormRequest
     ) -> bool:
@@ -277,17 +281,7 @@ class RelayIntrospection(IntrospectionEndpoint):  # type: ignore[misc]
         }
 
 
-class RelayRevocation(RevocationEndpoint):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = AUTH_METHODS
-    SUPPORTED_TOKEN_TYPES = ("access_token",)
-
-    def __init__(self, server: "RequestServer") -> None:
-        super().__init__(server)
-        self.relay = server
-
-    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
-        return self.relay.find_token(token_string)
-
+class RelayRevocation(PreloadedToken, RevocationEndpoint):  # type: ignore[misc]
     def revoke_token(self, token: TokenRecord, request: FormRequest) -> None:
         self.relay.revoked = token
 
