@@ -12,10 +12,13 @@ PYTHON ?= python3
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-run: venv db ## Migrate the development database and serve the API on 127.0.0.1:$RELAY_PORT
+run: venv db ## Migrate, load the demo network into an empty directory, serve on 127.0.0.1:$RELAY_PORT
 	@scripts/with-db.sh dev $(BIN)/relay db upgrade
+	@scripts/with-db.sh dev $(BIN)/relay demo load --if-empty
+	@RELAY_PUBLIC_URL=http://127.0.0.1:$(RELAY_PORT) scripts/with-db.sh dev $(BIN)/relay demo credentials
 	@echo "Relay on http://127.0.0.1:$(RELAY_PORT) (docs at /docs); Ctrl-C stops it"
-	@RELAY_PORT=$(RELAY_PORT) scripts/with-db.sh dev $(BIN)/relay serve --host 127.0.0.1 --port $(RELAY_PORT)
+	@RELAY_PORT=$(RELAY_PORT) RELAY_PUBLIC_URL=$${RELAY_PUBLIC_URL:-http://127.0.0.1:$(RELAY_PORT)} \
+	  scripts/with-db.sh dev $(BIN)/relay serve --host 127.0.0.1 --port $(RELAY_PORT)
 
 test: venv db ## Migrate the test database, then lint, type-check and run the whole suite
 	@scripts/with-db.sh test $(BIN)/relay db upgrade

@@ -20,14 +20,21 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Relay: referral network and service-directory API.", no_args_is_help=True)
+# No pretty tracebacks: their local variables could print the data being imported.
+app = typer.Typer(
+    help="Relay: referral network and service-directory API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(
     help="Database schema migrations (run as the owner role).", no_args_is_help=True
 )
+demo_app = typer.Typer(help="The fictional demo network.", no_args_is_help=True)
 orgs_app = typer.Typer(help="Partner organisations.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth clients of partner organisations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
+app.add_typer(demo_app, name="demo")
 app.add_typer(clients_app, name="clients")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -165,6 +172,17 @@ def _run_in_transaction(work: "Callable[[AsyncSession, Settings], Awaitable[T]]"
     except RelayErrorForCli as error:
         typer.echo(f"error: {error.title}: {error.detail or ''}".rstrip(": "), err=True)
         raise typer.Exit(1) from error
+    except Exception as error:
+        # The message of a database error can quote the row it refused: print where, not what.
+        from api.logging import exception_location
+
+        where = exception_location(error)
+        typer.echo(
+            f"error: unexpected {where['exception_type']} at {where['frames'][-1]}; "
+            "nothing was written",
+            err=True,
+        )
+        raise typer.Exit(1) from None
 
 
 def _emit(data: dict[str, Any], as_json: bool, secret_note: bool = False) -> None:
@@ -175,6 +193,56 @@ def _emit(data: dict[str, Any], as_json: bool, secret_note: bool = False) -> Non
         typer.echo(f"{key}: {value}")
     if secret_note and data.get("client_secret"):
         typer.echo("Store the client_secret now: Relay keeps only its hash.", err=True)
+
+
+@demo_app.command("load")
+def demo_load(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Load only into a directory with no organisation.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Load the fictional demo network (idempotent)."""
+    from api.services import demo
+
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, int]:
+        return await demo.load(session, only_if_empty=if_empty)
+
+    counts = _run_in_transaction(work)
+    if as_json:
+        typer.echo(json.dumps(counts))
+    elif counts:
+        typer.echo("Demo network loaded: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+    else:
+        typer.echo("Demo network already present (or directory not empty): nothing loaded.")
+
+
+@demo_app.command("credentials")
+def demo_credentials(as_json: JsonOption = False) -> None:
+    """Print working client credentials of the demo partner (development only; the secret is
+    replaced on every call)."""
+    from api.config import Environment, Settings
+    from api.services import demo
+
+    if Settings().environment is not Environment.development:
+        typer.echo("error: demo credentials exist only in development", err=True)
+        raise typer.Exit(2)
+
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, str]:
+        return await demo.partner_credentials(session, settings.secret_key.get_secret_value())
+
+    credentials = _run_in_transaction(work)
+    if as_json:
+        typer.echo(json.dumps(credentials))
+        return
+    settings = Settings()
+    typer.echo(
+        "Demo partner credentials (development only):\n"
+        f"  client_id:     {credentials['client_id']}\n"
+        f"  client_secret: {credentials['client_secret']}\n"
+        f'  token:  curl -s -u "{credentials["client_id"]}:{credentials["client_secret"]}" '
+        f"-d grant_type=client_credentials {settings.token_endpoint}"
+    )
 
 
 @orgs_app.command("create")

@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.config import Settings
-from api.db import transaction
+from api.db import SessionMaker, transaction
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -26,3 +26,13 @@ def _settings(request: Request) -> Settings:
 # commit answers with an error instead of a success the database never kept.
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def _sessionmaker(request: Request) -> SessionMaker:
+    sessionmaker: SessionMaker = request.app.state.sessionmaker
+    return sessionmaker
+
+
+# For streamed responses, which outlive the request's own transaction: the stream opens a
+# session of its own (read-only work) while it sends.
+SessionMakerDep = Annotated[SessionMaker, Depends(_sessionmaker)]

@@ -6,6 +6,7 @@ once per run; every test's writes happen inside a transaction that is rolled bac
 while the application's own commit/rollback logic runs for real against a savepoint.
 """
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from alembic import command
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import (
@@ -119,3 +121,23 @@ async def client(app: FastAPI, connection: AsyncConnection) -> AsyncIterator[htt
             yield client
     finally:
         app.state.sessionmaker = original
+
+
+@pytest.fixture
+async def served(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[str]:
+    """The test app served by uvicorn on a loopback port, bound (through ``client``) to this
+    test's transaction: for tests that want a real TCP connection."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)

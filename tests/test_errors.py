@@ -130,3 +130,17 @@ class TestBodySizeLimit:
     async def test_default_limit_is_one_mebibyte(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/healthz", content=b"x" * (1024 * 1024 + 1))
         assert_problem(response, 413)
+
+
+class TestControlCharacters:
+    async def test_nul_in_the_query_string_is_400(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/hsds/services?search=a%00b")
+        assert_problem(response, 400)
+
+    async def test_nul_in_a_client_id_is_invalid_client(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": "a\x00b", "client_secret": "x"},
+        )
+        assert response.status_code == 401
+        assert response.json()["error"] == "invalid_client"

@@ -113,12 +113,27 @@ async def authenticate(
     )
 
 
+async def authenticate_if_present(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limits: LimitsDep,
+    authorization: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal | None:
+    """For routes open to anonymous callers: None without credentials, and 401 (never a silent
+    downgrade to anonymous) for credentials that do not hold."""
+    if authorization is None:
+        return None
+    return await authenticate(SecurityScopes([]), request, session, settings, limits, authorization)
+
+
 def requires(*scopes: Scope) -> object:
     """The dependency a route declares: a valid token with every one of ``scopes``."""
     return Security(authenticate, scopes=[scope.value for scope in scopes])
 
 
 Authenticated = Annotated[Principal, requires()]
+AnonymousOrPrincipal = Annotated[Principal | None, Depends(authenticate_if_present)]
 AdminPrincipal = Annotated[Principal, requires(Scope.admin)]
 DirectoryReader = Annotated[Principal, requires(Scope.directory_read)]
 DirectoryWriter = Annotated[Principal, requires(Scope.directory_write)]

@@ -1,7 +1,45 @@
 """SQLModel table classes. Importing this package registers every table on the metadata."""
 
 from api.models.base import metadata
+from api.models.directory import (
+    Address,
+    AdminArea,
+    Attribute,
+    Language,
+    Location,
+    Metadata,
+    Phone,
+    Schedule,
+    Service,
+    ServiceArea,
+    ServiceAtLocation,
+    ServiceCapacity,
+    Taxonomy,
+    TaxonomyTerm,
+    Unit,
+)
 from api.models.oauth import OAuthAssertion, OAuthClient, OAuthToken
 from api.models.organization import Organization
 
-__all__ = ["OAuthAssertion", "OAuthClient", "OAuthToken", "Organization", "metadata"]
+__all__ = [
+    "Address",
+    "AdminArea",
+    "Attribute",
+    "Language",
+    "Location",
+    "Metadata",
+    "OAuthAssertion",
+    "OAuthClient",
+    "OAuthToken",
+    "Organization",
+    "Phone",
+    "Schedule",
+    "Service",
+    "ServiceArea",
+    "ServiceAtLocation",
+    "ServiceCapacity",
+    "Taxonomy",
+    "TaxonomyTerm",
+    "Unit",
+    "metadata",
+]

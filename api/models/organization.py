@@ -3,11 +3,13 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import check_in, created_at_field
+from api.models.base import check_in, created_at_field, utcnow
 
 
 class OrganizationKind(StrEnum):
@@ -33,6 +35,10 @@ class Organization(SQLModel, table=True):
         sa.CheckConstraint(check_in("kind", OrganizationKind), name="kind"),
         sa.CheckConstraint(check_in("status", OrganizationStatus), name="status"),
         sa.CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
+        sa.CheckConstraint(
+            "visibility IN ('public', 'partners', 'confidential')", name="visibility"
+        ),
+        sa.UniqueConstraint("source", "source_id"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -40,3 +46,25 @@ class Organization(SQLModel, table=True):
     kind: str = Field(sa_type=sa.Text)
     status: str = Field(default=OrganizationStatus.active.value, sa_type=sa.Text)
     created_at: datetime = created_at_field()
+    # HSDS organization fields and the directory's extensions (api/models/directory.py).
+    alternate_name: str | None = Field(default=None, sa_type=sa.Text)
+    description: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
+    email: str | None = Field(default=None, sa_type=sa.Text)
+    website: str | None = Field(default=None, sa_type=sa.Text)
+    visibility: str = Field(
+        default="public", sa_type=sa.Text, sa_column_kwargs={"server_default": "public"}
+    )
+    translations: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_type=postgresql.JSONB,
+        sa_column_kwargs={"server_default": sa.text("'{}'::jsonb")},
+    )
+    source: str | None = Field(default=None, sa_type=sa.Text)
+    source_id: str | None = Field(default=None, sa_type=sa.Text)
+    last_modified: datetime = Field(
+        default_factory=utcnow,
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs={"server_default": sa.func.now()},
+        index=True,
+    )
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})

@@ -4,19 +4,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.scopes import Scope
 from api.models.oauth import ClientAuthMethod
-
-ClientName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+from api.schemas.common import ShortName
 
 
 class ClientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     organization_id: uuid.UUID
-    name: ClientName = "default"
+    name: ShortName = "default"
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(Scope))]
     auth_method: ClientAuthMethod | None = Field(
         default=None,

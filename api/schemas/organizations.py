@@ -2,19 +2,17 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.models.organization import OrganizationKind, OrganizationStatus
-
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+from api.schemas.common import ShortName
 
 
 class OrganizationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Name
+    name: ShortName
     kind: OrganizationKind
 
 

@@ -6,6 +6,7 @@ authentication is counted per client id and per address, and refused for a while
 frequent, before any secret or signature is checked again.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from api.repositories import tokens as token_repository
 
 log = get_logger("relay.oauth")
 BASIC_CHALLENGE = ("WWW-Authenticate", 'Basic realm="relay"')
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,8 @@ def _claimed_client_id(form: dict[str, str], headers: Mapping[str, str]) -> str 
         or form.get("client_id")
         or (peek_assertion_subject(assertion) if assertion else None)
     )
-    if candidate is not None and not 1 <= len(candidate) <= 128:
-        return None
+    if candidate is not None and not _CLIENT_ID.fullmatch(candidate):
+        return None  # not an id we could have issued: authentication fails, nothing is queried
     return candidate
 
 

@@ -5,41 +5,17 @@ Authlib's ``AsyncOAuth2Client`` reads the server metadata, signs its own RFC 752
 protected route with it. Nothing in the request is built by hand.
 """
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
-import uvicorn
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.scopes import Scope
 from api.config import Settings
 from tests.factories.auth import create_client, public_jwks, rsa_key
 from tests.factories.organizations import create_organization
-
-
-@pytest.fixture
-async def served(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[str]:
-    """The test app (already bound to this test's transaction by ``client``) on a real port."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
 
 
 async def test_private_key_jwt_with_authlib_async_client(

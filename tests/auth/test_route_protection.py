@@ -38,6 +38,19 @@ ANONYMOUS = {
     ("POST", "/oauth/token"),
     ("POST", "/oauth/introspect"),
     ("POST", "/oauth/revoke"),
+    # The public directory (DESIGN.md §4): anonymous callers see public records only; a token
+    # is honoured when sent (and refused when bad), which tests/test_hsds_visibility.py proves.
+    ("GET", "/hsds/"),
+    ("GET", "/hsds/services"),
+    ("GET", "/hsds/services/{service_id}"),
+    ("GET", "/hsds/organizations"),
+    ("GET", "/hsds/organizations/{organization_id}"),
+    ("GET", "/hsds/service_at_locations"),
+    ("GET", "/hsds/service_at_locations/{service_at_location_id}"),
+    ("GET", "/hsds/taxonomies"),
+    ("GET", "/hsds/taxonomies/{taxonomy_id}"),
+    ("GET", "/hsds/taxonomy_terms"),
+    ("GET", "/hsds/taxonomy_terms/{taxonomy_term_id}"),
 }
 # Routes any valid token may call: they only show the caller's own organisation's data.
 ANY_VALID_TOKEN = {

@@ -67,6 +67,7 @@ class TestOrganizations:
             {"name": "x" * 201, "kind": "ngo"},
             {"name": "X", "kind": "ngo", "extra": 1},
             {"kind": "ngo"},
+            {"name": "Null\u0000byte", "kind": "ngo"},
         ],
     )
     async def test_invalid_bodies_are_422(

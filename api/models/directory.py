@@ -1,0 +1,414 @@
+"""The service directory, in Open Referral HSDS 3.1 shape, with Relay's extensions.
+
+HSDS field names are kept as the spec spells them. Extensions are added fields, never renamed
+ones: ``visibility`` (public | partners | confidential), structured eligibility (``genders``,
+``target_groups`` beside HSDS ``minimum_age``/``maximum_age``), ``accepts_referrals`` and
+``intake_channel``, ``translations`` (``{"fr": {"name": …, "description": …}}``), a coarse
+``region_key`` on every located row, and ``source``/``source_id`` that make imports idempotent.
+
+Visibility: *public* rows are shown to everyone; *partners* rows only to callers with
+``directory:read``; *confidential* rows are listed for everyone, but what locates them
+(coordinates, addresses, exact distance) only reaches callers with ``directory:confidential``.
+"""
+
+import uuid
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from geoalchemy2 import Geography, Geometry
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+from api.models.base import check_in, created_at_field, utcnow
+
+
+class Visibility(StrEnum):
+    public = "public"
+    partners = "partners"
+    confidential = "confidential"
+
+
+class ServiceStatus(StrEnum):
+    active = "active"
+    inactive = "inactive"
+    defunct = "defunct"
+    temporarily_closed = "temporarily closed"
+
+
+class Gender(StrEnum):
+    female = "female"
+    male = "male"
+    other = "other"
+
+
+class TargetGroup(StrEnum):
+    children = "children"
+    adolescents = "adolescents"
+    adolescent_girls = "adolescent_girls"
+    women = "women"
+    survivors_of_gbv = "survivors_of_gbv"
+    survivors_of_trafficking = "survivors_of_trafficking"
+    migrants = "migrants"
+    people_with_disabilities = "people_with_disabilities"
+    families = "families"
+
+
+class IntakeChannel(StrEnum):
+    api = "api"
+    phone = "phone"
+    walk_in = "walk_in"
+    email = "email"
+    referral_form = "referral_form"
+
+
+class LocationType(StrEnum):
+    physical = "physical"
+    postal = "postal"
+    virtual = "virtual"
+
+
+def _translations() -> Any:
+    return Field(
+        default_factory=dict,
+        sa_type=postgresql.JSONB,
+        sa_column_kwargs={"server_default": sa.text("'{}'::jsonb")},
+    )
+
+
+def _text_array() -> Any:
+    return Field(
+        default_factory=list,
+        sa_type=postgresql.ARRAY(sa.Text),
+        sa_column_kwargs={"server_default": sa.text("'{}'::text[]")},
+    )
+
+
+def _last_modified() -> Any:
+    return Field(
+        default_factory=utcnow,
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs={"server_default": sa.func.now()},
+        index=True,
+    )
+
+
+def _visibility() -> Any:
+    return Field(
+        default=Visibility.public.value,
+        sa_type=sa.Text,
+        sa_column_kwargs={"server_default": Visibility.public.value},
+    )
+
+
+class Service(SQLModel, table=True):
+    __tablename__ = "service"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("status", ServiceStatus), name="status"),
+        sa.CheckConstraint(check_in("visibility", Visibility), name="visibility"),
+        sa.CheckConstraint(
+            "minimum_age IS NULL OR maximum_age IS NULL OR minimum_age <= maximum_age",
+            name="age_range",
+        ),
+        sa.UniqueConstraint("source", "source_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    organization_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
+    name: str = Field(sa_type=sa.Text)
+    alternate_name: str | None = Field(default=None, sa_type=sa.Text)
+    description: str | None = Field(default=None, sa_type=sa.Text)
+    url: str | None = Field(default=None, sa_type=sa.Text)
+    email: str | None = Field(default=None, sa_type=sa.Text)
+    status: str = Field(default=ServiceStatus.active.value, sa_type=sa.Text)
+    application_process: str | None = Field(default=None, sa_type=sa.Text)
+    fees_description: str | None = Field(default=None, sa_type=sa.Text)
+    eligibility_description: str | None = Field(default=None, sa_type=sa.Text)
+    minimum_age: int | None = None
+    maximum_age: int | None = None
+    genders: list[str] = _text_array()
+    target_groups: list[str] = _text_array()
+    accepts_referrals: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    intake_channel: str | None = Field(default=None, sa_type=sa.Text)
+    visibility: str = _visibility()
+    translations: dict[str, Any] = _translations()
+    source: str | None = Field(default=None, sa_type=sa.Text)
+    source_id: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = created_at_field()
+    last_modified: datetime = _last_modified()
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+
+class AdminArea(SQLModel, table=True):
+    """Administrative areas (country > region > district > commune), as polygons."""
+
+    __tablename__ = "admin_area"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "source_id"),
+        sa.Index("ix_admin_area_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(sa_type=sa.Text)
+    level: int = Field(index=True)
+    code: str | None = Field(default=None, sa_type=sa.Text)
+    country: str | None = Field(default=None, sa_type=sa.Text)
+    parent_id: uuid.UUID | None = Field(default=None, foreign_key="admin_area.id", index=True)
+    geom: Any = Field(
+        sa_type=Geometry("MULTIPOLYGON", srid=4326, spatial_index=False),
+    )
+    source: str | None = Field(default=None, sa_type=sa.Text)
+    source_id: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = created_at_field()
+
+
+class Location(SQLModel, table=True):
+    __tablename__ = "location"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("location_type", LocationType), name="location_type"),
+        sa.CheckConstraint(check_in("visibility", Visibility), name="visibility"),
+        sa.CheckConstraint("latitude IS NULL OR latitude BETWEEN -90 AND 90", name="latitude"),
+        sa.CheckConstraint("longitude IS NULL OR longitude BETWEEN -180 AND 180", name="longitude"),
+        sa.CheckConstraint("(latitude IS NULL) = (longitude IS NULL)", name="both_coordinates"),
+        sa.UniqueConstraint("source", "source_id"),
+        sa.Index("ix_location_point", "point", postgresql_using="gist"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    organization_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
+    location_type: str = Field(default=LocationType.physical.value, sa_type=sa.Text)
+    name: str | None = Field(default=None, sa_type=sa.Text)
+    alternate_name: str | None = Field(default=None, sa_type=sa.Text)
+    description: str | None = Field(default=None, sa_type=sa.Text)
+    transportation: str | None = Field(default=None, sa_type=sa.Text)
+    latitude: float | None = None
+    longitude: float | None = None
+    point: Any = Field(
+        default=None,
+        sa_column=sa.Column(
+            Geography("POINT", srid=4326, spatial_index=False),
+            sa.Computed(
+                "CASE WHEN latitude IS NULL THEN NULL ELSE "
+                "ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)::geography END",
+                persisted=True,
+            ),
+        ),
+    )
+    external_identifier: str | None = Field(default=None, sa_type=sa.Text)
+    external_identifier_type: str | None = Field(default=None, sa_type=sa.Text)
+    region_key: str | None = Field(default=None, sa_type=sa.Text, index=True)
+    admin_area_id: uuid.UUID | None = Field(default=None, foreign_key="admin_area.id", index=True)
+    visibility: str = _visibility()
+    translations: dict[str, Any] = _translations()
+    source: str | None = Field(default=None, sa_type=sa.Text)
+    source_id: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = created_at_field()
+    last_modified: datetime = _last_modified()
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+
+class ServiceAtLocation(SQLModel, table=True):
+    __tablename__ = "service_at_location"
+    __table_args__ = (sa.UniqueConstraint("service_id", "location_id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    location_id: uuid.UUID = Field(foreign_key="location.id", index=True)
+    description: str | None = Field(default=None, sa_type=sa.Text)
+    region_key: str | None = Field(default=None, sa_type=sa.Text, index=True)
+    created_at: datetime = created_at_field()
+
+
+class Address(SQLModel, table=True):
+    __tablename__ = "address"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    location_id: uuid.UUID = Field(foreign_key="location.id", index=True)
+    attention: str | None = Field(default=None, sa_type=sa.Text)
+    address_1: str = Field(sa_type=sa.Text)
+    address_2: str | None = Field(default=None, sa_type=sa.Text)
+    city: str = Field(sa_type=sa.Text)
+    region: str | None = Field(default=None, sa_type=sa.Text)
+    state_province: str = Field(default="", sa_type=sa.Text)
+    postal_code: str = Field(default="", sa_type=sa.Text)
+    country: str = Field(sa_type=sa.Text)
+    address_type: str = Field(default="physical", sa_type=sa.Text)
+
+
+class Phone(SQLModel, table=True):
+    __tablename__ = "phone"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "num_nonnulls(organization_id, service_id, location_id) = 1", name="one_owner"
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    organization_id: uuid.UUID | None = Field(
+        default=None, foreign_key="organization.id", index=True
+    )
+    service_id: uuid.UUID | None = Field(default=None, foreign_key="service.id", index=True)
+    location_id: uuid.UUID | None = Field(default=None, foreign_key="location.id", index=True)
+    number: str = Field(sa_type=sa.Text)
+    extension: int | None = None
+    type: str | None = Field(default=None, sa_type=sa.Text)
+    description: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Schedule(SQLModel, table=True):
+    """Opening hours as RRULE parts (HSDS), in the IANA time zone ``time_zone``."""
+
+    __tablename__ = "schedule"
+    __table_args__ = (
+        sa.CheckConstraint("num_nonnulls(service_id, location_id) = 1", name="one_owner"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID | None = Field(default=None, foreign_key="service.id", index=True)
+    location_id: uuid.UUID | None = Field(default=None, foreign_key="location.id", index=True)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    freq: str | None = Field(default="WEEKLY", sa_type=sa.Text)
+    byday: str | None = Field(default=None, sa_type=sa.Text)
+    opens_at: time | None = None
+    closes_at: time | None = None
+    time_zone: str = Field(default="UTC", sa_type=sa.Text)
+    description: str | None = Field(default=None, sa_type=sa.Text)
+    attending_type: str | None = Field(default=None, sa_type=sa.Text)
+    notes: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class ServiceArea(SQLModel, table=True):
+    """Where a service reaches without a visit: a mobile team's district, a national hotline."""
+
+    __tablename__ = "service_area"
+    __table_args__ = (sa.Index("ix_service_area_extent", "extent", postgresql_using="gist"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    name: str | None = Field(default=None, sa_type=sa.Text)
+    description: str | None = Field(default=None, sa_type=sa.Text)
+    extent: Any = Field(
+        sa_type=Geometry("MULTIPOLYGON", srid=4326, spatial_index=False),
+    )
+    admin_area_id: uuid.UUID | None = Field(default=None, foreign_key="admin_area.id")
+
+
+class Language(SQLModel, table=True):
+    __tablename__ = "language"
+    __table_args__ = (
+        sa.CheckConstraint("num_nonnulls(service_id, location_id) = 1", name="one_owner"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID | None = Field(default=None, foreign_key="service.id", index=True)
+    location_id: uuid.UUID | None = Field(default=None, foreign_key="location.id", index=True)
+    name: str | None = Field(default=None, sa_type=sa.Text)
+    code: str = Field(sa_type=sa.Text)
+    note: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Taxonomy(SQLModel, table=True):
+    __tablename__ = "taxonomy"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(sa_type=sa.Text, unique=True)
+    description: str = Field(sa_type=sa.Text)
+    uri: str | None = Field(default=None, sa_type=sa.Text)
+    version: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class TaxonomyTerm(SQLModel, table=True):
+    __tablename__ = "taxonomy_term"
+    __table_args__ = (sa.UniqueConstraint("taxonomy_id", "code"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    taxonomy_id: uuid.UUID = Field(foreign_key="taxonomy.id", index=True)
+    code: str = Field(sa_type=sa.Text)
+    name: str = Field(sa_type=sa.Text)
+    description: str = Field(sa_type=sa.Text)
+    parent_id: uuid.UUID | None = Field(default=None, foreign_key="taxonomy_term.id", index=True)
+    language: str | None = Field(default="en", sa_type=sa.Text)
+    term_uri: str | None = Field(default=None, sa_type=sa.Text)
+    translations: dict[str, Any] = _translations()
+
+
+class Attribute(SQLModel, table=True):
+    """Links an HSDS object to a taxonomy term: how a service says which needs it meets."""
+
+    __tablename__ = "attribute"
+    __table_args__ = (
+        sa.UniqueConstraint("link_entity", "link_id", "taxonomy_term_id"),
+        sa.Index("ix_attribute_term_link", "taxonomy_term_id", "link_entity", "link_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    link_id: uuid.UUID = Field(index=True)
+    link_type: str | None = Field(default=None, sa_type=sa.Text)
+    link_entity: str = Field(sa_type=sa.Text)
+    taxonomy_term_id: uuid.UUID = Field(foreign_key="taxonomy_term.id")
+    value: str | None = Field(default=None, sa_type=sa.Text)
+    label: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Unit(SQLModel, table=True):
+    __tablename__ = "unit"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(sa_type=sa.Text, unique=True)
+    scheme: str | None = Field(default=None, sa_type=sa.Text)
+    identifier: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class ServiceCapacity(SQLModel, table=True):
+    __tablename__ = "service_capacity"
+    __table_args__ = (
+        sa.UniqueConstraint("service_id", "unit_id"),
+        sa.CheckConstraint("available >= 0", name="available"),
+        sa.CheckConstraint("maximum IS NULL OR maximum >= available", name="maximum"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    unit_id: uuid.UUID = Field(foreign_key="unit.id")
+    available: int
+    maximum: int | None = None
+    description: str | None = Field(default=None, sa_type=sa.Text)
+    updated: datetime = created_at_field()
+
+
+class Metadata(SQLModel, table=True):
+    """HSDS change records: who changed which field of which record, when, from what to what."""
+
+    __tablename__ = "metadata"
+    __table_args__ = (sa.Index("ix_metadata_resource", "resource_type", "resource_id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    resource_id: uuid.UUID
+    resource_type: str = Field(sa_type=sa.Text)
+    last_action_date: datetime = created_at_field()
+    last_action_type: str = Field(sa_type=sa.Text)
+    field_name: str = Field(sa_type=sa.Text)
+    previous_value: str = Field(default="", sa_type=sa.Text)
+    replacement_value: str = Field(default="", sa_type=sa.Text)
+    updated_by: str = Field(sa_type=sa.Text)
+
+
+__all__ = [
+    "Address",
+    "AdminArea",
+    "Attribute",
+    "Language",
+    "Location",
+    "Metadata",
+    "Phone",
+    "Schedule",
+    "Service",
+    "ServiceArea",
+    "ServiceAtLocation",
+    "ServiceCapacity",
+    "Taxonomy",
+    "TaxonomyTerm",
+    "Unit",
+]

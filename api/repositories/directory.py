@@ -1,0 +1,462 @@
+"""Directory queries. Every read starts from one ``visible_*`` statement per table, so what a
+caller may see is decided in one place (``Viewer``), for HSDS, OGC, search and exports alike.
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col
+
+from api.auth.principal import Principal
+from api.auth.scopes import Scope
+from api.models.directory import (
+    Address,
+    AdminArea,
+    Attribute,
+    Language,
+    Location,
+    Metadata,
+    Phone,
+    Schedule,
+    Service,
+    ServiceArea,
+    ServiceAtLocation,
+    ServiceCapacity,
+    Taxonomy,
+    TaxonomyTerm,
+    Unit,
+    Visibility,
+)
+from api.models.organization import Organization, OrganizationStatus
+
+ModelT = TypeVar("ModelT", bound=SQLModel)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """What a caller may see of the directory."""
+
+    sees_partner_records: bool
+    sees_confidential_locations: bool
+
+    @classmethod
+    def of(cls, principal: Principal | None) -> "Viewer":
+        if principal is None:
+            return cls(sees_partner_records=False, sees_confidential_locations=False)
+        confidential = principal.has(Scope.directory_confidential)
+        return cls(
+            sees_partner_records=principal.has(Scope.directory_read) or confidential,
+            sees_confidential_locations=confidential,
+        )
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """Record visibilities listed to this viewer (confidential ones are listed, redacted)."""
+        if self.sees_partner_records:
+            return tuple(level.value for level in Visibility)
+        return (Visibility.public.value, Visibility.confidential.value)
+
+    def redacts(self, location: Location) -> bool:
+        return (
+            location.visibility == Visibility.confidential.value
+            and not self.sees_confidential_locations
+        )
+
+
+@dataclass(frozen=True)
+class DirectoryFilters:
+    """HSDS filters, AND-combined. Only those given narrow the query."""
+
+    search: str | None = None
+    taxonomy_term_id: uuid.UUID | None = None
+    taxonomy_id: uuid.UUID | None = None
+    organization_id: uuid.UUID | None = None
+    modified_after: datetime | None = None
+
+
+def _like(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def visible_organizations(viewer: Viewer) -> Select[Organization]:
+    return select(Organization).where(
+        col(Organization.status) == OrganizationStatus.active.value,
+        col(Organization.visibility).in_(viewer.levels),
+    )
+
+
+def visible_services(viewer: Viewer) -> Select[Service]:
+    return (
+        select(Service)
+        .join(Organization, col(Organization.id) == col(Service.organization_id))
+        .where(
+            col(Organization.status) == OrganizationStatus.active.value,
+            col(Organization.visibility).in_(viewer.levels),
+            col(Service.visibility).in_(viewer.levels),
+        )
+    )
+
+
+def visible_locations(viewer: Viewer) -> Select[Location]:
+    return (
+        select(Location)
+        .join(Organization, col(Organization.id) == col(Location.organization_id))
+        .where(
+            col(Organization.status) == OrganizationStatus.active.value,
+            col(Organization.visibility).in_(viewer.levels),
+            col(Location.visibility).in_(viewer.levels),
+        )
+    )
+
+
+def visible_service_at_locations(viewer: Viewer) -> Select[ServiceAtLocation]:
+    services = visible_services(viewer).with_only_columns(col(Service.id)).subquery()
+    locations = visible_locations(viewer).with_only_columns(col(Location.id)).subquery()
+    return (
+        select(ServiceAtLocation)
+        .join(services, services.c.id == col(ServiceAtLocation.service_id))
+        .join(locations, locations.c.id == col(ServiceAtLocation.location_id))
+        .join(Service, col(Service.id) == col(ServiceAtLocation.service_id))
+    )
+
+
+def _has_term(entity_id: Any, filters: DirectoryFilters) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.taxonomy_term_id is not None:
+        conditions.append(
+            exists().where(
+                col(Attribute.link_entity) == "service",
+                col(Attribute.link_id) == entity_id,
+                col(Attribute.taxonomy_term_id) == filters.taxonomy_term_id,
+            )
+        )
+    if filters.taxonomy_id is not None:
+        conditions.append(
+            exists()
+            .where(
+                col(Attribute.link_entity) == "service",
+                col(Attribute.link_id) == entity_id,
+                col(TaxonomyTerm.id) == col(Attribute.taxonomy_term_id),
+                col(TaxonomyTerm.taxonomy_id) == filters.taxonomy_id,
+            )
+            .correlate_except(Attribute, TaxonomyTerm)
+        )
+    return conditions
+
+
+def filter_services(statement: Select[Any], filters: DirectoryFilters) -> Select[Any]:
+    """HSDS filters on a statement that has ``service`` (and ``organization``) in its FROM."""
+    if filters.search:
+        pattern = _like(filters.search)
+        statement = statement.where(
+            or_(
+                col(Service.name).ilike(pattern, escape="\\"),
+                col(Service.alternate_name).ilike(pattern, escape="\\"),
+                col(Service.description).ilike(pattern, escape="\\"),
+            )
+        )
+    if filters.organization_id is not None:
+        statement = statement.where(col(Service.organization_id) == filters.organization_id)
+    if filters.modified_after is not None:
+        statement = statement.where(col(Service.last_modified) >= filters.modified_after)
+    for condition in _has_term(col(Service.id), filters):
+        statement = statement.where(condition)
+    return statement
+
+
+def filter_organizations(
+    statement: Select[Organization], filters: DirectoryFilters
+) -> Select[Organization]:
+    if filters.search:
+        pattern = _like(filters.search)
+        statement = statement.where(
+            or_(
+                col(Organization.name).ilike(pattern, escape="\\"),
+                col(Organization.alternate_name).ilike(pattern, escape="\\"),
+                col(Organization.description).ilike(pattern, escape="\\"),
+            )
+        )
+    if filters.modified_after is not None:
+        statement = statement.where(col(Organization.last_modified) >= filters.modified_after)
+    if filters.taxonomy_term_id is not None or filters.taxonomy_id is not None:
+        service_ids = select(col(Service.id)).where(
+            col(Service.organization_id) == col(Organization.id),
+            *_has_term(col(Service.id), filters),
+        )
+        statement = statement.where(service_ids.exists())
+    return statement
+
+
+async def page(
+    session: AsyncSession, statement: Select[Any], order: Sequence[Any], *, limit: int, offset: int
+) -> tuple[list[Any], int]:
+    total = await session.scalar(
+        select(func.count()).select_from(statement.order_by(None).subquery())
+    )
+    rows = await session.execute(statement.order_by(*order).limit(limit).offset(offset))
+    return list(rows.scalars()), int(total or 0)
+
+
+async def rows(
+    session: AsyncSession, statement: Select[Any], order: Sequence[Any], *, limit: int, offset: int
+) -> list[Any]:
+    return list(
+        (await session.execute(statement.order_by(*order).limit(limit).offset(offset))).scalars()
+    )
+
+
+async def first(session: AsyncSession, statement: Select[ModelT]) -> ModelT | None:
+    return (await session.execute(statement.limit(1))).scalars().first()
+
+
+async def _grouped(
+    session: AsyncSession, model: type[ModelT], key: Any, ids: Sequence[uuid.UUID], *order: Any
+) -> dict[uuid.UUID, list[ModelT]]:
+    grouped: dict[uuid.UUID, list[ModelT]] = defaultdict(list)
+    if not ids:
+        return grouped
+    rows = await session.execute(select(model).where(key.in_(ids)).order_by(*order))
+    for row in rows.scalars():
+        grouped[getattr(row, key.key)].append(row)
+    return grouped
+
+
+async def phones_by(
+    session: AsyncSession, owner: str, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Phone]]:
+    key = col(getattr(Phone, owner))
+    return await _grouped(session, Phone, key, ids, col(Phone.number))
+
+
+async def schedules_by(
+    session: AsyncSession, owner: str, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Schedule]]:
+    key = col(getattr(Schedule, owner))
+    return await _grouped(session, Schedule, key, ids, col(Schedule.byday), col(Schedule.id))
+
+
+async def languages_by(
+    session: AsyncSession, owner: str, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Language]]:
+    key = col(getattr(Language, owner))
+    return await _grouped(session, Language, key, ids, col(Language.code))
+
+
+async def addresses_by_location(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Address]]:
+    return await _grouped(session, Address, col(Address.location_id), ids, col(Address.id))
+
+
+async def service_areas_by_service(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[ServiceArea, str]]]:
+    grouped: dict[uuid.UUID, list[tuple[ServiceArea, str]]] = defaultdict(list)
+    if not ids:
+        return grouped
+    rows = await session.execute(
+        select(ServiceArea, func.ST_AsGeoJSON(col(ServiceArea.extent), 6))
+        .where(col(ServiceArea.service_id).in_(ids))
+        .order_by(col(ServiceArea.name))
+    )
+    for area, geojson in rows:
+        grouped[area.service_id].append((area, geojson))
+    return grouped
+
+
+async def capacities_by_service(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[ServiceCapacity, Unit]]]:
+    grouped: dict[uuid.UUID, list[tuple[ServiceCapacity, Unit]]] = defaultdict(list)
+    if not ids:
+        return grouped
+    rows = await session.execute(
+        select(ServiceCapacity, Unit)
+        .join(Unit, col(Unit.id) == col(ServiceCapacity.unit_id))
+        .where(col(ServiceCapacity.service_id).in_(ids))
+        .order_by(col(Unit.name))
+    )
+    for capacity, unit in rows:
+        grouped[capacity.service_id].append((capacity, unit))
+    return grouped
+
+
+async def attributes_by(
+    session: AsyncSession, entity: str, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[Attribute, TaxonomyTerm]]]:
+    grouped: dict[uuid.UUID, list[tuple[Attribute, TaxonomyTerm]]] = defaultdict(list)
+    if not ids:
+        return grouped
+    rows = await session.execute(
+        select(Attribute, TaxonomyTerm)
+        .join(TaxonomyTerm, col(TaxonomyTerm.id) == col(Attribute.taxonomy_term_id))
+        .where(col(Attribute.link_entity) == entity, col(Attribute.link_id).in_(ids))
+        .order_by(col(TaxonomyTerm.code))
+    )
+    for attribute, term in rows:
+        grouped[attribute.link_id].append((attribute, term))
+    return grouped
+
+
+async def metadata_by(
+    session: AsyncSession, resource_type: str, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Metadata]]:
+    grouped: dict[uuid.UUID, list[Metadata]] = defaultdict(list)
+    if not ids:
+        return grouped
+    rows = await session.execute(
+        select(Metadata)
+        .where(col(Metadata.resource_type) == resource_type, col(Metadata.resource_id).in_(ids))
+        .order_by(col(Metadata.last_action_date))
+    )
+    for row in rows.scalars():
+        grouped[row.resource_id].append(row)
+    return grouped
+
+
+async def organizations_by_id(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Organization]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(Organization).where(col(Organization.id).in_(ids)))
+    return {row.id: row for row in rows.scalars()}
+
+
+@dataclass(frozen=True)
+class AreaLabel:
+    id: uuid.UUID
+    name: str
+    level: int
+
+
+async def area_labels(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, AreaLabel]:
+    """Names and levels of areas, without their (large) geometries."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(col(AdminArea.id), col(AdminArea.name), col(AdminArea.level)).where(
+            col(AdminArea.id).in_(ids)
+        )
+    )
+    return {row[0]: AreaLabel(row[0], row[1], row[2]) for row in rows}
+
+
+async def service_at_locations_of_services(
+    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[ServiceAtLocation, Location]]]:
+    grouped: dict[uuid.UUID, list[tuple[ServiceAtLocation, Location]]] = defaultdict(list)
+    if not ids:
+        return grouped
+    locations = visible_locations(viewer).subquery()
+    rows = await session.execute(
+        select(ServiceAtLocation, Location)
+        .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
+        .join(locations, locations.c.id == col(Location.id))
+        .where(col(ServiceAtLocation.service_id).in_(ids))
+        .order_by(col(Location.name), col(Location.id))
+    )
+    for link, location in rows:
+        grouped[link.service_id].append((link, location))
+    return grouped
+
+
+async def locations_by_id(
+    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Location]:
+    if not ids:
+        return {}
+    rows = await session.execute(visible_locations(viewer).where(col(Location.id).in_(ids)))
+    return {row.id: row for row in rows.scalars()}
+
+
+async def services_by_id(
+    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Service]:
+    if not ids:
+        return {}
+    rows = await session.execute(visible_services(viewer).where(col(Service.id).in_(ids)))
+    return {row.id: row for row in rows.scalars()}
+
+
+async def services_of_organizations(
+    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Service]]:
+    grouped: dict[uuid.UUID, list[Service]] = defaultdict(list)
+    if not ids:
+        return grouped
+    rows = await session.execute(
+        visible_services(viewer)
+        .where(col(Service.organization_id).in_(ids))
+        .order_by(col(Service.name), col(Service.id))
+    )
+    for row in rows.scalars():
+        grouped[row.organization_id].append(row)
+    return grouped
+
+
+async def locations_of_organizations(
+    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Location]]:
+    grouped: dict[uuid.UUID, list[Location]] = defaultdict(list)
+    if not ids:
+        return grouped
+    rows = await session.execute(
+        visible_locations(viewer)
+        .where(col(Location.organization_id).in_(ids))
+        .order_by(col(Location.name), col(Location.id))
+    )
+    for row in rows.scalars():
+        grouped[row.organization_id].append(row)
+    return grouped
+
+
+def taxonomies() -> Select[Taxonomy]:
+    return select(Taxonomy)
+
+
+def taxonomy_terms(
+    *,
+    taxonomy_id: uuid.UUID | None = None,
+    parent_id: uuid.UUID | None = None,
+    top_only: bool = False,
+    search: str | None = None,
+) -> Select[TaxonomyTerm]:
+    statement = select(TaxonomyTerm)
+    if taxonomy_id is not None:
+        statement = statement.where(col(TaxonomyTerm.taxonomy_id) == taxonomy_id)
+    if parent_id is not None:
+        statement = statement.where(col(TaxonomyTerm.parent_id) == parent_id)
+    if top_only:
+        statement = statement.where(col(TaxonomyTerm.parent_id).is_(None))
+    if search:
+        pattern = _like(search)
+        statement = statement.where(
+            or_(
+                col(TaxonomyTerm.name).ilike(pattern, escape="\\"),
+                col(TaxonomyTerm.code).ilike(pattern, escape="\\"),
+                and_(
+                    col(TaxonomyTerm.description).is_not(None),
+                    col(TaxonomyTerm.description).ilike(pattern, escape="\\"),
+                ),
+            )
+        )
+    return statement
+
+
+async def taxonomies_by_id(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Taxonomy]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(Taxonomy).where(col(Taxonomy.id).in_(ids)))
+    return {row.id: row for row in rows.scalars()}

@@ -1,0 +1,254 @@
+"""The Open Referral HSDS 3.1 read API under ``/hsds/``, for anonymous callers and partners.
+
+Anonymous callers see public records; ``directory:read`` adds partner records;
+``directory:confidential`` adds the location of confidential places (api/services/hsds.py).
+"""
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from api.auth.dependencies import AnonymousOrPrincipal
+from api.deps import SessionDep, SessionMakerDep, SettingsDep
+from api.repositories.directory import DirectoryFilters, Viewer
+from api.schemas.hsds import (
+    ApiDetails,
+    HsdsOrganization,
+    HsdsService,
+    HsdsServiceAtLocation,
+    HsdsTaxonomy,
+    HsdsTaxonomyTerm,
+    OrganizationPage,
+    ServiceAtLocationPage,
+    ServicePage,
+    TaxonomyPage,
+    TaxonomyTermPage,
+)
+from api.services import hsds as service
+from api.services.hsds import HSDS_VERSION, Paging
+
+router = APIRouter(prefix="/hsds", tags=["hsds"])
+
+HSDS_PROFILE = "https://docs.openreferral.org/en/latest/hsds/"
+MAXIMUM_PER_PAGE = 100
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such record, or not visible to you"}
+}
+
+
+def _paging(
+    page: Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1.")] = 1,
+    per_page: Annotated[
+        int, Query(ge=1, le=MAXIMUM_PER_PAGE, description="Results per page (at most 100).")
+    ] = 50,
+) -> Paging:
+    return Paging(page=page, per_page=per_page)
+
+
+def _filters(
+    search: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Words in name or description.")
+    ] = None,
+    taxonomy_term_id: Annotated[uuid.UUID | None, Query()] = None,
+    taxonomy_id: Annotated[uuid.UUID | None, Query()] = None,
+    organization_id: Annotated[uuid.UUID | None, Query()] = None,
+    modified_after: Annotated[
+        datetime | None, Query(description="Changed on or after this date-time.")
+    ] = None,
+) -> DirectoryFilters:
+    return DirectoryFilters(
+        search=search,
+        taxonomy_term_id=taxonomy_term_id,
+        taxonomy_id=taxonomy_id,
+        organization_id=organization_id,
+        modified_after=modified_after,
+    )
+
+
+PagingDep = Annotated[Paging, Depends(_paging)]
+FiltersDep = Annotated[DirectoryFilters, Depends(_filters)]
+Format = Annotated[
+    Literal["json", "ndjson"],
+    Query(description="ndjson streams every result, one per line, without paging."),
+]
+Flag = Annotated[bool, Query()]
+
+
+def _json(body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body)
+
+
+@router.get("/", summary="About this HSDS API")
+async def api_details(settings: SettingsDep) -> ApiDetails:
+    return ApiDetails(
+        version=HSDS_VERSION,
+        profile=HSDS_PROFILE,
+        openapi_url=settings.issuer + "/openapi.json",
+    )
+
+
+@router.get(
+    "/services",
+    summary="Services (paged)",
+    response_model=ServicePage,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
+async def list_services(
+    session: SessionDep,
+    sessionmaker: SessionMakerDep,
+    principal: AnonymousOrPrincipal,
+    paging: PagingDep,
+    filters: FiltersDep,
+    full: Flag = False,
+    minimal: Flag = False,
+    format: Format = "json",
+) -> Any:
+    viewer = Viewer.of(principal)
+    if format == "ndjson":
+        return _ndjson(service.stream_services(sessionmaker, viewer, filters, full=full))
+    if minimal:
+        return _json(await service.minimal_services(session, viewer, filters, paging))
+    return _json(await service.list_services(session, viewer, filters, paging, full=full))
+
+
+@router.get(
+    "/services/{service_id}",
+    summary="One service, fully nested",
+    response_model=HsdsService,
+    responses=NOT_FOUND,
+)
+async def get_service(
+    service_id: uuid.UUID, session: SessionDep, principal: AnonymousOrPrincipal
+) -> Any:
+    return _json(await service.get_service(session, Viewer.of(principal), service_id))
+
+
+@router.get("/organizations", summary="Organizations (paged)", response_model=OrganizationPage)
+async def list_organizations(
+    session: SessionDep,
+    principal: AnonymousOrPrincipal,
+    paging: PagingDep,
+    filters: FiltersDep,
+    full: Flag = False,
+    full_service: Flag = False,
+) -> Any:
+    return _json(
+        await service.list_organizations(
+            session, Viewer.of(principal), filters, paging, full=full, full_service=full_service
+        )
+    )
+
+
+@router.get(
+    "/organizations/{organization_id}",
+    summary="One organization, with its services and locations",
+    response_model=HsdsOrganization,
+    responses=NOT_FOUND,
+)
+async def get_organization(
+    organization_id: uuid.UUID,
+    session: SessionDep,
+    principal: AnonymousOrPrincipal,
+    full_service: Flag = False,
+) -> Any:
+    return _json(
+        await service.get_organization(
+            session, Viewer.of(principal), organization_id, full_service=full_service
+        )
+    )
+
+
+@router.get(
+    "/service_at_locations",
+    summary="Services at locations (paged)",
+    response_model=ServiceAtLocationPage,
+)
+async def list_service_at_locations(
+    session: SessionDep,
+    principal: AnonymousOrPrincipal,
+    paging: PagingDep,
+    filters: FiltersDep,
+    full_service: Flag = False,
+) -> Any:
+    return _json(
+        await service.list_service_at_locations(
+            session, Viewer.of(principal), filters, paging, full_service=full_service
+        )
+    )
+
+
+@router.get(
+    "/service_at_locations/{service_at_location_id}",
+    summary="One service at a location",
+    response_model=HsdsServiceAtLocation,
+    responses=NOT_FOUND,
+)
+async def get_service_at_location(
+    service_at_location_id: uuid.UUID, session: SessionDep, principal: AnonymousOrPrincipal
+) -> Any:
+    return _json(
+        await service.get_service_at_location(session, Viewer.of(principal), service_at_location_id)
+    )
+
+
+@router.get("/taxonomies", summary="Taxonomies (paged)", response_model=TaxonomyPage)
+async def list_taxonomies(
+    session: SessionDep,
+    paging: PagingDep,
+    search: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> Any:
+    return _json(await service.list_taxonomies(session, paging, search))
+
+
+@router.get(
+    "/taxonomies/{taxonomy_id}",
+    summary="One taxonomy",
+    response_model=HsdsTaxonomy,
+    responses=NOT_FOUND,
+)
+async def get_taxonomy(taxonomy_id: uuid.UUID, session: SessionDep) -> Any:
+    return _json(await service.get_taxonomy(session, taxonomy_id))
+
+
+@router.get("/taxonomy_terms", summary="Taxonomy terms (paged)", response_model=TaxonomyTermPage)
+async def list_taxonomy_terms(
+    session: SessionDep,
+    paging: PagingDep,
+    taxonomy_id: Annotated[uuid.UUID | None, Query()] = None,
+    parent_id: Annotated[uuid.UUID | None, Query()] = None,
+    top_only: Flag = False,
+    search: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> Any:
+    return _json(
+        await service.list_taxonomy_terms(
+            session,
+            paging,
+            taxonomy_id=taxonomy_id,
+            parent_id=parent_id,
+            top_only=top_only,
+            search=search,
+        )
+    )
+
+
+@router.get(
+    "/taxonomy_terms/{taxonomy_term_id}",
+    summary="One taxonomy term",
+    response_model=HsdsTaxonomyTerm,
+    responses=NOT_FOUND,
+)
+async def get_taxonomy_term(taxonomy_term_id: uuid.UUID, session: SessionDep) -> Any:
+    return _json(await service.get_taxonomy_term(session, taxonomy_term_id))
+
+
+def _ndjson(items: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+    async def lines() -> AsyncIterator[bytes]:
+        async for item in items:
+            yield json.dumps(item, ensure_ascii=False).encode() + b"\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")

@@ -1,0 +1,29 @@
+"""Directory data for tests: the demo network, loaded inside the test's transaction."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from api.models.directory import Location, Service, Visibility
+from api.services import demo
+
+
+@dataclass(frozen=True)
+class DemoNetwork:
+    services: list[Service]
+    shelter: Location
+    partner_only: Service
+
+
+async def load_demo(session: AsyncSession) -> DemoNetwork:
+    await demo.load(session)
+    services = list((await session.execute(select(Service).order_by(col(Service.name)))).scalars())
+    shelter = (
+        await session.execute(
+            select(Location).where(col(Location.visibility) == Visibility.confidential.value)
+        )
+    ).scalar_one()
+    partner_only = next(s for s in services if s.visibility == Visibility.partners.value)
+    return DemoNetwork(services, shelter, partner_only)
