@@ -6,6 +6,7 @@ checks that the two 404s cannot be told apart: same status, same problem type, t
 detail. An attacker cannot learn that another organisation's object exists.
 """
 
+import re
 import uuid
 
 import httpx
@@ -36,6 +37,12 @@ async def assert_hidden_from_other_organisations(
     assert foreign.headers["content-type"] == missing.headers["content-type"]
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _with_new_last_segment(url: str) -> str:
+    """The same URL naming an object that does not exist: its id replaced by a new one."""
+    if _UUID.search(url):
+        return _UUID.sub(lambda _: str(uuid.uuid4()), url)
     head, _, _ = url.rstrip("/").rpartition("/")
     return f"{head}/{uuid.uuid4()}"

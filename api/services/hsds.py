@@ -67,14 +67,14 @@ def envelope(contents: list[Json], total: int, paging: Paging) -> Json:
     }
 
 
-def _clean(body: Json) -> Json:
+def clean(body: Json) -> Json:
     """Drop nulls (HSDS: omitted rather than null), recursively."""
     return {key: _cleaned(item) for key, item in body.items() if item is not None}
 
 
 def _cleaned(value: Any) -> Any:
     if isinstance(value, dict):
-        return _clean(value)
+        return clean(value)
     if isinstance(value, list):
         return [_cleaned(item) for item in value]
     return value
@@ -448,7 +448,7 @@ async def list_services(
         session, statement, SERVICE_ORDER, limit=paging.per_page, offset=paging.offset
     )
     shaped = await Nester(session, viewer).services(rows, full=full)
-    return _clean(envelope([shaped[row.id] for row in rows], total, paging))
+    return clean(envelope([shaped[row.id] for row in rows], total, paging))
 
 
 async def minimal_services(
@@ -469,7 +469,7 @@ async def get_service(session: AsyncSession, viewer: Viewer, service_id: uuid.UU
     if found is None:
         raise RecordNotFound("No service with this id is visible to you.")
     shaped = await Nester(session, viewer).services([found], full=True)
-    return _clean(shaped[found.id])
+    return clean(shaped[found.id])
 
 
 async def list_organizations(
@@ -486,7 +486,7 @@ async def list_organizations(
         session, statement, ORGANIZATION_ORDER, limit=paging.per_page, offset=paging.offset
     )
     shaped = await Nester(session, viewer).organizations(rows, full=full, full_service=full_service)
-    return _clean(envelope([shaped[row.id] for row in rows], total, paging))
+    return clean(envelope([shaped[row.id] for row in rows], total, paging))
 
 
 async def get_organization(
@@ -501,7 +501,7 @@ async def get_organization(
     shaped = await Nester(session, viewer).organizations(
         [found], full=True, full_service=full_service
     )
-    return _clean(shaped[found.id])
+    return clean(shaped[found.id])
 
 
 async def list_service_at_locations(
@@ -517,7 +517,7 @@ async def list_service_at_locations(
         session, statement, SERVICE_AT_LOCATION_ORDER, limit=paging.per_page, offset=paging.offset
     )
     contents = await Nester(session, viewer).service_at_locations(rows, full_service=full_service)
-    return _clean(envelope(contents, total, paging))
+    return clean(envelope(contents, total, paging))
 
 
 async def get_service_at_location(
@@ -530,7 +530,7 @@ async def get_service_at_location(
     if found is None:
         raise RecordNotFound("No service at location with this id is visible to you.")
     [shaped] = await Nester(session, viewer).service_at_locations([found], full_service=True)
-    return _clean(shaped)
+    return clean(shaped)
 
 
 async def list_taxonomies(session: AsyncSession, paging: Paging, search: str | None) -> Json:
@@ -540,14 +540,14 @@ async def list_taxonomies(session: AsyncSession, paging: Paging, search: str | N
     rows, total = await repository.page(
         session, statement, (col(Taxonomy.name),), limit=paging.per_page, offset=paging.offset
     )
-    return _clean(envelope([taxonomy_item(row) for row in rows], total, paging))
+    return clean(envelope([taxonomy_item(row) for row in rows], total, paging))
 
 
 async def get_taxonomy(session: AsyncSession, taxonomy_id: uuid.UUID) -> Json:
     found = await session.get(Taxonomy, taxonomy_id)
     if found is None:
         raise RecordNotFound("No taxonomy with this id.")
-    return _clean(taxonomy_item(found))
+    return clean(taxonomy_item(found))
 
 
 async def list_taxonomy_terms(
@@ -571,7 +571,7 @@ async def list_taxonomy_terms(
     )
     taxonomies = await repository.taxonomies_by_id(session, list({row.taxonomy_id for row in rows}))
     contents = [term_item(row, taxonomies.get(row.taxonomy_id)) for row in rows]
-    return _clean(envelope(contents, total, paging))
+    return clean(envelope(contents, total, paging))
 
 
 async def get_taxonomy_term(session: AsyncSession, term_id: uuid.UUID) -> Json:
@@ -579,7 +579,7 @@ async def get_taxonomy_term(session: AsyncSession, term_id: uuid.UUID) -> Json:
     if found is None:
         raise RecordNotFound("No taxonomy term with this id.")
     taxonomy = await session.get(Taxonomy, found.taxonomy_id)
-    return _clean(term_item(found, taxonomy))
+    return clean(term_item(found, taxonomy))
 
 
 async def stream_services(
@@ -598,5 +598,5 @@ async def stream_services(
                 return
             shaped = await Nester(session, viewer).services(rows, full=full)
             for row in rows:
-                yield _clean(shaped[row.id])
+                yield clean(shaped[row.id])
             offset += NDJSON_BATCH

@@ -1,0 +1,236 @@
+"""Contract of the directory management API (``/v1/services``, ``/v1/locations``, ...).
+
+Validation here is what makes a directory trustworthy: coordinates in range, E.164 phone
+numbers (or a 3-6 digit short code such as 116), age ranges in order, RRULE weekdays, IANA time
+zones, and service areas that are valid GeoJSON polygons.
+"""
+
+import re
+import uuid
+import zoneinfo
+from datetime import time
+from functools import cache
+from typing import Annotated, Any
+
+from geojson_pydantic import MultiPolygon, Polygon
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from shapely.geometry import shape
+
+from api.models.directory import (
+    Gender,
+    IntakeChannel,
+    LocationType,
+    ServiceStatus,
+    TargetGroup,
+    Visibility,
+)
+from api.schemas.common import ShortName, Text
+from api.taxonomy import NEED_CODES
+
+_PHONE = re.compile(r"\+[1-9]\d{6,14}|\d{3,6}")
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+LANGUAGE_CODE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+
+LongText = Annotated[Text, Field(max_length=5000)]
+Url = Annotated[str, Field(max_length=2000, pattern=r"^https?://[^\s]+$")]
+Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+def _phone_number(value: str) -> str:
+    compact = re.sub(r"[\s().-]", "", value)
+    if not _PHONE.fullmatch(compact):
+        raise ValueError("must be an E.164 number (+ and 7 to 15 digits) or a 3-6 digit short code")
+    return compact
+
+
+def _byday(value: str) -> str:
+    days = [day.strip().upper() for day in value.split(",") if day.strip()]
+    if not days or any(day not in _WEEKDAYS for day in days) or len(set(days)) != len(days):
+        raise ValueError("must list distinct weekdays among MO,TU,WE,TH,FR,SA,SU")
+    return ",".join(sorted(days, key=_WEEKDAYS.index))
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _time_zone(value: str) -> str:
+    if value not in _zones():
+        raise ValueError("must be an IANA time zone such as Africa/Dakar")
+    return value
+
+
+def _need(value: str) -> str:
+    if value not in NEED_CODES:
+        raise ValueError("must be a referral-needs code (see /hsds/taxonomy_terms)")
+    return value
+
+
+PhoneNumber = Annotated[str, AfterValidator(_phone_number)]
+ByDay = Annotated[str, AfterValidator(_byday)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+NeedCode = Annotated[str, AfterValidator(_need)]
+Age = Annotated[int, Field(ge=0, le=120)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PhoneIn(_Body):
+    number: PhoneNumber
+    type: Annotated[str, Field(pattern=r"^(voice|sms|whatsapp|hotline|fax)$")] = "voice"
+    description: Annotated[Text, Field(max_length=200)] | None = None
+
+
+class ScheduleIn(_Body):
+    byday: ByDay
+    opens_at: time
+    closes_at: time
+    time_zone: TimeZone
+    description: Annotated[Text, Field(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _hours(self) -> "ScheduleIn":
+        all_day = self.opens_at == self.closes_at == time(0)
+        if not all_day and self.closes_at <= self.opens_at:
+            raise ValueError("closes_at must be after opens_at (00:00-00:00 means all day)")
+        return self
+
+
+class AddressIn(_Body):
+    address_1: Annotated[Text, Field(min_length=1, max_length=200)]
+    address_2: Annotated[Text, Field(max_length=200)] | None = None
+    city: Annotated[Text, Field(min_length=1, max_length=100)]
+    state_province: Annotated[Text, Field(max_length=100)] = ""
+    postal_code: Annotated[Text, Field(max_length=20)] = ""
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+
+
+class LocationIn(_Body):
+    name: ShortName
+    description: LongText | None = None
+    latitude: Annotated[float, Field(ge=-90, le=90)]
+    longitude: Annotated[float, Field(ge=-180, le=180)]
+    location_type: LocationType = LocationType.physical
+    visibility: Visibility = Visibility.public
+    address: AddressIn | None = None
+    phones: Annotated[list[PhoneIn], Field(max_length=10)] = []
+    schedules: Annotated[list[ScheduleIn], Field(max_length=14)] = []
+
+
+class LocationUpdate(_Body):
+    name: ShortName | None = None
+    description: LongText | None = None
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    visibility: Visibility | None = None
+    address: AddressIn | None = None
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> "LocationUpdate":
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude change together")
+        return self
+
+
+def _valid_area(value: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
+    geometry = shape(value.model_dump(exclude_none=True))
+    if not geometry.is_valid:
+        raise ValueError("the polygon is not valid (self-intersecting or badly nested rings)")
+    minx, miny, maxx, maxy = geometry.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise ValueError("coordinates must be longitude, latitude in WGS 84 (EPSG:4326)")
+    return value
+
+
+AreaGeometry = Annotated[Polygon | MultiPolygon, AfterValidator(_valid_area)]
+
+
+class ServiceAreaIn(_Body):
+    name: ShortName
+    extent: AreaGeometry = Field(description="GeoJSON Polygon or MultiPolygon, WGS 84.")
+
+
+class Translation(_Body):
+    name: ShortName | None = None
+    description: LongText | None = None
+
+
+Translations = Annotated[
+    dict[Annotated[str, Field(pattern=LANGUAGE_CODE)], Translation], Field(max_length=20)
+]
+
+
+class _ServiceFields(_Body):
+    alternate_name: ShortName | None = None
+    description: LongText | None = None
+    url: Url | None = None
+    email: Email | None = None
+    application_process: LongText | None = None
+    fees_description: LongText | None = None
+    eligibility_description: LongText | None = None
+    minimum_age: Age | None = None
+    maximum_age: Age | None = None
+    genders: Annotated[list[Gender], Field(max_length=3)] | None = None
+    target_groups: Annotated[list[TargetGroup], Field(max_length=len(TargetGroup))] | None = None
+    accepts_referrals: bool | None = None
+    intake_channel: IntakeChannel | None = None
+    visibility: Visibility | None = None
+    needs: Annotated[list[NeedCode], Field(max_length=len(NEED_CODES))] | None = None
+    phones: Annotated[list[PhoneIn], Field(max_length=10)] | None = None
+    schedules: Annotated[list[ScheduleIn], Field(max_length=14)] | None = None
+    languages: (
+        Annotated[list[Annotated[str, Field(pattern=LANGUAGE_CODE)]], Field(max_length=20)] | None
+    ) = None
+    translations: Translations | None = None
+
+    @model_validator(mode="after")
+    def _age_range(self) -> Any:
+        if (
+            self.minimum_age is not None
+            and self.maximum_age is not None
+            and self.minimum_age > self.maximum_age
+        ):
+            raise ValueError("minimum_age must not exceed maximum_age")
+        return self
+
+
+class ServiceCreate(_ServiceFields):
+    organization_id: uuid.UUID | None = Field(
+        default=None, description="Defaults to the caller's organisation; only admin may choose."
+    )
+    name: ShortName
+    needs: Annotated[list[NeedCode], Field(min_length=1, max_length=len(NEED_CODES))]
+    locations: Annotated[list[LocationIn], Field(max_length=50)] = []
+    service_areas: Annotated[list[ServiceAreaIn], Field(max_length=20)] = []
+
+
+class ServiceUpdate(_ServiceFields):
+    """Every field optional; what is sent replaces what was there (lists as a whole)."""
+
+    name: ShortName | None = None
+    status: ServiceStatus | None = None
+
+
+class CapacityUpdate(_Body):
+    unit: Annotated[str, Field(pattern=r"^(bed|place|appointment)$")] = "bed"
+    available: Annotated[int, Field(ge=0, le=100_000)]
+    maximum: Annotated[int, Field(ge=0, le=100_000)] | None = None
+
+    @model_validator(mode="after")
+    def _within_maximum(self) -> "CapacityUpdate":
+        if self.maximum is not None and self.available > self.maximum:
+            raise ValueError("available must not exceed maximum")
+        return self
+
+
+class OrganizationUpdate(_Body):
+    name: ShortName | None = None
+    alternate_name: ShortName | None = None
+    description: LongText | None = None
+    email: Email | None = None
+    website: Url | None = None
+    visibility: Visibility | None = None
+    translations: Translations | None = None

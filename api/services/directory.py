@@ -1,0 +1,498 @@
+"""Directory management: partners keep their own organisation's entries true.
+
+``directory:write`` limits a partner to its own organisation; a token that also holds ``admin``
+may write any organisation's entries. Another organisation's record answers 404, exactly like
+a missing one. Updates are optimistic: ``If-Match`` must carry the current ``ETag`` (412 when
+stale, 428 on a PATCH without it). Every change bumps ``version`` and ``last_modified`` and leaves
+HSDS ``metadata`` rows (who, when, which field, old and new value).
+"""
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from geoalchemy2 import WKTElement
+from shapely.geometry import MultiPolygon as ShapelyMultiPolygon
+from shapely.geometry import shape
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.principal import Principal
+from api.auth.scopes import Scope
+from api.errors import NotFound, RelayError
+from api.geo.regions import region_key
+from api.models.directory import (
+    Address,
+    Attribute,
+    Language,
+    Location,
+    Metadata,
+    Phone,
+    Schedule,
+    Service,
+    ServiceArea,
+    ServiceAtLocation,
+    ServiceCapacity,
+    ServiceStatus,
+)
+from api.models.organization import Organization
+from api.repositories import directory_writes as repository
+from api.schemas.directory import (
+    AddressIn,
+    CapacityUpdate,
+    LocationIn,
+    LocationUpdate,
+    OrganizationUpdate,
+    PhoneIn,
+    ScheduleIn,
+    ServiceAreaIn,
+    ServiceCreate,
+    ServiceUpdate,
+)
+from api.taxonomy import term_id, unit_id
+
+MAXIMUM_METADATA_VALUE = 500
+
+
+class PreconditionFailed(RelayError):
+    status = 412
+    title = "Precondition Failed"
+    code = "stale-etag"
+
+
+class PreconditionRequired(RelayError):
+    status = 428
+    title = "Precondition Required"
+    code = "if-match-required"
+
+
+class DirectoryRecordNotFound(NotFound):
+    title = "Not Found"
+    code = "not-found"
+
+
+class OrganizationNotWritable(NotFound):
+    title = "Not Found"
+    code = "organization-not-found"
+
+
+def etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+def _check_precondition(version: int, if_match: str | None, *, required: bool) -> None:
+    if if_match is None:
+        if required:
+            raise PreconditionRequired("Send If-Match with the ETag you last read.")
+        return
+    candidates = {value.strip().removeprefix("W/") for value in if_match.split(",")}
+    if "*" not in candidates and etag(version) not in candidates:
+        raise PreconditionFailed(
+            "The record changed since you read it: read it again, then retry with its ETag."
+        )
+
+
+def _is_admin(principal: Principal) -> bool:
+    return principal.has(Scope.admin)
+
+
+def _actor(principal: Principal) -> str:
+    return principal.client_id + (f"/{principal.acting_user}" if principal.acting_user else "")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    rendered = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return rendered[:MAXIMUM_METADATA_VALUE]
+
+
+class ChangeLog:
+    """Collects HSDS metadata rows for one record."""
+
+    def __init__(self, principal: Principal, resource_type: str, resource_id: uuid.UUID) -> None:
+        self.rows: list[Metadata] = []
+        self.actor = _actor(principal)
+        self.resource_type = resource_type
+        self.resource_id = resource_id
+
+    def record(self, action: str, field: str, before: Any, after: Any) -> None:
+        self.rows.append(
+            Metadata(
+                resource_id=self.resource_id,
+                resource_type=self.resource_type,
+                last_action_type=action,
+                field_name=field,
+                previous_value=_text(before),
+                replacement_value=_text(after),
+                updated_by=self.actor,
+            )
+        )
+
+
+async def _owning_organization(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID | None
+) -> Organization:
+    target = organization_id or principal.organization_id
+    if target != principal.organization_id and not _is_admin(principal):
+        raise OrganizationNotWritable("No organisation with this id is yours to write.")
+    organization = await repository.get_organization(session, target)
+    if organization is None:
+        raise OrganizationNotWritable("No organisation with this id is yours to write.")
+    return organization
+
+
+# -- building rows -------------------------------------------------------------------------------
+
+
+def _phones(items: list[PhoneIn], **owner: Any) -> list[Phone]:
+    return [
+        Phone(number=item.number, type=item.type, description=item.description, **owner)
+        for item in items
+    ]
+
+
+def _schedules(items: list[ScheduleIn], **owner: Any) -> list[Schedule]:
+    return [
+        Schedule(
+            freq="WEEKLY",
+            byday=item.byday,
+            opens_at=item.opens_at,
+            closes_at=item.closes_at,
+            time_zone=item.time_zone,
+            description=item.description,
+            **owner,
+        )
+        for item in items
+    ]
+
+
+def _needs(service_id: uuid.UUID, codes: list[str]) -> list[Attribute]:
+    return [
+        Attribute(
+            link_id=service_id,
+            link_entity="service",
+            link_type="need",
+            taxonomy_term_id=term_id(code),
+        )
+        for code in dict.fromkeys(codes)
+    ]
+
+
+def _languages(service_id: uuid.UUID, codes: list[str]) -> list[Language]:
+    return [Language(service_id=service_id, code=code) for code in dict.fromkeys(codes)]
+
+
+def _address(location_id: uuid.UUID, item: AddressIn) -> Address:
+    return Address(location_id=location_id, **item.model_dump())
+
+
+def _area(item: ServiceAreaIn, service_id: uuid.UUID) -> ServiceArea:
+    geometry = shape(item.extent.model_dump(exclude_none=True))
+    if geometry.geom_type == "Polygon":
+        geometry = ShapelyMultiPolygon([geometry])
+    return ServiceArea(
+        service_id=service_id, name=item.name, extent=WKTElement(geometry.wkt, srid=4326)
+    )
+
+
+def _translations(value: Any) -> dict[str, Any]:
+    return {code: translation.model_dump(exclude_none=True) for code, translation in value.items()}
+
+
+async def _new_location(
+    session: AsyncSession, organization: Organization, item: LocationIn
+) -> tuple[Location, list[Any]]:
+    location = Location(
+        organization_id=organization.id,
+        name=item.name,
+        description=item.description,
+        location_type=item.location_type.value,
+        latitude=item.latitude,
+        longitude=item.longitude,
+        region_key=region_key(item.latitude, item.longitude),
+        admin_area_id=await repository.smallest_area_containing(
+            session, item.latitude, item.longitude
+        ),
+        visibility=item.visibility.value,
+    )
+    related: list[Any] = []
+    if item.address is not None:
+        related.append(_address(location.id, item.address))
+    related += _phones(item.phones, location_id=location.id)
+    related += _schedules(item.schedules, location_id=location.id)
+    return location, related
+
+
+# -- services ------------------------------------------------------------------------------------
+
+
+async def create_service(
+    session: AsyncSession, principal: Principal, body: ServiceCreate
+) -> Service:
+    organization = await _owning_organization(session, principal, body.organization_id)
+    fields = body.model_dump(
+        exclude={
+            "organization_id",
+            "needs",
+            "phones",
+            "schedules",
+            "languages",
+            "translations",
+            "locations",
+            "service_areas",
+        },
+        exclude_none=True,
+        mode="json",
+    )
+    service = Service(
+        organization_id=organization.id,
+        translations=_translations(body.translations or {}),
+        **fields,
+    )
+    locations: list[Location] = []
+    related: list[Any] = []
+    for item in body.locations:
+        location, extra = await _new_location(session, organization, item)
+        locations.append(location)
+        related += extra
+    links = [
+        ServiceAtLocation(
+            service_id=service.id, location_id=location.id, region_key=location.region_key
+        )
+        for location in locations
+    ]
+    related += _needs(service.id, body.needs)
+    related += _phones(body.phones or [], service_id=service.id)
+    related += _schedules(body.schedules or [], service_id=service.id)
+    related += _languages(service.id, body.languages or [])
+    related += [_area(item, service.id) for item in body.service_areas]
+    log = ChangeLog(principal, "service", service.id)
+    log.record("create", "service", None, service.name)
+    await repository.add_in_order(session, [service], locations, links, related, log.rows)
+    return service
+
+
+async def _writable_service(
+    session: AsyncSession, principal: Principal, service_id: uuid.UUID
+) -> Service:
+    service = await repository.lock_service(
+        session, service_id, None if _is_admin(principal) else principal.organization_id
+    )
+    if service is None:
+        raise DirectoryRecordNotFound("No service with this id is yours to write.")
+    return service
+
+
+async def get_writable_service(
+    session: AsyncSession, principal: Principal, service_id: uuid.UUID
+) -> Service:
+    return await _writable_service(session, principal, service_id)
+
+
+async def update_service(
+    session: AsyncSession,
+    principal: Principal,
+    service_id: uuid.UUID,
+    body: ServiceUpdate,
+    if_match: str | None,
+) -> Service:
+    service = await _writable_service(session, principal, service_id)
+    _check_precondition(service.version, if_match, required=True)
+    log = ChangeLog(principal, "service", service.id)
+    changes = body.model_dump(exclude_unset=True)
+    minimum = changes.get("minimum_age", service.minimum_age)
+    maximum = changes.get("maximum_age", service.maximum_age)
+    if minimum is not None and maximum is not None and minimum > maximum:
+        raise AgeRangeConflict("minimum_age must not exceed maximum_age.")
+    replaced: list[Any] = []
+    for name, value in changes.items():
+        if name == "needs":
+            await repository.delete_attributes(session, service.id)
+            replaced += _needs(service.id, value or [])
+        elif name == "phones":
+            await repository.delete_owned(session, Phone, service_id=service.id)
+            replaced += _phones(body.phones or [], service_id=service.id)
+        elif name == "schedules":
+            await repository.delete_owned(session, Schedule, service_id=service.id)
+            replaced += _schedules(body.schedules or [], service_id=service.id)
+        elif name == "languages":
+            await repository.delete_owned(session, Language, service_id=service.id)
+            replaced += _languages(service.id, value or [])
+        elif name == "translations":
+            before = service.translations
+            service.translations = _translations(body.translations or {})
+            log.record("update", name, before, service.translations)
+            continue
+        else:
+            before = getattr(service, name)
+            after = value.value if hasattr(value, "value") else value
+            if name in {"genders", "target_groups"}:
+                after = [item.value if hasattr(item, "value") else item for item in value or []]
+            if before == after:
+                continue
+            setattr(service, name, after)
+            log.record("update", name, before, after)
+            continue
+        log.record("update", name, None, value)
+    await _bump(service)
+    await repository.add_in_order(session, replaced, log.rows)
+    return service
+
+
+class AgeRangeConflict(RelayError):
+    status = 422
+    title = "Unprocessable Content"
+    code = "age-range"
+
+
+async def _bump(record: Service | Location | Organization) -> None:
+    record.version += 1
+    record.last_modified = datetime.now(UTC)
+
+
+async def deactivate_service(
+    session: AsyncSession, principal: Principal, service_id: uuid.UUID, if_match: str | None
+) -> Service:
+    service = await _writable_service(session, principal, service_id)
+    _check_precondition(service.version, if_match, required=False)
+    if service.status != ServiceStatus.inactive.value:
+        log = ChangeLog(principal, "service", service.id)
+        log.record("update", "status", service.status, ServiceStatus.inactive.value)
+        service.status = ServiceStatus.inactive.value
+        await _bump(service)
+        await repository.add_in_order(session, log.rows)
+    return service
+
+
+async def set_capacity(
+    session: AsyncSession,
+    principal: Principal,
+    service_id: uuid.UUID,
+    body: CapacityUpdate,
+    if_match: str | None,
+) -> Service:
+    service = await _writable_service(session, principal, service_id)
+    _check_precondition(service.version, if_match, required=False)
+    unit = unit_id(body.unit)
+    existing = await repository.capacity(session, service.id, unit)
+    log = ChangeLog(principal, "service", service.id)
+    now = datetime.now(UTC)
+    if existing is None:
+        await repository.add_in_order(
+            session,
+            [
+                ServiceCapacity(
+                    service_id=service.id,
+                    unit_id=unit,
+                    available=body.available,
+                    maximum=body.maximum,
+                    updated=now,
+                )
+            ],
+        )
+        log.record("create", f"capacity.{body.unit}", None, body.available)
+    else:
+        log.record("update", f"capacity.{body.unit}", existing.available, body.available)
+        existing.available = body.available
+        existing.maximum = body.maximum
+        existing.updated = now
+    await _bump(service)
+    await repository.add_in_order(session, log.rows)
+    return service
+
+
+# -- locations and organisations ----------------------------------------------------------------
+
+
+async def create_location(
+    session: AsyncSession,
+    principal: Principal,
+    body: LocationIn,
+    organization_id: uuid.UUID | None,
+) -> Location:
+    organization = await _owning_organization(session, principal, organization_id)
+    location, related = await _new_location(session, organization, body)
+    log = ChangeLog(principal, "location", location.id)
+    log.record("create", "location", None, location.name)
+    await repository.add_in_order(session, [location], related, log.rows)
+    return location
+
+
+async def update_location(
+    session: AsyncSession,
+    principal: Principal,
+    location_id: uuid.UUID,
+    body: LocationUpdate,
+    if_match: str | None,
+) -> Location:
+    location = await repository.lock_location(
+        session, location_id, None if _is_admin(principal) else principal.organization_id
+    )
+    if location is None:
+        raise DirectoryRecordNotFound("No location with this id is yours to write.")
+    _check_precondition(location.version, if_match, required=True)
+    log = ChangeLog(principal, "location", location.id)
+    changes = body.model_dump(exclude_unset=True)
+    related: list[Any] = []
+    if "address" in changes:
+        await repository.delete_owned(session, Address, location_id=location.id)
+        if body.address is not None:
+            related.append(_address(location.id, body.address))
+        log.record("update", "address", None, "replaced")
+    for name in ("name", "description", "visibility"):
+        if name in changes:
+            value = getattr(body, name)
+            after = value.value if hasattr(value, "value") else value
+            log.record("update", name, getattr(location, name), after)
+            setattr(location, name, after)
+    if body.latitude is not None and body.longitude is not None:
+        log.record(
+            "update",
+            "coordinates",
+            "moved" if location.latitude is not None else None,
+            "moved",
+        )
+        location.latitude, location.longitude = body.latitude, body.longitude
+        location.region_key = region_key(body.latitude, body.longitude)
+        location.admin_area_id = await repository.smallest_area_containing(
+            session, body.latitude, body.longitude
+        )
+        await repository.set_link_region(session, location.id, location.region_key)
+    await _bump(location)
+    await repository.add_in_order(session, related, log.rows)
+    return location
+
+
+async def get_writable_location(
+    session: AsyncSession, principal: Principal, location_id: uuid.UUID
+) -> Location:
+    location = await repository.lock_location(
+        session, location_id, None if _is_admin(principal) else principal.organization_id
+    )
+    if location is None:
+        raise DirectoryRecordNotFound("No location with this id is yours to write.")
+    return location
+
+
+async def update_organization(
+    session: AsyncSession,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    body: OrganizationUpdate,
+    if_match: str | None,
+) -> Organization:
+    organization = await _owning_organization(session, principal, organization_id)
+    _check_precondition(organization.version, if_match, required=True)
+    log = ChangeLog(principal, "organization", organization.id)
+    for name, value in body.model_dump(exclude_unset=True).items():
+        after: Any = value
+        if name == "translations":
+            after = _translations(body.translations or {})
+        elif hasattr(getattr(body, name), "value"):
+            after = getattr(body, name).value
+        log.record("update", name, getattr(organization, name), after)
+        setattr(organization, name, after)
+    await _bump(organization)
+    await repository.add_in_order(session, log.rows)
+    return organization
