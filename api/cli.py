@@ -245,6 +245,55 @@ def demo_credentials(as_json: JsonOption = False) -> None:
     )
 
 
+@app.command("export")
+def export(
+    export_format: Annotated[str, typer.Argument(metavar="FORMAT", help="hsds, csv or geojson")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write; - for standard output.")
+    ] = Path("-"),
+    area: Annotated[
+        str | None, typer.Option(help="Only services in (or reaching into) this admin area id.")
+    ] = None,
+    audience: Annotated[
+        str,
+        typer.Option(
+            help="public (default: what anyone may see), partners (adds partner records), "
+            "confidential (adds shelters' positions: handle the file accordingly)."
+        ),
+    ] = "public",
+) -> None:
+    """Export the directory as HSDS JSON, CSV or GeoJSON."""
+    import sys
+    import uuid as uuid_module
+
+    from api.repositories.directory import Viewer
+    from api.services import exports
+
+    try:
+        chosen = exports.ExportFormat(export_format)
+        area_id = uuid_module.UUID(area) if area else None
+    except ValueError as error:
+        typer.echo("error: FORMAT is hsds, csv or geojson; --area is an area id", err=True)
+        raise typer.Exit(2) from error
+    viewers = {
+        "public": Viewer(sees_partner_records=False, sees_confidential_locations=False),
+        "partners": Viewer(sees_partner_records=True, sees_confidential_locations=False),
+        "confidential": Viewer(sees_partner_records=True, sees_confidential_locations=True),
+    }
+    if audience not in viewers:
+        typer.echo("error: --audience is public, partners or confidential", err=True)
+        raise typer.Exit(2)
+
+    async def work(session: "AsyncSession", settings: "Settings") -> int:
+        if str(output) == "-":
+            return await exports.write(session, viewers[audience], chosen, sys.stdout, area_id)
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            return await exports.write(session, viewers[audience], chosen, handle, area_id)
+
+    count = _run_in_transaction(work)
+    typer.echo(f"exported {count} services ({audience} view)", err=True)
+
+
 @orgs_app.command("create")
 def orgs_create(
     name: Annotated[str, typer.Option(help="The organisation's name.")],

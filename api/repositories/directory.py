@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
@@ -418,6 +418,20 @@ async def locations_of_organizations(
     for row in rows.scalars():
         grouped[row.organization_id].append(row)
     return grouped
+
+
+def service_ids_in_area(area_id: uuid.UUID) -> Any:
+    """Services with a place inside the area, or whose service area reaches into it."""
+    area = select(col(AdminArea.geom)).where(col(AdminArea.id) == area_id).scalar_subquery()
+    located = (
+        select(col(ServiceAtLocation.service_id))
+        .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
+        .where(func.ST_Intersects(area, func.geometry(col(Location.point))))
+    )
+    covering = select(col(ServiceArea.service_id)).where(
+        func.ST_Intersects(area, col(ServiceArea.extent))
+    )
+    return union(located, covering)
 
 
 def taxonomies() -> Select[Taxonomy]:

@@ -1,0 +1,174 @@
+"""Exports of the directory as HSDS JSON, CSV or GeoJSON, for use in other tools.
+
+An export is shaped by the same ``Viewer`` as the HSDS API: by default it is what an anonymous
+caller may see (public records, confidential places without their position), because an export
+file leaves Relay's access control. Wider exports must be asked for explicitly.
+"""
+
+import csv
+import json
+import uuid
+from collections.abc import AsyncIterator
+from enum import StrEnum
+from typing import Any, TextIO
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from api.models.directory import Service
+from api.repositories import directory as repository
+from api.repositories.directory import DirectoryFilters, Viewer
+from api.services.hsds import Nester, clean
+
+BATCH = 200
+CSV_COLUMNS = [
+    "service_id",
+    "service_name",
+    "organization_name",
+    "organization_kind",
+    "needs",
+    "status",
+    "accepts_referrals",
+    "eligibility",
+    "phones",
+    "hours",
+    "location_name",
+    "latitude",
+    "longitude",
+    "address",
+    "area",
+    "confidential",
+]
+
+
+class ExportFormat(StrEnum):
+    hsds = "hsds"
+    csv = "csv"
+    geojson = "geojson"
+
+
+async def services(
+    session: AsyncSession, viewer: Viewer, area_id: uuid.UUID | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Every visible service, fully nested, optionally only those located in an area."""
+    statement = repository.filter_services(repository.visible_services(viewer), DirectoryFilters())
+    if area_id is not None:
+        statement = statement.where(col(Service.id).in_(repository.service_ids_in_area(area_id)))
+    offset = 0
+    while True:
+        rows = await repository.rows(
+            session,
+            statement,
+            (col(Service.name), col(Service.id)),
+            limit=BATCH,
+            offset=offset,
+        )
+        if not rows:
+            return
+        shaped = await Nester(session, viewer).services(rows, full=True)
+        for row in rows:
+            yield clean(shaped[row.id])
+        offset += BATCH
+
+
+def _hours(schedules: list[dict[str, Any]]) -> str:
+    return "; ".join(item.get("description") or item.get("byday", "") for item in schedules)
+
+
+def _needs(service: dict[str, Any]) -> str:
+    return " ".join(item["taxonomy_term"]["code"] for item in service.get("attributes", []))
+
+
+def _places(service: dict[str, Any]) -> list[dict[str, Any]]:
+    return [link["location"] for link in service.get("service_at_locations", [])] or [{}]
+
+
+def csv_rows(service: dict[str, Any]) -> list[dict[str, Any]]:
+    organization = service.get("organization", {})
+    phones = " ".join(phone["number"] for phone in service.get("phones", []))
+    rows = []
+    for location in _places(service):
+        address: dict[str, Any] = next(iter(location.get("addresses", [])), {})
+        rows.append(
+            {
+                "service_id": service["id"],
+                "service_name": service["name"],
+                "organization_name": organization.get("name", ""),
+                "organization_kind": organization.get("kind", ""),
+                "needs": _needs(service),
+                "status": service.get("status", ""),
+                "accepts_referrals": service.get("accepts_referrals", False),
+                "eligibility": service.get("eligibility_description", ""),
+                "phones": phones,
+                "hours": _hours(service.get("schedules", [])),
+                "location_name": location.get("name", ""),
+                "latitude": location.get("latitude", ""),
+                "longitude": location.get("longitude", ""),
+                "address": ", ".join(
+                    part
+                    for part in (
+                        address.get("address_1"),
+                        address.get("city"),
+                        address.get("country"),
+                    )
+                    if part
+                ),
+                "area": (location.get("admin_area") or {}).get("name", ""),
+                "confidential": bool(location.get("confidential")),
+            }
+        )
+    return rows
+
+
+def geojson_features(service: dict[str, Any]) -> list[dict[str, Any]]:
+    """One point feature per place; a place whose position is withheld has no geometry."""
+    features = []
+    for row, location in zip(csv_rows(service), _places(service), strict=True):
+        located = "latitude" in location and "longitude" in location
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"{service['id']}/{location.get('id', 'no-location')}",
+                "geometry": (
+                    {"type": "Point", "coordinates": [location["longitude"], location["latitude"]]}
+                    if located
+                    else None
+                ),
+                "properties": {
+                    key: value for key, value in row.items() if key not in {"latitude", "longitude"}
+                },
+            }
+        )
+    return features
+
+
+async def write(
+    session: AsyncSession,
+    viewer: Viewer,
+    export_format: ExportFormat,
+    output: TextIO,
+    area_id: uuid.UUID | None = None,
+) -> int:
+    """Write the export to ``output``; returns the number of services written."""
+    count = 0
+    if export_format is ExportFormat.csv:
+        writer = csv.DictWriter(output, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        async for service in services(session, viewer, area_id):
+            writer.writerows(csv_rows(service))
+            count += 1
+        return count
+    output.write(
+        '{"type": "FeatureCollection", "features": [\n'
+        if export_format is ExportFormat.geojson
+        else "[\n"
+    )
+    first = True
+    async for service in services(session, viewer, area_id):
+        items = geojson_features(service) if export_format is ExportFormat.geojson else [service]
+        for item in items:
+            output.write(("" if first else ",\n") + json.dumps(item, ensure_ascii=False))
+            first = False
+        count += 1
+    output.write("\n]}\n" if export_format is ExportFormat.geojson else "\n]\n")
+    return count
