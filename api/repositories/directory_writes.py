@@ -93,3 +93,7 @@ async def add_in_order(session: AsyncSession, *groups: Sequence[Any]) -> None:
         if group:
             session.add_all(group)
             await session.flush()
+
+
+async def exists(session: AsyncSession, model: type[SQLModel], row_id: uuid.UUID) -> bool:
+    return await session.get(model, row_id) is not None
