@@ -116,6 +116,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     problem_content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
+            if operation.get("parameters") or operation.get("requestBody"):
+                operation["responses"].setdefault(
+                    "422", {"description": "The request does not match this operation"}
+                )
             for status, response in operation.get("responses", {}).items():
                 if status.startswith(("4", "5")) and not _declares_model(response):
                     response["content"] = problem_content

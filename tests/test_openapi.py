@@ -48,6 +48,22 @@ class TestCommittedDocument:
                     }
 
 
+def test_hsds_operations_document_404_and_422(app: FastAPI) -> None:
+    paths = app.openapi()["paths"]
+    for path, path_item in paths.items():
+        if not path.startswith("/hsds/") or path == "/hsds/":
+            continue
+        responses = path_item["get"]["responses"]
+        assert "422" in responses, path
+        if path.endswith("}"):
+            assert "404" in responses, path
+        for status in ("404", "422"):
+            if status in responses:
+                assert responses[status]["content"] == {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                }
+
+
 # schemathesis drives its own event loop and the app's real lifespan, against the test database.
 fuzzed = schemathesis.openapi.from_asgi("/openapi.json", create_app(make_settings()))
 
