@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from api import __version__
+from api.cli_import import import_app
 from api.errors import RelayError as RelayErrorForCli
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ clients_app = typer.Typer(help="OAuth clients of partner organisations.", no_arg
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(demo_app, name="demo")
+app.add_typer(import_app, name="import")
 app.add_typer(clients_app, name="clients")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -243,6 +245,71 @@ def demo_credentials(as_json: JsonOption = False) -> None:
         f'  token:  curl -s -u "{credentials["client_id"]}:{credentials["client_secret"]}" '
         f"-d grant_type=client_credentials {settings.token_endpoint}"
     )
+
+
+@import_app.command("hsds")
+def import_hsds(
+    path: Annotated[
+        Path, typer.Argument(help="An HSDS JSON file, or a folder of HSDS CSV tables.")
+    ],
+    source: Annotated[
+        str | None, typer.Option(help="Name of the feed (default: the file or folder name).")
+    ] = None,
+    kind: Annotated[str, typer.Option(help="Kind given to the feed's organisations.")] = "ngo",
+    time_zone: Annotated[str, typer.Option(help="IANA time zone of the feed's hours.")] = "UTC",
+    report: Annotated[Path | None, typer.Option(help="Where to write rejected rows (CSV).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import an Open Referral HSDS feed; rejected rows are listed with their reason."""
+    import csv
+    import time as clock
+    from datetime import UTC, datetime
+
+    from api.importers.hsds import import_feed
+    from api.models.organization import OrganizationKind
+
+    if not path.exists():
+        typer.echo(f"error: {path} does not exist", err=True)
+        raise typer.Exit(2)
+    try:
+        organization_kind = OrganizationKind(kind)
+    except ValueError as error:
+        typer.echo("error: --kind must be one of " + ", ".join(OrganizationKind), err=True)
+        raise typer.Exit(2) from error
+    feed = source or path.stem
+    started = clock.monotonic()
+
+    async def work(session: "AsyncSession", settings: "Settings") -> Any:
+        return await import_feed(
+            session, path, source=feed, kind=organization_kind, time_zone=time_zone
+        )
+
+    try:
+        result = _run_in_transaction(work)
+    except (ValueError, UnicodeDecodeError) as error:
+        typer.echo(f"error: {path} is not an HSDS JSON document or CSV folder", err=True)
+        raise typer.Exit(2) from error
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report_path = report or Path(".local/reports") / f"import-hsds-{feed}-{stamp}.csv"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    with report_path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["table", "id", "reason"])
+        writer.writerows(result.rejected)
+    summary = {
+        "source": feed,
+        "read": result.read,
+        "created": result.created,
+        "already_present": result.present,
+        "rejected": len(result.rejected),
+        "report": str(report_path),
+        "seconds": round(clock.monotonic() - started, 2),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        typer.echo(f"{key}: {value}")
 
 
 @app.command("export")

@@ -1,0 +1,253 @@
+"""``relay import``: public datasets into the directory (health facilities, administrative areas).
+
+api/cli.py mounts ``import_app``; this module does not import api/cli.py, so that line can sit
+at the top of it. Runs as the application role, like the other commands. Facilities are
+committed batch by batch (whole facilities only: see api/importers/facilities.py), so a
+re-run after a failure finishes the job; areas in one transaction. Progress goes to stderr and
+only to a terminal; the summary to stdout; refused rows to a CSV report, never to the screen.
+"""
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from api.importers.report import ImportReport
+
+import_app = typer.Typer(
+    help="Import public datasets (health facilities, administrative areas) into the directory.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # their local variables would print the rows being imported
+)
+
+Advance = Callable[[int], None]
+Work = Callable[["AsyncSession", Advance, Callable[[], Awaitable[None]]], Awaitable["ImportReport"]]
+
+_ISO3 = re.compile(r"[A-Za-z]{3}")
+_COUNTRY = re.compile(r"[A-Za-z]{2,3}")
+
+
+class FacilityMapping(StrEnum):
+    who_kemri = "who-kemri"
+    healthsites = "healthsites"
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        dir_okay=False,
+        help="CSV of refused rows (row, source_id, reason). Default: .local/reports/.",
+    ),
+]
+
+
+def _count_rows(path: Path) -> int:
+    """Lines after the header: the progress bar's total (a quoted line break counts twice)."""
+    lines = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return max(lines - 1, 0)
+
+
+def _run(work: Work, *, label: str, total: int | None, batches_committed: bool) -> "ImportReport":
+    """Run ``work`` with a session as the application role and a progress bar on stderr;
+    commit at the end (and wherever ``work`` calls the commit it is given)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from api.config import Settings
+    from api.db import create_engine, create_sessionmaker
+    from api.importers import ImportFileError
+
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+
+    async def run(advance: Advance) -> "ImportReport":
+        engine = create_engine(Settings())
+        try:
+            async with create_sessionmaker(engine)() as session:
+                try:
+                    report = await work(session, advance, session.commit)
+                except BaseException:
+                    await session.rollback()
+                    raise
+                await session.commit()
+                return report
+        finally:
+            await engine.dispose()
+
+    try:
+        with progress:
+            task = progress.add_task(label, total=total)
+            return asyncio.run(run(lambda rows: progress.advance(task, rows)))
+    except ImportFileError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    except Exception as error:
+        # A database error's message can quote the row it refused: print where, not what.
+        from api.logging import exception_location
+
+        where = exception_location(error)
+        written = (
+            "batches committed before it hold whole facilities; run the command again to finish"
+            if batches_committed
+            else "nothing was written"
+        )
+        typer.echo(
+            f"error: unexpected {where['exception_type']} at {where['frames'][-1]}; {written}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"{summary['kind']} from {summary['file']} (source {summary['source']})")
+
+    def line(label: str, value: Any) -> None:
+        typer.echo(
+            f"  {label:<20}{value:>9,}" if isinstance(value, int) else f"  {label:<20}{value}"
+        )
+
+    for key in ("rows_read", "rows_selected", "created", "already_present", "rejected"):
+        line(key.replace("_", " "), summary[key])
+        if key == "rejected":
+            for reason, count in summary["rejected_by_reason"].items():
+                typer.echo(f"    {count:>9,}  {reason}")
+    if summary["imported_with_notes"]:
+        line("imported with notes", sum(summary["imported_with_notes"].values()))
+        for reason, count in summary["imported_with_notes"].items():
+            typer.echo(f"    {count:>9,}  {reason}")
+    if any(summary["created_rows"].values()):
+        rows = ", ".join(f"{n:,} {table}" for table, n in summary["created_rows"].items() if n)
+        typer.echo(f"  rows written: {rows}")
+    if "parents_linked" in summary:
+        line("parents linked", summary["parents_linked"])
+    line("seconds", f"{summary['seconds']:>9}")
+    line("report", summary["report"])
+
+
+@import_app.command("facilities")
+def import_facilities(
+    csv_file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file."),
+    ],
+    mapping: Annotated[
+        FacilityMapping, typer.Option(help="Which dataset the file is: its columns' meaning.")
+    ],
+    country: Annotated[
+        list[str] | None,
+        typer.Option(help="Only rows of this ISO 3166 alpha-3 country; repeat for more."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Stop after N selected rows.")] = None,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import health facilities (WHO/KEMRI or healthsites.io CSV): idempotent, batch by batch."""
+    from api.importers import facilities
+
+    countries = country or []
+    if not all(_ISO3.fullmatch(code) for code in countries):
+        typer.echo("error: --country takes ISO 3166 alpha-3 codes, e.g. BFA", err=True)
+        raise typer.Exit(2)
+
+    async def work(
+        session: "AsyncSession", advance: Advance, commit: Callable[[], Awaitable[None]]
+    ) -> "ImportReport":
+        return await facilities.import_facilities(
+            session,
+            csv_file,
+            mapping.value,
+            countries=countries,
+            limit=limit,
+            report_path=report,
+            after_batch=commit,
+            advance=advance,
+        )
+
+    result = _run(
+        work,
+        label=f"{mapping.value} facilities",
+        total=None if limit else _count_rows(csv_file),
+        batches_committed=True,
+    )
+    _print_summary(result.summary(), as_json)
+
+
+@import_app.command("areas")
+def import_areas(
+    geojson_file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="A GeoJSON file."),
+    ],
+    level: Annotated[
+        int, typer.Option(min=0, max=5, help="0 country, 1 region, 2 district, 3 commune...")
+    ],
+    name_property: Annotated[
+        str | None,
+        typer.Option(help="Property holding the name (default: shapeName, NAME or DISTRICT)."),
+    ] = None,
+    code_property: Annotated[
+        str | None, typer.Option(help="Property holding the code (default: shapeISO).")
+    ] = None,
+    country: Annotated[
+        str | None,
+        typer.Option(help="Country code to record on every area (default: shapeGroup)."),
+    ] = None,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import administrative areas (polygons) from GeoJSON: idempotent, one transaction."""
+    from api.importers import areas
+
+    if country is not None and not _COUNTRY.fullmatch(country):
+        typer.echo("error: --country takes an ISO 3166 code, e.g. MDG", err=True)
+        raise typer.Exit(2)
+
+    async def work(
+        session: "AsyncSession", advance: Advance, commit: Callable[[], Awaitable[None]]
+    ) -> "ImportReport":
+        return await areas.import_areas(
+            session,
+            geojson_file,
+            level=level,
+            name_property=name_property,
+            code_property=code_property,
+            country=country,
+            report_path=report,
+            advance=advance,
+        )
+
+    result = _run(work, label="areas", total=None, batches_committed=False)
+    _print_summary(result.summary(), as_json)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m api.cli_import` before it is mounted
+    import_app()
