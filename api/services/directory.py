@@ -273,21 +273,16 @@ async def create_service(
     return service
 
 
-async def _writable_service(
+async def get_writable_service(
     session: AsyncSession, principal: Principal, service_id: uuid.UUID
 ) -> Service:
+    """The service, locked for the change to come, if the caller may write it."""
     service = await repository.lock_service(
         session, service_id, None if _is_admin(principal) else principal.organization_id
     )
     if service is None:
         raise DirectoryRecordNotFound("No service with this id is yours to write.")
     return service
-
-
-async def get_writable_service(
-    session: AsyncSession, principal: Principal, service_id: uuid.UUID
-) -> Service:
-    return await _writable_service(session, principal, service_id)
 
 
 async def update_service(
@@ -297,7 +292,7 @@ async def update_service(
     body: ServiceUpdate,
     if_match: str | None,
 ) -> Service:
-    service = await _writable_service(session, principal, service_id)
+    service = await get_writable_service(session, principal, service_id)
     _check_precondition(service.version, if_match, required=True)
     log = ChangeLog(principal, "service", service.id)
     changes = body.model_dump(exclude_unset=True)
@@ -354,7 +349,7 @@ async def _bump(record: Service | Location | Organization) -> None:
 async def deactivate_service(
     session: AsyncSession, principal: Principal, service_id: uuid.UUID, if_match: str | None
 ) -> Service:
-    service = await _writable_service(session, principal, service_id)
+    service = await get_writable_service(session, principal, service_id)
     _check_precondition(service.version, if_match, required=False)
     if service.status != ServiceStatus.inactive.value:
         log = ChangeLog(principal, "service", service.id)
@@ -372,7 +367,7 @@ async def set_capacity(
     body: CapacityUpdate,
     if_match: str | None,
 ) -> Service:
-    service = await _writable_service(session, principal, service_id)
+    service = await get_writable_service(session, principal, service_id)
     _check_precondition(service.version, if_match, required=False)
     unit = unit_id(body.unit)
     existing = await repository.capacity(session, service.id, unit)
@@ -426,11 +421,7 @@ async def update_location(
     body: LocationUpdate,
     if_match: str | None,
 ) -> Location:
-    location = await repository.lock_location(
-        session, location_id, None if _is_admin(principal) else principal.organization_id
-    )
-    if location is None:
-        raise DirectoryRecordNotFound("No location with this id is yours to write.")
+    location = await get_writable_location(session, principal, location_id)
     _check_precondition(location.version, if_match, required=True)
     log = ChangeLog(principal, "location", location.id)
     changes = body.model_dump(exclude_unset=True)
