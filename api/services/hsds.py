@@ -290,7 +290,9 @@ class Nester:
                 }
                 for attribute, term in attributes.get(service.id, [])
             ]
-            body["metadata"] = [metadata_item(row) for row in metadata.get(service.id, [])]
+            # Change history names partner clients and staff pseudonyms: partners only.
+            if self.viewer.sees_partner_records:
+                body["metadata"] = [metadata_item(row) for row in metadata.get(service.id, [])]
             body["service_at_locations"] = [
                 {
                     "id": str(link.id),
@@ -331,7 +333,8 @@ class Nester:
             body["locations"] = [
                 location_bodies[location.id] for location in locations.get(organization.id, [])
             ]
-            body["metadata"] = [metadata_item(row) for row in metadata.get(organization.id, [])]
+            if self.viewer.sees_partner_records:
+                body["metadata"] = [metadata_item(row) for row in metadata.get(organization.id, [])]
         return shaped
 
     async def service_at_locations(

@@ -99,6 +99,9 @@ class TestCreate:
         assert body["service_areas"][0]["extent_type"] == "geojson"
         public = (await client.get(f"/hsds/services/{body['id']}")).json()
         assert "latitude" not in public["service_at_locations"][0]["location"]
+        assert "metadata" not in public, "change history names partner clients"
+        own = (await client.get(f"/v1/services/{body['id']}", headers=writer.headers)).json()
+        assert own["metadata"][0]["updated_by"] == writer.client.client_id
         created = await session.execute(
             select(Metadata).where(col(Metadata.resource_id) == body["id"])
         )
