@@ -25,10 +25,12 @@ test: venv db ## Migrate the test database, then lint, type-check and run the wh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict api/
+	@scripts/test-tools.sh
 	scripts/with-db.sh test $(BIN)/pytest $(PYTEST_ARGS)
 
 pytest: venv db ## Only the test suite (PYTEST_ARGS="-k name" to pick tests)
 	@scripts/with-db.sh test $(BIN)/relay db upgrade
+	@scripts/test-tools.sh
 	scripts/with-db.sh test $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv ## ruff lint and format check

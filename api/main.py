@@ -20,7 +20,7 @@ from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, install_e
 from api.logging import configure_logging, get_logger
 from api.metrics import Metrics
 from api.middleware import RequestContextMiddleware
-from api.routers import admin, clients, directory, health, hsds, oauth
+from api.routers import admin, clients, directory, health, hsds, oauth, ogc, search
 
 log = get_logger("relay.api")
 
@@ -84,7 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(clients.router)
     app.include_router(hsds.router)
+    app.include_router(ogc.router)
     app.include_router(directory.router)
+    app.include_router(search.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

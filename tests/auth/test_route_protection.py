@@ -51,6 +51,16 @@ ANONYMOUS = {
     ("GET", "/hsds/taxonomies/{taxonomy_id}"),
     ("GET", "/hsds/taxonomy_terms"),
     ("GET", "/hsds/taxonomy_terms/{taxonomy_term_id}"),
+    # OGC API Features for GIS clients (DESIGN.md §4): the same rule as HSDS; a token adds partner
+    # records and, with directory:confidential, shelters' positions (tests/routers/test_ogc.py).
+    ("GET", "/ogc/"),
+    ("GET", "/ogc/conformance"),
+    ("GET", "/ogc/collections"),
+    ("GET", "/ogc/collections/{collectionId}"),
+    ("GET", "/ogc/collections/{collectionId}/items"),
+    ("GET", "/ogc/collections/{collectionId}/items/{featureId}"),
+    # Nearest-service search is open to committees without accounts (redacted for them).
+    ("GET", "/v1/search/nearest"),
 }
 # Routes any valid token may call: they only show the caller's own organisation's data.
 ANY_VALID_TOKEN = {

@@ -1,0 +1,201 @@
+"""OGC API - Features Part 1 under ``/ogc/``, read-only, for anonymous callers and partners.
+
+Visibility is the HSDS rule; what a confidential location becomes is explained in
+api/services/ogc.py. Features are ``application/geo+json`` unless ``f=json`` or an ``Accept``
+header that names ``application/json`` but not GeoJSON asks for plain JSON.
+"""
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.auth.dependencies import AnonymousOrPrincipal
+from api.deps import SessionDep
+from api.repositories.directory import Viewer
+from api.schemas.ogc import (
+    Collection,
+    Collections,
+    Conformance,
+    Feature,
+    FeatureCollection,
+    LandingPage,
+)
+from api.services import ogc as service
+from api.services.ogc import DEFAULT_LIMIT, GEOJSON, JSON, MAXIMUM_LIMIT, ItemsQuery, Urls
+
+router = APIRouter(prefix="/ogc", tags=["ogc"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such collection or feature, or not visible to you"}
+}
+BAD_REQUEST: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A malformed bbox, or both after and before"}
+}
+
+
+class GeoJSONResponse(JSONResponse):
+    media_type = GEOJSON
+
+
+def _geojson_content(model: type[Any]) -> dict[int | str, dict[str, Any]]:
+    """Document the plain-JSON rendering of a GeoJSON response beside it."""
+    reference = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {200: {"content": {JSON: {"schema": reference}}}}
+
+
+def _urls(request: Request) -> Urls:
+    base = str(request.base_url).rstrip("/")
+    openapi = request.app.openapi_url or "/openapi.json"
+    docs = request.app.docs_url
+    return Urls(
+        root=base + router.prefix,
+        request=str(request.url),
+        openapi=base + openapi,
+        docs=base + docs if docs else None,
+    )
+
+
+UrlsDep = Annotated[Urls, Depends(_urls)]
+JsonFormat = Annotated[
+    Literal["json"] | None, Query(description="Only JSON is offered; the default.")
+]
+FeatureFormat = Annotated[
+    Literal["json", "geojson"] | None,
+    Query(description="`geojson` (the default) or `json`: the same document as application/json."),
+]
+Simplify = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=1,
+        description="For `areas`: simplify polygons with this tolerance, in degrees "
+        "(ST_SimplifyPreserveTopology). Points are unaffected.",
+    ),
+]
+CollectionId = Annotated[
+    str, Path(description="`services` or `areas`.", examples=["services", "areas"])
+]
+
+
+def _items_query(
+    simplify: Simplify = None,
+    bbox: Annotated[
+        str | None,
+        Query(
+            description="minLon,minLat,maxLon,maxLat in CRS84 (WGS 84 longitude/latitude); "
+            "minLon > maxLon spans the antimeridian. Anything else is a 400 problem.",
+            examples=["-16.4,13.8,-15.5,14.4"],
+        ),
+    ] = None,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=MAXIMUM_LIMIT, description=f"Features per page (at most {MAXIMUM_LIMIT})."),
+    ] = DEFAULT_LIMIT,
+    after: Annotated[
+        uuid.UUID | None, Query(description="Features after this id (from a `next` link).")
+    ] = None,
+    before: Annotated[
+        uuid.UUID | None, Query(description="Features before this id (from a `prev` link).")
+    ] = None,
+) -> ItemsQuery:
+    return service.items_query(
+        bbox=bbox, limit=limit, after=after, before=before, simplify=simplify
+    )
+
+
+ItemsQueryDep = Annotated[ItemsQuery, Depends(_items_query)]
+
+
+def _feature_media_type(request: Request, f: str | None) -> str:
+    if f is not None:
+        return JSON if f == "json" else GEOJSON
+    accept = request.headers.get("accept", "")
+    if JSON in accept and GEOJSON not in accept:
+        return JSON
+    return GEOJSON
+
+
+@router.get("/", summary="Landing page", response_model=LandingPage)
+async def landing_page(urls: UrlsDep, f: JsonFormat = None) -> Any:
+    return JSONResponse(service.landing_page(urls))
+
+
+@router.get("/conformance", summary="Conformance classes", response_model=Conformance)
+async def conformance(f: JsonFormat = None) -> Any:
+    return JSONResponse(service.conformance())
+
+
+@router.get("/collections", summary="The feature collections", response_model=Collections)
+async def collections(
+    session: SessionDep, principal: AnonymousOrPrincipal, urls: UrlsDep, f: JsonFormat = None
+) -> Any:
+    return JSONResponse(await service.collections(session, Viewer.of(principal), urls))
+
+
+@router.get(
+    "/collections/{collectionId}",
+    summary="One feature collection",
+    response_model=Collection,
+    responses=NOT_FOUND,
+)
+async def collection(
+    collectionId: CollectionId,
+    session: SessionDep,
+    principal: AnonymousOrPrincipal,
+    urls: UrlsDep,
+    f: JsonFormat = None,
+) -> Any:
+    return JSONResponse(await service.collection(session, Viewer.of(principal), urls, collectionId))
+
+
+@router.get(
+    "/collections/{collectionId}/items",
+    summary="Features of a collection (paged)",
+    response_model=FeatureCollection,
+    response_class=GeoJSONResponse,
+    responses={**NOT_FOUND, **BAD_REQUEST, **_geojson_content(FeatureCollection)},
+)
+async def items(
+    collectionId: CollectionId,
+    request: Request,
+    session: SessionDep,
+    principal: AnonymousOrPrincipal,
+    urls: UrlsDep,
+    query: ItemsQueryDep,
+    f: FeatureFormat = None,
+) -> Any:
+    media_type = _feature_media_type(request, f)
+    body = await service.items(session, Viewer.of(principal), urls, collectionId, query, media_type)
+    return JSONResponse(body, media_type=media_type)
+
+
+@router.get(
+    "/collections/{collectionId}/items/{featureId}",
+    summary="One feature",
+    response_model=Feature,
+    response_class=GeoJSONResponse,
+    responses={**NOT_FOUND, **_geojson_content(Feature)},
+)
+async def item(
+    collectionId: CollectionId,
+    featureId: Annotated[str, Path(description="The feature's id (a UUID).")],
+    request: Request,
+    session: SessionDep,
+    principal: AnonymousOrPrincipal,
+    urls: UrlsDep,
+    simplify: Simplify = None,
+    f: FeatureFormat = None,
+) -> Any:
+    media_type = _feature_media_type(request, f)
+    body = await service.item(
+        session,
+        Viewer.of(principal),
+        urls,
+        collectionId,
+        featureId,
+        simplify=simplify,
+        media_type=media_type,
+    )
+    return JSONResponse(body, media_type=media_type)

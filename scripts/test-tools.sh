@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Make sure the command-line tools the test suite drives are installed.
+#
+# tests/routers/test_ogc.py reads the OGC API with GDAL's ogrinfo and ogr2ogr, as a GIS client
+# would. When they are missing, on a Debian machine: install gdal-bin. Running it again changes
+# nothing.
+set -euo pipefail
+
+PACKAGES=("gdal-bin")
+COMMANDS=("ogrinfo" "ogr2ogr")
+
+say() { printf 'test-tools: %s\n' "$*" >&2; }
+
+cannot() {
+  cat >&2 <<EOF
+test-tools: $*
+
+Relay's tests need GDAL's ogrinfo and ogr2ogr (GDAL 3.6 or newer, with its OAPIF driver).
+Either
+  - install the Debian package ${PACKAGES[*]} (as root) and run this again, or
+  - install GDAL from your platform's packages, so that ogrinfo and ogr2ogr are on PATH.
+EOF
+  exit 1
+}
+
+missing_commands() {
+  local tool
+  for tool in "${COMMANDS[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 || return 0
+  done
+  return 1
+}
+
+missing_commands || exit 0
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else cannot "installing packages needs root (or sudo), and this is user $(id -un)"
+  fi
+}
+
+command -v apt-get >/dev/null 2>&1 || cannot "this machine has no apt-get to install ${PACKAGES[*]}"
+say "installing ${PACKAGES[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! as_root apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >/dev/null; then
+  say "package lists look stale; running apt-get update once"
+  as_root apt-get update -q >/dev/null
+  as_root apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >/dev/null \
+    || cannot "apt-get could not install ${PACKAGES[*]}"
+fi
+if missing_commands; then
+  cannot "${PACKAGES[*]} is installed, yet ogrinfo or ogr2ogr is not on PATH"
+fi
+say "$(ogrinfo --version) is ready"
