@@ -474,3 +474,11 @@ async def taxonomies_by_id(
         return {}
     rows = await session.execute(select(Taxonomy).where(col(Taxonomy.id).in_(ids)))
     return {row.id: row for row in rows.scalars()}
+
+
+async def taxonomy(session: AsyncSession, taxonomy_id: uuid.UUID) -> Taxonomy | None:
+    return await session.get(Taxonomy, taxonomy_id)
+
+
+async def taxonomy_term(session: AsyncSession, term_id: uuid.UUID) -> TaxonomyTerm | None:
+    return await session.get(TaxonomyTerm, term_id)

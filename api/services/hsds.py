@@ -547,7 +547,7 @@ async def list_taxonomies(session: AsyncSession, paging: Paging, search: str | N
 
 
 async def get_taxonomy(session: AsyncSession, taxonomy_id: uuid.UUID) -> Json:
-    found = await session.get(Taxonomy, taxonomy_id)
+    found = await repository.taxonomy(session, taxonomy_id)
     if found is None:
         raise RecordNotFound("No taxonomy with this id.")
     return clean(taxonomy_item(found))
@@ -578,10 +578,10 @@ async def list_taxonomy_terms(
 
 
 async def get_taxonomy_term(session: AsyncSession, term_id: uuid.UUID) -> Json:
-    found = await session.get(TaxonomyTerm, term_id)
+    found = await repository.taxonomy_term(session, term_id)
     if found is None:
         raise RecordNotFound("No taxonomy term with this id.")
-    taxonomy = await session.get(Taxonomy, found.taxonomy_id)
+    taxonomy = await repository.taxonomy(session, found.taxonomy_id)
     return clean(term_item(found, taxonomy))
 
 
