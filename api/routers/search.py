@@ -1,5 +1,6 @@
 """Search: the nearest appropriate services for a point, a need and a person."""
 
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -8,14 +9,22 @@ from pydantic import AfterValidator
 
 from api.auth.dependencies import AnonymousOrPrincipal
 from api.deps import SessionDep
+from api.errors import RelayError
 from api.models.directory import Gender, TargetGroup
 from api.repositories.directory import Viewer
 from api.repositories.search import SearchFilters
 from api.schemas.directory import LANGUAGE_CODE, NeedCode
+from api.services import areas
 from api.services import search as service
 from api.services.search import NearestQuery
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
+
+
+class PlaceRequired(RelayError):
+    status = 422
+    title = "Unprocessable Content"
+    code = "place-required"
 
 
 def _instant(value: str) -> str:
@@ -73,3 +82,20 @@ async def nearest(
         limit=limit,
     )
     return await service.nearest(session, Viewer.of(principal), query)
+
+
+@router.get("/pathway", summary="The referral pathway of a place: the nearest service per need")
+async def pathway(
+    session: SessionDep,
+    principal: AnonymousOrPrincipal,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    area: Annotated[uuid.UUID | None, Query(description="An administrative area id.")] = None,
+) -> dict[str, Any]:
+    if area is not None:
+        lat, lon = await areas.stand_in_point(session, area)
+    elif lat is None or lon is None:
+        raise PlaceRequired("Give lat and lon, or area.")
+    return await service.pathway(
+        session, Viewer.of(principal), lat, lon, area=str(area) if area else None
+    )

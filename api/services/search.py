@@ -20,6 +20,7 @@ from api.repositories.directory import Viewer
 from api.repositories.search import Candidate, SearchFilters
 from api.services.hsds import Nester, clean
 from api.services.opening import is_open
+from api.taxonomy import NEED_CODES
 
 OVERFETCH = 3
 MAXIMUM_BATCHES = 8
@@ -156,3 +157,21 @@ def _eligibility(filters: SearchFilters) -> list[str]:
     if filters.accepts_referrals is not None:
         reasons.append("accepts referrals" if filters.accepts_referrals else "walk-in")
     return reasons
+
+
+async def pathway(
+    session: AsyncSession, viewer: Viewer, latitude: float, longitude: float, *, area: str | None
+) -> dict[str, Any]:
+    """The referral pathway of a place: the nearest service for each need of the taxonomy."""
+    steps = []
+    for code in NEED_CODES:
+        found = await nearest(
+            session,
+            viewer,
+            NearestQuery(latitude, longitude, SearchFilters(needs=(code,)), None, 1),
+        )
+        steps.append({"need": code, "service": found["data"][0] if found["data"] else None})
+    return {
+        "data": [clean(step) for step in steps],
+        "meta": clean({"latitude": latitude, "longitude": longitude, "area": area}),
+    }

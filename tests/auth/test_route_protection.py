@@ -61,6 +61,10 @@ ANONYMOUS = {
     ("GET", "/ogc/collections/{collectionId}/items/{featureId}"),
     # Nearest-service search is open to committees without accounts (redacted for them).
     ("GET", "/v1/search/nearest"),
+    ("GET", "/v1/search/pathway"),
+    # Administrative boundaries are public data.
+    ("GET", "/v1/areas/lookup"),
+    ("GET", "/v1/areas/{area_id}"),
 }
 # Routes any valid token may call: they only show the caller's own organisation's data.
 ANY_VALID_TOKEN = {

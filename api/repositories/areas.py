@@ -1,0 +1,73 @@
+"""Administrative areas: which contain a point, and one area's outline."""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from api.models.directory import AdminArea
+
+_COLUMNS = (
+    col(AdminArea.id),
+    col(AdminArea.name),
+    col(AdminArea.level),
+    col(AdminArea.code),
+    col(AdminArea.country),
+    col(AdminArea.parent_id),
+)
+
+
+def _row(row: Any) -> dict[str, Any]:
+    area_id, name, level, code, country, parent_id = row[:6]
+    return {
+        "id": str(area_id),
+        "name": name,
+        "level": level,
+        "code": code,
+        "country": country,
+        "parent_id": str(parent_id) if parent_id else None,
+    }
+
+
+async def containing(
+    session: AsyncSession, latitude: float, longitude: float
+) -> list[dict[str, Any]]:
+    """Areas containing the point, smallest first (GiST on ``admin_area.geom``)."""
+    point = func.ST_SetSRID(func.ST_MakePoint(longitude, latitude), 4326)
+    rows = await session.execute(
+        select(*_COLUMNS)
+        .where(func.ST_Intersects(col(AdminArea.geom), point))
+        .order_by(col(AdminArea.level).desc(), func.ST_Area(col(AdminArea.geom)))
+    )
+    return [_row(row) for row in rows]
+
+
+async def one(
+    session: AsyncSession, area_id: uuid.UUID, *, simplify: float | None, geometry: bool
+) -> dict[str, Any] | None:
+    outline: Any = col(AdminArea.geom)
+    if simplify:
+        outline = func.ST_Multi(func.ST_SimplifyPreserveTopology(outline, simplify))
+    statement = select(*_COLUMNS)
+    if geometry:
+        statement = statement.add_columns(func.ST_AsGeoJSON(outline, 6))
+    row = (await session.execute(statement.where(col(AdminArea.id) == area_id))).first()
+    if row is None:
+        return None
+    body = _row(row)
+    if geometry:
+        body["geometry"] = tuple(row)[6]
+    return body
+
+
+async def stand_in_point(session: AsyncSession, area_id: uuid.UUID) -> tuple[float, float] | None:
+    """A point surely inside the area (for area-based searches): latitude, longitude."""
+    surface = func.ST_PointOnSurface(col(AdminArea.geom))
+    row = (
+        await session.execute(
+            select(func.ST_Y(surface), func.ST_X(surface)).where(col(AdminArea.id) == area_id)
+        )
+    ).first()
+    return (float(row[0]), float(row[1])) if row is not None else None

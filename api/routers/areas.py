@@ -1,0 +1,36 @@
+"""Administrative areas: lookup by point, and one area with its (simplified) outline."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import SessionDep
+from api.services import areas as service
+
+router = APIRouter(prefix="/v1/areas", tags=["areas"])
+
+
+@router.get("/lookup", summary="Administrative areas containing a point, smallest first")
+async def lookup(
+    session: SessionDep,
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lon: Annotated[float, Query(ge=-180, le=180)],
+) -> dict[str, Any]:
+    return await service.lookup(session, lat, lon)
+
+
+@router.get(
+    "/{area_id}",
+    summary="One administrative area",
+    responses={404: {"description": "No such area"}},
+)
+async def get_area(
+    area_id: uuid.UUID,
+    session: SessionDep,
+    geometry: Annotated[bool, Query(description="Include the outline as GeoJSON.")] = False,
+    simplify: Annotated[
+        float | None, Query(gt=0, le=1, description="Simplification tolerance in degrees.")
+    ] = None,
+) -> dict[str, Any]:
+    return await service.get(session, area_id, geometry=geometry, simplify=simplify)
