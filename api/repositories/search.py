@@ -228,10 +228,3 @@ async def covering(
     )
     rows = await session.execute(statement)
     return [Candidate(service_id, None, None, 0.0, False, True) for (service_id,) in rows]
-
-
-def explain_located(
-    viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float, limit: int
-) -> Select[Any]:
-    """The located query as it runs, for EXPLAIN in tests."""
-    return _located(viewer, filters, latitude, longitude).limit(limit)
