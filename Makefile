@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RELAY_PORT ?= 8000
 PYTHON ?= python3
 
-.PHONY: help run test lint typecheck pytest db venv migrate openapi lock clean
+.PHONY: help run test lint typecheck pytest bench db venv migrate openapi lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,11 @@ pytest: venv db ## Only the test suite (PYTEST_ARGS="-k name" to pick tests)
 	@scripts/with-db.sh test $(BIN)/relay db upgrade
 	@scripts/test-tools.sh
 	scripts/with-db.sh test $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: venv db ## Benchmark the nearest search on 1M points (BENCH_ARGS="--points 100000 --duration 10")
+	@TOOL_PACKAGES=wrk TOOL_COMMANDS=wrk scripts/test-tools.sh
+	@scripts/with-db.sh bench $(BIN)/relay db upgrade
+	scripts/with-db.sh bench $(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .

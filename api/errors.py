@@ -117,6 +117,21 @@ class Conflict(RelayError):
     title = "Conflict"
 
 
+class UnprocessableParameter(RelayError):
+    """A query parameter that is well formed but unusable: it conflicts with another one, or
+    nothing matches it. Shaped like a request-validation problem, naming the parameter in
+    ``errors`` (never echoing its value)."""
+
+    status = 422
+    title = "Unprocessable Content"
+    code = "invalid-parameter"
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(
+            message, errors=[{"loc": ["query", parameter], "msg": message, "type": self.code}]
+        )
+
+
 class PayloadTooLarge(RelayError):
     status = 413
     title = "Content Too Large"

@@ -12,7 +12,7 @@ PG_MAJOR="${RELAY_PG_MAJOR:-15}"
 PACKAGES=("postgresql-${PG_MAJOR}" "postgresql-${PG_MAJOR}-postgis-3")
 OWNER_ROLE="relay_owner"
 APP_ROLE="relay_app"
-DATABASES=("relay" "relay_test")
+DATABASES=("relay" "relay_test" "relay_bench")
 ENV_FILE=".local/db.env"
 
 say() { printf 'db-bootstrap: %s\n' "$*" >&2; }
@@ -123,6 +123,8 @@ LOCAL_DATABASE_URL=postgresql+asyncpg://${APP_ROLE}:${APP_ROLE}@127.0.0.1:${port
 LOCAL_MIGRATION_DATABASE_URL=postgresql+asyncpg://${OWNER_ROLE}:${OWNER_ROLE}@127.0.0.1:${port}/relay
 LOCAL_TEST_DATABASE_URL=postgresql+asyncpg://${APP_ROLE}:${APP_ROLE}@127.0.0.1:${port}/relay_test
 LOCAL_TEST_MIGRATION_DATABASE_URL=postgresql+asyncpg://${OWNER_ROLE}:${OWNER_ROLE}@127.0.0.1:${port}/relay_test
+LOCAL_BENCH_DATABASE_URL=postgresql+asyncpg://${APP_ROLE}:${APP_ROLE}@127.0.0.1:${port}/relay_bench
+LOCAL_BENCH_MIGRATION_DATABASE_URL=postgresql+asyncpg://${OWNER_ROLE}:${OWNER_ROLE}@127.0.0.1:${port}/relay_bench
 EOF
 if cmp -s "$tmp" "$ENV_FILE"; then rm -f "$tmp"; else mv "$tmp" "$ENV_FILE"; fi
 say "PostgreSQL ${PG_MAJOR}/${cluster} with PostGIS is ready on 127.0.0.1:${port}"

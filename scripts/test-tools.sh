@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Make sure the command-line tools the test suite drives are installed.
+# Make sure the command-line tools the test suite (or the benchmark) drives are installed.
 #
 # tests/routers/test_ogc.py reads the OGC API with GDAL's ogrinfo and ogr2ogr, as a GIS client
-# would. When they are missing, on a Debian machine: install gdal-bin. Running it again changes
-# nothing.
+# would; `make bench` drives load with wrk (TOOL_PACKAGES=wrk TOOL_COMMANDS=wrk). When they are
+# missing, on a Debian machine: install the packages. Running it again changes nothing.
 set -euo pipefail
 
-PACKAGES=("gdal-bin")
-COMMANDS=("ogrinfo" "ogr2ogr")
+read -r -a PACKAGES <<<"${TOOL_PACKAGES:-gdal-bin}"
+read -r -a COMMANDS <<<"${TOOL_COMMANDS:-ogrinfo ogr2ogr}"
 
 say() { printf 'test-tools: %s\n' "$*" >&2; }
 
@@ -15,10 +15,10 @@ cannot() {
   cat >&2 <<EOF
 test-tools: $*
 
-Relay's tests need GDAL's ogrinfo and ogr2ogr (GDAL 3.6 or newer, with its OAPIF driver).
+Relay needs ${COMMANDS[*]} here (for the tests: GDAL 3.6 or newer, with its OAPIF driver).
 Either
   - install the Debian package ${PACKAGES[*]} (as root) and run this again, or
-  - install GDAL from your platform's packages, so that ogrinfo and ogr2ogr are on PATH.
+  - install them from your platform's packages, so that ${COMMANDS[*]} are on PATH.
 EOF
   exit 1
 }
@@ -50,6 +50,6 @@ if ! as_root apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >/de
     || cannot "apt-get could not install ${PACKAGES[*]}"
 fi
 if missing_commands; then
-  cannot "${PACKAGES[*]} is installed, yet ogrinfo or ogr2ogr is not on PATH"
+  cannot "${PACKAGES[*]} is installed, yet ${COMMANDS[*]} is not on PATH"
 fi
-say "$(ogrinfo --version) is ready"
+say "${PACKAGES[*]} ready"

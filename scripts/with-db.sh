@@ -3,7 +3,7 @@
 #
 # A RELAY_DATABASE_URL already in the environment wins (and, for tests, is the test database);
 # otherwise the local cluster's URLs written by scripts/db-bootstrap.sh are used.
-#   usage: scripts/with-db.sh dev|test COMMAND [ARG...]
+#   usage: scripts/with-db.sh dev|test|bench COMMAND [ARG...]
 set -euo pipefail
 mode="$1"; shift
 
@@ -16,7 +16,9 @@ if [ -z "${RELAY_DATABASE_URL:-}" ]; then
           RELAY_MIGRATION_DATABASE_URL="$LOCAL_MIGRATION_DATABASE_URL" ;;
     test) RELAY_DATABASE_URL="$LOCAL_TEST_DATABASE_URL"
           RELAY_MIGRATION_DATABASE_URL="$LOCAL_TEST_MIGRATION_DATABASE_URL" ;;
-    *) echo "with-db: mode must be dev or test" >&2; exit 2 ;;
+    bench) RELAY_DATABASE_URL="$LOCAL_BENCH_DATABASE_URL"
+          RELAY_MIGRATION_DATABASE_URL="$LOCAL_BENCH_MIGRATION_DATABASE_URL" ;;
+    *) echo "with-db: mode must be dev, test or bench" >&2; exit 2 ;;
   esac
 fi
 : "${RELAY_MIGRATION_DATABASE_URL:=$RELAY_DATABASE_URL}"

@@ -23,6 +23,9 @@ from sqlmodel import Field, SQLModel
 
 from api.models.base import check_in, created_at_field, utcnow
 
+# Confidential places are ranked, for callers who may not locate them, at a node of this grid.
+STAND_IN_GRID_DEGREES = 0.5
+
 
 class Visibility(StrEnum):
     public = "public"
@@ -173,6 +176,7 @@ class Location(SQLModel, table=True):
         sa.CheckConstraint("(latitude IS NULL) = (longitude IS NULL)", name="both_coordinates"),
         sa.UniqueConstraint("source", "source_id"),
         sa.Index("ix_location_point", "point", postgresql_using="gist"),
+        sa.Index("ix_location_stand_in", "stand_in", postgresql_using="gist"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -191,6 +195,21 @@ class Location(SQLModel, table=True):
             sa.Computed(
                 "CASE WHEN latitude IS NULL THEN NULL ELSE "
                 "ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)::geography END",
+                persisted=True,
+            ),
+        ),
+    )
+    # Where search ranks the place for a caller who may not locate it: a confidential place sits
+    # on the nearest 0.5-degree grid node (cells of about 55 km), every other place on its point.
+    stand_in: Any = Field(
+        default=None,
+        sa_column=sa.Column(
+            Geography("POINT", srid=4326, spatial_index=False),
+            sa.Computed(
+                "CASE WHEN latitude IS NULL THEN NULL "
+                "WHEN visibility = 'confidential' THEN ST_SnapToGrid(ST_SetSRID("
+                f"ST_MakePoint(longitude, latitude), 4326), {STAND_IN_GRID_DEGREES})::geography "
+                "ELSE ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)::geography END",
                 persisted=True,
             ),
         ),
@@ -350,6 +369,49 @@ class Attribute(SQLModel, table=True):
     taxonomy_term_id: uuid.UUID = Field(foreign_key="taxonomy_term.id")
     value: str | None = Field(default=None, sa_type=sa.Text)
     label: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class SearchPoint(SQLModel, table=True):
+    """One row per (service at a located place, need it meets): the nearest-service index.
+
+    Kept by database triggers on ``attribute``, ``service_at_location`` and ``location``
+    (migration 0004), never written by the application. Its multi-column GiST indexes answer
+    "nearest place meeting need X" with one ordered index scan (STYLE.md rule 10).
+    """
+
+    __tablename__ = "search_point"
+    __table_args__ = (
+        sa.Index(
+            "ix_search_point_term_point", "taxonomy_term_id", "point", postgresql_using="gist"
+        ),
+        sa.Index(
+            "ix_search_point_term_stand_in",
+            "taxonomy_term_id",
+            "stand_in",
+            postgresql_using="gist",
+        ),
+    )
+
+    link_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid(),
+            sa.ForeignKey("service_at_location.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    taxonomy_term_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid(), sa.ForeignKey("taxonomy_term.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    service_id: uuid.UUID = Field(index=True)
+    location_id: uuid.UUID = Field(index=True)
+    point: Any = Field(
+        sa_column=sa.Column(Geography("POINT", srid=4326, spatial_index=False), nullable=False)
+    )
+    stand_in: Any = Field(
+        sa_column=sa.Column(Geography("POINT", srid=4326, spatial_index=False), nullable=False)
+    )
 
 
 class Unit(SQLModel, table=True):

@@ -71,3 +71,11 @@ async def stand_in_point(session: AsyncSession, area_id: uuid.UUID) -> tuple[flo
         )
     ).first()
     return (float(row[0]), float(row[1])) if row is not None else None
+
+
+async def outline_ewkb(session: AsyncSession, area_id: uuid.UUID) -> bytes | None:
+    """The area's outline as EWKB, to bind as a constant the planner can estimate against."""
+    outline: bytes | None = await session.scalar(
+        select(func.ST_AsEWKB(col(AdminArea.geom))).where(col(AdminArea.id) == area_id)
+    )
+    return outline

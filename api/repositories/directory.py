@@ -62,6 +62,13 @@ class Viewer:
             return tuple(level.value for level in Visibility)
         return (Visibility.public.value, Visibility.confidential.value)
 
+    @property
+    def located_levels(self) -> tuple[str, ...]:
+        """Location visibilities whose position this viewer may know, and so may be ranked by."""
+        if self.sees_confidential_locations:
+            return self.levels
+        return tuple(level for level in self.levels if level != Visibility.confidential.value)
+
     def redacts(self, location: Location) -> bool:
         return (
             location.visibility == Visibility.confidential.value
@@ -124,6 +131,21 @@ def visible_service_at_locations(viewer: Viewer) -> Select[ServiceAtLocation]:
         .join(services, services.c.id == col(ServiceAtLocation.service_id))
         .join(locations, locations.c.id == col(ServiceAtLocation.location_id))
         .join(Service, col(Service.id) == col(ServiceAtLocation.service_id))
+    )
+
+
+def located_service_at_locations(viewer: Viewer) -> Select[ServiceAtLocation]:
+    """Visible service-at-locations whose position the viewer may know: the candidates of a
+    proximity search. A confidential place is left out entirely for a viewer without
+    ``directory:confidential``: being ranked by distance, or kept inside a radius, would let
+    queries from a few points trilaterate it, redacted or not."""
+    return (
+        visible_service_at_locations(viewer)
+        .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
+        .where(
+            col(Location.point).is_not(None),
+            col(Location.visibility).in_(viewer.located_levels),
+        )
     )
 
 
@@ -202,6 +224,111 @@ async def page(
     )
     rows = await session.execute(statement.order_by(*order).limit(limit).offset(offset))
     return list(rows.scalars()), int(total or 0)
+
+
+def _geography(latitude: float, longitude: float) -> Any:
+    return func.geography(func.ST_SetSRID(func.ST_MakePoint(longitude, latitude), 4326))
+
+
+# Candidates of the exact sort are taken a little beyond the farthest of the KNN prefix, against
+# rounding differences between PostGIS's distance code paths; extra candidates are only sorted.
+_REACH_SLACK_M = 1.0
+
+
+@dataclass(frozen=True)
+class ByDistance:
+    """The two statements of a page by distance: its total, and its rows with ``distance``."""
+
+    count: Select[Any]
+    page: Select[Any]
+
+
+def by_distance(
+    statement: Select[Any],
+    latitude: float,
+    longitude: float,
+    *,
+    within_m: float | None,
+    limit: int,
+    offset: int,
+) -> ByDistance:
+    """``statement`` (which has ``location`` in its FROM) by geodesic distance from the point,
+    nearest first, within ``within_m`` metres if given.
+
+    KNN (``<->`` on the GiST index of ``location.point``) ranks by distance on a sphere, which
+    differs from the WGS 84 distance by up to about half a per cent, so it only bounds the page:
+    the first ``offset + limit`` rows it yields are no farther than the farthest of them,
+    ``reach``; every row within ``reach`` (``ST_DWithin``, the same index) is then sorted by
+    exact ``ST_Distance`` and id. Pages are exact and consistent with each other."""
+    here = _geography(latitude, longitude)
+    point = col(Location.point)
+    if within_m is not None:
+        statement = statement.where(func.ST_DWithin(point, here, within_m))
+    count = select(func.count()).select_from(statement.order_by(None).subquery())
+    distance = func.ST_Distance(point, here).label("distance")
+    nearest = (
+        statement.with_only_columns(distance)
+        .order_by(point.op("<->")(here))
+        .limit(offset + limit)
+        .subquery()
+    )
+    reach = select(func.max(nearest.c.distance)).scalar_subquery()
+    page = (
+        statement.add_columns(distance)
+        .where(func.ST_DWithin(point, here, reach + _REACH_SLACK_M))
+        .order_by(distance, col(ServiceAtLocation.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    return ByDistance(count, page)
+
+
+async def page_by_distance(
+    session: AsyncSession,
+    statement: Select[Any],
+    latitude: float,
+    longitude: float,
+    *,
+    within_m: float | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[Any, float]], int]:
+    """A page of ``by_distance``: rows with their distance in metres, and the total."""
+    query = by_distance(
+        statement, latitude, longitude, within_m=within_m, limit=limit, offset=offset
+    )
+    total = int(await session.scalar(query.count) or 0)
+    if offset >= total:
+        return [], total
+    rows = await session.execute(query.page)
+    return [(row, float(metres)) for row, metres in rows], total
+
+
+async def postcode_point(
+    session: AsyncSession, viewer: Viewer, postcode: str
+) -> tuple[float, float] | None:
+    """Latitude and longitude standing for a postcode: of the visible locations the viewer may
+    locate whose address has it (compared without case or spaces), the one nearest their
+    centroid (``ST_PointOnSurface``, so always a real place); ``None`` if there is none."""
+    wanted = "".join(postcode.split()).upper()
+    if not wanted:
+        return None  # addresses without a postcode have postal_code ''
+    normalised = func.upper(func.regexp_replace(col(Address.postal_code), r"\s", "", "g"))
+    located = (
+        visible_locations(viewer)
+        .with_only_columns(func.geometry(col(Location.point)).label("geom"))
+        .where(
+            col(Location.point).is_not(None),
+            col(Location.visibility).in_(viewer.located_levels),
+            exists().where(col(Address.location_id) == col(Location.id), normalised == wanted),
+        )
+        .subquery()
+    )
+    centre = func.ST_PointOnSurface(func.ST_Collect(located.c.geom))
+    row = (await session.execute(select(func.ST_Y(centre), func.ST_X(centre)))).one()
+    if row[0] is None:
+        return None
+    return float(row[0]), float(row[1])
 
 
 async def rows(

@@ -1,26 +1,39 @@
 """Nearest-service queries. SQL is built from the filters actually present (STYLE.md rule 10):
 a ``(:x IS NULL OR ...)`` pattern under a generic plan would defeat the indexes.
 
-Three candidate sets are merged by the service layer:
-- *located*: KNN on ``location.point`` (GiST), exact places the viewer may see;
-- *withheld*: confidential places, for a viewer without ``directory:confidential``, placed at the
-  centroid of their administrative area (or a 0.5 degree grid cell) - never at the real point;
+Two candidate sets are merged by the service layer:
+- *located*: an ordered GiST scan (``<->``) of ``search_point`` on (need, point) when a need is
+  asked for, of ``location`` otherwise. For a viewer without ``directory:confidential`` the scan
+  runs on ``stand_in``, where confidential places sit on a 0.5-degree grid node (never at their
+  real point) and come back flagged as withheld;
 - *covering*: services whose service area contains the point (mobile teams, hotlines).
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, any_, exists, func, literal, or_, select
+from sqlalchemy import (
+    LargeBinary,
+    Select,
+    any_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from api.models.directory import (
-    AdminArea,
     Attribute,
     Language,
     Location,
+    SearchPoint,
     Service,
     ServiceArea,
     ServiceAtLocation,
@@ -31,8 +44,6 @@ from api.models.directory import (
 from api.models.organization import Organization, OrganizationStatus
 from api.repositories.directory import Viewer
 from api.taxonomy import term_id
-
-WITHHELD_GRID_DEGREES = 0.5
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ class SearchFilters:
     has_capacity: bool | None = None
     language: str | None = None
     radius_m: float | None = None
+    area_outline: bytes | None = None  # EWKB of the administrative area to search within
 
 
 @dataclass(frozen=True)
@@ -104,11 +116,13 @@ def _service_conditions(viewer: Viewer, filters: SearchFilters) -> list[Any]:
     if filters.accepts_referrals is not None:
         conditions.append(col(Service.accepts_referrals).is_(filters.accepts_referrals))
     if filters.has_capacity:
+        # A scalar subquery, not EXISTS: the planner would hash the whole capacity table for a
+        # semi-join, where the ordered scan needs only a few index probes.
         conditions.append(
-            exists().where(
-                col(ServiceCapacity.service_id) == col(Service.id),
-                col(ServiceCapacity.available) > 0,
-            )
+            select(func.max(col(ServiceCapacity.available)))
+            .where(col(ServiceCapacity.service_id) == col(Service.id))
+            .scalar_subquery()
+            > 0
         )
     if filters.language is not None:
         conditions.append(
@@ -119,34 +133,119 @@ def _service_conditions(viewer: Viewer, filters: SearchFilters) -> list[Any]:
     return conditions
 
 
-def _located(
-    viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float
+def _ranking(viewer: Viewer, point: Any, stand_in: Any) -> tuple[Any, list[Any], Any]:
+    """The column to rank by, the location conditions and the ``withheld`` flag for a viewer.
+
+    A viewer who may not locate confidential places is ranked against ``stand_in`` (the point
+    itself for every other place, a grid node for confidential ones), so one index scan serves
+    both kinds; confidential rows come back flagged ``withheld`` and their distance is a
+    distance to a grid node, never shown.
+    """
+    if viewer.sees_confidential_locations:
+        return point, [col(Location.visibility).in_(viewer.levels)], literal(False)
+    levels = {*viewer.levels, Visibility.confidential.value}
+    withheld = col(Location.visibility) == Visibility.confidential.value
+    return stand_in, [col(Location.visibility).in_(sorted(levels))], withheld
+
+
+def _place_filters(filters: SearchFilters, position: Any, exact: Any, here: Any) -> list[Any]:
+    """Radius and area. The area is bound as a constant, and tested on the true point with a
+    bounding-box test the planner can estimate (``&&`` on the geography column) before the exact
+    planar one. Saying that a withheld place is inside an area reveals no more than the listing,
+    which names its area."""
+    conditions = []
+    if filters.radius_m is not None:
+        conditions.append(func.ST_DWithin(position, here, filters.radius_m))
+    if filters.area_outline is not None:
+        outline = func.ST_GeomFromEWKB(literal(filters.area_outline, LargeBinary))
+        conditions.append(exact.op("&&")(func.geography(func.ST_Envelope(outline))))
+        conditions.append(func.ST_Intersects(outline, func.geometry(exact)))
+    return conditions
+
+
+def _by_need(
+    viewer: Viewer, filters: SearchFilters, here: Any, code: str, limit: int
 ) -> Select[Any]:
-    here = _geography(latitude, longitude)
-    exact_levels = (
-        viewer.levels
-        if viewer.sees_confidential_locations
-        else tuple(level for level in viewer.levels if level != Visibility.confidential.value)
+    """Nearest places meeting one need: an ordered scan of a (need, point) GiST index."""
+    position, place_conditions, withheld = _ranking(
+        viewer, col(SearchPoint.point), col(SearchPoint.stand_in)
+    )
+    statement = (
+        select(
+            col(SearchPoint.service_id),
+            col(SearchPoint.location_id),
+            col(SearchPoint.link_id),
+            func.ST_Distance(position, here).label("distance"),
+            withheld.label("withheld"),
+        )
+        .join(Location, col(Location.id) == col(SearchPoint.location_id))
+        .join(Service, col(Service.id) == col(SearchPoint.service_id))
+        .join(Organization, col(Organization.id) == col(Service.organization_id))
+        .where(
+            col(SearchPoint.taxonomy_term_id) == term_id(code),
+            *place_conditions,
+            *_service_conditions(viewer, replace(filters, needs=())),
+            *_place_filters(filters, position, col(SearchPoint.point), here),
+        )
+    )
+    return statement.order_by(position.op("<->")(here)).limit(limit)
+
+
+def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, limit: int) -> Select[Any]:
+    """Nearest places whatever they offer: an ordered scan of the location's GiST index."""
+    position, place_conditions, withheld = _ranking(
+        viewer, col(Location.point), col(Location.stand_in)
     )
     statement = (
         select(
             col(ServiceAtLocation.service_id),
             col(ServiceAtLocation.location_id),
             col(ServiceAtLocation.id),
-            func.ST_Distance(col(Location.point), here).label("distance"),
+            func.ST_Distance(position, here).label("distance"),
+            withheld.label("withheld"),
         )
         .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
         .join(Service, col(Service.id) == col(ServiceAtLocation.service_id))
         .join(Organization, col(Organization.id) == col(Service.organization_id))
         .where(
-            col(Location.point).is_not(None),
-            col(Location.visibility).in_(exact_levels),
+            position.is_not(None),
+            *place_conditions,
             *_service_conditions(viewer, filters),
+            *_place_filters(filters, position, col(Location.point), here),
         )
     )
-    if filters.radius_m is not None:
-        statement = statement.where(func.ST_DWithin(col(Location.point), here, filters.radius_m))
-    return statement.order_by(col(Location.point).op("<->")(here))
+    return statement.order_by(position.op("<->")(here)).limit(limit)
+
+
+def nearest_statement(
+    viewer: Viewer,
+    filters: SearchFilters,
+    latitude: float,
+    longitude: float,
+    *,
+    limit: int,
+    offset: int = 0,
+) -> Select[Any]:
+    """The nearest-candidates query for the filters present (also what the EXPLAIN test reads).
+
+    Several needs (any of) are one index scan per need, each limited, merged: a place among the
+    first ``limit`` for "any of A, B" is among the first ``limit`` for A or for B.
+    """
+    here = _geography(latitude, longitude)
+    if not filters.needs:
+        return _any_need(viewer, filters, here, offset + limit).offset(offset)
+    if len(filters.needs) == 1:
+        return _by_need(viewer, filters, here, filters.needs[0], offset + limit).offset(offset)
+    merged = union_all(
+        *(_by_need(viewer, filters, here, code, offset + limit) for code in filters.needs)
+    ).subquery("merged")
+    unique = (
+        select(merged)
+        .ext(distinct_on(merged.c.link_id))
+        .order_by(merged.c.link_id, merged.c.distance)
+        .subquery("unique_places")
+    )
+    return select(unique).order_by(unique.c.distance, unique.c.link_id).limit(limit).offset(offset)
 
 
 async def nearest_located(
@@ -159,62 +258,19 @@ async def nearest_located(
     limit: int,
     offset: int,
 ) -> list[Candidate]:
-    rows = await session.execute(
-        _located(viewer, filters, latitude, longitude).limit(limit).offset(offset)
-    )
-    return [
-        Candidate(service_id, location_id, link_id, float(distance), False, False)
-        for service_id, location_id, link_id, distance in rows
-    ]
-
-
-async def withheld(
-    session: AsyncSession, viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float
-) -> list[Candidate]:
-    """Confidential places a viewer may list but not locate, at their area's centroid."""
-    if viewer.sees_confidential_locations:
-        return []
-    here = _geography(latitude, longitude)
-    stand_in = func.coalesce(
-        func.geography(func.ST_PointOnSurface(col(AdminArea.geom))),
-        func.geography(
-            func.ST_SnapToGrid(func.geometry(col(Location.point)), WITHHELD_GRID_DEGREES)
-        ),
-    )
-    distance = func.ST_Distance(stand_in, here)
-    statement = (
-        select(
-            col(ServiceAtLocation.service_id),
-            col(ServiceAtLocation.location_id),
-            col(ServiceAtLocation.id),
-            distance.label("distance"),
-        )
-        .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
-        .outerjoin(AdminArea, col(AdminArea.id) == col(Location.admin_area_id))
-        .join(Service, col(Service.id) == col(ServiceAtLocation.service_id))
-        .join(Organization, col(Organization.id) == col(Service.organization_id))
-        .where(
-            col(Location.visibility) == Visibility.confidential.value,
-            col(Location.point).is_not(None),
-            *_service_conditions(viewer, filters),
-        )
-    )
+    statement = nearest_statement(viewer, filters, latitude, longitude, limit=limit, offset=offset)
     rows = await session.execute(statement)
-    found = [
-        Candidate(service_id, location_id, link_id, float(value), True, False)
-        for service_id, location_id, link_id, value in rows
+    return [
+        Candidate(service_id, location_id, link_id, float(distance), bool(withheld), False)
+        for service_id, location_id, link_id, distance, withheld in rows
     ]
-    # The radius is applied here, not in SQL: a predicate on a computed distance led the planner
-    # to evaluate it across the whole join (seconds); confidential places are few.
-    radius = filters.radius_m
-    return [c for c in found if radius is None or c.distance_m <= radius]
 
 
-async def covering(
-    session: AsyncSession, viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float
-) -> list[Candidate]:
-    """Services whose service area contains the point."""
-    statement = (
+def covering_statement(
+    viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float
+) -> Select[Any]:
+    """Services whose service area contains the point (mobile teams, hotlines)."""
+    return (
         select(col(Service.id))
         .join(Organization, col(Organization.id) == col(Service.organization_id))
         .where(
@@ -226,5 +282,124 @@ async def covering(
         )
         .order_by(col(Service.name))
     )
-    rows = await session.execute(statement)
+
+
+async def covering(
+    session: AsyncSession, viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float
+) -> list[Candidate]:
+    rows = await session.execute(covering_statement(viewer, filters, latitude, longitude))
     return [Candidate(service_id, None, None, 0.0, False, True) for (service_id,) in rows]
+
+
+# What a search result shows of each candidate, shaped as JSON by PostgreSQL in one round trip
+# (the search is the hottest path: one query here replaces a dozen ORM loads). Field names are
+# HSDS's. A confidential place the viewer may not locate keeps only its id, its administrative
+# area and its contact channels: no name, coordinates or address (as ``redact_location``).
+DETAILS = text(
+    """
+    SELECT wanted.position,
+      json_strip_nulls(json_build_object(
+        'id', s.id, 'organization_id', s.organization_id, 'name', s.name,
+        'alternate_name', s.alternate_name, 'description', s.description, 'url', s.url,
+        'email', s.email, 'status', s.status, 'application_process', s.application_process,
+        'fees_description', s.fees_description,
+        'eligibility_description', s.eligibility_description,
+        'minimum_age', s.minimum_age, 'maximum_age', s.maximum_age,
+        'genders', s.genders, 'target_groups', s.target_groups,
+        'accepts_referrals', s.accepts_referrals, 'intake_channel', s.intake_channel,
+        'visibility', s.visibility, 'translations', nullif(s.translations, '{}'::jsonb),
+        'last_modified', s.last_modified,
+        'organization', json_build_object(
+          'id', o.id, 'name', o.name, 'kind', o.kind, 'website', o.website,
+          'translations', nullif(o.translations, '{}'::jsonb)),
+        'needs', (
+          SELECT json_agg(term.code ORDER BY term.code)
+          FROM attribute AS need JOIN taxonomy_term AS term ON term.id = need.taxonomy_term_id
+          WHERE need.link_entity = 'service' AND need.link_id = s.id),
+        'phones', (
+          SELECT json_agg(json_build_object(
+            'number', p.number, 'extension', p.extension, 'type', p.type,
+            'description', p.description) ORDER BY p.number)
+          FROM phone AS p WHERE p.service_id = s.id)
+      )) AS service,
+      CASE WHEN l.id IS NOT NULL THEN json_strip_nulls(json_build_object(
+        'id', l.id, 'location_type', l.location_type,
+        'name', CASE WHEN hidden.redacted THEN :confidential_name ELSE l.name END,
+        'description', CASE WHEN hidden.redacted THEN NULL ELSE l.description END,
+        'latitude', CASE WHEN hidden.redacted THEN NULL ELSE l.latitude END,
+        'longitude', CASE WHEN hidden.redacted THEN NULL ELSE l.longitude END,
+        'visibility', l.visibility,
+        'confidential', CASE WHEN hidden.redacted THEN true END,
+        'translations', CASE WHEN NOT hidden.redacted THEN nullif(l.translations, '{}'::jsonb) END,
+        'admin_area', (
+          SELECT json_build_object('id', area.id, 'name', area.name, 'level', area.level)
+          FROM admin_area AS area WHERE area.id = l.admin_area_id),
+        'addresses', CASE WHEN hidden.redacted THEN '[]'::json ELSE (
+          SELECT json_agg(json_build_object(
+            'address_1', a.address_1, 'address_2', a.address_2, 'city', a.city,
+            'region', a.region, 'state_province', a.state_province,
+            'postal_code', a.postal_code, 'country', a.country,
+            'address_type', a.address_type))
+          FROM address AS a WHERE a.location_id = l.id) END,
+        'phones', (
+          SELECT json_agg(json_build_object(
+            'number', p.number, 'extension', p.extension, 'type', p.type,
+            'description', p.description) ORDER BY p.number)
+          FROM phone AS p WHERE p.location_id = l.id)
+      )) END AS location,
+      (
+        SELECT json_agg(json_build_object(
+          'unit', unit.name, 'available', c.available, 'maximum', c.maximum,
+          'updated', c.updated) ORDER BY unit.name)
+        FROM service_capacity AS c JOIN unit ON unit.id = c.unit_id
+        WHERE c.service_id = s.id
+      ) AS capacity,
+      (
+        SELECT json_agg(json_build_object(
+          'freq', sc.freq, 'byday', sc.byday, 'opens_at', to_char(sc.opens_at, 'HH24:MI'),
+          'closes_at', to_char(sc.closes_at, 'HH24:MI'), 'time_zone', sc.time_zone,
+          'valid_from', sc.valid_from, 'valid_to', sc.valid_to,
+          'attending_type', sc.attending_type, 'description', sc.description))
+        FROM schedule AS sc
+        WHERE sc.service_id = s.id OR (l.id IS NOT NULL AND sc.location_id = l.id)
+      ) AS schedules
+    FROM unnest(CAST(:service_ids AS uuid[]), CAST(:location_ids AS uuid[]))
+         WITH ORDINALITY AS wanted(service_id, location_id, position)
+    JOIN service AS s ON s.id = wanted.service_id
+    JOIN organization AS o ON o.id = s.organization_id
+    LEFT JOIN location AS l ON l.id = wanted.location_id
+    CROSS JOIN LATERAL (
+      SELECT l.visibility = 'confidential' AND NOT CAST(:cleared AS boolean) AS redacted
+    ) AS hidden
+    ORDER BY wanted.position
+    """
+)
+
+
+@dataclass(frozen=True)
+class Details:
+    service: dict[str, Any]
+    location: dict[str, Any] | None
+    capacity: list[dict[str, Any]] | None
+    schedules: list[dict[str, Any]]
+
+
+async def details(
+    session: AsyncSession, viewer: Viewer, candidates: list[Candidate], confidential_name: str
+) -> list[Details]:
+    """What each candidate shows, in the candidates' order (one query)."""
+    if not candidates:
+        return []
+    rows = await session.execute(
+        DETAILS,
+        {
+            "service_ids": [c.service_id for c in candidates],
+            "location_ids": [c.location_id for c in candidates],
+            "cleared": viewer.sees_confidential_locations,
+            "confidential_name": confidential_name,
+        },
+    )
+    return [
+        Details(service, location, capacity, schedules or [])
+        for _, service, location, capacity, schedules in rows
+    ]

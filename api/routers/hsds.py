@@ -30,12 +30,14 @@ from api.schemas.hsds import (
     TaxonomyTermPage,
 )
 from api.services import hsds as service
-from api.services.hsds import HSDS_VERSION, Paging
+from api.services.hsds import HSDS_VERSION, Near, Paging
 
 router = APIRouter(prefix="/hsds", tags=["hsds"])
 
 HSDS_PROFILE = "https://docs.openreferral.org/en/latest/hsds/"
 MAXIMUM_PER_PAGE = 100
+MAXIMUM_PROXIMITY_M = 1_000_000
+POSTCODE = r"^[0-9A-Za-z][0-9A-Za-z -]*$"
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such record, or not visible to you"}
 }
@@ -70,7 +72,46 @@ def _filters(
     )
 
 
+def _near(
+    lat: Annotated[
+        float | None,
+        Query(ge=-90, le=90, description="Latitude (WGS 84 degrees) to search near, with `long`."),
+    ] = None,
+    long: Annotated[
+        float | None,
+        Query(
+            ge=-180, le=180, description="Longitude (WGS 84 degrees) to search near, with `lat`."
+        ),
+    ] = None,
+    postcode: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=16,
+            pattern=POSTCODE,
+            description=(
+                "Search near this postcode (compared without case or spaces): the place nearest "
+                "the centroid of the places you can locate that have it. Not with `lat`/`long`; "
+                "an unknown postcode is a 422."
+            ),
+        ),
+    ] = None,
+    proximity: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=MAXIMUM_PROXIMITY_M,
+            description=(
+                "Only places within this many metres (at most 1,000 km) of the point or postcode."
+            ),
+        ),
+    ] = None,
+) -> Near | None:
+    return service.near(lat, long, postcode, proximity)
+
+
 PagingDep = Annotated[Paging, Depends(_paging)]
+NearDep = Annotated[Near | None, Depends(_near)]
 FiltersDep = Annotated[DirectoryFilters, Depends(_filters)]
 Format = Annotated[
     Literal["json", "ndjson"],
@@ -163,9 +204,25 @@ async def get_organization(
     )
 
 
+PROXIMITY_DESCRIPTION = """\
+Services at locations, by service name. Or nearest first (a Relay extension beside the HSDS
+`postcode` and `proximity`): from `lat` and `long`, or from `postcode`, by geodesic distance on
+WGS 84, each with `distance_m` in metres (to 0.1 m); with `proximity`, only those within that
+many metres, and `total_items` counts only those. Places without coordinates are left out.
+`lat` without `long`, `proximity` without a point, `postcode` with `lat`/`long`, or a postcode
+that no place you can locate has, are answered 422 naming the parameter.
+
+**Confidential places** (shelters) are left out of these searches entirely unless you have the
+`directory:confidential` scope: ranked by distance or kept inside a radius, they could be located
+by querying from a few points. A postcode, likewise, only resolves to places you may locate.
+Confidential places still appear, redacted, in listings without `lat`, `long` and `postcode`.
+"""
+
+
 @router.get(
     "/service_at_locations",
-    summary="Services at locations (paged)",
+    summary="Services at locations (paged), optionally nearest first",
+    description=PROXIMITY_DESCRIPTION,
     response_model=ServiceAtLocationPage,
 )
 async def list_service_at_locations(
@@ -173,11 +230,12 @@ async def list_service_at_locations(
     principal: AnonymousOrPrincipal,
     paging: PagingDep,
     filters: FiltersDep,
+    near: NearDep,
     full_service: Flag = False,
 ) -> Any:
     return _json(
         await service.list_service_at_locations(
-            session, Viewer.of(principal), filters, paging, full_service=full_service
+            session, Viewer.of(principal), filters, paging, full_service=full_service, near=near
         )
     )
 

@@ -60,8 +60,13 @@ async def nearest(
     accepts_referrals: Annotated[bool | None, Query()] = None,
     language: Annotated[str | None, Query(pattern=LANGUAGE_CODE)] = None,
     radius_m: Annotated[float | None, Query(gt=0, le=2_000_000)] = None,
+    area: Annotated[
+        uuid.UUID | None,
+        Query(description="Only places inside this administrative area (see /v1/areas/lookup)."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> dict[str, Any]:
+    outline = await areas.outline(session, area) if area is not None else None
     moment = None
     if open_at is not None:
         moment = datetime.now(UTC) if open_at == "now" else datetime.fromisoformat(open_at)
@@ -77,6 +82,7 @@ async def nearest(
             has_capacity=has_capacity,
             language=language,
             radius_m=radius_m,
+            area_outline=outline,
         ),
         open_at=moment,
         limit=limit,

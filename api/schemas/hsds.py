@@ -33,6 +33,16 @@ class HsdsServiceAtLocation(_Open):
     id: str
 
 
+class HsdsServiceAtLocationListed(HsdsServiceAtLocation):
+    distance_m: float | None = Field(
+        default=None,
+        description=(
+            "Relay extension, in proximity searches only: geodesic distance in metres (WGS 84, "
+            "to 0.1 m) from the point or postcode searched."
+        ),
+    )
+
+
 class HsdsTaxonomy(_Open):
     id: str
     name: str
@@ -64,7 +74,7 @@ class OrganizationPage(_Page):
 
 
 class ServiceAtLocationPage(_Page):
-    contents: list[HsdsServiceAtLocation]
+    contents: list[HsdsServiceAtLocationListed]
 
 
 class TaxonomyPage(_Page):

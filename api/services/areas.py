@@ -41,3 +41,11 @@ async def stand_in_point(session: AsyncSession, area_id: uuid.UUID) -> tuple[flo
     if point is None:
         raise AreaNotFound("No administrative area with this id.")
     return point
+
+
+async def outline(session: AsyncSession, area_id: uuid.UUID) -> bytes:
+    """The area's outline (EWKB), for search filters; 404 problem for an unknown area."""
+    found = await repository.outline_ewkb(session, area_id)
+    if found is None:
+        raise AreaNotFound("No administrative area with this id.")
+    return found

@@ -4,7 +4,8 @@ Shapes follow the HSDS compiled schemas: list items carry one-to-one fields (and
 the organization), ``full`` objects carry every related array. Nulls are omitted. A
 confidential location is redacted for viewers without ``directory:confidential``: no
 coordinates, address, name or description, only its administrative area and the contact
-channels (phones) of its service.
+channels (phones) of its service. In a proximity search (``lat``/``long`` or ``postcode``) such a
+viewer does not get it at all: its rank, distance or presence within a radius would locate it.
 """
 
 import math
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from api.db import SessionMaker, transaction
-from api.errors import NotFound
+from api.errors import NotFound, UnprocessableParameter
 from api.models.directory import (
     Location,
     Service,
@@ -38,6 +39,48 @@ NDJSON_BATCH = 500
 class RecordNotFound(NotFound):
     title = "Not Found"
     code = "not-found"
+
+
+class UnknownPostcode(UnprocessableParameter):
+    code = "unknown-postcode"
+
+    def __init__(self) -> None:
+        # The same answer whether no address has the postcode or only places the caller may not
+        # locate have it: a confidential shelter's postcode is not confirmed by a 200.
+        super().__init__("postcode", "No place you can see has this postcode.")
+
+
+@dataclass(frozen=True)
+class Near:
+    """The centre of a proximity search, a point (latitude, longitude) or a postcode standing for
+    one, and how far it reaches in metres (``None``: results are only ordered by distance)."""
+
+    point: tuple[float, float] | None
+    postcode: str | None
+    proximity_m: float | None
+
+
+def near(
+    latitude: float | None,
+    longitude: float | None,
+    postcode: str | None,
+    proximity_m: float | None,
+) -> Near | None:
+    """The proximity search these parameters ask for, ``None`` for none; 422 if they conflict."""
+    if (latitude is None) != (longitude is None):
+        missing = "long" if longitude is None else "lat"
+        raise UnprocessableParameter(missing, "Give lat and long together.")
+    if postcode is not None and latitude is not None:
+        raise UnprocessableParameter("postcode", "Give postcode, or lat and long, not both.")
+    if latitude is not None and longitude is not None:
+        return Near((latitude, longitude), None, proximity_m)
+    if postcode is not None:
+        return Near(None, postcode, proximity_m)
+    if proximity_m is not None:
+        raise UnprocessableParameter(
+            "proximity", "proximity needs a point: give lat and long, or postcode."
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -514,12 +557,54 @@ async def list_service_at_locations(
     paging: Paging,
     *,
     full_service: bool,
+    near: Near | None = None,
 ) -> Json:
+    if near is not None:
+        return await _service_at_locations_near(
+            session, viewer, filters, paging, near, full_service=full_service
+        )
     statement = repository.filter_services(repository.visible_service_at_locations(viewer), filters)
     rows, total = await repository.page(
         session, statement, SERVICE_AT_LOCATION_ORDER, limit=paging.per_page, offset=paging.offset
     )
     contents = await Nester(session, viewer).service_at_locations(rows, full_service=full_service)
+    return clean(envelope(contents, total, paging))
+
+
+async def _service_at_locations_near(
+    session: AsyncSession,
+    viewer: Viewer,
+    filters: DirectoryFilters,
+    paging: Paging,
+    near: Near,
+    *,
+    full_service: bool,
+) -> Json:
+    """Nearest first, each with ``distance_m`` (a Relay extension), among the places whose
+    position the viewer may know: places without a position, and confidential places for a
+    viewer without ``directory:confidential``, are left out (see
+    ``repository.located_service_at_locations``)."""
+    centre = near.point
+    if centre is None:
+        centre = await repository.postcode_point(session, viewer, near.postcode or "")
+        if centre is None:
+            raise UnknownPostcode()
+    latitude, longitude = centre
+    statement = repository.filter_services(repository.located_service_at_locations(viewer), filters)
+    rows, total = await repository.page_by_distance(
+        session,
+        statement,
+        latitude,
+        longitude,
+        within_m=near.proximity_m,
+        limit=paging.per_page,
+        offset=paging.offset,
+    )
+    contents = await Nester(session, viewer).service_at_locations(
+        [link for link, _ in rows], full_service=full_service
+    )
+    for body, (_, metres) in zip(contents, rows, strict=True):
+        body["distance_m"] = round(metres, 1)
     return clean(envelope(contents, total, paging))
 
 

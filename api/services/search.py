@@ -2,23 +2,21 @@
 need, and is it open?"
 
 Distances are metres on the WGS 84 ellipsoid (PostGIS geography). A confidential place that
-the caller may not locate is ranked by its administrative area's stand-in point, and carries
-neither position nor distance: querying from many points can then reveal at most the area,
-which the listing shows anyway.
+the caller may not locate is ranked by a stand-in point (the nearest node of a 0.5-degree grid),
+and carries neither position nor distance: querying from many points can then reveal at most
+that grid node, a cell of about 55 by 55 km, about as much as the listed area says anyway.
 """
 
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.repositories import directory as directory_repository
 from api.repositories import search as repository
 from api.repositories.directory import Viewer
 from api.repositories.search import Candidate, SearchFilters
-from api.services.hsds import Nester, clean
+from api.services.hsds import CONFIDENTIAL_LOCATION_NAME, clean
 from api.services.opening import is_open
 from api.taxonomy import NEED_CODES
 
@@ -35,32 +33,82 @@ class NearestQuery:
     limit: int
 
 
-async def _open_at(
-    session: AsyncSession, candidates: list[Candidate], instant: datetime
-) -> dict[uuid.UUID, bool | None]:
-    service_ids = list({candidate.service_id for candidate in candidates})
-    location_ids = [c.location_id for c in candidates if c.location_id is not None]
-    by_service = await directory_repository.schedules_by(session, "service_id", service_ids)
-    by_location = await directory_repository.schedules_by(session, "location_id", location_ids)
-    states: dict[uuid.UUID, bool | None] = {}
-    for candidate in candidates:
-        rules = list(by_service.get(candidate.service_id, []))
-        if candidate.location_id is not None:
-            rules += by_location.get(candidate.location_id, [])
-        key = candidate.link_id or candidate.service_id
-        states[key] = is_open(rules, instant)
-    return states
+@dataclass
+class Hours:
+    """A schedule row as the details query returns it, in the shape ``is_open`` reads."""
+
+    byday: str | None
+    opens_at: time | None
+    closes_at: time | None
+    time_zone: str
+    valid_from: date | None
+    valid_to: date | None
+    attending_type: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> "Hours":
+        def moment(value: str | None) -> time | None:
+            return time.fromisoformat(value) if value else None
+
+        def day(value: str | None) -> date | None:
+            return date.fromisoformat(value) if value else None
+
+        return cls(
+            byday=row.get("byday"),
+            opens_at=moment(row.get("opens_at")),
+            closes_at=moment(row.get("closes_at")),
+            time_zone=row["time_zone"],
+            valid_from=day(row.get("valid_from")),
+            valid_to=day(row.get("valid_to")),
+            attending_type=row.get("attending_type"),
+        )
 
 
-async def nearest_candidates(
-    session: AsyncSession, viewer: Viewer, query: NearestQuery
-) -> tuple[list[Candidate], dict[uuid.UUID, bool | None]]:
-    """The ``limit`` nearest candidates, with whether each is open at ``open_at`` (or now)."""
+@dataclass(frozen=True)
+class Found:
+    candidate: Candidate
+    details: repository.Details
+    open_now: bool | None
+
+
+async def _found(
+    session: AsyncSession, viewer: Viewer, candidates: list[Candidate], instant: datetime
+) -> list[Found]:
+    shown = await repository.details(session, viewer, candidates, CONFIDENTIAL_LOCATION_NAME)
+    return [
+        Found(candidate, details, is_open([Hours.of(row) for row in details.schedules], instant))
+        for candidate, details in zip(candidates, shown, strict=True)
+    ]
+
+
+async def nearest_found(session: AsyncSession, viewer: Viewer, query: NearestQuery) -> list[Found]:
+    """The ``limit`` nearest candidates with what they show, open at ``open_at`` when given.
+
+    The index scan ranks by distance on the sphere; ``OVERFETCH`` more rows are read so that the
+    final order, by distance on the ellipsoid, is exact. With ``open_at``, batches are read
+    until enough of them are open then.
+    """
     instant = query.open_at or datetime.now().astimezone()
     batch = query.limit * OVERFETCH + 10
-    located: list[Candidate] = []
+    covering = await repository.covering(
+        session, viewer, query.filters, query.latitude, query.longitude
+    )
+    if query.open_at is None:
+        located = await repository.nearest_located(
+            session,
+            viewer,
+            query.filters,
+            query.latitude,
+            query.longitude,
+            limit=batch,
+            offset=0,
+        )
+        return await _found(
+            session, viewer, sorted(located + covering, key=_key)[: query.limit], instant
+        )
+    found = [item for item in await _found(session, viewer, covering, instant) if item.open_now]
     for round_number in range(MAXIMUM_BATCHES):
-        found = await repository.nearest_located(
+        located = await repository.nearest_located(
             session,
             viewer,
             query.filters,
@@ -69,57 +117,36 @@ async def nearest_candidates(
             limit=batch,
             offset=round_number * batch,
         )
-        located += found
-        if len(found) < batch:
+        found += [item for item in await _found(session, viewer, located, instant) if item.open_now]
+        if len(located) < batch or len(found) >= query.limit:
             break
-        if query.open_at is None:
-            break
-        states = await _open_at(session, located, instant)
-        if sum(1 for c in located if states[c.link_id or c.service_id]) >= query.limit:
-            break
-    others = await repository.withheld(
-        session, viewer, query.filters, query.latitude, query.longitude
-    ) + await repository.covering(session, viewer, query.filters, query.latitude, query.longitude)
-    candidates = sorted(
-        located + others, key=lambda c: (c.distance_m, not c.covering, str(c.service_id))
-    )
-    states = await _open_at(session, candidates, instant)
-    if query.open_at is not None:
-        candidates = [c for c in candidates if states[c.link_id or c.service_id]]
-    return candidates[: query.limit], states
+    return sorted(found, key=lambda item: _key(item.candidate))[: query.limit]
+
+
+def _key(candidate: Candidate) -> tuple[float, bool, str]:
+    return (candidate.distance_m, not candidate.covering, str(candidate.service_id))
 
 
 async def nearest(session: AsyncSession, viewer: Viewer, query: NearestQuery) -> dict[str, Any]:
-    candidates, states = await nearest_candidates(session, viewer, query)
-    services = await directory_repository.services_by_id(
-        session, viewer, list({c.service_id for c in candidates})
-    )
-    locations = await directory_repository.locations_by_id(
-        session, viewer, [c.location_id for c in candidates if c.location_id is not None]
-    )
-    nester = Nester(session, viewer)
-    service_bodies = await nester.services(list(services.values()), full=True)
-    location_bodies = await nester.locations(list(locations.values()))
+    found = await nearest_found(session, viewer, query)
     needs = set(query.filters.needs)
     data = []
-    for candidate in candidates:
-        service = service_bodies[candidate.service_id]
-        location = location_bodies.get(candidate.location_id) if candidate.location_id else None
-        offered = {item["taxonomy_term"]["code"] for item in service.get("attributes", [])}
+    for item in found:
+        candidate, shown = item.candidate, item.details
+        offered = set(shown.service.get("needs", []))
+        service = (
+            {**shown.service, "schedules": shown.schedules} if shown.schedules else shown.service
+        )
         data.append(
             clean(
                 {
                     "distance_m": None if candidate.withheld else round(candidate.distance_m, 1),
                     "covering": candidate.covering,
                     "position_withheld": candidate.withheld,
-                    "open_now": states.get(candidate.link_id or candidate.service_id),
-                    "service": {
-                        key: value
-                        for key, value in service.items()
-                        if key not in {"service_at_locations", "metadata"}
-                    },
-                    "location": location,
-                    "capacity": service.get("capacities"),
+                    "open_now": item.open_now,
+                    "service": service,
+                    "location": shown.location,
+                    "capacity": shown.capacity,
                     "matched": {
                         "needs": sorted(needs & offered) if needs else sorted(offered),
                         "eligibility": _eligibility(query.filters),

@@ -17,6 +17,7 @@ from api.auth.scopes import Scope
 from api.config import Settings
 from api.importers.facilities import import_facilities
 from api.models.directory import Attribute, Location, ServiceAtLocation
+from api.services.demo import _id
 from api.taxonomy import term_id
 from tests.factories.auth import create_partner
 from tests.factories.directory import DemoNetwork, load_demo
@@ -234,6 +235,28 @@ class TestShelterStaysHidden:
 
 
 class TestFiltersAndValidation:
+    async def test_area_keeps_places_inside_it(
+        self, client: httpx.AsyncClient, network: DemoNetwork
+    ) -> None:
+        kounda = _id("area", "kounda")  # longitudes -16.10 to -15.80
+        point = {"lat": 14.1, "lon": -16.3, "limit": 100}
+        everywhere = (await client.get("/v1/search/nearest", params=point)).json()["data"]
+        inside = (
+            await client.get("/v1/search/nearest", params={**point, "area": str(kounda)})
+        ).json()["data"]
+        located = [item for item in inside if not item["covering"]]
+        assert located, "Kounda has services"
+        assert len(located) < len([item for item in everywhere if not item["covering"]])
+        for item in located:
+            if "longitude" in item["location"]:
+                assert -16.10 <= item["location"]["longitude"] <= -15.80
+        missing = await client.get(
+            "/v1/search/nearest",
+            params={**point, "area": "00000000-0000-4000-8000-000000000000"},
+        )
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+
     async def test_hotline_covers_the_region(
         self, client: httpx.AsyncClient, network: DemoNetwork
     ) -> None:

@@ -1,0 +1,126 @@
+"""The nearest query's plans on 100k service points: an ordered GiST scan, never a sequential scan.
+
+The points are the benchmark's generator (``bench/generate.py``) run inside one transaction that
+is rolled back at the end, with ``ANALYZE`` in between so the planner sees realistic statistics.
+Each query is explained twice: with its values (a custom plan) and as a generic prepared plan,
+which is what a pooled connection settles on after five executions (STYLE.md rule 10).
+"""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+import shapely
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.repositories.directory import Viewer
+from api.repositories.search import SearchFilters, nearest_statement
+from bench.generate import populate
+
+POINTS = 100_000
+NAIROBI = shapely.to_wkb(
+    shapely.set_srid(shapely.box(36.6, -1.45, 37.1, -1.15), 4326), include_srid=True
+)
+ANONYMOUS = Viewer(sees_partner_records=False, sees_confidential_locations=False)
+PARTNER = Viewer(sees_partner_records=True, sees_confidential_locations=False)
+CLEARED = Viewer(sees_partner_records=True, sees_confidential_locations=True)
+GIST_INDEXES = {
+    "ix_search_point_term_point",
+    "ix_search_point_term_stand_in",
+    "ix_location_point",
+    "ix_location_stand_in",
+}
+CASES = {
+    "anonymous, no filter": (ANONYMOUS, SearchFilters()),
+    "anonymous, one need": (ANONYMOUS, SearchFilters(needs=("medical-care",))),
+    "partner, rare need": (PARTNER, SearchFilters(needs=("safe-shelter",))),
+    "cleared, rare need": (CLEARED, SearchFilters(needs=("safe-shelter",))),
+    "partner, two needs": (PARTNER, SearchFilters(needs=("legal-aid", "anti-trafficking"))),
+    "partner, need and eligibility": (
+        PARTNER,
+        SearchFilters(
+            needs=("psychosocial-support",), age=12, gender="female", accepts_referrals=True
+        ),
+    ),
+    "anonymous, need and radius": (
+        ANONYMOUS,
+        SearchFilters(needs=("medical-care",), radius_m=25_000),
+    ),
+    "cleared, capacity and language": (
+        CLEARED,
+        SearchFilters(needs=("safe-shelter",), has_capacity=True, language="fr"),
+    ),
+    "partner, no need, eligibility": (PARTNER, SearchFilters(age=30, group="women")),
+    "partner, need and area": (
+        PARTNER,
+        SearchFilters(needs=("emergency-police",), area_outline=NAIROBI),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+async def planner(owner_engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A connection inside a transaction holding 100k generated points, rolled back after."""
+    url = owner_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(url)
+    transaction = connection.transaction()
+    await transaction.start()
+    try:
+        await populate(connection, POINTS)
+        yield connection
+    finally:
+        await transaction.rollback()
+        await connection.close()
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [plan]
+    for child in plan.get("Plans", []):
+        found += _nodes(child)
+    return found
+
+
+async def _explain(
+    connection: asyncpg.Connection, viewer: Viewer, filters: SearchFilters, *, generic: bool
+) -> list[dict[str, Any]]:
+    statement = nearest_statement(viewer, filters, -1.2921, 36.8219, limit=40)
+    compiled = statement.compile(
+        dialect=postgresql.asyncpg.dialect(),  # type: ignore[attr-defined]
+        compile_kwargs={"render_postcompile": True},
+    )
+    values = [compiled.params[name] for name in compiled.positiontup or []]
+    mode = "force_generic_plan" if generic else "force_custom_plan"
+    await connection.execute(f"SET LOCAL plan_cache_mode = {mode}")
+    prepared = await connection.prepare(compiled.string)
+    explained = await prepared.explain(*values)
+    return _nodes(explained[0]["Plan"])
+
+
+class TestNearestPlans:
+    async def test_the_data_is_there(self, planner: asyncpg.Connection) -> None:
+        assert await planner.fetchval("SELECT count(*) FROM location") >= POINTS
+        assert await planner.fetchval("SELECT count(*) FROM search_point") > POINTS
+
+    @pytest.mark.parametrize("generic", [False, True], ids=["custom", "generic"])
+    @pytest.mark.parametrize("case", CASES)
+    async def test_ordered_index_scan_without_sequential_scan(
+        self, planner: asyncpg.Connection, case: str, generic: bool
+    ) -> None:
+        viewer, filters = CASES[case]
+        nodes = await _explain(planner, viewer, filters, generic=generic)
+        scanned = [node for node in nodes if node["Node Type"] == "Seq Scan"]
+        assert not scanned, f"sequential scan of {[n['Relation Name'] for n in scanned]}"
+        spatial = [node for node in nodes if node.get("Index Name") in GIST_INDEXES]
+        assert spatial, "the candidates must come from a GiST index"
+        if filters.area_outline is None:
+            # Around a point: an ordered scan (ORDER BY <-> LIMIT). Within a small area the
+            # planner may rather collect the area's rows from the same index and sort them.
+            assert any(node.get("Order By") for node in spatial), "expected an ordered GiST scan"
+        if filters.needs:
+            assert {node["Index Name"] for node in spatial} <= {
+                "ix_search_point_term_point",
+                "ix_search_point_term_stand_in",
+            }
+            assert all("taxonomy_term_id" in node.get("Index Cond", "") for node in spatial)
