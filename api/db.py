@@ -7,7 +7,9 @@ it raises. Services ``flush()``; only this module commits.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from api.config import Settings
 
 SessionMaker = async_sessionmaker[AsyncSession]
+_ASYNCPG: Any = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
 
 def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
@@ -52,3 +55,30 @@ async def transaction(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]
             await session.rollback()
             raise
         await session.commit()
+
+
+class Compiled:
+    """A statement compiled once and run straight on the session's asyncpg connection.
+
+    For the few hottest queries (the nearest search, token checks): building and executing a
+    SQLAlchemy statement costs about 2 ms of Python per call on a small machine, ten times the
+    database's own work. The statement is written with named ``bindparam``s; ``fetch`` takes
+    their values by name, and every other bound value keeps the one it was compiled with. Rows
+    come back as asyncpg records, in the session's transaction.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        compiled = statement.compile(dialect=_ASYNCPG, compile_kwargs={"render_postcompile": True})
+        self.sql: str = compiled.string
+        self.names: list[str] = list(compiled.positiontup or [])
+        self.defaults: dict[str, Any] = dict(compiled.params)
+
+    def values(self, given: dict[str, Any]) -> list[Any]:
+        return [given[name] if name in given else self.defaults[name] for name in self.names]
+
+    async def fetch(self, session: AsyncSession, **given: Any) -> list[Any]:
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        rows: list[Any] = await driver.fetch(self.sql, *self.values(given))
+        return rows

@@ -284,13 +284,14 @@ def main(
         )
         probe.raise_for_status()
         results: dict[str, Any] = {}
-        for name, port, script in [
-            ("reference", reference_port, reference_script),
-            ("api", api_port, api_script),
-        ]:
-            url = f"http://127.0.0.1:{port}"
-            if warmup:
-                _wrk(url, script, warmup, concurrency)
+        targets = [
+            ("reference", f"http://127.0.0.1:{reference_port}", reference_script),
+            ("api", f"http://127.0.0.1:{api_port}", api_script),
+        ]
+        # Both are warmed before either is measured: the same pages in cache for both.
+        for _, url, script in targets if warmup else []:
+            _wrk(url, script, warmup, concurrency)
+        for name, url, script in targets:
             console.print(f"bench: {name}: {duration} s at concurrency {concurrency}")
             results[name] = _wrk(url, script, duration, concurrency)
     finally:

@@ -87,6 +87,31 @@ for _ in $(seq 1 30); do
 done
 psql_admin -d postgres -c 'SELECT 1' >/dev/null || cannot "the local cluster on port ${port} does not answer"
 
+# Memory and planner settings for a machine of this size (a fresh cluster assumes 128 MB and
+# spinning disks): a quarter of the memory for shared buffers, at most 4 GB; SSD page costs; no JIT,
+# which only slows short queries like Relay's. shared_buffers needs a restart, done once.
+memory_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo 2>/dev/null || echo 0)
+buffers_mb=$(( memory_kb / 4 / 1024 ))
+[ "$buffers_mb" -gt 4096 ] && buffers_mb=4096
+if [ "$buffers_mb" -ge 256 ]; then
+  current=$(psql_admin -d postgres -Atc "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'")
+  psql_admin -d postgres >/dev/null <<SQL
+ALTER SYSTEM SET shared_buffers = '${buffers_mb}MB';
+ALTER SYSTEM SET effective_cache_size = '$(( memory_kb / 2 / 1024 ))MB';
+ALTER SYSTEM SET random_page_cost = 1.1;
+ALTER SYSTEM SET jit = off;
+SELECT pg_reload_conf();
+SQL
+  if [ "$current" != "$buffers_mb" ]; then
+    say "restarting ${PG_MAJOR}/${cluster} for shared_buffers = ${buffers_mb} MB"
+    as_root pg_ctlcluster "$PG_MAJOR" "$cluster" restart
+    for _ in $(seq 1 30); do
+      psql_admin -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+  fi
+fi
+
 # Development passwords only: the cluster listens on loopback, and production sets its own URLs.
 psql_admin -d postgres <<SQL
 DO \$\$

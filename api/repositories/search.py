@@ -14,9 +14,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
+    Float,
+    Integer,
     LargeBinary,
     Select,
+    Text,
     any_,
+    bindparam,
     exists,
     func,
     literal,
@@ -29,6 +33,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from api.db import Compiled
 from api.models.directory import (
     Attribute,
     Language,
@@ -70,11 +75,64 @@ class Candidate:
 
 
 def _point(latitude: float, longitude: float) -> Any:
-    return func.ST_SetSRID(func.ST_MakePoint(longitude, latitude), 4326)
+    return func.ST_SetSRID(
+        func.ST_MakePoint(
+            bindparam("longitude", longitude, Float), bindparam("latitude", latitude, Float)
+        ),
+        4326,
+    )
 
 
 def _geography(latitude: float, longitude: float) -> Any:
     return func.geography(_point(latitude, longitude))
+
+
+def _values(
+    filters: SearchFilters, latitude: float, longitude: float, **more: Any
+) -> dict[str, Any]:
+    """The bound values of a search statement, by name: everything but the statement's shape."""
+    return {
+        "latitude": latitude,
+        "longitude": longitude,
+        "age": filters.age,
+        "gender": filters.gender,
+        "group": filters.group,
+        "language": filters.language,
+        "radius_m": filters.radius_m,
+        "area_outline": filters.area_outline,
+        **more,
+    }
+
+
+def _shape(kind: str, viewer: Viewer, filters: SearchFilters) -> tuple[Any, ...]:
+    """What decides a search statement's SQL text; the values are bound (``_values``)."""
+    return (
+        kind,
+        viewer.sees_partner_records,
+        viewer.sees_confidential_locations,
+        filters.needs,
+        filters.age is not None,
+        filters.gender is not None,
+        filters.group is not None,
+        filters.accepts_referrals,
+        filters.has_capacity,
+        filters.language is not None,
+        filters.radius_m is not None,
+        filters.area_outline is not None,
+    )
+
+
+_COMPILED: dict[tuple[Any, ...], Compiled] = {}
+_COMPILED_MAXIMUM = 1024
+
+
+def _compiled(shape: tuple[Any, ...], build: Any) -> Compiled:
+    found = _COMPILED.get(shape)
+    if found is None:
+        if len(_COMPILED) >= _COMPILED_MAXIMUM:
+            _COMPILED.clear()
+        found = _COMPILED[shape] = Compiled(build())
+    return found
 
 
 def _service_conditions(viewer: Viewer, filters: SearchFilters) -> list[Any]:
@@ -93,24 +151,21 @@ def _service_conditions(viewer: Viewer, filters: SearchFilters) -> list[Any]:
             )
         )
     if filters.age is not None:
-        conditions.append(
-            or_(col(Service.minimum_age).is_(None), col(Service.minimum_age) <= filters.age)
-        )
-        conditions.append(
-            or_(col(Service.maximum_age).is_(None), col(Service.maximum_age) >= filters.age)
-        )
+        age = bindparam("age", filters.age, Integer)
+        conditions.append(or_(col(Service.minimum_age).is_(None), col(Service.minimum_age) <= age))
+        conditions.append(or_(col(Service.maximum_age).is_(None), col(Service.maximum_age) >= age))
     if filters.gender is not None:
         conditions.append(
             or_(
                 func.cardinality(col(Service.genders)) == 0,
-                literal(filters.gender) == any_(col(Service.genders)),
+                bindparam("gender", filters.gender, Text) == any_(col(Service.genders)),
             )
         )
     if filters.group is not None:
         conditions.append(
             or_(
                 func.cardinality(col(Service.target_groups)) == 0,
-                literal(filters.group) == any_(col(Service.target_groups)),
+                bindparam("group", filters.group, Text) == any_(col(Service.target_groups)),
             )
         )
     if filters.accepts_referrals is not None:
@@ -127,7 +182,8 @@ def _service_conditions(viewer: Viewer, filters: SearchFilters) -> list[Any]:
     if filters.language is not None:
         conditions.append(
             exists().where(
-                col(Language.service_id) == col(Service.id), col(Language.code) == filters.language
+                col(Language.service_id) == col(Service.id),
+                col(Language.code) == bindparam("language", filters.language, Text),
             )
         )
     return conditions
@@ -155,16 +211,18 @@ def _place_filters(filters: SearchFilters, position: Any, exact: Any, here: Any)
     which names its area."""
     conditions = []
     if filters.radius_m is not None:
-        conditions.append(func.ST_DWithin(position, here, filters.radius_m))
+        conditions.append(
+            func.ST_DWithin(position, here, bindparam("radius_m", filters.radius_m, Float))
+        )
     if filters.area_outline is not None:
-        outline = func.ST_GeomFromEWKB(literal(filters.area_outline, LargeBinary))
+        outline = func.ST_GeomFromEWKB(bindparam("area_outline", filters.area_outline, LargeBinary))
         conditions.append(exact.op("&&")(func.geography(func.ST_Envelope(outline))))
         conditions.append(func.ST_Intersects(outline, func.geometry(exact)))
     return conditions
 
 
 def _by_need(
-    viewer: Viewer, filters: SearchFilters, here: Any, code: str, limit: int
+    viewer: Viewer, filters: SearchFilters, here: Any, code: str, window: Any
 ) -> Select[Any]:
     """Nearest places meeting one need: an ordered scan of a (need, point) GiST index."""
     position, place_conditions, withheld = _ranking(
@@ -188,10 +246,10 @@ def _by_need(
             *_place_filters(filters, position, col(SearchPoint.point), here),
         )
     )
-    return statement.order_by(position.op("<->")(here)).limit(limit)
+    return statement.order_by(position.op("<->")(here)).limit(window)
 
 
-def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, limit: int) -> Select[Any]:
+def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, window: Any) -> Select[Any]:
     """Nearest places whatever they offer: an ordered scan of the location's GiST index."""
     position, place_conditions, withheld = _ranking(
         viewer, col(Location.point), col(Location.stand_in)
@@ -214,7 +272,7 @@ def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, limit: int) -> 
             *_place_filters(filters, position, col(Location.point), here),
         )
     )
-    return statement.order_by(position.op("<->")(here)).limit(limit)
+    return statement.order_by(position.op("<->")(here)).limit(window)
 
 
 def nearest_statement(
@@ -232,12 +290,14 @@ def nearest_statement(
     first ``limit`` for "any of A, B" is among the first ``limit`` for A or for B.
     """
     here = _geography(latitude, longitude)
+    window = bindparam("window", offset + limit, Integer)
+    skip = bindparam("offset", offset, Integer)
     if not filters.needs:
-        return _any_need(viewer, filters, here, offset + limit).offset(offset)
+        return _any_need(viewer, filters, here, window).offset(skip)
     if len(filters.needs) == 1:
-        return _by_need(viewer, filters, here, filters.needs[0], offset + limit).offset(offset)
+        return _by_need(viewer, filters, here, filters.needs[0], window).offset(skip)
     merged = union_all(
-        *(_by_need(viewer, filters, here, code, offset + limit) for code in filters.needs)
+        *(_by_need(viewer, filters, here, code, window) for code in filters.needs)
     ).subquery("merged")
     unique = (
         select(merged)
@@ -245,7 +305,12 @@ def nearest_statement(
         .order_by(merged.c.link_id, merged.c.distance)
         .subquery("unique_places")
     )
-    return select(unique).order_by(unique.c.distance, unique.c.link_id).limit(limit).offset(offset)
+    return (
+        select(unique)
+        .order_by(unique.c.distance, unique.c.link_id)
+        .limit(bindparam("limit", limit, Integer))
+        .offset(skip)
+    )
 
 
 async def nearest_located(
@@ -258,8 +323,14 @@ async def nearest_located(
     limit: int,
     offset: int,
 ) -> list[Candidate]:
-    statement = nearest_statement(viewer, filters, latitude, longitude, limit=limit, offset=offset)
-    rows = await session.execute(statement)
+    compiled = _compiled(
+        _shape("nearest", viewer, filters),
+        lambda: nearest_statement(viewer, filters, latitude, longitude, limit=limit, offset=offset),
+    )
+    rows = await compiled.fetch(
+        session,
+        **_values(filters, latitude, longitude, window=offset + limit, limit=limit, offset=offset),
+    )
     return [
         Candidate(service_id, location_id, link_id, float(distance), bool(withheld), False)
         for service_id, location_id, link_id, distance, withheld in rows
@@ -287,8 +358,12 @@ def covering_statement(
 async def covering(
     session: AsyncSession, viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float
 ) -> list[Candidate]:
-    rows = await session.execute(covering_statement(viewer, filters, latitude, longitude))
-    return [Candidate(service_id, None, None, 0.0, False, True) for (service_id,) in rows]
+    compiled = _compiled(
+        _shape("covering", viewer, filters),
+        lambda: covering_statement(viewer, filters, latitude, longitude),
+    )
+    rows = await compiled.fetch(session, **_values(filters, latitude, longitude))
+    return [Candidate(row[0], None, None, 0.0, False, True) for row in rows]
 
 
 # What a search result shows of each candidate, shaped as JSON by PostgreSQL in one round trip
@@ -348,18 +423,18 @@ DETAILS = text(
           FROM phone AS p WHERE p.location_id = l.id)
       )) END AS location,
       (
-        SELECT json_agg(json_build_object(
+        SELECT json_strip_nulls(json_agg(json_build_object(
           'unit', unit.name, 'available', c.available, 'maximum', c.maximum,
-          'updated', c.updated) ORDER BY unit.name)
+          'updated', c.updated) ORDER BY unit.name))
         FROM service_capacity AS c JOIN unit ON unit.id = c.unit_id
         WHERE c.service_id = s.id
       ) AS capacity,
       (
-        SELECT json_agg(json_build_object(
+        SELECT json_strip_nulls(json_agg(json_build_object(
           'freq', sc.freq, 'byday', sc.byday, 'opens_at', to_char(sc.opens_at, 'HH24:MI'),
           'closes_at', to_char(sc.closes_at, 'HH24:MI'), 'time_zone', sc.time_zone,
           'valid_from', sc.valid_from, 'valid_to', sc.valid_to,
-          'attending_type', sc.attending_type, 'description', sc.description))
+          'attending_type', sc.attending_type, 'description', sc.description)))
         FROM schedule AS sc
         WHERE sc.service_id = s.id OR (l.id IS NOT NULL AND sc.location_id = l.id)
       ) AS schedules
@@ -376,6 +451,9 @@ DETAILS = text(
 )
 
 
+_DETAILS = Compiled(DETAILS)
+
+
 @dataclass(frozen=True)
 class Details:
     service: dict[str, Any]
@@ -390,14 +468,12 @@ async def details(
     """What each candidate shows, in the candidates' order (one query)."""
     if not candidates:
         return []
-    rows = await session.execute(
-        DETAILS,
-        {
-            "service_ids": [c.service_id for c in candidates],
-            "location_ids": [c.location_id for c in candidates],
-            "cleared": viewer.sees_confidential_locations,
-            "confidential_name": confidential_name,
-        },
+    rows = await _DETAILS.fetch(
+        session,
+        service_ids=[c.service_id for c in candidates],
+        location_ids=[c.location_id for c in candidates],
+        cleared=viewer.sees_confidential_locations,
+        confidential_name=confidential_name,
     )
     return [
         Details(service, location, capacity, schedules or [])

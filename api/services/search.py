@@ -137,23 +137,21 @@ async def nearest(session: AsyncSession, viewer: Viewer, query: NearestQuery) ->
         service = (
             {**shown.service, "schedules": shown.schedules} if shown.schedules else shown.service
         )
-        data.append(
-            clean(
-                {
-                    "distance_m": None if candidate.withheld else round(candidate.distance_m, 1),
-                    "covering": candidate.covering,
-                    "position_withheld": candidate.withheld,
-                    "open_now": item.open_now,
-                    "service": service,
-                    "location": shown.location,
-                    "capacity": shown.capacity,
-                    "matched": {
-                        "needs": sorted(needs & offered) if needs else sorted(offered),
-                        "eligibility": _eligibility(query.filters),
-                    },
-                }
-            )
-        )
+        # Only the top level needs cleaning: PostgreSQL already left nulls out of the bodies.
+        body = {
+            "distance_m": None if candidate.withheld else round(candidate.distance_m, 1),
+            "covering": candidate.covering,
+            "position_withheld": candidate.withheld,
+            "open_now": item.open_now,
+            "service": service,
+            "location": shown.location,
+            "capacity": shown.capacity,
+            "matched": {
+                "needs": sorted(needs & offered) if needs else sorted(offered),
+                "eligibility": _eligibility(query.filters),
+            },
+        }
+        data.append({key: value for key, value in body.items() if value is not None})
     return {
         "data": data,
         "meta": clean(
