@@ -186,8 +186,9 @@ class Location(SQLModel, table=True):
     alternate_name: str | None = Field(default=None, sa_type=sa.Text)
     description: str | None = Field(default=None, sa_type=sa.Text)
     transportation: str | None = Field(default=None, sa_type=sa.Text)
-    latitude: float | None = None
-    longitude: float | None = None
+    # Indexed for the extent of a collection (first place in each coordinate order).
+    latitude: float | None = Field(default=None, index=True)
+    longitude: float | None = Field(default=None, index=True)
     point: Any = Field(
         default=None,
         sa_column=sa.Column(

@@ -246,16 +246,34 @@ async def service_feature(
 
 
 async def services_extent(session: AsyncSession, viewer: Viewer) -> Extent | None:
-    """The box around every place of a visible service this viewer may locate."""
-    matching = _matching_services(viewer, None)
-    location = matching.location
-    statement = matching.statement.where(*_locatable(viewer, location)).with_only_columns(
-        func.min(location.longitude),
-        func.min(location.latitude),
-        func.max(location.longitude),
-        func.max(location.latitude),
-    )
-    row = (await session.execute(statement)).one()
+    """The box around every place of a visible service this viewer may locate.
+
+    Four "first row in coordinate order" subqueries rather than min/max over the join: each
+    walks the btree index on ``latitude`` or ``longitude`` and stops at the first place that is
+    visible, instead of aggregating every row (seconds at a million places).
+    """
+
+    def first(column: Any, descending: bool) -> Any:
+        matching = _matching_services(viewer, None)
+        value = getattr(matching.location, column)
+        return (
+            matching.statement.where(*_locatable(viewer, matching.location))
+            .with_only_columns(value)
+            .order_by(value.desc() if descending else value.asc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    row = (
+        await session.execute(
+            select(
+                first("longitude", False),
+                first("latitude", False),
+                first("longitude", True),
+                first("latitude", True),
+            )
+        )
+    ).one()
     return Extent(*row) if row[0] is not None else None
 
 
