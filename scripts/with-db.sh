@@ -7,6 +7,13 @@
 set -euo pipefail
 mode="$1"; shift
 
+# The benchmark fills its database with a million generated rows: it never follows
+# RELAY_DATABASE_URL, only RELAY_BENCH_DATABASE_URL (and its _MIGRATION_ twin) or the local one.
+if [ "$mode" = bench ]; then
+  RELAY_DATABASE_URL="${RELAY_BENCH_DATABASE_URL:-}"
+  RELAY_MIGRATION_DATABASE_URL="${RELAY_BENCH_MIGRATION_DATABASE_URL:-${RELAY_BENCH_DATABASE_URL:-}}"
+fi
+
 if [ -z "${RELAY_DATABASE_URL:-}" ]; then
   [ -f .local/db.env ] || { echo "with-db: .local/db.env missing: run 'make db' first" >&2; exit 1; }
   # shellcheck disable=SC1091

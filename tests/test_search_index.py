@@ -1,9 +1,12 @@
 """``search_point`` is kept by triggers: after any write it equals what the directory says."""
 
+import asyncio
+import uuid
 from typing import Any
 
+import asyncpg
 from sqlalchemy import delete, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
 from api.models.directory import Attribute, Location, ServiceAtLocation, Visibility
@@ -91,3 +94,98 @@ class TestSearchIndex:
             .values(latitude=None, longitude=None)
         )
         await _assert_in_step(session)
+
+
+class TestSearchIndexUnderConcurrentWrites:
+    """Two transactions at once, as two partners' requests would be (committed, then removed)."""
+
+    async def test_a_place_turning_confidential_while_a_need_is_added(
+        self, owner_engine: AsyncEngine
+    ) -> None:
+        url = owner_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        first, second = await asyncpg.connect(url), await asyncpg.connect(url)
+        organization, service, place, other_place = (uuid.uuid4() for _ in range(4))
+        try:
+            await first.execute(
+                "INSERT INTO organization (id, name, kind, status) "
+                "VALUES ($1, 'Race (test)', 'shelter', 'active')",
+                organization,
+            )
+            await first.execute(
+                "INSERT INTO service (id, organization_id, name, status) "
+                "VALUES ($1, $2, 'Race (test)', 'active')",
+                service,
+                organization,
+            )
+            for location, latitude in ((place, 14.03), (other_place, 14.5)):
+                await first.execute(
+                    "INSERT INTO location (id, organization_id, location_type, latitude, "
+                    "longitude) VALUES ($1, $2, 'physical', $3, -16.02)",
+                    location,
+                    organization,
+                    latitude,
+                )
+            await first.execute(
+                "INSERT INTO service_at_location (id, service_id, location_id) VALUES ($1, $2, $3)",
+                uuid.uuid4(),
+                service,
+                place,
+            )
+
+            # The place becomes confidential while, in another transaction, a need is added.
+            # The second waits for the first, then copies the new stand-in, not the true point.
+            async with first.transaction():
+                await first.execute(
+                    "UPDATE location SET visibility = 'confidential' WHERE id = $1", place
+                )
+                adding = asyncio.create_task(
+                    second.execute(
+                        "INSERT INTO attribute (id, link_id, link_entity, taxonomy_term_id) "
+                        "VALUES ($1, $2, 'service', $3)",
+                        uuid.uuid4(),
+                        service,
+                        term_id("legal-aid"),
+                    )
+                )
+                await asyncio.sleep(0.3)
+            await adding
+
+            # A new place and a new need of the same service, at the same time.
+            async with first.transaction():
+                await first.execute(
+                    "INSERT INTO service_at_location (id, service_id, location_id) "
+                    "VALUES ($1, $2, $3)",
+                    uuid.uuid4(),
+                    service,
+                    other_place,
+                )
+                adding = asyncio.create_task(
+                    second.execute(
+                        "INSERT INTO attribute (id, link_id, link_entity, taxonomy_term_id) "
+                        "VALUES ($1, $2, 'service', $3)",
+                        uuid.uuid4(),
+                        service,
+                        term_id("medical-care"),
+                    )
+                )
+                await asyncio.sleep(0.3)
+            await adding
+
+            expected = {
+                tuple(row)
+                for row in await first.fetch(EXPECTED.text + " AND link.service_id = $1", service)
+            }
+            actual = {
+                tuple(row)
+                for row in await first.fetch(ACTUAL.text + " WHERE service_id = $1", service)
+            }
+            assert len(expected) == 4  # two places times two needs
+            assert actual == expected
+        finally:
+            await first.execute("DELETE FROM attribute WHERE link_id = $1", service)
+            await first.execute("DELETE FROM service_at_location WHERE service_id = $1", service)
+            await first.execute("DELETE FROM service WHERE id = $1", service)
+            await first.execute("DELETE FROM location WHERE organization_id = $1", organization)
+            await first.execute("DELETE FROM organization WHERE id = $1", organization)
+            await first.close()
+            await second.close()

@@ -9,7 +9,7 @@ so who may see which record is decided there. What this module adds is where thi
   180°-wide box is refused outright as an antipodal edge). So points are matched exactly on their
   ``latitude``/``longitude`` columns (``point`` is computed from them), and the GiST index on
   ``location.point`` narrows the search first with ``&&`` against a set of points whose
-  geocentric bounding box provably contains the whole rectangle (``_geocentric_cover``).
+  geocentric bounding box provably contains the whole rectangle (``geocentric_cover``).
   Areas are ``geometry``: ``ST_Intersects`` with the planar envelope is exact and uses their
   GiST index directly.
 - A confidential location never matches a ``bbox`` for a caller who may not locate it, and does
@@ -130,7 +130,7 @@ def _critical_points(west: float, south: float, east: float, north: float) -> li
     return [f"{lon!r} {lat!r}" for lon in sorted(longitudes) for lat in sorted(latitudes)]
 
 
-def _geocentric_cover(box: BoundingBox) -> str:
+def geocentric_cover(box: BoundingBox) -> str:
     """EWKT of a MULTIPOINT whose geography bounding box contains every point of ``box``."""
     points = [point for piece in box.rectangles() for point in _critical_points(*piece)]
     return "SRID=4326;MULTIPOINT(" + ",".join(f"({point})" for point in points) + ")"
@@ -143,7 +143,7 @@ def _envelope(box: BoundingBox) -> Any:
 
 def _point_in(box: BoundingBox, location: Any) -> list[Any]:
     """Index-assisted, exact: the location's coordinates lie in the rectangle."""
-    cover = func.ST_GeogFromText(literal(_geocentric_cover(box)))
+    cover = func.ST_GeogFromText(literal(geocentric_cover(box)))
     within_longitudes: ColumnElement[bool]
     if box.west <= box.east:
         within_longitudes = location.longitude.between(box.west, box.east)

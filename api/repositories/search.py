@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
+import shapely
 from sqlalchemy import (
     Float,
     Integer,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.db import Compiled
@@ -48,6 +50,7 @@ from api.models.directory import (
 )
 from api.models.organization import Organization, OrganizationStatus
 from api.repositories.directory import Viewer
+from api.repositories.ogc import BoundingBox, geocentric_cover
 from api.taxonomy import term_id
 
 
@@ -100,6 +103,7 @@ def _values(
         "language": filters.language,
         "radius_m": filters.radius_m,
         "area_outline": filters.area_outline,
+        "area_cover": area_cover(filters.area_outline) if filters.area_outline else None,
         **more,
     }
 
@@ -204,11 +208,19 @@ def _ranking(viewer: Viewer, point: Any, stand_in: Any) -> tuple[Any, list[Any],
     return stand_in, [col(Location.visibility).in_(sorted(levels))], withheld
 
 
-def _place_filters(filters: SearchFilters, position: Any, exact: Any, here: Any) -> list[Any]:
-    """Radius and area. The area is bound as a constant, and tested on the true point with a
-    bounding-box test the planner can estimate (``&&`` on the geography column) before the exact
-    planar one. Saying that a withheld place is inside an area reveals no more than the listing,
-    which names its area."""
+def area_cover(outline: bytes) -> str:
+    """EWKT of points whose geography bounding box contains the area's planar bounding box:
+    what ``&&`` on a geography column can be given without losing places near its edges (a
+    geography box of the envelope itself would: its edges are great circles)."""
+    west, south, east, north = shapely.from_wkb(outline).bounds
+    return geocentric_cover(BoundingBox(west, south, east, north))
+
+
+def _place_filters(filters: SearchFilters, position: Any, here: Any) -> list[Any]:
+    """Radius and area, both tested on the ranking column: for a viewer who may not locate
+    confidential places that is ``stand_in``, so neither can place one more finely than its grid
+    cell. The area is bound as a constant: first ``&&`` against its geocentric cover (indexed,
+    estimated by the planner), then the exact planar test."""
     conditions = []
     if filters.radius_m is not None:
         conditions.append(
@@ -216,9 +228,21 @@ def _place_filters(filters: SearchFilters, position: Any, exact: Any, here: Any)
         )
     if filters.area_outline is not None:
         outline = func.ST_GeomFromEWKB(bindparam("area_outline", filters.area_outline, LargeBinary))
-        conditions.append(exact.op("&&")(func.geography(func.ST_Envelope(outline))))
-        conditions.append(func.ST_Intersects(outline, func.geometry(exact)))
+        cover = func.ST_GeogFromText(
+            bindparam("area_cover", area_cover(filters.area_outline), Text)
+        )
+        conditions.append(position.op("&&", is_comparison=True)(cover))
+        conditions.append(func.ST_Intersects(outline, func.geometry(position)))
     return conditions
+
+
+def _visible_owner(viewer: Viewer) -> tuple[Any, list[Any]]:
+    """The organisation owning the place must be visible too (as in ``visible_locations``)."""
+    owner = aliased(Organization, name="place_owner")
+    return owner, [
+        col(owner.status) == OrganizationStatus.active.value,
+        col(owner.visibility).in_(viewer.levels),
+    ]
 
 
 def _by_need(
@@ -228,6 +252,7 @@ def _by_need(
     position, place_conditions, withheld = _ranking(
         viewer, col(SearchPoint.point), col(SearchPoint.stand_in)
     )
+    owner, owner_conditions = _visible_owner(viewer)
     statement = (
         select(
             col(SearchPoint.service_id),
@@ -235,15 +260,24 @@ def _by_need(
             col(SearchPoint.link_id),
             func.ST_Distance(position, here).label("distance"),
             withheld.label("withheld"),
+            # A second wall behind the triggers: whether the row still ranks at the place's own
+            # stand-in (checked in the select, not the filter, to leave the plan alone).
+            (
+                literal(True)
+                if viewer.sees_confidential_locations
+                else func.ST_Equals(func.geometry(position), func.geometry(col(Location.stand_in)))
+            ).label("current"),
         )
         .join(Location, col(Location.id) == col(SearchPoint.location_id))
+        .join(owner, col(owner.id) == col(Location.organization_id))
         .join(Service, col(Service.id) == col(SearchPoint.service_id))
         .join(Organization, col(Organization.id) == col(Service.organization_id))
         .where(
             col(SearchPoint.taxonomy_term_id) == term_id(code),
             *place_conditions,
+            *owner_conditions,
             *_service_conditions(viewer, replace(filters, needs=())),
-            *_place_filters(filters, position, col(SearchPoint.point), here),
+            *_place_filters(filters, position, here),
         )
     )
     return statement.order_by(position.op("<->")(here)).limit(window)
@@ -254,6 +288,7 @@ def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, window: Any) ->
     position, place_conditions, withheld = _ranking(
         viewer, col(Location.point), col(Location.stand_in)
     )
+    owner, owner_conditions = _visible_owner(viewer)
     statement = (
         select(
             col(ServiceAtLocation.service_id),
@@ -261,15 +296,18 @@ def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, window: Any) ->
             col(ServiceAtLocation.id),
             func.ST_Distance(position, here).label("distance"),
             withheld.label("withheld"),
+            literal(True).label("current"),
         )
         .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
+        .join(owner, col(owner.id) == col(Location.organization_id))
         .join(Service, col(Service.id) == col(ServiceAtLocation.service_id))
         .join(Organization, col(Organization.id) == col(Service.organization_id))
         .where(
             position.is_not(None),
             *place_conditions,
+            *owner_conditions,
             *_service_conditions(viewer, filters),
-            *_place_filters(filters, position, col(Location.point), here),
+            *_place_filters(filters, position, here),
         )
     )
     return statement.order_by(position.op("<->")(here)).limit(window)
@@ -333,7 +371,8 @@ async def nearest_located(
     )
     return [
         Candidate(service_id, location_id, link_id, float(distance), bool(withheld), False)
-        for service_id, location_id, link_id, distance, withheld in rows
+        for service_id, location_id, link_id, distance, withheld, current in rows
+        if current
     ]
 
 

@@ -74,7 +74,7 @@ async def nearest(
         latitude=lat,
         longitude=lon,
         filters=SearchFilters(
-            needs=tuple(need or ()),
+            needs=tuple(sorted(set(need or ()))),
             age=age,
             gender=gender.value if gender else None,
             group=group.value if group else None,

@@ -138,10 +138,12 @@ async def nearest(session: AsyncSession, viewer: Viewer, query: NearestQuery) ->
             {**shown.service, "schedules": shown.schedules} if shown.schedules else shown.service
         )
         # Only the top level needs cleaning: PostgreSQL already left nulls out of the bodies.
+        # Also withheld when the place became confidential between the two statements.
+        withheld = candidate.withheld or bool(shown.location and shown.location.get("confidential"))
         body = {
-            "distance_m": None if candidate.withheld else round(candidate.distance_m, 1),
+            "distance_m": None if withheld else round(candidate.distance_m, 1),
             "covering": candidate.covering,
-            "position_withheld": candidate.withheld,
+            "position_withheld": withheld,
             "open_now": item.open_now,
             "service": service,
             "location": shown.location,

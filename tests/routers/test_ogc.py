@@ -450,7 +450,7 @@ class TestBoundingBoxProperties:
     ) -> None:
         south, north = sorted((south, north))
         box = repository.BoundingBox(west, south, east, north)
-        wkt = repository._geocentric_cover(box)
+        wkt = repository.geocentric_cover(box)
         corners = [
             _geocentric(*(float(number) for number in point.split()))
             for point in re.findall(r"\(([^()]+)\)", wkt)

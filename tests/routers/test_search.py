@@ -8,7 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from geoalchemy2.shape import from_shape
 from geographiclib.geodesic import Geodesic
+from shapely.geometry import MultiPolygon, box
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
@@ -16,7 +18,8 @@ from sqlmodel import col
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.importers.facilities import import_facilities
-from api.models.directory import Attribute, Location, ServiceAtLocation
+from api.models.directory import AdminArea, Attribute, Location, ServiceAtLocation
+from api.models.organization import Organization
 from api.services.demo import _id
 from api.taxonomy import term_id
 from tests.factories.auth import create_partner
@@ -318,3 +321,88 @@ class TestFiltersAndValidation:
         response = await client.get("/v1/search/nearest", params=params)
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"][:2] == ["query", field]
+
+
+class TestWhatSearchMustNotShow:
+    @pytest.mark.parametrize("owner", ["partners", "suspended"])
+    async def test_place_of_a_hidden_organisation_stays_hidden(
+        self, client: httpx.AsyncClient, session: AsyncSession, network: DemoNetwork, owner: str
+    ) -> None:
+        """A public service offered at a place owned by a partners-only or suspended
+        organisation: the place is not shown to anonymous callers (as /hsds/locations)."""
+        service = next(s for s in network.services if s.visibility == "public")
+        host = Organization(
+            name="Partner-only host",
+            kind="ngo",
+            status="suspended" if owner == "suspended" else "active",
+            visibility="partners" if owner == "partners" else "public",
+        )
+        session.add(host)
+        await session.flush()
+        place = Location(organization_id=host.id, name="Host house", latitude=14.2, longitude=-16.2)
+        session.add(place)
+        await session.flush()
+        session.add(ServiceAtLocation(service_id=service.id, location_id=place.id))
+        await session.flush()
+        assert (await client.get(f"/hsds/locations/{place.id}")).status_code == 404
+        for params in ({}, {"need": "medical-care"}):
+            body = (
+                await client.get(
+                    "/v1/search/nearest", params={"lat": 14.2, "lon": -16.2, "limit": 50, **params}
+                )
+            ).json()
+            assert str(place.id) not in str(body)
+            assert "Host house" not in str(body)
+
+    async def test_area_filter_places_a_withheld_shelter_no_finer_than_its_grid_cell(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        settings: Settings,
+        network: DemoNetwork,
+    ) -> None:
+        """Areas far smaller than the grid cell (communes of about 1 km) around the shelter: an
+        answer per area would say which one holds it. Without directory:confidential the test
+        is made on the stand-in, so every commune answers the same."""
+        shelter = network.shelter
+        communes = []
+        for index in range(3):
+            west = shelter.longitude - 0.015 + index * 0.01
+            commune = AdminArea(
+                name=f"Commune {index} (test)",
+                level=3,
+                geom=from_shape(
+                    MultiPolygon(
+                        [box(west, shelter.latitude - 0.005, west + 0.01, shelter.latitude + 0.005)]
+                    ),
+                    srid=4326,
+                ),
+            )
+            session.add(commune)
+            communes.append(commune)
+        await session.flush()
+        cleared = await create_partner(
+            session, settings, scopes=[Scope.directory_read, Scope.directory_confidential]
+        )
+
+        async def found(area: AdminArea, headers: dict[str, str]) -> bool:
+            body = (
+                await client.get(
+                    "/v1/search/nearest",
+                    params={
+                        "lat": shelter.latitude,
+                        "lon": shelter.longitude,
+                        "need": "safe-shelter",
+                        "area": str(area.id),
+                    },
+                    headers=headers,
+                )
+            ).json()
+            return any(item["location"]["id"] == str(shelter.id) for item in body["data"])
+
+        assert [await found(commune, {}) for commune in communes] == [False, False, False]
+        assert [await found(commune, cleared.headers) for commune in communes] == [
+            False,
+            True,
+            False,
+        ]
