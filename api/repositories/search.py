@@ -265,7 +265,7 @@ def _by_need(
             (
                 literal(True)
                 if viewer.sees_confidential_locations
-                else func.ST_Equals(func.geometry(position), func.geometry(col(Location.stand_in)))
+                else func.ST_AsBinary(position) == func.ST_AsBinary(col(Location.stand_in))
             ).label("current"),
         )
         .join(Location, col(Location.id) == col(SearchPoint.location_id))
