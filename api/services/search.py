@@ -93,22 +93,9 @@ async def nearest_found(session: AsyncSession, viewer: Viewer, query: NearestQue
     covering = await repository.covering(
         session, viewer, query.filters, query.latitude, query.longitude
     )
-    if query.open_at is None:
-        located = await repository.nearest_located(
-            session,
-            viewer,
-            query.filters,
-            query.latitude,
-            query.longitude,
-            limit=batch,
-            offset=0,
-        )
-        return await _found(
-            session, viewer, sorted(located + covering, key=_key)[: query.limit], instant
-        )
-    found = [item for item in await _found(session, viewer, covering, instant) if item.open_now]
-    for round_number in range(MAXIMUM_BATCHES):
-        located = await repository.nearest_located(
+
+    async def located(round_number: int) -> list[Candidate]:
+        return await repository.nearest_located(
             session,
             viewer,
             query.filters,
@@ -117,8 +104,17 @@ async def nearest_found(session: AsyncSession, viewer: Viewer, query: NearestQue
             limit=batch,
             offset=round_number * batch,
         )
-        found += [item for item in await _found(session, viewer, located, instant) if item.open_now]
-        if len(located) < batch or len(found) >= query.limit:
+
+    if query.open_at is None:
+        nearest = sorted(await located(0) + covering, key=_key)[: query.limit]
+        return await _found(session, viewer, nearest, instant)
+    found = [item for item in await _found(session, viewer, covering, instant) if item.open_now]
+    for round_number in range(MAXIMUM_BATCHES):
+        candidates = await located(round_number)
+        found += [
+            item for item in await _found(session, viewer, candidates, instant) if item.open_now
+        ]
+        if len(candidates) < batch or len(found) >= query.limit:
             break
     return sorted(found, key=lambda item: _key(item.candidate))[: query.limit]
 

@@ -1,6 +1,7 @@
 """Directory data for tests: the demo network, loaded inside the test's transaction."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -8,6 +9,15 @@ from sqlmodel import col
 
 from api.models.directory import Location, Service, Visibility
 from api.services import demo
+
+# The WHO/KEMRI health facilities of sub-Saharan Africa, read from ../shared/data at run time.
+WHO_KEMRI = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "data"
+    / "who_kemri_ssa_health_facilities"
+    / "who_kemri_ssa_public_health_facilities.csv"
+)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ locate it."""
 import math
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,16 +26,9 @@ from api.repositories import directory as repository
 from api.repositories.directory import DirectoryFilters, Viewer
 from api.taxonomy import term_id
 from tests.factories.auth import create_partner
-from tests.factories.directory import DemoNetwork, load_demo
+from tests.factories.directory import WHO_KEMRI, DemoNetwork, load_demo
 from tests.hsds_conformance import validate_hsds
 
-WHO_KEMRI = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "data"
-    / "who_kemri_ssa_health_facilities"
-    / "who_kemri_ssa_public_health_facilities.csv"
-)
 RWANDA = (-2.9, 28.8, -1.0, 31.0)  # south, west, north, east
 KIGALI = (-1.9441, 30.0619)
 URL = "/hsds/service_at_locations"

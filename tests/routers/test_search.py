@@ -3,7 +3,6 @@
 import math
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,15 +22,8 @@ from api.models.organization import Organization
 from api.services.demo import _id
 from api.taxonomy import term_id
 from tests.factories.auth import create_partner
-from tests.factories.directory import DemoNetwork, load_demo
+from tests.factories.directory import WHO_KEMRI, DemoNetwork, load_demo
 
-WHO_KEMRI = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "data"
-    / "who_kemri_ssa_health_facilities"
-    / "who_kemri_ssa_public_health_facilities.csv"
-)
 MADAGASCAR = (-25.6, 43.2, -11.9, 50.5)  # south, west, north, east
 LIMIT = 10
 SPECIAL_NEED = "post-rape-care"
