@@ -5,10 +5,11 @@ dependency owns one transaction per request: commit when the handler returns, ro
 it raises. Services ``flush()``; only this module commits.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -16,20 +17,28 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter
 
 from api.config import Settings
+from api.errors import DatabaseUnavailable
 
 SessionMaker = async_sessionmaker[AsyncSession]
 _ASYNCPG: Any = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
 
 def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
-    """An asyncpg engine with bounded pools and a statement timeout on every connection."""
+    """An asyncpg engine with bounded pools and a statement timeout on every connection.
+
+    No ping on checkout: with asyncpg it is three round trips (BEGIN, a query, ROLLBACK), a
+    third of what a search costs. A connection found dead when used (the database restarted)
+    is discarded with every older one (SQLAlchemy invalidates the pool), and that request is
+    answered 503 with ``Retry-After`` (``DatabaseUnavailable``); nothing was written.
+    """
     return create_async_engine(
         url or settings.database_url.get_secret_value(),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={
             "server_settings": {
@@ -57,6 +66,19 @@ async def transaction(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]
         await session.commit()
 
 
+def _constants_inline(statement: Any, parameters: frozenset[str]) -> Any:
+    """The statement with every bound value not named in ``parameters`` rendered as SQL."""
+
+    def inline(element: Any, **_: Any) -> Any:
+        if isinstance(element, BindParameter) and element.key not in parameters:
+            constant = element._clone()
+            constant.literal_execute = True
+            return constant
+        return None
+
+    return visitors.replacement_traverse(statement, {}, inline)
+
+
 class Compiled:
     """A statement compiled once and run straight on the session's asyncpg connection.
 
@@ -65,9 +87,20 @@ class Compiled:
     database's own work. The statement is written with named ``bindparam``s; ``fetch`` takes
     their values by name, and every other bound value keeps the one it was compiled with. Rows
     come back as asyncpg records, in the session's transaction.
+
+    A statement may name its ``parameters`` (the values that change from call to call): every
+    other bound value (statuses, visibility levels, taxonomy ids, LIMIT) is then written into
+    the SQL as a constant. That is what lets PostgreSQL settle on a *generic* plan for it:
+    asyncpg prepares a statement once per connection, and after five executions PostgreSQL
+    keeps the generic plan if it is estimated no dearer than planning each call again. With
+    the constants in the SQL its estimates are the custom plan's, so it is; for the nearest
+    search, a join ordered by an index, planning each call cost more than running it (about
+    5 ms against 2.5 ms on 1M places). ``tests/test_search_plans.py`` checks the generic plans.
     """
 
-    def __init__(self, statement: Any) -> None:
+    def __init__(self, statement: Any, *, parameters: Collection[str] | None = None) -> None:
+        if parameters is not None:
+            statement = _constants_inline(statement, frozenset(parameters))
         compiled = statement.compile(dialect=_ASYNCPG, compile_kwargs={"render_postcompile": True})
         self.sql: str = compiled.string
         self.names: list[str] = list(compiled.positiontup or [])
@@ -80,5 +113,25 @@ class Compiled:
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
-        rows: list[Any] = await driver.fetch(self.sql, *self.values(given))
+        try:
+            rows: list[Any] = await driver.fetch(self.sql, *self.values(given))
+        except CONNECTION_LOST as error:
+            # What SQLAlchemy does for its own statements: the connection is discarded (and
+            # the pool's older ones with it) instead of going back to the pool.
+            await connection.invalidate(error)
+            raise DatabaseUnavailable from error
         return rows
+
+
+# The driver's ways of saying the connection is gone (as SQLAlchemy's asyncpg dialect reads
+# them): closed or reset underneath, or the server shutting down or not yet accepting. An
+# InternalClientError (what asyncpg raises when it writes to a transport the server has just
+# closed) leaves the connection in an unknown state: it is discarded too.
+CONNECTION_LOST = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    ConnectionError,
+)

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -181,6 +182,19 @@ class ServiceUnavailable(RelayError):
     title = "Service Unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The connection to the database was lost (a restart, a failover): nothing was done, the
+    connection is discarded, and the same request sent again will use a new one."""
+
+    code = "database-unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The connection to the database was lost; send the request again.",
+            headers={"Retry-After": "1"},
+        )
+
+
 def validation_issues(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic errors without ``input`` and ``ctx``: those can hold what the caller sent."""
     return [
@@ -223,8 +237,16 @@ async def _validation_error(_: Request, exc: Exception) -> ProblemResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, DBAPIError)
+    if not exc.connection_invalidated:
+        raise exc  # any other database error is a defect: logged, answered 500
+    return await _relay_error(request, DatabaseUnavailable())
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RelayError, _relay_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 

@@ -15,7 +15,7 @@ class PageParams(BaseModel):
     offset: int
 
 
-def _page(
+async def _page(
     limit: Annotated[int, Query(ge=1, le=MAXIMUM_PAGE_SIZE, description="Items per page.")] = (
         DEFAULT_PAGE_SIZE
     ),

@@ -16,39 +16,34 @@ from urllib.parse import parse_qs
 import asyncpg
 from sqlalchemy.dialects import postgresql
 
+from api.db import Compiled
 from api.repositories.directory import Viewer
 from api.repositories.search import (
     DETAILS,
+    PARAMETERS,
     SearchFilters,
     covering_statement,
     nearest_statement,
 )
-from api.services.search import OVERFETCH
+from api.services.search import SLACK, window_for
 
 LIMIT = 10
+WINDOW = window_for(LIMIT + SLACK)  # rows of the nearest scan read for a LIMIT
 PARTNER = Viewer(sees_partner_records=True, sees_confidential_locations=False)
 # Placeholder coordinates, recognised among the bound values and replaced per request.
 LATITUDE, LONGITUDE = -89.123456, -179.654321
 
 
 def _compiled(statement: Any) -> tuple[str, list[Any]]:
-    compiled = statement.compile(
-        dialect=postgresql.asyncpg.dialect(),  # type: ignore[attr-defined]
-        compile_kwargs={"render_postcompile": True},
-    )
-    return compiled.string, [compiled.params[name] for name in compiled.positiontup or []]
+    """SQL with ``$n`` placeholders and its values, compiled as the API compiles it."""
+    compiled = Compiled(statement, parameters=PARAMETERS)
+    return compiled.sql, compiled.values({})
 
 
 def nearest_sql(need: str) -> tuple[str, list[Any]]:
     """The API's nearest query for one need: SQL with ``$n`` placeholders, and its values."""
     return _compiled(
-        nearest_statement(
-            PARTNER,
-            SearchFilters(needs=(need,)),
-            LATITUDE,
-            LONGITUDE,
-            limit=LIMIT * OVERFETCH + 10,
-        )
+        nearest_statement(PARTNER, SearchFilters(needs=(need,)), LATITUDE, LONGITUDE, window=WINDOW)
     )
 
 
@@ -86,7 +81,7 @@ class Reference:
             located = await connection.fetch(nearest, *_placed(nearest_values, latitude, longitude))
             chosen = sorted(
                 [(0.0, False, row[0], None) for row in covers]
-                + [(row[3], row[4], row[0], row[1]) for row in located],
+                + [(row[3], row[5], row[0], row[1]) for row in located],
                 key=lambda c: (c[0], str(c[2])),
             )[:LIMIT]
             named = {

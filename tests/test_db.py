@@ -1,14 +1,18 @@
 """One transaction per request: a handler that fails leaves nothing behind."""
 
 import httpx
+import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from api.deps import SessionDep
 from api.errors import Conflict
+from api.main import create_app
 from api.models.organization import Organization
 from api.repositories import organizations
+from tests.conftest import make_settings
 
 
 async def test_a_failing_request_writes_nothing(
@@ -46,3 +50,42 @@ async def test_a_successful_request_commits(
     assert response.status_code == 200
     found = await session.execute(select(Organization).where(Organization.name == "Written"))  # type: ignore[arg-type]
     assert found.first() is not None
+
+
+class TestLostConnection:
+    """The database restarts under a running API: the request that finds its connection dead
+    is answered 503 with Retry-After (never 500), and the next one works on a new connection."""
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/v1/search/nearest?lat=14.1&lon=-16.3",  # statements run on the driver (Compiled)
+            "/hsds/services",  # statements run by SQLAlchemy
+        ],
+    )
+    async def test_503_then_recovered(self, path: str) -> None:
+        settings = make_settings(database_pool_size=1)
+        application = create_app(settings)
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+                assert (await client.get(path)).status_code == 200
+                async with application.state.engine.connect() as connection:
+                    pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+                # As the application's own role (a role may end its own sessions).
+                other = create_async_engine(
+                    settings.database_url.get_secret_value(), poolclass=NullPool
+                )
+                async with other.connect() as connection:
+                    assert await connection.scalar(
+                        text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}
+                    )
+                await other.dispose()
+
+                lost = await client.get(path)
+                assert lost.status_code == 503, lost.text
+                assert lost.headers["content-type"] == "application/problem+json"
+                assert lost.headers["retry-after"] == "1"
+                assert lost.json()["type"] == "urn:relay:problem:database-unavailable"
+
+                assert (await client.get(path)).status_code == 200

@@ -2,21 +2,24 @@
 
 The points are the benchmark's generator (``bench/generate.py``) run inside one transaction that
 is rolled back at the end, with ``ANALYZE`` in between so the planner sees realistic statistics.
-Each query is explained twice: with its values (a custom plan) and as a generic prepared plan,
-which is what a pooled connection settles on after five executions (STYLE.md rule 10).
+Each query is explained twice, as the API sends it (``api.db.Compiled``): with its values (a
+custom plan) and as a generic prepared plan, which is what the API runs (STYLE.md rule 10).
 """
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 import shapely
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.db import Compiled
+from api.models.directory import need_index_name
 from api.repositories.directory import Viewer
-from api.repositories.search import SearchFilters, nearest_statement
+from api.repositories.search import PARAMETERS, SearchFilters, _values, nearest_statement
+from api.taxonomy import NEED_CODES
 from bench.generate import populate
 
 POINTS = 100_000
@@ -26,12 +29,10 @@ NAIROBI = shapely.to_wkb(
 ANONYMOUS = Viewer(sees_partner_records=False, sees_confidential_locations=False)
 PARTNER = Viewer(sees_partner_records=True, sees_confidential_locations=False)
 CLEARED = Viewer(sees_partner_records=True, sees_confidential_locations=True)
-GIST_INDEXES = {
-    "ix_search_point_term_point",
-    "ix_search_point_term_stand_in",
-    "ix_location_point",
-    "ix_location_stand_in",
+NEED_INDEXES = {
+    need_index_name(column, code): code for code in NEED_CODES for column in ("point", "stand_in")
 }
+GIST_INDEXES = {*NEED_INDEXES, "ix_location_point", "ix_location_stand_in"}
 CASES = {
     "anonymous, no filter": (ANONYMOUS, SearchFilters()),
     "anonymous, one need": (ANONYMOUS, SearchFilters(needs=("medical-care",))),
@@ -82,20 +83,37 @@ def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return f"'\\x{value.hex()}'"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 async def _explain(
     connection: asyncpg.Connection, viewer: Viewer, filters: SearchFilters, *, generic: bool
 ) -> list[dict[str, Any]]:
-    statement = nearest_statement(viewer, filters, -1.2921, 36.8219, limit=40)
-    compiled = statement.compile(
-        dialect=postgresql.asyncpg.dialect(),  # type: ignore[attr-defined]
-        compile_kwargs={"render_postcompile": True},
-    )
-    values = [compiled.params[name] for name in compiled.positiontup or []]
+    """The plan the API runs: the statement as ``Compiled`` writes it, prepared, then explained
+    as executed with a point in Nairobi (``EXPLAIN EXECUTE`` of a named prepared statement;
+    EXPLAIN of the query with bound values would plan it for those values, never generically)."""
+    statement = nearest_statement(viewer, filters, -1.2921, 36.8219, window=16)
+    compiled = Compiled(statement, parameters=PARAMETERS)
+    values = compiled.values(_values(filters, -1.2921, 36.8219))
     mode = "force_generic_plan" if generic else "force_custom_plan"
     await connection.execute(f"SET LOCAL plan_cache_mode = {mode}")
-    prepared = await connection.prepare(compiled.string)
-    explained = await prepared.explain(*values)
-    return _nodes(explained[0]["Plan"])
+    await connection.execute(f"PREPARE nearest AS {compiled.sql}")
+    arguments = ", ".join(_literal(value) for value in values)
+    try:
+        [[explained]] = await connection.fetch(
+            f"EXPLAIN (FORMAT JSON) EXECUTE nearest({arguments})"
+        )
+    finally:
+        await connection.execute("DEALLOCATE nearest")
+    plan = json.loads(explained) if isinstance(explained, str) else explained
+    return _nodes(plan[0]["Plan"])
 
 
 class TestNearestPlans:
@@ -119,8 +137,18 @@ class TestNearestPlans:
             # planner may rather collect the area's rows from the same index and sort them.
             assert any(node.get("Order By") for node in spatial), "expected an ordered GiST scan"
         if filters.needs:
-            assert {node["Index Name"] for node in spatial} <= {
-                "ix_search_point_term_point",
-                "ix_search_point_term_stand_in",
-            }
-            assert all("taxonomy_term_id" in node.get("Index Cond", "") for node in spatial)
+            # Each need's own partial index: only places meeting it are visited.
+            assert {NEED_INDEXES.get(node["Index Name"]) for node in spatial} <= set(filters.needs)
+
+    @pytest.mark.parametrize("viewer", [PARTNER, CLEARED], ids=["partner", "cleared"])
+    async def test_every_need_has_its_index(
+        self, planner: asyncpg.Connection, viewer: Viewer
+    ) -> None:
+        """A need added to the taxonomy without its partial indexes would be searched by a
+        sequential scan of every (place, need) row."""
+        column = "point" if viewer.sees_confidential_locations else "stand_in"
+        for code in NEED_CODES:
+            nodes = await _explain(planner, viewer, SearchFilters(needs=(code,)), generic=True)
+            assert [node.get("Index Name") for node in nodes if node.get("Order By")] == [
+                need_index_name(column, code)
+            ], code

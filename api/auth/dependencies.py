@@ -40,7 +40,7 @@ oauth2_scheme = OAuth2(
 )
 
 
-def _limits(request: Request) -> Limits:
+async def _limits(request: Request) -> Limits:
     limits: Limits = request.app.state.limits
     return limits
 

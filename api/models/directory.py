@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from api.models.base import check_in, created_at_field, utcnow
+from api.taxonomy import NEED_CODES, term_id
 
 # Confidential places are ranked, for callers who may not locate them, at a node of this grid.
 STAND_IN_GRID_DEGREES = 0.5
@@ -372,25 +373,30 @@ class Attribute(SQLModel, table=True):
     label: str | None = Field(default=None, sa_type=sa.Text)
 
 
+def need_index_name(column: str, code: str) -> str:
+    """The partial GiST index of ``search_point.<column>`` for one need."""
+    return f"ix_search_point_{column}_{code.replace('-', '_')}"
+
+
 class SearchPoint(SQLModel, table=True):
     """One row per (service at a located place, need it meets): the nearest-service index.
 
     Kept by database triggers on ``attribute``, ``service_at_location`` and ``location``
-    (migration 0004), never written by the application. Its multi-column GiST indexes answer
-    "nearest place meeting need X" with one ordered index scan (STYLE.md rule 10).
+    (migration 0004), never written by the application. Each need has its own partial GiST
+    indexes on ``point`` and ``stand_in`` (migration 0007): "nearest place meeting need X" is
+    one ordered scan of an index holding only places meeting X (STYLE.md rule 10).
     """
 
     __tablename__ = "search_point"
-    __table_args__ = (
+    __table_args__ = tuple(
         sa.Index(
-            "ix_search_point_term_point", "taxonomy_term_id", "point", postgresql_using="gist"
-        ),
-        sa.Index(
-            "ix_search_point_term_stand_in",
-            "taxonomy_term_id",
-            "stand_in",
+            need_index_name(column, code),
+            column,
             postgresql_using="gist",
-        ),
+            postgresql_where=sa.text(f"taxonomy_term_id = '{term_id(code)}'::uuid"),
+        )
+        for code in NEED_CODES
+        for column in ("point", "stand_in")
     )
 
     link_id: uuid.UUID = Field(

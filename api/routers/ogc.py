@@ -45,7 +45,7 @@ def _geojson_content(model: type[Any]) -> dict[int | str, dict[str, Any]]:
     return {200: {"content": {JSON: {"schema": reference}}}}
 
 
-def _urls(request: Request) -> Urls:
+async def _urls(request: Request) -> Urls:
     base = str(request.base_url).rstrip("/")
     openapi = request.app.openapi_url or "/openapi.json"
     docs = request.app.docs_url

@@ -20,8 +20,12 @@ from api.services.hsds import CONFIDENTIAL_LOCATION_NAME, clean
 from api.services.opening import is_open
 from api.taxonomy import NEED_CODES
 
-OVERFETCH = 3
-MAXIMUM_BATCHES = 8
+# Distances on the WGS 84 ellipsoid and on PostGIS's sphere (mean radius) differ by at most
+# about 0.56 % (the ellipsoid's radii of curvature span 6,335 to 6,400 km): 1 % is a safe bound.
+SPHERE_ERROR = 0.01
+SLACK = 5  # rows read past the limit: usually enough for the ellipsoidal order to be exact
+OVERFETCH = 3  # with open_at: limit x 3 + 10 rows first, since many places may be closed
+MAXIMUM_WINDOW = 1024  # rows read at most (the window grows x4 while the order is unsettled)
 
 
 @dataclass(frozen=True)
@@ -84,39 +88,58 @@ async def _found(
 async def nearest_found(session: AsyncSession, viewer: Viewer, query: NearestQuery) -> list[Found]:
     """The ``limit`` nearest candidates with what they show, open at ``open_at`` when given.
 
-    The index scan ranks by distance on the sphere; ``OVERFETCH`` more rows are read so that the
-    final order, by distance on the ellipsoid, is exact. With ``open_at``, batches are read
-    until enough of them are open then.
+    The index ranks by distance on the sphere, the answer is ordered on the ellipsoid. The two
+    differ by less than ``SPHERE_ERROR``, so once the ``limit``-th best ellipsoidal distance is
+    under the sphere distance reached by the scan, shrunk by that error, nothing unread can come
+    before it: the order is exact. A few rows past the limit are usually enough; when they are
+    not (places crowded at one spot), the scan is read again, four times further. With
+    ``open_at``, it is read further until enough of the places are open then.
     """
     instant = query.open_at or datetime.now().astimezone()
-    batch = query.limit * OVERFETCH + 10
     covering = await repository.covering(
         session, viewer, query.filters, query.latitude, query.longitude
     )
 
-    async def located(round_number: int) -> list[Candidate]:
+    async def located(window: int) -> repository.Window:
         return await repository.nearest_located(
-            session,
-            viewer,
-            query.filters,
-            query.latitude,
-            query.longitude,
-            limit=batch,
-            offset=round_number * batch,
+            session, viewer, query.filters, query.latitude, query.longitude, window=window
         )
 
     if query.open_at is None:
-        nearest = sorted(await located(0) + covering, key=_key)[: query.limit]
-        return await _found(session, viewer, nearest, instant)
+        window = window_for(query.limit + SLACK)
+        while True:
+            read = await located(window)
+            nearest = sorted(read.candidates + covering, key=_key)[: query.limit]
+            distances = [candidate.distance_m for candidate in nearest]
+            if window >= MAXIMUM_WINDOW or _settled(read, distances, query.limit):
+                return await _found(session, viewer, nearest, instant)
+            window = window_for(window * 4)
+
     found = [item for item in await _found(session, viewer, covering, instant) if item.open_now]
-    for round_number in range(MAXIMUM_BATCHES):
-        candidates = await located(round_number)
-        found += [
-            item for item in await _found(session, viewer, candidates, instant) if item.open_now
-        ]
-        if len(candidates) < batch or len(found) >= query.limit:
-            break
-    return sorted(found, key=lambda item: _key(item.candidate))[: query.limit]
+    seen: set[Any] = set()
+    window = window_for(query.limit * OVERFETCH + 10)
+    while True:
+        read = await located(window)
+        fresh = [candidate for candidate in read.candidates if candidate.link_id not in seen]
+        seen.update(candidate.link_id for candidate in fresh)
+        found += [item for item in await _found(session, viewer, fresh, instant) if item.open_now]
+        found = sorted(found, key=lambda item: _key(item.candidate))[: query.limit]
+        distances = [item.candidate.distance_m for item in found]
+        if window >= MAXIMUM_WINDOW or _settled(read, distances, query.limit):
+            return found
+        window = window_for(window * 4)
+
+
+def window_for(rows: int) -> int:
+    """Rows to read: a power of two, so that the statement comes in a few shapes only."""
+    return min(1 << (rows - 1).bit_length(), MAXIMUM_WINDOW)
+
+
+def _settled(window: repository.Window, distances: list[float], limit: int) -> bool:
+    """Whether no row beyond the window can rank among the first ``limit`` on the ellipsoid."""
+    if window.exhausted:
+        return True
+    return len(distances) == limit and distances[-1] <= window.reach_m * (1 - SPHERE_ERROR)
 
 
 def _key(candidate: Candidate) -> tuple[float, bool, str]:

@@ -20,7 +20,7 @@ from api.importers.facilities import import_facilities
 from api.models.directory import AdminArea, Attribute, Location, ServiceAtLocation
 from api.models.organization import Organization
 from api.services.demo import _id
-from api.taxonomy import term_id
+from api.taxonomy import NEED_CODES, term_id
 from tests.factories.auth import create_partner
 from tests.factories.directory import WHO_KEMRI, DemoNetwork, load_demo
 
@@ -167,6 +167,44 @@ class TestAgainstAnOracle:
 @pytest.fixture
 async def network(session: AsyncSession) -> DemoNetwork:
     return await load_demo(session)
+
+
+class TestEllipsoidalOrder:
+    async def test_a_place_ranked_far_on_the_sphere_comes_first_on_the_ellipsoid(
+        self, client: httpx.AsyncClient, session: AsyncSession, network: DemoNetwork
+    ) -> None:
+        """Twenty places 100 km east along the equator and one 100.4 km north: on the sphere
+        the index ranks the northern one 21st, on the ellipsoid (meridians are shorter) it is
+        the nearest. More rows than the first window must be read to get that right."""
+        service = next(s for s in network.services if s.visibility == "public")
+        needs = set(
+            await session.scalars(
+                select(Attribute.taxonomy_term_id).where(col(Attribute.link_id) == service.id)
+            )
+        )
+        code = next(code for code in NEED_CODES if term_id(code) in needs)
+        radius = 6_371_008.8  # PostGIS's sphere
+        spots = [(0.0, 100.0 + math.degrees((100_000 + 10 * i) / radius)) for i in range(20)]
+        spots.append((math.degrees(100_400 / radius), 100.0))
+        places = []
+        for latitude, longitude in spots:
+            place = Location(
+                organization_id=service.organization_id,
+                name="Equator",
+                latitude=latitude,
+                longitude=longitude,
+            )
+            session.add(place)
+            await session.flush()
+            session.add(ServiceAtLocation(service_id=service.id, location_id=place.id))
+            places.append((str(place.id), latitude, longitude))
+        await session.flush()
+
+        body = (
+            await client.get("/v1/search/nearest", params={"lat": 0, "lon": 100, "need": code})
+        ).json()
+        assert body["data"][0]["location"]["id"] == places[-1][0]
+        assert_same_ranking(body["data"], oracle_order((0.0, 100.0), places))
 
 
 class TestShelterStaysHidden:
