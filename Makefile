@@ -16,7 +16,7 @@ run: venv db ## Migrate, load the demo network into an empty directory, serve on
 	@scripts/with-db.sh dev $(BIN)/relay db upgrade
 	@scripts/with-db.sh dev $(BIN)/relay demo load --if-empty
 	@RELAY_PUBLIC_URL=http://127.0.0.1:$(RELAY_PORT) scripts/with-db.sh dev $(BIN)/relay demo credentials
-	@echo "Relay on http://127.0.0.1:$(RELAY_PORT) (docs at /docs); Ctrl-C stops it"
+	@echo "Relay on http://127.0.0.1:$(RELAY_PORT) (lookup page at /lookup, docs at /docs); Ctrl-C stops it"
 	@RELAY_PORT=$(RELAY_PORT) RELAY_PUBLIC_URL=$${RELAY_PUBLIC_URL:-http://127.0.0.1:$(RELAY_PORT)} \
 	  scripts/with-db.sh dev $(BIN)/relay serve --host 127.0.0.1 --port $(RELAY_PORT)
 

@@ -20,7 +20,18 @@ from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, install_e
 from api.logging import configure_logging, get_logger
 from api.metrics import Metrics
 from api.middleware import RequestContextMiddleware
-from api.routers import admin, areas, clients, directory, health, hsds, oauth, ogc, search
+from api.routers import (
+    admin,
+    areas,
+    clients,
+    directory,
+    health,
+    hsds,
+    lookup,
+    oauth,
+    ogc,
+    search,
+)
 
 log = get_logger("relay.api")
 
@@ -88,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(directory.router)
     app.include_router(search.router)
     app.include_router(areas.router)
+    app.include_router(lookup.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -2,12 +2,14 @@
 # Make sure the command-line tools the test suite (or the benchmark) drives are installed.
 #
 # tests/routers/test_ogc.py reads the OGC API with GDAL's ogrinfo and ogr2ogr, as a GIS client
-# would; `make bench` drives load with wrk (TOOL_PACKAGES=wrk TOOL_COMMANDS=wrk). When they are
-# missing, on a Debian machine: install the packages. Running it again changes nothing.
+# would; tests/web/ drives the lookup page in Debian's headless Chromium through its chromedriver
+# (with a Devanagari font for the Nepali pages); `make bench` drives load with wrk
+# (TOOL_PACKAGES=wrk TOOL_COMMANDS=wrk). When they are missing, on a Debian machine: install the
+# packages. Running it again changes nothing.
 set -euo pipefail
 
-read -r -a PACKAGES <<<"${TOOL_PACKAGES:-gdal-bin}"
-read -r -a COMMANDS <<<"${TOOL_COMMANDS:-ogrinfo ogr2ogr}"
+read -r -a PACKAGES <<<"${TOOL_PACKAGES:-gdal-bin chromium chromium-driver fonts-lohit-deva}"
+read -r -a COMMANDS <<<"${TOOL_COMMANDS:-ogrinfo ogr2ogr chromium chromedriver}"
 
 say() { printf 'test-tools: %s\n' "$*" >&2; }
 
@@ -15,7 +17,8 @@ cannot() {
   cat >&2 <<EOF
 test-tools: $*
 
-Relay needs ${COMMANDS[*]} here (for the tests: GDAL 3.6 or newer, with its OAPIF driver).
+Relay needs ${COMMANDS[*]} here (for the tests: GDAL 3.6 or newer, with its OAPIF driver;
+Chromium with the chromedriver of the same version).
 Either
   - install the Debian package ${PACKAGES[*]} (as root) and run this again, or
   - install them from your platform's packages, so that ${COMMANDS[*]} are on PATH.
@@ -31,7 +34,17 @@ missing_commands() {
   return 1
 }
 
-missing_commands || exit 0
+# On Debian, packages without a command (the font) are checked by name too.
+missing_packages() {
+  command -v dpkg-query >/dev/null 2>&1 || return 1
+  local package
+  for package in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || return 0
+  done
+  return 1
+}
+
+missing_commands || missing_packages || exit 0
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"

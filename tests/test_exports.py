@@ -70,3 +70,21 @@ async def test_area_export_keeps_what_is_in_or_reaches_the_district(
     assert "Sabali police: emergency response (demo)" in names
     assert "Kounda police: emergency response (demo)" not in names
     assert "National child and women helpline (demo)" in names
+
+
+async def test_a_district_export_does_not_say_which_district_a_shelter_is_in(
+    session: AsyncSession, network: DemoNetwork
+) -> None:
+    """The shelter lies in Kounda but is listed in the region: the public export of Kounda leaves
+    it out (exporting district by district would locate it), the region's keeps it, unlocated;
+    an export for those who may locate it keeps it in Kounda."""
+    shelter = "Emergency shelter for women and children (demo)"
+
+    async def names(viewer: Viewer, area: str) -> set[str]:
+        rows = csv.DictReader(io.StringIO(await export(session, viewer, "csv", _id("area", area))))
+        return {row["service_name"] for row in rows}
+
+    assert shelter not in await names(PUBLIC, "kounda")
+    assert shelter in await names(PUBLIC, "region")
+    assert shelter in await names(EVERYTHING, "kounda")
+    assert shelter not in await names(EVERYTHING, "sabali")

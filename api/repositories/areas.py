@@ -3,11 +3,13 @@
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from api.models.directory import AdminArea
+
+MAXIMUM_DEPTH = 12  # nesting levels of administrative areas followed at most
 
 _COLUMNS = (
     col(AdminArea.id),
@@ -79,3 +81,34 @@ async def outline_ewkb(session: AsyncSession, area_id: uuid.UUID) -> bytes | Non
         select(func.ST_AsEWKB(col(AdminArea.geom))).where(col(AdminArea.id) == area_id)
     )
     return outline
+
+
+async def children(
+    session: AsyncSession, parent_id: uuid.UUID | None, *, limit: int
+) -> list[dict[str, Any]]:
+    """The areas directly inside ``parent_id`` (the top-level areas for None), by name."""
+    parent = col(AdminArea.parent_id)
+    rows = await session.execute(
+        select(*_COLUMNS)
+        .where(parent.is_(None) if parent_id is None else parent == parent_id)
+        .order_by(col(AdminArea.name), col(AdminArea.id))
+        .limit(limit)
+    )
+    return [_row(row) for row in rows]
+
+
+async def with_ancestors(session: AsyncSession, area_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The area and the areas it lies in, outermost first; empty for an unknown id."""
+    chain = (
+        select(*_COLUMNS, literal(0).label("depth"))
+        .where(col(AdminArea.id) == area_id)
+        .cte("chain", recursive=True)
+    )
+    parent = (
+        select(*_COLUMNS, (chain.c.depth + 1).label("depth"))
+        .join(chain, col(AdminArea.id) == chain.c.parent_id)
+        .where(chain.c.depth < MAXIMUM_DEPTH)  # a (corrupt) cycle of parents cannot loop forever
+    )
+    chain = chain.union_all(parent)
+    rows = await session.execute(select(chain).order_by(chain.c.depth.desc()))
+    return [_row(row) for row in rows]

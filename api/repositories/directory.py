@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, exists, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import SQLModel, col
 
 from api.auth.principal import Principal
@@ -547,13 +548,26 @@ async def locations_of_organizations(
     return grouped
 
 
-def service_ids_in_area(area_id: uuid.UUID) -> Any:
-    """Services with a place inside the area, or whose service area reaches into it."""
+def service_ids_in_area(area_id: uuid.UUID, viewer: Viewer) -> Any:
+    """Services with a place inside the area, or whose service area reaches into it.
+
+    For a viewer who may not locate confidential places, such a place counts as inside only when
+    the (coarse) area it is listed in lies within the area asked for: otherwise asking area by
+    area would tell which small area a shelter is in.
+    """
     area = select(col(AdminArea.geom)).where(col(AdminArea.id) == area_id).scalar_subquery()
+    inside: Any = func.ST_Intersects(area, func.geometry(col(Location.point)))
+    if not viewer.sees_confidential_locations:
+        listed = aliased(AdminArea, name="listed_area")
+        listed_inside = col(Location.admin_area_id).in_(
+            select(col(listed.id)).where(func.ST_CoveredBy(col(listed.geom), area))
+        )
+        confidential = col(Location.visibility) == Visibility.confidential.value
+        inside = or_(and_(~confidential, inside), and_(confidential, listed_inside))
     located = (
         select(col(ServiceAtLocation.service_id))
         .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
-        .where(func.ST_Intersects(area, func.geometry(col(Location.point))))
+        .where(inside)
     )
     covering = select(col(ServiceArea.service_id)).where(
         func.ST_Intersects(area, col(ServiceArea.extent))

@@ -6,6 +6,7 @@ file leaves Relay's access control. Wider exports must be asked for explicitly.
 """
 
 import csv
+import io
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -53,7 +54,8 @@ async def services(
     """Every visible service, fully nested, optionally only those located in an area."""
     statement = repository.filter_services(repository.visible_services(viewer), DirectoryFilters())
     if area_id is not None:
-        statement = statement.where(col(Service.id).in_(repository.service_ids_in_area(area_id)))
+        inside = repository.service_ids_in_area(area_id, viewer)
+        statement = statement.where(col(Service.id).in_(inside))
     offset = 0
     while True:
         rows = await repository.rows(
@@ -142,6 +144,51 @@ def geojson_features(service: dict[str, Any]) -> list[dict[str, Any]]:
     return features
 
 
+async def _pieces(
+    session: AsyncSession, viewer: Viewer, export_format: ExportFormat, area_id: uuid.UUID | None
+) -> AsyncIterator[tuple[str, int]]:
+    """The export as text pieces, each with the number of services it completes (0 or 1)."""
+    if export_format is ExportFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        async for service in services(session, viewer, area_id):
+            writer.writerows(csv_rows(service))
+            yield buffer.getvalue(), 1
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue(), 0
+        return
+    yield (
+        (
+            '{"type": "FeatureCollection", "features": [\n'
+            if export_format is ExportFormat.geojson
+            else "[\n"
+        ),
+        0,
+    )
+    first = True
+    async for service in services(session, viewer, area_id):
+        items = geojson_features(service) if export_format is ExportFormat.geojson else [service]
+        text = []
+        for item in items:
+            text.append(("" if first else ",\n") + json.dumps(item, ensure_ascii=False))
+            first = False
+        yield "".join(text), 1
+    yield ("\n]}\n" if export_format is ExportFormat.geojson else "\n]\n"), 0
+
+
+async def chunks(
+    session: AsyncSession,
+    viewer: Viewer,
+    export_format: ExportFormat,
+    area_id: uuid.UUID | None = None,
+) -> AsyncIterator[str]:
+    """The export, piece by piece (for a streamed download)."""
+    async for text, _ in _pieces(session, viewer, export_format, area_id):
+        yield text
+
+
 async def write(
     session: AsyncSession,
     viewer: Viewer,
@@ -151,24 +198,7 @@ async def write(
 ) -> int:
     """Write the export to ``output``; returns the number of services written."""
     count = 0
-    if export_format is ExportFormat.csv:
-        writer = csv.DictWriter(output, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        async for service in services(session, viewer, area_id):
-            writer.writerows(csv_rows(service))
-            count += 1
-        return count
-    output.write(
-        '{"type": "FeatureCollection", "features": [\n'
-        if export_format is ExportFormat.geojson
-        else "[\n"
-    )
-    first = True
-    async for service in services(session, viewer, area_id):
-        items = geojson_features(service) if export_format is ExportFormat.geojson else [service]
-        for item in items:
-            output.write(("" if first else ",\n") + json.dumps(item, ensure_ascii=False))
-            first = False
-        count += 1
-    output.write("\n]}\n" if export_format is ExportFormat.geojson else "\n]\n")
+    async for text, completed in _pieces(session, viewer, export_format, area_id):
+        output.write(text)
+        count += completed
     return count

@@ -65,6 +65,14 @@ ANONYMOUS = {
     # Administrative boundaries are public data.
     ("GET", "/v1/areas/lookup"),
     ("GET", "/v1/areas/{area_id}"),
+    # The lookup pages for committees (api/web): HTML for browsers, always the anonymous view; they
+    # read no token at all (tests/web/test_lookup.py checks what they never show).
+    ("GET", "/lookup"),
+    ("GET", "/lookup/pathway"),
+    ("GET", "/lookup/export"),
+    ("GET", "/lookup/static/{name}"),
+    ("GET", "/lookup/sw.js"),
+    ("GET", "/lookup/manifest.webmanifest"),
 }
 # Routes any valid token may call: they only show the caller's own organisation's data.
 ANY_VALID_TOKEN = {

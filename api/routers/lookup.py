@@ -1,0 +1,280 @@
+"""The lookup pages for protection committees (HTML, anonymous): see ``api.web``.
+
+``GET /lookup`` is a plain GET form (``lat``/``lon`` or ``area``, ``need``), so every result has
+a URL to share or bookmark; ``GET /lookup/pathway`` prints on one A4 page; ``GET /lookup/export``
+downloads an area's directory as GeoJSON or CSV. Bad input re-renders the form with the problem
+named, in the page's language, with status 422: never a stack trace.
+"""
+
+import json
+import math
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.db import transaction
+from api.deps import SessionDep, SessionMakerDep
+from api.repositories.directory import Viewer
+from api.services import exports, lookup
+from api.services.areas import AreaNotFound
+from api.services.exports import ExportFormat
+from api.services.lookup import Area, NeedResults, Origin
+from api.taxonomy import NEED_CODES
+from api.web import assets, render
+from api.web.i18n import catalog, negotiate
+
+router = APIRouter(prefix="/lookup", tags=["lookup"], include_in_schema=False)
+
+SERVICE_WORKER = (render.TEMPLATES / "sw.js").read_text(encoding="utf-8")
+
+
+@dataclass
+class Form:
+    """The lookup form's values as sent, and what is wrong with them (message keys)."""
+
+    language: str
+    latitude: float | None = None
+    longitude: float | None = None
+    latitude_text: str = ""
+    longitude_text: str = ""
+    areas: list[uuid.UUID] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, request: Request) -> "Form":
+        query = request.query_params
+        form = cls(negotiate(query.get("lang"), request.headers.get("accept-language")))
+        form.latitude_text = query.get("lat", "").strip()[:32]
+        form.longitude_text = query.get("lon", "").strip()[:32]
+        form.latitude = form._coordinate(form.latitude_text, 90, "error.latitude")
+        form.longitude = form._coordinate(form.longitude_text, 180, "error.longitude")
+        if (form.latitude is None) != (form.longitude is None) and not form.errors:
+            form.errors.append("error.half_point")
+        for value in query.getlist("area")[: lookup.MAXIMUM_AREA_VALUES]:
+            if not value.strip():
+                continue
+            try:
+                form.areas.append(uuid.UUID(value.strip()))
+            except ValueError:
+                form.errors.append("error.area")
+                break
+        for value in dict.fromkeys(query.getlist("need")[: len(NEED_CODES) + 1]):
+            if value in NEED_CODES:
+                form.needs.append(value)
+            elif "error.need" not in form.errors:
+                form.errors.append("error.need")
+        return form
+
+    def _coordinate(self, text: str, bound: float, error: str) -> float | None:
+        if not text:
+            return None
+        try:
+            value = float(text.replace(",", "."))
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or abs(value) > bound:
+            self.errors.append(error)
+            return None
+        return value
+
+
+async def _place(session: AsyncSession, form: Form) -> tuple[list[Area], Origin | None]:
+    """The chosen area's chain and the origin of distances: the position when one is given
+    (the lists then show the areas around it), else a point inside the chosen area."""
+    if form.latitude is not None and form.longitude is not None:
+        chain = await lookup.area_at(session, form.latitude, form.longitude)
+        return chain, Origin(form.latitude, form.longitude)
+    if form.areas:
+        chain = await lookup.chosen_area(session, form.areas)
+        return chain, await lookup.origin_of_area(session, chain[-1])
+    return [], None
+
+
+@router.get("", summary="Find the nearest services for a place and a need (HTML)")
+async def lookup_page(request: Request, session: SessionDep) -> Response:
+    form = Form.read(request)
+    chain: list[Area] = []
+    origin = None
+    if not form.errors:
+        try:
+            chain, origin = await _place(session, form)
+        except AreaNotFound:
+            form.errors.append("error.area")
+    results = []
+    if origin is not None and form.needs:
+        results = await lookup.nearest(session, origin, form.needs, form.language)
+    return await _form_page(request, session, form, chain, origin, results)
+
+
+async def _form_page(
+    request: Request,
+    session: AsyncSession,
+    form: Form,
+    chain: list[Area],
+    origin: Origin | None,
+    results: list[NeedResults],
+) -> Response:
+    return render.page(
+        "lookup.html",
+        form.language,
+        "/lookup",
+        request.query_params,
+        status_code=422 if form.errors else 200,
+        form=form,
+        lists=await lookup.picker(session, chain),
+        origin=origin,
+        needs=NEED_CODES,
+        results=results,
+        pathway_url=(
+            render.url("/lookup/pathway", _place_parameters(form, origin)) if origin else None
+        ),
+    )
+
+
+def _place_parameters(form: Form, origin: Origin) -> dict[str, str]:
+    if origin.area is not None:
+        return {"lang": form.language, "area": origin.area.id}
+    return {"lang": form.language, "lat": form.latitude_text, "lon": form.longitude_text}
+
+
+@router.get("/pathway", summary="The printable referral pathway of a place (HTML)")
+async def pathway_page(request: Request, session: SessionDep) -> Response:
+    form = Form.read(request)
+    chain: list[Area] = []
+    origin = None
+    if not form.errors:
+        try:
+            chain, origin = await _place(session, form)
+        except AreaNotFound:
+            form.errors.append("error.area")
+        if origin is None and not form.errors:
+            form.errors.append("error.place")
+    if origin is None:
+        return await _form_page(request, session, form, chain, None, [])
+    return render.page(
+        "pathway.html",
+        form.language,
+        "/lookup/pathway",
+        request.query_params,
+        origin=origin,
+        steps=await lookup.pathway(session, origin, form.language),
+        back_url=render.url("/lookup", _place_parameters(form, origin)),
+        export_urls=(
+            {
+                kind: render.url("/lookup/export", {"area": origin.area.id, "format": kind})
+                for kind in ("geojson", "csv")
+            }
+            if origin.area
+            else {}
+        ),
+    )
+
+
+@router.get("/export", summary="An area's directory as GeoJSON or CSV (public view)")
+async def export(request: Request, session: SessionDep, sessionmaker: SessionMakerDep) -> Response:
+    form = Form.read(request)
+    words = catalog(form.language)
+    chosen = request.query_params.get("format", "")
+    if chosen not in (ExportFormat.geojson, ExportFormat.csv):
+        return _plain_problem(words("error.format"))
+    if form.errors or len(form.areas) != 1:
+        return _plain_problem(words("error.area"))
+    try:
+        chain = await lookup.chosen_area(session, form.areas)
+    except AreaNotFound:
+        return _plain_problem(words("error.area"))
+    area_id = uuid.UUID(chain[-1].id)
+    export_format = ExportFormat(chosen)
+    public = Viewer(sees_partner_records=False, sees_confidential_locations=False)
+
+    async def body() -> AsyncIterator[bytes]:
+        async with transaction(sessionmaker) as stream_session:
+            async for text in exports.chunks(stream_session, public, export_format, area_id):
+                yield text.encode()
+
+    suffix = "geojson" if export_format is ExportFormat.geojson else "csv"
+    media_type = "application/geo+json" if suffix == "geojson" else "text/csv; charset=utf-8"
+    return StreamingResponse(
+        body(),
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="relay-{area_id}.{suffix}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+def _plain_problem(detail: str) -> Response:
+    body = {
+        "type": "urn:relay:problem:invalid-export",
+        "title": "Unprocessable Content",
+        "status": 422,
+        "detail": detail,
+    }
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status_code=422,
+        media_type="application/problem+json",
+    )
+
+
+@router.get("/static/{name}", summary="A static file of the lookup pages")
+async def static_file(name: str, request: Request) -> Response:
+    asset = assets.assets().get(name)
+    if asset is None:
+        return Response(status_code=404, media_type="text/plain", content="Not found")
+    current = request.query_params.get("v") == asset.version
+    headers = {
+        "ETag": asset.etag,
+        "Cache-Control": assets.IMMUTABLE if current else assets.REVALIDATE,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+@router.get("/sw.js", summary="The service worker that keeps the last pathway offline")
+async def service_worker() -> Response:
+    shell = [asset.url for asset in assets.assets().values()]
+    script = SERVICE_WORKER.replace("__VERSION__", assets.fingerprint()).replace(
+        "__SHELL__", json.dumps(shell)
+    )
+    return Response(
+        script,
+        media_type="text/javascript; charset=utf-8",
+        headers={
+            # The worker lives under /lookup/ but serves /lookup itself.
+            "Service-Worker-Allowed": "/lookup",
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.get("/manifest.webmanifest", summary="Web app manifest: install the lookup page")
+async def manifest(request: Request) -> Response:
+    language = negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
+    words = catalog(language)
+    body = {
+        "name": f"Relay: {words('site.title')}",
+        "short_name": "Relay",
+        "lang": language,
+        "start_url": f"/lookup?lang={language}",
+        "scope": "/lookup",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#0b4f6c",
+        "icons": [{"src": assets.url("icon.svg"), "sizes": "any", "type": "image/svg+xml"}],
+    }
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache", "Vary": "Accept-Language"},
+    )

@@ -1,0 +1,206 @@
+"""What the lookup pages show: a place chosen from lists or by position, the nearest services per
+need, the referral pathway of a place. Words are the web layer's business (``api.web.words``);
+this module gives it facts, always as an anonymous caller sees them (public records, no position
+of a confidential place).
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.repositories import areas as area_repository
+from api.repositories.directory import Viewer
+from api.repositories.search import SearchFilters
+from api.services import search
+from api.services.areas import AreaNotFound
+from api.services.search import NearestQuery
+from api.taxonomy import NEED_CODES
+
+RESULTS_PER_NEED = 3
+# How far the lookup pages look: a service further away is no help to a village committee, and
+# a pathway that names one would mislead (the API's own search has no such bound).
+REACH_M = 250_000
+AREA_OPTIONS = 500  # options of one list at most
+MAXIMUM_AREA_VALUES = 12
+ANONYMOUS = Viewer(sees_partner_records=False, sees_confidential_locations=False)
+
+
+@dataclass(frozen=True)
+class Area:
+    id: str
+    name: str
+    level: int
+    parent_id: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> "Area":
+        return cls(row["id"], row["name"], row["level"], row["parent_id"])
+
+
+@dataclass(frozen=True)
+class AreaList:
+    """One list of the place picker: the areas of one level, and the one chosen if any."""
+
+    level: int
+    options: list[Area]
+    selected: str | None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where distances are measured from: a position, or a point inside an area."""
+
+    latitude: float
+    longitude: float
+    area: Area | None = None
+
+
+@dataclass(frozen=True)
+class Phone:
+    number: str
+
+    @property
+    def tel(self) -> str:
+        """The number for a ``tel:`` link (RFC 3966 global number: + and digits)."""
+        return "".join(char for char in self.number if char.isdigit() or char == "+")
+
+
+@dataclass(frozen=True)
+class Card:
+    """One service as a volunteer needs it: whom to call, how far, when, for whom."""
+
+    id: str
+    name: str
+    description: str | None
+    organization: str | None
+    distance_m: float | None
+    covering: bool
+    confidential: bool
+    open_now: bool | None
+    address: str | None
+    area: str | None
+    phones: list[Phone]
+    schedules: list[dict[str, Any]]
+    genders: list[str]
+    target_groups: list[str]
+    minimum_age: int | None
+    maximum_age: int | None
+    accepts_referrals: bool
+    updated: date | None
+
+
+@dataclass(frozen=True)
+class NeedResults:
+    need: str
+    cards: list[Card] = field(default_factory=list)
+
+
+def card(found: dict[str, Any], language: str) -> Card:
+    """A search result (``api.services.search.nearest`` item) in the chosen language."""
+    service = found["service"]
+    location = found.get("location") or {}
+    translated = (service.get("translations") or {}).get(language) or {}
+    confidential = bool(found.get("position_withheld") or location.get("confidential"))
+    address = None
+    if not confidential:
+        first: dict[str, Any] = next(iter(location.get("addresses") or []), {})
+        parts = [first.get(key) for key in ("address_1", "city")]
+        address = ", ".join(part for part in parts if part) or None
+    modified = service.get("last_modified")
+    return Card(
+        id=service["id"],
+        name=translated.get("name") or service["name"],
+        description=translated.get("description") or service.get("description"),
+        organization=(service.get("organization") or {}).get("name"),
+        distance_m=found.get("distance_m"),
+        covering=bool(found.get("covering")),
+        confidential=confidential,
+        open_now=found.get("open_now"),
+        address=address,
+        area=(location.get("admin_area") or {}).get("name"),
+        phones=[Phone(phone["number"]) for phone in service.get("phones", [])],
+        schedules=service.get("schedules", []),
+        genders=service.get("genders", []),
+        target_groups=service.get("target_groups", []),
+        minimum_age=service.get("minimum_age"),
+        maximum_age=service.get("maximum_age"),
+        accepts_referrals=bool(service.get("accepts_referrals")),
+        updated=datetime.fromisoformat(modified).date() if modified else None,
+    )
+
+
+async def chosen_area(session: AsyncSession, values: list[uuid.UUID]) -> list[Area]:
+    """The area a form's lists name, with the areas it lies in (outermost first).
+
+    The lists are submitted together, outermost first; when one was changed without JavaScript,
+    the lists after it still hold choices inside the area chosen before. So the choice is the
+    last of the values that each lie inside the one before; the rest are ignored.
+    """
+    chain: list[Area] = []
+    for value in values[:MAXIMUM_AREA_VALUES]:
+        areas = [Area.of(row) for row in await area_repository.with_ancestors(session, value)]
+        if not areas:
+            if chain:
+                break
+            raise AreaNotFound("No administrative area with this id.")
+        if chain and areas[-1].parent_id != chain[-1].id:
+            break
+        chain = areas
+    return chain
+
+
+async def area_at(session: AsyncSession, latitude: float, longitude: float) -> list[Area]:
+    """The smallest area containing the point, with the areas it lies in (outermost first)."""
+    containing = await area_repository.containing(session, latitude, longitude)
+    if not containing:
+        return []
+    smallest = uuid.UUID(containing[0]["id"])
+    return [Area.of(row) for row in await area_repository.with_ancestors(session, smallest)]
+
+
+async def picker(session: AsyncSession, chain: list[Area]) -> list[AreaList]:
+    """The lists of the place picker: the top level, then the areas inside each chosen one."""
+    lists = []
+    parents: list[Area | None] = [None, *chain]
+    for depth, parent in enumerate(parents):
+        rows = await area_repository.children(
+            session, uuid.UUID(parent.id) if parent else None, limit=AREA_OPTIONS
+        )
+        if not rows:
+            break
+        options = [Area.of(row) for row in rows]
+        selected = chain[depth].id if depth < len(chain) else None
+        lists.append(AreaList(options[0].level, options, selected))
+    return lists
+
+
+async def origin_of_area(session: AsyncSession, area: Area) -> Origin:
+    """A point surely inside the area, from which distances are measured."""
+    point = await area_repository.stand_in_point(session, uuid.UUID(area.id))
+    if point is None:
+        raise AreaNotFound("No administrative area with this id.")
+    return Origin(point[0], point[1], area)
+
+
+async def _nearest(
+    session: AsyncSession, origin: Origin, need: str, limit: int, language: str
+) -> NeedResults:
+    filters = SearchFilters(needs=(need,), radius_m=REACH_M)
+    query = NearestQuery(origin.latitude, origin.longitude, filters, None, limit)
+    found = await search.nearest(session, ANONYMOUS, query)
+    return NeedResults(need, [card(item, language) for item in found["data"]])
+
+
+async def nearest(
+    session: AsyncSession, origin: Origin, needs: list[str], language: str
+) -> list[NeedResults]:
+    """The nearest few services for each need, as an anonymous caller may see them."""
+    return [await _nearest(session, origin, need, RESULTS_PER_NEED, language) for need in needs]
+
+
+async def pathway(session: AsyncSession, origin: Origin, language: str) -> list[NeedResults]:
+    """The referral pathway: the nearest service for each need of the taxonomy (or none)."""
+    return [await _nearest(session, origin, need, 1, language) for need in NEED_CODES]

@@ -1,0 +1,8 @@
+"""Relay's lookup pages for protection committees: server-rendered HTML, light and offline-able.
+
+``/lookup`` finds the nearest services for a place and a need, ``/lookup/pathway`` prints the
+referral pathway of an area. Every page works without JavaScript (plain GET forms); the script only
+adds geolocation, instant filtering and the offline copy (a service worker). Nothing is loaded from
+another host. Templates are in ``templates/``, static files in ``static/``, the interface's words
+in ``locales/`` (one JSON catalogue per language, English the reference).
+"""

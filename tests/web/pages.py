@@ -1,0 +1,53 @@
+"""Helpers for the lookup pages' tests: the demo network's places, and reading HTML."""
+
+import re
+import uuid
+from html.parser import HTMLParser
+
+from api.services.demo import NAMESPACE
+
+
+def demo_id(*parts: str) -> str:
+    """An id of the demo network (api/services/demo.py names its rows the same way)."""
+    return str(uuid.uuid5(NAMESPACE, "/".join(parts)))
+
+
+REGION = demo_id("area", "region")
+KOUNDA = demo_id("area", "kounda")
+SABALI = demo_id("area", "sabali")
+KOUNDA_POST_RAPE_CARE = demo_id("service", "health-kounda-prc")
+KOUNDA_MOTHERS = demo_id("service", "health-kounda-mch")
+SHELTER_SERVICE = demo_id("service", "safe-shelter")
+# The shelter's real position and address (demo.py): what no anonymous page may show.
+SHELTER_LATITUDE, SHELTER_LONGITUDE = 14.03, -16.02
+
+
+class Page(HTMLParser):
+    """The parts of a page the tests read: elements with their attributes, and the text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.texts: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {key: value or "" for key, value in attrs}))
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+
+    @property
+    def text(self) -> str:
+        return re.sub(r"\s+", " ", " ".join(self.texts))
+
+    def all(self, tag: str, **attributes: str) -> list[dict[str, str]]:
+        return [
+            attrs
+            for name, attrs in self.elements
+            if name == tag and all(attrs.get(key) == value for key, value in attributes.items())
+        ]
+
+    def services(self) -> list[str]:
+        """The ids of the service cards, in page order."""
+        return [attrs["data-service"] for _, attrs in self.elements if "data-service" in attrs]

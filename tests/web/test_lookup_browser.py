@@ -1,0 +1,243 @@
+"""The lookup page in a real headless Chromium (Debian's chromium and chromedriver, driven by
+Selenium; scripts/test-tools.sh installs them): a committee volunteer's flow on a 360 px phone,
+with JavaScript and without, the pathway printed on A4, and the pathway offline.
+
+Screenshots are saved under test-artifacts/ (RELAY_TEST_ARTIFACTS to change it).
+"""
+
+import io
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pypdf import PdfReader
+from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.factories.directory import DemoNetwork, load_demo
+from tests.web.browser import Browser, LiveServer, live, missing
+from tests.web.pages import KOUNDA, KOUNDA_MOTHERS, KOUNDA_POST_RAPE_CARE, REGION
+
+WAIT_SECONDS = 20
+Step = Callable[[WebDriver], Any]
+
+
+@pytest.fixture
+async def network(session: AsyncSession) -> DemoNetwork:
+    return await load_demo(session)
+
+
+@pytest.fixture
+async def server(
+    app: FastAPI, client: httpx.AsyncClient, network: DemoNetwork
+) -> AsyncIterator[LiveServer]:
+    """The test app (bound, through ``client``, to this test's transaction) on a real port."""
+    async with live(app) as running:
+        yield running
+
+
+def _browser(javascript: bool) -> Browser:
+    reason = missing()
+    if reason:
+        pytest.fail(reason)
+    return Browser(javascript=javascript)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    chromium = _browser(javascript=True)
+    yield chromium
+    chromium.quit()
+
+
+@pytest.fixture
+def no_js_browser() -> Iterator[Browser]:
+    chromium = _browser(javascript=False)
+    yield chromium
+    chromium.quit()
+
+
+def wait_for(css: str) -> Step:
+    def present(driver: WebDriver) -> bool:
+        return bool(driver.find_elements(By.CSS_SELECTOR, css))
+
+    def wait(driver: WebDriver) -> None:
+        WebDriverWait(driver, WAIT_SECONDS).until(present, f"no {css} on {driver.current_url}")
+
+    return wait
+
+
+def choose(list_id: str, value: str) -> Step:
+    return lambda driver: Select(driver.find_element(By.ID, list_id)).select_by_value(value)
+
+
+def click(css: str) -> Step:
+    return lambda driver: driver.find_element(By.CSS_SELECTOR, css).click()
+
+
+def attribute(css: str, name: str) -> Step:
+    return lambda driver: driver.find_element(By.CSS_SELECTOR, css).get_attribute(name)
+
+
+def text(css: str) -> Step:
+    return lambda driver: driver.find_element(By.CSS_SELECTOR, css).text
+
+
+def displayed(css: str) -> Step:
+    return lambda driver: driver.find_element(By.CSS_SELECTOR, css).is_displayed()
+
+
+def listed(need: str) -> Step:
+    """The services listed for a need, in order."""
+    css = f'[data-need="{need}"] .card'
+    return lambda driver: [
+        card.get_attribute("data-service") for card in driver.find_elements(By.CSS_SELECTOR, css)
+    ]
+
+
+async def nearest_medical_care(browser: Browser) -> list[str]:
+    """The services listed for medical care, and checks on the first one."""
+    cards = await browser.script(
+        """return Array.from(document.querySelectorAll('[data-need="medical-care"] .card'))
+             .map(card => [card.dataset.service, card.querySelector('.organization').textContent,
+                           card.querySelector('a.call').getAttribute('href'),
+                           card.querySelector('a.call').getBoundingClientRect().height])"""
+    )
+    assert cards, "no medical care listed"
+    _, organization, phone, height = cards[0]
+    assert organization == "Kounda health centre (demo)"
+    assert phone in {"tel:+221300000015", "tel:+221300000016"}  # the centre's two services
+    assert height >= 44, "the phone link is a large tap target"
+    return [card[0] for card in cards]
+
+
+async def fits_the_phone(browser: Browser) -> None:
+    width = await browser.script("return document.documentElement.scrollWidth")
+    assert width <= 360, f"the page is {width} px wide on a 360 px screen"
+
+
+class TestVolunteerFlow:
+    async def test_pick_an_area_and_medical_care_then_switch_language(
+        self, browser: Browser, server: LiveServer
+    ) -> None:
+        await browser.get(f"{server.url}/lookup")
+        assert await browser.script("return document.documentElement.className") == "js"
+        await fits_the_phone(browser)
+        # Choosing from a list searches at once (JavaScript submits the form).
+        await browser.run(choose("area-1", REGION))
+        await browser.run(wait_for("#area-2"))
+        await browser.run(choose("area-2", KOUNDA))
+        await browser.run(wait_for(f'#area-2 option[selected][value="{KOUNDA}"]'))
+        await browser.run(click('input[name="need"][value="medical-care"]'))
+        await browser.run(wait_for('[data-need="medical-care"] .card'))
+        services = await nearest_medical_care(browser)
+        assert set(services[:2]) == {KOUNDA_POST_RAPE_CARE, KOUNDA_MOTHERS}
+        await fits_the_phone(browser)
+        shot = await browser.screenshot("lookup-medical-care-en.png")
+        assert shot.stat().st_size > 10_000
+        # Instant filtering hides the cards that do not match.
+        await browser.run(lambda driver: driver.find_element(By.ID, "filter").send_keys("Sabali"))
+        shown = await browser.script(
+            "return Array.from(document.querySelectorAll('.card')).filter(c => !c.hidden).length"
+        )
+        assert 0 < shown < len(services)
+
+        await browser.run(click('a[hreflang="fr"]'))
+        await browser.run(wait_for('html[lang="fr"]'))
+        legend = await browser.script("return document.querySelector('.place legend').textContent")
+        assert legend == "1. Où se trouve la personne ?"
+        heading = await browser.script(
+            "return document.querySelector('[data-need=\"medical-care\"] h3').textContent"
+        )
+        assert heading == "Soins médicaux"
+        assert await nearest_medical_care(browser) == services
+        await browser.screenshot("lookup-medical-care-fr.png")
+
+        await browser.run(click('a[hreflang="ne"]'))
+        await browser.run(wait_for('html[lang="ne"]'))
+        legend = await browser.script("return document.querySelector('.needs legend').textContent")
+        assert legend == "२. कस्तो सहयोग चाहिन्छ?"
+        await browser.screenshot("lookup-medical-care-ne.png")
+
+    async def test_the_same_flow_without_javascript(
+        self, no_js_browser: Browser, server: LiveServer
+    ) -> None:
+        browser = no_js_browser
+        await browser.get(f"{server.url}/lookup")
+        # The script never ran: the page still says no-js, and the location button is hidden.
+        assert await browser.run(attribute("html", "class")) == "no-js"
+        assert not await browser.run(displayed("#locate"))
+        await browser.run(choose("area-1", REGION))
+        await browser.run(click("button.primary"))
+        await browser.run(wait_for("#area-2"))
+        await browser.run(choose("area-2", KOUNDA))
+        await browser.run(click('input[name="need"][value="medical-care"]'))
+        await browser.run(click("button.primary"))
+        await browser.run(wait_for('[data-need="medical-care"] .card'))
+        url = await browser.run(lambda driver: driver.current_url)
+        assert f"area={KOUNDA}" in url
+        assert "need=medical-care" in url
+        services = await browser.run(listed("medical-care"))
+        assert set(services[:2]) == {KOUNDA_POST_RAPE_CARE, KOUNDA_MOTHERS}
+        phone = await browser.run(attribute(".card a.call", "href"))
+        assert phone in {"tel:+221300000015", "tel:+221300000016"}
+        await browser.run(click('a[hreflang="fr"]'))
+        await browser.run(wait_for('html[lang="fr"]'))
+        assert await browser.run(text('[data-need="medical-care"] h3')) == "Soins médicaux"
+        assert await browser.run(listed("medical-care")) == services
+        await browser.screenshot("lookup-medical-care-no-js.png")
+
+
+class TestPathway:
+    @pytest.mark.parametrize("language", ["en", "fr", "ne"])
+    async def test_prints_on_one_a4_page(
+        self, browser: Browser, server: LiveServer, language: str
+    ) -> None:
+        await browser.get(f"{server.url}/lookup/pathway?area={KOUNDA}&lang={language}")
+        await fits_the_phone(browser)
+        pdf = PdfReader(io.BytesIO(await browser.print_a4()))
+        assert len(pdf.pages) == 1
+        width, height = (float(value) for value in pdf.pages[0].mediabox[2:])
+        assert (round(width / 72 * 25.4), round(height / 72 * 25.4)) == (210, 297)
+        text = pdf.pages[0].extract_text()
+        assert "Kounda" in text
+        assert "+221300000015" in text
+
+    async def test_the_last_pathway_shows_offline(
+        self, browser: Browser, server: LiveServer
+    ) -> None:
+        pathway = f"{server.url}/lookup/pathway?area={KOUNDA}&lang=fr"
+        await browser.get(pathway)
+        # The service worker installs, then keeps this pathway; wait until it is saved.
+        await browser.run(
+            lambda driver: WebDriverWait(driver, WAIT_SECONDS).until(
+                lambda d: d.execute_async_script(
+                    """const done = arguments[arguments.length - 1];
+                    caches.open('relay-lookup-pathway')
+                      .then(cache => cache.match('/lookup/pathway/last'))
+                      .then(found => done(Boolean(found)), () => done(false));"""
+                ),
+                "the pathway was not saved for offline use",
+            )
+        )
+        await server.stop()
+        with pytest.raises(httpx.ConnectError):
+            async with httpx.AsyncClient() as outside:
+                await outside.get(pathway)
+
+        await browser.get(pathway)
+        assert await browser.script("return document.documentElement.dataset.offline") == "1"
+        assert await browser.run(displayed(".offline-banner"))
+        title = await browser.script("return document.querySelector('h1').textContent.trim()")
+        assert title == "Circuit de référence : Kounda (demo)"
+        rows = await browser.script("return document.querySelectorAll('tr[data-need]').length")
+        assert rows == 15
+        await browser.screenshot("pathway-offline.png")
+        # Any other lookup page, offline, falls back to the saved pathway.
+        await browser.get(f"{server.url}/lookup?area={REGION}")
+        title = await browser.script("return document.querySelector('h1').textContent.trim()")
+        assert title == "Circuit de référence : Kounda (demo)"
