@@ -38,6 +38,8 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(demo_app, name="demo")
 app.add_typer(import_app, name="import")
 app.add_typer(clients_app, name="clients")
+keys_app = typer.Typer(help="Master keys of the personal data of referrals.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -195,6 +197,31 @@ def _emit(data: dict[str, Any], as_json: bool, secret_note: bool = False) -> Non
         typer.echo(f"{key}: {value}")
     if secret_note and data.get("client_secret"):
         typer.echo("Store the client_secret now: Relay keeps only its hash.", err=True)
+
+
+@keys_app.command("generate")
+def keys_generate(
+    version: Annotated[int, typer.Option(min=1, help="The version of the new key.")] = 1,
+) -> None:
+    """Print a new master key entry for RELAY_MASTER_KEYS (version:base64url)."""
+    from api.crypto import generate_master_key
+
+    typer.echo(generate_master_key(version))
+
+
+@keys_app.command("rotate-master")
+def keys_rotate_master() -> None:
+    """Re-wrap every referral's data key with the newest master key in RELAY_MASTER_KEYS."""
+    from api.services import keys
+
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, int]:
+        return await keys.rotate_master(session, settings)
+
+    summary = _run_in_transaction(work)
+    typer.echo(
+        f"re-wrapped {summary['rewrapped']} data keys with master key version "
+        f"{summary['version']} ({summary['current']} already were)"
+    )
 
 
 @demo_app.command("load")

@@ -11,9 +11,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.crypto import CryptoError, MasterKeys
+
 DEVELOPMENT_DATABASE_URL = "postgresql+asyncpg://relay_app:relay_app@127.0.0.1:5432/relay"
 PLACEHOLDER_PREFIX = "dev-only-"
 MINIMUM_SECRET_LENGTH = 32
+# Development only (refused elsewhere): base64url of "dev-only-master-key-change-me-01".
+PLACEHOLDER_MASTER_KEYS = "1:ZGV2LW9ubHktbWFzdGVyLWtleS1jaGFuZ2UtbWUtMDE"
 
 
 class Environment(StrEnum):
@@ -79,6 +83,22 @@ class Settings(BaseSettings):
         Field(description="Root secret for keyed hashes of tokens and secrets (32+ characters)."),
     ] = SecretStr(PLACEHOLDER_PREFIX + "secret-key-change-me-0123456789")
 
+    master_keys: Annotated[
+        SecretStr,
+        Field(
+            description="Master keys wrapping referrals' data keys: 'version:base64url' (32 "
+            "bytes), comma separated; the highest version wraps new keys "
+            "(`relay keys generate` makes one)."
+        ),
+    ] = SecretStr(PLACEHOLDER_MASTER_KEYS)
+    referral_due_hours: Annotated[
+        str,
+        Field(
+            description="Hours the receiver has to acknowledge a referral, per priority "
+            "(routine, urgent, asap, stat)."
+        ),
+    ] = "routine:72,urgent:24,asap:4,stat:1"
+
     @model_validator(mode="after")
     def _public_url_is_secure(self) -> Self:
         # OAuth endpoints must be reached over TLS; plain http only on this machine's loopback.
@@ -105,7 +125,43 @@ class Settings(BaseSettings):
                 raise ValueError("RELAY_DATABASE_URL must be set in production")
             if not self.public_url.startswith("https://"):
                 raise ValueError("RELAY_PUBLIC_URL must be an https:// URL in production")
+        if self.master_keys.get_secret_value() == PLACEHOLDER_MASTER_KEYS:
+            raise ValueError(
+                "RELAY_MASTER_KEYS must be set (relay keys generate) when "
+                f"RELAY_ENVIRONMENT={self.environment}"
+            )
         return self
+
+    @model_validator(mode="after")
+    def _keys_and_deadlines_parse(self) -> Self:
+        try:
+            MasterKeys.parse(self.master_keys.get_secret_value())
+        except CryptoError as error:
+            raise ValueError(f"RELAY_MASTER_KEYS: {error}") from error
+        if not self.due_hours:
+            raise ValueError("RELAY_REFERRAL_DUE_HOURS is empty")
+        return self
+
+    @property
+    def master(self) -> MasterKeys:
+        return MasterKeys.parse(self.master_keys.get_secret_value())
+
+    @property
+    def due_hours(self) -> dict[str, float]:
+        """Hours to acknowledge a referral, by priority code."""
+        hours: dict[str, float] = {}
+        for item in self.referral_due_hours.split(","):
+            priority, _, value = item.strip().partition(":")
+            try:
+                hours[priority] = float(value)
+            except ValueError:
+                raise ValueError(
+                    "RELAY_REFERRAL_DUE_HOURS is 'priority:hours', comma separated"
+                ) from None
+        missing = {"routine", "urgent", "asap", "stat"} - set(hours)
+        if missing or any(value <= 0 for value in hours.values()):
+            raise ValueError("RELAY_REFERRAL_DUE_HOURS needs a positive value for every priority")
+        return hours
 
     @property
     def issuer(self) -> str:

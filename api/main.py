@@ -24,12 +24,14 @@ from api.routers import (
     admin,
     areas,
     clients,
+    consents,
     directory,
     health,
     hsds,
     lookup,
     oauth,
     ogc,
+    referrals,
     search,
 )
 
@@ -100,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search.router)
     app.include_router(areas.router)
     app.include_router(lookup.router)
+    app.include_router(consents.router)
+    app.include_router(referrals.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

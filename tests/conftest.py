@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 
 from api.cli import alembic_config
 from api.config import Environment, Settings
+from api.crypto import generate_master_key
 from api.main import create_app
 
 TEST_DATABASE_URL = os.environ.get("RELAY_TEST_DATABASE_URL")
@@ -48,6 +49,7 @@ def make_settings(**overrides: Any) -> Settings:
         "migration_database_url": TEST_MIGRATION_DATABASE_URL,
         "secret_key": secrets.token_urlsafe(48),
         "public_url": "https://relay.test",
+        "master_keys": generate_master_key(),
     }
     values.update(overrides)
     return Settings(**values)

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from api.config import Environment, Settings
+from api.crypto import generate_master_key
 
 
 @pytest.fixture(autouse=True)
@@ -37,8 +38,23 @@ class TestSecrets:
         with pytest.raises(ValidationError, match="RELAY_DATABASE_URL"):
             Settings(environment=Environment.production, secret_key="s" * 40, _env_file=None)
 
+    def test_master_keys_must_be_set_outside_development(self) -> None:
+        with pytest.raises(ValidationError, match="RELAY_MASTER_KEYS must be set"):
+            Settings(environment=Environment.test, secret_key="k" * 40, _env_file=None)
+
+    @pytest.mark.parametrize(
+        "value", ["", "1", "one:AAAA", "1:AAAA", f"0:{'A' * 43}", f"1:{'A' * 43},1:{'B' * 43}"]
+    )
+    def test_malformed_master_keys_are_refused(self, value: str) -> None:
+        with pytest.raises(ValidationError, match="RELAY_MASTER_KEYS"):
+            Settings(master_keys=value, _env_file=None)
+
     def test_secrets_are_not_in_repr(self) -> None:
-        settings = Settings(environment=Environment.test, secret_key="k" * 40, _env_file=None)
+        master = generate_master_key()
+        settings = Settings(
+            environment=Environment.test, secret_key="k" * 40, master_keys=master, _env_file=None
+        )
+        assert master not in repr(settings)
         assert "k" * 40 not in repr(settings)
         assert "relay_app:relay_app" not in repr(settings)
 

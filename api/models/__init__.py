@@ -20,11 +20,20 @@ from api.models.directory import (
 )
 from api.models.oauth import OAuthAssertion, OAuthClient, OAuthToken
 from api.models.organization import Organization
+from api.models.referral import (
+    Consent,
+    IdempotencyRecord,
+    Referral,
+    ReferralEvent,
+    ReferralKey,
+)
 
 __all__ = [
     "Address",
     "AdminArea",
     "Attribute",
+    "Consent",
+    "IdempotencyRecord",
     "Language",
     "Location",
     "Metadata",
@@ -33,6 +42,9 @@ __all__ = [
     "OAuthToken",
     "Organization",
     "Phone",
+    "Referral",
+    "ReferralEvent",
+    "ReferralKey",
     "Schedule",
     "Service",
     "ServiceArea",

@@ -78,6 +78,14 @@ ANONYMOUS = {
 ANY_VALID_TOKEN = {
     ("GET", "/v1/clients"),
     ("GET", "/v1/clients/{client_id}"),
+    # Referrals read and moved by either side: the scope depends on the caller's side (sender:
+    # referrals:send, receiver: referrals:receive), which only the referral tells; the service
+    # checks it (tests/routers/test_referrals.py::TestScopes).
+    ("GET", "/v1/referrals"),
+    ("GET", "/v1/referrals/{referral_id}"),
+    ("POST", "/v1/referrals/{referral_id}/status"),
+    ("POST", "/v1/referrals/{referral_id}/notes"),
+    ("GET", "/v1/referrals/{referral_id}/events"),
 }
 
 

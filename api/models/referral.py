@@ -1,0 +1,199 @@
+"""Consents and referrals: the person's recorded consent, the referral's closed loop (FHIR Task
+statuses), its append-only history, its data key, and the idempotency records of its creation.
+
+Nothing here holds a person's data in clear: the subject, the reason, the safety instructions and
+the notes are one AES-GCM ciphertext per referral (``personal_data``) and per note, under a data
+key of the referral's own (``referral_key``, wrapped by a master key kept outside the database).
+Deleting the key row shreds them. ``subject_ref`` is the sender's pseudonymous case reference.
+"""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+from api.models.base import check_in, created_at_field, timestamp_field
+
+
+class ConsentGiver(StrEnum):
+    self_ = "self"
+    parent_guardian = "parent_guardian"
+    other_trusted_adult = "other_trusted_adult"
+
+
+class ConsentMethod(StrEnum):
+    verbal = "verbal"
+    written = "written"
+    thumbprint = "thumbprint"
+
+
+class ConsentPurpose(StrEnum):
+    services = "services"
+    reporting_to_police = "reporting_to_police"
+    statistics = "statistics"
+
+
+class DataCategory(StrEnum):
+    identity = "identity"  # name, date of birth
+    contact = "contact"  # how to reach the person
+    demographics = "demographics"  # age, gender, language
+    incident = "incident"  # what happened, when, where (the reason of the referral)
+    safety = "safety"  # do not contact directly, the safe channel and times
+
+
+class ReferralStatus(StrEnum):
+    """FHIR R4 ``Task.status`` codes used by the closed loop."""
+
+    requested = "requested"
+    received = "received"
+    accepted = "accepted"
+    rejected = "rejected"
+    cancelled = "cancelled"
+    in_progress = "in-progress"
+    on_hold = "on-hold"
+    completed = "completed"
+    failed = "failed"
+
+
+CLOSED_STATUSES = frozenset(
+    {
+        ReferralStatus.rejected,
+        ReferralStatus.cancelled,
+        ReferralStatus.completed,
+        ReferralStatus.failed,
+    }
+)
+
+
+class Priority(StrEnum):
+    """FHIR ``request-priority`` codes."""
+
+    routine = "routine"
+    urgent = "urgent"
+    asap = "asap"
+    stat = "stat"
+
+
+class SharingProfile(StrEnum):
+    minimal = "minimal"
+    standard = "standard"
+    police_report = "police_report"
+
+
+class Consent(SQLModel, table=True):
+    __tablename__ = "consent"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("given_by", ConsentGiver), name="given_by"),
+        sa.CheckConstraint(check_in("method", ConsentMethod), name="method"),
+        sa.CheckConstraint("age_at_consent BETWEEN 0 AND 120", name="age"),
+        sa.CheckConstraint("valid_until IS NULL OR valid_until > valid_from", name="validity"),
+        sa.CheckConstraint(
+            "given_by = 'self' OR relationship IS NOT NULL", name="relationship_when_not_self"
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    organization_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
+    subject_ref: str = Field(sa_type=sa.Text)
+    given_by: str = Field(sa_type=sa.Text)
+    relationship: str | None = Field(default=None, sa_type=sa.Text)
+    child_assent: bool | None = None
+    age_at_consent: int
+    method: str = Field(sa_type=sa.Text)
+    recorded_by: str = Field(sa_type=sa.Text)
+    purposes: list[str] = Field(sa_type=postgresql.ARRAY(sa.Text))
+    allowed_organizations: list[uuid.UUID] = Field(sa_type=postgresql.ARRAY(sa.Uuid))
+    allowed_recipient_kinds: list[str] = Field(sa_type=postgresql.ARRAY(sa.Text))
+    data_categories: list[str] = Field(sa_type=postgresql.ARRAY(sa.Text))
+    valid_from: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    valid_until: datetime | None = timestamp_field()
+    withdrawn_at: datetime | None = timestamp_field()
+    withdrawal_reason: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = created_at_field()
+
+
+class Referral(SQLModel, table=True):
+    __tablename__ = "referral"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("status", ReferralStatus), name="status"),
+        sa.CheckConstraint(check_in("priority", Priority), name="priority"),
+        sa.CheckConstraint(check_in("sharing_profile", SharingProfile), name="sharing_profile"),
+        sa.CheckConstraint(
+            "from_organization_id <> to_organization_id", name="between_two_organisations"
+        ),
+        sa.Index("ix_referral_from_updated", "from_organization_id", "updated_at", "id"),
+        sa.Index("ix_referral_to_updated", "to_organization_id", "updated_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    from_organization_id: uuid.UUID = Field(foreign_key="organization.id")
+    to_organization_id: uuid.UUID = Field(foreign_key="organization.id")
+    to_service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    consent_id: uuid.UUID = Field(foreign_key="consent.id", index=True)
+    status: str = Field(default=ReferralStatus.requested.value, sa_type=sa.Text)
+    priority: str = Field(sa_type=sa.Text)
+    needs: list[str] = Field(sa_type=postgresql.ARRAY(sa.Text))
+    sharing_profile: str = Field(sa_type=sa.Text)
+    due_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    personal_data: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+    closed_at: datetime | None = timestamp_field()
+    erased_at: datetime | None = timestamp_field()
+    erasure_reason: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class ReferralKey(SQLModel, table=True):
+    """A referral's data key, wrapped (AES-GCM) by the master key of ``master_version``."""
+
+    __tablename__ = "referral_key"
+
+    referral_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    wrapped_key: bytes = Field(sa_type=sa.LargeBinary)
+    master_version: int
+    created_at: datetime = created_at_field()
+
+
+class ReferralEvent(SQLModel, table=True):
+    """One step of a referral's closed loop; never updated nor deleted (the note aside, which is
+    a ciphertext under the referral's key and goes with it)."""
+
+    __tablename__ = "referral_event"
+    __table_args__ = (sa.UniqueConstraint("referral_id", "sequence"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    referral_id: uuid.UUID = Field(foreign_key="referral.id")
+    sequence: int
+    at: datetime = created_at_field()
+    organization_id: uuid.UUID = Field(foreign_key="organization.id")
+    client_id: str = Field(sa_type=sa.Text)
+    acting_user: str | None = Field(default=None, sa_type=sa.Text)
+    type: str = Field(sa_type=sa.Text)
+    status: str | None = Field(default=None, sa_type=sa.Text)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    outcome: str | None = Field(default=None, sa_type=sa.Text)
+    note: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """What a ``POST /v1/referrals`` with an ``Idempotency-Key`` created: a retry with the same
+    key and body answers the same referral; the same key with another body is refused."""
+
+    __tablename__ = "idempotency_record"
+
+    organization_id: uuid.UUID = Field(foreign_key="organization.id", primary_key=True)
+    key: str = Field(sa_type=sa.Text, primary_key=True)
+    request_hash: str = Field(sa_type=sa.Text)
+    referral_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("referral.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    created_at: datetime = created_at_field()

@@ -1,0 +1,231 @@
+"""Every query on consents and referrals. Each unit of work first calls ``act_as`` so that the
+database's row-level security (migration 0008) holds the request to its organisation's rows,
+behind the explicit organisation conditions written here."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, literal, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from api.models.directory import Attribute, Service, ServiceCapacity, TaxonomyTerm
+from api.models.organization import Organization
+from api.models.referral import (
+    Consent,
+    IdempotencyRecord,
+    Referral,
+    ReferralEvent,
+    ReferralKey,
+)
+
+
+async def act_as(session: AsyncSession, organization_id: uuid.UUID) -> None:
+    """Row-level security: this transaction acts for ``organization_id``."""
+    await session.execute(
+        select(func.set_config("relay.organization_id", str(organization_id), True))
+    )
+
+
+async def add(session: AsyncSession, *rows: Any) -> None:
+    session.add_all(rows)
+    await session.flush()
+
+
+async def own_consent(
+    session: AsyncSession, organization_id: uuid.UUID, consent_id: uuid.UUID
+) -> Consent | None:
+    found = await session.execute(
+        select(Consent).where(
+            col(Consent.id) == consent_id, col(Consent.organization_id) == organization_id
+        )
+    )
+    return found.scalar_one_or_none()
+
+
+async def consent(session: AsyncSession, consent_id: uuid.UUID) -> Consent | None:
+    return await session.get(Consent, consent_id, populate_existing=True)
+
+
+async def withdraw_consent(
+    session: AsyncSession, consent_id: uuid.UUID, at: datetime, reason: str
+) -> None:
+    await session.execute(
+        update(Consent)
+        .where(col(Consent.id) == consent_id, col(Consent.withdrawn_at).is_(None))
+        .values(withdrawn_at=at, withdrawal_reason=reason)
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """The service a referral is sent to, with what the rules check."""
+
+    service: Service
+    organization: Organization
+    needs: frozenset[str]
+    available: int | None  # places free now, when the service publishes capacity
+
+
+async def target(session: AsyncSession, service_id: uuid.UUID) -> Target | None:
+    row = (
+        await session.execute(
+            select(Service, Organization)
+            .join(Organization, col(Organization.id) == col(Service.organization_id))
+            .where(col(Service.id) == service_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    service, organization = row
+    needs = await session.scalars(
+        select(col(TaxonomyTerm.code))
+        .join(Attribute, col(Attribute.taxonomy_term_id) == col(TaxonomyTerm.id))
+        .where(col(Attribute.link_entity) == "service", col(Attribute.link_id) == service_id)
+    )
+    available = await session.scalar(
+        select(func.sum(col(ServiceCapacity.available))).where(
+            col(ServiceCapacity.service_id) == service_id
+        )
+    )
+    return Target(service, organization, frozenset(code for code in needs if code), available)
+
+
+async def lock_idempotency_key(session: AsyncSession, organization_id: uuid.UUID, key: str) -> None:
+    """Serialise requests carrying the same key (until this transaction ends): a concurrent
+    retry waits here, then finds the record the first one committed."""
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(f"{organization_id}/{key}", 0)))
+    )
+
+
+async def idempotency_record(
+    session: AsyncSession, organization_id: uuid.UUID, key: str
+) -> IdempotencyRecord | None:
+    return await session.get(IdempotencyRecord, (organization_id, key))
+
+
+async def referral(
+    session: AsyncSession, organization_id: uuid.UUID, referral_id: uuid.UUID, *, lock: bool = False
+) -> Referral | None:
+    """The referral, if ``organization_id`` sent or received it."""
+    statement = select(Referral).where(
+        col(Referral.id) == referral_id,
+        or_(
+            col(Referral.from_organization_id) == organization_id,
+            col(Referral.to_organization_id) == organization_id,
+        ),
+    )
+    if lock:
+        statement = statement.with_for_update()
+    found = await session.execute(statement.execution_options(populate_existing=True))
+    return found.scalar_one_or_none()
+
+
+async def key_of(session: AsyncSession, referral_id: uuid.UUID) -> ReferralKey | None:
+    return await session.get(ReferralKey, referral_id, populate_existing=True)
+
+
+async def events(session: AsyncSession, referral_id: uuid.UUID) -> list[ReferralEvent]:
+    rows = await session.scalars(
+        select(ReferralEvent)
+        .where(col(ReferralEvent.referral_id) == referral_id)
+        .order_by(col(ReferralEvent.sequence))
+    )
+    return list(rows)
+
+
+async def next_sequence(session: AsyncSession, referral_id: uuid.UUID) -> int:
+    """The next event number (the caller holds the referral's row lock)."""
+    last = await session.scalar(
+        select(func.max(col(ReferralEvent.sequence))).where(
+            col(ReferralEvent.referral_id) == referral_id
+        )
+    )
+    return (last or 0) + 1
+
+
+async def erase(session: AsyncSession, referral_id: uuid.UUID, at: datetime, reason: str) -> None:
+    """Shred the referral's personal data: its data key goes, and the ciphertext with it."""
+    await session.execute(
+        ReferralKey.__table__.delete().where(  # type: ignore[attr-defined]
+            ReferralKey.__table__.c.referral_id == referral_id  # type: ignore[attr-defined]
+        )
+    )
+    await session.execute(
+        update(Referral)
+        .where(col(Referral.id) == referral_id)
+        .values(personal_data=None, erased_at=at, erasure_reason=reason, updated_at=at)
+    )
+
+
+async def listing(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    *,
+    sent: bool,
+    statuses: list[str],
+    priorities: list[str],
+    updated_since: datetime | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Referral]:
+    """A page of the organisation's sent or received referrals, most recently updated first."""
+    party = col(Referral.from_organization_id if sent else Referral.to_organization_id)
+    statement = select(Referral).where(party == organization_id)
+    if statuses:
+        statement = statement.where(col(Referral.status).in_(statuses))
+    if priorities:
+        statement = statement.where(col(Referral.priority).in_(priorities))
+    if updated_since is not None:
+        statement = statement.where(col(Referral.updated_at) >= updated_since)
+    if after is not None:
+        statement = statement.where(
+            func.row(col(Referral.updated_at), col(Referral.id))
+            < func.row(literal(after[0]), literal(after[1]))
+        )
+    statement = statement.order_by(col(Referral.updated_at).desc(), col(Referral.id).desc())
+    return list(await session.scalars(statement.limit(limit)))
+
+
+async def insert_idempotency(session: AsyncSession, record: IdempotencyRecord) -> None:
+    await session.execute(
+        insert(IdempotencyRecord)
+        .values(
+            organization_id=record.organization_id,
+            key=record.key,
+            request_hash=record.request_hash,
+            referral_id=record.referral_id,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    now: datetime = await session.scalar(text("SELECT now()"))
+    return now
+
+
+async def act_as_worker(session: AsyncSession) -> None:
+    """Row-level security: this transaction is the worker's (maintenance over every row)."""
+    await session.execute(select(func.set_config("relay.worker", "on", True)))
+
+
+async def keys_not_wrapped_by(
+    session: AsyncSession, version: int, *, limit: int
+) -> list[ReferralKey]:
+    rows = await session.scalars(
+        select(ReferralKey)
+        .where(col(ReferralKey.master_version) != version)
+        .order_by(col(ReferralKey.referral_id))
+        .limit(limit)
+        .with_for_update()
+    )
+    return list(rows)
+
+
+async def count_keys(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(ReferralKey)) or 0)

@@ -1,0 +1,126 @@
+"""Referrals: create (idempotent), read, list, move through the closed loop, notes, erasure."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from api.auth.dependencies import Authenticated, requires
+from api.auth.principal import Principal
+from api.auth.scopes import Scope
+from api.deps import SessionDep, SettingsDep
+from api.models.referral import Priority, ReferralStatus
+from api.schemas.referrals import Erasure, NoteCreate, ReferralCreate, StatusChange
+from api.services import referrals as service
+from api.services.referrals import Role
+
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+Sender = Annotated[Principal, requires(Scope.referrals_send)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such referral"}}
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7e]{1,255}$",
+        description="Retries with the same key and body return the same referral.",
+    ),
+]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Refer a person to a service")
+async def create_referral(
+    body: ReferralCreate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Sender,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    created, new = await service.create(session, settings, principal, body, idempotency_key)
+    if not new:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/referrals/{created['id']}"
+    return created
+
+
+@router.get("", summary="Your organisation's sent or received referrals (no personal data)")
+async def list_referrals(
+    session: SessionDep,
+    principal: Authenticated,
+    box: Annotated[Role, Query(description="sender: sent; receiver: received")],
+    status_: Annotated[list[ReferralStatus] | None, Query(alias="status", max_length=9)] = None,
+    priority: Annotated[list[Priority] | None, Query(max_length=4)] = None,
+    updated_since: Annotated[datetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=service.LIST_LIMIT)] = 20,
+) -> dict[str, Any]:
+    return await service.listing(
+        session,
+        principal,
+        box=box,
+        statuses=[item.value for item in status_ or []],
+        priorities=[item.value for item in priority or []],
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get("/{referral_id}", summary="One referral, as your side may see it", responses=NOT_FOUND)
+async def get_referral(
+    referral_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Authenticated
+) -> dict[str, Any]:
+    return await service.get(session, settings, principal, referral_id)
+
+
+@router.post(
+    "/{referral_id}/status", summary="Move the referral in its closed loop", responses=NOT_FOUND
+)
+async def change_status(
+    referral_id: uuid.UUID,
+    body: StatusChange,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Authenticated,
+) -> dict[str, Any]:
+    return await service.change_status(session, settings, principal, referral_id, body)
+
+
+@router.post(
+    "/{referral_id}/notes",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a note to the thread between the two organisations",
+    responses=NOT_FOUND,
+)
+async def add_note(
+    referral_id: uuid.UUID,
+    body: NoteCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Authenticated,
+) -> dict[str, Any]:
+    return await service.add_note(session, settings, principal, referral_id, body)
+
+
+@router.get("/{referral_id}/events", summary="The referral's closed loop", responses=NOT_FOUND)
+async def list_events(
+    referral_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Authenticated
+) -> dict[str, Any]:
+    return await service.events(session, settings, principal, referral_id)
+
+
+@router.delete(
+    "/{referral_id}/personal-data",
+    summary="Erase the person's data (the data key is destroyed)",
+    responses=NOT_FOUND,
+)
+async def erase_personal_data(
+    referral_id: uuid.UUID,
+    body: Erasure,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Sender,
+) -> dict[str, Any]:
+    return await service.erase(session, settings, principal, referral_id, body)

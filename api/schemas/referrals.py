@@ -1,0 +1,233 @@
+"""Request and response contracts of consents and referrals (field names from the issue, FHIR
+codes for statuses and priorities, GBVIMS incident types for the reason)."""
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from api.models.directory import Gender
+from api.models.organization import OrganizationKind
+from api.models.referral import (
+    ConsentGiver,
+    ConsentMethod,
+    ConsentPurpose,
+    DataCategory,
+    Priority,
+    ReferralStatus,
+    SharingProfile,
+)
+from api.schemas.directory import LANGUAGE_CODE, NeedCode
+
+# A pseudonymous reference: letters, digits and . _ : - only (no spaces, so not a name).
+PSEUDONYM = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("must carry a UTC offset (or Z)")
+    return value
+
+
+Instant = Annotated[datetime, AfterValidator(_aware)]
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    if len(set(values)) != len(values):
+        raise ValueError("must not repeat a value")
+    return values
+
+
+class ConsentCreate(Strict):
+    subject_ref: Annotated[str, Field(pattern=PSEUDONYM, description="Your case reference.")]
+    given_by: ConsentGiver
+    relationship: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    child_assent: bool | None = None
+    age_at_consent: Annotated[int, Field(ge=0, le=120)]
+    method: ConsentMethod
+    recorded_by: Annotated[str, Field(pattern=PSEUDONYM, description="Staff pseudonym.")]
+    purposes: Annotated[list[ConsentPurpose], Field(min_length=1), AfterValidator(_unique)]
+    allowed_organizations: Annotated[
+        list[uuid.UUID], Field(max_length=50), AfterValidator(_unique)
+    ] = []
+    allowed_recipient_kinds: Annotated[
+        list[OrganizationKind], Field(max_length=10), AfterValidator(_unique)
+    ] = []
+    data_categories: Annotated[list[DataCategory], Field(min_length=1), AfterValidator(_unique)]
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        if self.given_by is not ConsentGiver.self_ and self.relationship is None:
+            raise ValueError("relationship is required when consent is not given by the person")
+        if (
+            self.age_at_consent < 18
+            and self.given_by is not ConsentGiver.self_
+            and self.child_assent is None
+        ):
+            raise ValueError("child_assent is required for a child whose consent a carer gives")
+        if not self.allowed_organizations and not self.allowed_recipient_kinds:
+            raise ValueError("name allowed_organizations or allowed_recipient_kinds")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+class WithdrawalReason(StrEnum):
+    withdrawn_by_person = "withdrawn_by_person"
+    withdrawn_by_guardian = "withdrawn_by_guardian"
+    recorded_in_error = "recorded_in_error"
+    other = "other"
+
+
+class ConsentWithdrawal(Strict):
+    reason: WithdrawalReason
+
+
+class GbvType(StrEnum):
+    """The six GBVIMS core incident types."""
+
+    rape = "rape"
+    sexual_assault = "sexual_assault"
+    physical_assault = "physical_assault"
+    forced_marriage = "forced_marriage"
+    denial_of_resources = "denial_of_resources"
+    psychological_abuse = "psychological_abuse"
+
+
+class ChildProtectionConcern(StrEnum):
+    physical_violence = "physical_violence"
+    sexual_violence = "sexual_violence"
+    emotional_abuse = "emotional_abuse"
+    neglect = "neglect"
+    child_labour = "child_labour"
+    child_marriage = "child_marriage"
+    unaccompanied_or_separated = "unaccompanied_or_separated"
+    trafficking = "trafficking"
+    associated_with_armed_groups = "associated_with_armed_groups"
+    other = "other"
+
+
+class TraffickingIndicator(StrEnum):
+    deception = "deception"
+    debt_bondage = "debt_bondage"
+    documents_withheld = "documents_withheld"
+    restricted_movement = "restricted_movement"
+    forced_labour = "forced_labour"
+    sexual_exploitation = "sexual_exploitation"
+    under_18 = "under_18"
+
+
+class Reason(Strict):
+    gbv_type: GbvType | None = None
+    child_protection_concern: ChildProtectionConcern | None = None
+    trafficking_indicators: Annotated[
+        list[TraffickingIndicator], Field(max_length=7), AfterValidator(_unique)
+    ] = []
+    incident_date: date | None = None
+    incident_area_id: uuid.UUID | None = None
+
+
+class ContactChannel(StrEnum):
+    phone = "phone"
+    sms = "sms"
+    in_person = "in_person"
+    through_referrer = "through_referrer"
+
+
+class Contact(Strict):
+    phone: Annotated[str | None, Field(pattern=r"^\+?[0-9 ()-]{3,32}$")] = None
+    address: Annotated[str | None, Field(min_length=1, max_length=300)] = None
+
+
+class Subject(Strict):
+    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    date_of_birth: date | None = None
+    age: Annotated[int | None, Field(ge=0, le=120)] = None
+    gender: Gender | None = None
+    language: Annotated[str | None, Field(pattern=LANGUAGE_CODE)] = None
+    contact: Contact | None = None
+
+
+class Safety(Strict):
+    do_not_contact_directly: bool = False
+    safe_channel: ContactChannel | None = None
+    safe_times: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+
+
+class ReferralCreate(Strict):
+    to_service_id: uuid.UUID
+    consent_id: uuid.UUID
+    priority: Priority
+    needs: Annotated[list[NeedCode], Field(min_length=1, max_length=15), AfterValidator(_unique)]
+    reason: Reason = Reason()
+    sharing_profile: SharingProfile
+    subject: Subject = Subject()
+    safety: Safety = Safety()
+
+
+class RejectionReason(StrEnum):
+    no_capacity = "no_capacity"
+    not_eligible = "not_eligible"
+    outside_service_area = "outside_service_area"
+    service_not_offered = "service_not_offered"
+    duplicate = "duplicate"
+    other = "other"
+
+
+class HoldReason(StrEnum):
+    awaiting_information = "awaiting_information"
+    person_unreachable = "person_unreachable"
+    awaiting_capacity = "awaiting_capacity"
+    other = "other"
+
+
+class FailureReason(StrEnum):
+    person_unreachable = "person_unreachable"
+    declined_by_person = "declined_by_person"
+    service_interrupted = "service_interrupted"
+    other = "other"
+
+
+class CancellationReason(StrEnum):
+    no_longer_needed = "no_longer_needed"
+    referred_elsewhere = "referred_elsewhere"
+    consent_withdrawn = "consent_withdrawn"
+    entered_in_error = "entered_in_error"
+    other = "other"
+
+
+class Outcome(StrEnum):
+    service_provided = "service_provided"
+    partially_provided = "partially_provided"
+    referred_onward = "referred_onward"
+    other = "other"
+
+
+class StatusChange(Strict):
+    status: ReferralStatus
+    reason: Annotated[str | None, Field(pattern=r"^[a-z_]{1,40}$")] = None
+    outcome: Outcome | None = None
+    note: Annotated[str | None, Field(min_length=1, max_length=4000)] = None
+
+
+class NoteCreate(Strict):
+    note: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class ErasureReason(StrEnum):
+    requested_by_person = "requested_by_person"
+    retention_expired = "retention_expired"
+    entered_in_error = "entered_in_error"
+    safety_risk = "safety_risk"
+
+
+class Erasure(Strict):
+    reason: ErasureReason
