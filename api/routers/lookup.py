@@ -85,26 +85,26 @@ class Form:
 
 async def _place(session: AsyncSession, form: Form) -> tuple[list[Area], Origin | None]:
     """The chosen area's chain and the origin of distances: the position when one is given
-    (the lists then show the areas around it), else a point inside the chosen area."""
-    if form.latitude is not None and form.longitude is not None:
-        chain = await lookup.area_at(session, form.latitude, form.longitude)
-        return chain, Origin(form.latitude, form.longitude)
-    if form.areas:
-        chain = await lookup.chosen_area(session, form.areas)
-        return chain, await lookup.origin_of_area(session, chain[-1])
+    (the lists then show the areas around it), else a point inside the chosen area. Nothing when
+    the form has errors; an unknown area becomes one."""
+    if form.errors:
+        return [], None
+    try:
+        if form.latitude is not None and form.longitude is not None:
+            chain = await lookup.area_at(session, form.latitude, form.longitude)
+            return chain, Origin(form.latitude, form.longitude)
+        if form.areas:
+            chain = await lookup.chosen_area(session, form.areas)
+            return chain, await lookup.origin_of_area(session, chain[-1])
+    except AreaNotFound:
+        form.errors.append("error.area")
     return [], None
 
 
 @router.get("", summary="Find the nearest services for a place and a need (HTML)")
 async def lookup_page(request: Request, session: SessionDep) -> Response:
     form = Form.read(request)
-    chain: list[Area] = []
-    origin = None
-    if not form.errors:
-        try:
-            chain, origin = await _place(session, form)
-        except AreaNotFound:
-            form.errors.append("error.area")
+    chain, origin = await _place(session, form)
     results = []
     if origin is not None and form.needs:
         results = await lookup.nearest(session, origin, form.needs, form.language)
@@ -145,15 +145,9 @@ def _place_parameters(form: Form, origin: Origin) -> dict[str, str]:
 @router.get("/pathway", summary="The printable referral pathway of a place (HTML)")
 async def pathway_page(request: Request, session: SessionDep) -> Response:
     form = Form.read(request)
-    chain: list[Area] = []
-    origin = None
-    if not form.errors:
-        try:
-            chain, origin = await _place(session, form)
-        except AreaNotFound:
-            form.errors.append("error.area")
-        if origin is None and not form.errors:
-            form.errors.append("error.place")
+    chain, origin = await _place(session, form)
+    if origin is None and not form.errors:
+        form.errors.append("error.place")
     if origin is None:
         return await _form_page(request, session, form, chain, None, [])
     return render.page(
