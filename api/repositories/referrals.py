@@ -1,13 +1,13 @@
-"""Every query on consents and referrals. Each unit of work first calls ``act_as`` so that the
-database's row-level security (migration 0008) holds the request to its organisation's rows,
-behind the explicit organisation conditions written here."""
+"""Every query on consents and referrals. Partner reads start from ``readable_consents`` and
+``readable_referrals``; each unit of work first calls ``act_as`` so that the database's
+row-level security (migration 0008) holds the request to its organisation's rows as well."""
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, or_, select, text, update
+from sqlalchemy import Select, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -30,6 +30,21 @@ async def act_as(session: AsyncSession, organization_id: uuid.UUID) -> None:
     )
 
 
+def readable_consents(organization_id: uuid.UUID) -> Select[Consent]:
+    """The consents an organisation may see: those it recorded."""
+    return select(Consent).where(col(Consent.organization_id) == organization_id)
+
+
+def readable_referrals(organization_id: uuid.UUID) -> Select[Referral]:
+    """The referrals an organisation may see: those it sent or received."""
+    return select(Referral).where(
+        or_(
+            col(Referral.from_organization_id) == organization_id,
+            col(Referral.to_organization_id) == organization_id,
+        )
+    )
+
+
 async def add(session: AsyncSession, *rows: Any) -> None:
     session.add_all(rows)
     await session.flush()
@@ -39,9 +54,7 @@ async def own_consent(
     session: AsyncSession, organization_id: uuid.UUID, consent_id: uuid.UUID
 ) -> Consent | None:
     found = await session.execute(
-        select(Consent).where(
-            col(Consent.id) == consent_id, col(Consent.organization_id) == organization_id
-        )
+        readable_consents(organization_id).where(col(Consent.id) == consent_id)
     )
     return found.scalar_one_or_none()
 
@@ -112,13 +125,7 @@ async def referral(
     session: AsyncSession, organization_id: uuid.UUID, referral_id: uuid.UUID, *, lock: bool = False
 ) -> Referral | None:
     """The referral, if ``organization_id`` sent or received it."""
-    statement = select(Referral).where(
-        col(Referral.id) == referral_id,
-        or_(
-            col(Referral.from_organization_id) == organization_id,
-            col(Referral.to_organization_id) == organization_id,
-        ),
-    )
+    statement = readable_referrals(organization_id).where(col(Referral.id) == referral_id)
     if lock:
         statement = statement.with_for_update()
     found = await session.execute(statement.execution_options(populate_existing=True))
@@ -175,7 +182,7 @@ async def listing(
 ) -> list[Referral]:
     """A page of the organisation's sent or received referrals, most recently updated first."""
     party = col(Referral.from_organization_id if sent else Referral.to_organization_id)
-    statement = select(Referral).where(party == organization_id)
+    statement = readable_referrals(organization_id).where(party == organization_id)
     if statuses:
         statement = statement.where(col(Referral.status).in_(statuses))
     if priorities:
