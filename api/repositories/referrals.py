@@ -236,3 +236,7 @@ async def keys_not_wrapped_by(
 
 async def count_keys(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(ReferralKey)) or 0)
+
+
+async def organization(session: AsyncSession, organization_id: uuid.UUID) -> Organization | None:
+    return await session.get(Organization, organization_id)

@@ -1,10 +1,13 @@
 """Referrals: create (idempotent), read, list, move through the closed loop, notes, erasure."""
 
+import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
+from starlette.datastructures import QueryParams
 
 from api.auth.dependencies import Authenticated, requires
 from api.auth.principal import Principal
@@ -12,8 +15,10 @@ from api.auth.scopes import Scope
 from api.deps import SessionDep, SettingsDep
 from api.models.referral import Priority, ReferralStatus
 from api.schemas.referrals import Erasure, NoteCreate, ReferralCreate, StatusChange
+from api.services import fhir
 from api.services import referrals as service
 from api.services.referrals import Role
+from api.web import render
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 Sender = Annotated[Principal, requires(Scope.referrals_send)]
@@ -109,6 +114,51 @@ async def list_events(
     referral_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Authenticated
 ) -> dict[str, Any]:
     return await service.events(session, settings, principal, referral_id)
+
+
+class ExportFormat(StrEnum):
+    fhir = "fhir"
+    html = "html"
+
+
+@router.get(
+    "/{referral_id}/export",
+    summary="The referral as a FHIR R4 Bundle, or as a printable form for an authority",
+    responses={
+        **NOT_FOUND,
+        200: {"content": {"application/fhir+json": {}, "text/html": {}}},
+    },
+)
+async def export_referral(
+    referral_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Authenticated,
+    format_: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.fhir,
+) -> Response:
+    found = await service.export(session, settings, principal, referral_id)
+    # Personal data: never kept by a cache.
+    headers = {"Cache-Control": "no-store"}
+    if format_ is ExportFormat.html:
+        page = render.page(
+            "referral_form.html",
+            "en",
+            f"/v1/referrals/{referral_id}/export",
+            QueryParams(),
+            view=found.view,
+            sender=found.sender,
+            receiver=found.receiver,
+        )
+        page.headers.update(headers)
+        return page
+    document = fhir.bundle(
+        found.view, found.events, found.sender, found.receiver, found.consent, datetime.now(UTC)
+    )
+    return Response(
+        json.dumps(document, ensure_ascii=False),
+        media_type="application/fhir+json",
+        headers=headers,
+    )
 
 
 @router.delete(

@@ -23,9 +23,10 @@ from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.errors import Conflict, InsufficientScope, NotFound, RelayError
-from api.models.organization import OrganizationStatus
+from api.models.organization import Organization, OrganizationStatus
 from api.models.referral import (
     CLOSED_STATUSES,
+    Consent,
     DataCategory,
     IdempotencyRecord,
     Referral,
@@ -640,3 +641,38 @@ def _read_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
         return datetime.fromisoformat(moment), uuid.UUID(identifier)
     except ValueError:
         raise InvalidCursor("The cursor is not one this API gave.") from None
+
+
+@dataclass
+class Export:
+    """What an export of a referral shows: the caller's view, its history, the two parties and
+    the consent it rests on."""
+
+    view: dict[str, Any]
+    events: list[dict[str, Any]]
+    sender: Organization
+    receiver: Organization
+    consent: Consent | None
+
+
+async def export(
+    session: AsyncSession, settings: Settings, principal: Principal, referral_id: uuid.UUID
+) -> Export:
+    """The referral for an export. Even for its sender, only what the sharing profile shares:
+    an export is what travels to the receiver (or an authority not on Relay)."""
+    opened = await _open(session, settings, principal, referral_id)
+    referral = opened.referral
+    view = _view(referral, Role.receiver, _personal(opened), opened.withheld)
+    view["role"] = opened.role.value
+    found = await repository.events(session, referral.id)
+    sender = await repository.organization(session, referral.from_organization_id)
+    receiver = await repository.organization(session, referral.to_organization_id)
+    assert sender is not None
+    assert receiver is not None
+    return Export(
+        view,
+        [_event_view(event, Opened(referral, opened.role, None, "export")) for event in found],
+        sender,
+        receiver,
+        await repository.consent(session, referral.consent_id),
+    )

@@ -697,3 +697,107 @@ class TestMasterKeyRotation:
             MasterKeys.parse(old).unwrap(key.wrapped_key, 2, referral_id)
         with pytest.raises(CryptoError):  # a wrapped key moved to another referral does not open
             only_new.unwrap(key.wrapped_key, 2, uuid.uuid4())
+
+
+class TestExport:
+    async def test_the_fhir_bundle_validates_and_carries_the_loop(
+        self, client: httpx.AsyncClient, network: Network
+    ) -> None:
+        from fhir.resources.R4B.bundle import Bundle
+
+        net = network
+        consent_id = await record_consent(client, net)
+        referral_id = (await refer(client, net, consent_id))["id"]
+        await move(client, net.receiver.headers, referral_id, status="received")
+        await move(
+            client, net.receiver.headers, referral_id, status="rejected", reason="no_capacity"
+        )
+        for headers in (net.sender.headers, net.receiver.headers):
+            response = await client.get(
+                f"/v1/referrals/{referral_id}/export?format=fhir", headers=headers
+            )
+            assert response.status_code == 200, response.text
+            assert response.headers["content-type"] == "application/fhir+json"
+            assert response.headers["cache-control"] == "no-store"
+            bundle = Bundle.model_validate(response.json())  # every resource is validated too
+            kinds = [entry.resource.get_resource_type() for entry in bundle.entry]
+            assert kinds == [
+                "Task",
+                "ServiceRequest",
+                "Consent",
+                "Patient",
+                "Organization",
+                "Organization",
+            ]
+            task = bundle.entry[0].resource
+            assert task.status == "rejected"
+            assert task.statusReason.coding[0].code == "no_capacity"
+            assert task.priority == "urgent"
+            request = bundle.entry[1].resource
+            assert request.status == "revoked"
+            assert [c.code for c in request.code.coding] == ["post-rape-care"]
+            assert bundle.entry[2].resource.provision.purpose[0].code == "services"
+        # Closed: the receiver's bundle holds no personal data; the sender's does (its profile).
+        receiver = (
+            await client.get(f"/v1/referrals/{referral_id}/export", headers=net.receiver.headers)
+        ).json()
+        sender = (
+            await client.get(f"/v1/referrals/{referral_id}/export", headers=net.sender.headers)
+        ).json()
+        assert NAME not in str(receiver)
+        assert NAME in str(sender)
+        assert "CASE-2026-0042" not in str(sender)  # the case reference never travels
+
+    async def test_the_minimal_profile_exports_no_identity(
+        self, client: httpx.AsyncClient, network: Network
+    ) -> None:
+        from fhir.resources.R4B.bundle import Bundle
+
+        net = network
+        consent_id = await record_consent(client, net)
+        referral_id = (
+            await refer(
+                client,
+                net,
+                consent_id,
+                sharing_profile="minimal",
+                reason={},
+                subject={"age": 15, "gender": "female"},
+            )
+        )["id"]
+        response = await client.get(
+            f"/v1/referrals/{referral_id}/export", headers=net.receiver.headers
+        )
+        bundle = Bundle.model_validate(response.json())
+        patient = bundle.entry[3].resource
+        assert patient.gender == "female"
+        assert patient.name is None
+        assert patient.birthDate is None
+
+    async def test_the_printable_form_renders_what_the_profile_shares(
+        self, client: httpx.AsyncClient, network: Network
+    ) -> None:
+        net = network
+        consent_id = await record_consent(client, net)
+        referral_id = (await refer(client, net, consent_id))["id"]
+        response = await client.get(
+            f"/v1/referrals/{referral_id}/export?format=html", headers=net.sender.headers
+        )
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert response.headers["cache-control"] == "no-store"
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        page = response.text
+        assert "Referral form" in page
+        assert NAME in page
+        assert "Safety: read before any contact" in page
+        assert "Care after rape (within 72 hours)" in page
+        assert "<script" not in page
+        third = await client.get(
+            f"/v1/referrals/{referral_id}/export?format=html", headers=net.third.headers
+        )
+        assert third.status_code == 404
+        bad = await client.get(
+            f"/v1/referrals/{referral_id}/export?format=pdf", headers=net.sender.headers
+        )
+        assert bad.status_code == 422
