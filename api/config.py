@@ -98,6 +98,15 @@ class Settings(BaseSettings):
             "(routine, urgent, asap, stat)."
         ),
     ] = "routine:72,urgent:24,asap:4,stat:1"
+    referral_retention_days: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=3650,
+            description="Days a closed referral keeps the person's data before the worker "
+            "erases it (its data key is destroyed; the ids, codes and history stay).",
+        ),
+    ] = 180
 
     @model_validator(mode="after")
     def _public_url_is_secure(self) -> Self:

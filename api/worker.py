@@ -1,7 +1,8 @@
 """The background worker (``relay worker``): runs the registered jobs in a loop until stopped.
 
-Jobs are listed in ``JOBS``: today the removal of long-expired credentials; webhook delivery,
-SLA expiry and audit sealing join it with the features that need them. Each tick runs every job
+Jobs are listed in ``JOBS``: the removal of long-expired credentials, the referral SLA (an
+``overdue`` event with alternatives) and the erasure of closed referrals past retention; webhook
+delivery and audit sealing join them with the features that need them. Each tick runs every job
 once in its own transaction; a job that fails is logged (type and location only) and retried on
 the next tick. SIGINT or SIGTERM stops the loop after the current tick.
 """
@@ -17,7 +18,7 @@ from api.config import Settings
 from api.db import SessionMaker, create_engine, create_sessionmaker, transaction
 from api.logging import configure_logging, exception_location, get_logger
 from api.repositories import health
-from api.services import maintenance
+from api.services import maintenance, referrals
 
 log = get_logger("relay.worker")
 
@@ -29,7 +30,11 @@ class Job:
     """Does one batch of work and returns how many items it handled."""
 
 
-JOBS: list[Job] = [Job("forget_expired_credentials", maintenance.forget_expired_credentials)]
+JOBS: list[Job] = [
+    Job("forget_expired_credentials", maintenance.forget_expired_credentials),
+    Job("flag_overdue_referrals", referrals.flag_overdue),
+    Job("erase_closed_referrals", referrals.purge_closed),
+]
 
 
 async def run_tick(sessionmaker: SessionMaker, settings: Settings) -> dict[str, int]:

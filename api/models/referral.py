@@ -142,6 +142,7 @@ class Referral(SQLModel, table=True):
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
     closed_at: datetime | None = timestamp_field()
+    overdue_at: datetime | None = timestamp_field()
     erased_at: datetime | None = timestamp_field()
     erasure_reason: str | None = Field(default=None, sa_type=sa.Text)
 
@@ -172,7 +173,8 @@ class ReferralEvent(SQLModel, table=True):
     referral_id: uuid.UUID = Field(foreign_key="referral.id")
     sequence: int
     at: datetime = created_at_field()
-    organization_id: uuid.UUID = Field(foreign_key="organization.id")
+    organization_id: uuid.UUID | None = Field(default=None, foreign_key="organization.id")
+    """Who acted; None for Relay itself (the worker's ``overdue`` and retention events)."""
     client_id: str = Field(sa_type=sa.Text)
     acting_user: str | None = Field(default=None, sa_type=sa.Text)
     type: str = Field(sa_type=sa.Text)
@@ -180,6 +182,8 @@ class ReferralEvent(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_type=sa.Text)
     outcome: str | None = Field(default=None, sa_type=sa.Text)
     note: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    alternatives: list[uuid.UUID] | None = Field(default=None, sa_type=postgresql.ARRAY(sa.Uuid))
+    """For ``overdue``: other services near the target meeting the same needs (ids only)."""
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -12,7 +12,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from api.models.directory import Attribute, Service, ServiceCapacity, TaxonomyTerm
+from api.models.directory import (
+    Attribute,
+    Location,
+    Service,
+    ServiceAtLocation,
+    ServiceCapacity,
+    TaxonomyTerm,
+    Visibility,
+)
 from api.models.organization import Organization
 from api.models.referral import (
     Consent,
@@ -20,7 +28,9 @@ from api.models.referral import (
     Referral,
     ReferralEvent,
     ReferralKey,
+    ReferralStatus,
 )
+from api.repositories import areas
 
 
 async def act_as(session: AsyncSession, organization_id: uuid.UUID) -> None:
@@ -240,3 +250,67 @@ async def count_keys(session: AsyncSession) -> int:
 
 async def organization(session: AsyncSession, organization_id: uuid.UUID) -> Organization | None:
     return await session.get(Organization, organization_id)
+
+
+async def overdue(session: AsyncSession, now: datetime, *, limit: int) -> list[Referral]:
+    """Referrals not yet received by their due time and not yet flagged (locked, skipping rows
+    another worker holds, so two workers never flag one twice)."""
+    rows = await session.scalars(
+        select(Referral)
+        .where(
+            col(Referral.status) == ReferralStatus.requested.value,
+            col(Referral.due_at) < now,
+            col(Referral.overdue_at).is_(None),
+        )
+        .order_by(col(Referral.due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows)
+
+
+async def closed_before(session: AsyncSession, cutoff: datetime, *, limit: int) -> list[Referral]:
+    """Closed referrals past retention whose data is not yet erased (locked, skip locked)."""
+    rows = await session.scalars(
+        select(Referral)
+        .where(col(Referral.closed_at) < cutoff, col(Referral.erased_at).is_(None))
+        .order_by(col(Referral.closed_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows)
+
+
+async def service_position(
+    session: AsyncSession, service_id: uuid.UUID
+) -> tuple[float, float] | None:
+    """Where a service is (its first place), for suggesting alternatives near it. For a
+    confidential place, a point inside the area it is listed in: the suggestions must not
+    outline a shelter's position."""
+    row = (
+        await session.execute(
+            select(
+                col(Location.latitude),
+                col(Location.longitude),
+                col(Location.visibility),
+                col(Location.admin_area_id),
+            )
+            .join(ServiceAtLocation, col(ServiceAtLocation.location_id) == col(Location.id))
+            .where(
+                col(ServiceAtLocation.service_id) == service_id,
+                col(Location.latitude).is_not(None),
+            )
+            .order_by(col(Location.id))
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    latitude, longitude, visibility, area_id = row
+    if visibility == Visibility.confidential.value:
+        if area_id is None:
+            return None
+        return await areas.stand_in_point(session, area_id)
+    if latitude is None or longitude is None:
+        return None
+    return float(latitude), float(longitude)

@@ -36,10 +36,13 @@ from api.models.referral import (
     SharingProfile,
 )
 from api.repositories import referrals as repository
+from api.repositories.directory import Viewer
 from api.repositories.referrals import Target
+from api.repositories.search import SearchFilters
 from api.schemas.referrals import (
     CancellationReason,
     Erasure,
+    ErasureReason,
     FailureReason,
     HoldReason,
     NoteCreate,
@@ -47,8 +50,9 @@ from api.schemas.referrals import (
     RejectionReason,
     StatusChange,
 )
-from api.services import consents
+from api.services import consents, search
 from api.services.consents import PROFILE_CATEGORIES, ConsentState
+from api.services.search import NearestQuery
 
 LIST_LIMIT = 100
 
@@ -539,10 +543,13 @@ def _event_view(event: ReferralEvent, opened: Opened) -> dict[str, Any]:
         "sequence": event.sequence,
         "at": event.at.isoformat(),
         "type": event.type,
-        "organization_id": str(event.organization_id),
+        "organization_id": str(event.organization_id) if event.organization_id else None,
         "status": event.status,
         "reason": event.reason,
         "outcome": event.outcome,
+        "alternatives": [str(service) for service in event.alternatives]
+        if event.alternatives is not None
+        else None,
     }
     if event.note is not None:
         if opened.data_key is None:
@@ -676,3 +683,65 @@ async def export(
         receiver,
         await repository.consent(session, referral.consent_id),
     )
+
+
+WORKER_CLIENT = "relay-worker"
+SWEEP_BATCH = 100
+ALTERNATIVES = 3
+SUGGESTING = Viewer(sees_partner_records=True, sees_confidential_locations=False)
+
+
+async def _append_as_relay(
+    session: AsyncSession, referral: Referral, kind: str, **fields: Any
+) -> ReferralEvent:
+    event = ReferralEvent(
+        referral_id=referral.id,
+        sequence=await repository.next_sequence(session, referral.id),
+        organization_id=None,
+        client_id=WORKER_CLIENT,
+        type=kind,
+        **fields,
+    )
+    await repository.add(session, event)
+    return event
+
+
+async def _alternatives(session: AsyncSession, referral: Referral) -> list[uuid.UUID]:
+    """Other services accepting referrals for the same needs, nearest the target first."""
+    position = await repository.service_position(session, referral.to_service_id)
+    if position is None:
+        return []
+    filters = SearchFilters(needs=tuple(sorted(referral.needs)), accepts_referrals=True)
+    query = NearestQuery(position[0], position[1], filters, None, ALTERNATIVES + 1)
+    found = await search.nearest(session, SUGGESTING, query)
+    ids = [uuid.UUID(item["service"]["id"]) for item in found["data"]]
+    return [service for service in ids if service != referral.to_service_id][:ALTERNATIVES]
+
+
+async def flag_overdue(session: AsyncSession, settings: Settings) -> int:
+    """Worker job: a referral not received by its due time gets an ``overdue`` event (for the
+    sender, with alternatives), once."""
+    await repository.act_as_worker(session)
+    now = datetime.now(UTC)
+    found = await repository.overdue(session, now, limit=SWEEP_BATCH)
+    for referral in found:
+        referral.overdue_at = now
+        referral.updated_at = now
+        await repository.add(session, referral)
+        await _append_as_relay(
+            session, referral, "overdue", alternatives=await _alternatives(session, referral)
+        )
+    return len(found)
+
+
+async def purge_closed(session: AsyncSession, settings: Settings) -> int:
+    """Worker job: closed referrals past the retention period lose the person's data."""
+    await repository.act_as_worker(session)
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(days=settings.referral_retention_days)
+    found = await repository.closed_before(session, cutoff, limit=SWEEP_BATCH)
+    reason = ErasureReason.retention_expired.value
+    for referral in found:
+        await repository.erase(session, referral.id, now, reason)
+        await _append_as_relay(session, referral, "personal_data_erased", reason=reason)
+    return len(found)

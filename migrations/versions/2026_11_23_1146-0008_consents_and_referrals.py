@@ -104,6 +104,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("overdue_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("erasure_reason", sa.Text(), nullable=True),
         sa.CheckConstraint(
@@ -187,7 +188,7 @@ def upgrade() -> None:
         sa.Column(
             "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
         ),
-        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("organization_id", sa.Uuid(), nullable=True),
         sa.Column("client_id", sa.Text(), nullable=False),
         sa.Column("acting_user", sa.Text(), nullable=True),
         sa.Column("type", sa.Text(), nullable=False),
@@ -195,6 +196,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("outcome", sa.Text(), nullable=True),
         sa.Column("note", sa.LargeBinary(), nullable=True),
+        sa.Column("alternatives", postgresql.ARRAY(sa.Uuid()), nullable=True),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organization.id"],

@@ -801,3 +801,114 @@ class TestExport:
             f"/v1/referrals/{referral_id}/export?format=pdf", headers=net.sender.headers
         )
         assert bad.status_code == 422
+
+
+class TestWorkerJobs:
+    async def test_overdue_referrals_get_one_event_with_alternatives_near_the_target(
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    ) -> None:
+        """A referral to the demo's Kounda health centre not received in time: the worker adds
+        an ``overdue`` event (once) naming other services for the same need, nearest first."""
+        from datetime import UTC, datetime, timedelta
+
+        from api.auth.scopes import Scope
+        from api.models.organization import OrganizationKind
+        from api.services import referrals as service
+        from tests.factories.auth import create_partner
+        from tests.factories.directory import load_demo
+        from tests.web.pages import KOUNDA_POST_RAPE_CARE, demo_id
+
+        await load_demo(session)
+        sender = await create_partner(
+            session, settings, scopes=[Scope.referrals_send], kind=OrganizationKind.committee
+        )
+        consent = await client.post(
+            "/v1/consents",
+            json={
+                "subject_ref": "CASE-1",
+                "given_by": "self",
+                "age_at_consent": 30,
+                "method": "written",
+                "recorded_by": "staff-1",
+                "purposes": ["services"],
+                "allowed_recipient_kinds": ["health"],
+                "data_categories": ["demographics", "safety"],
+            },
+            headers=sender.headers,
+        )
+        assert consent.status_code == 201, consent.text
+        created = await client.post(
+            "/v1/referrals",
+            json={
+                "to_service_id": KOUNDA_POST_RAPE_CARE,
+                "consent_id": consent.json()["id"],
+                "priority": "stat",
+                "needs": ["post-rape-care"],
+                "sharing_profile": "minimal",
+                "subject": {"age": 30, "gender": "female"},
+            },
+            headers=sender.headers,
+        )
+        assert created.status_code == 201, created.text
+        referral_id = created.json()["id"]
+        assert await service.flag_overdue(session, settings) == 0  # due in an hour: not yet
+
+        await repository.act_as(session, sender.organization.id)
+        await session.execute(
+            update(Referral)
+            .where(Referral.id == uuid.UUID(referral_id))  # type: ignore[arg-type]
+            .values(due_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+        assert await service.flag_overdue(session, settings) >= 1
+        assert await service.flag_overdue(session, settings) == 0  # once
+
+        events = (
+            await client.get(f"/v1/referrals/{referral_id}/events", headers=sender.headers)
+        ).json()["data"]
+        overdue = events[-1]
+        assert overdue["type"] == "overdue"
+        assert "organization_id" not in overdue
+        # The other districts' post-rape care (Mbayene is 30 km from Kounda, Sabali 31 km).
+        assert overdue["alternatives"][:2] == [
+            demo_id("service", "health-mbayene-prc"),
+            demo_id("service", "health-sabali-prc"),
+        ]
+        assert KOUNDA_POST_RAPE_CARE not in overdue["alternatives"]
+
+    async def test_closed_referrals_past_retention_lose_the_persons_data(
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings, network: Network
+    ) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        from api.services import referrals as service
+
+        net = network
+        consent_id = await record_consent(client, net)
+        kept = (await refer(client, net, consent_id))["id"]
+        old = (await refer(client, net, consent_id))["id"]
+        for referral_id in (kept, old):
+            await move(client, net.sender.headers, referral_id, status="cancelled", reason="other")
+        await repository.act_as(session, net.sender.organization.id)
+        await session.execute(
+            update(Referral)
+            .where(Referral.id == uuid.UUID(old))  # type: ignore[arg-type]
+            .values(
+                closed_at=datetime.now(UTC) - timedelta(days=settings.referral_retention_days + 1)
+            )
+        )
+        assert await service.purge_closed(session, settings) >= 1
+        views = {
+            referral_id: (
+                await client.get(f"/v1/referrals/{referral_id}", headers=net.sender.headers)
+            ).json()
+            for referral_id in (kept, old)
+        }
+        assert views[old]["personal_data_withheld"] == "erased"
+        assert views[kept]["subject"]["name"] == NAME
+        events = (
+            await client.get(f"/v1/referrals/{old}/events", headers=net.sender.headers)
+        ).json()["data"]
+        assert (events[-1]["type"], events[-1]["reason"]) == (
+            "personal_data_erased",
+            "retention_expired",
+        )
