@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RELAY_PORT ?= 8000
 PYTHON ?= python3
 
-.PHONY: help run test lint typecheck pytest bench db venv migrate openapi lock clean
+.PHONY: help run test lint typecheck pytest bench bench-referrals db venv migrate openapi lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,10 @@ bench: venv db ## Benchmark the nearest search on 1M points (BENCH_ARGS="--point
 	@TOOL_PACKAGES=wrk TOOL_COMMANDS=wrk scripts/test-tools.sh
 	@scripts/with-db.sh bench $(BIN)/relay db upgrade
 	scripts/with-db.sh bench $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-referrals: venv db ## Benchmark referral creation against a plain insert (BENCH_ARGS="--duration 5")
+	@scripts/with-db.sh bench $(BIN)/relay db upgrade
+	scripts/with-db.sh bench $(BIN)/python -m bench.referrals $(BENCH_ARGS)
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .

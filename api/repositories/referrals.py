@@ -84,37 +84,74 @@ async def withdraw_consent(
 
 
 @dataclass(frozen=True)
+class TargetService:
+    id: uuid.UUID
+    status: str
+    visibility: str
+    accepts_referrals: bool
+    minimum_age: int | None
+    maximum_age: int | None
+    genders: list[str]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    id: uuid.UUID
+    kind: str
+    status: str
+
+
+@dataclass(frozen=True)
 class Target:
     """The service a referral is sent to, with what the rules check."""
 
-    service: Service
-    organization: Organization
+    service: TargetService
+    organization: Recipient
     needs: frozenset[str]
     available: int | None  # places free now, when the service publishes capacity
 
 
 async def target(session: AsyncSession, service_id: uuid.UUID) -> Target | None:
+    """The service, its organisation, its needs and its free capacity, in one statement."""
+    needs = (
+        select(func.array_agg(col(TaxonomyTerm.code)))
+        .join(Attribute, col(Attribute.taxonomy_term_id) == col(TaxonomyTerm.id))
+        .where(col(Attribute.link_entity) == "service", col(Attribute.link_id) == col(Service.id))
+        .scalar_subquery()
+    )
+    available = (
+        select(func.sum(col(ServiceCapacity.available)))
+        .where(col(ServiceCapacity.service_id) == col(Service.id))
+        .scalar_subquery()
+    )
     row = (
         await session.execute(
-            select(Service, Organization)
+            select(
+                col(Service.id),
+                col(Service.status),
+                col(Service.visibility),
+                col(Service.accepts_referrals),
+                col(Service.minimum_age),
+                col(Service.maximum_age),
+                col(Service.genders),
+                col(Organization.id),
+                col(Organization.kind),
+                col(Organization.status),
+                needs,
+                available,
+            )
             .join(Organization, col(Organization.id) == col(Service.organization_id))
             .where(col(Service.id) == service_id)
         )
     ).first()
     if row is None:
         return None
-    service, organization = row
-    needs = await session.scalars(
-        select(col(TaxonomyTerm.code))
-        .join(Attribute, col(Attribute.taxonomy_term_id) == col(TaxonomyTerm.id))
-        .where(col(Attribute.link_entity) == "service", col(Attribute.link_id) == service_id)
+    return Target(
+        TargetService(*row[:6], genders=list(row[6] or [])),
+        Recipient(*row[7:10]),
+        frozenset(row[10] or ()),
+        None if row[11] is None else int(row[11]),
     )
-    available = await session.scalar(
-        select(func.sum(col(ServiceCapacity.available))).where(
-            col(ServiceCapacity.service_id) == service_id
-        )
-    )
-    return Target(service, organization, frozenset(code for code in needs if code), available)
 
 
 async def lock_idempotency_key(session: AsyncSession, organization_id: uuid.UUID, key: str) -> None:

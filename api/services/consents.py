@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.errors import NotFound
-from api.models.organization import Organization, OrganizationKind
+from api.models.organization import OrganizationKind
 from api.models.referral import Consent, ConsentPurpose, DataCategory, SharingProfile
 from api.repositories import referrals as repository
+from api.repositories.referrals import Recipient
 from api.schemas.referrals import ConsentCreate, WithdrawalReason
 
 # Police and other authorities receive only what a consent names explicitly, for reporting.
@@ -46,7 +47,7 @@ def state(consent: Consent, now: datetime) -> ConsentState:
 
 
 def does_not_cover(
-    consent: Consent, recipient: Organization, profile: SharingProfile, now: datetime
+    consent: Consent, recipient: Recipient, profile: SharingProfile, now: datetime
 ) -> str | None:
     """Why this consent does not allow sending to ``recipient`` under ``profile`` (or None)."""
     current = state(consent, now)

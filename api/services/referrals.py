@@ -310,9 +310,10 @@ async def _append(
     outcome: str | None = None,
     note: bytes | None = None,
 ) -> ReferralEvent:
+    first = kind == "created"  # the first event of a new referral: nothing to count
     event = ReferralEvent(
         referral_id=referral.id,
-        sequence=await repository.next_sequence(session, referral.id),
+        sequence=1 if first else await repository.next_sequence(session, referral.id),
         organization_id=principal.organization_id,
         client_id=principal.client_id,
         acting_user=principal.acting_user,
