@@ -86,6 +86,7 @@ ANY_VALID_TOKEN = {
     ("POST", "/v1/referrals/{referral_id}/status"),
     ("POST", "/v1/referrals/{referral_id}/notes"),
     ("GET", "/v1/referrals/{referral_id}/events"),
+    ("GET", "/v1/referrals/{referral_id}/export"),
 }
 
 

@@ -166,6 +166,7 @@ class TestClosedLoop:
             f"/v1/consents/{consent_id}",
             f"/v1/referrals/{referral_id}",
             f"/v1/referrals/{referral_id}/events",
+            f"/v1/referrals/{referral_id}/export?format=fhir",
         ):
             await assert_hidden_from_other_organisations(
                 client, url=url, owner_headers=net.sender.headers, other_headers=third
@@ -640,6 +641,7 @@ class TestScopes:
         for method, url, body in (
             ("GET", f"/v1/referrals/{referral_id}", None),
             ("GET", f"/v1/referrals/{referral_id}/events", None),
+            ("GET", f"/v1/referrals/{referral_id}/export", None),
             ("POST", f"/v1/referrals/{referral_id}/status", {"status": "received"}),
             ("POST", f"/v1/referrals/{referral_id}/notes", {"note": "x"}),
             ("GET", "/v1/referrals?box=receiver", None),
