@@ -21,6 +21,13 @@ from api.services.referrals import Role
 from api.web import render
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+
+
+class Box(StrEnum):
+    sent = "sent"
+    received = "received"
+
+
 Sender = Annotated[Principal, requires(Scope.referrals_send)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such referral"}}
 IdempotencyKey = Annotated[
@@ -54,7 +61,7 @@ async def create_referral(
 async def list_referrals(
     session: SessionDep,
     principal: Authenticated,
-    box: Annotated[Role, Query(description="sender: sent; receiver: received")],
+    box: Annotated[Box, Query(description="sent: referrals you sent; received: sent to you")],
     status_: Annotated[list[ReferralStatus] | None, Query(alias="status", max_length=9)] = None,
     priority: Annotated[list[Priority] | None, Query(max_length=4)] = None,
     updated_since: Annotated[datetime | None, Query()] = None,
@@ -64,7 +71,7 @@ async def list_referrals(
     return await service.listing(
         session,
         principal,
-        box=box,
+        box=Role.sender if box is Box.sent else Role.receiver,
         statuses=[item.value for item in status_ or []],
         priorities=[item.value for item in priority or []],
         updated_since=updated_since,

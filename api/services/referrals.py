@@ -8,6 +8,8 @@ withdrawn or expired, or the data erased. One transition table (``TRANSITIONS``)
 a referral from which status to which; every change appends a ``referral_event``.
 """
 
+import base64
+import binascii
 import hashlib
 import json
 import uuid
@@ -633,7 +635,7 @@ async def listing(
     meta: dict[str, Any] = {"count": len(data), "limit": limit}
     if more:
         last = page[-1]
-        meta["next_cursor"] = f"{last.updated_at.isoformat()}~{last.id}"
+        meta["next_cursor"] = _write_cursor(last.updated_at, last.id)
     return {"data": data, "meta": meta}
 
 
@@ -641,14 +643,22 @@ class InvalidCursor(Unprocessable):
     code = "invalid-cursor"
 
 
+def _write_cursor(moment: datetime, identifier: uuid.UUID) -> str:
+    """An opaque, URL-safe cursor: the last row's (updated_at, id)."""
+    return base64.urlsafe_b64encode(f"{moment.isoformat()}~{identifier}".encode()).decode()
+
+
 def _read_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     if cursor is None:
         return None
-    moment, _, identifier = cursor.partition("~")
     try:
-        return datetime.fromisoformat(moment), uuid.UUID(identifier)
-    except ValueError:
+        moment, _, identifier = base64.urlsafe_b64decode(cursor).decode().partition("~")
+        found = datetime.fromisoformat(moment), uuid.UUID(identifier)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor("The cursor is not one this API gave.") from None
+    if found[0].tzinfo is None:
+        raise InvalidCursor("The cursor is not one this API gave.")
+    return found
 
 
 @dataclass

@@ -150,7 +150,7 @@ class TestClosedLoop:
         assert sender_view["subject"]["name"] == NAME
 
         received = (
-            await client.get("/v1/referrals?box=receiver", headers=net.receiver.headers)
+            await client.get("/v1/referrals?box=received", headers=net.receiver.headers)
         ).json()
         assert [item["id"] for item in received["data"]] == [referral_id]
         assert NAME not in str(received)
@@ -196,7 +196,7 @@ class TestClosedLoop:
         assert (
             await client.get(f"/v1/consents/{consent_id}", headers=net.receiver.headers)
         ).status_code in (403, 404)
-        listed = (await client.get("/v1/referrals?box=sender", headers=third)).json()
+        listed = (await client.get("/v1/referrals?box=sent", headers=third)).json()
         assert listed["data"] == []
 
 
@@ -644,7 +644,7 @@ class TestScopes:
             ("GET", f"/v1/referrals/{referral_id}/export", None),
             ("POST", f"/v1/referrals/{referral_id}/status", {"status": "received"}),
             ("POST", f"/v1/referrals/{referral_id}/notes", {"note": "x"}),
-            ("GET", "/v1/referrals?box=receiver", None),
+            ("GET", "/v1/referrals?box=received", None),
         ):
             response = await client.request(method, url, json=body, headers=headers)
             assert response.status_code == 403, (url, response.text)
@@ -914,3 +914,49 @@ class TestWorkerJobs:
             "personal_data_erased",
             "retention_expired",
         )
+
+
+class TestListing:
+    async def test_boxes_filters_and_pages(
+        self, client: httpx.AsyncClient, network: Network
+    ) -> None:
+        net = network
+        consent_id = await record_consent(client, net)
+        made = [
+            (await refer(client, net, consent_id, priority=p))["id"]
+            for p in ("urgent", "routine", "stat")
+        ]
+        await move(client, net.receiver.headers, made[0], status="received")
+
+        async def listing(headers: dict[str, str], query: str) -> Json:
+            response = await client.get(f"/v1/referrals?{query}", headers=headers)
+            assert response.status_code == 200, response.text
+            body: Json = response.json()
+            return body
+
+        first = await listing(net.sender.headers, "box=sent&limit=2")
+        assert len(first["data"]) == 2
+        second = await listing(
+            net.sender.headers, f"box=sent&limit=2&cursor={first['meta']['next_cursor']}"
+        )
+        assert "next_cursor" not in second["meta"]
+        ids = [item["id"] for item in first["data"] + second["data"]]
+        assert sorted(ids) == sorted(made)
+        assert ids[0] == made[0]  # most recently updated first
+        received = await listing(net.receiver.headers, "box=received&status=received")
+        assert [item["id"] for item in received["data"]] == [made[0]]
+        stat = await listing(net.receiver.headers, "box=received&priority=stat&priority=asap")
+        assert [item["id"] for item in stat["data"]] == [made[2]]
+        future = await listing(net.sender.headers, "box=sent&updated_since=2099-01-01T00:00:00Z")
+        assert future["data"] == []
+        # The receiver's token cannot send: its "sent" box needs referrals:send.
+        sent = await client.get("/v1/referrals?box=sent", headers=net.receiver.headers)
+        assert sent.status_code == 403
+        for query in (
+            "box=sent&cursor=nonsense",
+            "box=inbox",
+            "box=sent&limit=101",
+            "box=sent&status=done",
+        ):
+            response = await client.get(f"/v1/referrals?{query}", headers=net.sender.headers)
+            assert response.status_code == 422, query
