@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal, or_, select, text, update
+from sqlalchemy import Select, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -256,11 +256,6 @@ async def insert_idempotency(session: AsyncSession, record: IdempotencyRecord) -
         )
         .on_conflict_do_nothing()
     )
-
-
-async def database_now(session: AsyncSession) -> datetime:
-    now: datetime = await session.scalar(text("SELECT now()"))
-    return now
 
 
 async def act_as_worker(session: AsyncSession) -> None:
