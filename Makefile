@@ -12,13 +12,15 @@ PYTHON ?= python3
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-run: venv db ## Migrate, load the demo network into an empty directory, serve on 127.0.0.1:$RELAY_PORT
+run: venv db ## Migrate, load the demo network, serve on 127.0.0.1:$RELAY_PORT with the worker beside it
 	@scripts/with-db.sh dev $(BIN)/relay db upgrade
 	@scripts/with-db.sh dev $(BIN)/relay demo load --if-empty
 	@RELAY_PUBLIC_URL=http://127.0.0.1:$(RELAY_PORT) scripts/with-db.sh dev $(BIN)/relay demo credentials
-	@echo "Relay on http://127.0.0.1:$(RELAY_PORT) (lookup page at /lookup, docs at /docs); Ctrl-C stops it"
+	@echo "Relay on http://127.0.0.1:$(RELAY_PORT) (lookup page at /lookup, docs at /docs) and its worker; Ctrl-C stops both"
+	@# Development only: webhooks may reach this machine (loopback), so a partner can try them here.
 	@RELAY_PORT=$(RELAY_PORT) RELAY_PUBLIC_URL=$${RELAY_PUBLIC_URL:-http://127.0.0.1:$(RELAY_PORT)} \
-	  scripts/with-db.sh dev $(BIN)/relay serve --host 127.0.0.1 --port $(RELAY_PORT)
+	  RELAY_WEBHOOK_ALLOWED_NETWORKS=$${RELAY_WEBHOOK_ALLOWED_NETWORKS:-127.0.0.0/8,::1/128} \
+	  scripts/with-db.sh dev scripts/serve-with-worker.sh 127.0.0.1 $(RELAY_PORT)
 
 test: venv db ## Migrate the test database, then lint, type-check and run the whole suite
 	@scripts/with-db.sh test $(BIN)/relay db upgrade

@@ -5,6 +5,7 @@ environment refuses to start with a placeholder, an empty or a short secret.
 """
 
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Self
 from urllib.parse import urlsplit
 
@@ -108,6 +109,59 @@ class Settings(BaseSettings):
         ),
     ] = 180
 
+    event_retention_days: Annotated[
+        int,
+        Field(
+            ge=8,
+            le=3650,
+            description="Days the event feed keeps events (a partner down for a week can "
+            "catch up); older cursors get 410.",
+        ),
+    ] = 30
+    webhook_allowed_networks: Annotated[
+        str,
+        Field(
+            description="Comma-separated networks webhooks may reach although they are not "
+            "public (e.g. '127.0.0.0/8,::1/128' to try webhooks on this machine). Empty: "
+            "private, loopback, link-local and reserved addresses are refused."
+        ),
+    ] = ""
+    webhook_retry_schedule: Annotated[
+        str,
+        Field(
+            description="Seconds to wait before each retry of a failed delivery, comma "
+            "separated (each +-20% jitter); after the last, the delivery is dead-lettered."
+        ),
+    ] = "5,300,1800,7200,18000,36000,36000"
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    webhook_lease_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=3600,
+            description="How long a worker holds a delivery it is sending; a worker that dies "
+            "lets another retry it after this. Must exceed the timeout.",
+        ),
+    ] = 60.0
+    webhook_disable_after_hours: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=24 * 90,
+            description="An endpoint failing without a success for this long is disabled "
+            "(and a webhook.disabled event tells its organisation).",
+        ),
+    ] = 120.0
+    webhook_secret_overlap_hours: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=24 * 30,
+            description="After a secret rotation, deliveries are signed with both secrets for "
+            "this long.",
+        ),
+    ] = 24.0
+
     @model_validator(mode="after")
     def _public_url_is_secure(self) -> Self:
         # OAuth endpoints must be reached over TLS; plain http only on this machine's loopback.
@@ -149,7 +203,40 @@ class Settings(BaseSettings):
             raise ValueError(f"RELAY_MASTER_KEYS: {error}") from error
         if not self.due_hours:
             raise ValueError("RELAY_REFERRAL_DUE_HOURS is empty")
+        if not self.retry_schedule:
+            raise ValueError("RELAY_WEBHOOK_RETRY_SCHEDULE is empty")
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "RELAY_WEBHOOK_LEASE_SECONDS must exceed RELAY_WEBHOOK_TIMEOUT_SECONDS"
+            )
+        self.allowed_networks  # noqa: B018 (parses, or raises)
         return self
+
+    @property
+    def retry_schedule(self) -> list[float]:
+        """Seconds before each retry of a failed webhook delivery."""
+        try:
+            delays = [
+                float(item) for item in self.webhook_retry_schedule.split(",") if item.strip()
+            ]
+        except ValueError:
+            raise ValueError("RELAY_WEBHOOK_RETRY_SCHEDULE is seconds, comma separated") from None
+        if any(delay < 0 for delay in delays):
+            raise ValueError("RELAY_WEBHOOK_RETRY_SCHEDULE has a negative delay")
+        return delays
+
+    @property
+    def allowed_networks(self) -> list[IPv4Network | IPv6Network]:
+        try:
+            return [
+                ip_network(item.strip(), strict=False)
+                for item in self.webhook_allowed_networks.split(",")
+                if item.strip()
+            ]
+        except ValueError:
+            raise ValueError(
+                "RELAY_WEBHOOK_ALLOWED_NETWORKS is networks like 127.0.0.0/8, comma separated"
+            ) from None
 
     @property
     def master(self) -> MasterKeys:

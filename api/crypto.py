@@ -57,6 +57,23 @@ class MasterKeys:
         version = self.current
         return _seal(self.keys[version], data_key, _key_context(referral_id, version)), version
 
+    def seal(
+        self, plaintext: bytes, *, table: str, column: str, row: uuid.UUID
+    ) -> tuple[bytes, int]:
+        """A secret of Relay's own (a webhook signing secret) sealed directly by the current
+        master key; returns the ciphertext and the master key version."""
+        version = self.current
+        associated = _context(table, column, row) + f"/master-v{version}".encode()
+        return _seal(self.keys[version], plaintext, associated), version
+
+    def open(
+        self, sealed: bytes, version: int, *, table: str, column: str, row: uuid.UUID
+    ) -> bytes:
+        if version not in self.keys:
+            raise CryptoError(f"master key version {version} is not configured")
+        associated = _context(table, column, row) + f"/master-v{version}".encode()
+        return _open(self.keys[version], sealed, associated)
+
     def unwrap(self, wrapped: bytes, version: int, referral_id: uuid.UUID) -> bytes:
         if version not in self.keys:
             raise CryptoError(f"master key version {version} is not configured")

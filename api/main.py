@@ -26,6 +26,7 @@ from api.routers import (
     clients,
     consents,
     directory,
+    events,
     health,
     hsds,
     lookup,
@@ -33,6 +34,7 @@ from api.routers import (
     ogc,
     referrals,
     search,
+    webhooks,
 )
 
 log = get_logger("relay.api")
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lookup.router)
     app.include_router(consents.router)
     app.include_router(referrals.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

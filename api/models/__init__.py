@@ -18,6 +18,13 @@ from api.models.directory import (
     TaxonomyTerm,
     Unit,
 )
+from api.models.events import (
+    OutboxEvent,
+    OutboxHorizon,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from api.models.oauth import OAuthAssertion, OAuthClient, OAuthToken
 from api.models.organization import Organization
 from api.models.referral import (
@@ -41,6 +48,8 @@ __all__ = [
     "OAuthClient",
     "OAuthToken",
     "Organization",
+    "OutboxEvent",
+    "OutboxHorizon",
     "Phone",
     "Referral",
     "ReferralEvent",
@@ -53,5 +62,8 @@ __all__ = [
     "Taxonomy",
     "TaxonomyTerm",
     "Unit",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "metadata",
 ]

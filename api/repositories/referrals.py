@@ -346,3 +346,13 @@ async def service_position(
     if latitude is None or longitude is None:
         return None
     return float(latitude), float(longitude)
+
+
+async def receivers_on_consent(session: AsyncSession, consent_id: uuid.UUID) -> list[uuid.UUID]:
+    """The organisations that received a referral resting on this consent."""
+    found = await session.scalars(
+        select(col(Referral.to_organization_id))
+        .where(col(Referral.consent_id) == consent_id)
+        .distinct()
+    )
+    return list(found.all())

@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.errors import NotFound
+from api.models.events import EventType
 from api.models.organization import OrganizationKind
 from api.models.referral import Consent, ConsentPurpose, DataCategory, SharingProfile
 from api.repositories import referrals as repository
 from api.repositories.referrals import Recipient
 from api.schemas.referrals import ConsentCreate, WithdrawalReason
+from api.services import events
 
 # Police and other authorities receive only what a consent names explicitly, for reporting.
 AUTHORITIES = frozenset({OrganizationKind.police.value, OrganizationKind.authority.value})
@@ -98,6 +100,7 @@ async def create(
         valid_until=body.valid_until,
     )
     await repository.add(session, consent)
+    await events.consent_changed(session, consent, EventType.consent_recorded)
     return view(consent, now)
 
 
@@ -117,7 +120,10 @@ async def withdraw(
     session: AsyncSession, principal: Principal, consent_id: uuid.UUID, reason: WithdrawalReason
 ) -> dict[str, Any]:
     consent = await own(session, principal, consent_id)
+    first_withdrawal = consent.withdrawn_at is None
     await repository.withdraw_consent(session, consent.id, datetime.now(UTC), reason.value)
     refreshed = await repository.consent(session, consent.id)
     assert refreshed is not None
+    if first_withdrawal:
+        await events.consent_changed(session, refreshed, EventType.consent_withdrawn)
     return view(refreshed, datetime.now(UTC))

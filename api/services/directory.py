@@ -9,6 +9,7 @@ HSDS ``metadata`` rows (who, when, which field, old and new value).
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +50,7 @@ from api.schemas.directory import (
     ServiceCreate,
     ServiceUpdate,
 )
+from api.services import events
 from api.taxonomy import term_id, unit_id
 
 MAXIMUM_METADATA_VALUE = 500
@@ -110,11 +112,12 @@ def _text(value: Any) -> str:
 class ChangeLog:
     """Collects HSDS metadata rows for one record."""
 
-    def __init__(self, principal: Principal, resource_type: str, resource_id: uuid.UUID) -> None:
+    def __init__(self, principal: Principal, record: Service | Location | Organization) -> None:
         self.rows: list[Metadata] = []
         self.actor = _actor(principal)
-        self.resource_type = resource_type
-        self.resource_id = resource_id
+        self.subject = record
+        self.resource_type = record.__tablename__
+        self.resource_id = record.id
 
     def record(self, action: str, field: str, before: Any, after: Any) -> None:
         self.rows.append(
@@ -127,6 +130,25 @@ class ChangeLog:
                 replacement_value=_text(after),
                 updated_by=self.actor,
             )
+        )
+
+    async def save(self, session: AsyncSession, *groups: Sequence[Any]) -> None:
+        """Write the groups of rows, this log, and (when anything changed) the partners'
+        ``directory.changed`` event, in order."""
+        await repository.add_in_order(session, *groups, self.rows)
+        if not self.rows:
+            return
+        record = self.subject
+        first = self.rows[0]
+        created = first.last_action_type == "create" and first.field_name == self.resource_type
+        owner = record.id if isinstance(record, Organization) else record.organization_id
+        await events.directory_changed(
+            session,
+            resource=self.resource_type,
+            resource_id=self.resource_id,
+            organization_id=owner,
+            action="create" if created else "update",
+            confidential=getattr(record, "visibility", None) == "confidential",
         )
 
 
@@ -267,9 +289,9 @@ async def create_service(
     related += _schedules(body.schedules or [], service_id=service.id)
     related += _languages(service.id, body.languages or [])
     related += [_area(item, service.id) for item in body.service_areas]
-    log = ChangeLog(principal, "service", service.id)
+    log = ChangeLog(principal, service)
     log.record("create", "service", None, service.name)
-    await repository.add_in_order(session, [service], locations, links, related, log.rows)
+    await log.save(session, [service], locations, links, related)
     return service
 
 
@@ -294,7 +316,7 @@ async def update_service(
 ) -> Service:
     service = await get_writable_service(session, principal, service_id)
     _check_precondition(service.version, if_match, required=True)
-    log = ChangeLog(principal, "service", service.id)
+    log = ChangeLog(principal, service)
     changes = body.model_dump(exclude_unset=True)
     minimum = changes.get("minimum_age", service.minimum_age)
     maximum = changes.get("maximum_age", service.maximum_age)
@@ -331,7 +353,7 @@ async def update_service(
             continue
         log.record("update", name, None, value)
     await _bump(service)
-    await repository.add_in_order(session, replaced, log.rows)
+    await log.save(session, replaced)
     return service
 
 
@@ -352,11 +374,11 @@ async def deactivate_service(
     service = await get_writable_service(session, principal, service_id)
     _check_precondition(service.version, if_match, required=False)
     if service.status != ServiceStatus.inactive.value:
-        log = ChangeLog(principal, "service", service.id)
+        log = ChangeLog(principal, service)
         log.record("update", "status", service.status, ServiceStatus.inactive.value)
         service.status = ServiceStatus.inactive.value
         await _bump(service)
-        await repository.add_in_order(session, log.rows)
+        await log.save(session)
     return service
 
 
@@ -371,7 +393,7 @@ async def set_capacity(
     _check_precondition(service.version, if_match, required=False)
     unit = unit_id(body.unit)
     existing = await repository.capacity(session, service.id, unit)
-    log = ChangeLog(principal, "service", service.id)
+    log = ChangeLog(principal, service)
     now = datetime.now(UTC)
     if existing is None:
         await repository.add_in_order(
@@ -393,7 +415,7 @@ async def set_capacity(
         existing.maximum = body.maximum
         existing.updated = now
     await _bump(service)
-    await repository.add_in_order(session, log.rows)
+    await log.save(session)
     return service
 
 
@@ -408,9 +430,9 @@ async def create_location(
 ) -> Location:
     organization = await _owning_organization(session, principal, organization_id)
     location, related = await _new_location(session, organization, body)
-    log = ChangeLog(principal, "location", location.id)
+    log = ChangeLog(principal, location)
     log.record("create", "location", None, location.name)
-    await repository.add_in_order(session, [location], related, log.rows)
+    await log.save(session, [location], related)
     return location
 
 
@@ -423,7 +445,7 @@ async def update_location(
 ) -> Location:
     location = await get_writable_location(session, principal, location_id)
     _check_precondition(location.version, if_match, required=True)
-    log = ChangeLog(principal, "location", location.id)
+    log = ChangeLog(principal, location)
     changes = body.model_dump(exclude_unset=True)
     related: list[Any] = []
     if "address" in changes:
@@ -451,7 +473,7 @@ async def update_location(
         )
         await repository.set_link_region(session, location.id, location.region_key)
     await _bump(location)
-    await repository.add_in_order(session, related, log.rows)
+    await log.save(session, related)
     return location
 
 
@@ -475,7 +497,7 @@ async def update_organization(
 ) -> Organization:
     organization = await _owning_organization(session, principal, organization_id)
     _check_precondition(organization.version, if_match, required=True)
-    log = ChangeLog(principal, "organization", organization.id)
+    log = ChangeLog(principal, organization)
     for name, value in body.model_dump(exclude_unset=True).items():
         after: Any = value
         if name == "translations":
@@ -485,5 +507,5 @@ async def update_organization(
         log.record("update", name, getattr(organization, name), after)
         setattr(organization, name, after)
     await _bump(organization)
-    await repository.add_in_order(session, log.rows)
+    await log.save(session)
     return organization

@@ -53,6 +53,7 @@ from api.schemas.referrals import (
     StatusChange,
 )
 from api.services import consents, search
+from api.services import events as partner_events
 from api.services.consents import PROFILE_CATEGORIES, ConsentState
 from api.services.search import NearestQuery
 
@@ -326,6 +327,7 @@ async def _append(
         note=note,
     )
     await repository.add(session, event)
+    await partner_events.referral_changed(session, referral, kind, event.sequence)
     return event
 
 
@@ -714,6 +716,7 @@ async def _append_as_relay(
         **fields,
     )
     await repository.add(session, event)
+    await partner_events.referral_changed(session, referral, kind, event.sequence)
     return event
 
 

@@ -1,10 +1,13 @@
-"""Two partner organisations and a service to refer to, for the referral tests."""
+"""Partner organisations and a service to refer to, and the HTTP steps of a referral, for the
+referral, event and webhook tests."""
 
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.auth.scopes import Scope
 from api.config import Settings
@@ -12,6 +15,9 @@ from api.models.directory import Attribute, Service, ServiceCapacity
 from api.models.organization import OrganizationKind
 from api.taxonomy import term_id, unit_id
 from tests.factories.auth import Partner, create_partner
+
+Json = dict[str, Any]
+NAME = "Amina Testperson"
 
 
 @dataclass
@@ -66,14 +72,14 @@ async def network(session: AsyncSession, settings: Settings) -> Network:
     sender = await create_partner(
         session,
         settings,
-        scopes=[Scope.referrals_send, Scope.referrals_receive],
+        scopes=[Scope.referrals_send, Scope.referrals_receive, Scope.webhooks_manage],
         kind=OrganizationKind.committee,
         name="Village committee",
     )
     receiver = await create_partner(
         session,
         settings,
-        scopes=[Scope.referrals_receive],
+        scopes=[Scope.referrals_receive, Scope.webhooks_manage],
         kind=OrganizationKind.health,
         name="Health centre",
     )
@@ -98,3 +104,90 @@ async def network(session: AsyncSession, settings: Settings) -> Network:
         session, police, ("emergency-police",), name="Gender and child desk"
     )
     return Network(sender, receiver, third, police, service, police_service)
+
+
+def consent_body(net: Network, **changes: Any) -> Json:
+    body: Json = {
+        "subject_ref": "CASE-2026-0042",
+        "given_by": "parent_guardian",
+        "relationship": "mother",
+        "child_assent": True,
+        "age_at_consent": 15,
+        "method": "verbal",
+        "recorded_by": "staff-17",
+        "purposes": ["services"],
+        "allowed_organizations": [str(net.receiver.organization.id)],
+        "data_categories": ["identity", "contact", "demographics", "incident", "safety"],
+    }
+    body.update(changes)
+    return body
+
+
+def referral_body(net: Network, consent_id: str, /, **changes: Any) -> Json:
+    body: Json = {
+        "to_service_id": str(net.service.id),
+        "consent_id": consent_id,
+        "priority": "urgent",
+        "needs": ["post-rape-care"],
+        "reason": {"gbv_type": "rape", "incident_date": "2026-11-21"},
+        "sharing_profile": "standard",
+        "subject": {"name": NAME, "age": 15, "gender": "female", "language": "fr"},
+        "safety": {"do_not_contact_directly": True, "safe_channel": "through_referrer"},
+    }
+    body.update(changes)
+    return body
+
+
+async def record_consent(client: httpx.AsyncClient, net: Network, **changes: Any) -> str:
+    response = await client.post(
+        "/v1/consents", json=consent_body(net, **changes), headers=net.sender.headers
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def refer(client: httpx.AsyncClient, net: Network, consent_id: str, **changes: Any) -> Json:
+    response = await client.post(
+        "/v1/referrals",
+        json=referral_body(net, consent_id, **changes),
+        headers=net.sender.headers,
+    )
+    assert response.status_code == 201, response.text
+    body: Json = response.json()
+    return body
+
+
+async def move(
+    client: httpx.AsyncClient, headers: dict[str, str], referral_id: str, **change: Any
+) -> httpx.Response:
+    return await client.post(f"/v1/referrals/{referral_id}/status", json=change, headers=headers)
+
+
+async def delete_network(engine: AsyncEngine, net: Network) -> None:
+    organizations = [
+        str(p.organization.id) for p in (net.sender, net.receiver, net.third, net.police)
+    ]
+    statements = [
+        "DELETE FROM idempotency_record WHERE organization_id = ANY(:ids)",
+        "DELETE FROM referral_event WHERE referral_id IN"
+        " (SELECT id FROM referral WHERE from_organization_id = ANY(:ids))",
+        "DELETE FROM outbox_event WHERE data->>'organization_id' = ANY(CAST(:ids AS text[]))",
+        "DELETE FROM referral WHERE from_organization_id = ANY(:ids)",
+        "DELETE FROM consent WHERE organization_id = ANY(:ids)",
+        "DELETE FROM attribute WHERE link_id IN"
+        " (SELECT id FROM service WHERE organization_id = ANY(:ids))",
+        "DELETE FROM service WHERE organization_id = ANY(:ids)",
+        "DELETE FROM oauth_token WHERE organization_id = ANY(:ids)",
+        "DELETE FROM oauth_client WHERE organization_id = ANY(:ids)",
+        "DELETE FROM organization WHERE id = ANY(:ids)",
+    ]
+    async with engine.begin() as connection:
+        for statement in statements:
+            await connection.execute(
+                text(statement),
+                {
+                    "ids": organizations
+                    if "text[]" in statement
+                    else [uuid.UUID(i) for i in organizations]
+                },
+            )

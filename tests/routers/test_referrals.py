@@ -17,73 +17,22 @@ from api.models.referral import Referral, ReferralStatus
 from api.repositories import referrals as repository
 from api.services.referrals import REASONS, TRANSITIONS, Role
 from tests.factories import referrals as factories
-from tests.factories.referrals import Network
+from tests.factories.referrals import (
+    NAME,
+    Json,
+    Network,
+    consent_body,
+    move,
+    record_consent,
+    refer,
+    referral_body,
+)
 from tests.isolation import assert_hidden_from_other_organisations
-
-Json = dict[str, Any]
-NAME = "Amina Testperson"
 
 
 @pytest.fixture
 async def network(session: AsyncSession, settings: Settings) -> Network:
     return await factories.network(session, settings)
-
-
-def consent_body(net: Network, **changes: Any) -> Json:
-    body: Json = {
-        "subject_ref": "CASE-2026-0042",
-        "given_by": "parent_guardian",
-        "relationship": "mother",
-        "child_assent": True,
-        "age_at_consent": 15,
-        "method": "verbal",
-        "recorded_by": "staff-17",
-        "purposes": ["services"],
-        "allowed_organizations": [str(net.receiver.organization.id)],
-        "data_categories": ["identity", "contact", "demographics", "incident", "safety"],
-    }
-    body.update(changes)
-    return body
-
-
-def referral_body(net: Network, consent_id: str, /, **changes: Any) -> Json:
-    body: Json = {
-        "to_service_id": str(net.service.id),
-        "consent_id": consent_id,
-        "priority": "urgent",
-        "needs": ["post-rape-care"],
-        "reason": {"gbv_type": "rape", "incident_date": "2026-11-21"},
-        "sharing_profile": "standard",
-        "subject": {"name": NAME, "age": 15, "gender": "female", "language": "fr"},
-        "safety": {"do_not_contact_directly": True, "safe_channel": "through_referrer"},
-    }
-    body.update(changes)
-    return body
-
-
-async def record_consent(client: httpx.AsyncClient, net: Network, **changes: Any) -> str:
-    response = await client.post(
-        "/v1/consents", json=consent_body(net, **changes), headers=net.sender.headers
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-async def refer(client: httpx.AsyncClient, net: Network, consent_id: str, **changes: Any) -> Json:
-    response = await client.post(
-        "/v1/referrals",
-        json=referral_body(net, consent_id, **changes),
-        headers=net.sender.headers,
-    )
-    assert response.status_code == 201, response.text
-    body: Json = response.json()
-    return body
-
-
-async def move(
-    client: httpx.AsyncClient, headers: dict[str, str], referral_id: str, **change: Any
-) -> httpx.Response:
-    return await client.post(f"/v1/referrals/{referral_id}/status", json=change, headers=headers)
 
 
 class TestClosedLoop:
@@ -400,30 +349,7 @@ class TestIdempotency:
                 )
             assert count == 1
         finally:
-            await _delete_network(owner_engine, net)
-
-
-async def _delete_network(engine: AsyncEngine, net: Network) -> None:
-    organizations = [
-        str(p.organization.id) for p in (net.sender, net.receiver, net.third, net.police)
-    ]
-    statements = [
-        "DELETE FROM idempotency_record WHERE organization_id = ANY(:ids)",
-        "DELETE FROM referral_event WHERE organization_id = ANY(:ids)",
-        "DELETE FROM referral WHERE from_organization_id = ANY(:ids)",
-        "DELETE FROM consent WHERE organization_id = ANY(:ids)",
-        "DELETE FROM attribute WHERE link_id IN"
-        " (SELECT id FROM service WHERE organization_id = ANY(:ids))",
-        "DELETE FROM service WHERE organization_id = ANY(:ids)",
-        "DELETE FROM oauth_token WHERE organization_id = ANY(:ids)",
-        "DELETE FROM oauth_client WHERE organization_id = ANY(:ids)",
-        "DELETE FROM organization WHERE id = ANY(:ids)",
-    ]
-    async with engine.begin() as connection:
-        for statement in statements:
-            await connection.execute(
-                text(statement), {"ids": [uuid.UUID(i) for i in organizations]}
-            )
+            await factories.delete_network(owner_engine, net)
 
 
 class TestPersonalDataAtRest:

@@ -1,0 +1,195 @@
+"""The event outbox and webhook delivery.
+
+``outbox_event`` is written in the same transaction as the change it announces, one row per
+organisation that should hear of it (``organization_id`` NULL: every organisation, for public
+directory changes). Its order is ``(txid, position)``: the writing transaction's id, then an
+identity. A reader sees only events of transactions that have ended (``txid`` below the oldest
+transaction still running), so an event can never appear behind a cursor already handed out.
+
+Events carry ids, types, status codes and times, never a person's data: the receiver fetches
+details with its own token.
+
+``webhook_subscription`` holds a partner's endpoint and its signing secret (sealed by the master
+key, like the referrals' data keys), ``webhook_delivery`` one event to one subscription (the
+``webhook-id`` a receiver dedupes on), ``webhook_attempt`` each try of it.
+"""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+from api.models.base import check_in, created_at_field, timestamp_field
+
+# The id of the transaction writing a row, as a bigint (xid8 is 64-bit, never wraps).
+CURRENT_TXID = sa.text("(pg_current_xact_id()::text::bigint)")
+
+
+class EventType(StrEnum):
+    referral_created = "referral.created"
+    referral_status_changed = "referral.status_changed"
+    referral_note_added = "referral.note_added"
+    referral_overdue = "referral.overdue"
+    referral_erased = "referral.erased"
+    consent_recorded = "consent.recorded"
+    consent_withdrawn = "consent.withdrawn"
+    directory_changed = "directory.changed"
+    webhook_disabled = "webhook.disabled"
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    dead = "dead"  # every retry failed: the dead letter, kept for the log and manual redelivery
+
+
+class OutboxEvent(SQLModel, table=True):
+    __tablename__ = "outbox_event"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("type", EventType), name="type"),
+        sa.Index("ix_outbox_event_feed", "organization_id", "txid", "position"),
+        sa.Index("ix_outbox_event_order", "txid", "position"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    position: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+    )
+    txid: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, server_default=CURRENT_TXID, nullable=False),
+    )
+    organization_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("organization.id", ondelete="CASCADE")),
+    )
+    """Who hears of it; None: every organisation."""
+    type: str = Field(sa_type=sa.Text)
+    occurred_at: datetime = created_at_field()
+    subject_id: uuid.UUID | None = Field(default=None)
+    """What it is about (a referral, a consent, a service): deliveries of one subject keep order."""
+    data: dict[str, Any] = Field(sa_type=postgresql.JSONB)
+
+
+class OutboxHorizon(SQLModel, table=True):
+    """How far the retention sweep has deleted: a cursor before it is refused (410), not served
+    a silently shortened history."""
+
+    __tablename__ = "outbox_horizon"
+
+    id: int = Field(default=1, primary_key=True)
+    txid: int = Field(sa_type=sa.BigInteger)
+    position: int = Field(sa_type=sa.BigInteger)
+
+
+class WebhookSubscription(SQLModel, table=True):
+    __tablename__ = "webhook_subscription"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    organization_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid,
+            sa.ForeignKey("organization.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    url: str = Field(sa_type=sa.Text)
+    description: str | None = Field(default=None, sa_type=sa.Text)
+    event_types: list[str] = Field(sa_type=postgresql.ARRAY(sa.Text))
+    """The types delivered; empty: all."""
+    enabled: bool = True
+    disabled_reason: str | None = Field(default=None, sa_type=sa.Text)
+    secret: bytes = Field(sa_type=sa.LargeBinary)
+    secret_version: int
+    previous_secret: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    previous_secret_version: int | None = None
+    previous_secret_expires_at: datetime | None = timestamp_field()
+    cursor_txid: int = Field(sa_type=sa.BigInteger)
+    cursor_position: int = Field(sa_type=sa.BigInteger)
+    failing_since: datetime | None = timestamp_field()
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("status", DeliveryStatus), name="status"),
+        sa.UniqueConstraint("subscription_id", "event_id"),
+        sa.Index(
+            "ix_webhook_delivery_due",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+        sa.Index(
+            "ix_webhook_delivery_order",
+            "subscription_id",
+            "subject_id",
+            "event_txid",
+            "event_position",
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+        sa.Index("ix_webhook_delivery_log", "subscription_id", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    subscription_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid,
+            sa.ForeignKey("webhook_subscription.id", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+    organization_id: uuid.UUID = Field(sa_type=sa.Uuid)
+    event_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid,
+            sa.ForeignKey("outbox_event.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    event_txid: int = Field(sa_type=sa.BigInteger)
+    event_position: int = Field(sa_type=sa.BigInteger)
+    subject_id: uuid.UUID | None = None
+    status: str = Field(default=DeliveryStatus.pending.value, sa_type=sa.Text)
+    attempts: int = 0
+    step: int = 0
+    """Place in the retry schedule (a manual redelivery starts it again)."""
+    next_attempt_at: datetime = created_at_field()
+    lease_id: uuid.UUID | None = None
+    leased_until: datetime | None = timestamp_field()
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    last_attempt_at: datetime | None = timestamp_field()
+    delivered_at: datetime | None = timestamp_field()
+    created_at: datetime = created_at_field()
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One try of a delivery: when, the status code or the error code, how long it took. Never
+    the response body."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    delivery_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid,
+            sa.ForeignKey("webhook_delivery.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    organization_id: uuid.UUID = Field(sa_type=sa.Uuid)
+    number: int
+    at: datetime = created_at_field()
+    status_code: int | None = None
+    latency_ms: int
+    error: str | None = Field(default=None, sa_type=sa.Text)

@@ -1,0 +1,137 @@
+"""Webhook subscriptions, their secrets and their delivery log (``webhooks:manage``)."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from api.auth.dependencies import requires
+from api.auth.principal import Principal
+from api.auth.scopes import Scope
+from api.deps import SessionDep, SettingsDep
+from api.models.events import DeliveryStatus
+from api.schemas.webhooks import SecretRotation, WebhookCreate, WebhookUpdate
+from api.services import webhooks as service
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+Manager = Annotated[Principal, requires(Scope.webhooks_manage)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such webhook"}}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Subscribe an endpoint (the signing secret is in this response only)",
+    responses={
+        409: {"description": "The organisation has the most webhooks it may have"},
+        422: {"description": "The URL is refused (scheme, or a non-public address)"},
+    },
+)
+async def create_webhook(
+    body: WebhookCreate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Manager,
+) -> dict[str, Any]:
+    created = await service.create(session, settings, principal, body)
+    response.headers["Location"] = f"/v1/webhooks/{created['id']}"
+    response.headers["Cache-Control"] = "no-store"
+    return created
+
+
+@router.get("", summary="Your organisation's webhooks")
+async def list_webhooks(session: SessionDep, principal: Manager) -> dict[str, Any]:
+    return await service.listing(session, principal)
+
+
+@router.get("/{webhook_id}", summary="One webhook", responses=NOT_FOUND)
+async def get_webhook(
+    webhook_id: uuid.UUID, session: SessionDep, principal: Manager
+) -> dict[str, Any]:
+    return await service.get(session, principal, webhook_id)
+
+
+@router.patch(
+    "/{webhook_id}",
+    summary="Change the URL or event types; enable or disable",
+    responses=NOT_FOUND,
+)
+async def update_webhook(
+    webhook_id: uuid.UUID,
+    body: WebhookUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Manager,
+) -> dict[str, Any]:
+    return await service.update(session, settings, principal, webhook_id, body)
+
+
+@router.delete(
+    "/{webhook_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete the webhook and its delivery log",
+    responses=NOT_FOUND,
+)
+async def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: Manager) -> None:
+    await service.delete(session, principal, webhook_id)
+
+
+@router.post(
+    "/{webhook_id}/secret",
+    summary="Rotate the signing secret (the old one still signs during the overlap)",
+    responses=NOT_FOUND,
+)
+async def rotate_secret(
+    webhook_id: uuid.UUID,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Manager,
+    body: SecretRotation | None = None,
+) -> dict[str, Any]:
+    response.headers["Cache-Control"] = "no-store"
+    return await service.rotate_secret(
+        session, settings, principal, webhook_id, body or SecretRotation()
+    )
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    summary="The delivery log, newest first: attempts, status codes, latencies",
+    responses=NOT_FOUND,
+)
+async def list_deliveries(
+    webhook_id: uuid.UUID,
+    session: SessionDep,
+    principal: Manager,
+    status_: Annotated[list[DeliveryStatus] | None, Query(alias="status", max_length=3)] = None,
+    cursor: Annotated[str | None, Query(max_length=120)] = None,
+    limit: Annotated[int, Query(ge=1, le=service.DELIVERY_LIMIT)] = 20,
+) -> dict[str, Any]:
+    return await service.deliveries(
+        session, principal, webhook_id, statuses=status_ or [], cursor=cursor, limit=limit
+    )
+
+
+@router.get(
+    "/{webhook_id}/deliveries/{delivery_id}",
+    summary="One delivery, with every attempt and the message sent",
+    responses=NOT_FOUND,
+)
+async def get_delivery(
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: Manager
+) -> dict[str, Any]:
+    return await service.delivery(session, principal, webhook_id, delivery_id)
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send a delivery again now (same webhook-id), with a fresh retry schedule",
+    responses=NOT_FOUND,
+)
+async def redeliver(
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: Manager
+) -> dict[str, Any]:
+    return await service.redeliver(session, principal, webhook_id, delivery_id)

@@ -1,0 +1,220 @@
+"""Events for partners: written to the outbox with the change they announce, read back through
+``GET /v1/events`` and pushed by webhooks (``api.services.delivery``).
+
+An event says what happened to which id, with codes and times, and nothing about the person: a
+receiver that wants the referral fetches it with its own token, and sees only what its role
+and the consent allow at that moment.
+"""
+
+import base64
+import binascii
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.principal import Principal
+from api.auth.scopes import Scope
+from api.errors import InsufficientScope, RelayError
+from api.models.events import EventType, OutboxEvent
+from api.models.referral import Consent, Referral
+from api.repositories import events as repository
+from api.repositories import referrals as referral_repository
+from api.repositories.events import Position
+
+FEED_LIMIT = 500
+FEED_SCOPES = (Scope.referrals_send, Scope.referrals_receive, Scope.webhooks_manage)
+# A referral_event's type to the partner event it becomes.
+REFERRAL_EVENTS = {
+    "created": EventType.referral_created,
+    "status_changed": EventType.referral_status_changed,
+    "note_added": EventType.referral_note_added,
+    "overdue": EventType.referral_overdue,
+    "personal_data_erased": EventType.referral_erased,
+}
+
+
+class InvalidEventCursor(RelayError):
+    status = 422
+    title = "Unprocessable Content"
+    code = "invalid-cursor"
+
+
+class UnknownEventType(RelayError):
+    status = 422
+    title = "Unprocessable Content"
+    code = "unknown-event-type"
+
+
+class CursorExpired(RelayError):
+    status = 410
+    title = "Gone"
+    code = "cursor-expired"
+
+
+def _row(
+    event_type: EventType,
+    organization_id: uuid.UUID | None,
+    subject_id: uuid.UUID | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "organization_id": organization_id,
+        "type": event_type.value,
+        "subject_id": subject_id,
+        "data": data,
+    }
+
+
+async def referral_changed(
+    session: AsyncSession, referral: Referral, kind: str, sequence: int
+) -> None:
+    """Both parties of the referral hear of each step of it."""
+    event_type = REFERRAL_EVENTS[kind]
+    data = {
+        "referral_id": str(referral.id),
+        "sequence": sequence,
+        "status": referral.status,
+        "priority": referral.priority,
+        "from_organization_id": str(referral.from_organization_id),
+        "to_organization_id": str(referral.to_organization_id),
+    }
+    await repository.add_events(
+        session,
+        [
+            _row(event_type, party, referral.id, data)
+            for party in (referral.from_organization_id, referral.to_organization_id)
+        ],
+    )
+
+
+async def consent_changed(session: AsyncSession, consent: Consent, event_type: EventType) -> None:
+    """The organisation that recorded the consent hears of it; on withdrawal, so do the
+    receivers of referrals resting on it (they must stop using the data)."""
+    parties = [consent.organization_id]
+    if event_type is EventType.consent_withdrawn:
+        parties += await referral_repository.receivers_on_consent(session, consent.id)
+    data = {"consent_id": str(consent.id), "state": event_type.value.split(".")[1]}
+    await repository.add_events(
+        session,
+        [_row(event_type, party, consent.id, data) for party in dict.fromkeys(parties)],
+    )
+
+
+async def directory_changed(
+    session: AsyncSession,
+    *,
+    resource: str,
+    resource_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    action: str,
+    confidential: bool,
+) -> None:
+    """Every organisation hears of a change to a public or partner entry; a confidential
+    entry's change goes to its own organisation only."""
+    data = {
+        "resource": resource,
+        "id": str(resource_id),
+        "organization_id": str(organization_id),
+        "action": action,
+    }
+    audience = organization_id if confidential else None
+    await repository.add_events(
+        session, [_row(EventType.directory_changed, audience, resource_id, data)]
+    )
+
+
+async def webhook_disabled(
+    session: AsyncSession, organization_id: uuid.UUID, subscription_id: uuid.UUID, reason: str
+) -> None:
+    data = {"webhook_id": str(subscription_id), "reason": reason}
+    await repository.add_events(
+        session, [_row(EventType.webhook_disabled, organization_id, subscription_id, data)]
+    )
+
+
+def message(event: OutboxEvent) -> dict[str, Any]:
+    """An event as the feed lists it and a webhook posts it (Standard Webhooks' payload shape:
+    ``type``, ``timestamp``, ``data``, plus the event's id)."""
+    return {
+        "id": f"evt_{event.id.hex}",
+        "type": event.type,
+        "timestamp": event.occurred_at.isoformat(),
+        "data": event.data,
+    }
+
+
+def parse_types(value: str | None) -> list[EventType]:
+    if not value:
+        return []
+    found: list[EventType] = []
+    for item in value.split(","):
+        try:
+            found.append(EventType(item.strip()))
+        except ValueError:
+            raise UnknownEventType(
+                "Unknown event type; one of: " + ", ".join(sorted(t.value for t in EventType)),
+                errors=[{"loc": ["query", "types"], "msg": "unknown event type", "type": "enum"}],
+            ) from None
+    return list(dict.fromkeys(found))
+
+
+def write_cursor(position: Position) -> str:
+    txid, place = position
+    return base64.urlsafe_b64encode(f"{txid}.{place}".encode()).decode().rstrip("=")
+
+
+def read_cursor(cursor: str) -> Position:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        txid, _, place = base64.urlsafe_b64decode(padded).decode().partition(".")
+        found = int(txid), int(place)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidEventCursor("The cursor is not one this API gave.") from None
+    if found[0] < 0 or found[1] < 0 or max(found) >= 2**63:
+        raise InvalidEventCursor("The cursor is not one this API gave.")
+    return found
+
+
+async def feed(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    after: str | None,
+    types: list[EventType],
+    limit: int,
+) -> dict[str, Any]:
+    if not any(principal.has(scope) for scope in FEED_SCOPES):
+        raise InsufficientScope([scope.value for scope in FEED_SCOPES])
+    await referral_repository.act_as(session, principal.organization_id)
+    position = read_cursor(after) if after else None
+    if position is not None and position < await repository.horizon(session):
+        raise CursorExpired(
+            "Events after this cursor are past the retention period; "
+            "start again without a cursor and reconcile with GET /v1/referrals."
+        )
+    found = await repository.feed(
+        session,
+        principal.organization_id,
+        after=position,
+        types=[event_type.value for event_type in types],
+        limit=limit,
+    )
+    if found:
+        last = found[-1]
+        assert last.txid is not None
+        assert last.position is not None
+        position = (last.txid, last.position)
+    elif position is None:
+        # Nothing yet: a cursor of "now", so the next poll returns only what comes after.
+        position = await repository.last_visible(session, principal.organization_id) or (0, 0)
+    return {
+        "data": [message(event) for event in found],
+        "meta": {
+            "count": len(found),
+            "limit": limit,
+            "next_cursor": write_cursor(position),
+            "more": len(found) == limit,
+        },
+    }
