@@ -137,6 +137,20 @@ async def delete_subscription(session: AsyncSession, subscription_id: uuid.UUID)
     )
 
 
+async def secrets_not_sealed_by(session: AsyncSession, version: int) -> list[WebhookSubscription]:
+    found = await session.scalars(
+        select(WebhookSubscription)
+        .where(
+            sa.or_(
+                col(WebhookSubscription.secret_version) != version,
+                col(WebhookSubscription.previous_secret_version) != version,
+            )
+        )
+        .with_for_update()
+    )
+    return list(found.all())
+
+
 # Delivery log
 
 

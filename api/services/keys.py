@@ -1,15 +1,18 @@
-"""Master key rotation: every referral's data key re-wrapped with the newest master key.
+"""Master key rotation: every referral's data key re-wrapped, and every webhook signing secret
+re-sealed, with the newest master key.
 
-The personal data is not re-encrypted (its data key does not change); once every key is wrapped
-by the new master key, the old one can leave ``RELAY_MASTER_KEYS``.
+The personal data is not re-encrypted (its data key does not change); once every key and secret
+is under the new master key, the old one can leave ``RELAY_MASTER_KEYS``.
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.config import Settings
+from api.repositories import events as event_repository
 from api.repositories import referrals as repository
 
 BATCH = 500
+TABLE, COLUMN = "webhook_subscription", "secret"
 
 
 async def rotate_master(session: AsyncSession, settings: Settings) -> dict[str, int]:
@@ -26,4 +29,31 @@ async def rotate_master(session: AsyncSession, settings: Settings) -> dict[str, 
         await repository.add(session, *keys)
         rewrapped += len(keys)
     current = await repository.count_keys(session)
-    return {"version": master.current, "rewrapped": rewrapped, "current": current - rewrapped}
+    resealed = 0
+    for subscription in await event_repository.secrets_not_sealed_by(session, master.current):
+        row = subscription.id
+        secret = master.open(
+            subscription.secret, subscription.secret_version, table=TABLE, column=COLUMN, row=row
+        )
+        subscription.secret, subscription.secret_version = master.seal(
+            secret, table=TABLE, column=COLUMN, row=row
+        )
+        if subscription.previous_secret is not None and subscription.previous_secret_version:
+            previous = master.open(
+                subscription.previous_secret,
+                subscription.previous_secret_version,
+                table=TABLE,
+                column=COLUMN,
+                row=row,
+            )
+            subscription.previous_secret, subscription.previous_secret_version = master.seal(
+                previous, table=TABLE, column=COLUMN, row=row
+            )
+        await repository.add(session, subscription)
+        resealed += 1
+    return {
+        "version": master.current,
+        "rewrapped": rewrapped,
+        "current": current - rewrapped,
+        "webhook_secrets_resealed": resealed,
+    }

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from api import net
+from api import crypto, net
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.models.events import WebhookSubscription
-from api.services import delivery
+from api.services import delivery, keys
 from api.services.webhooks import MAXIMUM_SUBSCRIPTIONS, signing_secrets
+from tests.conftest import make_settings
 from tests.factories import referrals as factories
 from tests.factories.auth import Partner, create_partner
 from tests.factories.referrals import Network, record_consent, refer
@@ -283,3 +284,84 @@ class TestDeliveryLog:
         )
         assert redelivered.status_code == 202
         assert redelivered.json()["status"] == "pending"
+
+
+class TestMaintenance:
+    async def test_an_endpoint_failing_for_days_is_disabled_and_its_organisation_told(
+        self,
+        client: httpx.AsyncClient,
+        network: Network,
+        session: AsyncSession,
+        settings: Settings,
+        connection: AsyncConnection,
+    ) -> None:
+        failing = (await subscribe(client, network.receiver)).json()
+        healthy = (await subscribe(client, network.receiver)).json()
+        await connection.execute(
+            text("UPDATE webhook_subscription SET failing_since = :at WHERE id = :id"),
+            {
+                "id": uuid.UUID(failing["id"]),
+                "at": datetime.now(UTC) - timedelta(hours=settings.webhook_disable_after_hours + 1),
+            },
+        )
+        await connection.execute(
+            text("UPDATE webhook_subscription SET failing_since = now() WHERE id = :id"),
+            {"id": uuid.UUID(healthy["id"])},
+        )
+        assert await delivery.disable_failing(session, settings) == 1
+        headers = network.receiver.headers
+        off = (await client.get(f"/v1/webhooks/{failing['id']}", headers=headers)).json()
+        assert off["enabled"] is False
+        assert off["disabled_reason"] == "failing"
+        on = (await client.get(f"/v1/webhooks/{healthy['id']}", headers=headers)).json()
+        assert on["enabled"] is True
+        told = (
+            await client.get("/v1/events", params={"types": "webhook.disabled"}, headers=headers)
+        ).json()["data"]
+        assert [event["data"] for event in told] == [
+            {"webhook_id": failing["id"], "reason": "failing"}
+        ]
+
+    async def test_events_past_retention_go_and_their_cursors_are_refused(
+        self,
+        client: httpx.AsyncClient,
+        network: Network,
+        session: AsyncSession,
+        settings: Settings,
+        connection: AsyncConnection,
+    ) -> None:
+        consent_id = await record_consent(client, network)
+        await refer(client, network, consent_id)
+        page = (await client.get("/v1/events", headers=network.sender.headers)).json()
+        cursor = page["meta"]["next_cursor"]
+        assert page["data"]
+        assert await delivery.purge_events(session, settings) == 0  # all recent
+        # The same sweep, a retention period later (the application role cannot back-date an
+        # event: it may not update the outbox).
+        later = settings.model_copy(update={"event_retention_days": -1})
+        assert await delivery.purge_events(session, later) == 1
+        left = await connection.scalar(
+            text("SELECT count(*) FROM outbox_event WHERE organization_id = :id"),
+            {"id": network.sender.organization.id},
+        )
+        assert left == 0
+        gone = await client.get(
+            "/v1/events", params={"after": cursor}, headers=network.sender.headers
+        )
+        assert gone.status_code == 410
+
+    async def test_master_key_rotation_reseals_webhook_secrets(
+        self, client: httpx.AsyncClient, network: Network, session: AsyncSession, settings: Settings
+    ) -> None:
+        created = (await subscribe(client, network.receiver)).json()
+        old = settings.master_keys.get_secret_value()
+        new = crypto.generate_master_key(2)
+        rotated = make_settings(master_keys=f"{old},{new}")
+        summary = await keys.rotate_master(session, rotated)
+        assert summary["webhook_secrets_resealed"] >= 1
+        stored = await session.get(WebhookSubscription, uuid.UUID(created["id"]))
+        assert stored is not None
+        await session.refresh(stored)
+        assert stored.secret_version == 2
+        only_new = make_settings(master_keys=new)
+        assert signing_secrets(only_new, stored, datetime.now(UTC)) == [created["secret"]]
