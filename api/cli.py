@@ -40,6 +40,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(clients_app, name="clients")
 keys_app = typer.Typer(help="Master keys of the personal data of referrals.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -207,6 +209,51 @@ def keys_generate(
     from api.crypto import generate_master_key
 
     typer.echo(generate_master_key(version))
+
+
+@audit_app.command("generate-key")
+def audit_generate_key() -> None:
+    """Print a new Ed25519 key for RELAY_AUDIT_SIGNING_KEY, and its public half (a JWK)."""
+    import base64
+    import json
+    import secrets
+
+    seed = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    typer.echo(f"RELAY_AUDIT_SIGNING_KEY={seed}")
+    from api.config import Settings
+    from api.services.audit import SigningKey
+
+    public = SigningKey.of(Settings(audit_signing_key=seed)).jwk()
+    typer.echo(f"public key (GET /v1/audit/public-key): {json.dumps(public)}", err=True)
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonOption = False) -> None:
+    """Recompute the audit chain and check the signed checkpoints. Exit status 1 when broken,
+    naming the first sequence number that does not hold."""
+    import json
+
+    from api.services import audit
+
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
+        return (await audit.verify(session, settings)).as_dict()
+
+    report = _run_in_transaction(work)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    elif report["ok"]:
+        typer.echo(
+            f"audit chain intact: {report['events_checked']} events, "
+            f"{report['checkpoints_checked']} signed checkpoints "
+            f"({report['unsealed_events']} events not yet sealed)"
+        )
+    else:
+        typer.echo(
+            f"audit chain BROKEN at seq {report['first_broken_seq']}: {report['problem']}",
+            err=True,
+        )
+    if not report["ok"]:
+        raise typer.Exit(1)
 
 
 @keys_app.command("rotate-master")

@@ -4,6 +4,8 @@ Secrets have development placeholders so that ``make run`` works on a fresh clon
 environment refuses to start with a placeholder, an empty or a short secret.
 """
 
+import base64
+import binascii
 from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Self
@@ -19,6 +21,8 @@ PLACEHOLDER_PREFIX = "dev-only-"
 MINIMUM_SECRET_LENGTH = 32
 # Development only (refused elsewhere): base64url of "dev-only-master-key-change-me-01".
 PLACEHOLDER_MASTER_KEYS = "1:ZGV2LW9ubHktbWFzdGVyLWtleS1jaGFuZ2UtbWUtMDE"
+# Development only (refused elsewhere): base64url of "dev-only-audit-key-change-me-001".
+PLACEHOLDER_AUDIT_KEY = "ZGV2LW9ubHktYXVkaXQta2V5LWNoYW5nZS1tZS0wMDE"
 
 
 class Environment(StrEnum):
@@ -162,6 +166,23 @@ class Settings(BaseSettings):
         ),
     ] = 24.0
 
+    audit_enabled: Annotated[
+        bool,
+        Field(
+            description="Record the audit trail. Only the benchmark turns it off, to measure "
+            "its cost; production refuses to start without it."
+        ),
+    ] = True
+    audit_signing_key: Annotated[
+        SecretStr,
+        Field(
+            description="Ed25519 private key (base64url of its 32-byte seed) signing the audit "
+            "checkpoints; kept outside the database (`relay audit generate-key`)."
+        ),
+    ] = SecretStr(PLACEHOLDER_AUDIT_KEY)
+    audit_checkpoint_events: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    audit_checkpoint_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5.0
+
     @model_validator(mode="after")
     def _public_url_is_secure(self) -> Self:
         # OAuth endpoints must be reached over TLS; plain http only on this machine's loopback.
@@ -193,6 +214,13 @@ class Settings(BaseSettings):
                 "RELAY_MASTER_KEYS must be set (relay keys generate) when "
                 f"RELAY_ENVIRONMENT={self.environment}"
             )
+        if self.audit_signing_key.get_secret_value() == PLACEHOLDER_AUDIT_KEY:
+            raise ValueError(
+                "RELAY_AUDIT_SIGNING_KEY must be set (relay audit generate-key) when "
+                f"RELAY_ENVIRONMENT={self.environment}"
+            )
+        if self.environment is Environment.production and not self.audit_enabled:
+            raise ValueError("RELAY_AUDIT_ENABLED cannot be false in production")
         return self
 
     @model_validator(mode="after")
@@ -210,6 +238,7 @@ class Settings(BaseSettings):
                 "RELAY_WEBHOOK_LEASE_SECONDS must exceed RELAY_WEBHOOK_TIMEOUT_SECONDS"
             )
         self.allowed_networks  # noqa: B018 (parses, or raises)
+        self.audit_key_seed  # noqa: B018
         return self
 
     @property
@@ -237,6 +266,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "RELAY_WEBHOOK_ALLOWED_NETWORKS is networks like 127.0.0.0/8, comma separated"
             ) from None
+
+    @property
+    def audit_key_seed(self) -> bytes:
+        encoded = self.audit_signing_key.get_secret_value()
+        try:
+            seed = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (ValueError, binascii.Error):
+            seed = b""
+        if len(seed) != 32:
+            raise ValueError("RELAY_AUDIT_SIGNING_KEY is the base64url of 32 bytes")
+        return seed
 
     @property
     def master(self) -> MasterKeys:

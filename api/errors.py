@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 request_id_var: ContextVar[str | None] = ContextVar("relay_request_id", default=None)
+client_ip_var: ContextVar[str | None] = ContextVar("relay_client_ip", default=None)
+"""The caller's address, for the audit trail (set with the request id by the middleware)."""
 
 
 class ValidationIssue(BaseModel):

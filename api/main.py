@@ -36,6 +36,8 @@ from api.routers import (
     search,
     webhooks,
 )
+from api.routers import audit as audit_router
+from api.services import audit
 
 log = get_logger("relay.api")
 
@@ -57,6 +59,7 @@ def operation_id(route: APIRoute) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings)
+    audit.configure(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(referrals.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
+    app.include_router(audit_router.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

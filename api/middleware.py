@@ -14,7 +14,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import problem_response, request_id_var
+from api.errors import client_ip_var, problem_response, request_id_var
 from api.logging import exception_location, get_logger
 from api.metrics import Metrics
 
@@ -48,6 +48,8 @@ class RequestContextMiddleware:
         incoming = headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _WELL_FORMED_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        client = scope.get("client")
+        ip_token = client_ip_var.set(client[0] if client else None)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -114,3 +116,4 @@ class RequestContextMiddleware:
                 request_id=request_id,
             )
             request_id_var.reset(token)
+            client_ip_var.reset(ip_token)

@@ -21,7 +21,7 @@ from api.config import Settings
 from api.db import SessionMaker, create_engine, create_sessionmaker, transaction
 from api.logging import configure_logging, exception_location, get_logger
 from api.repositories import health
-from api.services import delivery, maintenance, referrals
+from api.services import audit, delivery, maintenance, referrals
 
 log = get_logger("relay.worker")
 
@@ -40,6 +40,8 @@ JOBS: list[Job] = [
     Job("fan_out_webhooks", delivery.fan_out),
     Job("disable_failing_webhooks", delivery.disable_failing),
     Job("purge_old_events", delivery.purge_events),
+    Job("seal_audit_chain", audit.seal),
+    Job("sign_audit_checkpoint", audit.sign_checkpoint),
 ]
 DELIVERY_ROUNDS = 10  # batches of deliveries per tick at most, so jobs still run between
 
@@ -74,6 +76,7 @@ async def run_jobs(sessionmaker: SessionMaker, settings: Settings) -> dict[str, 
 
 async def run_worker(settings: Settings, *, once: bool = False, interval: float = 1.0) -> None:
     configure_logging(settings)
+    audit.configure(settings)
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     client = delivery.new_client(settings)

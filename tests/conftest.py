@@ -7,6 +7,7 @@ while the application's own commit/rollback logic runs for real against a savepo
 """
 
 import asyncio
+import base64
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -50,6 +51,7 @@ def make_settings(**overrides: Any) -> Settings:
         "secret_key": secrets.token_urlsafe(48),
         "public_url": "https://relay.test",
         "master_keys": generate_master_key(),
+        "audit_signing_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     }
     values.update(overrides)
     return Settings(**values)

@@ -42,6 +42,30 @@ class TestSecrets:
         with pytest.raises(ValidationError, match="RELAY_MASTER_KEYS must be set"):
             Settings(environment=Environment.test, secret_key="k" * 40, _env_file=None)
 
+    def test_the_audit_signing_key_must_be_set_outside_development(self) -> None:
+        with pytest.raises(ValidationError, match="RELAY_AUDIT_SIGNING_KEY must be set"):
+            Settings(
+                environment=Environment.test,
+                secret_key="k" * 40,
+                master_keys=generate_master_key(),
+                _env_file=None,
+            )
+        with pytest.raises(ValidationError, match="RELAY_AUDIT_SIGNING_KEY is the base64url"):
+            Settings(audit_signing_key="c2hvcnQ", _env_file=None)
+
+    def test_production_cannot_turn_the_audit_off(self) -> None:
+        with pytest.raises(ValidationError, match="RELAY_AUDIT_ENABLED"):
+            Settings(
+                environment=Environment.production,
+                database_url="postgresql+asyncpg://app:pw@db/relay",
+                public_url="https://relay.example.org",
+                secret_key="k" * 40,
+                master_keys=generate_master_key(),
+                audit_signing_key="a" * 43,
+                audit_enabled=False,
+                _env_file=None,
+            )
+
     @pytest.mark.parametrize(
         "value", ["", "1", "one:AAAA", "1:AAAA", f"0:{'A' * 43}", f"1:{'A' * 43},1:{'B' * 43}"]
     )
@@ -51,10 +75,16 @@ class TestSecrets:
 
     def test_secrets_are_not_in_repr(self) -> None:
         master = generate_master_key()
+        audit_key = "a" * 43
         settings = Settings(
-            environment=Environment.test, secret_key="k" * 40, master_keys=master, _env_file=None
+            environment=Environment.test,
+            secret_key="k" * 40,
+            master_keys=master,
+            audit_signing_key=audit_key,
+            _env_file=None,
         )
         assert master not in repr(settings)
+        assert audit_key not in repr(settings)
         assert "k" * 40 not in repr(settings)
         assert "relay_app:relay_app" not in repr(settings)
 

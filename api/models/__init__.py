@@ -1,5 +1,6 @@
 """SQLModel table classes. Importing this package registers every table on the metadata."""
 
+from api.models.audit import AuditChain, AuditCheckpoint, AuditEvent
 from api.models.base import metadata
 from api.models.directory import (
     Address,
@@ -39,6 +40,9 @@ __all__ = [
     "Address",
     "AdminArea",
     "Attribute",
+    "AuditChain",
+    "AuditCheckpoint",
+    "AuditEvent",
     "Consent",
     "IdempotencyRecord",
     "Language",

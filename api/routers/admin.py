@@ -4,22 +4,29 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import AdminPrincipal
+from api.auth.principal import Principal
 from api.deps import SessionDep, SettingsDep
 from api.pagination import Page, PageDep, PageMeta
 from api.schemas.clients import ClientCreate, ClientCredentials, ClientPublic
 from api.schemas.organizations import OrganizationCreate, OrganizationPublic
-from api.services import clients, organizations
+from api.services import audit, clients, organizations
+from api.services.audit import Action
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
 @router.post("/organizations", status_code=201, summary="Register a partner organisation")
 async def create_organization(
-    body: OrganizationCreate, session: SessionDep, _: AdminPrincipal
+    body: OrganizationCreate, session: SessionDep, principal: AdminPrincipal
 ) -> OrganizationPublic:
-    return OrganizationPublic.model_validate(await organizations.create(session, body))
+    created = await organizations.create(session, body)
+    await audit.record(
+        session, principal, Action.admin_create, "organization", [created.id], [created.id]
+    )
+    return OrganizationPublic.model_validate(created)
 
 
 @router.get("/organizations", summary="List organisations")
@@ -44,9 +51,19 @@ async def get_organization(
     "/clients", status_code=201, summary="Register an OAuth client (the secret is shown once)"
 )
 async def create_client(
-    body: ClientCreate, session: SessionDep, settings: SettingsDep, _: AdminPrincipal
+    body: ClientCreate, session: SessionDep, settings: SettingsDep, principal: AdminPrincipal
 ) -> ClientCredentials:
-    return await clients.create(session, settings.secret_key.get_secret_value(), body)
+    created = await clients.create(session, settings.secret_key.get_secret_value(), body)
+    await _audit_client(session, principal, Action.admin_create, created)
+    return created
+
+
+async def _audit_client(
+    session: AsyncSession, principal: Principal, action: Action, client: ClientPublic
+) -> None:
+    await audit.record(
+        session, principal, action, "oauth_client", [client.client_id], [client.organization_id]
+    )
 
 
 @router.get("/clients", summary="List OAuth clients")
@@ -62,11 +79,19 @@ async def list_clients(
 
 @router.post("/clients/{client_id}/rotate-secret", summary="Replace a client's secret (shown once)")
 async def rotate_client_secret(
-    client_id: str, session: SessionDep, settings: SettingsDep, _: AdminPrincipal
+    client_id: str, session: SessionDep, settings: SettingsDep, principal: AdminPrincipal
 ) -> ClientCredentials:
-    return await clients.rotate_secret(session, settings.secret_key.get_secret_value(), client_id)
+    rotated = await clients.rotate_secret(
+        session, settings.secret_key.get_secret_value(), client_id
+    )
+    await _audit_client(session, principal, Action.admin_rotate_secret, rotated)
+    return rotated
 
 
 @router.post("/clients/{client_id}/disable", summary="Disable a client and revoke its tokens")
-async def disable_client(client_id: str, session: SessionDep, _: AdminPrincipal) -> ClientPublic:
-    return await clients.disable(session, client_id)
+async def disable_client(
+    client_id: str, session: SessionDep, principal: AdminPrincipal
+) -> ClientPublic:
+    disabled = await clients.disable(session, client_id)
+    await _audit_client(session, principal, Action.admin_disable, disabled)
+    return disabled

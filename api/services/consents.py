@@ -16,7 +16,8 @@ from api.models.referral import Consent, ConsentPurpose, DataCategory, SharingPr
 from api.repositories import referrals as repository
 from api.repositories.referrals import Recipient
 from api.schemas.referrals import ConsentCreate, WithdrawalReason
-from api.services import events
+from api.services import audit, events
+from api.services.audit import Action
 
 # Police and other authorities receive only what a consent names explicitly, for reporting.
 AUTHORITIES = frozenset({OrganizationKind.police.value, OrganizationKind.authority.value})
@@ -101,6 +102,9 @@ async def create(
     )
     await repository.add(session, consent)
     await events.consent_changed(session, consent, EventType.consent_recorded)
+    await audit.record(
+        session, principal, Action.create, "consent", [consent.id], [consent.organization_id]
+    )
     return view(consent, now)
 
 
@@ -113,7 +117,11 @@ async def own(session: AsyncSession, principal: Principal, consent_id: uuid.UUID
 
 
 async def get(session: AsyncSession, principal: Principal, consent_id: uuid.UUID) -> dict[str, Any]:
-    return view(await own(session, principal, consent_id), datetime.now(UTC))
+    consent = await own(session, principal, consent_id)
+    await audit.record(
+        session, principal, Action.read, "consent", [consent.id], [consent.organization_id]
+    )
+    return view(consent, datetime.now(UTC))
 
 
 async def withdraw(
@@ -126,4 +134,7 @@ async def withdraw(
     assert refreshed is not None
     if first_withdrawal:
         await events.consent_changed(session, refreshed, EventType.consent_withdrawn)
+        await audit.record(
+            session, principal, Action.update, "consent", [consent.id], [consent.organization_id]
+        )
     return view(refreshed, datetime.now(UTC))

@@ -50,7 +50,8 @@ from api.schemas.directory import (
     ServiceCreate,
     ServiceUpdate,
 )
-from api.services import events
+from api.services import audit, events
+from api.services.audit import Action
 from api.taxonomy import term_id, unit_id
 
 MAXIMUM_METADATA_VALUE = 500
@@ -115,6 +116,7 @@ class ChangeLog:
     def __init__(self, principal: Principal, record: Service | Location | Organization) -> None:
         self.rows: list[Metadata] = []
         self.actor = _actor(principal)
+        self.principal = principal
         self.subject = record
         self.resource_type = record.__tablename__
         self.resource_id = record.id
@@ -149,6 +151,10 @@ class ChangeLog:
             organization_id=owner,
             action="create" if created else "update",
             confidential=getattr(record, "visibility", None) == "confidential",
+        )
+        action = Action.create if created else Action.update
+        await audit.record(
+            session, self.principal, action, self.resource_type, [self.resource_id], [owner]
         )
 
 

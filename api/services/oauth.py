@@ -31,9 +31,12 @@ from api.auth.tokens import MAXIMUM_CREDENTIAL_LENGTH, keyed_hash
 from api.config import Settings
 from api.errors import TooManyRequests
 from api.logging import get_logger
+from api.models.audit import Outcome
 from api.models.oauth import OAuthToken
 from api.repositories import clients as client_repository
 from api.repositories import tokens as token_repository
+from api.services import audit
+from api.services.audit import Action
 
 log = get_logger("relay.oauth")
 BASIC_CHALLENGE = ("WWW-Authenticate", 'Basic realm="relay"')
@@ -126,6 +129,18 @@ async def _handle(
     if status == 200 and server.revoked is not None:
         await token_repository.revoke(session, server.revoked.token_hash, now)
 
+    if endpoint == "token":
+        await _audit_token(session, client, status == 200)
+    elif endpoint == "revocation" and status == 200 and client is not None:
+        await audit.record(
+            session,
+            _client_actor(client),
+            Action.token_revoke,
+            "oauth_client",
+            [client.client_id],
+            [client.organization_id],
+        )
+
     if body.get("error") == "invalid_client":
         status = 401
         headers = [*headers, BASIC_CHALLENGE]
@@ -135,6 +150,35 @@ async def _handle(
     elif status == 200 and client is not None:
         limits.reset_token_failures(f"client:{client.client_id}")
     return OAuthResponse(status, body, _no_store(headers))
+
+
+def _client_actor(client: ClientRecord) -> audit.Actor:
+    return audit.Actor(client.organization_id, client.client_id)
+
+
+async def _audit_token(session: AsyncSession, client: ClientRecord | None, issued: bool) -> None:
+    """A token issued, or refused (to a known client, or to no client: the claimed id, which
+    could be anything, is not kept)."""
+    if client is None:
+        await audit.record(
+            session,
+            audit.Actor(None, None),
+            Action.token_refuse,
+            "oauth_client",
+            [],
+            [],
+            Outcome.failure,
+        )
+        return
+    await audit.record(
+        session,
+        _client_actor(client),
+        Action.token_issue if issued else Action.token_refuse,
+        "oauth_client",
+        [client.client_id],
+        [client.organization_id],
+        Outcome.success if issued else Outcome.failure,
+    )
 
 
 def _claimed_client_id(form: dict[str, str], headers: Mapping[str, str]) -> str | None:

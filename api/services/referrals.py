@@ -52,8 +52,9 @@ from api.schemas.referrals import (
     RejectionReason,
     StatusChange,
 )
-from api.services import consents, search
+from api.services import audit, consents, search
 from api.services import events as partner_events
+from api.services.audit import RELAY, Action
 from api.services.consents import PROFILE_CATEGORIES, ConsentState
 from api.services.search import NearestQuery
 
@@ -328,7 +329,23 @@ async def _append(
     )
     await repository.add(session, event)
     await partner_events.referral_changed(session, referral, kind, event.sequence)
+    await audit.record(
+        session, principal, AUDIT_ACTIONS[kind], "referral", [referral.id], _parties(referral)
+    )
     return event
+
+
+AUDIT_ACTIONS = {
+    "created": Action.create,
+    "status_changed": Action.transition,
+    "note_added": Action.update,
+    "overdue": Action.update,
+    "personal_data_erased": Action.erase,
+}
+
+
+def _parties(referral: Referral) -> list[uuid.UUID]:
+    return [referral.from_organization_id, referral.to_organization_id]
 
 
 @dataclass
@@ -441,6 +458,9 @@ async def get(
     session: AsyncSession, settings: Settings, principal: Principal, referral_id: uuid.UUID
 ) -> dict[str, Any]:
     opened = await _open(session, settings, principal, referral_id)
+    await audit.record(
+        session, principal, Action.read, "referral", [referral_id], _parties(opened.referral)
+    )
     return _view(opened.referral, opened.role, _personal(opened), opened.withheld)
 
 
@@ -575,6 +595,9 @@ async def events(
 ) -> dict[str, Any]:
     opened = await _open(session, settings, principal, referral_id)
     found = await repository.events(session, opened.referral.id)
+    await audit.record(
+        session, principal, Action.read, "referral", [referral_id], _parties(opened.referral)
+    )
     return {
         "data": [_event_view(event, opened) for event in found],
         "meta": {"referral_id": str(referral_id), "count": len(found)},
@@ -631,6 +654,14 @@ async def listing(
         limit=limit + 1,
     )
     page, more = rows[:limit], len(rows) > limit
+    await audit.record(
+        session,
+        principal,
+        Action.list,
+        "referral",
+        [row.id for row in page],
+        [principal.organization_id],
+    )
     data = [_view(row, box, {}, "list") for row in page]
     for item in data:
         item.pop("personal_data_withheld", None)
@@ -682,6 +713,9 @@ async def export(
     an export is what travels to the receiver (or an authority not on Relay)."""
     opened = await _open(session, settings, principal, referral_id)
     referral = opened.referral
+    await audit.record(
+        session, principal, Action.export, "referral", [referral.id], _parties(referral)
+    )
     view = _view(referral, Role.receiver, _personal(opened), opened.withheld)
     view["role"] = opened.role.value
     found = await repository.events(session, referral.id)
@@ -717,6 +751,9 @@ async def _append_as_relay(
     )
     await repository.add(session, event)
     await partner_events.referral_changed(session, referral, kind, event.sequence)
+    await audit.record(
+        session, RELAY, AUDIT_ACTIONS[kind], "referral", [referral.id], _parties(referral)
+    )
     return event
 
 

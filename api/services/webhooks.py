@@ -24,6 +24,8 @@ from api.models.events import DeliveryStatus, WebhookAttempt, WebhookDelivery, W
 from api.repositories import events as repository
 from api.repositories import referrals as referral_repository
 from api.schemas.webhooks import SecretRotation, WebhookCreate, WebhookUpdate
+from api.services import audit
+from api.services.audit import Action
 from api.services.events import message
 
 MAXIMUM_SUBSCRIPTIONS = 10
@@ -174,7 +176,16 @@ async def create(
         updated_at=now,
     )
     await referral_repository.add(session, subscription)
+    await _audit(session, principal, Action.create, subscription.id)
     return {**view(subscription), "secret": secret}
+
+
+async def _audit(
+    session: AsyncSession, principal: Principal, action: Action, subscription_id: uuid.UUID
+) -> None:
+    await audit.record(
+        session, principal, action, "webhook", [subscription_id], [principal.organization_id]
+    )
 
 
 async def listing(session: AsyncSession, principal: Principal) -> dict[str, Any]:
@@ -214,12 +225,14 @@ async def update(
             subscription.disabled_reason = "by_owner"
     subscription.updated_at = datetime.now(UTC)
     await referral_repository.add(session, subscription)
+    await _audit(session, principal, Action.update, subscription.id)
     return view(subscription)
 
 
 async def delete(session: AsyncSession, principal: Principal, subscription_id: uuid.UUID) -> None:
     subscription = await _own(session, principal, subscription_id, lock=True)
     await repository.delete_subscription(session, subscription.id)
+    await _audit(session, principal, Action.delete, subscription.id)
 
 
 async def rotate_secret(
@@ -243,6 +256,7 @@ async def rotate_secret(
     subscription.secret, subscription.secret_version = _seal(settings, secret, subscription.id)
     subscription.updated_at = now
     await referral_repository.add(session, subscription)
+    await _audit(session, principal, Action.update, subscription.id)
     return {**view(subscription), "secret": secret}
 
 
@@ -354,6 +368,7 @@ async def redeliver(
     found.leased_until = None
     found.delivered_at = None
     await referral_repository.add(session, found)
+    await _audit(session, principal, Action.update, subscription.id)
     event = await repository.event(session, found.event_id)
     assert event is not None
     return _delivery_view(found, event.type)

@@ -30,6 +30,9 @@ ANONYMOUS = {
     ("GET", "/readyz"),
     # Prometheus scrapes without credentials; keep /metrics off the public network (docs).
     ("GET", "/metrics"),
+    # The audit chain's signed heads and their key: public, so anyone can hold Relay to them.
+    ("GET", "/v1/audit/checkpoints"),
+    ("GET", "/v1/audit/public-key"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),

@@ -95,6 +95,7 @@ def workers(loopback_settings: Settings) -> Iterator[Workers]:
             "RELAY_DATABASE_URL": TEST_DATABASE_URL,
             "RELAY_SECRET_KEY": loopback_settings.secret_key.get_secret_value(),
             "RELAY_MASTER_KEYS": loopback_settings.master_keys.get_secret_value(),
+            "RELAY_AUDIT_SIGNING_KEY": loopback_settings.audit_signing_key.get_secret_value(),
             "RELAY_PUBLIC_URL": loopback_settings.public_url,
             "RELAY_WEBHOOK_ALLOWED_NETWORKS": LOOPBACK,
             "RELAY_WEBHOOK_RETRY_SCHEDULE": ",".join(["0.2", "0.3", "0.5"] + ["1"] * 30),

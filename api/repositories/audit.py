@@ -1,0 +1,144 @@
+"""SQL of the audit trail: events, the chain, checkpoints."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as upsert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from api.models.audit import AuditChain, AuditCheckpoint, AuditEvent
+
+# One sealer at a time, cluster-wide: an arbitrary constant naming this lock.
+SEAL_LOCK = 0x52454C4159_41  # "RELAY" "A"
+_XMIN = sa.text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+_OWN_TXID = sa.text("pg_current_xact_id_if_assigned()::text::bigint")
+
+
+async def add_event(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(sa.insert(AuditEvent).values(**values))
+
+
+async def try_seal_lock(session: AsyncSession) -> bool:
+    locked = await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(SEAL_LOCK)))
+    return bool(locked)
+
+
+async def chain_head(session: AsyncSession) -> AuditChain | None:
+    found = await session.scalars(select(AuditChain).order_by(col(AuditChain.seq).desc()).limit(1))
+    return found.first()
+
+
+async def unsealed(
+    session: AsyncSession, after: tuple[int, int] | None, limit: int
+) -> list[AuditEvent]:
+    """Events of ended transactions (and the caller's own) after ``after``, in order."""
+    query = select(AuditEvent).where(
+        sa.or_(col(AuditEvent.txid) < _XMIN, col(AuditEvent.txid) == _OWN_TXID)
+    )
+    if after is not None:
+        query = query.where(sa.tuple_(col(AuditEvent.txid), col(AuditEvent.position)) > after)
+    query = query.order_by(col(AuditEvent.txid), col(AuditEvent.position)).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+async def count_unsealed(session: AsyncSession, head: AuditChain | None) -> int:
+    query = sa.select(sa.func.count()).select_from(AuditEvent)
+    if head is not None:
+        query = query.where(
+            sa.tuple_(col(AuditEvent.txid), col(AuditEvent.position))
+            > (head.event_txid, head.event_position)
+        )
+    return int(await session.scalar(query) or 0)
+
+
+async def add_links(session: AsyncSession, links: Sequence[dict[str, Any]]) -> None:
+    if links:
+        await session.execute(sa.insert(AuditChain), list(links))
+
+
+async def last_checkpoint(session: AsyncSession) -> AuditCheckpoint | None:
+    found = await session.scalars(
+        select(AuditCheckpoint).order_by(col(AuditCheckpoint.seq).desc()).limit(1)
+    )
+    return found.first()
+
+
+async def add_checkpoint(session: AsyncSession, checkpoint: AuditCheckpoint) -> int:
+    inserted = await session.execute(
+        upsert(AuditCheckpoint)
+        .values(
+            seq=checkpoint.seq,
+            hash=checkpoint.hash,
+            at=checkpoint.at,
+            key_id=checkpoint.key_id,
+            signature=checkpoint.signature,
+        )
+        .on_conflict_do_nothing(index_elements=["seq"])
+        .returning(col(AuditCheckpoint.seq))
+    )
+    return len(inserted.all())
+
+
+async def checkpoints(
+    session: AsyncSession, after: int, limit: int | None
+) -> list[AuditCheckpoint]:
+    query = (
+        select(AuditCheckpoint)
+        .where(col(AuditCheckpoint.seq) > after)
+        .order_by(col(AuditCheckpoint.seq))
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+async def chain_with_events(
+    session: AsyncSession, after: int, limit: int
+) -> list[tuple[AuditChain, AuditEvent]]:
+    found = await session.execute(
+        select(AuditChain, AuditEvent)
+        .join(AuditEvent, col(AuditEvent.id) == col(AuditChain.event_id))
+        .where(col(AuditChain.seq) > after)
+        .order_by(col(AuditChain.seq))
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in found.all()]
+
+
+async def events_for(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    actions: Sequence[str],
+    resource_type: str | None,
+    resource_id: str | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[tuple[AuditEvent, int | None]]:
+    """Events about resources the organisation is party to, newest first, with their seq once
+    sealed."""
+    query = (
+        select(AuditEvent, AuditChain.seq)
+        .outerjoin(AuditChain, col(AuditChain.event_id) == col(AuditEvent.id))
+        .where(col(AuditEvent.parties).contains([organization_id]))
+    )
+    if since is not None:
+        query = query.where(col(AuditEvent.at) >= since)
+    if until is not None:
+        query = query.where(col(AuditEvent.at) < until)
+    if actions:
+        query = query.where(col(AuditEvent.action).in_(actions))
+    if resource_type is not None:
+        query = query.where(col(AuditEvent.resource_type) == resource_type)
+    if resource_id is not None:
+        query = query.where(col(AuditEvent.resource_ids).contains([resource_id]))
+    if before is not None:
+        query = query.where(sa.tuple_(col(AuditEvent.at), col(AuditEvent.id)) < before)
+    query = query.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc()).limit(limit)
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]

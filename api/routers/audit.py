@@ -1,0 +1,92 @@
+"""The audit trail for partners (events about their resources), its signed checkpoints and
+public key for anyone, and verification for the operator."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from api.auth.dependencies import requires
+from api.auth.principal import Principal
+from api.auth.scopes import Scope
+from api.deps import SessionDep, SettingsDep
+from api.services import audit as service
+from api.services.audit import Action, AuditQuery
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+Auditor = Annotated[Principal, requires(Scope.audit_read)]
+Operator = Annotated[Principal, requires(Scope.admin)]
+
+
+class AuditFormat(StrEnum):
+    json = "json"
+    fhir = "fhir"
+
+
+@router.get("", summary="Audit events about your organisation's resources, newest first")
+async def list_audit_events(
+    session: SessionDep,
+    principal: Auditor,
+    since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+    action: Annotated[list[Action] | None, Query(max_length=len(Action))] = None,
+    resource_type: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
+    resource_id: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=120)] = None,
+    limit: Annotated[int, Query(ge=1, le=service.QUERY_LIMIT)] = 50,
+    format_: Annotated[AuditFormat, Query(alias="format")] = AuditFormat.json,
+) -> dict[str, Any]:
+    spec = AuditQuery(
+        since=since,
+        until=until,
+        actions=[item.value for item in action or []],
+        resource_type=resource_type,
+        resource_id=resource_id,
+        cursor=cursor,
+        limit=limit,
+    )
+    page, next_cursor = await service.query(session, principal, spec)
+    if format_ is AuditFormat.fhir:
+        bundle: dict[str, Any] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(page),
+            "entry": [
+                {
+                    "fullUrl": f"urn:uuid:{event.id}",
+                    "resource": service.fhir_audit_event(event, seq),
+                }
+                for event, seq in page
+            ],
+        }
+        if next_cursor:
+            bundle["link"] = [{"relation": "next", "url": f"?cursor={next_cursor}&format=fhir"}]
+        return bundle
+    meta: dict[str, Any] = {"count": len(page), "limit": limit}
+    if next_cursor:
+        meta["next_cursor"] = next_cursor
+    return {"data": [service.event_view(event, seq) for event, seq in page], "meta": meta}
+
+
+@router.get("/checkpoints", summary="The signed heads of the audit chain (public)")
+async def list_checkpoints(
+    session: SessionDep,
+    response: Response,
+    after: Annotated[int, Query(ge=0, description="Only checkpoints after this seq.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    response.headers["Cache-Control"] = "no-cache"
+    return await service.checkpoints(session, after, limit)
+
+
+@router.get("/public-key", summary="The Ed25519 key checkpoints are signed with (JWK set)")
+async def public_key(settings: SettingsDep) -> dict[str, Any]:
+    return {"keys": [service.SigningKey.of(settings).jwk()]}
+
+
+@router.get("/verify", summary="Recompute the chain and check the checkpoints (operator)")
+async def verify_chain(
+    session: SessionDep, settings: SettingsDep, principal: Operator
+) -> dict[str, Any]:
+    return (await service.verify(session, settings)).as_dict()

@@ -1,0 +1,522 @@
+"""The audit trail: recording, the worker's hash chain and signed checkpoints, verification,
+and the partners' view of it.
+
+**Recording.** Services call ``record`` inside the transaction of what they record: the event
+commits with the change or not at all. Reads are recorded too. An event holds who (organisation,
+client, ``X-Acting-User``, ``X-Purpose-Of-Use``), what (action, resource type and ids, outcome),
+and the request id and client address: ids and codes, never a person's data.
+
+**Sealing.** Requests do not chain their events themselves (that would make every request wait
+for the one before it): the worker takes the events of ended transactions in their order
+``(txid, position)`` (the outbox's rule, ``api.repositories.events``) and links them into
+``audit_chain``: ``seq`` 1, 2, 3… without gaps, ``hash = sha256(previous hash || canonical JSON
+of the event and its seq)``, the first previous hash being 32 zero bytes. One worker seals at a
+time (an advisory lock); an event is in the chain within a tick (a second) of its commit.
+
+**Checkpoints.** Every ``RELAY_AUDIT_CHECKPOINT_EVENTS`` events or
+``RELAY_AUDIT_CHECKPOINT_MINUTES`` minutes, the worker signs the head ``(seq, hash, time)`` with
+the Ed25519 key of ``RELAY_AUDIT_SIGNING_KEY``, which the database never holds. Partners fetch
+the checkpoints and the public key (``GET /v1/audit/checkpoints``, ``GET /v1/audit/public-key``)
+and keep them: a history rewritten later no longer matches what they hold.
+
+**Verification** (``relay audit verify``, ``GET /v1/audit/verify``) walks the chain, recomputes
+every hash, checks every checkpoint's signature and that the chain still reaches it and passes
+through its hash, and names the first sequence number that does not hold.
+"""
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.principal import Principal
+from api.auth.scopes import Scope
+from api.config import Settings
+from api.errors import InsufficientScope, RelayError, client_ip_var, request_id_var
+from api.models.audit import AuditCheckpoint, AuditEvent, Outcome
+from api.repositories import audit as repository
+from api.repositories.referrals import act_as, act_as_worker
+
+GENESIS = bytes(32)
+SEAL_BATCH = 5000
+VERIFY_BATCH = 5000
+QUERY_LIMIT = 200
+WORKER_CLIENT = "relay-worker"
+
+
+class Action(StrEnum):
+    read = "read"
+    list = "list"
+    create = "create"
+    update = "update"
+    delete = "delete"
+    transition = "transition"
+    export = "export"
+    erase = "erase"
+    token_issue = "token.issue"  # noqa: S105 (an action name)
+    token_refuse = "token.refuse"  # noqa: S105
+    token_revoke = "token.revoke"  # noqa: S105
+    admin_create = "admin.create"
+    admin_update = "admin.update"
+    admin_disable = "admin.disable"
+    admin_rotate_secret = "admin.rotate_secret"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class Actor:
+    organization_id: uuid.UUID | None
+    client_id: str | None
+    acting_user: str | None = None
+    purpose_of_use: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> "Actor":
+        return cls(
+            principal.organization_id,
+            principal.client_id,
+            principal.acting_user,
+            principal.purpose_of_use,
+        )
+
+
+RELAY = Actor(None, WORKER_CLIENT)
+
+
+@dataclass
+class _Switch:
+    enabled: bool = True
+
+
+_switch = _Switch()
+
+
+def configure(settings: Settings) -> None:
+    """Recording on or off for this process (off only outside production, for the benchmark)."""
+    _switch.enabled = settings.audit_enabled
+
+
+async def record(
+    session: AsyncSession,
+    actor: Principal | Actor,
+    action: Action,
+    resource_type: str,
+    ids: Iterable[object],
+    parties: Iterable[uuid.UUID | None],
+    outcome: Outcome = Outcome.success,
+) -> None:
+    """Add one audit event to the session's transaction."""
+    if not _switch.enabled:
+        return
+    who = Actor.of(actor) if isinstance(actor, Principal) else actor
+    await repository.add_event(
+        session,
+        {
+            "id": uuid.uuid4(),
+            "at": datetime.now(UTC),
+            "organization_id": who.organization_id,
+            "client_id": who.client_id,
+            "acting_user": who.acting_user,
+            "purpose_of_use": who.purpose_of_use,
+            "action": action.value,
+            "resource_type": resource_type,
+            "resource_ids": [str(item) for item in ids],
+            "parties": list(dict.fromkeys(party for party in parties if party is not None)),
+            "outcome": outcome.value,
+            "request_id": request_id_var.get(),
+            "client_ip": client_ip_var.get(),
+        },
+    )
+
+
+# -- the chain ------------------------------------------------------------------------------------
+
+
+def canonical(event: AuditEvent, seq: int) -> bytes:
+    """The bytes a link hashes: the event and its place, as JSON with sorted keys, no spaces,
+    UTF-8, times in UTC with microseconds."""
+    body = {
+        "seq": seq,
+        "id": str(event.id),
+        "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "organization_id": str(event.organization_id) if event.organization_id else None,
+        "client_id": event.client_id,
+        "acting_user": event.acting_user,
+        "purpose_of_use": event.purpose_of_use,
+        "action": event.action,
+        "resource_type": event.resource_type,
+        "resource_ids": list(event.resource_ids),
+        "parties": [str(party) for party in event.parties],
+        "outcome": event.outcome,
+        "request_id": event.request_id,
+        "client_ip": event.client_ip,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def link(previous: bytes, event: AuditEvent, seq: int) -> bytes:
+    return hashlib.sha256(previous + canonical(event, seq)).digest()
+
+
+async def seal(session: AsyncSession, settings: Settings) -> int:
+    """Worker job: chain the events of ended transactions, in order. Returns how many."""
+    await act_as_worker(session)
+    if not await repository.try_seal_lock(session):
+        return 0  # another worker is sealing
+    head = await repository.chain_head(session)
+    seq, previous = (head.seq, head.hash) if head else (0, GENESIS)
+    after = (head.event_txid, head.event_position) if head else None
+    found = await repository.unsealed(session, after, SEAL_BATCH)
+    links = []
+    for event in found:
+        seq += 1
+        previous = link(previous, event, seq)
+        assert event.txid is not None
+        assert event.position is not None
+        links.append(
+            {
+                "seq": seq,
+                "event_id": event.id,
+                "event_txid": event.txid,
+                "event_position": event.position,
+                "hash": previous,
+            }
+        )
+    await repository.add_links(session, links)
+    return len(links)
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    private: Ed25519PrivateKey
+
+    @classmethod
+    def of(cls, settings: Settings) -> "SigningKey":
+        return cls(Ed25519PrivateKey.from_private_bytes(settings.audit_key_seed))
+
+    @property
+    def public_bytes(self) -> bytes:
+        return self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @property
+    def key_id(self) -> str:
+        return hashlib.sha256(self.public_bytes).hexdigest()[:16]
+
+    def jwk(self) -> dict[str, str]:
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": _b64url(self.public_bytes),
+            "kid": self.key_id,
+            "use": "sig",
+            "alg": "EdDSA",
+        }
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def checkpoint_message(seq: int, chain_hash: bytes, at: datetime, key_id: str) -> bytes:
+    """What a checkpoint's signature covers (documented for partners' own checks)."""
+    moment = at.astimezone(UTC).isoformat(timespec="microseconds")
+    return f"relay-audit-checkpoint/v1\n{seq}\n{chain_hash.hex()}\n{moment}\n{key_id}".encode()
+
+
+async def sign_checkpoint(session: AsyncSession, settings: Settings) -> int:
+    """Worker job: sign the chain's head when enough events or time have passed."""
+    await act_as_worker(session)
+    head = await repository.chain_head(session)
+    if head is None:
+        return 0
+    last = await repository.last_checkpoint(session)
+    now = datetime.now(UTC)
+    if last is not None:
+        if head.seq <= last.seq:
+            return 0
+        enough = head.seq - last.seq >= settings.audit_checkpoint_events
+        due = now - last.at >= timedelta(minutes=settings.audit_checkpoint_minutes)
+        if not (enough or due):
+            return 0
+    key = SigningKey.of(settings)
+    signature = key.private.sign(checkpoint_message(head.seq, head.hash, now, key.key_id))
+    return await repository.add_checkpoint(
+        session,
+        AuditCheckpoint(
+            seq=head.seq, hash=head.hash, at=now, key_id=key.key_id, signature=signature
+        ),
+    )
+
+
+def checkpoint_view(checkpoint: AuditCheckpoint) -> dict[str, Any]:
+    return {
+        "seq": checkpoint.seq,
+        "hash": checkpoint.hash.hex(),
+        "time": checkpoint.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "key_id": checkpoint.key_id,
+        "signature": _b64url(checkpoint.signature),
+    }
+
+
+async def checkpoints(session: AsyncSession, after: int, limit: int) -> dict[str, Any]:
+    found = await repository.checkpoints(session, after, limit)
+    meta: dict[str, Any] = {"count": len(found), "limit": limit}
+    if len(found) == limit:
+        meta["next_after"] = found[-1].seq
+    return {"data": [checkpoint_view(item) for item in found], "meta": meta}
+
+
+# -- verification ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    ok: bool = True
+    events_checked: int = 0
+    checkpoints_checked: int = 0
+    unsealed_events: int = 0
+    first_broken_seq: int | None = None
+    problem: str | None = None
+    details: list[str] = field(default_factory=list)
+
+    def broken(self, seq: int, problem: str) -> None:
+        self.details.append(f"seq {seq}: {problem}")
+        if self.first_broken_seq is None or seq < self.first_broken_seq:
+            self.first_broken_seq = seq
+            self.problem = problem
+        self.ok = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events_checked": self.events_checked,
+            "checkpoints_checked": self.checkpoints_checked,
+            "unsealed_events": self.unsealed_events,
+            "first_broken_seq": self.first_broken_seq,
+            "problem": self.problem,
+            "details": self.details[:20],
+        }
+
+
+async def verify(session: AsyncSession, settings: Settings) -> Report:
+    """Recompute the chain and check the checkpoints; the report names the first broken seq."""
+    await act_as_worker(session)
+    report = Report()
+    signed = await repository.checkpoints(session, 0, None)
+    wanted = {checkpoint.seq for checkpoint in signed}
+    hashes_at: dict[int, bytes] = {}
+    previous, expected, after = GENESIS, 1, 0
+    while True:
+        batch = await repository.chain_with_events(session, after, VERIFY_BATCH)
+        if not batch:
+            break
+        for chain, event in batch:
+            if chain.seq != expected:
+                report.broken(expected, f"missing from the chain (next is {chain.seq})")
+                return await _finish(session, report, signed, hashes_at, settings, expected - 1)
+            recomputed = link(previous, event, chain.seq)
+            if recomputed != chain.hash:
+                report.broken(chain.seq, "the event does not match its hash (altered)")
+                return await _finish(session, report, signed, hashes_at, settings, chain.seq - 1)
+            if chain.seq in wanted:
+                hashes_at[chain.seq] = chain.hash
+            previous, expected, after = chain.hash, chain.seq + 1, chain.seq
+            report.events_checked += 1
+    return await _finish(session, report, signed, hashes_at, settings, expected - 1)
+
+
+async def _finish(
+    session: AsyncSession,
+    report: Report,
+    signed: Sequence[AuditCheckpoint],
+    hashes_at: dict[int, bytes],
+    settings: Settings,
+    intact_through: int,
+) -> Report:
+    key = SigningKey.of(settings)
+    public: Ed25519PublicKey = key.private.public_key()
+    last = await repository.chain_head(session)
+    for checkpoint in signed:
+        report.checkpoints_checked += 1
+        if checkpoint.key_id != key.key_id:
+            report.broken(
+                checkpoint.seq, f"checkpoint signed by an unknown key {checkpoint.key_id}"
+            )
+            continue
+        message = checkpoint_message(checkpoint.seq, checkpoint.hash, checkpoint.at, key.key_id)
+        try:
+            public.verify(checkpoint.signature, message)
+        except InvalidSignature:
+            report.broken(checkpoint.seq, "checkpoint signature does not verify")
+            continue
+        if last is None or checkpoint.seq > last.seq:
+            end = last.seq if last else 0
+            report.broken(
+                end + 1,
+                f"the chain ends at {end} but seq {checkpoint.seq} was signed (events deleted)",
+            )
+        elif checkpoint.seq <= intact_through and hashes_at.get(checkpoint.seq) != checkpoint.hash:
+            report.broken(checkpoint.seq, "the chain no longer passes through a signed hash")
+    report.unsealed_events = await repository.count_unsealed(session, last)
+    return report
+
+
+# -- the partners' view ---------------------------------------------------------------------------
+
+
+class InvalidAuditCursor(RelayError):
+    status = 422
+    title = "Unprocessable Content"
+    code = "invalid-cursor"
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    since: datetime | None
+    until: datetime | None
+    actions: list[str]
+    resource_type: str | None
+    resource_id: str | None
+    cursor: str | None
+    limit: int
+
+
+def _write_cursor(event: AuditEvent) -> str:
+    return _b64url(f"{event.at.isoformat()}~{event.id}".encode())
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, identifier = raw.partition("~")
+        found = datetime.fromisoformat(moment), uuid.UUID(identifier)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidAuditCursor("The cursor is not one this API gave.") from None
+    if found[0].tzinfo is None:
+        raise InvalidAuditCursor("The cursor is not one this API gave.")
+    return found
+
+
+def event_view(event: AuditEvent, seq: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": str(event.id),
+        "seq": seq,
+        "at": event.at.isoformat(),
+        "action": event.action,
+        "resource_type": event.resource_type,
+        "resource_ids": list(event.resource_ids),
+        "outcome": event.outcome,
+        "actor": {
+            "organization_id": str(event.organization_id) if event.organization_id else None,
+            "client_id": event.client_id,
+            "acting_user": event.acting_user,
+            "purpose_of_use": event.purpose_of_use,
+        },
+        "request_id": event.request_id,
+        "client_ip": event.client_ip,
+    }
+    return body
+
+
+async def query(
+    session: AsyncSession, principal: Principal, spec: AuditQuery
+) -> tuple[list[tuple[AuditEvent, int | None]], str | None]:
+    if not principal.has(Scope.audit_read):
+        raise InsufficientScope([Scope.audit_read.value])
+    await act_as(session, principal.organization_id)
+    found = await repository.events_for(
+        session,
+        principal.organization_id,
+        since=spec.since,
+        until=spec.until,
+        actions=spec.actions,
+        resource_type=spec.resource_type,
+        resource_id=spec.resource_id,
+        before=_read_cursor(spec.cursor) if spec.cursor else None,
+        limit=spec.limit + 1,
+    )
+    page = found[: spec.limit]
+    cursor = _write_cursor(page[-1][0]) if len(found) > spec.limit else None
+    return page, cursor
+
+
+# FHIR R4 AuditEvent: DICOM/HL7 codes for the event type, the REST interaction and the CRUDE
+# action; outcome 0 = success, 4 = minor failure.
+_SUBTYPES = {
+    "read": ("read", "R"),
+    "list": ("search-type", "E"),
+    "create": ("create", "C"),
+    "update": ("update", "U"),
+    "transition": ("update", "U"),
+    "delete": ("delete", "D"),
+    "erase": ("delete", "D"),
+    "export": ("read", "R"),
+}
+_RESOURCE_TYPES = {
+    "referral": "Task",
+    "consent": "Consent",
+    "service": "HealthcareService",
+    "location": "Location",
+    "organization": "Organization",
+}
+
+
+def fhir_audit_event(event: AuditEvent, seq: int | None) -> dict[str, Any]:
+    interaction, crude = _SUBTYPES.get(event.action, (event.action, "E"))
+    agent: dict[str, Any] = {
+        "requestor": True,
+        "who": {
+            "identifier": {"system": "urn:relay:client", "value": event.client_id or "unknown"}
+        },
+    }
+    if event.acting_user:
+        agent["altId"] = event.acting_user
+    if event.client_ip:
+        agent["network"] = {"address": event.client_ip, "type": "2"}
+    if event.purpose_of_use:
+        agent["purposeOfUse"] = [{"text": event.purpose_of_use}]
+    if event.organization_id:
+        agent["who"]["display"] = f"Organization/{event.organization_id}"
+    resource_type = _RESOURCE_TYPES.get(event.resource_type)
+    entities = [
+        {"what": {"reference": f"{resource_type}/{item}"}}
+        if resource_type
+        else {"what": {"identifier": {"system": f"urn:relay:{event.resource_type}", "value": item}}}
+        for item in event.resource_ids
+    ]
+    body: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": str(event.id),
+        "type": {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+            "code": "rest",
+            "display": "RESTful Operation",
+        },
+        "subtype": [
+            {"system": "http://hl7.org/fhir/restful-interaction", "code": interaction}
+            if event.action in _SUBTYPES
+            else {"system": "urn:relay:audit-action", "code": event.action}
+        ],
+        "action": crude,
+        "recorded": event.at.astimezone(UTC).isoformat(),
+        "outcome": "0" if event.outcome == Outcome.success.value else "4",
+        "agent": [agent],
+        "source": {"observer": {"display": "Relay"}, "site": "relay"},
+    }
+    if entities:
+        body["entity"] = entities
+    if seq is not None:
+        body.setdefault("extension", []).append({"url": "urn:relay:audit-seq", "valueInteger": seq})
+    return body
