@@ -180,6 +180,13 @@ class Settings(BaseSettings):
             "checkpoints; kept outside the database (`relay audit generate-key`)."
         ),
     ] = SecretStr(PLACEHOLDER_AUDIT_KEY)
+    audit_retired_public_keys: Annotated[
+        str,
+        Field(
+            description="Public keys (base64url, 32 bytes) of audit signing keys no longer in "
+            "use, comma separated: their checkpoints still verify and stay published."
+        ),
+    ] = ""
     audit_checkpoint_events: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
     audit_checkpoint_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5.0
 
@@ -239,6 +246,7 @@ class Settings(BaseSettings):
             )
         self.allowed_networks  # noqa: B018 (parses, or raises)
         self.audit_key_seed  # noqa: B018
+        self.audit_retired_keys  # noqa: B018
         return self
 
     @property
@@ -277,6 +285,21 @@ class Settings(BaseSettings):
         if len(seed) != 32:
             raise ValueError("RELAY_AUDIT_SIGNING_KEY is the base64url of 32 bytes")
         return seed
+
+    @property
+    def audit_retired_keys(self) -> list[bytes]:
+        keys = []
+        for item in self.audit_retired_public_keys.split(","):
+            if not item.strip():
+                continue
+            try:
+                key = base64.urlsafe_b64decode(item.strip() + "=" * (-len(item.strip()) % 4))
+            except (ValueError, binascii.Error):
+                key = b""
+            if len(key) != 32:
+                raise ValueError("RELAY_AUDIT_RETIRED_PUBLIC_KEYS are base64url of 32 bytes")
+            keys.append(key)
+        return keys
 
     @property
     def master(self) -> MasterKeys:

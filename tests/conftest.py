@@ -43,6 +43,12 @@ if not TEST_DATABASE_URL:
     )
 
 
+AUDIT_REVISION_BEFORE = "0009"  # the revision before the audit trail's tables
+# The suite's audit signing key stays the same from run to run: the test database keeps the
+# checkpoints earlier runs committed, and they must still verify.
+TEST_AUDIT_SIGNING_KEY = base64.urlsafe_b64encode(b"relay-test-suite-audit-key-00001").decode()
+
+
 def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "environment": Environment.test,
@@ -51,7 +57,7 @@ def make_settings(**overrides: Any) -> Settings:
         "secret_key": secrets.token_urlsafe(48),
         "public_url": "https://relay.test",
         "master_keys": generate_master_key(),
-        "audit_signing_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "audit_signing_key": TEST_AUDIT_SIGNING_KEY,
     }
     values.update(overrides)
     return Settings(**values)
@@ -71,6 +77,10 @@ async def owner_engine() -> AsyncIterator[AsyncEngine]:
     assert TEST_MIGRATION_DATABASE_URL
     engine = create_async_engine(TEST_MIGRATION_DATABASE_URL, poolclass=NullPool)
     async with engine.begin() as connection:
+        await connection.run_sync(run_alembic, command.upgrade, "head")
+        # A fresh audit trail for each run (its tables refuse DELETE; dropping them is the way):
+        # whatever an interrupted earlier run committed cannot break this run's chain.
+        await connection.run_sync(run_alembic, command.downgrade, AUDIT_REVISION_BEFORE)
         await connection.run_sync(run_alembic, command.upgrade, "head")
     yield engine
     await engine.dispose()

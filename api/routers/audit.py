@@ -80,9 +80,12 @@ async def list_checkpoints(
     return await service.checkpoints(session, after, limit)
 
 
-@router.get("/public-key", summary="The Ed25519 key checkpoints are signed with (JWK set)")
+@router.get(
+    "/public-key",
+    summary="The Ed25519 keys checkpoints are signed with, current first (JWK set)",
+)
 async def public_key(settings: SettingsDep) -> dict[str, Any]:
-    return {"keys": [service.SigningKey.of(settings).jwk()]}
+    return {"keys": service.published_keys(settings)}
 
 
 @router.get("/verify", summary="Recompute the chain and check the checkpoints (operator)")

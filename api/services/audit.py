@@ -212,17 +212,39 @@ class SigningKey:
 
     @property
     def key_id(self) -> str:
-        return hashlib.sha256(self.public_bytes).hexdigest()[:16]
+        return key_id_of(self.public_bytes)
 
     def jwk(self) -> dict[str, str]:
-        return {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": _b64url(self.public_bytes),
-            "kid": self.key_id,
-            "use": "sig",
-            "alg": "EdDSA",
-        }
+        return public_jwk(self.public_bytes)
+
+
+def key_id_of(public: bytes) -> str:
+    return hashlib.sha256(public).hexdigest()[:16]
+
+
+def public_jwk(public: bytes) -> dict[str, str]:
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": _b64url(public),
+        "kid": key_id_of(public),
+        "use": "sig",
+        "alg": "EdDSA",
+    }
+
+
+def verification_keys(settings: Settings) -> dict[str, Ed25519PublicKey]:
+    """The current key's public half and the retired ones, by key id."""
+    current = SigningKey.of(settings).public_bytes
+    return {
+        key_id_of(raw): Ed25519PublicKey.from_public_bytes(raw)
+        for raw in [current, *settings.audit_retired_keys]
+    }
+
+
+def published_keys(settings: Settings) -> list[dict[str, str]]:
+    current = SigningKey.of(settings).public_bytes
+    return [public_jwk(raw) for raw in [current, *settings.audit_retired_keys]]
 
 
 def _b64url(data: bytes) -> str:
@@ -345,17 +367,19 @@ async def _finish(
     settings: Settings,
     intact_through: int,
 ) -> Report:
-    key = SigningKey.of(settings)
-    public: Ed25519PublicKey = key.private.public_key()
+    keys = verification_keys(settings)
     last = await repository.chain_head(session)
     for checkpoint in signed:
         report.checkpoints_checked += 1
-        if checkpoint.key_id != key.key_id:
+        public = keys.get(checkpoint.key_id)
+        if public is None:
             report.broken(
                 checkpoint.seq, f"checkpoint signed by an unknown key {checkpoint.key_id}"
             )
             continue
-        message = checkpoint_message(checkpoint.seq, checkpoint.hash, checkpoint.at, key.key_id)
+        message = checkpoint_message(
+            checkpoint.seq, checkpoint.hash, checkpoint.at, checkpoint.key_id
+        )
         try:
             public.verify(checkpoint.signature, message)
         except InvalidSignature:
