@@ -38,7 +38,12 @@ class LogFormat(StrEnum):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="RELAY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="RELAY_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # An empty variable (compose passes `${RELAY_MASTER_KEYS:-}`) counts as unset.
+        env_ignore_empty=True,
     )
 
     environment: Environment = Environment.development

@@ -104,3 +104,13 @@ class TestPublicUrl:
     def test_refused(self, url: str) -> None:
         with pytest.raises(ValidationError, match="RELAY_PUBLIC_URL"):
             Settings(public_url=url, _env_file=None)
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compose.yaml passes `${RELAY_MASTER_KEYS:-}`: empty must mean "use the default"."""
+    monkeypatch.setenv("RELAY_MASTER_KEYS", "")
+    monkeypatch.setenv("RELAY_AUDIT_SIGNING_KEY", "")
+    monkeypatch.setenv("RELAY_ENVIRONMENT", "development")
+    settings = Settings(_env_file=None)
+    assert settings.master.current == 1
+    assert len(settings.audit_key_seed) == 32
