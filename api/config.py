@@ -25,6 +25,10 @@ PLACEHOLDER_MASTER_KEYS = "1:ZGV2LW9ubHktbWFzdGVyLWtleS1jaGFuZ2UtbWUtMDE"
 PLACEHOLDER_AUDIT_KEY = "ZGV2LW9ubHktYXVkaXQta2V5LWNoYW5nZS1tZS0wMDE"
 
 
+_LOOPBACK = {4: ip_network("127.0.0.0/8"), 6: ip_network("::1/128")}
+_LINK_LOCAL = {4: ip_network("169.254.0.0/16"), 6: ip_network("fe80::/10")}
+
+
 class Environment(StrEnum):
     development = "development"
     test = "test"
@@ -233,6 +237,15 @@ class Settings(BaseSettings):
             )
         if self.environment is Environment.production and not self.audit_enabled:
             raise ValueError("RELAY_AUDIT_ENABLED cannot be false in production")
+        if self.environment is Environment.production:
+            for network in self.allowed_networks:
+                if network.overlaps(_LOOPBACK[network.version]) or network.overlaps(
+                    _LINK_LOCAL[network.version]
+                ):
+                    raise ValueError(
+                        "RELAY_WEBHOOK_ALLOWED_NETWORKS cannot open loopback or link-local "
+                        "addresses in production"
+                    )
         return self
 
     @model_validator(mode="after")

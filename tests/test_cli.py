@@ -52,7 +52,10 @@ class TestCli:
         result = run_relay("worker", "--once")
         assert result.returncode == 0, result.stderr
         events = [json.loads(line)["event"] for line in result.stderr.splitlines()]
-        assert events == ["worker_started", "worker_stopped"]
+        # One tick: it may have found work (sealing events other tests committed), never failed.
+        assert events[0] == "worker_started"
+        assert events[-1] == "worker_stopped"
+        assert set(events[1:-1]) <= {"worker_tick"}, result.stderr
 
 
 CLI_ORGANISATION = "CLI test NGO"

@@ -114,3 +114,32 @@ def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> N
     settings = Settings(_env_file=None)
     assert settings.master.current == 1
     assert len(settings.audit_key_seed) == 32
+
+
+@pytest.mark.parametrize(
+    ("networks", "refused"),
+    [
+        ("127.0.0.0/8", True),
+        ("169.254.169.254/32", True),
+        ("::1/128", True),
+        ("10.8.0.0/16", False),
+    ],
+)
+def test_production_never_lets_webhooks_reach_loopback_or_link_local(
+    networks: str, refused: bool
+) -> None:
+    values: dict[str, object] = {
+        "environment": Environment.production,
+        "database_url": "postgresql+asyncpg://app:pw@db/relay",
+        "public_url": "https://relay.example.org",
+        "secret_key": "k" * 40,
+        "master_keys": generate_master_key(),
+        "audit_signing_key": "a" * 43,
+        "webhook_allowed_networks": networks,
+        "_env_file": None,
+    }
+    if refused:
+        with pytest.raises(ValidationError, match="RELAY_WEBHOOK_ALLOWED_NETWORKS"):
+            Settings(**values)  # type: ignore[arg-type]
+    else:
+        assert Settings(**values).allowed_networks  # type: ignore[arg-type]

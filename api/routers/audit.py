@@ -73,7 +73,9 @@ async def list_audit_events(
 async def list_checkpoints(
     session: SessionDep,
     response: Response,
-    after: Annotated[int, Query(ge=0, description="Only checkpoints after this seq.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="Only checkpoints after this seq.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     response.headers["Cache-Control"] = "no-cache"
