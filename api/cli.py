@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from api.config import Settings
+    from api.schemas.clients import ClientPublic
+    from api.services.audit import Action
 
 T = TypeVar("T")
 
@@ -445,7 +447,7 @@ def orgs_create(
     from pydantic import ValidationError
 
     from api.schemas.organizations import OrganizationCreate, OrganizationPublic
-    from api.services import organizations
+    from api.services import audit, organizations
 
     try:
         body = OrganizationCreate(name=name, kind=kind)
@@ -455,6 +457,14 @@ def orgs_create(
 
     async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
         created = await organizations.create(session, body)
+        await audit.record(
+            session,
+            audit.CLI,
+            audit.Action.admin_create,
+            "organization",
+            [created.id],
+            [created.id],
+        )
         return OrganizationPublic.model_validate(created).model_dump(mode="json")
 
     _emit(_run_in_transaction(work), as_json)
@@ -482,6 +492,15 @@ def orgs_list(
         typer.echo(f"{row['id']}  {row['kind']:<14} {row['status']:<10} {row['name']}")
 
 
+async def _audit_client(session: "AsyncSession", action: "Action", client: "ClientPublic") -> None:
+    """The operator's change of a client, in the audit trail (actor: the CLI)."""
+    from api.services import audit
+
+    await audit.record(
+        session, audit.CLI, action, "oauth_client", [client.client_id], [client.organization_id]
+    )
+
+
 @clients_app.command("create")
 def clients_create(
     org: Annotated[str, typer.Option(help="Organisation id.")],
@@ -500,6 +519,7 @@ def clients_create(
 
     from api.schemas.clients import ClientCreate
     from api.services import clients
+    from api.services.audit import Action
 
     jwks = None
     if jwks_file is not None:
@@ -524,7 +544,9 @@ def clients_create(
 
     async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
         secret_key = settings.secret_key.get_secret_value()
-        return (await clients.create(session, secret_key, body)).model_dump(mode="json")
+        created = await clients.create(session, secret_key, body)
+        await _audit_client(session, Action.admin_create, created)
+        return created.model_dump(mode="json")
 
     _emit(_run_in_transaction(work), as_json, secret_note=True)
 
@@ -536,10 +558,12 @@ def clients_rotate_secret(
 ) -> None:
     """Replace a client's secret; prints the new one once."""
     from api.services import clients
+    from api.services.audit import Action
 
     async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
         secret_key = settings.secret_key.get_secret_value()
         rotated = await clients.rotate_secret(session, secret_key, client_id)
+        await _audit_client(session, Action.admin_rotate_secret, rotated)
         return rotated.model_dump(mode="json")
 
     _emit(_run_in_transaction(work), as_json, secret_note=True)
@@ -552,9 +576,12 @@ def clients_disable(
 ) -> None:
     """Disable a client for good and revoke its tokens."""
     from api.services import clients
+    from api.services.audit import Action
 
     async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
-        return (await clients.disable(session, client_id)).model_dump(mode="json")
+        disabled = await clients.disable(session, client_id)
+        await _audit_client(session, Action.admin_disable, disabled)
+        return disabled.model_dump(mode="json")
 
     _emit(_run_in_transaction(work), as_json)
 

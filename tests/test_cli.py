@@ -77,6 +77,31 @@ async def forget_cli_rows(owner_engine: AsyncEngine) -> AsyncIterator[None]:
 
 @pytest.mark.usefixtures("forget_cli_rows")
 class TestOnboardingCommands:
+    async def test_the_operators_changes_are_in_the_audit_trail(
+        self, owner_engine: AsyncEngine
+    ) -> None:
+        created = run_relay("orgs", "create", "--name", CLI_ORGANISATION, "--kind", "ngo", "--json")
+        organization = json.loads(created.stdout)["id"]
+        client = run_relay(
+            "clients", "create", "--org", organization, "--scopes", "directory:read", "--json"
+        )
+        client_id = json.loads(client.stdout)["client_id"]
+        assert run_relay("clients", "disable", client_id).returncode == 0
+        async with owner_engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT action, resource_type, client_id FROM audit_event"
+                    " WHERE :org = ANY(parties) ORDER BY position"
+                ),
+                {"org": organization},
+            )
+            events = [tuple(row) for row in rows]
+        assert events == [
+            ("admin.create", "organization", "relay-cli"),
+            ("admin.create", "oauth_client", "relay-cli"),
+            ("admin.disable", "oauth_client", "relay-cli"),
+        ]
+
     def test_orgs_and_clients_round_trip_as_json(self, tmp_path: Path) -> None:
         created = run_relay("orgs", "create", "--name", CLI_ORGANISATION, "--kind", "ngo", "--json")
         assert created.returncode == 0, created.stderr

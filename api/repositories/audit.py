@@ -11,11 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from api.models.audit import AuditChain, AuditCheckpoint, AuditEvent
+from api.repositories.events import ended
 
 # One sealer at a time, cluster-wide: an arbitrary constant naming this lock.
 SEAL_LOCK = 0x52454C4159_41  # "RELAY" "A"
-_XMIN = sa.text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-_OWN_TXID = sa.text("pg_current_xact_id_if_assigned()::text::bigint")
 
 
 async def add_event(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -36,9 +35,7 @@ async def unsealed(
     session: AsyncSession, after: tuple[int, int] | None, limit: int
 ) -> list[AuditEvent]:
     """Events of ended transactions (and the caller's own) after ``after``, in order."""
-    query = select(AuditEvent).where(
-        sa.or_(col(AuditEvent.txid) < _XMIN, col(AuditEvent.txid) == _OWN_TXID)
-    )
+    query = select(AuditEvent).where(ended(col(AuditEvent.txid)))
     if after is not None:
         query = query.where(sa.tuple_(col(AuditEvent.txid), col(AuditEvent.position)) > after)
     query = query.order_by(col(AuditEvent.txid), col(AuditEvent.position)).limit(limit)

@@ -33,8 +33,15 @@ _XMIN = sa.text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 _OWN_TXID = sa.text("pg_current_xact_id_if_assigned()::text::bigint")
 
 
+def ended(txid: Any) -> sa.ColumnElement[bool]:
+    """Rows written by transactions that have ended (or by this one): the rule that lets a
+    reader take rows in ``(txid, position)`` order without one appearing later behind it.
+    Shared by the outbox and the audit trail's sealing."""
+    return sa.or_(txid < _XMIN, txid == _OWN_TXID)
+
+
 def visible() -> sa.ColumnElement[bool]:
-    return sa.or_(col(OutboxEvent.txid) < _XMIN, col(OutboxEvent.txid) == _OWN_TXID)
+    return ended(col(OutboxEvent.txid))
 
 
 async def add_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -42,8 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.config import Settings
-from api.errors import InsufficientScope, RelayError, client_ip_var, request_id_var
+from api.errors import InsufficientScope, client_ip_var, request_id_var
 from api.models.audit import AuditCheckpoint, AuditEvent, Outcome
+from api.pagination import read_time_cursor, write_cursor
 from api.repositories import audit as repository
 from api.repositories.referrals import act_as, act_as_worker
 
@@ -67,7 +68,6 @@ class Action(StrEnum):
     token_refuse = "token.refuse"  # noqa: S105
     token_revoke = "token.revoke"  # noqa: S105
     admin_create = "admin.create"
-    admin_update = "admin.update"
     admin_disable = "admin.disable"
     admin_rotate_secret = "admin.rotate_secret"  # noqa: S105
 
@@ -90,6 +90,8 @@ class Actor:
 
 
 RELAY = Actor(None, WORKER_CLIENT)
+CLI = Actor(None, "relay-cli")
+"""The operator at the command line (``relay orgs create``, ``relay clients …``)."""
 
 
 @dataclass
@@ -400,12 +402,6 @@ async def _finish(
 # -- the partners' view ---------------------------------------------------------------------------
 
 
-class InvalidAuditCursor(RelayError):
-    status = 422
-    title = "Unprocessable Content"
-    code = "invalid-cursor"
-
-
 @dataclass(frozen=True)
 class AuditQuery:
     since: datetime | None
@@ -415,22 +411,6 @@ class AuditQuery:
     resource_id: str | None
     cursor: str | None
     limit: int
-
-
-def _write_cursor(event: AuditEvent) -> str:
-    return _b64url(f"{event.at.isoformat()}~{event.id}".encode())
-
-
-def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, identifier = raw.partition("~")
-        found = datetime.fromisoformat(moment), uuid.UUID(identifier)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidAuditCursor("The cursor is not one this API gave.") from None
-    if found[0].tzinfo is None:
-        raise InvalidAuditCursor("The cursor is not one this API gave.")
-    return found
 
 
 def event_view(event: AuditEvent, seq: int | None) -> dict[str, Any]:
@@ -468,11 +448,12 @@ async def query(
         actions=spec.actions,
         resource_type=spec.resource_type,
         resource_id=spec.resource_id,
-        before=_read_cursor(spec.cursor) if spec.cursor else None,
+        before=read_time_cursor(spec.cursor) if spec.cursor else None,
         limit=spec.limit + 1,
     )
     page = found[: spec.limit]
-    cursor = _write_cursor(page[-1][0]) if len(found) > spec.limit else None
+    last = page[-1][0] if page else None
+    cursor = write_cursor(last.at, last.id) if last and len(found) > spec.limit else None
     return page, cursor
 
 

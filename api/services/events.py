@@ -6,8 +6,6 @@ receiver that wants the referral fetches it with its own token, and sees only wh
 and the consent allow at that moment.
 """
 
-import base64
-import binascii
 import uuid
 from typing import Any
 
@@ -18,6 +16,7 @@ from api.auth.scopes import Scope
 from api.errors import InsufficientScope, RelayError
 from api.models.events import EventType, OutboxEvent
 from api.models.referral import Consent, Referral
+from api.pagination import InvalidCursor, read_parts, write_cursor
 from api.repositories import events as repository
 from api.repositories import referrals as referral_repository
 from api.repositories.events import Position
@@ -32,12 +31,6 @@ REFERRAL_EVENTS = {
     "overdue": EventType.referral_overdue,
     "personal_data_erased": EventType.referral_erased,
 }
-
-
-class InvalidEventCursor(RelayError):
-    status = 422
-    title = "Unprocessable Content"
-    code = "invalid-cursor"
 
 
 class UnknownEventType(RelayError):
@@ -160,21 +153,15 @@ def parse_types(value: str | None) -> list[EventType]:
     return list(dict.fromkeys(found))
 
 
-def write_cursor(position: Position) -> str:
-    txid, place = position
-    return base64.urlsafe_b64encode(f"{txid}.{place}".encode()).decode().rstrip("=")
-
-
 def read_cursor(cursor: str) -> Position:
+    """The outbox position of a ``write_cursor(txid, position)``."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        txid, _, place = base64.urlsafe_b64decode(padded).decode().partition(".")
-        found = int(txid), int(place)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidEventCursor("The cursor is not one this API gave.") from None
-    if found[0] < 0 or found[1] < 0 or max(found) >= 2**63:
-        raise InvalidEventCursor("The cursor is not one this API gave.")
-    return found
+        txid, place = (int(part) for part in read_parts(cursor))
+    except ValueError:
+        raise InvalidCursor("The cursor is not one this API gave.") from None
+    if min(txid, place) < 0 or max(txid, place) >= 2**63:
+        raise InvalidCursor("The cursor is not one this API gave.")
+    return txid, place
 
 
 async def feed(
@@ -214,7 +201,7 @@ async def feed(
         "meta": {
             "count": len(found),
             "limit": limit,
-            "next_cursor": write_cursor(position),
+            "next_cursor": write_cursor(*position),
             "more": len(found) == limit,
         },
     }

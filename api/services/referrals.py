@@ -8,8 +8,6 @@ withdrawn or expired, or the data erased. One transition table (``TRANSITIONS``)
 a referral from which status to which; every change appends a ``referral_event``.
 """
 
-import base64
-import binascii
 import hashlib
 import json
 import uuid
@@ -37,6 +35,7 @@ from api.models.referral import (
     ReferralStatus,
     SharingProfile,
 )
+from api.pagination import read_time_cursor, write_cursor
 from api.repositories import referrals as repository
 from api.repositories.directory import Viewer
 from api.repositories.referrals import Target
@@ -642,7 +641,7 @@ async def listing(
     await repository.act_as(session, principal.organization_id)
     if not principal.has(SCOPE_OF_ROLE[box]):
         raise InsufficientScope([SCOPE_OF_ROLE[box].value])
-    after = _read_cursor(cursor)
+    after = read_time_cursor(cursor) if cursor else None
     rows = await repository.listing(
         session,
         principal.organization_id,
@@ -668,30 +667,8 @@ async def listing(
     meta: dict[str, Any] = {"count": len(data), "limit": limit}
     if more:
         last = page[-1]
-        meta["next_cursor"] = _write_cursor(last.updated_at, last.id)
+        meta["next_cursor"] = write_cursor(last.updated_at, last.id)
     return {"data": data, "meta": meta}
-
-
-class InvalidCursor(Unprocessable):
-    code = "invalid-cursor"
-
-
-def _write_cursor(moment: datetime, identifier: uuid.UUID) -> str:
-    """An opaque, URL-safe cursor: the last row's (updated_at, id)."""
-    return base64.urlsafe_b64encode(f"{moment.isoformat()}~{identifier}".encode()).decode()
-
-
-def _read_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if cursor is None:
-        return None
-    try:
-        moment, _, identifier = base64.urlsafe_b64decode(cursor).decode().partition("~")
-        found = datetime.fromisoformat(moment), uuid.UUID(identifier)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor("The cursor is not one this API gave.") from None
-    if found[0].tzinfo is None:
-        raise InvalidCursor("The cursor is not one this API gave.")
-    return found
 
 
 @dataclass

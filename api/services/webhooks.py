@@ -8,7 +8,6 @@ a receiver can change its secret without losing a delivery.
 """
 
 import base64
-import binascii
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from api.auth.principal import Principal
 from api.config import Environment, Settings
 from api.errors import Conflict, NotFound, RelayError
 from api.models.events import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from api.pagination import read_time_cursor, write_cursor
 from api.repositories import events as repository
 from api.repositories import referrals as referral_repository
 from api.schemas.webhooks import SecretRotation, WebhookCreate, WebhookUpdate
@@ -50,12 +50,6 @@ class WebhookUrlRefused(RelayError):
 
 class TooManyWebhooks(Conflict):
     code = "too-many-webhooks"
-
-
-class InvalidDeliveryCursor(RelayError):
-    status = 422
-    title = "Unprocessable Content"
-    code = "invalid-cursor"
 
 
 def new_secret() -> str:
@@ -292,23 +286,6 @@ def _attempt_view(attempt: WebhookAttempt) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not None}
 
 
-def _write_cursor(delivery: WebhookDelivery) -> str:
-    raw = f"{delivery.created_at.isoformat()}~{delivery.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, identifier = raw.partition("~")
-        found = datetime.fromisoformat(moment), uuid.UUID(identifier)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidDeliveryCursor("The cursor is not one this API gave.") from None
-    if found[0].tzinfo is None:
-        raise InvalidDeliveryCursor("The cursor is not one this API gave.")
-    return found
-
-
 async def deliveries(
     session: AsyncSession,
     principal: Principal,
@@ -324,13 +301,14 @@ async def deliveries(
         session,
         subscription.id,
         statuses=[status.value for status in statuses],
-        after=_read_cursor(cursor) if cursor else None,
+        after=read_time_cursor(cursor) if cursor else None,
         limit=limit + 1,
     )
     page, more = found[:limit], len(found) > limit
     meta: dict[str, Any] = {"count": len(page), "limit": limit}
     if more:
-        meta["next_cursor"] = _write_cursor(page[-1][0])
+        last = page[-1][0]
+        meta["next_cursor"] = write_cursor(last.created_at, last.id)
     return {"data": [_delivery_view(item, kind) for item, kind in page], "meta": meta}
 
 
