@@ -319,6 +319,16 @@ async def holding(
     return found.one_or_none()
 
 
+async def set_failing(
+    session: AsyncSession, subscription_id: uuid.UUID, since: datetime | None
+) -> None:
+    """A success clears the failure clock (``since`` None); a failure starts it if stopped."""
+    statement = sa.update(WebhookSubscription).where(col(WebhookSubscription.id) == subscription_id)
+    if since is not None:
+        statement = statement.where(col(WebhookSubscription.failing_since).is_(None))
+    await session.execute(statement.values(failing_since=since))
+
+
 async def failing_since_before(
     session: AsyncSession, cutoff: datetime
 ) -> list[WebhookSubscription]:

@@ -31,15 +31,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from api import net
 from api.config import Environment, Settings
 from api.db import SessionMaker, transaction
 from api.logging import get_logger
-from api.models.events import DeliveryStatus, WebhookAttempt, WebhookSubscription
+from api.models.events import DeliveryStatus, WebhookAttempt
 from api.repositories import events as repository
 from api.repositories.referrals import act_as_worker, add
 from api.services import events
@@ -243,17 +241,9 @@ async def _record(
                     error=outcome.error,
                 ),
             )
-            failing = update(WebhookSubscription).where(
-                col(WebhookSubscription.id) == outgoing.subscription_id
+            await repository.set_failing(
+                session, outgoing.subscription_id, None if outcome.delivered else now
             )
-            if outcome.delivered:
-                await session.execute(failing.values(failing_since=None))
-            else:
-                await session.execute(
-                    failing.where(col(WebhookSubscription.failing_since).is_(None)).values(
-                        failing_since=now
-                    )
-                )
 
 
 async def deliver_due(
