@@ -83,7 +83,7 @@ def serve(
 
     settings = Settings()
     uvicorn.run(
-        "api.main:create_app",
+        "api.main:create_served_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,

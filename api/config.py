@@ -65,7 +65,22 @@ class Settings(BaseSettings):
             description="Database role the API runs as; migrations grant it table privileges.",
         ),
     ] = "relay_app"
-    database_pool_size: Annotated[int, Field(ge=1, le=100)] = 10
+    database_pool_size: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=100,
+            description="Connections per process, at most; a request beyond waits for one.",
+        ),
+    ] = 10
+    database_pool_timeout_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=60,
+            description="How long a request waits for a connection before a 503 database-busy.",
+        ),
+    ] = 10.0
     database_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 15_000
 
     host: str = "127.0.0.1"

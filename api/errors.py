@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -197,6 +198,19 @@ class DatabaseUnavailable(ServiceUnavailable):
         )
 
 
+class DatabaseBusy(ServiceUnavailable):
+    """Every connection of the process's pool stayed in use while the request waited for one:
+    nothing was done; the same request sent a moment later will likely find one."""
+
+    code = "database-busy"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The service is busy; send the request again in a moment.",
+            headers={"Retry-After": "2"},
+        )
+
+
 def validation_issues(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic errors without ``input`` and ``ctx``: those can hold what the caller sent."""
     return [
@@ -246,9 +260,14 @@ async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
     return await _relay_error(request, DatabaseUnavailable())
 
 
+async def _pool_timeout(request: Request, exc: Exception) -> ProblemResponse:
+    return await _relay_error(request, DatabaseBusy())
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RelayError, _relay_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 

@@ -89,3 +89,25 @@ class TestLostConnection:
                 assert lost.json()["type"] == "urn:relay:problem:database-unavailable"
 
                 assert (await client.get(path)).status_code == 200
+
+
+async def test_every_connection_in_use_is_a_503_after_the_wait_not_a_new_connection() -> None:
+    """The pool does not overflow: a request finding every connection taken waits for one,
+    and is answered 503 ``database-busy`` with Retry-After when none comes back in time."""
+    settings = make_settings(database_pool_size=1, database_pool_timeout_seconds=0.3)
+    application = create_app(settings)
+    path = "/hsds/services"
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+            assert (await client.get(path)).status_code == 200
+            engine = application.state.engine
+            async with engine.connect() as held:
+                await held.scalar(text("SELECT 1"))
+                busy = await client.get(path)
+                assert busy.status_code == 503, busy.text
+                assert busy.headers["content-type"] == "application/problem+json"
+                assert busy.headers["retry-after"] == "2"
+                assert busy.json()["type"] == "urn:relay:problem:database-busy"
+                assert engine.pool.checkedout() == 1  # no second connection was opened
+            assert (await client.get(path)).status_code == 200

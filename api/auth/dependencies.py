@@ -18,7 +18,8 @@ from api.auth.principal import Principal
 from api.auth.ratelimit import Limits, retry_after_header
 from api.auth.scopes import SCOPE_DESCRIPTIONS, Scope
 from api.auth.tokens import MAXIMUM_CREDENTIAL_LENGTH, keyed_hash
-from api.deps import SessionDep, SettingsDep
+from api.config import Settings
+from api.deps import SessionDep
 from api.errors import BadRequest, InsufficientScope, TooManyRequests, Unauthenticated
 from api.repositories import tokens as token_repository
 
@@ -75,10 +76,12 @@ async def authenticate(
     security_scopes: SecurityScopes,
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
-    limits: LimitsDep,
     authorization: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
+    # Settings and limits from the application's state, not as dependencies of their own:
+    # every request runs this, and each dependency costs FastAPI a resolution.
+    settings: Settings = request.app.state.settings
+    limits: Limits = request.app.state.limits
     value = _bearer(authorization)
     found = await token_repository.find(
         session, keyed_hash(settings.secret_key.get_secret_value(), value)
@@ -86,8 +89,8 @@ async def authenticate(
     now = datetime.now(UTC)
     if (
         found is None
-        or found.token.revoked_at is not None
-        or found.token.expires_at <= now
+        or found.revoked_at is not None
+        or found.expires_at <= now
         or found.client_disabled
         or found.organization_status != "active"
     ):
@@ -98,16 +101,16 @@ async def authenticate(
         raise TooManyRequests(
             "This client sent too many requests; slow down.", headers=retry_after_header(wait)
         )
-    granted = frozenset(found.token.scopes)
+    granted = frozenset(found.scopes)
     missing = [scope for scope in security_scopes.scopes if scope not in granted]
     if missing:
         raise InsufficientScope(missing)
     return Principal(
         client_id=found.client_id,
-        client_pk=found.token.client_pk,
-        organization_id=found.token.organization_id,
+        client_pk=found.client_pk,
+        organization_id=found.organization_id,
         scopes=granted,
-        expires_at=found.token.expires_at,
+        expires_at=found.expires_at,
         acting_user=_context_header(request, ACTING_USER_HEADER, _ACTING_USER),
         purpose_of_use=_context_header(request, PURPOSE_OF_USE_HEADER, _PURPOSE_OF_USE),
     )
@@ -116,15 +119,13 @@ async def authenticate(
 async def authenticate_if_present(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
-    limits: LimitsDep,
     authorization: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal | None:
     """For routes open to anonymous callers: None without credentials, and 401 (never a silent
     downgrade to anonymous) for credentials that do not hold."""
     if authorization is None:
         return None
-    return await authenticate(SecurityScopes([]), request, session, settings, limits, authorization)
+    return await authenticate(SecurityScopes([]), request, session, authorization)
 
 
 def requires(*scopes: Scope) -> object:

@@ -436,6 +436,9 @@ async def covering(
 # (the search is the hottest path: one query here replaces a dozen ORM loads). Field names are
 # HSDS's. A confidential place the viewer may not locate keeps only its id, its administrative
 # area and its contact channels: no name, coordinates or address (as ``redact_location``).
+# The service, location and capacity come back as JSON *text*, spliced into the response as
+# PostgreSQL wrote it (decoding and encoding them again was a third of a search's Python);
+# only the schedules (for ``open_now``) and the need codes (for ``matched``) are read here.
 DETAILS = text(
     """
     SELECT wanted.position,
@@ -453,16 +456,14 @@ DETAILS = text(
         'organization', json_build_object(
           'id', o.id, 'name', o.name, 'kind', o.kind, 'website', o.website,
           'translations', nullif(o.translations, '{}'::jsonb)),
-        'needs', (
-          SELECT json_agg(term.code ORDER BY term.code)
-          FROM attribute AS need JOIN taxonomy_term AS term ON term.id = need.taxonomy_term_id
-          WHERE need.link_entity = 'service' AND need.link_id = s.id),
+        'needs', CASE WHEN cardinality(offered.codes) > 0 THEN to_json(offered.codes) END,
         'phones', (
           SELECT json_agg(json_build_object(
             'number', p.number, 'extension', p.extension, 'type', p.type,
             'description', p.description) ORDER BY p.number)
-          FROM phone AS p WHERE p.service_id = s.id)
-      )) AS service,
+          FROM phone AS p WHERE p.service_id = s.id),
+        'schedules', hours.schedules
+      ))::text AS service,
       CASE WHEN l.id IS NOT NULL THEN json_strip_nulls(json_build_object(
         'id', l.id, 'location_type', l.location_type,
         'name', CASE WHEN hidden.redacted THEN :confidential_name ELSE l.name END,
@@ -487,23 +488,17 @@ DETAILS = text(
             'number', p.number, 'extension', p.extension, 'type', p.type,
             'description', p.description) ORDER BY p.number)
           FROM phone AS p WHERE p.location_id = l.id)
-      )) END AS location,
+      ))::text END AS location,
       (
         SELECT json_strip_nulls(json_agg(json_build_object(
           'unit', unit.name, 'available', c.available, 'maximum', c.maximum,
           'updated', c.updated) ORDER BY unit.name))
         FROM service_capacity AS c JOIN unit ON unit.id = c.unit_id
         WHERE c.service_id = s.id
-      ) AS capacity,
-      (
-        SELECT json_strip_nulls(json_agg(json_build_object(
-          'freq', sc.freq, 'byday', sc.byday, 'opens_at', to_char(sc.opens_at, 'HH24:MI'),
-          'closes_at', to_char(sc.closes_at, 'HH24:MI'), 'time_zone', sc.time_zone,
-          'valid_from', sc.valid_from, 'valid_to', sc.valid_to,
-          'attending_type', sc.attending_type, 'description', sc.description)))
-        FROM schedule AS sc
-        WHERE sc.service_id = s.id OR (l.id IS NOT NULL AND sc.location_id = l.id)
-      ) AS schedules
+      )::text AS capacity,
+      hours.schedules,
+      offered.codes AS needs,
+      coalesce(hidden.redacted, false) AS redacted
     FROM unnest(CAST(:service_ids AS uuid[]), CAST(:location_ids AS uuid[]))
          WITH ORDINALITY AS wanted(service_id, location_id, position)
     JOIN service AS s ON s.id = wanted.service_id
@@ -512,6 +507,21 @@ DETAILS = text(
     CROSS JOIN LATERAL (
       SELECT l.visibility = 'confidential' AND NOT CAST(:cleared AS boolean) AS redacted
     ) AS hidden
+    CROSS JOIN LATERAL (
+      -- An aggregate, so that the subquery is run once per row, not once per mention.
+      SELECT coalesce(array_agg(term.code ORDER BY term.code), '{}') AS codes
+      FROM attribute AS need JOIN taxonomy_term AS term ON term.id = need.taxonomy_term_id
+      WHERE need.link_entity = 'service' AND need.link_id = s.id
+    ) AS offered
+    CROSS JOIN LATERAL (
+      SELECT json_strip_nulls(json_agg(json_build_object(
+        'freq', sc.freq, 'byday', sc.byday, 'opens_at', to_char(sc.opens_at, 'HH24:MI'),
+        'closes_at', to_char(sc.closes_at, 'HH24:MI'), 'time_zone', sc.time_zone,
+        'valid_from', sc.valid_from, 'valid_to', sc.valid_to,
+        'attending_type', sc.attending_type, 'description', sc.description))) AS schedules
+      FROM schedule AS sc
+      WHERE sc.service_id = s.id OR (l.id IS NOT NULL AND sc.location_id = l.id)
+    ) AS hours
     ORDER BY wanted.position
     """
 )
@@ -522,16 +532,23 @@ _DETAILS = Compiled(DETAILS)
 
 @dataclass(frozen=True)
 class Details:
-    service: dict[str, Any]
-    location: dict[str, Any] | None
-    capacity: list[dict[str, Any]] | None
-    schedules: list[dict[str, Any]]
+    """What a candidate shows: JSON texts as PostgreSQL wrote them (nulls left out), and the
+    parts the service layer reads itself."""
+
+    service: str  # the HSDS service, with its organisation, needs, phones and schedules
+    location: str | None  # the HSDS location (redacted when ``redacted``)
+    capacity: str | None
+    schedules: list[dict[str, Any]]  # decoded, for ``open_now``
+    needs: list[str]
+    redacted: bool  # a confidential place shown without its position
 
 
 async def details(
     session: AsyncSession, viewer: Viewer, candidates: list[Candidate], confidential_name: str
-) -> list[Details]:
-    """What each candidate shows, in the candidates' order (one query)."""
+) -> list[Details | None]:
+    """What each candidate shows, in the candidates' order (one query); None for one whose
+    service or place was deleted since it was found (each statement sees what is committed
+    when it starts)."""
     if not candidates:
         return []
     rows = await _DETAILS.fetch(
@@ -541,7 +558,7 @@ async def details(
         cleared=viewer.sees_confidential_locations,
         confidential_name=confidential_name,
     )
-    return [
-        Details(service, location, capacity, schedules or [])
-        for _, service, location, capacity, schedules in rows
-    ]
+    shown: list[Details | None] = [None] * len(candidates)
+    for position, service, location, capacity, schedules, needs, redacted in rows:
+        shown[position - 1] = Details(service, location, capacity, schedules or [], needs, redacted)
+    return shown

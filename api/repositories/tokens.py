@@ -14,9 +14,18 @@ from api.models.oauth import OAuthAssertion, OAuthClient, OAuthToken
 from api.models.organization import Organization
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ActiveToken:
-    token: OAuthToken
+    """A stored token with what decides whether it still works (a plain, read-only record: an
+    ORM instance costs more to build than the query that found it)."""
+
+    token_hash: str
+    client_pk: uuid.UUID
+    organization_id: uuid.UUID
+    scopes: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
     client_id: str
     client_disabled: bool
     organization_status: str
@@ -43,21 +52,23 @@ _FIND = Compiled(
 
 
 async def find(session: AsyncSession, token_hash: str) -> ActiveToken | None:
-    """A token by hash, with what decides whether it still works (a detached, read-only copy)."""
+    """A token by hash, with what decides whether it still works."""
     rows = await _FIND.fetch(session, token_hash=token_hash)
     if not rows:
         return None
     row = rows[0]
-    token = OAuthToken(
+    return ActiveToken(
         token_hash=row[0],
         client_pk=row[1],
         organization_id=row[2],
-        scopes=list(row[3]),
+        scopes=tuple(row[3]),
         issued_at=row[4],
         expires_at=row[5],
         revoked_at=row[6],
+        client_id=row[7],
+        client_disabled=row[8] is not None,
+        organization_status=row[9],
     )
-    return ActiveToken(token, row[7], row[8] is not None, row[9])
 
 
 async def add(session: AsyncSession, token: OAuthToken) -> None:

@@ -4,13 +4,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from pydantic import AfterValidator
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import AfterValidator, BaseModel, Field
 
 from api.auth.dependencies import AnonymousOrPrincipal
 from api.deps import SessionDep
 from api.errors import RelayError
 from api.models.directory import Gender, TargetGroup
+from api.query import QueryModel
 from api.repositories.directory import Viewer
 from api.repositories.search import SearchFilters
 from api.schemas.directory import LANGUAGE_CODE, NeedCode
@@ -41,53 +42,70 @@ def _instant(value: str) -> str:
 Instant = Annotated[str, AfterValidator(_instant)]
 
 
-@router.get("/nearest", summary="The nearest appropriate services for a point and a person")
+class NearestParameters(BaseModel):
+    """The query of ``/v1/search/nearest``, validated as one model (``api.query``: this is
+    the most frequent request)."""
+
+    lat: float = Field(ge=-90, le=90, description="Latitude (WGS 84).")
+    lon: float = Field(ge=-180, le=180, description="Longitude (WGS 84).")
+    need: list[NeedCode] | None = Field(
+        None, max_length=15, description="Referral-needs codes (any of)."
+    )
+    age: int | None = Field(None, ge=0, le=120)
+    gender: Gender | None = None
+    group: TargetGroup | None = Field(None, description="Target group.")
+    open_at: Instant | None = Field(None, description="'now' or an ISO 8601 date-time: open then.")
+    has_capacity: bool | None = None
+    accepts_referrals: bool | None = None
+    language: str | None = Field(None, pattern=LANGUAGE_CODE)
+    radius_m: float | None = Field(None, gt=0, le=2_000_000)
+    area: uuid.UUID | None = Field(
+        None, description="Only places inside this administrative area (see /v1/areas/lookup)."
+    )
+    limit: int = Field(10, ge=1, le=100)
+
+
+NEAREST = QueryModel(NearestParameters)
+
+
+@router.get(
+    "/nearest",
+    summary="The nearest appropriate services for a point and a person",
+    response_model=dict[str, Any],
+    openapi_extra=NEAREST.openapi,
+)
 async def nearest(
     session: SessionDep,
     principal: AnonymousOrPrincipal,
-    lat: Annotated[float, Query(ge=-90, le=90, description="Latitude (WGS 84).")],
-    lon: Annotated[float, Query(ge=-180, le=180, description="Longitude (WGS 84).")],
-    need: Annotated[
-        list[NeedCode] | None, Query(max_length=15, description="Referral-needs codes (any of).")
-    ] = None,
-    age: Annotated[int | None, Query(ge=0, le=120)] = None,
-    gender: Annotated[Gender | None, Query()] = None,
-    group: Annotated[TargetGroup | None, Query(description="Target group.")] = None,
-    open_at: Annotated[
-        Instant | None, Query(description="'now' or an ISO 8601 date-time: open then.")
-    ] = None,
-    has_capacity: Annotated[bool | None, Query()] = None,
-    accepts_referrals: Annotated[bool | None, Query()] = None,
-    language: Annotated[str | None, Query(pattern=LANGUAGE_CODE)] = None,
-    radius_m: Annotated[float | None, Query(gt=0, le=2_000_000)] = None,
-    area: Annotated[
-        uuid.UUID | None,
-        Query(description="Only places inside this administrative area (see /v1/areas/lookup)."),
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> dict[str, Any]:
-    outline = await areas.outline(session, area) if area is not None else None
+    parameters: Annotated[NearestParameters, Depends(NEAREST)],
+) -> Response:
+    given = parameters
+    outline = await areas.outline(session, given.area) if given.area is not None else None
     moment = None
-    if open_at is not None:
-        moment = datetime.now(UTC) if open_at == "now" else datetime.fromisoformat(open_at)
+    if given.open_at is not None:
+        moment = (
+            datetime.now(UTC) if given.open_at == "now" else datetime.fromisoformat(given.open_at)
+        )
     query = NearestQuery(
-        latitude=lat,
-        longitude=lon,
+        latitude=given.lat,
+        longitude=given.lon,
         filters=SearchFilters(
-            needs=tuple(sorted(set(need or ()))),
-            age=age,
-            gender=gender.value if gender else None,
-            group=group.value if group else None,
-            accepts_referrals=accepts_referrals,
-            has_capacity=has_capacity,
-            language=language,
-            radius_m=radius_m,
+            needs=tuple(sorted(set(given.need or ()))),
+            age=given.age,
+            gender=given.gender.value if given.gender else None,
+            group=given.group.value if given.group else None,
+            accepts_referrals=given.accepts_referrals,
+            has_capacity=given.has_capacity,
+            language=given.language,
+            radius_m=given.radius_m,
             area_outline=outline,
         ),
         open_at=moment,
-        limit=limit,
+        limit=given.limit,
     )
-    return await service.nearest(session, Viewer.of(principal), query)
+    # The body as the service wrote it: encoded once, never decoded and validated again.
+    body = await service.nearest_json(session, Viewer.of(principal), query)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/pathway", summary="The referral pathway of a place: the nearest service per need")

@@ -237,18 +237,17 @@ async def _load_token(
     )
     if found is None:
         return None
-    stored = found.token
-    revoked_at = stored.revoked_at
+    revoked_at = found.revoked_at
     if found.client_disabled or found.organization_status != "active":
         revoked_at = revoked_at or now
     return TokenRecord(
-        token_hash=stored.token_hash,
-        client_pk=stored.client_pk,
+        token_hash=found.token_hash,
+        client_pk=found.client_pk,
         client_id=found.client_id,
-        organization_id=stored.organization_id,
-        scopes=tuple(stored.scopes),
-        issued_at=stored.issued_at,
-        expires_at=stored.expires_at,
+        organization_id=found.organization_id,
+        scopes=found.scopes,
+        issued_at=found.issued_at,
+        expires_at=found.expires_at,
         revoked_at=revoked_at,
         now=now,
     )

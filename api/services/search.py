@@ -7,6 +7,8 @@ and carries neither position nor distance: querying from many points can then re
 that grid node, a cell of about 55 by 55 km, about as much as the listed area says anyway.
 """
 
+import functools
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -82,6 +84,7 @@ async def _found(
     return [
         Found(candidate, details, is_open([Hours.of(row) for row in details.schedules], instant))
         for candidate, details in zip(candidates, shown, strict=True)
+        if details is not None
     ]
 
 
@@ -146,46 +149,69 @@ def _key(candidate: Candidate) -> tuple[float, bool, str]:
     return (candidate.distance_m, not candidate.covering, str(candidate.service_id))
 
 
-async def nearest(session: AsyncSession, viewer: Viewer, query: NearestQuery) -> dict[str, Any]:
+async def nearest_json(session: AsyncSession, viewer: Viewer, query: NearestQuery) -> bytes:
+    """The search's response body, as JSON: what the HTTP route sends as it is.
+
+    The service, location and capacity are spliced in as PostgreSQL wrote them; only the few
+    fields computed here are encoded (a dict built and encoded again cost a third of a
+    search's Python)."""
     found = await nearest_found(session, viewer, query)
     needs = set(query.filters.needs)
-    data = []
+    eligibility = _encode(_eligibility(query.filters))
+    items = []
     for item in found:
         candidate, shown = item.candidate, item.details
-        offered = set(shown.service.get("needs", []))
-        service = (
-            {**shown.service, "schedules": shown.schedules} if shown.schedules else shown.service
-        )
-        # Only the top level needs cleaning: PostgreSQL already left nulls out of the bodies.
         # Also withheld when the place became confidential between the two statements.
-        withheld = candidate.withheld or bool(shown.location and shown.location.get("confidential"))
-        body = {
-            "distance_m": None if withheld else round(candidate.distance_m, 1),
-            "covering": candidate.covering,
-            "position_withheld": withheld,
-            "open_now": item.open_now,
-            "service": service,
-            "location": shown.location,
-            "capacity": shown.capacity,
-            "matched": {
-                "needs": sorted(needs & offered) if needs else sorted(offered),
-                "eligibility": _eligibility(query.filters),
-            },
-        }
-        data.append({key: value for key, value in body.items() if value is not None})
-    return {
-        "data": data,
-        "meta": clean(
-            {
-                "latitude": query.latitude,
-                "longitude": query.longitude,
-                "radius_m": query.filters.radius_m,
-                "open_at": query.open_at.isoformat() if query.open_at else None,
-                "limit": query.limit,
-                "count": len(data),
-            }
-        ),
+        withheld = candidate.withheld or shown.redacted
+        parts = ["{"]
+        if not withheld:
+            parts += ['"distance_m":', repr(round(candidate.distance_m, 1)), ","]
+        parts += [
+            '"covering":',
+            _BOOLEAN[candidate.covering],
+            ',"position_withheld":',
+            _BOOLEAN[withheld],
+        ]
+        if item.open_now is not None:
+            parts += [',"open_now":', _BOOLEAN[item.open_now]]
+        parts += [',"service":', shown.service]
+        if shown.location is not None:
+            parts += [',"location":', shown.location]
+        if shown.capacity is not None:
+            parts += [',"capacity":', shown.capacity]
+        offered = needs.intersection(shown.needs) if needs else shown.needs
+        parts += [',"matched":{"needs":', _codes(tuple(sorted(offered)))]
+        parts += [',"eligibility":', eligibility, "}}"]
+        items.append("".join(parts))
+    meta = {
+        "latitude": query.latitude,
+        "longitude": query.longitude,
+        "radius_m": query.filters.radius_m,
+        "open_at": query.open_at.isoformat() if query.open_at else None,
+        "limit": query.limit,
+        "count": len(items),
     }
+    return f'{{"data":[{",".join(items)}],"meta":{_encode(clean(meta))}}}'.encode()
+
+
+async def nearest(session: AsyncSession, viewer: Viewer, query: NearestQuery) -> dict[str, Any]:
+    """The search's response, decoded: for the pages, the pathway and referral suggestions."""
+    body: dict[str, Any] = json.loads(await nearest_json(session, viewer, query))
+    return body
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_BOOLEAN = {True: "true", False: "false"}
+
+
+def _encode(value: Any) -> str:
+    return _ENCODER.encode(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _codes(codes: tuple[str, ...]) -> str:
+    """Need codes as a JSON array (few combinations: the taxonomy's own codes)."""
+    return _encode(list(codes))
 
 
 def _eligibility(filters: SearchFilters) -> list[str]:

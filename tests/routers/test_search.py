@@ -301,6 +301,28 @@ class TestFiltersAndValidation:
         [hotline] = [item for item in body["data"] if item["covering"]]
         assert hotline["service"]["name"] == "National child and women helpline (demo)"
 
+    async def test_repeated_needs_are_any_of_and_unknown_parameters_ignored(
+        self, client: httpx.AsyncClient, network: DemoNetwork
+    ) -> None:
+        point = {"lat": 14.1, "lon": -15.8, "limit": 100}
+
+        async def needs(*codes: str, **more: object) -> dict[str, set[str]]:
+            params = {**point, "need": list(codes), **more}
+            response = await client.get("/v1/search/nearest", params=params)
+            assert response.status_code == 200, response.text
+            return {
+                item["service"]["id"]: set(item["matched"]["needs"])
+                for item in response.json()["data"]
+            }
+
+        legal, shelter = await needs("legal-aid"), await needs("safe-shelter")
+        both = await needs("legal-aid", "safe-shelter", unknown="ignored")
+        assert legal
+        assert shelter
+        assert set(both) == set(legal) | set(shelter)
+        for service, matched in both.items():
+            assert matched == legal.get(service, set()) | shelter.get(service, set())
+
     async def test_eligibility_filters(
         self, client: httpx.AsyncClient, network: DemoNetwork
     ) -> None:
@@ -343,6 +365,11 @@ class TestFiltersAndValidation:
             ({"lat": 0, "lon": 0, "open_at": "2026-11-23T10:00:00"}, "open_at"),
             ({"lat": 0, "lon": 0, "limit": 101}, "limit"),
             ({"lon": 0}, "lat"),
+            ({"lat": "north", "lon": 0}, "lat"),
+            ({"lat": 0, "lon": 0, "need": ["medical-care"] * 16}, "need"),
+            ({"lat": 0, "lon": 0, "gender": "robot"}, "gender"),
+            ({"lat": 0, "lon": 0, "has_capacity": "perhaps"}, "has_capacity"),
+            ({"lat": 0, "lon": 0, "area": "not-a-uuid"}, "area"),
         ],
     )
     async def test_bad_input_is_422_naming_the_field(
