@@ -11,14 +11,18 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.util import greenlet_spawn
 
 from api.config import Settings
 from api.errors import DatabaseUnavailable
@@ -64,14 +68,19 @@ def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
 
 @asynccontextmanager
 async def transaction(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
-    """Yield a session whose work is committed on success and rolled back on any error."""
-    async with sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
+    """Yield a session whose work is committed on success and rolled back on any error.
+
+    A committed session holds no connection any more (the commit gave it back to the pool):
+    it is left to the garbage collector rather than closed, one trip less into SQLAlchemy's
+    synchronous side for every request. On any error, ``close`` rolls back and gives the
+    connection back."""
+    session = sessionmaker()
+    try:
+        yield session
         await session.commit()
+    except BaseException:
+        await session.close()
+        raise
 
 
 def _constants_inline(statement: Any, parameters: frozenset[str]) -> Any:
@@ -117,18 +126,79 @@ class Compiled:
     def values(self, given: dict[str, Any]) -> list[Any]:
         return [given[name] if name in given else self.defaults[name] for name in self.names]
 
-    async def fetch(self, session: AsyncSession, **given: Any) -> list[Any]:
-        connection, driver = await _driver(session)
+    async def fetch(self, database: "Database", **given: Any) -> list[Any]:
+        if isinstance(database, Reader):
+            return await database.fetch(self.sql, self.values(given))
+        connection, driver = await _driver(database)
         try:
             rows: list[Any] = await driver.fetch(self.sql, *self.values(given))
         except CONNECTION_LOST as error:
-            # What SQLAlchemy does for its own statements: the connection is discarded (and
-            # the pool's older ones with it) instead of going back to the pool.
-            session.info.pop(_DRIVER, None)
-            await connection.invalidate(error)
+            # What SQLAlchemy does for its own statements: the connection is discarded
+            # instead of going back to the pool.
+            database.info.pop(_DRIVER, None)
+            await greenlet_spawn(connection.invalidate, error)
             raise DatabaseUnavailable from error
         return rows
 
+
+class Reader:
+    """A request's connection for read-only statements run on the driver (``Compiled``),
+    without an ORM session: checked out of the engine's pool on first use (the same pool, the
+    same limit and wait), given back by ``close`` (or at the end of ``async with``). For the
+    search, the most frequent request: a session's begin and commit cost more Python than the
+    search's own statements.
+
+    Each statement sees what was committed when it started, as in a session's READ
+    COMMITTED transaction; nothing can be written through it.
+    """
+
+    def __init__(self, bind: AsyncEngine | AsyncConnection) -> None:
+        """``bind``: what the request's sessions are bound to; an engine in the application,
+        a connection (already checked out, held by its owner) in the test harness."""
+        self._bind = bind
+        self._checked_out: Any = None
+
+    async def fetch(self, sql: str, values: list[Any]) -> list[Any]:
+        if self._checked_out is None:
+            if isinstance(self._bind, AsyncConnection):
+                return await _fetch_on(self._bind, sql, values)
+            try:
+                self._checked_out = await greenlet_spawn(self._bind.sync_engine.pool.connect)
+            except (*CONNECTION_LOST, OSError) as error:
+                raise DatabaseUnavailable from error
+        try:
+            rows: list[Any] = await self._checked_out.driver_connection.fetch(sql, *values)
+        except CONNECTION_LOST as error:
+            checked_out, self._checked_out = self._checked_out, None
+            await greenlet_spawn(_discard, checked_out, error)
+            raise DatabaseUnavailable from error
+        return rows
+
+    async def close(self) -> None:
+        checked_out, self._checked_out = self._checked_out, None
+        if checked_out is not None:
+            await greenlet_spawn(checked_out.close)
+
+    async def __aenter__(self) -> "Reader":
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+
+async def _fetch_on(connection: AsyncConnection, sql: str, values: list[Any]) -> list[Any]:
+    raw = await connection.get_raw_connection()
+    rows: list[Any] = await raw.driver_connection.fetch(sql, *values)  # type: ignore[union-attr]
+    return rows
+
+
+def _discard(checked_out: Any, error: BaseException) -> None:
+    checked_out.invalidate(error)
+    checked_out.close()
+
+
+Database = AsyncSession | Reader
+"""Where ``Compiled`` statements run: a request's session (in its transaction) or reader."""
 
 _DRIVER = "relay.driver"
 
@@ -137,15 +207,19 @@ async def _driver(session: AsyncSession) -> tuple[Any, Any]:
     """The session's connection and its asyncpg connection beneath, kept in ``session.info``
     for as long as the session's transaction holds that connection (asking SQLAlchemy for it
     again costs more than a search statement's own Python)."""
-    transaction = session.sync_session.get_transaction()
     kept = session.info.get(_DRIVER)
-    if kept is not None and transaction is not None and kept[0] is transaction:
+    if kept is not None and kept[0] is session.sync_session.get_transaction():
         return kept[1], kept[2]
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
+    connection, driver = await greenlet_spawn(_checked_out, session.sync_session)
     session.info[_DRIVER] = (session.sync_session.get_transaction(), connection, driver)
     return connection, driver
+
+
+def _checked_out(session: Session) -> tuple[Connection, Any]:
+    """The session's connection (begun if need be) and the driver's: one trip into
+    SQLAlchemy's synchronous side rather than two."""
+    connection = session.connection()
+    return connection, connection.connection.driver_connection
 
 
 # The driver's ways of saying the connection is gone (as SQLAlchemy's asyncpg dialect reads

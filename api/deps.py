@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.config import Settings
-from api.db import SessionMaker, transaction
+from api.db import Reader, SessionMaker, transaction
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -15,6 +15,14 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     # the rollback now, not when a garbage-collected generator is finalised later.
     async with transaction(request.app.state.sessionmaker) as session:
         yield session
+
+
+def reading(request: Request) -> Reader:
+    """A reader for the request (``async with reading(request) as reader``), bound as the
+    sessions are: to the engine (to a test's connection in the test harness). Opened in the
+    handler rather than as a dependency: a dependency that cleans up after the handler costs
+    FastAPI more per request than the search's own Python."""
+    return Reader(request.app.state.sessionmaker.kw["bind"])
 
 
 async def _settings(request: Request) -> Settings:

@@ -91,12 +91,20 @@ class TestLostConnection:
                 assert (await client.get(path)).status_code == 200
 
 
-async def test_every_connection_in_use_is_a_503_after_the_wait_not_a_new_connection() -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/search/nearest?lat=14.1&lon=-16.3",  # a reader, without a session
+        "/hsds/services",  # a session
+    ],
+)
+async def test_every_connection_in_use_is_a_503_after_the_wait_not_a_new_connection(
+    path: str,
+) -> None:
     """The pool does not overflow: a request finding every connection taken waits for one,
     and is answered 503 ``database-busy`` with Retry-After when none comes back in time."""
     settings = make_settings(database_pool_size=1, database_pool_timeout_seconds=0.3)
     application = create_app(settings)
-    path = "/hsds/services"
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:

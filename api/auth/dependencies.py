@@ -19,6 +19,7 @@ from api.auth.ratelimit import Limits, retry_after_header
 from api.auth.scopes import SCOPE_DESCRIPTIONS, Scope
 from api.auth.tokens import MAXIMUM_CREDENTIAL_LENGTH, keyed_hash
 from api.config import Settings
+from api.db import Database
 from api.deps import SessionDep
 from api.errors import BadRequest, InsufficientScope, TooManyRequests, Unauthenticated
 from api.repositories import tokens as token_repository
@@ -78,13 +79,22 @@ async def authenticate(
     session: SessionDep,
     authorization: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
+    return await _principal(security_scopes, request, session, authorization)
+
+
+async def _principal(
+    security_scopes: SecurityScopes,
+    request: Request,
+    database: Database,
+    authorization: str | None,
+) -> Principal:
     # Settings and limits from the application's state, not as dependencies of their own:
     # every request runs this, and each dependency costs FastAPI a resolution.
     settings: Settings = request.app.state.settings
     limits: Limits = request.app.state.limits
     value = _bearer(authorization)
     found = await token_repository.find(
-        session, keyed_hash(settings.secret_key.get_secret_value(), value)
+        database, keyed_hash(settings.secret_key.get_secret_value(), value)
     )
     now = datetime.now(UTC)
     if (
@@ -125,7 +135,17 @@ async def authenticate_if_present(
     downgrade to anonymous) for credentials that do not hold."""
     if authorization is None:
         return None
-    return await authenticate(SecurityScopes([]), request, session, authorization)
+    return await _principal(SecurityScopes([]), request, session, authorization)
+
+
+async def principal_if_present(
+    request: Request, database: Database, authorization: str | None
+) -> Principal | None:
+    """``authenticate_if_present`` called from a handler, for a route that declares
+    ``BearerIfPresent`` and reads on a ``Reader`` it opens itself (the search)."""
+    if authorization is None:
+        return None
+    return await _principal(SecurityScopes([]), request, database, authorization)
 
 
 def requires(*scopes: Scope) -> object:
@@ -135,6 +155,8 @@ def requires(*scopes: Scope) -> object:
 
 Authenticated = Annotated[Principal, requires()]
 AnonymousOrPrincipal = Annotated[Principal | None, Depends(authenticate_if_present)]
+# The bearer credentials as sent (or None), for ``principal_if_present``.
+BearerIfPresent = Annotated[str | None, Depends(oauth2_scheme)]
 AdminPrincipal = Annotated[Principal, requires(Scope.admin)]
 DirectoryReader = Annotated[Principal, requires(Scope.directory_read)]
 DirectoryWriter = Annotated[Principal, requires(Scope.directory_write)]

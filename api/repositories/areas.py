@@ -3,10 +3,11 @@
 import uuid
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import Uuid, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from api.db import Compiled, Database
 from api.models.directory import AdminArea
 
 MAXIMUM_DEPTH = 12  # nesting levels of administrative areas followed at most
@@ -75,12 +76,18 @@ async def stand_in_point(session: AsyncSession, area_id: uuid.UUID) -> tuple[flo
     return (float(row[0]), float(row[1])) if row is not None else None
 
 
-async def outline_ewkb(session: AsyncSession, area_id: uuid.UUID) -> bytes | None:
-    """The area's outline as EWKB, to bind as a constant the planner can estimate against."""
-    outline: bytes | None = await session.scalar(
-        select(func.ST_AsEWKB(col(AdminArea.geom))).where(col(AdminArea.id) == area_id)
+_OUTLINE = Compiled(
+    select(func.ST_AsEWKB(col(AdminArea.geom))).where(
+        col(AdminArea.id) == bindparam("area_id", type_=Uuid)
     )
-    return outline
+)
+
+
+async def outline_ewkb(database: Database, area_id: uuid.UUID) -> bytes | None:
+    """The area's outline as EWKB, to bind as a constant the planner can estimate against
+    (on the driver: the search runs it, on a ``Reader``)."""
+    rows = await _OUTLINE.fetch(database, area_id=area_id)
+    return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
 async def children(

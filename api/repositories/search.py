@@ -32,11 +32,10 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from api.db import Compiled
+from api.db import Compiled, Database
 from api.models.directory import (
     Attribute,
     Language,
@@ -379,7 +378,7 @@ def nearest_statement(
 
 
 async def nearest_located(
-    session: AsyncSession,
+    database: Database,
     viewer: Viewer,
     filters: SearchFilters,
     latitude: float,
@@ -392,7 +391,7 @@ async def nearest_located(
         (*_shape("nearest", viewer, filters), window),
         lambda: nearest_statement(viewer, filters, latitude, longitude, window=window),
     )
-    rows = await compiled.fetch(session, **_values(filters, latitude, longitude))
+    rows = await compiled.fetch(database, **_values(filters, latitude, longitude))
     return Window(
         candidates=[
             Candidate(service_id, location_id, link_id, float(distance), bool(withheld), False)
@@ -422,13 +421,13 @@ def covering_statement(
 
 
 async def covering(
-    session: AsyncSession, viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float
+    database: Database, viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float
 ) -> list[Candidate]:
     compiled = _compiled(
         _shape("covering", viewer, filters),
         lambda: covering_statement(viewer, filters, latitude, longitude),
     )
-    rows = await compiled.fetch(session, **_values(filters, latitude, longitude))
+    rows = await compiled.fetch(database, **_values(filters, latitude, longitude))
     return [Candidate(row[0], None, None, 0.0, False, True) for row in rows]
 
 
@@ -544,7 +543,7 @@ class Details:
 
 
 async def details(
-    session: AsyncSession, viewer: Viewer, candidates: list[Candidate], confidential_name: str
+    database: Database, viewer: Viewer, candidates: list[Candidate], confidential_name: str
 ) -> list[Details | None]:
     """What each candidate shows, in the candidates' order (one query); None for one whose
     service or place was deleted since it was found (each statement sees what is committed
@@ -552,7 +551,7 @@ async def details(
     if not candidates:
         return []
     rows = await _DETAILS.fetch(
-        session,
+        database,
         service_ids=[c.service_id for c in candidates],
         location_ids=[c.location_id for c in candidates],
         cleared=viewer.sees_confidential_locations,

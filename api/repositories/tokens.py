@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from api.db import Compiled
+from api.db import Compiled, Database
 from api.models.oauth import OAuthAssertion, OAuthClient, OAuthToken
 from api.models.organization import Organization
 
@@ -51,9 +51,9 @@ _FIND = Compiled(
 )
 
 
-async def find(session: AsyncSession, token_hash: str) -> ActiveToken | None:
+async def find(database: Database, token_hash: str) -> ActiveToken | None:
     """A token by hash, with what decides whether it still works."""
-    rows = await _FIND.fetch(session, token_hash=token_hash)
+    rows = await _FIND.fetch(database, token_hash=token_hash)
     if not rows:
         return None
     row = rows[0]

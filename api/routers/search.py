@@ -4,11 +4,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from api.auth.dependencies import AnonymousOrPrincipal
-from api.deps import SessionDep
+from api.auth.dependencies import AnonymousOrPrincipal, BearerIfPresent, principal_if_present
+from api.deps import SessionDep, reading
 from api.errors import RelayError
 from api.models.directory import Gender, TargetGroup
 from api.query import QueryModel
@@ -75,36 +75,39 @@ NEAREST = QueryModel(NearestParameters)
     openapi_extra=NEAREST.openapi,
 )
 async def nearest(
-    session: SessionDep,
-    principal: AnonymousOrPrincipal,
+    request: Request,
+    authorization: BearerIfPresent,
     parameters: Annotated[NearestParameters, Depends(NEAREST)],
 ) -> Response:
     given = parameters
-    outline = await areas.outline(session, given.area) if given.area is not None else None
     moment = None
     if given.open_at is not None:
         moment = (
             datetime.now(UTC) if given.open_at == "now" else datetime.fromisoformat(given.open_at)
         )
-    query = NearestQuery(
-        latitude=given.lat,
-        longitude=given.lon,
-        filters=SearchFilters(
-            needs=tuple(sorted(set(given.need or ()))),
-            age=given.age,
-            gender=given.gender.value if given.gender else None,
-            group=given.group.value if given.group else None,
-            accepts_referrals=given.accepts_referrals,
-            has_capacity=given.has_capacity,
-            language=given.language,
-            radius_m=given.radius_m,
-            area_outline=outline,
-        ),
-        open_at=moment,
-        limit=given.limit,
-    )
-    # The body as the service wrote it: encoded once, never decoded and validated again.
-    body = await service.nearest_json(session, Viewer.of(principal), query)
+    # Anonymous or a valid token (401 for a bad one), checked on the search's own connection.
+    async with reading(request) as reader:
+        principal = await principal_if_present(request, reader, authorization)
+        outline = await areas.outline(reader, given.area) if given.area is not None else None
+        query = NearestQuery(
+            latitude=given.lat,
+            longitude=given.lon,
+            filters=SearchFilters(
+                needs=tuple(sorted(set(given.need or ()))),
+                age=given.age,
+                gender=given.gender.value if given.gender else None,
+                group=given.group.value if given.group else None,
+                accepts_referrals=given.accepts_referrals,
+                has_capacity=given.has_capacity,
+                language=given.language,
+                radius_m=given.radius_m,
+                area_outline=outline,
+            ),
+            open_at=moment,
+            limit=given.limit,
+        )
+        # The body as the service wrote it: encoded once, never decoded and validated again.
+        body = await service.nearest_json(reader, Viewer.of(principal), query)
     return Response(body, media_type="application/json")
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.db import Database
 from api.errors import NotFound
 from api.repositories import areas as repository
 
@@ -43,9 +44,9 @@ async def stand_in_point(session: AsyncSession, area_id: uuid.UUID) -> tuple[flo
     return point
 
 
-async def outline(session: AsyncSession, area_id: uuid.UUID) -> bytes:
+async def outline(database: Database, area_id: uuid.UUID) -> bytes:
     """The area's outline (EWKB), for search filters; 404 problem for an unknown area."""
-    found = await repository.outline_ewkb(session, area_id)
+    found = await repository.outline_ewkb(database, area_id)
     if found is None:
         raise AreaNotFound("No administrative area with this id.")
     return found

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from api.db import Database
 from api.repositories import search as repository
 from api.repositories.directory import Viewer
 from api.repositories.search import Candidate, SearchFilters
@@ -78,9 +77,9 @@ class Found:
 
 
 async def _found(
-    session: AsyncSession, viewer: Viewer, candidates: list[Candidate], instant: datetime
+    database: Database, viewer: Viewer, candidates: list[Candidate], instant: datetime
 ) -> list[Found]:
-    shown = await repository.details(session, viewer, candidates, CONFIDENTIAL_LOCATION_NAME)
+    shown = await repository.details(database, viewer, candidates, CONFIDENTIAL_LOCATION_NAME)
     return [
         Found(candidate, details, is_open([Hours.of(row) for row in details.schedules], instant))
         for candidate, details in zip(candidates, shown, strict=True)
@@ -88,7 +87,7 @@ async def _found(
     ]
 
 
-async def nearest_found(session: AsyncSession, viewer: Viewer, query: NearestQuery) -> list[Found]:
+async def nearest_found(database: Database, viewer: Viewer, query: NearestQuery) -> list[Found]:
     """The ``limit`` nearest candidates with what they show, open at ``open_at`` when given.
 
     The index ranks by distance on the sphere, the answer is ordered on the ellipsoid. The two
@@ -100,12 +99,12 @@ async def nearest_found(session: AsyncSession, viewer: Viewer, query: NearestQue
     """
     instant = query.open_at or datetime.now().astimezone()
     covering = await repository.covering(
-        session, viewer, query.filters, query.latitude, query.longitude
+        database, viewer, query.filters, query.latitude, query.longitude
     )
 
     async def located(window: int) -> repository.Window:
         return await repository.nearest_located(
-            session, viewer, query.filters, query.latitude, query.longitude, window=window
+            database, viewer, query.filters, query.latitude, query.longitude, window=window
         )
 
     if query.open_at is None:
@@ -115,17 +114,17 @@ async def nearest_found(session: AsyncSession, viewer: Viewer, query: NearestQue
             nearest = sorted(read.candidates + covering, key=_key)[: query.limit]
             distances = [candidate.distance_m for candidate in nearest]
             if window >= MAXIMUM_WINDOW or _settled(read, distances, query.limit):
-                return await _found(session, viewer, nearest, instant)
+                return await _found(database, viewer, nearest, instant)
             window = window_for(window * 4)
 
-    found = [item for item in await _found(session, viewer, covering, instant) if item.open_now]
+    found = [item for item in await _found(database, viewer, covering, instant) if item.open_now]
     seen: set[Any] = set()
     window = window_for(query.limit * OVERFETCH + 10)
     while True:
         read = await located(window)
         fresh = [candidate for candidate in read.candidates if candidate.link_id not in seen]
         seen.update(candidate.link_id for candidate in fresh)
-        found += [item for item in await _found(session, viewer, fresh, instant) if item.open_now]
+        found += [item for item in await _found(database, viewer, fresh, instant) if item.open_now]
         found = sorted(found, key=lambda item: _key(item.candidate))[: query.limit]
         distances = [item.candidate.distance_m for item in found]
         if window >= MAXIMUM_WINDOW or _settled(read, distances, query.limit):
@@ -149,13 +148,13 @@ def _key(candidate: Candidate) -> tuple[float, bool, str]:
     return (candidate.distance_m, not candidate.covering, str(candidate.service_id))
 
 
-async def nearest_json(session: AsyncSession, viewer: Viewer, query: NearestQuery) -> bytes:
+async def nearest_json(database: Database, viewer: Viewer, query: NearestQuery) -> bytes:
     """The search's response body, as JSON: what the HTTP route sends as it is.
 
     The service, location and capacity are spliced in as PostgreSQL wrote them; only the few
     fields computed here are encoded (a dict built and encoded again cost a third of a
     search's Python)."""
-    found = await nearest_found(session, viewer, query)
+    found = await nearest_found(database, viewer, query)
     needs = set(query.filters.needs)
     eligibility = _encode(_eligibility(query.filters))
     items = []
@@ -194,9 +193,9 @@ async def nearest_json(session: AsyncSession, viewer: Viewer, query: NearestQuer
     return f'{{"data":[{",".join(items)}],"meta":{_encode(clean(meta))}}}'.encode()
 
 
-async def nearest(session: AsyncSession, viewer: Viewer, query: NearestQuery) -> dict[str, Any]:
+async def nearest(database: Database, viewer: Viewer, query: NearestQuery) -> dict[str, Any]:
     """The search's response, decoded: for the pages, the pathway and referral suggestions."""
-    body: dict[str, Any] = json.loads(await nearest_json(session, viewer, query))
+    body: dict[str, Any] = json.loads(await nearest_json(database, viewer, query))
     return body
 
 
@@ -232,13 +231,13 @@ def _eligibility(filters: SearchFilters) -> list[str]:
 
 
 async def pathway(
-    session: AsyncSession, viewer: Viewer, latitude: float, longitude: float, *, area: str | None
+    database: Database, viewer: Viewer, latitude: float, longitude: float, *, area: str | None
 ) -> dict[str, Any]:
     """The referral pathway of a place: the nearest service for each need of the taxonomy."""
     steps = []
     for code in NEED_CODES:
         found = await nearest(
-            session,
+            database,
             viewer,
             NearestQuery(latitude, longitude, SearchFilters(needs=(code,)), None, 1),
         )
