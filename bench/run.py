@@ -4,14 +4,17 @@
 2. Registers a partner organisation and client, and gets a token (``directory:read``).
 3. Starts the API (``relay serve``) and the reference app (``bench.reference``), with the same
    number of uvicorn workers each, on loopback.
-4. Drives each with ``wrk`` for the same time at the same concurrency, over the same 2,000
+4. Drives each with ``wrk`` for the same time at the same concurrency, alternating in rounds
+   (the reference, then the API, ``--rounds`` times), over the same 2,000
    query points (real coordinates jittered, needs weighted like real requests):
    (a) ``GET /v1/search/nearest?lat=&lon=&need=`` with the partner token,
    (b) the reference endpoint (same SQL, raw asyncpg, no auth, no validation).
 5. Runs the query alone on one asyncpg connection for the database-only latency.
-6. Prints requests/s, p50 and p99 of each and the ratio a/b; writes ``bench/results/*.json``.
+6. Prints requests/s, p50 and p99 of each and the ratio a/b (the median of the rounds'
+   ratios); writes ``bench/results/*.json``.
 
-    usage: python -m bench.run [--points N] [--duration S] [--concurrency C] [--workers W]
+    usage: python -m bench.run [--points N] [--duration S] [--rounds R] [--concurrency C]
+                               [--workers W]
 """
 
 import asyncio
@@ -137,6 +140,23 @@ def _wrk(url: str, script: str, duration: int, concurrency: int) -> dict[str, fl
     }
 
 
+def _merged(runs: list[dict[str, float]]) -> dict[str, Any]:
+    """Several runs of one target: requests and errors summed, requests/s over the time of
+    all, latency percentiles the median of the runs' (and the worst of the worst)."""
+    seconds = sum(run["requests"] / run["requests_per_second"] for run in runs)
+    requests = sum(int(run["requests"]) for run in runs)
+    return {
+        "requests": requests,
+        "errors": sum(int(run["errors"]) for run in runs),
+        "requests_per_second": round(requests / seconds, 1),
+        "p50_ms": statistics.median(run["p50_ms"] for run in runs),
+        "p90_ms": statistics.median(run["p90_ms"] for run in runs),
+        "p99_ms": statistics.median(run["p99_ms"] for run in runs),
+        "max_ms": max(run["max_ms"] for run in runs),
+        "runs": runs,
+    }
+
+
 def _start(command: list[str], env: dict[str, str], port: int, path: str) -> subprocess.Popen[str]:
     process = subprocess.Popen(  # noqa: S603 - our own commands
         command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -233,6 +253,9 @@ def main(
     concurrency: int = typer.Option(16, min=1, help="Open connections (wrk -c)."),
     workers: int = typer.Option(2, min=1, help="uvicorn worker processes for each app."),
     warmup: int = typer.Option(5, min=0, help="Seconds of load before measuring."),
+    rounds: int = typer.Option(
+        3, min=1, help="Rounds; in each, the reference then the API for --duration seconds."
+    ),
 ) -> None:
     if shutil.which("wrk") is None:
         console.print("bench: wrk is missing (Debian package 'wrk'; 'make bench' installs it)")
@@ -283,7 +306,6 @@ def main(
             headers={"Authorization": f"Bearer {token}"},
         )
         probe.raise_for_status()
-        results: dict[str, Any] = {}
         targets = [
             ("reference", f"http://127.0.0.1:{reference_port}", reference_script),
             ("api", f"http://127.0.0.1:{api_port}", api_script),
@@ -291,14 +313,26 @@ def main(
         # Both are warmed before either is measured: the same pages in cache for both.
         for _, url, script in targets if warmup else []:
             _wrk(url, script, warmup, concurrency)
-        for name, url, script in targets:
-            console.print(f"bench: {name}: {duration} s at concurrency {concurrency}")
-            results[name] = _wrk(url, script, duration, concurrency)
+        # The two alternate, round after round: the shared machine's slow and fast minutes
+        # fall on both alike, and each round's ratio compares neighbours in time.
+        measured: dict[str, list[dict[str, float]]] = {"reference": [], "api": []}
+        for round_number in range(1, rounds + 1):
+            for name, url, script in targets:
+                console.print(
+                    f"bench: round {round_number}/{rounds}, {name}: {duration} s "
+                    f"at concurrency {concurrency}"
+                )
+                measured[name].append(_wrk(url, script, duration, concurrency))
     finally:
         _stop(api)
         _stop(reference)
+    results: dict[str, Any] = {name: _merged(runs) for name, runs in measured.items()}
     results["database"] = asyncio.run(_database_only(database_url, queries, 4000))
-    ratio = results["api"]["requests_per_second"] / results["reference"]["requests_per_second"]
+    round_ratios = [
+        a["requests_per_second"] / b["requests_per_second"]
+        for a, b in zip(measured["api"], measured["reference"], strict=True)
+    ]
+    ratio = statistics.median(round_ratios)
     record = {
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "points": points,
@@ -306,7 +340,9 @@ def main(
         "concurrency": concurrency,
         "workers": workers,
         "cpus": os.cpu_count(),
+        "rounds": rounds,
         "ratio": round(ratio, 3),
+        "round_ratios": [round(value, 3) for value in round_ratios],
         **results,
     }
     RESULTS.mkdir(exist_ok=True)
@@ -328,7 +364,11 @@ def main(
     database = results["database"]
     table.add_row("database only", "", f"{database['p50_ms']:.2f}", f"{database['p99_ms']:.2f}", "")
     console.print(table)
-    console.print(f"ratio api/reference: {ratio:.2f}   (results in {path.relative_to(ROOT)})")
+    each = ", ".join(f"{value:.2f}" for value in round_ratios)
+    console.print(
+        f"ratio api/reference: {ratio:.2f} (median of the rounds: {each})   "
+        f"(results in {path.relative_to(ROOT)})"
+    )
 
 
 if __name__ == "__main__":

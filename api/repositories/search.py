@@ -437,7 +437,8 @@ async def covering(
 # area and its contact channels: no name, coordinates or address (as ``redact_location``).
 # The service, location and capacity come back as JSON *text*, spliced into the response as
 # PostgreSQL wrote it (decoding and encoding them again was a third of a search's Python);
-# only the schedules (for ``open_now``) and the need codes (for ``matched``) are read here.
+# only the need codes (for ``matched``) and the schedules (for ``open_now``) are read by the
+# service layer.
 DETAILS = text(
     """
     SELECT wanted.position,
@@ -495,7 +496,7 @@ DETAILS = text(
         FROM service_capacity AS c JOIN unit ON unit.id = c.unit_id
         WHERE c.service_id = s.id
       )::text AS capacity,
-      hours.schedules,
+      hours.schedules::text AS schedules,
       offered.codes AS needs,
       coalesce(hidden.redacted, false) AS redacted
     FROM unnest(CAST(:service_ids AS uuid[]), CAST(:location_ids AS uuid[]))
@@ -537,7 +538,7 @@ class Details:
     service: str  # the HSDS service, with its organisation, needs, phones and schedules
     location: str | None  # the HSDS location (redacted when ``redacted``)
     capacity: str | None
-    schedules: list[dict[str, Any]]  # decoded, for ``open_now``
+    schedules: str | None  # the service's and the place's hours, for ``open_now``
     needs: list[str]
     redacted: bool  # a confidential place shown without its position
 
@@ -559,5 +560,5 @@ async def details(
     )
     shown: list[Details | None] = [None] * len(candidates)
     for position, service, location, capacity, schedules, needs, redacted in rows:
-        shown[position - 1] = Details(service, location, capacity, schedules or [], needs, redacted)
+        shown[position - 1] = Details(service, location, capacity, schedules, needs, redacted)
     return shown

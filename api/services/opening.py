@@ -7,6 +7,7 @@ A schedule whose ``attending_type`` is ``closed`` is a closure (a holiday, works
 applies, the service is closed whatever its other hours say.
 """
 
+import functools
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
@@ -17,13 +18,22 @@ CLOSED = "closed"
 
 
 class Rule(Protocol):
-    byday: str | None
-    opens_at: time | None
-    closes_at: time | None
-    time_zone: str
-    valid_from: date | None
-    valid_to: date | None
-    attending_type: str | None
+    """What ``is_open`` reads of a schedule (read-only: frozen records qualify)."""
+
+    @property
+    def byday(self) -> str | None: ...
+    @property
+    def opens_at(self) -> time | None: ...
+    @property
+    def closes_at(self) -> time | None: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def valid_from(self) -> date | None: ...
+    @property
+    def valid_to(self) -> date | None: ...
+    @property
+    def attending_type(self) -> str | None: ...
 
 
 def _valid_on(rule: Rule, day: date) -> bool:
@@ -32,8 +42,14 @@ def _valid_on(rule: Rule, day: date) -> bool:
     )
 
 
-def _days(rule: Rule) -> set[str]:
-    return {day.strip() for day in (rule.byday or ",".join(WEEKDAYS)).split(",") if day.strip()}
+def _days(rule: Rule) -> frozenset[str]:
+    return _days_of(rule.byday)
+
+
+@functools.lru_cache(maxsize=256)
+def _days_of(byday: str | None) -> frozenset[str]:
+    """The days of a ``byday`` list (every day when unset); few distinct lists exist."""
+    return frozenset(day.strip() for day in (byday or ",".join(WEEKDAYS)).split(",") if day.strip())
 
 
 def _covers(rule: Rule, local: datetime) -> bool:

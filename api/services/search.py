@@ -38,7 +38,7 @@ class NearestQuery:
     limit: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Hours:
     """A schedule row as the details query returns it, in the shape ``is_open`` reads."""
 
@@ -81,10 +81,17 @@ async def _found(
 ) -> list[Found]:
     shown = await repository.details(database, viewer, candidates, CONFIDENTIAL_LOCATION_NAME)
     return [
-        Found(candidate, details, is_open([Hours.of(row) for row in details.schedules], instant))
+        Found(candidate, details, is_open(_hours(details.schedules), instant))
         for candidate, details in zip(candidates, shown, strict=True)
         if details is not None
     ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _hours(schedules: str | None) -> tuple[Hours, ...]:
+    """Schedules as the details statement writes them, read once per distinct text (most
+    places share a handful of weekly patterns)."""
+    return tuple(Hours.of(row) for row in json.loads(schedules)) if schedules else ()
 
 
 async def nearest_found(database: Database, viewer: Viewer, query: NearestQuery) -> list[Found]:
