@@ -211,11 +211,17 @@ def _service_conditions(viewer: Viewer, filters: SearchFilters) -> list[Any]:
             > 0
         )
     if filters.language is not None:
+        # A scalar subquery too (one index probe per candidate row): under a generic plan the
+        # planner could otherwise choose, from its estimates, to hash every service's languages.
         conditions.append(
-            exists().where(
+            select(literal(True))
+            .where(
                 col(Language.service_id) == col(Service.id),
                 col(Language.code) == bindparam("language", filters.language, Text),
             )
+            .limit(1)
+            .scalar_subquery()
+            .is_(True)
         )
     return conditions
 

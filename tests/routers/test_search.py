@@ -340,6 +340,13 @@ class TestFiltersAndValidation:
             await client.get("/v1/search/nearest", params={**base, "has_capacity": True})
         ).json()
         assert names(beds) == {"Emergency shelter for women and children (demo)"}
+        # Every demo service speaks French and Wolof, none English.
+        everyone = (await client.get("/v1/search/nearest", params=base)).json()
+        wolof = (await client.get("/v1/search/nearest", params={**base, "language": "wo"})).json()
+        assert names(wolof) == names(everyone)
+        assert wolof["data"][0]["matched"]["eligibility"] == ["speaks wo"]
+        english = (await client.get("/v1/search/nearest", params={**base, "language": "en"})).json()
+        assert english["data"] == []
 
     async def test_open_at_filters_by_local_hours(
         self, client: httpx.AsyncClient, network: DemoNetwork
