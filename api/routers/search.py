@@ -77,9 +77,8 @@ NEAREST = QueryModel(NearestParameters)
 async def nearest(
     request: Request,
     authorization: BearerIfPresent,
-    parameters: Annotated[NearestParameters, Depends(NEAREST)],
+    given: Annotated[NearestParameters, Depends(NEAREST)],
 ) -> Response:
-    given = parameters
     moment = None
     if given.open_at is not None:
         moment = (
