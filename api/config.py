@@ -137,6 +137,17 @@ class Settings(BaseSettings):
         ),
     ] = 180
 
+    worker_lag_warning_seconds: Annotated[
+        int,
+        Field(
+            ge=5,
+            le=86400,
+            description="The worker logs a warning when events wait this long to be numbered, "
+            "audit events to be sealed, due webhook deliveries to be sent, or a job has not "
+            "succeeded for this long.",
+        ),
+    ] = 60
+
     event_retention_days: Annotated[
         int,
         Field(

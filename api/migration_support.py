@@ -5,6 +5,8 @@ what the API needs on the tables it creates. Where that role does not exist (a s
 deployment), the grant is skipped.
 """
 
+import re
+
 from alembic import context, op
 
 
@@ -14,12 +16,12 @@ def app_role() -> str:
 
 
 def grant_to_app(table: str, privileges: str) -> None:
-    """``GRANT privileges ON table TO <app role>``; privileges like ``"SELECT, INSERT"``."""
-    allowed = {"SELECT", "INSERT", "UPDATE", "DELETE"}
-    requested = {privilege.strip().upper() for privilege in privileges.split(",")}
-    if not requested or not requested <= allowed:
+    """``GRANT privileges ON table TO <app role>``; privileges like ``"SELECT, INSERT"`` or,
+    for chosen columns only, ``"UPDATE (seq)"``."""
+    privilege = r"\s*(?:SELECT|INSERT|UPDATE|DELETE)(?:\s*\(\s*\w+(?:\s*,\s*\w+)*\s*\))?\s*"
+    if not re.fullmatch(f"{privilege}(?:,{privilege})*", privileges.upper()):
         raise ValueError(f"unexpected privileges {privileges!r}")
-    listed = ", ".join(sorted(requested))
+    listed = privileges.upper().strip()
     op.execute(
         f"""
         DO $grant$

@@ -1,18 +1,25 @@
 """The background worker (``relay worker``): runs the registered jobs in a loop until stopped.
 
-Jobs are listed in ``JOBS``: the removal of long-expired credentials, the referral SLA (an
+Jobs are listed in ``JOBS``: numbering committed outbox events (first, so the feed and webhooks
+see new events within a tick), the removal of long-expired credentials, the referral SLA (an
 ``overdue`` event with alternatives), the erasure of closed referrals past retention, the
-webhook fan-out, the disabling of endpoints failing for days and the outbox retention. Each tick
-runs every job once in its own transaction, then sends due webhook deliveries
-(``api.services.delivery``); a job that fails is logged (type and location only) and retried on
-the next tick. SIGINT or SIGTERM stops the loop after the current tick. Any number of workers
-may run at once: every job and the delivery lease skip rows another worker holds.
+webhook fan-out, the disabling of endpoints failing for days, the outbox retention and the audit
+chain. Each tick runs every job once in its own transaction; a job that fails is logged (type
+and location only) and retried on the next tick. Webhook deliveries are sent by a second loop
+beside the jobs (``api.services.delivery``), so a slow receiver never delays the jobs. After each
+tick the jobs' last success is written to ``worker_job`` (``/metrics``), and every
+``LAG_CHECK_SECONDS`` the worker warns about work waiting longer than
+``RELAY_WORKER_LAG_WARNING_SECONDS``. SIGINT or SIGTERM stops both loops after their current
+round. Any number of workers may run at once: every job and the delivery lease skip rows another
+worker holds.
 """
 
 import asyncio
 import signal
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +28,7 @@ from api.config import Settings
 from api.db import SessionMaker, create_engine, create_sessionmaker, transaction
 from api.logging import configure_logging, exception_location, get_logger
 from api.repositories import health
-from api.services import audit, delivery, maintenance, referrals
+from api.services import audit, delivery, events, maintenance, operations, referrals
 
 log = get_logger("relay.worker")
 
@@ -34,6 +41,7 @@ class Job:
 
 
 JOBS: list[Job] = [
+    Job("sequence_events", events.sequence),
     Job("forget_expired_credentials", maintenance.forget_expired_credentials),
     Job("flag_overdue_referrals", referrals.flag_overdue),
     Job("erase_closed_referrals", referrals.purge_closed),
@@ -43,13 +51,58 @@ JOBS: list[Job] = [
     Job("seal_audit_chain", audit.seal),
     Job("sign_audit_checkpoint", audit.sign_checkpoint),
 ]
-DELIVERY_ROUNDS = 10  # batches of deliveries per tick at most, so jobs still run between
+DELIVERY_JOB = "deliver_webhooks"
+DELIVERY_ROUNDS = 10  # batches of deliveries per round at most
+RECORD_SECONDS = 5.0  # a job's success is written at most this often (a failure at once)
+
+
+@dataclass
+class Progress:
+    """What this worker knows of its own jobs: when each last succeeded (for the lag warning)."""
+
+    last_success: dict[str, datetime] = field(default_factory=dict)
+    last_lag_check: float = 0.0
+    last_written: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def starting(cls) -> "Progress":
+        now = datetime.now(UTC)
+        names = [job.name for job in JOBS] + [DELIVERY_JOB]
+        return cls(dict.fromkeys(names, now), time.monotonic())
 
 
 async def run_tick(
     sessionmaker: SessionMaker, settings: Settings, client: httpx.AsyncClient
 ) -> dict[str, int]:
-    handled = await run_jobs(sessionmaker, settings)
+    """Every job once, then the due deliveries (``relay worker --once``)."""
+    handled = await run_jobs(sessionmaker, settings, Progress.starting())
+    handled[DELIVERY_JOB] = await run_deliveries(sessionmaker, settings, client, Progress())
+    return handled
+
+
+async def run_jobs(
+    sessionmaker: SessionMaker, settings: Settings, progress: Progress
+) -> dict[str, int]:
+    handled: dict[str, int] = {}
+    failed: list[str] = []
+    for job in JOBS:
+        try:
+            async with transaction(sessionmaker) as session:
+                handled[job.name] = await job.run(session, settings)
+        except Exception as exc:
+            failed.append(job.name)
+            log.error("job_failed", job=job.name, **exception_location(exc))
+    await _record(sessionmaker, progress, list(handled), failed)
+    await _check_lag(sessionmaker, settings, progress)
+    return handled
+
+
+async def run_deliveries(
+    sessionmaker: SessionMaker,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    progress: Progress,
+) -> int:
     sent = 0
     try:
         for _ in range(DELIVERY_ROUNDS):
@@ -58,20 +111,59 @@ async def run_tick(
             if batch < delivery.DELIVERY_BATCH:
                 break
     except Exception as exc:
-        log.error("job_failed", job="deliver_webhooks", **exception_location(exc))
-    handled["deliver_webhooks"] = sent
-    return handled
+        log.error("job_failed", job=DELIVERY_JOB, **exception_location(exc))
+        await _record(sessionmaker, progress, [], [DELIVERY_JOB])
+    else:
+        await _record(sessionmaker, progress, [DELIVERY_JOB], [])
+    return sent
 
 
-async def run_jobs(sessionmaker: SessionMaker, settings: Settings) -> dict[str, int]:
-    handled: dict[str, int] = {}
-    for job in JOBS:
+async def _record(
+    sessionmaker: SessionMaker, progress: Progress, succeeded: list[str], failed: list[str]
+) -> None:
+    now = datetime.now(UTC)
+    progress.last_success.update(dict.fromkeys(succeeded, now))
+    clock = time.monotonic()
+    succeeded = [
+        name
+        for name in succeeded
+        if clock - progress.last_written.get(name, -RECORD_SECONDS) >= RECORD_SECONDS
+    ]
+    if not succeeded and not failed:
+        return
+    progress.last_written.update(dict.fromkeys(succeeded, clock))
+    try:
+        async with transaction(sessionmaker) as session:
+            await operations.record_jobs(session, now, succeeded, failed)
+    except Exception as exc:
+        log.error("job_failed", job="record_jobs", **exception_location(exc))
+
+
+async def _check_lag(sessionmaker: SessionMaker, settings: Settings, progress: Progress) -> None:
+    if time.monotonic() - progress.last_lag_check < operations.LAG_CHECK_SECONDS:
+        return
+    progress.last_lag_check = time.monotonic()
+    try:
+        async with transaction(sessionmaker) as session:
+            await operations.warn_if_lagging(
+                session,
+                datetime.now(UTC),
+                settings.worker_lag_warning_seconds,
+                progress.last_success,
+            )
+    except Exception as exc:
+        log.error("job_failed", job="check_lag", **exception_location(exc))
+
+
+async def _every(
+    interval: float, stop: asyncio.Event, round_: Callable[[], Awaitable[object]]
+) -> None:
+    while not stop.is_set():
+        await round_()
         try:
-            async with transaction(sessionmaker) as session:
-                handled[job.name] = await job.run(session, settings)
-        except Exception as exc:
-            log.error("job_failed", job=job.name, **exception_location(exc))
-    return handled
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            continue
 
 
 async def run_worker(settings: Settings, *, once: bool = False, interval: float = 1.0) -> None:
@@ -88,20 +180,30 @@ async def run_worker(settings: Settings, *, once: bool = False, interval: float 
         async with transaction(sessionmaker) as session:
             postgis = await health.postgis_version(session)
         log.info("worker_started", jobs=[job.name for job in JOBS], postgis=postgis.split()[0])
-        while True:
-            handled = await run_tick(sessionmaker, settings, client)
-            if any(handled.values()):
-                log.info("worker_tick", handled=handled)
-            if once or stop.is_set():
-                break
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                continue
-            break
+        if once:
+            _log_tick(await run_tick(sessionmaker, settings, client))
+            return
+        progress = Progress.starting()
+
+        async def jobs_round() -> None:
+            _log_tick(await run_jobs(sessionmaker, settings, progress))
+
+        async def deliveries_round() -> None:
+            sent = await run_deliveries(sessionmaker, settings, client, progress)
+            if sent:
+                log.info("worker_tick", handled={DELIVERY_JOB: sent})
+
+        await asyncio.gather(
+            _every(interval, stop, jobs_round), _every(interval, stop, deliveries_round)
+        )
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await client.aclose()
         await engine.dispose()
         log.info("worker_stopped")
+
+
+def _log_tick(handled: dict[str, int]) -> None:
+    if any(handled.values()):
+        log.info("worker_tick", handled=handled)

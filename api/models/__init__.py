@@ -1,6 +1,6 @@
 """SQLModel table classes. Importing this package registers every table on the metadata."""
 
-from api.models.audit import AuditChain, AuditCheckpoint, AuditEvent
+from api.models.audit import AuditChain, AuditCheckpoint, AuditEvent, AuditPending
 from api.models.base import metadata
 from api.models.directory import (
     Address,
@@ -35,6 +35,7 @@ from api.models.referral import (
     ReferralEvent,
     ReferralKey,
 )
+from api.models.worker import WorkerJob
 
 __all__ = [
     "Address",
@@ -43,6 +44,7 @@ __all__ = [
     "AuditChain",
     "AuditCheckpoint",
     "AuditEvent",
+    "AuditPending",
     "Consent",
     "IdempotencyRecord",
     "Language",
@@ -69,5 +71,6 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",
+    "WorkerJob",
     "metadata",
 ]

@@ -3,6 +3,8 @@
 Every row here is written once and never changed: the application role may only insert and
 select, and a trigger refuses UPDATE, DELETE and TRUNCATE (migration 0010). An event holds ids
 and codes only, never a person's data, so erasing a referral never touches the trail.
+``audit_pending`` is the one exception: the events not chained yet, filled by a trigger on
+``audit_event`` and emptied by the sealer as it chains them (migration 0011).
 """
 
 import uuid
@@ -14,7 +16,6 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from api.models.base import check_in, created_at_field
-from api.models.events import CURRENT_TXID
 
 
 class Outcome(StrEnum):
@@ -26,7 +27,6 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     __table_args__ = (
         sa.CheckConstraint(check_in("outcome", Outcome), name="outcome"),
-        sa.Index("ix_audit_event_order", "txid", "position"),
         sa.Index("ix_audit_event_at", "at", "id"),
         sa.Index("ix_audit_event_parties", "parties", postgresql_using="gin"),
     )
@@ -35,10 +35,6 @@ class AuditEvent(SQLModel, table=True):
     position: int | None = Field(
         default=None,
         sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False, unique=True),
-    )
-    txid: int | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.BigInteger, server_default=CURRENT_TXID, nullable=False),
     )
     at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     organization_id: uuid.UUID | None = None
@@ -58,14 +54,13 @@ class AuditEvent(SQLModel, table=True):
 
 class AuditChain(SQLModel, table=True):
     """Link ``seq`` of the chain: ``hash = sha256(previous hash || canonical JSON of the event
-    with its seq)``, sealed by the worker in order."""
+    with its seq)``, sealed by the worker in the order it finds committed events."""
 
     __tablename__ = "audit_chain"
     __table_args__ = (sa.CheckConstraint("seq >= 1", name="seq_positive"),)
 
     seq: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
     event_id: uuid.UUID = Field(foreign_key="audit_event.id", unique=True)
-    event_txid: int = Field(sa_type=sa.BigInteger)
     event_position: int = Field(sa_type=sa.BigInteger)
     hash: bytes = Field(sa_type=sa.LargeBinary)
     sealed_at: datetime = created_at_field()
@@ -81,3 +76,12 @@ class AuditCheckpoint(SQLModel, table=True):
     at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     key_id: str = Field(sa_type=sa.Text)
     signature: bytes = Field(sa_type=sa.LargeBinary)
+
+
+class AuditPending(SQLModel, table=True):
+    """An event not in the chain yet (its ``position``): the sealer's queue. A trigger adds every
+    new event in the transaction that writes it; the sealer removes it with the link it adds."""
+
+    __tablename__ = "audit_pending"
+
+    position: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))

@@ -2,9 +2,12 @@
 
 ``outbox_event`` is written in the same transaction as the change it announces, one row per
 organisation that should hear of it (``organization_id`` NULL: every organisation, for public
-directory changes). Its order is ``(txid, position)``: the writing transaction's id, then an
-identity. A reader sees only events of transactions that have ended (``txid`` below the oldest
-transaction still running), so an event can never appear behind a cursor already handed out.
+directory changes). Its order is ``seq``, given by the worker once the event has committed
+(``api.services.events.sequence``): one worker at a time numbers the committed events it finds,
+in the order they were written, after the last number it gave. Readers see numbered events only,
+so an event can never appear behind a cursor already handed out, and an event whose transaction
+commits late simply gets a later number: nothing else running on the server can hold the feed
+back.
 
 Events carry ids, types, status codes and times, never a person's data: the receiver fetches
 details with its own token.
@@ -24,9 +27,6 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from api.models.base import check_in, created_at_field, timestamp_field
-
-# The id of the transaction writing a row, as a bigint (xid8 is 64-bit, never wraps).
-CURRENT_TXID = sa.text("(pg_current_xact_id()::text::bigint)")
 
 
 class EventType(StrEnum):
@@ -51,8 +51,10 @@ class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox_event"
     __table_args__ = (
         sa.CheckConstraint(check_in("type", EventType), name="type"),
-        sa.Index("ix_outbox_event_feed", "organization_id", "txid", "position"),
-        sa.Index("ix_outbox_event_order", "txid", "position"),
+        sa.Index("ix_outbox_event_feed", "organization_id", "seq"),
+        sa.Index(
+            "ix_outbox_event_unsequenced", "position", postgresql_where=sa.text("seq IS NULL")
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -60,10 +62,8 @@ class OutboxEvent(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False, unique=True),
     )
-    txid: int | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.BigInteger, server_default=CURRENT_TXID, nullable=False),
-    )
+    seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, unique=True))
+    """The event's place in the feed, given by the worker after it committed; None until then."""
     organization_id: uuid.UUID | None = Field(
         default=None,
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("organization.id", ondelete="CASCADE")),
@@ -83,8 +83,8 @@ class OutboxHorizon(SQLModel, table=True):
     __tablename__ = "outbox_horizon"
 
     id: int = Field(default=1, primary_key=True)
-    txid: int = Field(sa_type=sa.BigInteger)
-    position: int = Field(sa_type=sa.BigInteger)
+    seq: int = Field(sa_type=sa.BigInteger)
+    """The newest event deleted."""
 
 
 class WebhookSubscription(SQLModel, table=True):
@@ -110,8 +110,8 @@ class WebhookSubscription(SQLModel, table=True):
     previous_secret: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     previous_secret_version: int | None = None
     previous_secret_expires_at: datetime | None = timestamp_field()
-    cursor_txid: int = Field(sa_type=sa.BigInteger)
-    cursor_position: int = Field(sa_type=sa.BigInteger)
+    cursor_seq: int = Field(sa_type=sa.BigInteger)
+    """The last event fanned out to it."""
     failing_since: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
@@ -131,9 +131,13 @@ class WebhookDelivery(SQLModel, table=True):
             "ix_webhook_delivery_order",
             "subscription_id",
             "subject_id",
-            "event_txid",
-            "event_position",
+            "event_seq",
             postgresql_where=sa.text("status = 'pending'"),
+        ),
+        sa.Index(
+            "ix_webhook_delivery_dead",
+            "subscription_id",
+            postgresql_where=sa.text("status = 'dead'"),
         ),
         sa.Index("ix_webhook_delivery_log", "subscription_id", "created_at", "id"),
     )
@@ -155,8 +159,7 @@ class WebhookDelivery(SQLModel, table=True):
             index=True,
         )
     )
-    event_txid: int = Field(sa_type=sa.BigInteger)
-    event_position: int = Field(sa_type=sa.BigInteger)
+    event_seq: int = Field(sa_type=sa.BigInteger)
     subject_id: uuid.UUID | None = None
     status: str = Field(default=DeliveryStatus.pending.value, sa_type=sa.Text)
     attempts: int = 0

@@ -126,6 +126,11 @@ class Referral(SQLModel, table=True):
         ),
         sa.Index("ix_referral_from_updated", "from_organization_id", "updated_at", "id"),
         sa.Index("ix_referral_to_updated", "to_organization_id", "updated_at", "id"),
+        sa.Index(
+            "ix_referral_awaiting_receipt",
+            "due_at",
+            postgresql_where=sa.text("status = 'requested'"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

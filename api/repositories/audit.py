@@ -10,8 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from api.models.audit import AuditChain, AuditCheckpoint, AuditEvent
-from api.repositories.events import ended
+from api.models.audit import AuditChain, AuditCheckpoint, AuditEvent, AuditPending
 
 # One sealer at a time, cluster-wide: an arbitrary constant naming this lock.
 SEAL_LOCK = 0x52454C4159_41  # "RELAY" "A"
@@ -31,30 +30,41 @@ async def chain_head(session: AsyncSession) -> AuditChain | None:
     return found.first()
 
 
-async def unsealed(
-    session: AsyncSession, after: tuple[int, int] | None, limit: int
-) -> list[AuditEvent]:
-    """Events of ended transactions (and the caller's own) after ``after``, in order."""
-    query = select(AuditEvent).where(ended(col(AuditEvent.txid)))
-    if after is not None:
-        query = query.where(sa.tuple_(col(AuditEvent.txid), col(AuditEvent.position)) > after)
-    query = query.order_by(col(AuditEvent.txid), col(AuditEvent.position)).limit(limit)
+async def unsealed(session: AsyncSession, limit: int) -> list[AuditEvent]:
+    """Committed events not chained yet, oldest written first."""
+    query = (
+        select(AuditEvent)
+        .join(AuditPending, col(AuditPending.position) == col(AuditEvent.position))
+        .order_by(col(AuditPending.position))
+        .limit(limit)
+    )
     return list((await session.scalars(query)).all())
 
 
-async def count_unsealed(session: AsyncSession, head: AuditChain | None) -> int:
-    query = sa.select(sa.func.count()).select_from(AuditEvent)
-    if head is not None:
-        query = query.where(
-            sa.tuple_(col(AuditEvent.txid), col(AuditEvent.position))
-            > (head.event_txid, head.event_position)
+async def pending(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many committed events wait to be chained, and when the oldest was recorded."""
+    found = await session.execute(
+        sa.select(sa.func.count(), sa.func.min(col(AuditEvent.at))).join(
+            AuditPending, col(AuditPending.position) == col(AuditEvent.position)
         )
-    return int(await session.scalar(query) or 0)
+    )
+    count, oldest = found.one()
+    return int(count), oldest
+
+
+async def count_unsealed(session: AsyncSession) -> int:
+    return int(await session.scalar(sa.select(sa.func.count()).select_from(AuditPending)) or 0)
 
 
 async def add_links(session: AsyncSession, links: Sequence[dict[str, Any]]) -> None:
+    """Chain the events and take them off the queue, in the caller's transaction."""
     if links:
         await session.execute(sa.insert(AuditChain), list(links))
+        await session.execute(
+            sa.delete(AuditPending).where(
+                col(AuditPending.position).in_([item["event_position"] for item in links])
+            )
+        )
 
 
 async def last_checkpoint(session: AsyncSession) -> AuditCheckpoint | None:

@@ -1,7 +1,7 @@
 """SQL of the event outbox and of webhook subscriptions and deliveries.
 
-The outbox's order is ``(txid, position)`` and only events of ended transactions are read (see
-``api.models.events``); ``visible()`` is that rule, shared by the feed and the worker's fan-out.
+The outbox's order is ``seq``, given by the worker to committed events (see
+``api.models.events``); readers see numbered events only. ``number_committed`` is that step.
 """
 
 import uuid
@@ -24,24 +24,15 @@ from api.models.events import (
     WebhookSubscription,
 )
 
-Position = tuple[int, int]
-"""A place in the outbox: (txid, position)."""
-
-# The oldest transaction still running: every event below it is final. The caller's own
-# transaction counts as ended for itself (it sees its own writes).
-_XMIN = sa.text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-_OWN_TXID = sa.text("pg_current_xact_id_if_assigned()::text::bigint")
+# One sequencer at a time, cluster-wide: an arbitrary constant naming this lock.
+SEQUENCE_LOCK = 0x52454C4159_45  # "RELAY" "E"
 
 
-def ended(txid: Any) -> sa.ColumnElement[bool]:
-    """Rows written by transactions that have ended (or by this one): the rule that lets a
-    reader take rows in ``(txid, position)`` order without one appearing later behind it.
-    Shared by the outbox and the audit trail's sealing."""
-    return sa.or_(txid < _XMIN, txid == _OWN_TXID)
-
-
-def visible() -> sa.ColumnElement[bool]:
-    return ended(col(OutboxEvent.txid))
+def _audience(organization_id: uuid.UUID) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        col(OutboxEvent.organization_id) == organization_id,
+        col(OutboxEvent.organization_id).is_(None),
+    )
 
 
 async def add_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -50,57 +41,100 @@ async def add_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> N
         await session.execute(sa.insert(OutboxEvent), list(rows))
 
 
-async def head(session: AsyncSession) -> Position:
-    """A cursor before every event not yet final: where a new subscription starts."""
-    xmin = await session.scalar(sa.select(_XMIN))
-    assert xmin is not None
-    return int(xmin) - 1, 2**63 - 1
+async def try_sequence_lock(session: AsyncSession) -> bool:
+    locked = await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(SEQUENCE_LOCK)))
+    return bool(locked)
 
 
-async def horizon(session: AsyncSession) -> Position:
+async def last_seq(session: AsyncSession) -> int:
+    """The last number given: the newest numbered event, or the newest one the retention sweep
+    deleted when none is left."""
+    found = await session.scalar(
+        sa.select(
+            sa.func.greatest(
+                sa.select(sa.func.max(col(OutboxEvent.seq))).scalar_subquery(),
+                sa.select(col(OutboxHorizon.seq))
+                .where(col(OutboxHorizon.id) == 1)
+                .scalar_subquery(),
+                0,
+            )
+        )
+    )
+    return int(found or 0)
+
+
+_NUMBER = sa.text(
+    """
+    UPDATE outbox_event AS event SET seq = :after + todo.n
+    FROM (SELECT id, row_number() OVER (ORDER BY position) AS n
+          FROM (SELECT id, position FROM outbox_event
+                WHERE seq IS NULL ORDER BY position LIMIT :limit) AS oldest) AS todo
+    WHERE event.id = todo.id
+    """
+)
+
+
+async def number_committed(session: AsyncSession, after: int, limit: int) -> int:
+    """Number the committed events not numbered yet, oldest written first, from ``after + 1``.
+    The caller holds the sequence lock, taken in an earlier statement (so this statement's
+    snapshot sees every number given before). Returns how many were numbered."""
+    result = await session.execute(_NUMBER, {"after": after, "limit": limit})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def unsequenced(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many committed events wait for a number, and when the oldest was written."""
+    found = await session.execute(
+        sa.select(sa.func.count(), sa.func.min(col(OutboxEvent.occurred_at))).where(
+            col(OutboxEvent.seq).is_(None)
+        )
+    )
+    count, oldest = found.one()
+    return int(count), oldest
+
+
+async def head(session: AsyncSession) -> int:
+    """A cursor after every numbered event: where a new subscription starts."""
+    return await last_seq(session)
+
+
+async def horizon(session: AsyncSession) -> int:
     found = await session.get(OutboxHorizon, 1)
-    return (found.txid, found.position) if found else (0, 0)
+    return found.seq if found else 0
 
 
 async def feed(
     session: AsyncSession,
     organization_id: uuid.UUID,
     *,
-    after: Position | None,
+    after: int | None,
     types: Sequence[str],
     limit: int,
 ) -> list[OutboxEvent]:
-    query = select(OutboxEvent).where(
-        sa.or_(
-            col(OutboxEvent.organization_id) == organization_id,
-            col(OutboxEvent.organization_id).is_(None),
-        ),
-        visible(),
-    )
+    query = select(OutboxEvent).where(_audience(organization_id), col(OutboxEvent.seq).is_not(None))
     if after is not None:
-        query = query.where(sa.tuple_(col(OutboxEvent.txid), col(OutboxEvent.position)) > after)
+        query = query.where(col(OutboxEvent.seq) > after)
     if types:
         query = query.where(col(OutboxEvent.type).in_(types))
-    query = query.order_by(col(OutboxEvent.txid), col(OutboxEvent.position)).limit(limit)
+    query = query.order_by(col(OutboxEvent.seq)).limit(limit)
     return list((await session.scalars(query)).all())
 
 
-async def last_visible(session: AsyncSession, organization_id: uuid.UUID) -> Position | None:
-    """The newest final event an organisation can read (for an empty page's cursor)."""
-    found = await session.execute(
-        sa.select(col(OutboxEvent.txid), col(OutboxEvent.position))
-        .where(
-            sa.or_(
-                col(OutboxEvent.organization_id) == organization_id,
-                col(OutboxEvent.organization_id).is_(None),
-            ),
-            visible(),
-        )
-        .order_by(col(OutboxEvent.txid).desc(), col(OutboxEvent.position).desc())
-        .limit(1)
+async def last_visible(session: AsyncSession, organization_id: uuid.UUID) -> int | None:
+    """The newest numbered event an organisation can read (for an empty page's cursor)."""
+    found = await session.scalar(
+        sa.select(sa.func.max(col(OutboxEvent.seq))).where(_audience(organization_id))
     )
-    row = found.first()
-    return (int(row[0] or 0), int(row[1] or 0)) if row else None
+    return int(found) if found is not None else None
+
+
+async def seq_at(session: AsyncSession, position: int) -> int | None:
+    """The number of the event written at ``position`` (to read a cursor of the former
+    ``(txid, position)`` form)."""
+    found = await session.scalar(
+        sa.select(col(OutboxEvent.seq)).where(col(OutboxEvent.position) == position)
+    )
+    return int(found) if found is not None else None
 
 
 # Subscriptions
@@ -228,7 +262,7 @@ async def subscriptions_to_fan_out(session: AsyncSession, limit: int) -> list[We
 
 
 async def events_after(
-    session: AsyncSession, organization_id: uuid.UUID, after: Position, limit: int
+    session: AsyncSession, organization_id: uuid.UUID, after: int, limit: int
 ) -> list[OutboxEvent]:
     return await feed(session, organization_id, after=after, types=(), limit=limit)
 
@@ -268,8 +302,7 @@ async def claim(
                 col(earlier.subscription_id) == col(WebhookDelivery.subscription_id),
                 col(earlier.subject_id) == col(WebhookDelivery.subject_id),
                 col(earlier.status) == pending,
-                sa.tuple_(col(earlier.event_txid), col(earlier.event_position))
-                < sa.tuple_(col(WebhookDelivery.event_txid), col(WebhookDelivery.event_position)),
+                col(earlier.event_seq) < col(WebhookDelivery.event_seq),
             ),
         )
         .order_by(col(WebhookDelivery.next_attempt_at))
@@ -301,7 +334,7 @@ async def leased(
         )
         .join(OutboxEvent, col(OutboxEvent.id) == col(WebhookDelivery.event_id))
         .where(col(WebhookDelivery.lease_id) == lease_id)
-        .order_by(col(WebhookDelivery.event_txid), col(WebhookDelivery.event_position))
+        .order_by(col(WebhookDelivery.event_seq))
     )
     return [(row[0], row[1], row[2]) for row in found.all()]
 
@@ -343,30 +376,39 @@ async def failing_since_before(
     return list(found.all())
 
 
-async def purge_events(session: AsyncSession, cutoff: datetime, limit: int) -> Position | None:
-    """Delete the oldest events before ``cutoff`` (and their deliveries); returns the newest
-    position deleted."""
-    oldest = (
-        sa.select(col(OutboxEvent.id))
-        .where(col(OutboxEvent.occurred_at) < cutoff)
-        .order_by(col(OutboxEvent.txid), col(OutboxEvent.position))
-        .limit(limit)
-    )
-    found = await session.execute(
-        sa.delete(OutboxEvent)
-        .where(col(OutboxEvent.id).in_(oldest.scalar_subquery()))
-        .returning(col(OutboxEvent.txid), col(OutboxEvent.position))
-    )
-    rows = [(int(row[0] or 0), int(row[1] or 0)) for row in found.all()]
-    return max(rows) if rows else None
+_PURGE = sa.text(
+    """
+    WITH oldest AS (SELECT id, seq, occurred_at FROM outbox_event
+                    WHERE seq IS NOT NULL ORDER BY seq LIMIT :limit),
+         kept AS (SELECT min(seq) AS seq FROM oldest WHERE occurred_at >= :cutoff)
+    DELETE FROM outbox_event
+    WHERE id IN (SELECT id FROM oldest
+                 WHERE seq < COALESCE((SELECT seq FROM kept), 9223372036854775807))
+    RETURNING seq
+    """
+)
 
 
-async def raise_horizon(session: AsyncSession, position: Position) -> None:
+async def purge_events(session: AsyncSession, cutoff: datetime, limit: int) -> int | None:
+    """Delete the oldest numbered events up to the first one written at or after ``cutoff``
+    (and their deliveries): always a prefix of the feed, so the horizon says exactly what is
+    gone. Returns the newest number deleted. An event not numbered yet is never deleted."""
+    first = await session.scalar(
+        select(OutboxEvent.occurred_at)
+        .where(col(OutboxEvent.seq).is_not(None))
+        .order_by(col(OutboxEvent.seq))
+        .limit(1)
+    )
+    if first is None or first >= cutoff:
+        return None  # the common case: one index probe
+    found = await session.scalars(_PURGE, {"cutoff": cutoff, "limit": limit})
+    numbers = [int(seq) for seq in found.all()]
+    return max(numbers) if numbers else None
+
+
+async def raise_horizon(session: AsyncSession, seq: int) -> None:
     await session.execute(
         sa.update(OutboxHorizon)
-        .where(
-            col(OutboxHorizon.id) == 1,
-            sa.tuple_(col(OutboxHorizon.txid), col(OutboxHorizon.position)) < position,
-        )
-        .values(txid=position[0], position=position[1])
+        .where(col(OutboxHorizon.id) == 1, col(OutboxHorizon.seq) < seq)
+        .values(seq=seq)
     )

@@ -1,14 +1,17 @@
 """Operations endpoints: liveness, readiness, Prometheus metrics."""
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SessionMakerDep
 from api.errors import ServiceUnavailable
 from api.logging import exception_location, get_logger
 from api.metrics import Metrics
 from api.repositories import health as repository
+from api.services import operations
 
 router = APIRouter(tags=["operations"])
 log = get_logger("relay.health")
@@ -48,6 +51,7 @@ async def readiness(session: SessionDep) -> Readiness:
     summary="Prometheus metrics",
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, sessionmaker: SessionMakerDep) -> Response:
     registry: Metrics = request.app.state.metrics
+    registry.show(await operations.snapshot(sessionmaker, datetime.now(UTC)))
     return Response(registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

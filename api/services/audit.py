@@ -7,11 +7,13 @@ client, ``X-Acting-User``, ``X-Purpose-Of-Use``), what (action, resource type an
 and the request id and client address: ids and codes, never a person's data.
 
 **Sealing.** Requests do not chain their events themselves (that would make every request wait
-for the one before it): the worker takes the events of ended transactions in their order
-``(txid, position)`` (the outbox's rule, ``api.repositories.events``) and links them into
-``audit_chain``: ``seq`` 1, 2, 3… without gaps, ``hash = sha256(previous hash || canonical JSON
-of the event and its seq)``, the first previous hash being 32 zero bytes. One worker seals at a
-time (an advisory lock); an event is in the chain within a tick (a second) of its commit.
+for the one before it): each new event waits in ``audit_pending`` (a trigger puts it there in
+the transaction that writes it), and the worker takes the committed ones it finds, oldest written
+first, and links them into ``audit_chain``: ``seq`` 1, 2, 3… without gaps, ``hash =
+sha256(previous hash || canonical JSON of the event and its seq)``, the first previous hash being
+32 zero bytes. One worker seals at a time (an advisory lock); an event is in the chain within a
+tick (a second) of its commit, whatever else runs on the server (an event of a transaction that
+commits late is simply chained later).
 
 **Checkpoints.** Every ``RELAY_AUDIT_CHECKPOINT_EVENTS`` events or
 ``RELAY_AUDIT_CHECKPOINT_MINUTES`` minutes, the worker signs the head ``(seq, hash, time)`` with
@@ -170,25 +172,24 @@ def link(previous: bytes, event: AuditEvent, seq: int) -> bytes:
 
 
 async def seal(session: AsyncSession, settings: Settings) -> int:
-    """Worker job: chain the events of ended transactions, in order. Returns how many."""
+    """Worker job: chain the committed events not chained yet, in the order they were written.
+    An event of a transaction still open is not visible here and is chained on a later tick,
+    after the ones chained before it commits. Returns how many."""
     await act_as_worker(session)
     if not await repository.try_seal_lock(session):
         return 0  # another worker is sealing
     head = await repository.chain_head(session)
     seq, previous = (head.seq, head.hash) if head else (0, GENESIS)
-    after = (head.event_txid, head.event_position) if head else None
-    found = await repository.unsealed(session, after, SEAL_BATCH)
+    found = await repository.unsealed(session, SEAL_BATCH)
     links = []
     for event in found:
         seq += 1
         previous = link(previous, event, seq)
-        assert event.txid is not None
         assert event.position is not None
         links.append(
             {
                 "seq": seq,
                 "event_id": event.id,
-                "event_txid": event.txid,
                 "event_position": event.position,
                 "hash": previous,
             }
@@ -395,7 +396,7 @@ async def _finish(
             )
         elif checkpoint.seq <= intact_through and hashes_at.get(checkpoint.seq) != checkpoint.hash:
             report.broken(checkpoint.seq, "the chain no longer passes through a signed hash")
-    report.unsealed_events = await repository.count_unsealed(session, last)
+    report.unsealed_events = await repository.count_unsealed(session)
     return report
 
 

@@ -66,9 +66,8 @@ async def fan_out(session: AsyncSession, settings: Settings) -> int:
     created = 0
     now = datetime.now(UTC)
     for subscription in await repository.subscriptions_to_fan_out(session, FAN_OUT_SUBSCRIPTIONS):
-        after = (subscription.cursor_txid, subscription.cursor_position)
         found = await repository.events_after(
-            session, subscription.organization_id, after, FAN_OUT_EVENTS
+            session, subscription.organization_id, subscription.cursor_seq, FAN_OUT_EVENTS
         )
         if not found:
             continue
@@ -79,8 +78,7 @@ async def fan_out(session: AsyncSession, settings: Settings) -> int:
                 "subscription_id": subscription.id,
                 "organization_id": subscription.organization_id,
                 "event_id": event.id,
-                "event_txid": event.txid,
-                "event_position": event.position,
+                "event_seq": event.seq,
                 "subject_id": event.subject_id,
                 "next_attempt_at": now,
             }
@@ -88,10 +86,8 @@ async def fan_out(session: AsyncSession, settings: Settings) -> int:
             if not wanted or event.type in wanted
         ]
         await repository.add_deliveries(session, rows)
-        last = found[-1]
-        assert last.txid is not None
-        assert last.position is not None
-        subscription.cursor_txid, subscription.cursor_position = last.txid, last.position
+        assert found[-1].seq is not None
+        subscription.cursor_seq = found[-1].seq
         await add(session, subscription)
         created += len(rows)
     return created

@@ -1,5 +1,6 @@
-"""Events for partners: written to the outbox with the change they announce, read back through
-``GET /v1/events`` and pushed by webhooks (``api.services.delivery``).
+"""Events for partners: written to the outbox with the change they announce, numbered by the
+worker once committed (``sequence``), read back through ``GET /v1/events`` and pushed by webhooks
+(``api.services.delivery``).
 
 An event says what happened to which id, with codes and times, and nothing about the person: a
 receiver that wants the referral fetches it with its own token, and sees only what its role
@@ -13,15 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
+from api.config import Settings
 from api.errors import InsufficientScope, RelayError
 from api.models.events import EventType, OutboxEvent
 from api.models.referral import Consent, Referral
 from api.pagination import InvalidCursor, read_parts, write_cursor
 from api.repositories import events as repository
 from api.repositories import referrals as referral_repository
-from api.repositories.events import Position
 
 FEED_LIMIT = 500
+SEQUENCE_BATCH = 5000
 FEED_SCOPES = (Scope.referrals_send, Scope.referrals_receive, Scope.webhooks_manage)
 # A referral_event's type to the partner event it becomes.
 REFERRAL_EVENTS = {
@@ -153,15 +155,45 @@ def parse_types(value: str | None) -> list[EventType]:
     return list(dict.fromkeys(found))
 
 
-def read_cursor(cursor: str) -> Position:
-    """The outbox position of a ``write_cursor(txid, position)``."""
+async def sequence(session: AsyncSession, settings: Settings) -> int:
+    """Worker job: number the committed events not numbered yet, after the last number given,
+    in the order they were written. One worker at a time (an advisory lock taken in its own
+    statement, so the next statement's snapshot sees every number the previous holder gave).
+    An event of a transaction still open is not visible here and is numbered on a later tick:
+    nothing anywhere on the server can hold back the others. Returns how many."""
+    await referral_repository.act_as_worker(session)
+    if not await repository.try_sequence_lock(session):
+        return 0  # another worker is numbering
+    numbered = 0
+    while True:
+        batch = await repository.number_committed(
+            session, await repository.last_seq(session), SEQUENCE_BATCH
+        )
+        numbered += batch
+        if batch < SEQUENCE_BATCH:
+            return numbered
+
+
+async def read_cursor(session: AsyncSession, cursor: str) -> int:
+    """The event number of a cursor this API gave: ``write_cursor(seq)``, or the former
+    ``write_cursor(txid, position)``, read as the number of the event at that position."""
     try:
-        txid, place = (int(part) for part in read_parts(cursor))
+        parts = [int(part) for part in read_parts(cursor)]
     except ValueError:
         raise InvalidCursor("The cursor is not one this API gave.") from None
-    if min(txid, place) < 0 or max(txid, place) >= 2**63:
+    if not 1 <= len(parts) <= 2 or min(parts) < 0 or max(parts) >= 2**63:
         raise InvalidCursor("The cursor is not one this API gave.")
-    return txid, place
+    if len(parts) == 1:
+        return parts[0]
+    if parts == [0, 0]:
+        return 0
+    found = await repository.seq_at(session, parts[1])
+    if found is None:
+        raise CursorExpired(
+            "This cursor names an event no longer kept; "
+            "start again without a cursor and reconcile with GET /v1/referrals."
+        )
+    return found
 
 
 async def feed(
@@ -175,8 +207,8 @@ async def feed(
     if not any(principal.has(scope) for scope in FEED_SCOPES):
         raise InsufficientScope([scope.value for scope in FEED_SCOPES])
     await referral_repository.act_as(session, principal.organization_id)
-    position = read_cursor(after) if after else None
-    if position is not None and position < await repository.horizon(session):
+    seq = await read_cursor(session, after) if after else None
+    if seq is not None and seq < await repository.horizon(session):
         raise CursorExpired(
             "Events after this cursor are past the retention period; "
             "start again without a cursor and reconcile with GET /v1/referrals."
@@ -184,24 +216,22 @@ async def feed(
     found = await repository.feed(
         session,
         principal.organization_id,
-        after=position,
+        after=seq,
         types=[event_type.value for event_type in types],
         limit=limit,
     )
     if found:
-        last = found[-1]
-        assert last.txid is not None
-        assert last.position is not None
-        position = (last.txid, last.position)
-    elif position is None:
+        assert found[-1].seq is not None
+        seq = found[-1].seq
+    elif seq is None:
         # Nothing yet: a cursor of "now", so the next poll returns only what comes after.
-        position = await repository.last_visible(session, principal.organization_id) or (0, 0)
+        seq = await repository.last_visible(session, principal.organization_id) or 0
     return {
         "data": [message(event) for event in found],
         "meta": {
             "count": len(found),
             "limit": limit,
-            "next_cursor": write_cursor(*position),
+            "next_cursor": write_cursor(seq),
             "more": len(found) == limit,
         },
     }

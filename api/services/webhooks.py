@@ -164,8 +164,7 @@ async def create(
         enabled=body.enabled,
         secret=sealed,
         secret_version=version,
-        cursor_txid=cursor[0],
-        cursor_position=cursor[1],
+        cursor_seq=cursor,
         created_at=now,
         updated_at=now,
     )

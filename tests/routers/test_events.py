@@ -16,6 +16,7 @@ from api.config import Settings
 from api.services import referrals as referral_service
 from tests.factories import referrals as factories
 from tests.factories.auth import Partner, create_partner
+from tests.factories.events import number_before_feed_reads
 from tests.factories.referrals import NAME, Network, move, record_consent, refer
 
 Json = dict[str, Any]
@@ -24,6 +25,12 @@ Json = dict[str, Any]
 @pytest.fixture
 async def network(session: AsyncSession, settings: Settings) -> Network:
     return await factories.network(session, settings)
+
+
+@pytest.fixture(autouse=True)
+def numbered(client: httpx.AsyncClient, session: AsyncSession, settings: Settings) -> None:
+    """Each feed read finds the events written before it numbered, as with a running worker."""
+    number_before_feed_reads(client, session, settings)
 
 
 async def feed(client: httpx.AsyncClient, partner: Partner, **params: Any) -> httpx.Response:
@@ -216,9 +223,7 @@ class TestCursor:
         cursor = first["meta"]["next_cursor"]
         assert (await feed(client, net.sender, after=cursor)).status_code == 200
         # The retention sweep deleted past this cursor (as the worker's purge does).
-        await connection.execute(
-            text("UPDATE outbox_horizon SET txid = 9223372036854775806, position = 0")
-        )
+        await connection.execute(text("UPDATE outbox_horizon SET seq = 9223372036854775806"))
         gone = await feed(client, net.sender, after=cursor)
         assert gone.status_code == 410
         assert gone.json()["type"] == "urn:relay:problem:cursor-expired"

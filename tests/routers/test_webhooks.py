@@ -20,6 +20,7 @@ from api.services.webhooks import MAXIMUM_SUBSCRIPTIONS, signing_secrets
 from tests.conftest import make_settings
 from tests.factories import referrals as factories
 from tests.factories.auth import Partner, create_partner
+from tests.factories.events import number_before_feed_reads, number_events
 from tests.factories.referrals import Network, record_consent, refer
 from tests.isolation import assert_hidden_from_other_organisations
 
@@ -30,6 +31,12 @@ PUBLIC_URL = "https://93.184.215.14/relay-hooks"  # public; these tests never se
 @pytest.fixture
 async def network(session: AsyncSession, settings: Settings) -> Network:
     return await factories.network(session, settings)
+
+
+@pytest.fixture(autouse=True)
+def numbered(client: httpx.AsyncClient, session: AsyncSession, settings: Settings) -> None:
+    """Each feed read finds the events written before it numbered, as with a running worker."""
+    number_before_feed_reads(client, session, settings)
 
 
 async def subscribe(client: httpx.AsyncClient, partner: Partner, **body: Any) -> httpx.Response:
@@ -241,6 +248,7 @@ class TestDeliveryLog:
             json={"status": "received"},
             headers=netw.receiver.headers,
         )
+        await number_events(session, settings)
         assert await delivery.fan_out(session, settings) >= 3
         assert await delivery.fan_out(session, settings) == 0  # the cursor moved past them
 
