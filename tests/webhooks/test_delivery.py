@@ -17,15 +17,18 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from api.config import Settings
 from api.main import create_app
+from api.repositories import events as events_repository
+from api.services import events as events_service
 from tests.conftest import TEST_DATABASE_URL
 from tests.factories import referrals as factories
 from tests.factories.referrals import Network, move, record_consent, refer
@@ -87,7 +90,7 @@ def workers(loopback_settings: Settings) -> Iterator[Workers]:
     """Starts ``relay worker`` processes; every one is stopped after the test."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(**overrides: str) -> subprocess.Popen[bytes]:
+    def start(*, interval: str = "0.1", **overrides: str) -> subprocess.Popen[bytes]:
         assert TEST_DATABASE_URL
         env = {
             **os.environ,
@@ -105,7 +108,7 @@ def workers(loopback_settings: Settings) -> Iterator[Workers]:
             **overrides,
         }
         process = subprocess.Popen(  # noqa: S603 (our own command)
-            [RELAY, "worker", "--interval", "0.1"], env=env, stdout=subprocess.DEVNULL
+            [RELAY, "worker", "--interval", interval], env=env, stdout=subprocess.DEVNULL
         )
         started.append(process)
         return process
@@ -357,3 +360,171 @@ class TestDelivery:
             return entries[0]["status"] == "delivered"
 
         await eventually(delivered, what="the delivery recorded")
+
+
+@pytest.fixture
+async def foreign_transaction() -> AsyncIterator[int]:
+    """A write transaction left open in another database of the same server (``postgres``), as
+    a long load or a forgotten psql session would: it holds a transaction id, so the whole
+    cluster's oldest running transaction stays at it. Yields that transaction id."""
+    assert TEST_DATABASE_URL
+    url = make_url(TEST_DATABASE_URL)
+    connection = await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database="postgres",
+    )
+    try:
+        transaction = connection.transaction()
+        await transaction.start()
+        await connection.execute("CREATE TEMPORARY TABLE busy (n integer)")
+        await connection.execute("INSERT INTO busy SELECT generate_series(1, 10000)")
+        txid = int(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint"))
+        yield txid
+        await transaction.rollback()
+    finally:
+        await connection.close()
+
+
+class TestNothingElseHoldsThemBack:
+    async def test_a_transaction_open_in_another_database_delays_no_feed_webhook_or_seal(
+        self,
+        http: httpx.AsyncClient,
+        committed: Network,
+        receiver: Receiver,
+        workers: Workers,
+        owner_engine: AsyncEngine,
+        foreign_transaction: int,
+    ) -> None:
+        net = committed
+        async with owner_engine.connect() as connection:
+            oldest_running = await connection.scalar(
+                text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            )
+        # The cluster's horizon is held by the other database's transaction: a reader waiting
+        # for every transaction below it to end would wait as long as that one stays open.
+        assert oldest_running is not None
+        assert oldest_running <= foreign_transaction
+
+        hook = await subscribe(http, net, receiver.url)
+        workers(interval="1.0")  # the default tick
+        started = asyncio.get_running_loop().time()
+        referral_id = await referral_with_steps(http, net)
+
+        async def in_the_feed() -> bool:
+            page = await feed(http, net, types="referral.created")
+            return any(e["data"]["referral_id"] == referral_id for e in page["data"])
+
+        await eventually(in_the_feed, what="the receiver's feed", within=5)
+        await eventually(lambda: len(receiver.received) >= 1, what="the webhook", within=5)
+        [message] = verified(hook["secret"], receiver)
+        assert message["type"] == "referral.created"
+        assert message["data"]["referral_id"] == referral_id
+
+        async def sealed() -> bool:
+            async with owner_engine.connect() as connection:
+                found = await connection.scalar(
+                    text(
+                        "SELECT count(*) FROM audit_chain c JOIN audit_event e"
+                        " ON e.id = c.event_id WHERE e.action = 'create'"
+                        " AND e.resource_type = 'referral' AND :id = ANY(e.resource_ids)"
+                    ),
+                    {"id": referral_id},
+                )
+            return found == 1
+
+        await eventually(sealed, what="the audit event sealed", within=5)
+        assert asyncio.get_running_loop().time() - started < 5
+
+
+class TestLateCommits:
+    async def test_an_event_committed_late_comes_after_the_cursor_never_behind_it(
+        self,
+        http: httpx.AsyncClient,
+        committed: Network,
+        owner_engine: AsyncEngine,
+        loopback_settings: Settings,
+    ) -> None:
+        net = committed
+        audience = net.receiver.organization.id
+
+        def event(label: str) -> dict[str, Any]:
+            return {
+                "id": uuid.uuid4(),
+                "organization_id": audience,
+                "type": "directory.changed",
+                "subject_id": None,
+                "data": {"label": label},
+            }
+
+        async def number() -> int:
+            sessions = async_sessionmaker(owner_engine, expire_on_commit=False)
+            async with sessions() as session, session.begin():
+                return await events_service.sequence(session, loopback_settings)
+
+        async def labels(**params: Any) -> tuple[list[str], str]:
+            page = await feed(http, net, types="directory.changed", **params)
+            found = [e["data"].get("label") for e in page["data"]]
+            return [label for label in found if label], page["meta"]["next_cursor"]
+
+        _, start = await labels()
+        sessions = async_sessionmaker(owner_engine, expire_on_commit=False)
+        async with sessions() as early:
+            await early.begin()
+            await events_repository.add_events(early, [event("written first, committed last")])
+            async with sessions() as late, late.begin():
+                await events_repository.add_events(late, [event("written second")])
+            assert await number() >= 1
+            seen, cursor = await labels(after=start)
+            assert seen == ["written second"]
+            await early.commit()
+        assert await number() >= 1
+        after, _ = await labels(after=cursor)
+        assert after == ["written first, committed last"]
+        everything, _ = await labels(after=start)
+        assert everything == ["written second", "written first, committed last"]
+
+    async def test_two_sequencers_at_once_give_each_number_once(
+        self, committed: Network, owner_engine: AsyncEngine, loopback_settings: Settings
+    ) -> None:
+        audience = committed.receiver.organization.id
+        sessions = async_sessionmaker(owner_engine, expire_on_commit=False)
+        async with sessions() as session, session.begin():
+            await events_repository.add_events(
+                session,
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "organization_id": audience,
+                        "type": "directory.changed",
+                        "subject_id": None,
+                        "data": {"n": n},
+                    }
+                    for n in range(300)
+                ],
+            )
+
+        async def number() -> int:
+            async with sessions() as session, session.begin():
+                return await events_service.sequence(session, loopback_settings)
+
+        await asyncio.gather(*(number() for _ in range(4)))
+        async with owner_engine.connect() as connection:
+            numbers = (
+                await connection.scalars(
+                    text(
+                        "SELECT seq FROM outbox_event WHERE organization_id = :org"
+                        " AND data ? 'n' ORDER BY (data->>'n')::int"
+                    ),
+                    {"org": audience},
+                )
+            ).all()
+            unnumbered = await connection.scalar(
+                text("SELECT count(*) FROM outbox_event WHERE seq IS NULL")
+            )
+        assert len(numbers) == 300
+        assert numbers == sorted(numbers)  # in the order written
+        assert numbers == list(range(numbers[0], numbers[0] + 300))  # no gap, no repeat
+        assert unnumbered == 0
