@@ -253,6 +253,25 @@ class TestAppendOnly:
             await connection.rollback()
 
 
+    async def test_an_event_leaves_the_sealing_queue_only_once_chained(
+        self,
+        client: httpx.AsyncClient,
+        network: Network,
+        connection: AsyncConnection,
+        session: AsyncSession,
+        settings: Settings,
+    ) -> None:
+        await record_consent(client, network)
+        waiting = await connection.scalar(text("SELECT count(*) FROM audit_pending"))
+        assert waiting >= 1
+        savepoint = await connection.begin_nested()
+        with pytest.raises(DBAPIError, match="not sealed yet"):
+            await connection.execute(text("DELETE FROM audit_pending"))
+        await savepoint.rollback()
+        assert await audit.seal(session, settings) == waiting
+        assert await connection.scalar(text("SELECT count(*) FROM audit_pending")) == 0
+
+
 async def _seal_and_sign(engine: AsyncEngine, settings: Settings) -> None:
     every = settings.model_copy(update={"audit_checkpoint_events": 1})
     sessions = async_sessionmaker(engine, expire_on_commit=False)

@@ -143,6 +143,23 @@ def upgrade() -> None:
         "REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT "
         "EXECUTE FUNCTION audit_pending_add()"
     )
+    # A waiting event leaves the queue only once it is chained: deleting it cannot hide it.
+    op.execute(
+        """CREATE FUNCTION audit_pending_sealed_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NOT EXISTS (SELECT FROM audit_chain c JOIN audit_event e ON e.id = c.event_id
+                         WHERE e.position = OLD.position) THEN
+            RAISE EXCEPTION 'audit event % is not sealed yet', OLD.position
+              USING ERRCODE = 'insufficient_privilege';
+          END IF;
+          RETURN OLD;
+        END
+        $$"""
+    )
+    op.execute(
+        "CREATE TRIGGER audit_pending_sealed_only BEFORE DELETE ON audit_pending "
+        "FOR EACH ROW EXECUTE FUNCTION audit_pending_sealed_only()"
+    )
     grant_to_app("audit_pending", "SELECT, INSERT, DELETE")
     op.drop_index("ix_audit_event_order", table_name="audit_event")
     op.drop_column("audit_chain", "event_txid")
@@ -187,6 +204,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER audit_event_pending ON audit_event")
     op.execute("DROP FUNCTION audit_pending_add()")
     op.drop_table("audit_pending")
+    op.execute("DROP FUNCTION audit_pending_sealed_only()")
 
     # The outbox.
     op.execute("DROP POLICY sequencer ON outbox_event")
