@@ -252,7 +252,6 @@ class TestAppendOnly:
                 await connection.execute(text(statement))
             await connection.rollback()
 
-
     async def test_an_event_leaves_the_sealing_queue_only_once_chained(
         self,
         client: httpx.AsyncClient,
