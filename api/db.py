@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect, ExceptionContext
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -36,8 +38,11 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
 
     No ping on checkout: with asyncpg it is three round trips (BEGIN, a query, ROLLBACK), a
     third of what a search costs. A connection found dead when used (the database restarted)
-    is discarded with every older one (SQLAlchemy invalidates the pool), and that request is
-    answered 503 with ``Retry-After`` (``DatabaseUnavailable``); nothing was written.
+    is discarded with every older one (the pool is invalidated), and that request is answered
+    503 with ``Retry-After`` (``DatabaseUnavailable``); nothing was written. While the database
+    is down or starting up, opening a connection fails the same way (``_connect``), so every
+    path (sessions, ``Compiled`` statements, readers) answers 503, never 500, and the same
+    process serves again as soon as the database does.
 
     No overflow: ``database_pool_size`` connections at most, and a request beyond waits for
     one (``database_pool_timeout_seconds``, then 503 ``DatabaseBusy``). Overflow connections
@@ -46,7 +51,7 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     search's throughput on a small machine), and more connections than the database's cores
     can serve anyway.
     """
-    return create_async_engine(
+    engine = create_async_engine(
         url or settings.database_url.get_secret_value(),
         pool_size=settings.database_pool_size,
         max_overflow=0,
@@ -60,6 +65,29 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
             },
         },
     )
+    event.listen(engine.sync_engine, "do_connect", _connect)
+    event.listen(engine.sync_engine, "handle_error", _unreachable_is_unavailable)
+    return engine
+
+
+def _connect(dialect: Dialect, _: Any, arguments: list[Any], parameters: dict[str, Any]) -> Any:
+    """Open a driver connection; a database refusing or not answering is ``DatabaseUnavailable``
+    (SQLAlchemy lets a refused or reset socket through as a bare ``OSError``)."""
+    try:
+        return dialect.connect(*arguments, **parameters)
+    except Exception as error:
+        if database_unreachable(error):
+            raise DatabaseUnavailable from error
+        raise
+
+
+def _unreachable_is_unavailable(context: ExceptionContext) -> BaseException | None:
+    """For SQLAlchemy's own statements: a lost connection discards the pool's connections
+    (every one opened before it died with it) and is answered ``DatabaseUnavailable``."""
+    if not database_unreachable(context.original_exception):
+        return None
+    context.is_disconnect = True
+    return DatabaseUnavailable()
 
 
 def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
@@ -132,11 +160,13 @@ class Compiled:
         connection, driver = await _driver(database)
         try:
             rows: list[Any] = await driver.fetch(self.sql, *self.values(given))
-        except CONNECTION_LOST as error:
+        except Exception as error:
+            if not database_unreachable(error):
+                raise
             # What SQLAlchemy does for its own statements: the connection is discarded
-            # instead of going back to the pool.
+            # instead of going back to the pool, with every connection opened before it.
             database.info.pop(_DRIVER, None)
-            await greenlet_spawn(connection.invalidate, error)
+            await greenlet_spawn(_invalidate_session_connection, connection, error)
             raise DatabaseUnavailable from error
         return rows
 
@@ -164,13 +194,17 @@ class Reader:
                 return await _fetch_on(self._bind, sql, values)
             try:
                 self._checked_out = await greenlet_spawn(self._bind.sync_engine.pool.connect)
-            except (*CONNECTION_LOST, OSError) as error:
+            except Exception as error:
+                if not database_unreachable(error):
+                    raise
                 raise DatabaseUnavailable from error
         try:
             rows: list[Any] = await self._checked_out.driver_connection.fetch(sql, *values)
-        except CONNECTION_LOST as error:
+        except Exception as error:
+            if not database_unreachable(error):
+                raise
             checked_out, self._checked_out = self._checked_out, None
-            await greenlet_spawn(_discard, checked_out, error)
+            await greenlet_spawn(_discard, self._bind, checked_out, error)
             raise DatabaseUnavailable from error
         return rows
 
@@ -192,9 +226,16 @@ async def _fetch_on(connection: AsyncConnection, sql: str, values: list[Any]) ->
     return rows
 
 
-def _discard(checked_out: Any, error: BaseException) -> None:
-    checked_out.invalidate(error)
+def _discard(engine: AsyncEngine, checked_out: Any, error: BaseException) -> None:
+    """A reader's dead connection: invalidated with every connection of the pool opened before
+    it (as SQLAlchemy does on a disconnect), then given back."""
+    engine.sync_engine.pool._invalidate(checked_out, error)
     checked_out.close()
+
+
+def _invalidate_session_connection(connection: Connection, error: BaseException) -> None:
+    connection.engine.pool._invalidate(connection.connection, error, _checkin=False)
+    connection.invalidate(error)
 
 
 Database = AsyncSession | Reader
@@ -222,15 +263,41 @@ def _checked_out(session: Session) -> tuple[Connection, Any]:
     return connection, connection.connection.driver_connection
 
 
-# The driver's ways of saying the connection is gone (as SQLAlchemy's asyncpg dialect reads
-# them): closed or reset underneath, or the server shutting down or not yet accepting. An
-# InternalClientError (what asyncpg raises when it writes to a transport the server has just
-# closed) leaves the connection in an unknown state: it is discarded too.
+# The driver's ways of saying the connection is gone: closed or reset underneath, refused,
+# timed out, or the server shutting down or not yet accepting. An InternalClientError (what
+# asyncpg raises when it writes to a transport the server has just closed) leaves the
+# connection in an unknown state: it is discarded too. OSError covers refused, reset and timed
+# out sockets (TimeoutError is one).
 CONNECTION_LOST = (
-    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
-    ConnectionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    OSError,
 )
+# The same, as SQLSTATEs (SQLAlchemy's wrappers of asyncpg's errors carry the code): class 08
+# (connection exception), admin and crash shutdown, cannot connect now (starting up or
+# shutting down), too many connections.
+_UNREACHABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """Whether ``error``, or an error it was raised from, says the database cannot be reached
+    right now (a restart, a failover, a network cut): answered 503 ``DatabaseUnavailable``,
+    never 500. Only what a database call raised is asked about."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (DatabaseUnavailable, *CONNECTION_LOST)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in _UNREACHABLE_STATES):
+            return True
+        current = current.orig if isinstance(current, DBAPIError) else current.__cause__
+    return False

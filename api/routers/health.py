@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from api.deps import SessionDep, SessionMakerDep
-from api.errors import ServiceUnavailable
+from api.errors import DatabaseUnavailable, ServiceUnavailable
 from api.logging import exception_location, get_logger
 from api.metrics import Metrics
 from api.repositories import health as repository
@@ -39,7 +39,14 @@ async def liveness() -> Liveness:
 async def readiness(session: SessionDep) -> Readiness:
     try:
         version = await repository.postgis_version(session)
-    except (DBAPIError, InterfaceError, OperationalError, OSError, TimeoutError) as exc:
+    except (
+        DatabaseUnavailable,
+        DBAPIError,
+        InterfaceError,
+        OperationalError,
+        OSError,
+        TimeoutError,
+    ) as exc:
         log.warning("not_ready", **exception_location(exc))
         raise ServiceUnavailable("The database or PostGIS does not answer.") from exc
     return Readiness(status="ok", postgis=version)
