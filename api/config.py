@@ -97,7 +97,12 @@ class Settings(BaseSettings):
         int, Field(ge=1, le=1_000_000, description="Per-client request budget, per process.")
     ] = 1200
     token_failures_per_window: Annotated[
-        int, Field(ge=1, le=10_000, description="Failed token requests allowed per client id.")
+        int,
+        Field(
+            ge=1,
+            le=10_000,
+            description="Failed token requests allowed per client id from one address.",
+        ),
     ] = 10
     token_failures_per_ip_per_window: Annotated[
         int, Field(ge=1, le=100_000, description="Failed token requests allowed per address.")

@@ -2,8 +2,9 @@
 
 Each call loads what Authlib needs asynchronously, runs Authlib's synchronous server in a worker
 thread on those objects (``api.auth.server``), then persists what it decided. Failed client
-authentication is counted per client id and per address, and refused for a while once too
-frequent, before any secret or signature is checked again.
+authentication is counted per source address (and per client id from that address), and that
+source is refused for a while once too frequent, before any secret or signature is checked
+again; other sources, the client itself among them, are not (``TokenFailures``).
 """
 
 import re
@@ -91,10 +92,7 @@ async def _handle(
     except OAuth2Error as error:
         return _error_response(error)
 
-    failure_keys = [f"address:{call.client_address}"]
-    if candidate:
-        failure_keys.append(f"client:{candidate}")
-    _refuse_if_throttled(limits, failure_keys)
+    _refuse_if_throttled(limits, call.client_address, candidate)
 
     client = await _load_client(session, settings, candidate)
     stored_token = None
@@ -144,11 +142,10 @@ async def _handle(
     if body.get("error") == "invalid_client":
         status = 401
         headers = [*headers, BASIC_CHALLENGE]
-        for key in failure_keys:
-            limits.token_failures(key).hit(key)
+        limits.token_failures.failed(call.client_address, candidate)
         log.info("client_authentication_failed", endpoint=endpoint)
     elif status == 200 and client is not None:
-        limits.reset_token_failures(f"client:{client.client_id}")
+        limits.token_failures.succeeded(call.client_address, client.client_id)
     return OAuthResponse(status, body, _no_store(headers))
 
 
@@ -198,12 +195,12 @@ def _claimed_client_id(form: dict[str, str], headers: Mapping[str, str]) -> str 
     return candidate
 
 
-def _refuse_if_throttled(limits: Limits, keys: list[str]) -> None:
-    waits = [limits.token_failures(key).blocked_for(key) for key in keys]
-    if max(waits) > 0:
+def _refuse_if_throttled(limits: Limits, address: str, client_id: str | None) -> None:
+    wait = limits.token_failures.wait(address, client_id)
+    if wait > 0:
         raise TooManyRequests(
             "Too many failed authentication attempts; try again later.",
-            headers=retry_after_header(max(waits)),
+            headers=retry_after_header(wait),
         )
 
 

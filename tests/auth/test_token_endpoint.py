@@ -1,12 +1,16 @@
 """POST /oauth/token with client secrets, and what a token then opens."""
 
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.ratelimit import Limits, address_key
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.models.oauth import ClientAuthMethod
@@ -260,6 +264,127 @@ class TestFailedAuthenticationThrottling:
         assert throttled.status_code == 429
         assert throttled.headers["content-type"] == "application/problem+json"
         assert int(throttled.headers["retry-after"]) >= 1
+
+
+PER_CLIENT_AND_ADDRESS = 3
+PER_ADDRESS = 6
+
+
+@pytest.fixture
+def small_limits(app: FastAPI) -> Iterator[Limits]:
+    """Fresh failure counters with small budgets for one test (the suite's app is shared)."""
+    original = app.state.limits
+    app.state.limits = Limits(
+        client_requests_per_minute=1200,
+        token_failures_per_window=PER_CLIENT_AND_ADDRESS,
+        token_failures_per_ip_per_window=PER_ADDRESS,
+        token_failure_window_seconds=300,
+    )
+    try:
+        yield app.state.limits
+    finally:
+        app.state.limits = original
+
+
+@asynccontextmanager
+async def calling_from(
+    app: FastAPI, client: httpx.AsyncClient, address: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client whose requests come from ``address`` (the TCP peer the app sees), on the
+    test's transaction like ``client``."""
+    assert client  # the fixture bound the app's sessions to this test's transaction
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+async def request_token(
+    http: httpx.AsyncClient, credentials: ClientCredentials, secret: str | None = None
+) -> httpx.Response:
+    return await http.post(
+        TOKEN, data={"grant_type": "client_credentials"}, auth=basic(credentials, secret)
+    )
+
+
+def assert_throttled(response: httpx.Response) -> None:
+    assert response.status_code == 429, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert int(response.headers["retry-after"]) >= 1
+
+
+@pytest.mark.usefixtures("small_limits")
+class TestNoLockoutOfTheRealClient:
+    """Client ids are not secret: wrong secrets sent in a client's name, from any number of
+    addresses, throttle those addresses and never the client calling from its own."""
+
+    async def test_wrong_secrets_from_many_addresses_never_refuse_the_client(
+        self, app: FastAPI, client: httpx.AsyncClient, secret_client: ClientCredentials
+    ) -> None:
+        attackers = [f"198.51.100.{host}" for host in range(1, 9)]
+        async with calling_from(app, client, "203.0.113.7") as real:
+            for round_ in range(PER_CLIENT_AND_ADDRESS + 2):
+                for address in attackers:
+                    async with calling_from(app, client, address) as attacker:
+                        response = await request_token(attacker, secret_client, "rly_secret_x")
+                    if round_ < PER_CLIENT_AND_ADDRESS:
+                        assert_oauth_error(response, 401, "invalid_client")
+                    else:
+                        assert_throttled(response)
+                issued = await request_token(real, secret_client)
+                assert issued.status_code == 200, issued.text
+                assert issued.json()["access_token"]
+
+    async def test_an_attacker_is_throttled_even_with_the_right_secret_afterwards(
+        self, app: FastAPI, client: httpx.AsyncClient, secret_client: ClientCredentials
+    ) -> None:
+        async with calling_from(app, client, "198.51.100.20") as attacker:
+            for _ in range(PER_CLIENT_AND_ADDRESS):
+                response = await request_token(attacker, secret_client, "rly_secret_x")
+                assert_oauth_error(response, 401, "invalid_client")
+            # Throttled before any secret is checked: a right guess learns nothing more.
+            assert_throttled(await request_token(attacker, secret_client))
+
+    async def test_guessing_across_client_ids_spends_the_addresses_budget(
+        self, app: FastAPI, client: httpx.AsyncClient, secret_client: ClientCredentials
+    ) -> None:
+        async with calling_from(app, client, "198.51.100.30") as attacker:
+            for index in range(PER_ADDRESS):
+                made_up = ClientCredentials.model_construct(
+                    client_id=f"rly_client_made_up_{index}", client_secret="rly_secret_x"
+                )
+                assert_oauth_error(await request_token(attacker, made_up), 401, "invalid_client")
+            assert_throttled(await request_token(attacker, secret_client, "rly_secret_x"))
+            assert_throttled(
+                await attacker.post(
+                    "/oauth/introspect", data={"token": "rly_at_x"}, auth=basic(secret_client)
+                )
+            )
+        async with calling_from(app, client, "203.0.113.8") as real:
+            assert (await request_token(real, secret_client)).status_code == 200
+
+    async def test_an_ipv6_subnet_counts_as_one_address(
+        self, app: FastAPI, client: httpx.AsyncClient, secret_client: ClientCredentials
+    ) -> None:
+        for host in range(1, PER_CLIENT_AND_ADDRESS + 1):
+            async with calling_from(app, client, f"2001:db8:1:2::{host:x}") as attacker:
+                response = await request_token(attacker, secret_client, f"rly_secret_{host}")
+            assert_oauth_error(response, 401, "invalid_client")
+        async with calling_from(app, client, "2001:db8:1:2:ffff::1") as attacker:
+            assert_throttled(await request_token(attacker, secret_client, "rly_secret_x"))
+        async with calling_from(app, client, "2001:db8:1:3::1") as real:
+            assert (await request_token(real, secret_client)).status_code == 200
+
+    @pytest.mark.parametrize(
+        ("address", "key"),
+        [
+            ("198.51.100.7", "198.51.100.7"),
+            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+            ("::ffff:198.51.100.7", "198.51.100.7"),
+            ("unknown", "unknown"),
+        ],
+    )
+    def test_address_key(self, address: str, key: str) -> None:
+        assert address_key(address) == key
 
 
 class TestTokenLifetime:
