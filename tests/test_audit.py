@@ -442,7 +442,7 @@ class TestPartnersView:
             )
         ).json()
         assert [e["action"] for e in filtered["data"]] == ["read"]
-        assert filtered["data"][0]["actor"]["client_id"] == net.receiver.client.client_id
+        assert filtered["data"][0]["actor"]["organization_id"] == str(net.receiver.organization.id)
 
         page = (
             await client.get("/v1/audit", params={"limit": 1}, headers=auditors["sender"].headers)
@@ -462,6 +462,56 @@ class TestPartnersView:
         bundle = Bundle.model_validate(fhir.json())
         assert bundle.entry
         assert {entry.resource.get_resource_type() for entry in bundle.entry} == {"AuditEvent"}
+
+    async def test_another_organisations_client_and_address_are_not_shown(
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    ) -> None:
+        net = await factories.network(session, settings)
+        sender = await _auditor_of(session, settings, net.sender)
+        receiver = await _auditor_of(session, settings, net.receiver)
+        consent_id = await record_consent(client, net)
+        referral_id = (await refer(client, net, consent_id))["id"]
+        await client.get(f"/v1/referrals/{referral_id}", headers=net.receiver.headers)
+        address = "127.0.0.1"  # every request of the test client comes from there
+
+        async def events(auditor: Partner, format_: str = "json") -> Json:
+            response = await client.get(
+                "/v1/audit",
+                params={"resource_id": referral_id, "format": format_},
+                headers=auditor.headers,
+            )
+            assert response.status_code == 200, response.text
+            body: Json = response.json()
+            return body
+
+        by_action = {e["action"]: e for e in (await events(sender))["data"]}
+        own, others = by_action["create"], by_action["read"]
+        assert own["actor"]["client_id"] == net.sender.client.client_id
+        assert own["client_ip"] == address
+        assert others["actor"]["organization_id"] == str(net.receiver.organization.id)
+        assert others["actor"]["client_id"] is None
+        assert others["client_ip"] is None
+        assert net.receiver.client.client_id not in json.dumps(others)
+        assert address not in json.dumps(others)
+
+        by_action = {e["action"]: e for e in (await events(receiver))["data"]}
+        assert by_action["read"]["actor"]["client_id"] == net.receiver.client.client_id
+        assert by_action["create"]["actor"]["client_id"] is None
+        assert by_action["create"]["client_ip"] is None
+        assert net.sender.client.client_id not in json.dumps(by_action["create"])
+
+        bundle = await events(sender, "fhir")
+        Bundle.model_validate(bundle)
+        agents = {
+            entry["resource"]["subtype"][0]["code"]: entry["resource"]["agent"][0]
+            for entry in bundle["entry"]
+        }
+        assert agents["create"]["who"]["identifier"]["value"] == net.sender.client.client_id
+        assert agents["create"]["network"]["address"] == address
+        read = agents["read"]
+        assert read["who"] == {"display": f"Organization/{net.receiver.organization.id}"}
+        assert "network" not in read
+        assert net.receiver.client.client_id not in json.dumps(read)
 
     async def test_audit_read_is_required(
         self, client: httpx.AsyncClient, network: Network

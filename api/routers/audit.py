@@ -55,7 +55,7 @@ async def list_audit_events(
             "entry": [
                 {
                     "fullUrl": f"urn:uuid:{event.id}",
-                    "resource": service.fhir_audit_event(event, seq),
+                    "resource": service.fhir_audit_event(event, seq, principal.organization_id),
                 }
                 for event, seq in page
             ],
@@ -66,7 +66,8 @@ async def list_audit_events(
     meta: dict[str, Any] = {"count": len(page), "limit": limit}
     if next_cursor:
         meta["next_cursor"] = next_cursor
-    return {"data": [service.event_view(event, seq) for event, seq in page], "meta": meta}
+    viewer = principal.organization_id
+    return {"data": [service.event_view(event, seq, viewer) for event, seq in page], "meta": meta}
 
 
 @router.get("/checkpoints", summary="The signed heads of the audit chain (public)")

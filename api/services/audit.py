@@ -414,7 +414,17 @@ class AuditQuery:
     limit: int
 
 
-def event_view(event: AuditEvent, seq: int | None) -> dict[str, Any]:
+def _acted_as(event: AuditEvent, viewer: uuid.UUID) -> bool:
+    """Whether the viewer's organisation is the event's actor. Only then does its view name the
+    client and the address it called from: another organisation's client ids and addresses are
+    its own (a client id is what its credentials are claimed by, an address says where its
+    systems are); the actor organisation is named."""
+    return event.organization_id is not None and event.organization_id == viewer
+
+
+def event_view(event: AuditEvent, seq: int | None, viewer: uuid.UUID) -> dict[str, Any]:
+    """An event as the organisation ``viewer`` sees it (``_acted_as``)."""
+    own = _acted_as(event, viewer)
     body: dict[str, Any] = {
         "id": str(event.id),
         "seq": seq,
@@ -425,12 +435,12 @@ def event_view(event: AuditEvent, seq: int | None) -> dict[str, Any]:
         "outcome": event.outcome,
         "actor": {
             "organization_id": str(event.organization_id) if event.organization_id else None,
-            "client_id": event.client_id,
+            "client_id": event.client_id if own else None,
             "acting_user": event.acting_user,
             "purpose_of_use": event.purpose_of_use,
         },
         "request_id": event.request_id,
-        "client_ip": event.client_ip,
+        "client_ip": event.client_ip if own else None,
     }
     return body
 
@@ -479,17 +489,18 @@ _RESOURCE_TYPES = {
 }
 
 
-def fhir_audit_event(event: AuditEvent, seq: int | None) -> dict[str, Any]:
+def fhir_audit_event(event: AuditEvent, seq: int | None, viewer: uuid.UUID) -> dict[str, Any]:
+    """An event as a FHIR R4 AuditEvent, as the organisation ``viewer`` sees it
+    (``_acted_as``)."""
+    own = _acted_as(event, viewer)
     interaction, crude = _SUBTYPES.get(event.action, (event.action, "E"))
-    agent: dict[str, Any] = {
-        "requestor": True,
-        "who": {
-            "identifier": {"system": "urn:relay:client", "value": event.client_id or "unknown"}
-        },
-    }
+    agent: dict[str, Any] = {"requestor": True, "who": {}}
+    if own or event.organization_id is None:
+        client_id = event.client_id if own else None
+        agent["who"]["identifier"] = {"system": "urn:relay:client", "value": client_id or "unknown"}
     if event.acting_user:
         agent["altId"] = event.acting_user
-    if event.client_ip:
+    if own and event.client_ip:
         agent["network"] = {"address": event.client_ip, "type": "2"}
     if event.purpose_of_use:
         agent["purposeOfUse"] = [{"text": event.purpose_of_use}]
