@@ -12,12 +12,14 @@ Client authentication: ``client_secret_basic`` and ``client_secret_post`` (Authl
 token endpoint or issuer, ``exp`` at most five minutes ahead, ``jti`` required).
 """
 
+import base64
 import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
@@ -145,6 +147,30 @@ class FormRequest(OAuth2Request):  # type: ignore[misc]
     @property
     def args(self) -> dict[str, str]:
         return {}
+
+
+def basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """The client id and secret of an ``Authorization: Basic`` header (RFC 6749 §2.3.1: each
+    form-urlencoded, then ``id:secret`` in UTF-8 as base64), None without one.
+
+    Read strictly, before Authlib reads it again: credentials that are not base64, not UTF-8
+    (which Authlib lets through as an exception, a 500) or have no colon are a failed client
+    authentication, ``invalid_client``, like wrong ones."""
+    authorization = headers.get("Authorization")
+    if authorization is None:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    refused = InvalidClientError(status_code=401, description="Malformed Basic credentials.")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except ValueError as error:  # not base64 (binascii.Error), not ASCII, not UTF-8
+        raise refused from error
+    client_id, colon, secret = decoded.partition(":")
+    if not colon:
+        raise refused
+    return unquote(client_id), unquote(secret)
 
 
 def peek_assertion_subject(assertion: str) -> str | None:
@@ -282,6 +308,14 @@ class RelayIntrospection(PreloadedToken, IntrospectionEndpoint):  # type: ignore
 
 
 class RelayRevocation(PreloadedToken, RevocationEndpoint):  # type: ignore[misc]
+    def authenticate_token(self, request: FormRequest, client: ClientRecord) -> TokenRecord | None:
+        """Another client's token is answered like an unknown one (RFC 7009 §2.2: 200, nothing
+        revoked), never with an error: the answer must not tell a client that a token it holds
+        is valid for someone else (Authlib answers ``invalid_grant``)."""
+        self.check_params(request, client)
+        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        return token if token is not None and token.check_client(client) else None
+
     def revoke_token(self, token: TokenRecord, request: FormRequest) -> None:
         self.relay.revoked = token
 

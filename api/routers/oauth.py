@@ -129,7 +129,9 @@ async def metadata(settings: SettingsDep) -> AuthorizationServerMetadata:
         introspection_endpoint=issuer + "/oauth/introspect",
         revocation_endpoint=issuer + "/oauth/revoke",
         grant_types_supported=["client_credentials"],
-        response_types_supported=[],
+        # RFC 8414 requires the list, non-empty. There is no authorization endpoint: "none"
+        # (the registered response type that issues nothing) is the only true value.
+        response_types_supported=["none"],
         token_endpoint_auth_methods_supported=methods,
         token_endpoint_auth_signing_alg_values_supported=algorithms,
         introspection_endpoint_auth_methods_supported=methods,

@@ -15,7 +15,6 @@ from typing import Any
 
 from anyio import to_thread
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Error
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.ratelimit import Limits, retry_after_header
@@ -25,6 +24,7 @@ from api.auth.server import (
     FormRequest,
     RequestServer,
     TokenRecord,
+    basic_credentials,
     peek_assertion_subject,
     refuse_repeated_parameters,
 )
@@ -86,14 +86,60 @@ async def _handle(
     session: AsyncSession, settings: Settings, limits: Limits, call: OAuthCall, endpoint: str
 ) -> OAuthResponse:
     now = datetime.now(UTC)
+    malformed: InvalidClientError | None = None
     try:
         form = refuse_repeated_parameters(call.pairs)
-        candidate = _claimed_client_id(form, call.headers)
+        try:
+            basic = basic_credentials(call.headers)
+        except InvalidClientError as error:
+            basic, malformed = None, error
+        candidate = _claimed_client_id(form, basic[0] if basic else None)
     except OAuth2Error as error:
         return _error_response(error)
 
     _refuse_if_throttled(limits, call.client_address, candidate)
 
+    if malformed is not None:
+        # Nothing to look up: refused as a failed authentication (audited, counted) below.
+        status, body, headers = _oauth_error(malformed)
+        client = None
+    else:
+        status, body, headers, client = await _authorize(
+            session, settings, call, endpoint, form, candidate, now
+        )
+
+    if endpoint == "token":
+        await _audit_token(session, client, status == 200)
+    elif endpoint == "revocation" and status == 200 and client is not None:
+        await audit.record(
+            session,
+            _client_actor(client),
+            Action.token_revoke,
+            "oauth_client",
+            [client.client_id],
+            [client.organization_id],
+        )
+
+    if body.get("error") == "invalid_client":
+        status = 401
+        headers = [*headers, BASIC_CHALLENGE]
+        limits.token_failures.failed(call.client_address, candidate)
+        log.info("client_authentication_failed", endpoint=endpoint)
+    elif status == 200 and client is not None:
+        limits.token_failures.succeeded(call.client_address, client.client_id)
+    return OAuthResponse(status, body, _no_store(headers))
+
+
+async def _authorize(
+    session: AsyncSession,
+    settings: Settings,
+    call: OAuthCall,
+    endpoint: str,
+    form: dict[str, str],
+    candidate: str | None,
+    now: datetime,
+) -> tuple[int, dict[str, Any], list[tuple[str, str]], ClientRecord | None]:
+    """Load the client (and token), run Authlib's endpoint on them, persist what it decided."""
     client = await _load_client(session, settings, candidate)
     stored_token = None
     if endpoint != "token":
@@ -126,27 +172,7 @@ async def _handle(
         await _persist_token(session, settings, client, server.issued, now)
     if status == 200 and server.revoked is not None:
         await token_repository.revoke(session, server.revoked.token_hash, now)
-
-    if endpoint == "token":
-        await _audit_token(session, client, status == 200)
-    elif endpoint == "revocation" and status == 200 and client is not None:
-        await audit.record(
-            session,
-            _client_actor(client),
-            Action.token_revoke,
-            "oauth_client",
-            [client.client_id],
-            [client.organization_id],
-        )
-
-    if body.get("error") == "invalid_client":
-        status = 401
-        headers = [*headers, BASIC_CHALLENGE]
-        limits.token_failures.failed(call.client_address, candidate)
-        log.info("client_authentication_failed", endpoint=endpoint)
-    elif status == 200 and client is not None:
-        limits.token_failures.succeeded(call.client_address, client.client_id)
-    return OAuthResponse(status, body, _no_store(headers))
+    return status, body, headers, client
 
 
 def _client_actor(client: ClientRecord) -> audit.Actor:
@@ -178,9 +204,8 @@ async def _audit_token(session: AsyncSession, client: ClientRecord | None, issue
     )
 
 
-def _claimed_client_id(form: dict[str, str], headers: Mapping[str, str]) -> str | None:
+def _claimed_client_id(form: dict[str, str], basic_id: str | None) -> str | None:
     """Which client the request says it is, before anything is verified."""
-    basic_id, _ = extract_basic_authorization(headers)
     in_form = bool(form.get("client_secret") or form.get("client_assertion"))
     if basic_id and in_form:
         raise InvalidRequestError(description="Use one client authentication method only.")

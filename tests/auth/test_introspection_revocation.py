@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.scopes import Scope
@@ -112,9 +113,30 @@ class TestRevocation:
     ) -> None:
         token = await get_token(client, owner)
         response = await client.post("/oauth/revoke", data={"token": token}, auth=auth(stranger))
-        assert response.status_code == 400
+        assert response.status_code == 200
         headers = {"Authorization": f"Bearer {token}"}
         assert (await client.get("/v1/clients", headers=headers)).status_code == 200
+
+    async def test_another_clients_token_answers_like_an_unknown_one(
+        self, client: httpx.AsyncClient, owner: ClientCredentials, stranger: ClientCredentials
+    ) -> None:
+        """RFC 7009 §2.2: the answer tells the stranger nothing about the owner's token."""
+        token = await get_token(client, owner)
+        others = await client.post("/oauth/revoke", data={"token": token}, auth=auth(stranger))
+        unknown = await client.post(
+            "/oauth/revoke", data={"token": "rly_at_made_up"}, auth=auth(stranger)
+        )
+
+        def seen(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+            headers = sorted(
+                (name, value)
+                for name, value in response.headers.items()
+                if name not in {"x-request-id", "content-length"}
+            )
+            return response.status_code, response.content, headers
+
+        assert seen(others) == seen(unknown)
+        assert others.status_code == 200
 
     async def test_unknown_token_is_200(
         self, client: httpx.AsyncClient, owner: ClientCredentials
@@ -126,6 +148,14 @@ class TestRevocation:
 
 
 class TestMetadata:
+    async def test_is_valid_rfc_8414_metadata(
+        self, client: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        response = await client.get("/.well-known/oauth-authorization-server")
+        metadata = AuthorizationServerMetadata(response.json())
+        metadata.validate()  # raises on any field RFC 8414 requires or forbids
+        assert metadata["response_types_supported"] == ["none"]
+
     async def test_lists_endpoints_methods_algorithms_and_scopes(
         self, client: httpx.AsyncClient, settings: Settings
     ) -> None:

@@ -1,5 +1,6 @@
 """POST /oauth/token with client secrets, and what a token then opens."""
 
+import base64
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -402,3 +403,50 @@ class TestTokenLifetime:
         assert response.status_code == 401
         assert 'error="invalid_token"' in response.headers["www-authenticate"]
         assert datetime.now(UTC)  # the clock the check used is the real one
+
+
+def basic_header(raw: bytes) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+MALFORMED_BASIC = {
+    "client id not UTF-8": basic_header(b"\xff\xfe\xfd:rly_secret_x"),
+    "secret not UTF-8": basic_header(b"rly_client_x:\xc3\x28"),
+    "not base64": {"Authorization": "Basic !!!not-base64!!!"},
+    "not ASCII": {"Authorization": "Basic \xe9t\xe9"},
+    "no colon": basic_header(b"rly_client_x"),
+    "nothing after the scheme": {"Authorization": "Basic"},
+}
+
+
+@pytest.mark.usefixtures("small_limits")
+class TestMalformedBasicCredentials:
+    """Basic credentials that do not decode are a failed client authentication: 401
+    ``invalid_client`` with the Basic challenge, like wrong ones, never a 500."""
+
+    @pytest.mark.parametrize("endpoint", ["/oauth/token", "/oauth/introspect", "/oauth/revoke"])
+    @pytest.mark.parametrize("case", list(MALFORMED_BASIC))
+    async def test_is_401_invalid_client(
+        self, client: httpx.AsyncClient, endpoint: str, case: str
+    ) -> None:
+        headers = {key: value.encode("latin-1") for key, value in MALFORMED_BASIC[case].items()}
+        response = await client.post(
+            endpoint,
+            data={"grant_type": "client_credentials", "token": "rly_at_x"},
+            headers=headers,  # type: ignore[arg-type]
+        )
+        assert_oauth_error(response, 401, "invalid_client")
+        assert response.headers["www-authenticate"] == 'Basic realm="relay"'
+
+    async def test_counts_as_a_failure_of_the_address(
+        self, app: FastAPI, client: httpx.AsyncClient, secret_client: ClientCredentials
+    ) -> None:
+        async with calling_from(app, client, "198.51.100.40") as attacker:
+            for _ in range(PER_ADDRESS):
+                response = await attacker.post(
+                    TOKEN,
+                    data={"grant_type": "client_credentials"},
+                    headers=basic_header(b"\xff:\xff"),
+                )
+                assert_oauth_error(response, 401, "invalid_client")
+            assert_throttled(await request_token(attacker, secret_client))
