@@ -1,12 +1,16 @@
 """One transaction per request: a handler that fails leaves nothing behind."""
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from api.db import database_unreachable
 from api.deps import SessionDep
 from api.errors import Conflict
 from api.main import create_app
@@ -119,3 +123,51 @@ async def test_every_connection_in_use_is_a_503_after_the_wait_not_a_new_connect
                 assert busy.json()["type"] == "urn:relay:problem:database-busy"
                 assert engine.pool.checkedout() == 1  # no second connection was opened
             assert (await client.get(path)).status_code == 200
+
+
+def _as_sqlalchemy_wraps_it(error: Exception) -> DBAPIError:
+    """``error`` as SQLAlchemy's asyncpg dialect hands it over: translated to the dialect's
+    DBAPI error class (carrying the SQLSTATE), then wrapped in a ``DBAPIError``."""
+    dbapi = asyncpg_dialect.import_dbapi()
+    translated = dbapi.Error(str(error), error)
+    translated.__cause__ = error
+    return DBAPIError.instance(None, None, translated, dbapi.Error)
+
+
+class TestDatabaseUnreachable:
+    """What a restart, a failover or a cut looks like from the driver is told apart from a
+    defect: the first is a 503 ``database-unavailable``, the second stays a 500."""
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            ConnectionRefusedError(111, "Connect call failed"),
+            ConnectionResetError(104, "Connection reset by peer"),
+            TimeoutError(),
+            OSError(113, "No route to host"),
+            asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+            asyncpg.exceptions.AdminShutdownError("terminating connection"),
+            asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+            asyncpg.exceptions.TooManyConnectionsError("too many clients"),
+        ],
+        ids=type,
+    )
+    def test_unreachable_as_raised_and_as_wrapped(self, error: Exception) -> None:
+        assert database_unreachable(error)
+        if isinstance(error, asyncpg.exceptions.PostgresError):
+            assert database_unreachable(_as_sqlalchemy_wraps_it(error))
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            asyncpg.exceptions.UniqueViolationError("duplicate key"),
+            asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
+            asyncpg.exceptions.UndefinedTableError("relation does not exist"),
+            ValueError("not a database error"),
+        ],
+        ids=type,
+    )
+    def test_defects_are_not_unreachable(self, error: Exception) -> None:
+        assert not database_unreachable(error)
+        if isinstance(error, asyncpg.exceptions.PostgresError):
+            assert not database_unreachable(_as_sqlalchemy_wraps_it(error))
