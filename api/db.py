@@ -267,10 +267,10 @@ def _checked_out(session: Session) -> tuple[Connection, Any]:
 # timed out, or the server shutting down or not yet accepting. An InternalClientError (what
 # asyncpg raises when it writes to a transport the server has just closed) leaves the
 # connection in an unknown state: it is discarded too. OSError covers refused, reset and timed
-# out sockets (TimeoutError is one).
+# out sockets (TimeoutError is one). asyncpg's InterfaceError counts only when it says the
+# connection is closed: otherwise (wrong arguments, bad data, concurrent use) it is a defect.
 CONNECTION_LOST = (
     asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
@@ -293,6 +293,12 @@ def database_unreachable(error: BaseException) -> bool:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, (DatabaseUnavailable, *CONNECTION_LOST)):
+            return True
+        if (
+            isinstance(current, asyncpg.exceptions.InterfaceError)
+            and not isinstance(current, asyncpg.exceptions.DataError)
+            and "connection is closed" in str(current)
+        ):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True

@@ -149,6 +149,7 @@ class TestDatabaseUnreachable:
             asyncpg.exceptions.AdminShutdownError("terminating connection"),
             asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
             asyncpg.exceptions.TooManyConnectionsError("too many clients"),
+            asyncpg.exceptions.InterfaceError("connection is closed"),
         ],
         ids=type,
     )
@@ -163,6 +164,9 @@ class TestDatabaseUnreachable:
             asyncpg.exceptions.UniqueViolationError("duplicate key"),
             asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
             asyncpg.exceptions.UndefinedTableError("relation does not exist"),
+            asyncpg.exceptions.DataError("invalid input for query argument $1"),
+            asyncpg.exceptions.InterfaceError("the server expects 2 arguments, 1 was passed"),
+            asyncpg.exceptions.InterfaceError("another operation is in progress"),
             ValueError("not a database error"),
         ],
         ids=type,
