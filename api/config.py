@@ -89,6 +89,15 @@ class Settings(BaseSettings):
         str, Field(description="Base URL partners reach the API at (issuer, links).")
     ] = "http://127.0.0.1:8000"
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    max_service_area_km2: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=600_000_000,
+            description="Largest total service area a partner may declare for a service, in km² "
+            "(a large region of a country); larger ones only the operator (admin).",
+        ),
+    ] = 100_000.0
 
     access_token_lifetime_seconds: Annotated[
         int, Field(ge=60, le=3600, description="Lifetime of issued access tokens.")

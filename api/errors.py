@@ -242,15 +242,20 @@ async def _http_error(_: Request, exc: Exception) -> ProblemResponse:
     return problem_response(exc.status_code, detail=detail, headers=exc.headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> ProblemResponse:
-    assert isinstance(exc, RequestValidationError)
+def validation_problem(issues: list[dict[str, Any]]) -> ProblemResponse:
+    """The 422 of a request that does not match the operation, naming where (never what)."""
     return problem_response(
         422,
         title="Unprocessable Content",
         detail="The request does not match what this operation accepts.",
         type_="urn:relay:problem:validation",
-        extensions={"errors": validation_issues(exc.errors())},
+        extensions={"errors": issues},
     )
+
+
+async def _validation_error(_: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    return validation_problem(validation_issues(exc.errors()))
 
 
 async def _database_error(request: Request, exc: Exception) -> ProblemResponse:

@@ -18,6 +18,7 @@ from api.auth.ratelimit import Limits
 from api.config import Settings
 from api.db import create_engine, create_sessionmaker
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, install_error_handlers
+from api.input_guard import InputGuardMiddleware
 from api.logging import configure_logging, get_logger
 from api.metrics import Metrics
 from api.middleware import RequestContextMiddleware
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         token_failure_window_seconds=settings.token_failure_window_seconds,
     )
     install_error_handlers(app)
+    # Added first, so it runs inside the request context (request id, body size limit, logging).
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -76,11 +76,6 @@ class RequestContextMiddleware:
             return message
 
         try:
-            if b"%00" in scope.get("query_string", b""):
-                await problem_response(400, detail="The query string contains a NUL character.")(
-                    scope, receive, send_with_request_id
-                )
-                return
             declared = headers.get("content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
                 response = problem_response(

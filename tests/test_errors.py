@@ -133,9 +133,18 @@ class TestBodySizeLimit:
 
 
 class TestControlCharacters:
-    async def test_nul_in_the_query_string_is_400(self, client: httpx.AsyncClient) -> None:
+    async def test_nul_in_the_query_string_is_422_naming_the_parameter(
+        self, client: httpx.AsyncClient
+    ) -> None:
         response = await client.get("/hsds/services?search=a%00b")
-        assert_problem(response, 400)
+        body = assert_problem(response, 422)
+        assert body["errors"] == [
+            {
+                "loc": ["query", "search"],
+                "msg": "must not contain a NUL character",
+                "type": "nul_character",
+            }
+        ]
 
     async def test_nul_in_a_client_id_is_invalid_client(self, client: httpx.AsyncClient) -> None:
         response = await client.post(

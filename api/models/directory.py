@@ -314,6 +314,11 @@ class ServiceArea(SQLModel, table=True):
         sa_type=Geometry("MULTIPOLYGON", srid=4326, spatial_index=False),
     )
     admin_area_id: uuid.UUID | None = Field(default=None, foreign_key="admin_area.id")
+    # Whether the area makes its service *covering* in searches: set when Relay's rules
+    # accepted it (bounded size, within the organisation's own countries) or the operator
+    # declared it. Rows written any other way (an import, a hand-made insert) are not trusted
+    # until the operator says so: a world-wide area must not rank first everywhere.
+    vetted: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class Language(SQLModel, table=True):

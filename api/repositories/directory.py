@@ -549,7 +549,7 @@ async def locations_of_organizations(
 
 
 def service_ids_in_area(area_id: uuid.UUID, viewer: Viewer) -> Any:
-    """Services with a place inside the area, or whose service area reaches into it.
+    """Services with a place inside the area, or whose vetted service area reaches into it.
 
     For a viewer who may not locate confidential places, such a place counts as inside only when
     the (coarse) area it is listed in lies within the area asked for: otherwise asking area by
@@ -570,7 +570,7 @@ def service_ids_in_area(area_id: uuid.UUID, viewer: Viewer) -> Any:
         .where(inside)
     )
     covering = select(col(ServiceArea.service_id)).where(
-        func.ST_Intersects(area, col(ServiceArea.extent))
+        col(ServiceArea.vetted).is_(True), func.ST_Intersects(area, col(ServiceArea.extent))
     )
     return union(located, covering)
 

@@ -412,12 +412,15 @@ async def nearest_located(
 def covering_statement(
     viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float
 ) -> Select[Any]:
-    """Services whose service area contains the point (mobile teams, hotlines)."""
+    """Services whose service area contains the point (mobile teams, hotlines). Only vetted
+    areas count (``ServiceArea.vetted``): a covering service ranks first, at distance 0, so an
+    area nobody checked (a world-wide one) must not; its service is found by its places."""
     return (
         select(col(Service.id))
         .where(
             exists().where(
                 col(ServiceArea.service_id) == col(Service.id),
+                col(ServiceArea.vetted).is_(True),
                 func.ST_Intersects(col(ServiceArea.extent), _point(latitude, longitude)),
             ),
             *_service_conditions(viewer, filters),

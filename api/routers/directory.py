@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from api.auth.dependencies import DirectoryWriter
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.repositories.directory import Viewer
 from api.schemas.directory import (
     CapacityUpdate,
@@ -53,9 +53,11 @@ async def _service_body(session: SessionDep, service_id: uuid.UUID) -> dict[str,
     responses=WRITE_ERRORS,
 )
 async def create_service(
-    body: ServiceCreate, session: SessionDep, principal: DirectoryWriter
+    body: ServiceCreate, session: SessionDep, settings: SettingsDep, principal: DirectoryWriter
 ) -> Any:
-    created = await service.create_service(session, principal, body)
+    created = await service.create_service(
+        session, principal, body, largest_area_km2=settings.max_service_area_km2
+    )
     response = _with_etag(await _service_body(session, created.id), created.version, 201)
     response.headers["Location"] = f"/v1/services/{created.id}"
     return response

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Strict, StringConstraints
 
 
 def _refuse_control_characters(value: str) -> str:
@@ -18,3 +18,14 @@ Text = Annotated[str, AfterValidator(_refuse_control_characters)]
 
 ShortName = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 """A name: 1 to 200 characters, trimmed."""
+
+# Numbers and flags of request bodies are taken as JSON spells them, never converted: a
+# coordinate sent as "14" or true is a partner's bug to hear about, not a position to guess.
+Number = Annotated[float, Strict()]
+"""A JSON number (an integer is a number too); true or "14" are refused."""
+
+Integer = Annotated[int, Strict()]
+"""A JSON integer; true, 14.5 or "14" are refused."""
+
+Flag = Annotated[bool, Strict()]
+"""true or false; 1, "true" or "yes" are refused."""

@@ -13,7 +13,7 @@ from functools import cache
 from typing import Annotated, Any
 
 from geojson_pydantic import MultiPolygon, Polygon
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from shapely.geometry import shape
 
 from api.models.directory import (
@@ -24,7 +24,7 @@ from api.models.directory import (
     TargetGroup,
     Visibility,
 )
-from api.schemas.common import ShortName, Text
+from api.schemas.common import Flag, Integer, Number, ShortName, Text
 from api.taxonomy import NEED_CODES
 
 _PHONE = re.compile(r"\+[1-9]\d{6,14}|\d{3,6}")
@@ -71,7 +71,9 @@ PhoneNumber = Annotated[str, AfterValidator(_phone_number)]
 ByDay = Annotated[str, AfterValidator(_byday)]
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
 NeedCode = Annotated[str, AfterValidator(_need)]
-Age = Annotated[int, Field(ge=0, le=120)]
+Age = Annotated[Integer, Field(ge=0, le=120)]
+Latitude = Annotated[Number, Field(ge=-90, le=90)]
+Longitude = Annotated[Number, Field(ge=-180, le=180)]
 
 
 class _Body(BaseModel):
@@ -111,8 +113,8 @@ class AddressIn(_Body):
 class LocationIn(_Body):
     name: ShortName
     description: LongText | None = None
-    latitude: Annotated[float, Field(ge=-90, le=90)]
-    longitude: Annotated[float, Field(ge=-180, le=180)]
+    latitude: Latitude
+    longitude: Longitude
     location_type: LocationType = LocationType.physical
     visibility: Visibility = Visibility.public
     address: AddressIn | None = None
@@ -123,8 +125,8 @@ class LocationIn(_Body):
 class LocationUpdate(_Body):
     name: ShortName | None = None
     description: LongText | None = None
-    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
-    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
     visibility: Visibility | None = None
     address: AddressIn | None = None
 
@@ -145,12 +147,39 @@ def _valid_area(value: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
     return value
 
 
-AreaGeometry = Annotated[Polygon | MultiPolygon, AfterValidator(_valid_area)]
+def _flat_positions(value: Any) -> Any:
+    """Every position is [longitude, latitude], two JSON numbers. A third (a height) is refused
+    rather than dropped: the column is two-dimensional, and a position of three numbers may as
+    well be a garbled one. Strings and booleans are refused, not converted."""
+    if not isinstance(value, dict):
+        return value
+    pending = [value.get("coordinates")]
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, list):
+            continue  # the GeoJSON model names what is wrong with it
+        if item and all(isinstance(part, list) for part in item):
+            pending.extend(item)
+        elif len(item) != 2 or not all(_is_number(part) for part in item):
+            raise ValueError("each position must be [longitude, latitude]: two numbers, no height")
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+AreaGeometry = Annotated[
+    Polygon | MultiPolygon, BeforeValidator(_flat_positions), AfterValidator(_valid_area)
+]
 
 
 class ServiceAreaIn(_Body):
     name: ShortName
-    extent: AreaGeometry = Field(description="GeoJSON Polygon or MultiPolygon, WGS 84.")
+    extent: AreaGeometry = Field(
+        description="GeoJSON Polygon or MultiPolygon, WGS 84; positions are [longitude, latitude] "
+        "(a third number, a height, is refused)."
+    )
 
 
 class Translation(_Body):
@@ -175,7 +204,7 @@ class _ServiceFields(_Body):
     maximum_age: Age | None = None
     genders: Annotated[list[Gender], Field(max_length=3)] | None = None
     target_groups: Annotated[list[TargetGroup], Field(max_length=len(TargetGroup))] | None = None
-    accepts_referrals: bool | None = None
+    accepts_referrals: Flag | None = None
     intake_channel: IntakeChannel | None = None
     visibility: Visibility | None = None
     needs: Annotated[list[NeedCode], Field(max_length=len(NEED_CODES))] | None = None
@@ -216,8 +245,8 @@ class ServiceUpdate(_ServiceFields):
 
 class CapacityUpdate(_Body):
     unit: Annotated[str, Field(pattern=r"^(bed|place|appointment)$")] = "bed"
-    available: Annotated[int, Field(ge=0, le=100_000)]
-    maximum: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    available: Annotated[Integer, Field(ge=0, le=100_000)]
+    maximum: Annotated[Integer, Field(ge=0, le=100_000)] | None = None
 
     @model_validator(mode="after")
     def _within_maximum(self) -> "CapacityUpdate":

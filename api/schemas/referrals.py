@@ -19,6 +19,7 @@ from api.models.referral import (
     ReferralStatus,
     SharingProfile,
 )
+from api.schemas.common import Flag, Integer
 from api.schemas.directory import LANGUAGE_CODE, NeedCode
 
 # A pseudonymous reference: letters, digits and . _ : - only (no spaces, so not a name).
@@ -48,8 +49,8 @@ class ConsentCreate(Strict):
     subject_ref: Annotated[str, Field(pattern=PSEUDONYM, description="Your case reference.")]
     given_by: ConsentGiver
     relationship: Annotated[str | None, Field(min_length=1, max_length=64)] = None
-    child_assent: bool | None = None
-    age_at_consent: Annotated[int, Field(ge=0, le=120)]
+    child_assent: Flag | None = None
+    age_at_consent: Annotated[Integer, Field(ge=0, le=120)]
     method: ConsentMethod
     recorded_by: Annotated[str, Field(pattern=PSEUDONYM, description="Staff pseudonym.")]
     purposes: Annotated[list[ConsentPurpose], Field(min_length=1), AfterValidator(_unique)]
@@ -150,14 +151,14 @@ class Contact(Strict):
 class Subject(Strict):
     name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
     date_of_birth: date | None = None
-    age: Annotated[int | None, Field(ge=0, le=120)] = None
+    age: Annotated[Integer | None, Field(ge=0, le=120)] = None
     gender: Gender | None = None
     language: Annotated[str | None, Field(pattern=LANGUAGE_CODE)] = None
     contact: Contact | None = None
 
 
 class Safety(Strict):
-    do_not_contact_directly: bool = False
+    do_not_contact_directly: Flag = False
     safe_channel: ContactChannel | None = None
     safe_times: Annotated[str | None, Field(min_length=1, max_length=200)] = None
 

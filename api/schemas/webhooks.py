@@ -6,6 +6,7 @@ from pydantic import AfterValidator, Field
 
 from api.models.events import EventType
 from api.net import MAXIMUM_URL_LENGTH
+from api.schemas.common import Flag, Number
 from api.schemas.referrals import Strict, _unique
 
 Url = Annotated[str, Field(min_length=8, max_length=MAXIMUM_URL_LENGTH)]
@@ -24,19 +25,19 @@ class WebhookCreate(Strict):
     ]
     event_types: EventTypes = Field(default_factory=list)
     description: Description = None
-    enabled: bool = True
+    enabled: Flag = True
 
 
 class WebhookUpdate(Strict):
     url: Url | None = None
     event_types: EventTypes | None = None
     description: Description = None
-    enabled: bool | None = None
+    enabled: Flag | None = None
 
 
 class SecretRotation(Strict):
     overlap_hours: Annotated[
-        float | None,
+        Number | None,
         Field(
             ge=0,
             le=24 * 30,

@@ -579,6 +579,7 @@ def build() -> Network:
             name="Whole region (demo)",
             extent=_rectangle(south, west, north, east),
             admin_area_id=region.id,
+            vetted=True,
         )
     )
     return network

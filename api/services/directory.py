@@ -215,13 +215,68 @@ def _address(location_id: uuid.UUID, item: AddressIn) -> Address:
     return Address(location_id=location_id, **item.model_dump())
 
 
-def _area(item: ServiceAreaIn, service_id: uuid.UUID) -> ServiceArea:
+def _extent(item: ServiceAreaIn) -> ShapelyMultiPolygon:
     geometry = shape(item.extent.model_dump(exclude_none=True))
-    if geometry.geom_type == "Polygon":
-        geometry = ShapelyMultiPolygon([geometry])
+    return ShapelyMultiPolygon([geometry]) if geometry.geom_type == "Polygon" else geometry
+
+
+def _area(item: ServiceAreaIn, service_id: uuid.UUID) -> ServiceArea:
+    """A service area that passed ``_vet_areas``: it makes its service covering in searches."""
     return ServiceArea(
-        service_id=service_id, name=item.name, extent=WKTElement(geometry.wkt, srid=4326)
+        service_id=service_id,
+        name=item.name,
+        extent=WKTElement(_extent(item).wkt, srid=4326),
+        vetted=True,
     )
+
+
+class ServiceAreaRefused(RelayError):
+    """A service area an organisation may not declare itself: shaped like a request-validation
+    problem, naming the field."""
+
+    status = 422
+    title = "Unprocessable Content"
+    code = "service-area-refused"
+
+    def __init__(self, loc: list[str | int], message: str) -> None:
+        super().__init__(message, errors=[{"loc": loc, "msg": message, "type": self.code}])
+
+
+BORDER_TOLERANCE = 0.01
+"""Share of an area that may spill over into another country (outlines drawn by hand)."""
+
+
+async def _vet_areas(
+    session: AsyncSession,
+    principal: Principal,
+    organization: Organization,
+    body: ServiceCreate,
+    largest_km2: float,
+) -> None:
+    """Bound what a partner may declare: a service covering a point ranks first there, at
+    distance 0, so a world-wide area would win every search for its needs. A partner's areas
+    together stay within ``largest_km2`` (a large region) and inside the countries where the
+    organisation has places (its locations, with the ones sent now); the operator (``admin``)
+    may declare any."""
+    if not body.service_areas or _is_admin(principal):
+        return
+    extents = [_extent(item).wkt for item in body.service_areas]
+    sizes = [await repository.area_km2(session, extent) for extent in extents]
+    if sum(sizes) > largest_km2:
+        raise ServiceAreaRefused(
+            ["body", "service_areas"],
+            f"The service areas cover {sum(sizes):,.0f} km²; an organisation may declare at most "
+            f"{largest_km2:,.0f} km² for a service. Ask the operator to declare a larger one.",
+        )
+    places = [(item.latitude, item.longitude) for item in body.locations]
+    for index, (extent, size) in enumerate(zip(extents, sizes, strict=True)):
+        outside = await repository.foreign_km2(session, organization.id, extent, places)
+        if outside > size * BORDER_TOLERANCE:
+            raise ServiceAreaRefused(
+                ["body", "service_areas", index, "extent"],
+                "The area reaches into a country where the organisation has no place: list a "
+                "location there first, or ask the operator to declare it.",
+            )
 
 
 def _translations(value: Any) -> dict[str, Any]:
@@ -256,9 +311,10 @@ async def _new_location(
 
 
 async def create_service(
-    session: AsyncSession, principal: Principal, body: ServiceCreate
+    session: AsyncSession, principal: Principal, body: ServiceCreate, *, largest_area_km2: float
 ) -> Service:
     organization = await _owning_organization(session, principal, body.organization_id)
+    await _vet_areas(session, principal, organization, body, largest_area_km2)
     fields = body.model_dump(
         exclude={
             "organization_id",

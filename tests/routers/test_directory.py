@@ -4,15 +4,19 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from fastapi import FastAPI
+from geoalchemy2.shape import from_shape
+from shapely.geometry import MultiPolygon, box
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from api.auth.scopes import Scope
 from api.config import Settings
-from api.models.directory import Metadata
+from api.models.directory import AdminArea, Metadata, Service, ServiceArea
 from api.models.organization import OrganizationKind
 from tests.factories.auth import Partner, create_partner
+from tests.factories.directory import load_demo
 from tests.hsds_conformance import validate_hsds
 from tests.isolation import assert_hidden_from_other_organisations
 
@@ -361,3 +365,166 @@ class TestIsolation:
             )
         )
         assert set(authors.scalars()) == {writer.client.client_id}
+
+
+def _rectangle(west: float, south: float, east: float, north: float) -> dict[str, Any]:
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+# Drawn with straight edges in longitude and latitude, as the coverage test reads it: its area
+# as a geography (great-circle edges through the poles' neighbourhood) would be 0.
+WORLD = _rectangle(-180, -85, 180, 85)
+# A district of the demo region (Terre-Démo: longitudes -16.40 to -15.50, latitudes 13.80 to
+# 14.40), about 470 km².
+DISTRICT = _rectangle(-16.1, 14.0, -15.9, 14.2)
+IN_THE_REGION = {"name": "Antenne", "latitude": 14.1, "longitude": -16.0}
+
+
+async def _areas_of(session: AsyncSession, service_id: str) -> list[bool]:
+    rows = await session.execute(
+        select(col(ServiceArea.vetted)).where(col(ServiceArea.service_id) == service_id)
+    )
+    return list(rows.scalars())
+
+
+async def _services_of(session: AsyncSession, partner: Partner) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Service)
+        .where(col(Service.organization_id) == partner.organization.id)
+    )
+    return int(count or 0)
+
+
+class TestServiceAreaBounds:
+    """POST /v1/services: what an organisation may declare as its service area (issue 17)."""
+
+    @pytest.fixture
+    async def demo(self, session: AsyncSession) -> None:
+        await load_demo(session)
+
+    @pytest.fixture
+    async def neighbour(self, session: AsyncSession) -> AdminArea:
+        """A country next to the demo region, where the writer has no place."""
+        area = AdminArea(
+            name="Neighbouring country",
+            level=0,
+            country="YY",
+            geom=from_shape(MultiPolygon([box(-15.5, 13.8, -14.6, 14.4)]), srid=4326),
+        )
+        session.add(area)
+        await session.flush()
+        return area
+
+    async def test_a_world_wide_area_is_refused(
+        self, client: httpx.AsyncClient, writer: Partner, session: AsyncSession
+    ) -> None:
+        response = await create(
+            client, writer, service_areas=[{"name": "Everywhere", "extent": WORLD}]
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert body["type"] == "urn:relay:problem:service-area-refused"
+        assert body["errors"][0]["loc"] == ["body", "service_areas"]
+        assert "operator" in body["detail"]
+        assert await _services_of(session, writer) == 0
+
+    async def test_many_areas_count_together(
+        self, client: httpx.AsyncClient, writer: Partner
+    ) -> None:
+        # Twenty areas of about 6,000 km² each: each small, together larger than the limit.
+        areas = [{"name": f"Part {n}", "extent": _rectangle(n, 0, n + 0.7, 0.7)} for n in range(20)]
+        response = await create(client, writer, service_areas=areas)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["body", "service_areas"]
+
+    async def test_a_district_sized_area_is_accepted(
+        self, client: httpx.AsyncClient, writer: Partner, session: AsyncSession, demo: None
+    ) -> None:
+        response = await create(
+            client,
+            writer,
+            locations=[IN_THE_REGION],
+            service_areas=[{"name": "Team district", "extent": DISTRICT}],
+        )
+        assert response.status_code == 201, response.text
+        assert await _areas_of(session, response.json()["id"]) == [True]
+
+    async def test_an_area_reaching_into_another_country_is_refused(
+        self,
+        client: httpx.AsyncClient,
+        writer: Partner,
+        session: AsyncSession,
+        demo: None,
+        neighbour: AdminArea,
+    ) -> None:
+        response = await create(
+            client,
+            writer,
+            locations=[IN_THE_REGION],
+            service_areas=[
+                {"name": "District", "extent": DISTRICT},
+                {"name": "Across the border", "extent": _rectangle(-15.9, 14.0, -15.2, 14.2)},
+            ],
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["body", "service_areas", 1, "extent"]
+        assert await _services_of(session, writer) == 0
+
+    async def test_a_place_in_that_country_allows_it(
+        self,
+        client: httpx.AsyncClient,
+        writer: Partner,
+        demo: None,
+        neighbour: AdminArea,
+    ) -> None:
+        response = await create(
+            client,
+            writer,
+            locations=[IN_THE_REGION, {"name": "Office", "latitude": 14.1, "longitude": -15.3}],
+            service_areas=[{"name": "Both sides", "extent": _rectangle(-15.9, 14.0, -15.2, 14.2)}],
+        )
+        assert response.status_code == 201, response.text
+
+    async def test_an_organisation_without_places_cannot_claim_a_country(
+        self, client: httpx.AsyncClient, writer: Partner, demo: None
+    ) -> None:
+        response = await create(
+            client, writer, locations=[], service_areas=[{"name": "District", "extent": DISTRICT}]
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["body", "service_areas", 0, "extent"]
+
+    async def test_the_operator_may_declare_a_large_one(
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings, demo: None
+    ) -> None:
+        operator = await create_partner(
+            session, settings, scopes=[Scope.directory_write, Scope.admin], name="Operator"
+        )
+        response = await create(
+            client,
+            operator,
+            locations=[],
+            service_areas=[{"name": "Whole world", "extent": WORLD}],
+        )
+        assert response.status_code == 201, response.text
+        assert await _areas_of(session, response.json()["id"]) == [True]
+
+    async def test_the_limit_is_a_setting(
+        self, client: httpx.AsyncClient, app: FastAPI, writer: Partner, demo: None
+    ) -> None:
+        original = app.state.settings
+        app.state.settings = original.model_copy(update={"max_service_area_km2": 100.0})
+        try:
+            response = await create(
+                client,
+                writer,
+                locations=[IN_THE_REGION],
+                service_areas=[{"name": "Team district", "extent": DISTRICT}],
+            )
+        finally:
+            app.state.settings = original
+        assert response.status_code == 422, response.text
+        assert "100 km²" in response.json()["detail"]

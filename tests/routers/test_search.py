@@ -17,12 +17,20 @@ from sqlmodel import col
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.importers.facilities import import_facilities
-from api.models.directory import AdminArea, Attribute, Location, ServiceAtLocation
+from api.models.directory import (
+    AdminArea,
+    Attribute,
+    Location,
+    Service,
+    ServiceArea,
+    ServiceAtLocation,
+)
 from api.models.organization import Organization
 from api.services.demo import _id
 from api.taxonomy import NEED_CODES, term_id
 from tests.factories.auth import create_partner
 from tests.factories.directory import WHO_KEMRI, DemoNetwork, load_demo
+from tests.factories.organizations import create_organization
 
 MADAGASCAR = (-25.6, 43.2, -11.9, 50.5)  # south, west, north, east
 LIMIT = 10
@@ -473,3 +481,77 @@ class TestWhatSearchMustNotShow:
             True,
             False,
         ]
+
+
+HELPLINE_IN_THE_REGION = {"lat": 14.0, "lon": -16.2, "need": "helpline"}
+
+
+class TestCoveringIsHonest:
+    """A service area claiming the whole world, already in the table (imported, or written
+    before areas were bounded), must not rank its service first, at distance 0, everywhere."""
+
+    async def _world_helpline(self, session: AsyncSession, *, vetted: bool) -> str:
+        organization = await create_organization(session, name="Helpline everywhere")
+        service = Service(
+            organization_id=organization.id, name="Helpline everywhere", status="active"
+        )
+        session.add(service)
+        await session.flush()
+        place = Location(
+            organization_id=organization.id, name="Office", latitude=48.85, longitude=2.35
+        )
+        session.add(place)
+        await session.flush()
+        session.add_all(
+            [
+                Attribute(
+                    link_id=service.id,
+                    link_entity="service",
+                    link_type="need",
+                    taxonomy_term_id=term_id("helpline"),
+                ),
+                ServiceAtLocation(service_id=service.id, location_id=place.id),
+                ServiceArea(
+                    service_id=service.id,
+                    name="The world",
+                    extent=from_shape(MultiPolygon([box(-180, -85, 180, 85)]), srid=4326),
+                    vetted=vetted,
+                ),
+            ]
+        )
+        await session.flush()
+        return str(service.id)
+
+    async def test_an_unvetted_world_wide_area_does_not_cover(
+        self, client: httpx.AsyncClient, session: AsyncSession, network: DemoNetwork
+    ) -> None:
+        poisoner = await self._world_helpline(session, vetted=False)
+        body = (await client.get("/v1/search/nearest", params=HELPLINE_IN_THE_REGION)).json()
+        [first, *_] = body["data"]
+        assert first["service"]["name"] == "National child and women helpline (demo)"
+        assert first["covering"] is True
+        theirs = [item for item in body["data"] if item["service"]["id"] == poisoner]
+        assert theirs, "still found, by its office"
+        for item in theirs:
+            assert item["covering"] is False
+            assert item["distance_m"] > 4_000_000  # Paris, from the demo region
+
+    async def test_an_area_the_operator_declared_covers(
+        self, client: httpx.AsyncClient, session: AsyncSession, network: DemoNetwork
+    ) -> None:
+        declared = await self._world_helpline(session, vetted=True)
+        body = (await client.get("/v1/search/nearest", params=HELPLINE_IN_THE_REGION)).json()
+        covering = {item["service"]["id"] for item in body["data"] if item["covering"]}
+        assert declared in covering
+
+    async def test_an_unvetted_area_does_not_put_its_service_in_an_area_export(
+        self, client: httpx.AsyncClient, session: AsyncSession, network: DemoNetwork
+    ) -> None:
+        poisoner = await self._world_helpline(session, vetted=False)
+        region = _id("area", "region")
+        exported = await client.get(
+            "/lookup/export", params={"area": str(region), "format": "geojson"}
+        )
+        assert exported.status_code == 200, exported.text
+        assert "National child and women helpline" in exported.text
+        assert poisoner not in exported.text
