@@ -373,7 +373,8 @@ class SearchPoint(SQLModel, table=True):
     """One row per (service at a located place, need it meets): the nearest-service index.
 
     Kept by database triggers on ``attribute``, ``service_at_location`` and ``location``
-    (migration 0004), never written by the application. Each need has its own partial GiST
+    (migrations 0004 and 0013: ``stand_in`` is the place's, so a confidential place's point of
+    its listed area), never written by the application. Each need has its own partial GiST
     indexes on ``point`` and ``stand_in`` (migration 0007): "nearest place meeting need X" is
     one ordered scan of an index holding only places meeting X (STYLE.md rule 10).
     """
