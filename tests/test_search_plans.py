@@ -7,6 +7,7 @@ custom plan) and as a generic prepared plan, which is what the API runs (STYLE.m
 """
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -56,7 +57,9 @@ CASES = {
     "partner, no need, eligibility": (PARTNER, SearchFilters(age=30, group="women")),
     "partner, need and area": (
         PARTNER,
-        SearchFilters(needs=("emergency-police",), area_outline=NAIROBI),
+        SearchFilters(
+            needs=("emergency-police",), area_outline=NAIROBI, areas_within=(uuid.uuid4(),)
+        ),
     ),
 }
 
@@ -90,6 +93,8 @@ def _literal(value: Any) -> str:
         return f"'\\x{value.hex()}'"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list):
+        return "'{" + ",".join(str(item) for item in value) + "}'"
     return "'" + str(value).replace("'", "''") + "'"
 
 

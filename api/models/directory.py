@@ -24,9 +24,6 @@ from sqlmodel import Field, SQLModel
 from api.models.base import check_in, created_at_field, utcnow
 from api.taxonomy import NEED_CODES, term_id
 
-# Confidential places are ranked, for callers who may not locate them, at a node of this grid.
-STAND_IN_GRID_DEGREES = 0.5
-
 
 class Visibility(StrEnum):
     public = "public"
@@ -201,20 +198,14 @@ class Location(SQLModel, table=True):
             ),
         ),
     )
-    # Where search ranks the place for a caller who may not locate it: a confidential place sits
-    # on the nearest 0.5-degree grid node (cells of about 55 km), every other place on its point.
+    # Where search ranks the place for a caller who may not locate it: every place on its point,
+    # but a confidential one on a point of the area it is listed in (``ST_PointOnSurface`` of
+    # ``admin_area_id``'s outline), the same for every place listed there, so that its rank and
+    # distances say no more than that area; none without a listed area (not ranked at all).
+    # Written by a trigger on every insert and update (migration 0013), never by the application.
     stand_in: Any = Field(
         default=None,
-        sa_column=sa.Column(
-            Geography("POINT", srid=4326, spatial_index=False),
-            sa.Computed(
-                "CASE WHEN latitude IS NULL THEN NULL "
-                "WHEN visibility = 'confidential' THEN ST_SnapToGrid(ST_SetSRID("
-                f"ST_MakePoint(longitude, latitude), 4326), {STAND_IN_GRID_DEGREES})::geography "
-                "ELSE ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)::geography END",
-                persisted=True,
-            ),
-        ),
+        sa_column=sa.Column(Geography("POINT", srid=4326, spatial_index=False)),
     )
     external_identifier: str | None = Field(default=None, sa_type=sa.Text)
     external_identifier_type: str | None = Field(default=None, sa_type=sa.Text)
@@ -387,7 +378,8 @@ class SearchPoint(SQLModel, table=True):
     """One row per (service at a located place, need it meets): the nearest-service index.
 
     Kept by database triggers on ``attribute``, ``service_at_location`` and ``location``
-    (migration 0004), never written by the application. Each need has its own partial GiST
+    (migrations 0004 and 0013: ``stand_in`` is the place's, so a confidential place's point of
+    its listed area), never written by the application. Each need has its own partial GiST
     indexes on ``point`` and ``stand_in`` (migration 0007): "nearest place meeting need X" is
     one ordered scan of an index holding only places meeting X (STYLE.md rule 10).
     """
@@ -421,8 +413,10 @@ class SearchPoint(SQLModel, table=True):
     point: Any = Field(
         sa_column=sa.Column(Geography("POINT", srid=4326, spatial_index=False), nullable=False)
     )
+    # Null for a confidential place listed in no area: not ranked for a viewer who may not
+    # locate it.
     stand_in: Any = Field(
-        sa_column=sa.Column(Geography("POINT", srid=4326, spatial_index=False), nullable=False)
+        sa_column=sa.Column(Geography("POINT", srid=4326, spatial_index=False), nullable=True)
     )
 
 

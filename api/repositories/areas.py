@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import Uuid, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.db import Compiled, Database
@@ -76,18 +77,28 @@ async def stand_in_point(session: AsyncSession, area_id: uuid.UUID) -> tuple[flo
     return (float(row[0]), float(row[1])) if row is not None else None
 
 
+_INSIDE = aliased(AdminArea, name="inside")
 _OUTLINE = Compiled(
-    select(func.ST_AsEWKB(col(AdminArea.geom))).where(
-        col(AdminArea.id) == bindparam("area_id", type_=Uuid)
-    )
+    select(
+        func.ST_AsEWKB(col(AdminArea.geom)),
+        select(func.array_agg(col(_INSIDE.id)))
+        .where(func.ST_CoveredBy(col(_INSIDE.geom), col(AdminArea.geom)))
+        .scalar_subquery(),
+    ).where(col(AdminArea.id) == bindparam("area_id", type_=Uuid))
 )
 
 
-async def outline_ewkb(database: Database, area_id: uuid.UUID) -> bytes | None:
-    """The area's outline as EWKB, to bind as a constant the planner can estimate against
-    (on the driver: the search runs it, on a ``Reader``)."""
+async def outline_ewkb(
+    database: Database, area_id: uuid.UUID
+) -> tuple[bytes, tuple[uuid.UUID, ...]] | None:
+    """The area's outline as EWKB, to bind as a constant the planner can estimate against, and
+    the ids of the areas lying within it, itself included (a place listed in one of them is
+    inside it even for a caller who may not know where the place is). On the driver: the search
+    runs it, on a ``Reader``."""
     rows = await _OUTLINE.fetch(database, area_id=area_id)
-    return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+    if not rows or rows[0][0] is None:
+        return None
+    return bytes(rows[0][0]), tuple(rows[0][1] or ())
 
 
 async def children(

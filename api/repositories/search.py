@@ -4,8 +4,9 @@ a ``(:x IS NULL OR ...)`` pattern under a generic plan would defeat the indexes.
 Two candidate sets are merged by the service layer:
 - *located*: an ordered GiST scan (``<->``) of ``search_point`` on (need, point) when a need is
   asked for, of ``location`` otherwise. For a viewer without ``directory:confidential`` the scan
-  runs on ``stand_in``, where confidential places sit on a 0.5-degree grid node (never at their
-  real point) and come back flagged as withheld;
+  runs on ``stand_in``, where a confidential place sits on a point of the area it is listed in
+  (chosen from the area alone, never from its real point: migration 0013) and comes back
+  flagged as withheld; one listed in no area has no stand-in and is not ranked at all;
 - *covering*: services whose service area contains the point (mobile teams, hotlines).
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     Select,
     Text,
+    Uuid,
     and_,
     any_,
     bindparam,
@@ -31,7 +33,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
@@ -65,6 +67,9 @@ class SearchFilters:
     language: str | None = None
     radius_m: float | None = None
     area_outline: bytes | None = None  # EWKB of the administrative area to search within
+    # The ids of the administrative areas lying within it (itself included): a confidential place
+    # a viewer may not locate is inside it only when listed in one of them.
+    areas_within: tuple[uuid.UUID, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,7 @@ PARAMETERS = frozenset(
         "radius_m",
         "area_outline",
         "area_cover",
+        "areas_within",
     }
 )
 
@@ -132,6 +138,7 @@ def _values(
         "radius_m": filters.radius_m,
         "area_outline": filters.area_outline,
         "area_cover": area_cover(filters.area_outline) if filters.area_outline else None,
+        "areas_within": list(filters.areas_within),
         **more,
     }
 
@@ -230,15 +237,21 @@ def _ranking(viewer: Viewer, point: Any, stand_in: Any) -> tuple[Any, list[Any],
     """The column to rank by, the location conditions and the ``withheld`` flag for a viewer.
 
     A viewer who may not locate confidential places is ranked against ``stand_in`` (the point
-    itself for every other place, a grid node for confidential ones), so one index scan serves
-    both kinds; confidential rows come back flagged ``withheld`` and their distance is a
-    distance to a grid node, never shown.
+    itself for every other place, a point of its listed area for a confidential one), so one
+    index scan serves both kinds; confidential rows come back flagged ``withheld`` and their
+    distance is a distance to that point, never shown. Every shelter listed in an area ranks
+    at the same point: moving one inside its area changes nothing such a viewer can observe. A
+    row without a ranking position (no coordinates; a shelter listed in no area) is no candidate.
     """
     if viewer.sees_confidential_locations:
-        return point, [col(Location.visibility).in_(viewer.levels)], literal(False)
+        return (
+            point,
+            [point.is_not(None), col(Location.visibility).in_(viewer.levels)],
+            literal(False),
+        )
     levels = {*viewer.levels, Visibility.confidential.value}
     withheld = col(Location.visibility) == Visibility.confidential.value
-    return stand_in, [col(Location.visibility).in_(sorted(levels))], withheld
+    return stand_in, [stand_in.is_not(None), col(Location.visibility).in_(sorted(levels))], withheld
 
 
 def area_cover(outline: bytes) -> str:
@@ -249,12 +262,19 @@ def area_cover(outline: bytes) -> str:
     return geocentric_cover(BoundingBox(west, south, east, north))
 
 
-def _place_filters(filters: SearchFilters, position: Any, here: Any) -> list[Any]:
+def _place_filters(viewer: Viewer, filters: SearchFilters, position: Any, here: Any) -> list[Any]:
     """Radius and area, both tested on the ranking column: for a viewer who may not locate
-    confidential places that is ``stand_in``, so neither can place one more finely than its grid
-    cell. The area is bound as a constant: first ``&&`` against its geocentric cover (indexed,
-    estimated by the planner), then the exact planar test."""
-    conditions = []
+    confidential places that is ``stand_in``, so neither can place one more finely than the area
+    it is listed in. The area is bound as a constant: first ``&&`` against its geocentric cover
+    (indexed, estimated by the planner), then the exact planar test.
+
+    For such a viewer a confidential place is inside the area asked for only when the area it is
+    listed in lies within it (``areas_within``, as ``service_ids_in_area`` counts it for the
+    lookup's downloads): its stand-in alone would count a shelter listed in a region inside
+    whichever district holds the region's stand-in. A listed area within the area holds its
+    stand-in, so the ``&&`` and the planar test keep every such place; the ids are bound, so
+    the statement reads no ``admin_area`` row."""
+    conditions: list[Any] = []
     if filters.radius_m is not None:
         conditions.append(
             func.ST_DWithin(position, here, bindparam("radius_m", filters.radius_m, Float))
@@ -266,6 +286,14 @@ def _place_filters(filters: SearchFilters, position: Any, here: Any) -> list[Any
         )
         conditions.append(position.op("&&", is_comparison=True)(cover))
         conditions.append(func.ST_Intersects(outline, func.geometry(position)))
+        if not viewer.sees_confidential_locations:
+            within = bindparam("areas_within", list(filters.areas_within), ARRAY(Uuid))
+            conditions.append(
+                or_(
+                    col(Location.visibility) != Visibility.confidential.value,
+                    col(Location.admin_area_id) == any_(within),
+                )
+            )
     return conditions
 
 
@@ -321,7 +349,7 @@ def _by_need(
             # The organisation owning the place must be visible too (as ``visible_locations``).
             _visible_organization(viewer, col(Location.organization_id)),
             *_service_conditions(viewer, replace(filters, needs=())),
-            *_place_filters(filters, position, here),
+            *_place_filters(viewer, filters, position, here),
         )
     )
     return statement.order_by(position.op("<->")(here)).limit(window)
@@ -345,12 +373,11 @@ def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, window: int) ->
         .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
         .join(Service, col(Service.id) == col(ServiceAtLocation.service_id))
         .where(
-            position.is_not(None),
             *place_conditions,
             # The organisation owning the place must be visible too (as ``visible_locations``).
             _visible_organization(viewer, col(Location.organization_id)),
             *_service_conditions(viewer, filters),
-            *_place_filters(filters, position, here),
+            *_place_filters(viewer, filters, position, here),
         )
     )
     return statement.order_by(position.op("<->")(here)).limit(window)

@@ -87,7 +87,7 @@ async def nearest(
     # Anonymous or a valid token (401 for a bad one), checked on the search's own connection.
     async with reading(request) as reader:
         principal = await principal_if_present(request, reader, authorization)
-        outline = await areas.outline(reader, given.area) if given.area is not None else None
+        area = await areas.outline(reader, given.area) if given.area is not None else None
         query = NearestQuery(
             latitude=given.lat,
             longitude=given.lon,
@@ -100,7 +100,8 @@ async def nearest(
                 has_capacity=given.has_capacity,
                 language=given.language,
                 radius_m=given.radius_m,
-                area_outline=outline,
+                area_outline=area[0] if area else None,
+                areas_within=area[1] if area else (),
             ),
             open_at=moment,
             limit=given.limit,

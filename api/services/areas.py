@@ -44,8 +44,9 @@ async def stand_in_point(session: AsyncSession, area_id: uuid.UUID) -> tuple[flo
     return point
 
 
-async def outline(database: Database, area_id: uuid.UUID) -> bytes:
-    """The area's outline (EWKB), for search filters; 404 problem for an unknown area."""
+async def outline(database: Database, area_id: uuid.UUID) -> tuple[bytes, tuple[uuid.UUID, ...]]:
+    """The area's outline (EWKB) and the ids of the areas within it, for search filters; 404
+    problem for an unknown area."""
     found = await repository.outline_ewkb(database, area_id)
     if found is None:
         raise AreaNotFound("No administrative area with this id.")

@@ -35,6 +35,7 @@ from api.models.directory import (
     ServiceAtLocation,
     ServiceCapacity,
     ServiceStatus,
+    Visibility,
 )
 from api.models.organization import Organization
 from api.repositories import directory_writes as repository
@@ -534,6 +535,18 @@ async def update_location(
             session, body.latitude, body.longitude
         )
         await repository.set_link_region(session, location.id, location.region_key)
+    if (
+        location.visibility == Visibility.confidential.value
+        and location.admin_area_id is None
+        and location.latitude is not None
+        and location.longitude is not None
+    ):
+        # A confidential place is searched by a point of the area it is listed in: one made
+        # confidential without an area (an imported place) is listed in the smallest one
+        # containing it, as a new place is (the database's trigger does the same for any write).
+        location.admin_area_id = await repository.smallest_area_containing(
+            session, location.latitude, location.longitude
+        )
     await _bump(location)
     await log.save(session, related)
     return location

@@ -2,9 +2,11 @@
 need, and is it open?"
 
 Distances are metres on the WGS 84 ellipsoid (PostGIS geography). A confidential place that
-the caller may not locate is ranked by a stand-in point (the nearest node of a 0.5-degree grid),
-and carries neither position nor distance: querying from many points can then reveal at most
-that grid node, a cell of about 55 by 55 km, about as much as the listed area says anyway.
+the caller may not locate is ranked by a stand-in point chosen from the area it is listed in
+alone (the same point for every place listed there), and carries neither position nor distance:
+querying from many points can then reveal that point, which says which area the place is listed
+in, as its result does anyway, and nothing of where in that area it is. Ties (two shelters
+listed in one area) are broken by ids, never by anything their positions decide.
 """
 
 import functools
@@ -151,8 +153,13 @@ def _settled(window: repository.Window, distances: list[float], limit: int) -> b
     return len(distances) == limit and distances[-1] <= window.reach_m * (1 - SPHERE_ERROR)
 
 
-def _key(candidate: Candidate) -> tuple[float, bool, str]:
-    return (candidate.distance_m, not candidate.covering, str(candidate.service_id))
+def _key(candidate: Candidate) -> tuple[float, bool, str, str]:
+    return (
+        candidate.distance_m,
+        not candidate.covering,
+        str(candidate.service_id),
+        str(candidate.location_id),
+    )
 
 
 async def nearest_json(database: Database, viewer: Viewer, query: NearestQuery) -> bytes:

@@ -429,38 +429,54 @@ class TestWhatSearchMustNotShow:
             assert str(place.id) not in str(body)
             assert "Host house" not in str(body)
 
-    async def test_area_filter_places_a_withheld_shelter_no_finer_than_its_grid_cell(
+    async def test_area_filter_places_a_withheld_shelter_no_finer_than_its_listed_area(
         self,
         client: httpx.AsyncClient,
         session: AsyncSession,
         settings: Settings,
         network: DemoNetwork,
     ) -> None:
-        """Areas far smaller than the grid cell (communes of about 1 km) around the shelter: an
-        answer per area would say which one holds it. Without directory:confidential the test
-        is made on the stand-in, so every commune answers the same."""
+        """Areas far smaller than the shelter's listed area (communes of about 1 km around it,
+        one around its stand-in) and the districts: an answer per area would say which one holds
+        it. Without directory:confidential a shelter is inside an area only when the area it is
+        listed in (the region) lies within it, so every smaller area answers the same."""
         shelter = network.shelter
+        stand_in = (
+            await session.execute(
+                text(
+                    "SELECT ST_Y(stand_in::geometry), ST_X(stand_in::geometry) FROM location "
+                    "WHERE id = :id"
+                ),
+                {"id": shelter.id},
+            )
+        ).one()
         communes = []
-        for index in range(3):
-            west = shelter.longitude - 0.015 + index * 0.01
+        for index, (latitude, west) in enumerate(
+            [
+                (shelter.latitude, shelter.longitude - 0.015),
+                (shelter.latitude, shelter.longitude - 0.005),
+                (shelter.latitude, shelter.longitude + 0.005),
+                (stand_in[0], stand_in[1] - 0.005),
+            ]
+        ):
             commune = AdminArea(
                 name=f"Commune {index} (test)",
                 level=3,
                 geom=from_shape(
-                    MultiPolygon(
-                        [box(west, shelter.latitude - 0.005, west + 0.01, shelter.latitude + 0.005)]
-                    ),
+                    MultiPolygon([box(west, latitude - 0.005, west + 0.01, latitude + 0.005)]),
                     srid=4326,
                 ),
             )
             session.add(commune)
             communes.append(commune)
         await session.flush()
+        districts = [_id("area", key) for key in ("sabali", "kounda", "mbayene")]
+        region = _id("area", "region")
         cleared = await create_partner(
             session, settings, scopes=[Scope.directory_read, Scope.directory_confidential]
         )
 
-        async def found(area: AdminArea, headers: dict[str, str]) -> bool:
+        async def found(area: object, headers: dict[str, str]) -> bool:
             body = (
                 await client.get(
                     "/v1/search/nearest",
@@ -468,17 +484,23 @@ class TestWhatSearchMustNotShow:
                         "lat": shelter.latitude,
                         "lon": shelter.longitude,
                         "need": "safe-shelter",
-                        "area": str(area.id),
+                        "area": str(area),
                     },
                     headers=headers,
                 )
             ).json()
             return any(item["location"]["id"] == str(shelter.id) for item in body["data"])
 
-        assert [await found(commune, {}) for commune in communes] == [False, False, False]
-        assert [await found(commune, cleared.headers) for commune in communes] == [
+        smaller = [commune.id for commune in communes] + districts
+        assert [await found(area, {}) for area in smaller] == [False] * 7
+        assert await found(region, {})
+        assert [await found(area, cleared.headers) for area in smaller] == [
             False,
             True,
+            False,
+            False,
+            False,
+            True,  # Kounda
             False,
         ]
 
