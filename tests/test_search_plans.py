@@ -1,5 +1,8 @@
 """The nearest query's plans on 100k service points: an ordered GiST scan, never a sequential scan.
 
+The API sends every search with a radius (the default when the caller names none), so each case
+is explained both without and with the default radius.
+
 The points are the benchmark's generator (``bench/generate.py``) run inside one transaction that
 is rolled back at the end, with ``ANALYZE`` in between so the planner sees realistic statistics.
 Each query is explained twice, as the API sends it (``api.db.Compiled``): with its values (a
@@ -8,6 +11,7 @@ custom plan) and as a generic prepared plan, which is what the API runs (STYLE.m
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -19,6 +23,7 @@ from api.db import Compiled
 from api.models.directory import need_index_name
 from api.repositories.directory import Viewer
 from api.repositories.search import PARAMETERS, SearchFilters, _values, nearest_statement
+from api.services.search import DEFAULT_RADIUS_M
 from api.taxonomy import NEED_CODES
 from bench.generate import populate
 
@@ -58,6 +63,11 @@ CASES = {
         PARTNER,
         SearchFilters(needs=("emergency-police",), area_outline=NAIROBI),
     ),
+}
+CASES |= {
+    f"{case}, default radius": (viewer, replace(filters, radius_m=DEFAULT_RADIUS_M))
+    for case, (viewer, filters) in CASES.items()
+    if filters.radius_m is None
 }
 
 
@@ -132,23 +142,31 @@ class TestNearestPlans:
         assert not scanned, f"sequential scan of {[n['Relation Name'] for n in scanned]}"
         spatial = [node for node in nodes if node.get("Index Name") in GIST_INDEXES]
         assert spatial, "the candidates must come from a GiST index"
-        if filters.area_outline is None:
+        if filters.area_outline is None and (generic or filters.radius_m is None):
             # Around a point: an ordered scan (ORDER BY <-> LIMIT). Within a small area the
-            # planner may rather collect the area's rows from the same index and sort them.
+            # planner may rather collect the area's rows from the same index and sort them; so
+            # may it within a radius where it expects few rows, when it plans for the values
+            # (a connection's first five calls): the generic plan it keeps is ordered.
             assert any(node.get("Order By") for node in spatial), "expected an ordered GiST scan"
+        elif filters.radius_m is not None:
+            assert any(
+                node.get("Order By") or "&&" in node.get("Index Cond", "") for node in spatial
+            ), "expected an ordered GiST scan or one bounded by the radius"
         if filters.needs:
             # Each need's own partial index: only places meeting it are visited.
             assert {NEED_INDEXES.get(node["Index Name"]) for node in spatial} <= set(filters.needs)
 
+    @pytest.mark.parametrize("radius_m", [None, DEFAULT_RADIUS_M], ids=["unbounded", "default"])
     @pytest.mark.parametrize("viewer", [PARTNER, CLEARED], ids=["partner", "cleared"])
     async def test_every_need_has_its_index(
-        self, planner: asyncpg.Connection, viewer: Viewer
+        self, planner: asyncpg.Connection, viewer: Viewer, radius_m: float | None
     ) -> None:
         """A need added to the taxonomy without its partial indexes would be searched by a
         sequential scan of every (place, need) row."""
         column = "point" if viewer.sees_confidential_locations else "stand_in"
         for code in NEED_CODES:
-            nodes = await _explain(planner, viewer, SearchFilters(needs=(code,)), generic=True)
+            filters = SearchFilters(needs=(code,), radius_m=radius_m)
+            nodes = await _explain(planner, viewer, filters, generic=True)
             assert [node.get("Index Name") for node in nodes if node.get("Order By")] == [
                 need_index_name(column, code)
             ], code
