@@ -9,6 +9,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from ipaddress import ip_address, ip_network
 
 
 class RateLimiter:
@@ -56,6 +57,22 @@ class RateLimiter:
             self._theoretical_arrival.popitem(last=False)
 
 
+def anonymous_key(host: str | None) -> str:
+    """Whom an anonymous caller's budget belongs to: its IPv4 address, or its IPv6 /64 (one
+    subscriber commonly holds a whole /64, and could otherwise take a new address per request)."""
+    if not host:
+        return "unknown"
+    try:
+        address = ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def retry_after_header(seconds: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
@@ -70,8 +87,11 @@ class Limits:
         token_failures_per_window: int,
         token_failures_per_ip_per_window: int,
         token_failure_window_seconds: int,
+        anonymous_requests_per_minute: int = 120,
     ) -> None:
         self.requests_by_client = RateLimiter(client_requests_per_minute, 60.0)
+        # Callers without a token on the expensive routes, by address (``anonymous_key``).
+        self.anonymous_requests = RateLimiter(anonymous_requests_per_minute, 60.0)
         self._failures_by_client = RateLimiter(
             token_failures_per_window, float(token_failure_window_seconds)
         )

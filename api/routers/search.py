@@ -7,7 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from api.auth.dependencies import AnonymousOrPrincipal, BearerIfPresent, principal_if_present
+from api.auth.dependencies import (
+    BearerIfPresent,
+    MeteredAnonymousOrPrincipal,
+    principal_if_present,
+)
 from api.deps import SessionDep, reading
 from api.errors import RelayError
 from api.models.directory import Gender, TargetGroup
@@ -106,7 +110,7 @@ async def nearest(
         )
     # Anonymous or a valid token (401 for a bad one), checked on the search's own connection.
     async with reading(request) as reader:
-        principal = await principal_if_present(request, reader, authorization)
+        principal = await principal_if_present(request, reader, authorization, metered=True)
         outline = await areas.outline(reader, given.area) if given.area is not None else None
         query = NearestQuery(
             latitude=given.lat,
@@ -133,7 +137,7 @@ async def nearest(
 @router.get("/pathway", summary="The referral pathway of a place: the nearest service per need")
 async def pathway(
     session: SessionDep,
-    principal: AnonymousOrPrincipal,
+    principal: MeteredAnonymousOrPrincipal,
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     area: Annotated[uuid.UUID | None, Query(description="An administrative area id.")] = None,
