@@ -88,7 +88,10 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
-        proxy_headers=False,
+        # X-Forwarded-For is believed only from the proxies named (RELAY_TRUSTED_PROXIES): from
+        # anyone else it would let a caller choose the address its budgets are counted on.
+        proxy_headers=bool(settings.proxy_networks),
+        forwarded_allow_ips=[str(network) for network in settings.proxy_networks] or None,
         server_header=False,
         log_config=None,
         access_log=False,

@@ -105,6 +105,24 @@ class Settings(BaseSettings):
     client_requests_per_minute: Annotated[
         int, Field(ge=1, le=1_000_000, description="Per-client request budget, per process.")
     ] = 1200
+    anonymous_requests_per_minute: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1_000_000,
+            description="Budget of callers without a token on the expensive routes (searches, "
+            "directory listings, OGC items, the lookup pages' results), per address (an IPv6 "
+            "/64) and per process; 429 beyond it.",
+        ),
+    ] = 120
+    trusted_proxies: Annotated[
+        str,
+        Field(
+            description="Addresses or networks of reverse proxies whose X-Forwarded-For names "
+            "the caller (comma separated; `relay serve` passes them to uvicorn). Empty: the TCP "
+            "peer is the caller.",
+        ),
+    ] = ""
     token_failures_per_window: Annotated[
         int,
         Field(
@@ -303,6 +321,7 @@ class Settings(BaseSettings):
                 "RELAY_WEBHOOK_LEASE_SECONDS must exceed RELAY_WEBHOOK_TIMEOUT_SECONDS"
             )
         self.allowed_networks  # noqa: B018 (parses, or raises)
+        self.proxy_networks  # noqa: B018
         self.audit_key_seed  # noqa: B018
         self.audit_retired_keys  # noqa: B018
         return self
@@ -331,6 +350,20 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(
                 "RELAY_WEBHOOK_ALLOWED_NETWORKS is networks like 127.0.0.0/8, comma separated"
+            ) from None
+
+    @property
+    def proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        try:
+            return [
+                ip_network(item.strip(), strict=False)
+                for item in self.trusted_proxies.split(",")
+                if item.strip()
+            ]
+        except ValueError:
+            raise ValueError(
+                "RELAY_TRUSTED_PROXIES is addresses or networks like 10.0.0.5 or 10.0.0.0/24, "
+                "comma separated"
             ) from None
 
     @property

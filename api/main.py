@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         token_failures_per_window=settings.token_failures_per_window,
         token_failures_per_ip_per_window=settings.token_failures_per_ip_per_window,
         token_failure_window_seconds=settings.token_failure_window_seconds,
+        anonymous_requests_per_minute=settings.anonymous_requests_per_minute,
     )
     install_error_handlers(app)
     # Added first, so it runs inside the request context (request id, body size limit, logging).

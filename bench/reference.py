@@ -25,13 +25,18 @@ from api.repositories.search import (
     covering_statement,
     nearest_statement,
 )
-from api.services.search import SLACK, window_for
+from api.services.search import DEFAULT_RADIUS_M, SLACK, window_for
 
 LIMIT = 10
 WINDOW = window_for(LIMIT + SLACK)  # rows of the nearest scan read for a LIMIT
 PARTNER = Viewer(sees_partner_records=True, sees_confidential_locations=False)
 # Placeholder coordinates, recognised among the bound values and replaced per request.
 LATITUDE, LONGITUDE = -89.123456, -179.654321
+
+
+def filters_for(need: str) -> SearchFilters:
+    """The benchmark request's filters as the API makes them: one need, the default radius."""
+    return SearchFilters(needs=(need,), radius_m=DEFAULT_RADIUS_M)
 
 
 def _compiled(statement: Any) -> tuple[str, list[Any]]:
@@ -43,12 +48,12 @@ def _compiled(statement: Any) -> tuple[str, list[Any]]:
 def nearest_sql(need: str) -> tuple[str, list[Any]]:
     """The API's nearest query for one need: SQL with ``$n`` placeholders, and its values."""
     return _compiled(
-        nearest_statement(PARTNER, SearchFilters(needs=(need,)), LATITUDE, LONGITUDE, window=WINDOW)
+        nearest_statement(PARTNER, filters_for(need), LATITUDE, LONGITUDE, window=WINDOW)
     )
 
 
 def covering_sql(need: str) -> tuple[str, list[Any]]:
-    return _compiled(covering_statement(PARTNER, SearchFilters(needs=(need,)), LATITUDE, LONGITUDE))
+    return _compiled(covering_statement(PARTNER, filters_for(need), LATITUDE, LONGITUDE))
 
 
 DETAILS_SQL, DETAILS_ORDER = (lambda c: (c.string, list(c.positiontup or [])))(

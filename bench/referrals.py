@@ -51,6 +51,11 @@ RESULTS = ROOT / "bench" / "results"
 console = Console()
 
 
+def keyed(headers: dict[str, str]) -> dict[str, str]:
+    """Every referral creation carries its own Idempotency-Key (the API requires one)."""
+    return {**headers, "Idempotency-Key": str(uuid.uuid4())}
+
+
 def _dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
@@ -126,6 +131,7 @@ async def _cleanup(owner_url: str, made: dict[str, Any]) -> None:
     try:
         async with connection.transaction():
             for statement in (
+                "DELETE FROM idempotency_record WHERE organization_id = ANY($1::uuid[])",
                 "DELETE FROM referral_event WHERE referral_id IN"
                 " (SELECT id FROM referral WHERE from_organization_id = ANY($1::uuid[]))",
                 "DELETE FROM referral WHERE from_organization_id = ANY($1::uuid[])",
@@ -197,11 +203,11 @@ async def bench(duration: float, concurrency: int, warmup: float) -> dict[str, A
                     "to_service_id": str(made["service"]),
                     "consent_id": consent.json()["id"],
                 }
-                sample = await client.post("/v1/referrals", json=body, headers=headers)
+                sample = await client.post("/v1/referrals", json=body, headers=keyed(headers))
                 assert sample.status_code == 201, sample.text
 
                 async def create_one() -> None:
-                    response = await client.post("/v1/referrals", json=body, headers=headers)
+                    response = await client.post("/v1/referrals", json=body, headers=keyed(headers))
                     if response.status_code != 201:
                         raise RuntimeError(f"POST /v1/referrals answered {response.status_code}")
 

@@ -133,10 +133,12 @@ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${database}') \gexec
 GRANT CONNECT, TEMPORARY ON DATABASE ${database} TO ${APP_ROLE};
 SQL
   # PostGIS is not a trusted extension: the superuser creates it once, the owner role's
-  # migrations then find it in place ("CREATE EXTENSION IF NOT EXISTS").
+  # migrations then find it in place ("CREATE EXTENSION IF NOT EXISTS"). pg_trgm (the text
+  # search's indexes) is trusted, but is created here too for owners without CREATE.
   psql_admin -d "$database" <<SQL
 CREATE EXTENSION IF NOT EXISTS postgis;
 CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
 SQL
 done
 

@@ -106,6 +106,23 @@ class TestPublicUrl:
             Settings(public_url=url, _env_file=None)
 
 
+class TestTrustedProxies:
+    def test_none_by_default(self) -> None:
+        assert Settings(_env_file=None).proxy_networks == []
+
+    def test_addresses_and_networks(self) -> None:
+        settings = Settings(trusted_proxies="10.0.0.5, 192.168.0.0/24,::1", _env_file=None)
+        assert [str(n) for n in settings.proxy_networks] == [
+            "10.0.0.5/32",
+            "192.168.0.0/24",
+            "::1/128",
+        ]
+
+    def test_refused_when_not_an_address(self) -> None:
+        with pytest.raises(ValidationError, match="RELAY_TRUSTED_PROXIES"):
+            Settings(trusted_proxies="proxy.example.org", _env_file=None)
+
+
 def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     """compose.yaml passes `${RELAY_MASTER_KEYS:-}`: empty must mean "use the default"."""
     monkeypatch.setenv("RELAY_MASTER_KEYS", "")

@@ -1,5 +1,11 @@
 """The nearest query's plans on 100k service points: an ordered GiST scan, never a sequential scan.
 
+The API sends every search with a radius (the default when the caller names none), so each case
+is explained both without and with the default radius.
+
+The HSDS text search (``search=``, an ``ILIKE '%words%'`` on names and descriptions) is explained
+on the same rows: its trigram indexes (migration 0014) must serve it, never a scan of every service.
+
 The points are the benchmark's generator (``bench/generate.py``) run inside one transaction that
 is rolled back at the end, with ``ANALYZE`` in between so the planner sees realistic statistics.
 Each query is explained twice, as the API sends it (``api.db.Compiled``): with its values (a
@@ -9,17 +15,29 @@ custom plan) and as a generic prepared plan, which is what the API runs (STYLE.m
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 import pytest
 import shapely
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db import Compiled
 from api.models.directory import need_index_name
-from api.repositories.directory import Viewer
+from api.repositories.directory import (
+    DirectoryFilters,
+    Viewer,
+    filter_organizations,
+    filter_services,
+    visible_organizations,
+    visible_services,
+)
 from api.repositories.search import PARAMETERS, SearchFilters, _values, nearest_statement
+from api.services.hsds import ORGANIZATION_ORDER, SERVICE_ORDER
+from api.services.search import DEFAULT_RADIUS_M
 from api.taxonomy import NEED_CODES
 from bench.generate import populate
 
@@ -61,6 +79,11 @@ CASES = {
             needs=("emergency-police",), area_outline=NAIROBI, areas_within=(uuid.uuid4(),)
         ),
     ),
+}
+CASES |= {
+    f"{case}, default radius": (viewer, replace(filters, radius_m=DEFAULT_RADIUS_M))
+    for case, (viewer, filters) in CASES.items()
+    if filters.radius_m is None
 }
 
 
@@ -137,23 +160,112 @@ class TestNearestPlans:
         assert not scanned, f"sequential scan of {[n['Relation Name'] for n in scanned]}"
         spatial = [node for node in nodes if node.get("Index Name") in GIST_INDEXES]
         assert spatial, "the candidates must come from a GiST index"
-        if filters.area_outline is None:
+        if filters.area_outline is None and (generic or filters.radius_m is None):
             # Around a point: an ordered scan (ORDER BY <-> LIMIT). Within a small area the
-            # planner may rather collect the area's rows from the same index and sort them.
+            # planner may rather collect the area's rows from the same index and sort them; so
+            # may it within a radius where it expects few rows, when it plans for the values
+            # (a connection's first five calls): the generic plan it keeps is ordered.
             assert any(node.get("Order By") for node in spatial), "expected an ordered GiST scan"
+        elif filters.radius_m is not None:
+            assert any(
+                node.get("Order By") or "&&" in node.get("Index Cond", "") for node in spatial
+            ), "expected an ordered GiST scan or one bounded by the radius"
         if filters.needs:
             # Each need's own partial index: only places meeting it are visited.
             assert {NEED_INDEXES.get(node["Index Name"]) for node in spatial} <= set(filters.needs)
 
+    @pytest.mark.parametrize("radius_m", [None, DEFAULT_RADIUS_M], ids=["unbounded", "default"])
     @pytest.mark.parametrize("viewer", [PARTNER, CLEARED], ids=["partner", "cleared"])
     async def test_every_need_has_its_index(
-        self, planner: asyncpg.Connection, viewer: Viewer
+        self, planner: asyncpg.Connection, viewer: Viewer, radius_m: float | None
     ) -> None:
         """A need added to the taxonomy without its partial indexes would be searched by a
         sequential scan of every (place, need) row."""
         column = "point" if viewer.sees_confidential_locations else "stand_in"
         for code in NEED_CODES:
-            nodes = await _explain(planner, viewer, SearchFilters(needs=(code,)), generic=True)
+            filters = SearchFilters(needs=(code,), radius_m=radius_m)
+            nodes = await _explain(planner, viewer, filters, generic=True)
             assert [node.get("Index Name") for node in nodes if node.get("Order By")] == [
                 need_index_name(column, code)
             ], code
+
+
+# Selective words of the generated directory ("Bench health service 4242", "Bench helpline KE"),
+# and one no row has: what a person types, not a word every row holds (for which reading every
+# row is the right plan).
+SEARCH_TERMS = ("service 4242", "helpline", "no such place")
+TRIGRAM_INDEXES = {
+    f"ix_{table}_{column}_trgm"
+    for table in ("service", "organization")
+    for column in ("name", "alternate_name", "description")
+}
+
+
+async def _explain_statement(
+    connection: asyncpg.Connection, statement: Select[Any], *, generic: bool
+) -> list[dict[str, Any]]:
+    """``statement`` as the API's session sends it (bound parameters, prepared), explained."""
+    compiled = statement.compile(
+        dialect=postgresql.asyncpg.dialect(),  # type: ignore[attr-defined]
+        compile_kwargs={"render_postcompile": True},
+    )
+    values = [compiled.params[name] for name in compiled.positiontup or []]
+    mode = "force_generic_plan" if generic else "force_custom_plan"
+    await connection.execute(f"SET LOCAL plan_cache_mode = {mode}")
+    await connection.execute(f"PREPARE text_search AS {compiled.string}")
+    arguments = ", ".join(_literal(value) for value in values)
+    try:
+        [[explained]] = await connection.fetch(
+            f"EXPLAIN (FORMAT JSON) EXECUTE text_search({arguments})"
+        )
+    finally:
+        await connection.execute("DEALLOCATE text_search")
+    plan = json.loads(explained) if isinstance(explained, str) else explained
+    return _nodes(plan[0]["Plan"])
+
+
+def _page_statements(listed: Select[Any], order: Any) -> dict[str, Select[Any]]:
+    """The two statements of an HSDS page (``api.repositories.directory.page``)."""
+    return {
+        "count": select(func.count()).select_from(listed.order_by(None).subquery()),
+        "page": listed.order_by(*order).limit(50).offset(0),
+    }
+
+
+class TestTextSearchPlans:
+    @pytest.mark.parametrize("generic", [False, True], ids=["custom", "generic"])
+    @pytest.mark.parametrize("term", SEARCH_TERMS)
+    @pytest.mark.parametrize("viewer", [ANONYMOUS, PARTNER], ids=["anonymous", "partner"])
+    async def test_services_search_reads_the_trigram_indexes(
+        self, planner: asyncpg.Connection, viewer: Viewer, term: str, generic: bool
+    ) -> None:
+        listed = filter_services(visible_services(viewer), DirectoryFilters(search=term))
+        for name, statement in _page_statements(listed, SERVICE_ORDER).items():
+            nodes = await _explain_statement(planner, statement, generic=generic)
+            scanned = [n["Relation Name"] for n in nodes if n["Node Type"] == "Seq Scan"]
+            assert "service" not in scanned, f"{name}: sequential scan of service"
+            used = {node.get("Index Name") for node in nodes} & TRIGRAM_INDEXES
+            assert used >= {"ix_service_name_trgm", "ix_service_description_trgm"}, name
+
+    @pytest.mark.parametrize("generic", [False, True], ids=["custom", "generic"])
+    @pytest.mark.parametrize("term", SEARCH_TERMS)
+    async def test_organizations_search_can_read_the_trigram_indexes(
+        self, planner: asyncpg.Connection, term: str, generic: bool
+    ) -> None:
+        """The 12,500 generated organisations fit in a few pages, which PostgreSQL rightly
+        reads whole; with sequential scans priced out, the search must be one the trigram
+        indexes serve (it is, from about 20,000 organisations on, unforced)."""
+        listed = filter_organizations(
+            visible_organizations(ANONYMOUS), DirectoryFilters(search=term)
+        )
+        await planner.execute("SET LOCAL enable_seqscan = off")
+        try:
+            for name, statement in _page_statements(listed, ORGANIZATION_ORDER).items():
+                nodes = await _explain_statement(planner, statement, generic=generic)
+                used = {node.get("Index Name") for node in nodes} & TRIGRAM_INDEXES
+                assert used >= {
+                    "ix_organization_name_trgm",
+                    "ix_organization_description_trgm",
+                }, name
+        finally:
+            await planner.execute("SET LOCAL enable_seqscan = on")

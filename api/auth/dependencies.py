@@ -15,7 +15,7 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
 from api.auth.principal import Principal
-from api.auth.ratelimit import Limits, retry_after_header
+from api.auth.ratelimit import Limits, anonymous_key, retry_after_header
 from api.auth.scopes import SCOPE_DESCRIPTIONS, Scope
 from api.auth.tokens import MAXIMUM_CREDENTIAL_LENGTH, keyed_hash
 from api.config import Settings
@@ -138,12 +138,44 @@ async def authenticate_if_present(
     return await _principal(SecurityScopes([]), request, session, authorization)
 
 
+def charge_anonymous(request: Request) -> None:
+    """Count one expensive request of a caller without a token against its address's budget
+    (``RELAY_ANONYMOUS_REQUESTS_PER_MINUTE``); 429 with ``Retry-After`` beyond it. So that one
+    address cannot take the database from everyone else, while a person clicking through the
+    lookup page stays far below it. Partners are counted per client instead."""
+    limits: Limits = request.app.state.limits
+    client = request.client
+    wait = limits.anonymous_requests.hit(anonymous_key(client.host if client else None))
+    if wait > 0:
+        raise TooManyRequests(
+            "Too many searches from your address without a token; wait before asking again "
+            "(partners: send your access token, which has its own budget).",
+            headers=retry_after_header(wait),
+        )
+
+
+async def metered_if_anonymous(
+    request: Request,
+    session: SessionDep,
+    authorization: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal | None:
+    """``authenticate_if_present`` for the expensive anonymous routes: a caller without a token
+    is charged to its address's budget first."""
+    if authorization is None:
+        charge_anonymous(request)
+        return None
+    return await _principal(SecurityScopes([]), request, session, authorization)
+
+
 async def principal_if_present(
-    request: Request, database: Database, authorization: str | None
+    request: Request, database: Database, authorization: str | None, *, metered: bool = False
 ) -> Principal | None:
     """``authenticate_if_present`` called from a handler, for a route that declares
-    ``BearerIfPresent`` and reads on a ``Reader`` it opens itself (the search)."""
+    ``BearerIfPresent`` and reads on a ``Reader`` it opens itself (the search); ``metered``:
+    charge a caller without a token as ``metered_if_anonymous`` does."""
     if authorization is None:
+        if metered:
+            charge_anonymous(request)
         return None
     return await _principal(SecurityScopes([]), request, database, authorization)
 
@@ -155,6 +187,9 @@ def requires(*scopes: Scope) -> object:
 
 Authenticated = Annotated[Principal, requires()]
 AnonymousOrPrincipal = Annotated[Principal | None, Depends(authenticate_if_present)]
+# The same, on the routes that cost the database most (docs/security.md, "Limits"): a caller
+# without a token is counted against its address's budget.
+MeteredAnonymousOrPrincipal = Annotated[Principal | None, Depends(metered_if_anonymous)]
 # The bearer credentials as sent (or None), for ``principal_if_present``.
 BearerIfPresent = Annotated[str | None, Depends(oauth2_scheme)]
 AdminPrincipal = Annotated[Principal, requires(Scope.admin)]

@@ -57,6 +57,12 @@ class RateLimiter:
             self._theoretical_arrival.popitem(last=False)
 
 
+def anonymous_key(host: str | None) -> str:
+    """Whom an anonymous caller's budget belongs to: its address as ``address_key`` counts it
+    (an IPv6 /64 is one subscriber, who could otherwise take a new address per request)."""
+    return address_key(host) if host else "unknown"
+
+
 def retry_after_header(seconds: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
@@ -129,8 +135,11 @@ class Limits:
         token_failures_per_window: int,
         token_failures_per_ip_per_window: int,
         token_failure_window_seconds: int,
+        anonymous_requests_per_minute: int = 120,
     ) -> None:
         self.requests_by_client = RateLimiter(client_requests_per_minute, 60.0)
+        # Callers without a token on the expensive routes, by address (``anonymous_key``).
+        self.anonymous_requests = RateLimiter(anonymous_requests_per_minute, 60.0)
         self.token_failures = TokenFailures(
             per_address=token_failures_per_ip_per_window,
             per_client_and_address=token_failures_per_window,

@@ -50,6 +50,24 @@ def timestamp_field(*, nullable: bool = True) -> Any:
     )
 
 
+# Text columns the directory's ``search`` parameter reads with ``ILIKE '%words%'`` (HSDS).
+SEARCHED_COLUMNS = ("name", "alternate_name", "description")
+
+
+def trigram_indexes(table: str) -> tuple[sa.Index, ...]:
+    """GIN trigram indexes (pg_trgm, migration 0014) on a table's searched columns, so that an
+    ``ILIKE '%words%'`` of three characters or more reads the index rather than every row."""
+    return tuple(
+        sa.Index(
+            f"ix_{table}_{column}_trgm",
+            column,
+            postgresql_using="gin",
+            postgresql_ops={column: "gin_trgm_ops"},
+        )
+        for column in SEARCHED_COLUMNS
+    )
+
+
 def check_in(column: str, values: type[StrEnum]) -> str:
     """SQL for a CHECK that keeps a text column within an enumeration (easier to extend than a
     PostgreSQL enum type)."""

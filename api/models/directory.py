@@ -21,7 +21,7 @@ from geoalchemy2 import Geography, Geometry
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import check_in, created_at_field, utcnow
+from api.models.base import check_in, created_at_field, trigram_indexes, utcnow
 from api.taxonomy import NEED_CODES, term_id
 
 
@@ -113,6 +113,7 @@ class Service(SQLModel, table=True):
             name="age_range",
         ),
         sa.UniqueConstraint("source", "source_id"),
+        *trigram_indexes("service"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import check_in, created_at_field, utcnow
+from api.models.base import check_in, created_at_field, trigram_indexes, utcnow
 
 
 class OrganizationKind(StrEnum):
@@ -39,6 +39,7 @@ class Organization(SQLModel, table=True):
             "visibility IN ('public', 'partners', 'confidential')", name="visibility"
         ),
         sa.UniqueConstraint("source", "source_id"),
+        *trigram_indexes("organization"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from api.auth.dependencies import AnonymousOrPrincipal
+from api.auth.dependencies import AnonymousOrPrincipal, MeteredAnonymousOrPrincipal
 from api.deps import SessionDep, SessionMakerDep, SettingsDep
 from api.repositories.directory import DirectoryFilters, Viewer
 from api.schemas.hsds import (
@@ -142,7 +142,7 @@ async def api_details(settings: SettingsDep) -> ApiDetails:
 async def list_services(
     session: SessionDep,
     sessionmaker: SessionMakerDep,
-    principal: AnonymousOrPrincipal,
+    principal: MeteredAnonymousOrPrincipal,
     paging: PagingDep,
     filters: FiltersDep,
     full: Flag = False,
@@ -172,7 +172,7 @@ async def get_service(
 @router.get("/organizations", summary="Organizations (paged)", response_model=OrganizationPage)
 async def list_organizations(
     session: SessionDep,
-    principal: AnonymousOrPrincipal,
+    principal: MeteredAnonymousOrPrincipal,
     paging: PagingDep,
     filters: FiltersDep,
     full: Flag = False,
@@ -227,7 +227,7 @@ Confidential places still appear, redacted, in listings without `lat`, `long` an
 )
 async def list_service_at_locations(
     session: SessionDep,
-    principal: AnonymousOrPrincipal,
+    principal: MeteredAnonymousOrPrincipal,
     paging: PagingDep,
     filters: FiltersDep,
     near: NearDep,

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.dependencies import charge_anonymous
 from api.db import transaction
 from api.deps import SessionDep, SessionMakerDep
 from api.repositories.directory import Viewer
@@ -104,6 +105,8 @@ async def _place(session: AsyncSession, form: Form) -> tuple[list[Area], Origin 
 @router.get("", summary="Find the nearest services for a place and a need (HTML)")
 async def lookup_page(request: Request, session: SessionDep) -> Response:
     form = Form.read(request)
+    if form.needs and not form.errors:
+        charge_anonymous(request)  # a search per need: counted (the empty form is not)
     chain, origin = await _place(session, form)
     results = []
     if origin is not None and form.needs:
@@ -144,6 +147,7 @@ def _place_parameters(form: Form, origin: Origin) -> dict[str, str]:
 
 @router.get("/pathway", summary="The printable referral pathway of a place (HTML)")
 async def pathway_page(request: Request, session: SessionDep) -> Response:
+    charge_anonymous(request)  # a search per need of the taxonomy
     form = Form.read(request)
     chain, origin = await _place(session, form)
     if origin is None and not form.errors:
@@ -171,6 +175,7 @@ async def pathway_page(request: Request, session: SessionDep) -> Response:
 
 @router.get("/export", summary="An area's directory as GeoJSON or CSV (public view)")
 async def export(request: Request, session: SessionDep, sessionmaker: SessionMakerDep) -> Response:
+    charge_anonymous(request)  # a whole area's directory
     form = Form.read(request)
     words = catalog(form.language)
     chosen = request.query_params.get("format", "")

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.auth.dependencies import AnonymousOrPrincipal
+from api.auth.dependencies import AnonymousOrPrincipal, MeteredAnonymousOrPrincipal
 from api.deps import SessionDep
 from api.repositories.directory import Viewer
 from api.schemas.ogc import (
@@ -161,7 +161,7 @@ async def items(
     collectionId: CollectionId,
     request: Request,
     session: SessionDep,
-    principal: AnonymousOrPrincipal,
+    principal: MeteredAnonymousOrPrincipal,
     urls: UrlsDep,
     query: ItemsQueryDep,
     f: FeatureFormat = None,

@@ -1,12 +1,14 @@
 """Referrals: create (idempotent), read, list, move through the closed loop, notes, erasure."""
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import QueryParams
 
 from api.auth.dependencies import Authenticated, requires
@@ -30,24 +32,62 @@ class Box(StrEnum):
 
 Sender = Annotated[Principal, requires(Scope.referrals_send)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such referral"}}
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        pattern=r"^[\x21-\x7e]{1,255}$",
-        description="Retries with the same key and body return the same referral.",
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+# Documented here rather than declared as a header parameter: FastAPI would answer a missing
+# required header with a 422 validation problem, where the service answers the clearer 400
+# ``idempotency-key-required`` saying why the key matters.
+IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "name": IDEMPOTENCY_KEY_HEADER,
+    "in": "header",
+    "required": True,
+    "description": (
+        "Required. A new random value (a UUID) for each referral, sent again unchanged when you "
+        "retry it: a retry with the same key and body returns the same referral (200, "
+        "`Idempotent-Replayed: true`); the same key with another body is a 422. Without it the "
+        "answer is 400 `urn:relay:problem:idempotency-key-required`."
     ),
-]
+    "schema": {
+        "type": "string",
+        "pattern": "^[\\x21-\\x7e]{1,255}$",
+        "title": IDEMPOTENCY_KEY_HEADER,
+    },
+}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Refer a person to a service")
+async def _idempotency_key(request: Request) -> str | None:
+    """The key as sent (None without one: the service says why it is required); 422 when it
+    is not 1-255 visible ASCII characters."""
+    value = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    if value is not None and not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("header", IDEMPOTENCY_KEY_HEADER),
+                    "msg": "must be 1 to 255 visible ASCII characters",
+                    "type": "string_pattern_mismatch",
+                }
+            ]
+        )
+    return value
+
+
+IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Refer a person to a service",
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER]},
+)
 async def create_referral(
     body: ReferralCreate,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
     principal: Sender,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey,
 ) -> dict[str, Any]:
     created, new = await service.create(session, settings, principal, body, idempotency_key)
     if not new:

@@ -7,7 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from api.auth.dependencies import AnonymousOrPrincipal, BearerIfPresent, principal_if_present
+from api.auth.dependencies import (
+    BearerIfPresent,
+    MeteredAnonymousOrPrincipal,
+    principal_if_present,
+)
 from api.deps import SessionDep, reading
 from api.errors import RelayError
 from api.models.directory import Gender, TargetGroup
@@ -58,7 +62,15 @@ class NearestParameters(BaseModel):
     has_capacity: bool | None = None
     accepts_referrals: bool | None = None
     language: str | None = Field(None, pattern=LANGUAGE_CODE)
-    radius_m: float | None = Field(None, gt=0, le=2_000_000)
+    radius_m: float | None = Field(
+        None,
+        gt=0,
+        le=service.MAXIMUM_RADIUS_M,
+        description=(
+            f"Only places within this many metres (default {service.DEFAULT_RADIUS_M:,}, "
+            f"at most {service.MAXIMUM_RADIUS_M:,})."
+        ),
+    )
     area: uuid.UUID | None = Field(
         None, description="Only places inside this administrative area (see /v1/areas/lookup)."
     )
@@ -68,9 +80,21 @@ class NearestParameters(BaseModel):
 NEAREST = QueryModel(NearestParameters)
 
 
+NEAREST_DESCRIPTION = f"""\
+The `limit` nearest services meeting the need(s) and the person, nearest first, by geodesic
+distance in metres on WGS 84, with the services whose service area covers the point.
+
+Only places within `radius_m` are listed: {service.DEFAULT_RADIUS_M // 1000:,} km when it is not
+given (as far as the committees' lookup page looks: a place further away is rarely of help), at
+most {service.MAXIMUM_RADIUS_M // 1000:,} km. `meta.radius_m` is the radius used; when nothing
+is found within it, `meta.nothing_within_radius` is `true` and `meta.message` says so.
+"""
+
+
 @router.get(
     "/nearest",
     summary="The nearest appropriate services for a point and a person",
+    description=NEAREST_DESCRIPTION,
     response_model=dict[str, Any],
     openapi_extra=NEAREST.openapi,
 )
@@ -86,7 +110,7 @@ async def nearest(
         )
     # Anonymous or a valid token (401 for a bad one), checked on the search's own connection.
     async with reading(request) as reader:
-        principal = await principal_if_present(request, reader, authorization)
+        principal = await principal_if_present(request, reader, authorization, metered=True)
         area = await areas.outline(reader, given.area) if given.area is not None else None
         query = NearestQuery(
             latitude=given.lat,
@@ -99,7 +123,7 @@ async def nearest(
                 accepts_referrals=given.accepts_referrals,
                 has_capacity=given.has_capacity,
                 language=given.language,
-                radius_m=given.radius_m,
+                radius_m=given.radius_m or float(service.DEFAULT_RADIUS_M),
                 area_outline=area[0] if area else None,
                 areas_within=area[1] if area else (),
             ),
@@ -114,7 +138,7 @@ async def nearest(
 @router.get("/pathway", summary="The referral pathway of a place: the nearest service per need")
 async def pathway(
     session: SessionDep,
-    principal: AnonymousOrPrincipal,
+    principal: MeteredAnonymousOrPrincipal,
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     area: Annotated[uuid.UUID | None, Query(description="An administrative area id.")] = None,

@@ -21,8 +21,8 @@ from api.taxonomy import NEED_CODES
 
 RESULTS_PER_NEED = 3
 # How far the lookup pages look: a service further away is no help to a village committee, and
-# a pathway that names one would mislead (the API's own search has no such bound).
-REACH_M = 250_000
+# a pathway that names one would mislead. The API's search looks as far by default.
+REACH_M = search.DEFAULT_RADIUS_M
 AREA_OPTIONS = 500  # options of one list at most
 MAXIMUM_AREA_VALUES = 12
 ANONYMOUS = Viewer(sees_partner_records=False, sees_confidential_locations=False)

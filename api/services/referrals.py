@@ -85,6 +85,22 @@ class IdempotencyKeyReused(Unprocessable):
     code = "idempotency-key-reused"
 
 
+class IdempotencyKeyRequired(RelayError):
+    """A referral created without a key: a retry after a lost answer would refer the person
+    twice, so creation requires one (400, as the IETF Idempotency-Key draft says)."""
+
+    status = 400
+    title = "Bad Request"
+    code = "idempotency-key-required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Creating a referral needs an Idempotency-Key header: a new random value (a UUID) "
+            "for each referral, sent again unchanged when you retry it, so that a retry after a "
+            "lost answer returns the referral already made instead of referring the person twice."
+        )
+
+
 class NotAccepting(Conflict):
     code = "service-not-accepting-referrals"
 
@@ -224,20 +240,22 @@ async def create(
     body: ReferralCreate,
     idempotency_key: str | None,
 ) -> tuple[dict[str, Any], bool]:
-    """Create the referral; returns its sender view and whether it is new (False: a retry)."""
+    """Create the referral; returns its sender view and whether it is new (False: a retry).
+
+    The idempotency key is required: without one, a partner retrying after a lost answer (a
+    timeout on a poor connection) would refer the person twice."""
+    if idempotency_key is None:
+        raise IdempotencyKeyRequired()
     await repository.act_as(session, principal.organization_id)
     fingerprint = request_hash(body)
-    if idempotency_key is not None:
-        await repository.lock_idempotency_key(session, principal.organization_id, idempotency_key)
-        record = await repository.idempotency_record(
-            session, principal.organization_id, idempotency_key
-        )
-        if record is not None:
-            if record.request_hash != fingerprint:
-                raise IdempotencyKeyReused(
-                    "This Idempotency-Key was used with another request body."
-                )
-            return await get(session, settings, principal, record.referral_id), False
+    await repository.lock_idempotency_key(session, principal.organization_id, idempotency_key)
+    record = await repository.idempotency_record(
+        session, principal.organization_id, idempotency_key
+    )
+    if record is not None:
+        if record.request_hash != fingerprint:
+            raise IdempotencyKeyReused("This Idempotency-Key was used with another request body.")
+        return await get(session, settings, principal, record.referral_id), False
 
     consent = await repository.own_consent(session, principal.organization_id, body.consent_id)
     if consent is None:
@@ -289,16 +307,15 @@ async def create(
         ReferralKey(referral_id=referral.id, wrapped_key=wrapped, master_version=version),
     )
     await _append(session, principal, referral, "created", status=S.requested)
-    if idempotency_key is not None:
-        await repository.insert_idempotency(
-            session,
-            IdempotencyRecord(
-                organization_id=principal.organization_id,
-                key=idempotency_key,
-                request_hash=fingerprint,
-                referral_id=referral.id,
-            ),
-        )
+    await repository.insert_idempotency(
+        session,
+        IdempotencyRecord(
+            organization_id=principal.organization_id,
+            key=idempotency_key,
+            request_hash=fingerprint,
+            referral_id=referral.id,
+        ),
+    )
     return _view(referral, Role.sender, personal, None), True
 
 

@@ -29,6 +29,11 @@ SPHERE_ERROR = 0.01
 SLACK = 5  # rows read past the limit: usually enough for the ellipsoidal order to be exact
 OVERFETCH = 3  # with open_at: limit x 3 + 10 rows first, since many places may be closed
 MAXIMUM_WINDOW = 1024  # rows read at most (the window grows x4 while the order is unsettled)
+# How far a search looks when the caller names no radius: as far as the committees' lookup page
+# looks. Unbounded, "the nearest police" from a place with none nearby was a post 7,822 km away,
+# which no one in danger can reach; a caller who wants further asks with radius_m.
+DEFAULT_RADIUS_M = 250_000
+MAXIMUM_RADIUS_M = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -196,7 +201,7 @@ async def nearest_json(database: Database, viewer: Viewer, query: NearestQuery) 
         parts += [',"matched":{"needs":', _codes(tuple(sorted(offered)))]
         parts += [',"eligibility":', eligibility, "}}"]
         items.append("".join(parts))
-    meta = {
+    meta: dict[str, Any] = {
         "latitude": query.latitude,
         "longitude": query.longitude,
         "radius_m": query.filters.radius_m,
@@ -204,7 +209,19 @@ async def nearest_json(database: Database, viewer: Viewer, query: NearestQuery) 
         "limit": query.limit,
         "count": len(items),
     }
+    if not items and query.filters.radius_m is not None:
+        # Say that the search was bounded, so that "nothing" is not read as "nothing anywhere".
+        meta["nothing_within_radius"] = True
+        meta["message"] = nothing_within(query.filters.radius_m)
     return f'{{"data":[{",".join(items)}],"meta":{_encode(clean(meta))}}}'.encode()
+
+
+def nothing_within(radius_m: float) -> str:
+    kilometres = f"{radius_m / 1000:,.1f}".removesuffix(".0")
+    return (
+        f"Nothing matching was found within {kilometres} km of this point; ask again with a "
+        f"larger radius_m (at most {MAXIMUM_RADIUS_M // 1000:,} km) to look further."
+    )
 
 
 async def nearest(database: Database, viewer: Viewer, query: NearestQuery) -> dict[str, Any]:

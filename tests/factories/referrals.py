@@ -146,11 +146,16 @@ async def record_consent(client: httpx.AsyncClient, net: Network, **changes: Any
     return str(response.json()["id"])
 
 
+def with_key(headers: dict[str, str]) -> dict[str, str]:
+    """A partner's headers with a new Idempotency-Key, as every referral creation needs."""
+    return {**headers, "Idempotency-Key": str(uuid.uuid4())}
+
+
 async def refer(client: httpx.AsyncClient, net: Network, consent_id: str, **changes: Any) -> Json:
     response = await client.post(
         "/v1/referrals",
         json=referral_body(net, consent_id, **changes),
-        headers=net.sender.headers,
+        headers=with_key(net.sender.headers),
     )
     assert response.status_code == 201, response.text
     body: Json = response.json()

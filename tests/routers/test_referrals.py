@@ -26,6 +26,7 @@ from tests.factories.referrals import (
     record_consent,
     refer,
     referral_body,
+    with_key,
 )
 from tests.isolation import assert_hidden_from_other_organisations
 
@@ -169,7 +170,9 @@ class TestConsent:
         assert seen["personal_data_withheld"] == "consent_withdrawn"
         assert NAME not in str(seen)
         refused = await client.post(
-            "/v1/referrals", json=referral_body(net, consent_id), headers=net.sender.headers
+            "/v1/referrals",
+            json=referral_body(net, consent_id),
+            headers=with_key(net.sender.headers),
         )
         assert refused.status_code == 422
         assert refused.json()["type"] == "urn:relay:problem:consent-does-not-allow"
@@ -192,7 +195,9 @@ class TestConsent:
     ) -> None:
         consent_id = await record_consent(client, network, **changes)
         refused = await client.post(
-            "/v1/referrals", json=referral_body(network, consent_id), headers=network.sender.headers
+            "/v1/referrals",
+            json=referral_body(network, consent_id),
+            headers=with_key(network.sender.headers),
         )
         assert refused.status_code == 422
         assert detail in refused.json()["detail"]
@@ -213,7 +218,7 @@ class TestConsent:
         refused = await client.post(
             "/v1/referrals",
             json=referral_body(net, services_only, **police),
-            headers=net.sender.headers,
+            headers=with_key(net.sender.headers),
         )
         assert refused.status_code == 422
         assert "reporting to the police" in refused.json()["detail"]
@@ -234,7 +239,7 @@ class TestConsent:
         with_name = await client.post(
             "/v1/referrals",
             json=referral_body(net, reporting, **{**police, "subject": {"name": NAME}}),
-            headers=net.sender.headers,
+            headers=with_key(net.sender.headers),
         )
         assert with_name.status_code == 422
         assert with_name.json()["type"] == "urn:relay:problem:not-in-sharing-profile"
@@ -272,7 +277,7 @@ class TestTargetChecks:
             return await client.post(
                 "/v1/referrals",
                 json=referral_body(net, consent_id, **changes),
-                headers=net.sender.headers,
+                headers=with_key(net.sender.headers),
             )
 
         walk_in = await factories.add_service(
@@ -322,6 +327,47 @@ class TestIdempotency:
         )
         assert other.status_code == 422
         assert other.json()["type"] == "urn:relay:problem:idempotency-key-reused"
+
+    async def test_without_a_key_nothing_is_created_and_the_problem_says_why(
+        self, client: httpx.AsyncClient, connection: Any, network: Network
+    ) -> None:
+        net = network
+        consent_id = await record_consent(client, net)
+        body = referral_body(net, consent_id)
+        refused = [
+            await client.post("/v1/referrals", json=body, headers=net.sender.headers)
+            for _ in range(2)
+        ]
+        for response in refused:
+            assert response.status_code == 400
+            assert response.headers["content-type"] == "application/problem+json"
+            problem = response.json()
+            assert problem["type"] == "urn:relay:problem:idempotency-key-required"
+            assert "Idempotency-Key" in problem["detail"]
+            assert "twice" in problem["detail"]
+            assert NAME not in response.text
+        count = await connection.scalar(
+            text("SELECT count(*) FROM referral WHERE consent_id = :id"), {"id": consent_id}
+        )
+        assert count == 0
+
+    @pytest.mark.parametrize("key", ["", "with space", "x" * 256, "clé".encode()])
+    async def test_a_malformed_key_is_a_422_naming_the_header(
+        self, client: httpx.AsyncClient, network: Network, key: str | bytes
+    ) -> None:
+        consent_id = await record_consent(client, network)
+        response = await client.post(
+            "/v1/referrals",
+            json=referral_body(network, consent_id),
+            headers={**network.sender.headers, "Idempotency-Key": key},
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+
+    async def test_the_key_is_required_in_the_openapi_document(self, app: FastAPI) -> None:
+        operation = app.openapi()["paths"]["/v1/referrals"]["post"]
+        [parameter] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+        assert (parameter["in"], parameter["required"]) == ("header", True)
 
     async def test_five_concurrent_posts_create_one_referral(
         self, app: FastAPI, owner_engine: AsyncEngine, settings: Settings
@@ -775,7 +821,7 @@ class TestWorkerJobs:
                 "sharing_profile": "minimal",
                 "subject": {"age": 30, "gender": "female"},
             },
-            headers=sender.headers,
+            headers=with_key(sender.headers),
         )
         assert created.status_code == 201, created.text
         referral_id = created.json()["id"]

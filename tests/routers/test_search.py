@@ -27,6 +27,7 @@ from api.models.directory import (
 )
 from api.models.organization import Organization
 from api.services.demo import _id
+from api.services.search import DEFAULT_RADIUS_M, MAXIMUM_RADIUS_M
 from api.taxonomy import NEED_CODES, term_id
 from tests.factories.auth import create_partner
 from tests.factories.directory import WHO_KEMRI, DemoNetwork, load_demo
@@ -38,8 +39,12 @@ SPECIAL_NEED = "post-rape-care"
 
 
 def oracle_order(
-    point: tuple[float, float], places: list[tuple[str, float, float]]
+    point: tuple[float, float],
+    places: list[tuple[str, float, float]],
+    *,
+    within_m: float = DEFAULT_RADIUS_M,
 ) -> list[tuple[str, float]]:
+    """The first places by geodesic distance, within ``within_m`` (the API's default radius)."""
     lat, lon = point
     # A spherical pre-selection (off by well under 1 % from the ellipsoid) keeps the exact
     # geodesic computation to a few dozen places per point.
@@ -48,7 +53,8 @@ def oracle_order(
         (link, Geodesic.WGS84.Inverse(lat, lon, place_lat, place_lon)["s12"])
         for link, place_lat, place_lon in rough
     ]
-    return sorted(distances, key=lambda item: item[1])[:LIMIT]
+    within = [item for item in distances if item[1] <= within_m]
+    return sorted(within, key=lambda item: item[1])[:LIMIT]
 
 
 def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -209,10 +215,72 @@ class TestEllipsoidalOrder:
         await session.flush()
 
         body = (
-            await client.get("/v1/search/nearest", params={"lat": 0, "lon": 100, "need": code})
+            await client.get(
+                "/v1/search/nearest",
+                params={"lat": 0, "lon": 100, "need": code, "radius_m": MAXIMUM_RADIUS_M},
+            )
         ).json()
         assert body["data"][0]["location"]["id"] == places[-1][0]
-        assert_same_ranking(body["data"], oracle_order((0.0, 100.0), places))
+        assert_same_ranking(
+            body["data"], oracle_order((0.0, 100.0), places, within_m=MAXIMUM_RADIUS_M)
+        )
+
+
+# In the Atlantic, about 335 km west of the demo region (13.8-14.4 N, 16.4-15.5 W).
+OFFSHORE = {"lat": 14.1, "lon": -19.5}
+
+
+class TestRadius:
+    async def test_without_a_radius_nothing_beyond_the_default_and_the_answer_says_so(
+        self, client: httpx.AsyncClient, network: DemoNetwork
+    ) -> None:
+        response = await client.get(
+            "/v1/search/nearest", params={**OFFSHORE, "need": "emergency-police"}
+        )
+        assert response.status_code == 200
+        body = response.json()
+        assert body["data"] == []
+        assert body["meta"]["radius_m"] == DEFAULT_RADIUS_M
+        assert body["meta"]["nothing_within_radius"] is True
+        assert "within 250 km" in body["meta"]["message"]
+        assert "radius_m" in body["meta"]["message"]
+
+    async def test_a_larger_radius_finds_the_far_places(
+        self, client: httpx.AsyncClient, network: DemoNetwork
+    ) -> None:
+        body = (
+            await client.get(
+                "/v1/search/nearest",
+                params={**OFFSHORE, "need": "emergency-police", "radius_m": 1_000_000},
+            )
+        ).json()
+        assert body["data"]
+        assert all(DEFAULT_RADIUS_M < item["distance_m"] <= 1_000_000 for item in body["data"])
+        assert body["meta"]["radius_m"] == 1_000_000
+        assert "nothing_within_radius" not in body["meta"]
+        assert "message" not in body["meta"]
+
+    async def test_places_within_the_default_are_listed_as_before(
+        self, client: httpx.AsyncClient, network: DemoNetwork
+    ) -> None:
+        body = (await client.get("/v1/search/nearest", params={"lat": 14.1, "lon": -16.0})).json()
+        assert body["data"]
+        assert all(item.get("distance_m", 0) <= DEFAULT_RADIUS_M for item in body["data"])
+        assert body["meta"]["radius_m"] == DEFAULT_RADIUS_M
+        assert "nothing_within_radius" not in body["meta"]
+
+    async def test_a_radius_beyond_the_maximum_is_a_422(self, client: httpx.AsyncClient) -> None:
+        response = await client.get(
+            "/v1/search/nearest", params={**OFFSHORE, "radius_m": MAXIMUM_RADIUS_M + 1}
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["query", "radius_m"]
+
+    async def test_the_default_is_documented(self, app: FastAPI) -> None:
+        operation = app.openapi()["paths"]["/v1/search/nearest"]["get"]
+        assert "250 km" in operation["description"]
+        [radius] = [p for p in operation["parameters"] if p["name"] == "radius_m"]
+        assert "default 250,000" in radius["description"]
 
 
 class TestShelterStaysHidden:
