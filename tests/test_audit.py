@@ -463,7 +463,7 @@ class TestPartnersView:
         assert bundle.entry
         assert {entry.resource.get_resource_type() for entry in bundle.entry} == {"AuditEvent"}
 
-    async def test_another_organisations_client_and_address_are_not_shown(
+    async def test_another_organisations_client_staff_and_address_are_not_shown(
         self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
     ) -> None:
         net = await factories.network(session, settings)
@@ -471,7 +471,10 @@ class TestPartnersView:
         receiver = await _auditor_of(session, settings, net.receiver)
         consent_id = await record_consent(client, net)
         referral_id = (await refer(client, net, consent_id))["id"]
-        await client.get(f"/v1/referrals/{referral_id}", headers=net.receiver.headers)
+        await client.get(
+            f"/v1/referrals/{referral_id}",
+            headers={**net.receiver.headers, "X-Acting-User": "nurse-4711"},
+        )
         address = "127.0.0.1"  # every request of the test client comes from there
 
         async def events(auditor: Partner, format_: str = "json") -> Json:
@@ -490,12 +493,15 @@ class TestPartnersView:
         assert own["client_ip"] == address
         assert others["actor"]["organization_id"] == str(net.receiver.organization.id)
         assert others["actor"]["client_id"] is None
+        assert others["actor"]["acting_user"] is None
         assert others["client_ip"] is None
         assert net.receiver.client.client_id not in json.dumps(others)
+        assert "nurse-4711" not in json.dumps(others)
         assert address not in json.dumps(others)
 
         by_action = {e["action"]: e for e in (await events(receiver))["data"]}
         assert by_action["read"]["actor"]["client_id"] == net.receiver.client.client_id
+        assert by_action["read"]["actor"]["acting_user"] == "nurse-4711"
         assert by_action["create"]["actor"]["client_id"] is None
         assert by_action["create"]["client_ip"] is None
         assert net.sender.client.client_id not in json.dumps(by_action["create"])
@@ -511,6 +517,7 @@ class TestPartnersView:
         read = agents["read"]
         assert read["who"] == {"display": f"Organization/{net.receiver.organization.id}"}
         assert "network" not in read
+        assert "altId" not in read
         assert net.receiver.client.client_id not in json.dumps(read)
 
     async def test_audit_read_is_required(

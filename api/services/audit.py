@@ -416,9 +416,10 @@ class AuditQuery:
 
 def _acted_as(event: AuditEvent, viewer: uuid.UUID) -> bool:
     """Whether the viewer's organisation is the event's actor. Only then does its view name the
-    client and the address it called from: another organisation's client ids and addresses are
-    its own (a client id is what its credentials are claimed by, an address says where its
-    systems are); the actor organisation is named."""
+    client, the staff member (their pseudonym) and the address it called from: another
+    organisation's client ids, staff and addresses are its own (a client id is what its
+    credentials are claimed by, a pseudonym follows one person across events, an address says
+    where its systems are); the actor organisation is named."""
     return event.organization_id is not None and event.organization_id == viewer
 
 
@@ -436,7 +437,7 @@ def event_view(event: AuditEvent, seq: int | None, viewer: uuid.UUID) -> dict[st
         "actor": {
             "organization_id": str(event.organization_id) if event.organization_id else None,
             "client_id": event.client_id if own else None,
-            "acting_user": event.acting_user,
+            "acting_user": event.acting_user if own else None,
             "purpose_of_use": event.purpose_of_use,
         },
         "request_id": event.request_id,
@@ -498,7 +499,7 @@ def fhir_audit_event(event: AuditEvent, seq: int | None, viewer: uuid.UUID) -> d
     if own or event.organization_id is None:
         client_id = event.client_id if own else None
         agent["who"]["identifier"] = {"system": "urn:relay:client", "value": client_id or "unknown"}
-    if event.acting_user:
+    if own and event.acting_user:
         agent["altId"] = event.acting_user
     if own and event.client_ip:
         agent["network"] = {"address": event.client_ip, "type": "2"}
