@@ -1,12 +1,12 @@
 """The README's partner walkthrough, pasted into bash on a fresh Debian machine, works.
 
 Its shell blocks marked ``<!-- walkthrough -->`` are run in order, in one bash, with nothing but
-bash, curl and python3 on the PATH, against a real ``relay serve`` with its ``relay worker`` (``make run``'s
-``scripts/serve-with-worker.sh``) on a free port of the test
-database (the blocks' ``http://127.0.0.1:8000`` pointed at it); the ``relay`` commands reach
-the same database through ``scripts/with-db.sh``, as on ``make run``'s machine. The server
-commits: the rows of the organisations the walkthrough creates are deleted afterwards (the audit
-events stay, append-only by design).
+bash, curl and python3 on the PATH, against a real ``relay serve`` with its ``relay worker`` as
+``make run`` starts them (``scripts/serve-with-worker.sh``) on a free port of the test database
+(the blocks' ``http://127.0.0.1:8000`` pointed at it); the ``relay`` commands reach the same
+database through ``scripts/with-db.sh``, as on ``make run``'s machine. The server commits: the
+rows of the organisations the walkthrough creates are deleted afterwards (the audit events stay,
+append-only by design).
 """
 
 import asyncio
