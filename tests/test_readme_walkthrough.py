@@ -103,7 +103,8 @@ async def _delete_organisations(engine: AsyncEngine, ids: list[uuid.UUID]) -> No
         " (SELECT id FROM referral WHERE from_organization_id = ANY(:ids))",
         "DELETE FROM referral WHERE from_organization_id = ANY(:ids)",
         "DELETE FROM consent WHERE organization_id = ANY(:ids)",
-        "DELETE FROM outbox_event WHERE organization_id = ANY(:ids)",
+        "DELETE FROM outbox_event WHERE organization_id = ANY(:ids)"
+        " OR data->>'organization_id' = ANY(CAST(CAST(:ids AS uuid[]) AS text[]))",
         "DELETE FROM attribute WHERE link_id IN"
         " (SELECT id FROM service WHERE organization_id = ANY(:ids))",
         "DELETE FROM metadata WHERE resource_id IN"

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.dependencies import charge_anonymous
 from api.db import transaction
 from api.deps import SessionDep, SessionMakerDep
+from api.errors import TooManyRequests
 from api.repositories.directory import Viewer
 from api.services import exports, lookup
 from api.services.areas import AreaNotFound
@@ -102,16 +103,27 @@ async def _place(session: AsyncSession, form: Form) -> tuple[list[Area], Origin 
     return [], None
 
 
+def _charge(request: Request, form: Form) -> dict[str, str]:
+    """Count an expensive page against the address's budget (``charge_anonymous``); over it, the
+    form says so in the reader's language and the answer carries ``Retry-After``."""
+    try:
+        charge_anonymous(request)
+    except TooManyRequests as exc:
+        form.errors.append("error.busy")
+        return exc.headers
+    return {}
+
+
 @router.get("", summary="Find the nearest services for a place and a need (HTML)")
 async def lookup_page(request: Request, session: SessionDep) -> Response:
     form = Form.read(request)
-    if form.needs and not form.errors:
-        charge_anonymous(request)  # a search per need: counted (the empty form is not)
+    retry = _charge(request, form) if form.needs and not form.errors else {}
+    # a search per need is counted (the empty form is not)
     chain, origin = await _place(session, form)
     results = []
     if origin is not None and form.needs:
         results = await lookup.nearest(session, origin, form.needs, form.language)
-    return await _form_page(request, session, form, chain, origin, results)
+    return await _form_page(request, session, form, chain, origin, results, retry)
 
 
 async def _form_page(
@@ -121,13 +133,14 @@ async def _form_page(
     chain: list[Area],
     origin: Origin | None,
     results: list[NeedResults],
+    retry: dict[str, str] | None = None,
 ) -> Response:
-    return render.page(
+    response = render.page(
         "lookup.html",
         form.language,
         "/lookup",
         request.query_params,
-        status_code=422 if form.errors else 200,
+        status_code=429 if retry else 422 if form.errors else 200,
         form=form,
         lists=await lookup.picker(session, chain),
         origin=origin,
@@ -137,6 +150,8 @@ async def _form_page(
             render.url("/lookup/pathway", _place_parameters(form, origin)) if origin else None
         ),
     )
+    response.headers.update(retry or {})
+    return response
 
 
 def _place_parameters(form: Form, origin: Origin) -> dict[str, str]:
@@ -147,8 +162,10 @@ def _place_parameters(form: Form, origin: Origin) -> dict[str, str]:
 
 @router.get("/pathway", summary="The printable referral pathway of a place (HTML)")
 async def pathway_page(request: Request, session: SessionDep) -> Response:
-    charge_anonymous(request)  # a search per need of the taxonomy
     form = Form.read(request)
+    retry = _charge(request, form)  # a search per need of the taxonomy
+    if retry:
+        return await _form_page(request, session, form, [], None, [], retry)
     chain, origin = await _place(session, form)
     if origin is None and not form.errors:
         form.errors.append("error.place")

@@ -81,9 +81,14 @@ class TestExpensiveRoutes:
             assert 429 not in await _spend(client, path)
             refused = await client.get(path)
         assert refused.status_code == 429
-        assert refused.headers["content-type"] == "application/problem+json"
-        assert refused.json()["type"] == "urn:relay:problem:rate-limited"
         assert 1 <= int(refused.headers["retry-after"]) <= 60
+        if path.startswith(("/lookup?", "/lookup/pathway")):
+            # A person's page: the form again, saying why in the page's language.
+            assert refused.headers["content-type"].startswith("text/html")
+            assert "Too many searches from this connection" in refused.text
+        else:
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["type"] == "urn:relay:problem:rate-limited"
 
     async def test_another_address_is_unaffected(self, client_from: Client, path: str) -> None:
         async with client_from("198.51.100.7") as abuser:
@@ -105,6 +110,21 @@ class TestExpensiveRoutes:
                 for _ in range(BUDGET + 2)
             ]
         assert 429 not in statuses
+
+
+@pytest.mark.parametrize("path", [f"/lookup?{POINT}&need=medical-care", f"/lookup/pathway?{POINT}"])
+class TestLookupPages:
+    async def test_over_the_budget_the_page_says_it_in_the_readers_language(
+        self, client_from: Client, path: str
+    ) -> None:
+        async with client_from("198.51.100.8") as client:
+            await _spend(client, path + "&lang=fr")
+            refused = await client.get(path + "&lang=fr")
+        assert refused.status_code == 429
+        assert refused.headers["content-type"].startswith("text/html")
+        assert "Trop de recherches depuis cette connexion" in refused.text
+        assert refused.headers["content-language"] == "fr"
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
 
 
 class TestCheapRoutes:
