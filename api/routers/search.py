@@ -142,11 +142,23 @@ async def pathway(
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     area: Annotated[uuid.UUID | None, Query(description="An administrative area id.")] = None,
+    radius_m: Annotated[
+        float,
+        Query(
+            gt=0,
+            le=service.MAXIMUM_RADIUS_M,
+            description=(
+                "Only services within this many metres of the place; a need with none within it "
+                f"has no service (default {service.DEFAULT_RADIUS_M:,}, "
+                f"at most {service.MAXIMUM_RADIUS_M:,})."
+            ),
+        ),
+    ] = service.DEFAULT_RADIUS_M,
 ) -> dict[str, Any]:
     if area is not None:
         lat, lon = await areas.stand_in_point(session, area)
     elif lat is None or lon is None:
         raise PlaceRequired("Give lat and lon, or area.")
     return await service.pathway(
-        session, Viewer.of(principal), lat, lon, area=str(area) if area else None
+        session, Viewer.of(principal), lat, lon, area=str(area) if area else None, radius_m=radius_m
     )

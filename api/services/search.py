@@ -262,18 +262,20 @@ def _eligibility(filters: SearchFilters) -> list[str]:
 
 
 async def pathway(
-    database: Database, viewer: Viewer, latitude: float, longitude: float, *, area: str | None
+    database: Database,
+    viewer: Viewer,
+    latitude: float,
+    longitude: float,
+    *,
+    area: str | None,
+    radius_m: float = DEFAULT_RADIUS_M,
 ) -> dict[str, Any]:
-    """The referral pathway of a place: the nearest service for each need of the taxonomy."""
+    """The referral pathway of a place: the nearest service for each need of the taxonomy,
+    within ``radius_m`` (a police post thousands of kilometres away is no step of a pathway)."""
     steps = []
     for code in NEED_CODES:
-        found = await nearest(
-            database,
-            viewer,
-            NearestQuery(latitude, longitude, SearchFilters(needs=(code,)), None, 1),
-        )
+        filters = SearchFilters(needs=(code,), radius_m=radius_m)
+        found = await nearest(database, viewer, NearestQuery(latitude, longitude, filters, None, 1))
         steps.append({"need": code, "service": found["data"][0] if found["data"] else None})
-    return {
-        "data": [clean(step) for step in steps],
-        "meta": clean({"latitude": latitude, "longitude": longitude, "area": area}),
-    }
+    meta = {"latitude": latitude, "longitude": longitude, "area": area, "radius_m": radius_m}
+    return {"data": [clean(step) for step in steps], "meta": clean(meta)}

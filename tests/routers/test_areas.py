@@ -56,3 +56,24 @@ class TestPathway:
     async def test_needs_a_place(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/v1/search/pathway", params={"lat": 14.0})
         assert response.status_code == 422
+
+    async def test_only_services_within_the_radius_are_steps(
+        self, client: httpx.AsyncClient, network: DemoNetwork
+    ) -> None:
+        near = {"lat": 14.1, "lon": -16.25}
+        # About 650 km north of the demo region: nothing of it within the default 250 km...
+        far = {"lat": 20.0, "lon": -16.25}
+        body = (await client.get("/v1/search/pathway", params=far)).json()
+        assert body["meta"]["radius_m"] == 250_000
+        assert [step.get("service") for step in body["data"]] == [None] * len(NEED_CODES)
+        # ... but asked further, the region's police answer, at its distance.
+        wider = (
+            await client.get("/v1/search/pathway", params={**far, "radius_m": 1_000_000})
+        ).json()
+        police = next(step for step in wider["data"] if step["need"] == "emergency-police")
+        assert police["service"]["distance_m"] > 250_000
+        close = (await client.get("/v1/search/pathway", params={**near, "radius_m": 20_000})).json()
+        assert close["meta"]["radius_m"] == 20_000
+        assert any(step.get("service") for step in close["data"])
+        too_far = await client.get("/v1/search/pathway", params={**near, "radius_m": 3_000_000})
+        assert too_far.status_code == 422
