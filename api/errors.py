@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import asyncpg  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,8 +20,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.logging import get_logger
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
+log = get_logger("relay.errors")
 request_id_var: ContextVar[str | None] = ContextVar("relay_request_id", default=None)
 client_ip_var: ContextVar[str | None] = ContextVar("relay_client_ip", default=None)
 """The caller's address, for the audit trail (set with the request id by the middleware)."""
@@ -258,11 +262,33 @@ async def _validation_error(_: Request, exc: Exception) -> ProblemResponse:
     return validation_problem(validation_issues(exc.errors()))
 
 
+# SQLSTATE of a statement cancelled by ``statement_timeout`` (or by an operator).
+QUERY_CANCELED = "57014"
+
+
+def _canceled(exc: BaseException) -> bool:
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(cause, "sqlstate", None) == QUERY_CANCELED
+
+
 async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, DBAPIError)
+    if _canceled(exc):
+        return await _statement_canceled(request, exc)
     if not exc.connection_invalidated:
         raise exc  # any other database error is a defect: logged, answered 500
     return await _relay_error(request, DatabaseUnavailable())
+
+
+async def _statement_canceled(request: Request, exc: Exception) -> ProblemResponse:
+    """A statement ran past ``RELAY_DATABASE_STATEMENT_TIMEOUT_MS`` (waiting on a lock another
+    transaction holds, or an overloaded server): nothing was written (the transaction rolled
+    back); the caller may try again shortly. Logged for the operators, with the route only."""
+    if not _canceled(exc):
+        raise exc
+    route = getattr(request.scope.get("route"), "path", None)
+    log.warning("statement_timeout", route=route, request_id=request_id_var.get())
+    return await _relay_error(request, DatabaseBusy())
 
 
 async def _pool_timeout(request: Request, exc: Exception) -> ProblemResponse:
@@ -272,6 +298,8 @@ async def _pool_timeout(request: Request, exc: Exception) -> ProblemResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RelayError, _relay_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    # The search's fast path reads on the driver itself: its cancelled statements arrive bare.
+    app.add_exception_handler(asyncpg.exceptions.QueryCanceledError, _statement_canceled)
     app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from api.db import database_unreachable
@@ -175,3 +175,32 @@ class TestDatabaseUnreachable:
         assert not database_unreachable(error)
         if isinstance(error, asyncpg.exceptions.PostgresError):
             assert not database_unreachable(_as_sqlalchemy_wraps_it(error))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/search/nearest?lat=14.1&lon=-16.3",  # a reader, without a session
+        "/hsds/services",  # a session
+    ],
+)
+async def test_a_statement_past_the_timeout_is_a_503_not_a_500(
+    path: str, owner_engine: AsyncEngine
+) -> None:
+    """A statement cancelled by ``statement_timeout`` (here: waiting on a lock another
+    transaction holds) is the service being busy: 503 ``database-busy`` with Retry-After, and
+    the next request is served once the lock is gone."""
+    application = create_app(make_settings(database_statement_timeout_ms=200))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+            assert (await client.get(path)).status_code == 200
+            async with owner_engine.connect() as holder:
+                await holder.execute(text("LOCK TABLE organization IN ACCESS EXCLUSIVE MODE"))
+                busy = await client.get(path)
+                await holder.rollback()
+            assert busy.status_code == 503, busy.text
+            assert busy.headers["content-type"] == "application/problem+json"
+            assert busy.headers["retry-after"] == "2"
+            assert busy.json()["type"] == "urn:relay:problem:database-busy"
+            assert (await client.get(path)).status_code == 200
