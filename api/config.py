@@ -82,6 +82,15 @@ class Settings(BaseSettings):
         ),
     ] = 10.0
     database_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 15_000
+    database_connect_timeout_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=60,
+            description="How long opening a database connection may take before the request "
+            "is answered 503 database-unavailable (a host that stops answering, not refusing).",
+        ),
+    ] = 5.0
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000

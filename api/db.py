@@ -58,6 +58,7 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         pool_timeout=settings.database_pool_timeout_seconds,
         pool_recycle=1800,
         connect_args={
+            "timeout": settings.database_connect_timeout_seconds,
             "server_settings": {
                 "application_name": "relay",
                 "statement_timeout": str(settings.database_statement_timeout_ms),

@@ -1,5 +1,8 @@
 """One transaction per request: a handler that fails leaves nothing behind."""
 
+import asyncio
+import time
+
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
@@ -204,3 +207,37 @@ async def test_a_statement_past_the_timeout_is_a_503_not_a_500(
             assert busy.headers["retry-after"] == "2"
             assert busy.json()["type"] == "urn:relay:problem:database-busy"
             assert (await client.get(path)).status_code == 200
+
+
+async def test_a_database_host_that_stops_answering_is_a_503_within_the_connect_timeout() -> None:
+    """A host that accepts the connection and then says nothing (a network cut, a frozen
+    server) is not waited on for asyncpg's default minute: ``RELAY_DATABASE_CONNECT_TIMEOUT_
+    SECONDS`` later the request is answered 503 ``database-unavailable``."""
+    silent: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        silent.append(writer)
+
+    server = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = make_settings(
+        database_url=f"postgresql+asyncpg://nobody:nothing@127.0.0.1:{port}/none",
+        database_connect_timeout_seconds=0.5,
+    )
+    application = create_app(settings)
+    try:
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+                started = time.monotonic()
+                response = await client.get("/hsds/services")
+                waited = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert response.json()["type"] == "urn:relay:problem:database-unavailable"
+        assert waited < 5
+        assert silent, "the request did reach the silent host"
+    finally:
+        for writer in silent:
+            writer.close()
+        server.close()
+        await server.wait_closed()
