@@ -277,7 +277,7 @@ def _page_statement(page: Any, feature: Any, direction: str, matched: Any) -> Se
 
 
 _COMPILED: dict[tuple[Any, ...], Compiled] = {}
-_COMPILED_MAXIMUM = 256
+_COMPILED_MAXIMUM = 1024
 
 
 def _compiled(shape: tuple[Any, ...], build: Any) -> Compiled:
