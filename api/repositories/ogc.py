@@ -22,20 +22,37 @@ feature that existed throughout exactly once.
 """
 
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, or_, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    Text,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from api.db import Compiled, Database
 from api.models.directory import (
     AdminArea,
     Attribute,
-    Location,
+    Phone,
     Service,
     ServiceAtLocation,
     TaxonomyTerm,
@@ -44,8 +61,6 @@ from api.models.directory import (
 from api.models.organization import Organization
 from api.repositories.directory import Viewer, visible_locations, visible_services
 from api.taxonomy import RELAY_TAXONOMY_ID
-
-RowT = TypeVar("RowT")
 
 GEOJSON_DECIMALS = 6
 
@@ -79,37 +94,11 @@ class Keyset:
 
 
 @dataclass(frozen=True)
-class KeysetPage(Generic[RowT]):
-    rows: list[RowT]
-    has_next: bool
-    has_previous: bool
-
-
-@dataclass(frozen=True)
 class Extent:
     west: float
     south: float
     east: float
     north: float
-
-
-@dataclass(frozen=True)
-class ServiceFeatureRow:
-    link: ServiceAtLocation
-    service: Service
-    location: Location
-    organization: Organization
-
-
-@dataclass(frozen=True)
-class AreaFeatureRow:
-    id: uuid.UUID
-    name: str
-    level: int
-    code: str | None
-    country: str | None
-    parent_id: uuid.UUID | None
-    geojson: str
 
 
 # -- where -------------------------------------------------------------------------------------
@@ -136,22 +125,44 @@ def geocentric_cover(box: BoundingBox) -> str:
     return "SRID=4326;MULTIPOINT(" + ",".join(f"({point})" for point in points) + ")"
 
 
+BBOX = ("bbox_west", "bbox_south", "bbox_east", "bbox_north")
+
+
+def _box_parameters(box: BoundingBox) -> list[Any]:
+    values = (box.west, box.south, box.east, box.north)
+    return [bindparam(name, value, Float) for name, value in zip(BBOX, values, strict=True)]
+
+
+def _box_values(box: BoundingBox | None) -> dict[str, Any]:
+    if box is None:
+        return {}
+    values = dict(zip(BBOX, (box.west, box.south, box.east, box.north), strict=True))
+    return {**values, "bbox_cover": geocentric_cover(box)}
+
+
 def _envelope(box: BoundingBox) -> Any:
-    pieces = [func.ST_MakeEnvelope(*piece, 4326) for piece in box.rectangles()]
-    return pieces[0] if len(pieces) == 1 else func.ST_Collect(*pieces)
+    west, south, east, north = _box_parameters(box)
+    if box.west <= box.east:
+        return func.ST_MakeEnvelope(west, south, east, north, 4326)
+    return func.ST_Collect(
+        func.ST_MakeEnvelope(west, south, 180.0, north, 4326),
+        func.ST_MakeEnvelope(-180.0, south, east, north, 4326),
+    )
 
 
 def _point_in(box: BoundingBox, location: Any) -> list[Any]:
-    """Index-assisted, exact: the location's coordinates lie in the rectangle."""
-    cover = func.ST_GeogFromText(literal(geocentric_cover(box)))
+    """Index-assisted, exact: the location's coordinates lie in the rectangle. The box's numbers
+    are bound parameters (``BBOX``); only whether it crosses the antimeridian shapes the SQL."""
+    cover = func.ST_GeogFromText(bindparam("bbox_cover", geocentric_cover(box), Text))
+    west, south, east, north = _box_parameters(box)
     within_longitudes: ColumnElement[bool]
     if box.west <= box.east:
-        within_longitudes = location.longitude.between(box.west, box.east)
+        within_longitudes = location.longitude.between(west, east)
     else:
-        within_longitudes = or_(location.longitude >= box.west, location.longitude <= box.east)
+        within_longitudes = or_(location.longitude >= west, location.longitude <= east)
     return [
         location.point.op("&&", is_comparison=True)(cover),
-        location.latitude.between(box.south, box.north),
+        location.latitude.between(south, north),
         within_longitudes,
     ]
 
@@ -164,29 +175,137 @@ def _locatable(viewer: Viewer, location: Any) -> list[Any]:
     return conditions
 
 
-# -- keyset pages ------------------------------------------------------------------------------
+# -- pages as GeoJSON -----------------------------------------------------------------------------
+#
+# A page is one statement, compiled once per shape (``api.db.Compiled``), run on the driver:
+# the number matched (on a walk's first page), whether more follow, and the features as a GeoJSON
+# array written by PostgreSQL, spliced into the response as it comes. What changes from call to
+# call is bound (``PARAMETERS``); the rest is written into the SQL, the number of rows read too
+# (``_window``): under a generic plan a LIMIT parameter is estimated at a tenth of the table.
 
 
-def _keyset(statement: Select[Any], key: Any, keyset: Keyset) -> Select[Any]:
-    if keyset.before is not None:
-        return statement.where(key < keyset.before).order_by(key.desc()).limit(keyset.limit + 1)
-    if keyset.after is not None:
-        statement = statement.where(key > keyset.after)
-    return statement.order_by(key.asc()).limit(keyset.limit + 1)
+PARAMETERS = frozenset(
+    {*BBOX, "bbox_cover", "after", "before", "feature_id", "limit", "simplify", "redacted_name"}
+)
 
 
-def _page(rows: list[RowT], keyset: Keyset) -> KeysetPage[RowT]:
-    """Rows fetched by ``_keyset`` (one more than asked, to know whether more follow)."""
-    more = len(rows) > keyset.limit
-    rows = rows[: keyset.limit]
-    if keyset.before is not None:
-        return KeysetPage(rows[::-1], has_next=True, has_previous=more)
-    return KeysetPage(rows, has_next=more, has_previous=keyset.after is not None)
+@dataclass(frozen=True)
+class FeaturePage:
+    """One page: its features as a GeoJSON array (text, as PostgreSQL wrote it)."""
+
+    features: str
+    returned: int
+    matched: int | None  # on a walk's first page only
+    first_id: uuid.UUID | None
+    last_id: uuid.UUID | None
+    has_next: bool
+    has_previous: bool
 
 
-async def _count(session: AsyncSession, statement: Select[Any]) -> int:
-    total = await session.scalar(select(func.count()).select_from(statement.subquery()))
-    return int(total or 0)
+def _window(limit: int) -> int:
+    """Rows read for a page of ``limit``: the next power of two above it, one row at least more
+    than shown (to know whether more follow), in a few shapes only."""
+    return 1 << limit.bit_length()
+
+
+def _direction(keyset: Keyset) -> str:
+    return "before" if keyset.before is not None else "after" if keyset.after is not None else ""
+
+
+def _box_kind(box: BoundingBox | None) -> str:
+    return "" if box is None else "plain" if box.west <= box.east else "antimeridian"
+
+
+def _key(name: str) -> Any:
+    return literal_column(f"'{name}'")
+
+
+def _object(**members: Any) -> Any:
+    """``json_build_object`` of the members, in order (member names are ours, never a caller's)."""
+    return func.json_build_object(
+        *(part for item in members.items() for part in (_key(item[0]), item[1]))
+    )
+
+
+def _json_array(column: Any, where: list[Any]) -> Any:
+    """The column's values as a JSON array, in order; ``[]`` when there are none."""
+    values = select(func.json_agg(aggregate_order_by(column, column))).where(*where)
+    return func.coalesce(values.scalar_subquery(), literal_column("'[]'::json"))
+
+
+def _paged(rows: Any, key: Any, direction: str, limit: int, *, one: bool = False) -> Any:
+    """The page's rows (a CTE): ``_window(limit)`` rows after or before a key, or one feature."""
+    if one:
+        rows = rows.where(key == bindparam("feature_id", None, Uuid))
+    if direction == "before":
+        rows = rows.where(key < bindparam("before", None, Uuid)).order_by(key.desc())
+    else:
+        if direction == "after":
+            rows = rows.where(key > bindparam("after", None, Uuid))
+        rows = rows.order_by(key.asc())
+    return rows.limit(_window(limit)).cte("page")
+
+
+def _page_statement(page: Any, feature: Any, direction: str, matched: Any) -> Select[Any]:
+    """The page's summary and features: the first ``limit`` rows of ``page`` in its order,
+    aggregated in id order."""
+    order = page.c.id.desc() if direction == "before" else page.c.id.asc()
+    shown = select(page).order_by(order).limit(bindparam("limit", None, Integer)).subquery("shown")
+    features = (
+        select(
+            func.count().label("returned"),
+            cast(func.json_agg(aggregate_order_by(feature(shown), shown.c.id)), Text).label(
+                "features"
+            ),
+            func.array_agg(aggregate_order_by(shown.c.id, shown.c.id.asc()), type_=ARRAY(Uuid))[
+                1
+            ].label("first_id"),
+            func.array_agg(aggregate_order_by(shown.c.id, shown.c.id.desc()), type_=ARRAY(Uuid))[
+                1
+            ].label("last_id"),
+        )
+    ).subquery("features")
+    fetched = select(func.count()).select_from(page).scalar_subquery()
+    return select(
+        (matched if matched is not None else null()).label("matched"),
+        fetched.label("fetched"),
+        features.c.returned,
+        features.c.features,
+        features.c.first_id,
+        features.c.last_id,
+    )
+
+
+_COMPILED: dict[tuple[Any, ...], Compiled] = {}
+_COMPILED_MAXIMUM = 1024
+
+
+def _compiled(shape: tuple[Any, ...], build: Any) -> Compiled:
+    found = _COMPILED.get(shape)
+    if found is None:
+        if len(_COMPILED) >= _COMPILED_MAXIMUM:
+            _COMPILED.clear()
+        found = _COMPILED[shape] = Compiled(build(), parameters=PARAMETERS)
+    return found
+
+
+async def _fetch_page(
+    compiled: Compiled, database: Database, keyset: Keyset, **given: Any
+) -> FeaturePage:
+    [row] = await compiled.fetch(
+        database, after=keyset.after, before=keyset.before, limit=keyset.limit, **given
+    )
+    matched, fetched, returned, features, first_id, last_id = row
+    more = fetched > keyset.limit
+    return FeaturePage(
+        features=features or "[]",
+        returned=returned,
+        matched=matched,
+        first_id=first_id,
+        last_id=last_id,
+        has_next=True if keyset.before is not None else more,
+        has_previous=more if keyset.before is not None else keyset.after is not None,
+    )
 
 
 # -- services ----------------------------------------------------------------------------------
@@ -195,54 +314,144 @@ async def _count(session: AsyncSession, statement: Select[Any]) -> int:
 @dataclass(frozen=True)
 class _Matching:
     statement: Select[Any]
-    location: Any  # the visible location, an alias of Location
+    location: Any  # the visible location's columns (a subquery's)
 
 
 def _matching_services(viewer: Viewer, box: BoundingBox | None) -> _Matching:
     """Visible services at visible locations, composed from ``visible_services`` and
     ``visible_locations`` directly: ``visible_service_at_locations`` joins each table twice, and
-    planning its eight relations cost more than running the query."""
-    location = aliased(Location, visible_locations(viewer).subquery())
+    planning its eight relations cost more than running the query. The locations are a plain
+    subquery, not an ORM alias: ``api.db.Compiled`` rewrites the statement's constants, and the
+    columns of an alias would keep pointing at a copy of the subquery it did not rewrite (joined
+    to the rest of the statement by nothing)."""
+    visible = visible_locations(viewer).subquery("visible_location")
+    location = visible.c
     statement = (
         visible_services(viewer)
         .join(ServiceAtLocation, col(ServiceAtLocation.service_id) == col(Service.id))
-        .join(location, col(location.id) == col(ServiceAtLocation.location_id))
+        .join(visible, location.id == col(ServiceAtLocation.location_id))
     )
     if box is not None:
         statement = statement.where(*_point_in(box, location), *_locatable(viewer, location))
     return _Matching(statement, location)
 
 
-def services_statement(viewer: Viewer, box: BoundingBox | None, keyset: Keyset) -> Select[Any]:
-    """One page of the ``services`` collection as it runs (also for EXPLAIN in tests)."""
+def services_statement(
+    viewer: Viewer,
+    box: BoundingBox | None,
+    keyset: Keyset,
+    *,
+    one: bool = False,
+) -> Select[Any]:
+    """One page of the ``services`` collection (or one feature) as it runs; also for EXPLAIN.
+
+    A feature is what ``ServiceProperties`` documents. A confidential place is ``redacted`` for
+    a viewer without ``directory:confidential``: no geometry, its name replaced
+    (``redacted_name``); it never matches a ``bbox`` (``_matching_services``)."""
     matching = _matching_services(viewer, box)
-    statement = matching.statement.with_only_columns(
-        ServiceAtLocation, Service, matching.location, Organization
+    location = matching.location
+    key = col(ServiceAtLocation.id)
+    direction = _direction(keyset)
+    page = _paged(
+        matching.statement.with_only_columns(
+            key.label("id"),
+            col(Service.id).label("service_id"),
+            col(Service.name).label("name"),
+            col(Service.status).label("status"),
+            col(Service.accepts_referrals).label("accepts_referrals"),
+            col(Organization.id).label("organization_id"),
+            col(Organization.name).label("organization_name"),
+            col(Organization.kind).label("organization_kind"),
+            location.id.label("location_id"),
+            location.name.label("location_name"),
+            location.latitude.label("latitude"),
+            location.longitude.label("longitude"),
+            location.visibility.label("visibility"),
+            location.admin_area_id.label("admin_area_id"),
+        ),
+        key,
+        direction,
+        keyset.limit,
+        one=one,
     )
-    return _keyset(statement, col(ServiceAtLocation.id), keyset)
+
+    def feature(row: Any) -> Any:
+        confidential = row.c.visibility == Visibility.confidential.value
+        located = [row.c.longitude.is_not(None), row.c.latitude.is_not(None)]
+        name: Any = row.c.location_name
+        if not viewer.sees_confidential_locations:
+            located.append(row.c.visibility != Visibility.confidential.value)
+            name = case((confidential, bindparam("redacted_name", None, Text)), else_=name)
+        point = _object(
+            type=_key("Point"), coordinates=func.json_build_array(row.c.longitude, row.c.latitude)
+        )
+        return _object(
+            type=_key("Feature"),
+            id=row.c.id,
+            geometry=case((and_(*located), point), else_=null()),
+            properties=_object(
+                service_id=row.c.service_id,
+                name=row.c.name,
+                status=row.c.status,
+                accepts_referrals=row.c.accepts_referrals,
+                organization_id=row.c.organization_id,
+                organization_name=row.c.organization_name,
+                organization_kind=row.c.organization_kind,
+                needs=_json_array(
+                    col(TaxonomyTerm.code),
+                    [
+                        col(Attribute.link_entity) == "service",
+                        col(Attribute.link_id) == row.c.service_id,
+                        col(TaxonomyTerm.id) == col(Attribute.taxonomy_term_id),
+                        col(TaxonomyTerm.taxonomy_id) == RELAY_TAXONOMY_ID,
+                    ],
+                ),
+                phones=_json_array(col(Phone.number), [col(Phone.service_id) == row.c.service_id]),
+                location_id=row.c.location_id,
+                location_name=name,
+                admin_area=select(col(AdminArea.name))
+                .where(col(AdminArea.id) == row.c.admin_area_id)
+                .scalar_subquery(),
+                confidential=confidential,
+            ),
+        )
+
+    matched = None
+    if direction == "" and not one:
+        counted = matching.statement.with_only_columns(key).subquery("matching")
+        matched = select(func.count()).select_from(counted).scalar_subquery()
+    return _page_statement(page, feature, direction, matched)
 
 
 async def service_features(
-    session: AsyncSession, viewer: Viewer, box: BoundingBox | None, keyset: Keyset
-) -> KeysetPage[ServiceFeatureRow]:
-    rows = await session.execute(services_statement(viewer, box, keyset))
-    return _page([ServiceFeatureRow(*row) for row in rows], keyset)
-
-
-async def count_service_features(
-    session: AsyncSession, viewer: Viewer, box: BoundingBox | None
-) -> int:
-    return await _count(session, _matching_services(viewer, box).statement)
-
-
-async def service_feature(
-    session: AsyncSession, viewer: Viewer, link_id: uuid.UUID
-) -> ServiceFeatureRow | None:
-    statement = services_statement(viewer, None, Keyset(limit=1)).where(
-        col(ServiceAtLocation.id) == link_id
+    database: Database,
+    viewer: Viewer,
+    box: BoundingBox | None,
+    keyset: Keyset,
+    *,
+    redacted_name: str,
+    feature_id: uuid.UUID | None = None,
+) -> FeaturePage:
+    """A page of ``services`` (one round trip); with ``feature_id``, that feature alone."""
+    one = feature_id is not None
+    shape = (
+        "services",
+        viewer.sees_partner_records,
+        viewer.sees_confidential_locations,
+        _box_kind(box),
+        _direction(keyset),
+        _window(keyset.limit),
+        one,
     )
-    row = (await session.execute(statement)).first()
-    return ServiceFeatureRow(*row) if row is not None else None
+    compiled = _compiled(shape, lambda: services_statement(viewer, box, keyset, one=one))
+    return await _fetch_page(
+        compiled,
+        database,
+        keyset,
+        feature_id=feature_id,
+        redacted_name=redacted_name,
+        **_box_values(box),
+    )
 
 
 async def services_extent(session: AsyncSession, viewer: Viewer) -> Extent | None:
@@ -277,27 +486,6 @@ async def services_extent(session: AsyncSession, viewer: Viewer) -> Extent | Non
     return Extent(*row) if row[0] is not None else None
 
 
-async def need_codes_by_service(
-    session: AsyncSession, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[str]]:
-    grouped: dict[uuid.UUID, list[str]] = defaultdict(list)
-    if not ids:
-        return grouped
-    rows = await session.execute(
-        select(col(Attribute.link_id), col(TaxonomyTerm.code))
-        .join(TaxonomyTerm, col(TaxonomyTerm.id) == col(Attribute.taxonomy_term_id))
-        .where(
-            col(Attribute.link_entity) == "service",
-            col(Attribute.link_id).in_(ids),
-            col(TaxonomyTerm.taxonomy_id) == RELAY_TAXONOMY_ID,
-        )
-        .order_by(col(TaxonomyTerm.code))
-    )
-    for service_id, code in rows:
-        grouped[service_id].append(code)
-    return grouped
-
-
 # -- areas -------------------------------------------------------------------------------------
 
 
@@ -309,42 +497,89 @@ def _matching_areas(box: BoundingBox | None) -> Select[Any]:
 
 
 def areas_statement(
-    box: BoundingBox | None, keyset: Keyset, *, simplify: float | None
+    box: BoundingBox | None, keyset: Keyset, *, simplify: float | None, one: bool = False
 ) -> Select[Any]:
-    geometry: Any = col(AdminArea.geom)
-    if simplify:
-        # ST_Multi: simplifying a one-part MultiPolygon returns a Polygon; a layer keeps one type.
-        geometry = func.ST_Multi(func.ST_SimplifyPreserveTopology(geometry, simplify))
-    statement = _matching_areas(box).add_columns(
-        col(AdminArea.name),
-        col(AdminArea.level),
-        col(AdminArea.code),
-        col(AdminArea.country),
-        col(AdminArea.parent_id),
-        func.ST_AsGeoJSON(geometry, GEOJSON_DECIMALS),
+    """One page of the ``areas`` collection (or one feature) as it runs; also for EXPLAIN. The
+    polygons are read and written as GeoJSON for the rows shown only."""
+    key = col(AdminArea.id)
+    direction = _direction(keyset)
+    page = _paged(
+        _matching_areas(box).with_only_columns(
+            key.label("id"),
+            col(AdminArea.name).label("name"),
+            col(AdminArea.level).label("level"),
+            col(AdminArea.code).label("code"),
+            col(AdminArea.country).label("country"),
+            col(AdminArea.parent_id).label("parent_id"),
+        ),
+        key,
+        direction,
+        keyset.limit,
+        one=one,
     )
-    return _keyset(statement, col(AdminArea.id), keyset)
+
+    def feature(row: Any) -> Any:
+        area = aliased(AdminArea, name="shape")
+        geometry: Any = col(area.geom)
+        if simplify:
+            # ST_Multi: simplifying a one-part MultiPolygon returns a Polygon; a layer keeps one
+            # type.
+            geometry = func.ST_Multi(
+                func.ST_SimplifyPreserveTopology(geometry, bindparam("simplify", None, Float))
+            )
+        geojson = (
+            select(cast(func.ST_AsGeoJSON(geometry, GEOJSON_DECIMALS), JSON))
+            .where(col(area.id) == row.c.id)
+            .scalar_subquery()
+        )
+        return _object(
+            type=_key("Feature"),
+            id=row.c.id,
+            geometry=geojson,
+            properties=_object(
+                name=row.c.name,
+                level=row.c.level,
+                code=row.c.code,
+                country=row.c.country,
+                parent_id=row.c.parent_id,
+            ),
+        )
+
+    matched = None
+    if direction == "" and not one:
+        matched = (
+            select(func.count()).select_from(_matching_areas(box).subquery()).scalar_subquery()
+        )
+    return _page_statement(page, feature, direction, matched)
 
 
 async def area_features(
-    session: AsyncSession, box: BoundingBox | None, keyset: Keyset, *, simplify: float | None
-) -> KeysetPage[AreaFeatureRow]:
-    rows = await session.execute(areas_statement(box, keyset, simplify=simplify))
-    return _page([AreaFeatureRow(*row) for row in rows], keyset)
-
-
-async def count_area_features(session: AsyncSession, box: BoundingBox | None) -> int:
-    return await _count(session, _matching_areas(box))
-
-
-async def area_feature(
-    session: AsyncSession, area_id: uuid.UUID, *, simplify: float | None
-) -> AreaFeatureRow | None:
-    statement = areas_statement(None, Keyset(limit=1), simplify=simplify).where(
-        col(AdminArea.id) == area_id
+    database: Database,
+    box: BoundingBox | None,
+    keyset: Keyset,
+    *,
+    simplify: float | None,
+    feature_id: uuid.UUID | None = None,
+) -> FeaturePage:
+    """A page of ``areas`` (one round trip); with ``feature_id``, that feature alone."""
+    one = feature_id is not None
+    shape = (
+        "areas",
+        _box_kind(box),
+        _direction(keyset),
+        _window(keyset.limit),
+        bool(simplify),
+        one,
     )
-    row = (await session.execute(statement)).first()
-    return AreaFeatureRow(*row) if row is not None else None
+    compiled = _compiled(shape, lambda: areas_statement(box, keyset, simplify=simplify, one=one))
+    return await _fetch_page(
+        compiled,
+        database,
+        keyset,
+        feature_id=feature_id,
+        simplify=simplify or None,
+        **_box_values(box),
+    )
 
 
 async def areas_extent(session: AsyncSession) -> Extent | None:

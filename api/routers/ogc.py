@@ -8,11 +8,11 @@ header that names ``application/json`` but not GeoJSON asks for plain JSON.
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.auth.dependencies import AnonymousOrPrincipal, MeteredAnonymousOrPrincipal
-from api.deps import SessionDep
+from api.auth.dependencies import AnonymousOrPrincipal, BearerIfPresent, principal_if_present
+from api.deps import SessionDep, reading
 from api.repositories.directory import Viewer
 from api.schemas.ogc import (
     Collection,
@@ -79,7 +79,7 @@ CollectionId = Annotated[
 ]
 
 
-def _items_query(
+async def _items_query(
     simplify: Simplify = None,
     bbox: Annotated[
         str | None,
@@ -160,15 +160,20 @@ async def collection(
 async def items(
     collectionId: CollectionId,
     request: Request,
-    session: SessionDep,
-    principal: MeteredAnonymousOrPrincipal,
+    authorization: BearerIfPresent,
     urls: UrlsDep,
     query: ItemsQueryDep,
     f: FeatureFormat = None,
 ) -> Any:
     media_type = _feature_media_type(request, f)
-    body = await service.items(session, Viewer.of(principal), urls, collectionId, query, media_type)
-    return JSONResponse(body, media_type=media_type)
+    # Anonymous (charged to its address's budget) or a valid token (401 for a bad one), checked
+    # on the page's own connection, without an ORM session: as the search does.
+    async with reading(request) as reader:
+        principal = await principal_if_present(request, reader, authorization, metered=True)
+        body = await service.items_json(
+            reader, Viewer.of(principal), urls, collectionId, query, media_type
+        )
+    return Response(body, media_type=media_type)
 
 
 @router.get(
@@ -189,7 +194,7 @@ async def item(
     f: FeatureFormat = None,
 ) -> Any:
     media_type = _feature_media_type(request, f)
-    body = await service.item(
+    body = await service.item_json(
         session,
         Viewer.of(principal),
         urls,
@@ -198,4 +203,4 @@ async def item(
         simplify=simplify,
         media_type=media_type,
     )
-    return JSONResponse(body, media_type=media_type)
+    return Response(body, media_type=media_type)

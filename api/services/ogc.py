@@ -19,7 +19,6 @@ and any way to infer them: it never matches a ``bbox`` (so sweeping small boxes 
 import json
 import math
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,19 +26,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.db import Database
 from api.errors import BadRequest, NotFound
-from api.models.directory import Visibility
-from api.repositories import directory as directory_repository
 from api.repositories import ogc as repository
 from api.repositories.directory import Viewer
-from api.repositories.ogc import (
-    AreaFeatureRow,
-    BoundingBox,
-    Extent,
-    Keyset,
-    KeysetPage,
-    ServiceFeatureRow,
-)
+from api.repositories.ogc import BoundingBox, Extent, FeaturePage, Keyset
 from api.services.hsds import CONFIDENTIAL_LOCATION_NAME
 
 Json = dict[str, Any]
@@ -249,128 +240,84 @@ async def collection(session: AsyncSession, viewer: Viewer, urls: Urls, collecti
 
 
 # -- features ----------------------------------------------------------------------------------
+#
+# The features come as PostgreSQL wrote them (api/repositories/ogc.py): a page's GeoJSON array
+# is spliced into the collection as it is, never decoded and encoded again. Only the envelope
+# (counts, time stamp, links) is written here.
 
 
-async def _service_features(
-    session: AsyncSession, viewer: Viewer, rows: Sequence[ServiceFeatureRow]
-) -> list[Json]:
-    service_ids = list({row.service.id for row in rows})
-    needs = await repository.need_codes_by_service(session, service_ids)
-    phones = await directory_repository.phones_by(session, "service_id", service_ids)
-    areas = await directory_repository.area_labels(
-        session, list({row.location.admin_area_id for row in rows if row.location.admin_area_id})
-    )
-    features: list[Json] = []
-    for row in rows:
-        location = row.location
-        redacted = viewer.redacts(location)
-        geometry = None
-        if not redacted and location.longitude is not None and location.latitude is not None:
-            geometry = {"type": "Point", "coordinates": [location.longitude, location.latitude]}
-        area = areas.get(location.admin_area_id) if location.admin_area_id else None
-        features.append(
-            {
-                "type": "Feature",
-                "id": str(row.link.id),
-                "geometry": geometry,
-                "properties": {
-                    "service_id": str(row.service.id),
-                    "name": row.service.name,
-                    "status": row.service.status,
-                    "accepts_referrals": row.service.accepts_referrals,
-                    "organization_id": str(row.organization.id),
-                    "organization_name": row.organization.name,
-                    "organization_kind": row.organization.kind,
-                    "needs": needs.get(row.service.id, []),
-                    "phones": [phone.number for phone in phones.get(row.service.id, [])],
-                    "location_id": str(location.id),
-                    "location_name": CONFIDENTIAL_LOCATION_NAME if redacted else location.name,
-                    "admin_area": area.name if area else None,
-                    "confidential": location.visibility == Visibility.confidential.value,
-                },
-            }
-        )
-    return features
-
-
-def _area_feature(row: AreaFeatureRow) -> Json:
-    return {
-        "type": "Feature",
-        "id": str(row.id),
-        "geometry": _geometry(row.geojson),
-        "properties": {
-            "name": row.name,
-            "level": row.level,
-            "code": row.code,
-            "country": row.country,
-            "parent_id": str(row.parent_id) if row.parent_id else None,
-        },
-    }
-
-
-def _geometry(geojson: str) -> Json:
-    parsed: Json = json.loads(geojson)
-    return parsed
-
-
-def _page_links(
-    urls: Urls, collection_id: str, page: KeysetPage[Any], ids: list[str], media_type: str
-) -> list[Json]:
+def _page_links(urls: Urls, collection_id: str, page: FeaturePage, media_type: str) -> list[Json]:
     other = JSON if media_type == GEOJSON else GEOJSON
     links = [
         link(urls.request, "self", media_type, "This page"),
         link(urls.here(f="json" if other == JSON else "geojson"), "alternate", other, "This page"),
         link(urls.to(f"/collections/{collection_id}"), "collection", JSON, "The collection"),
     ]
-    if ids and page.has_next:
-        links.append(link(urls.here(after=ids[-1], before=None), "next", media_type, "Next page"))
-    if ids and page.has_previous:
+    if page.last_id is not None and page.has_next:
+        after = str(page.last_id)
+        links.append(link(urls.here(after=after, before=None), "next", media_type, "Next page"))
+    if page.first_id is not None and page.has_previous:
+        before = str(page.first_id)
         links.append(
-            link(urls.here(before=ids[0], after=None), "prev", media_type, "Previous page")
+            link(urls.here(before=before, after=None), "prev", media_type, "Previous page")
         )
     return links
 
 
-async def items(
-    session: AsyncSession,
+async def _features(
+    database: Database,
+    viewer: Viewer,
+    collection_id: str,
+    query: ItemsQuery,
+    feature_id: uuid.UUID | None = None,
+) -> FeaturePage:
+    if collection_id == SERVICES:
+        return await repository.service_features(
+            database,
+            viewer,
+            query.bbox,
+            query.keyset,
+            redacted_name=CONFIDENTIAL_LOCATION_NAME,
+            feature_id=feature_id,
+        )
+    return await repository.area_features(
+        database, query.bbox, query.keyset, simplify=query.simplify, feature_id=feature_id
+    )
+
+
+async def items_json(
+    database: Database,
     viewer: Viewer,
     urls: Urls,
     collection_id: str,
     query: ItemsQuery,
     media_type: str,
-) -> Json:
+) -> bytes:
+    """A page of features as the response body: one statement (api/repositories/ogc.py).
+
+    ``numberMatched`` on a walk's first page only: counting again on every page reached
+    through next or prev would repeat a full count per page (GDAL reads it from the first)."""
     collection_id = _known(collection_id)
-    features: list[Json]
-    page: KeysetPage[Any]
-    # numberMatched on a walk's first page only: counting again on every page reached through
-    # next or prev would repeat a full count per page (GDAL reads it from the first page).
-    first_page = query.keyset.after is None and query.keyset.before is None
-    matched: int | None = None
-    if collection_id == SERVICES:
-        page = await repository.service_features(session, viewer, query.bbox, query.keyset)
-        if first_page:
-            matched = await repository.count_service_features(session, viewer, query.bbox)
-        features = await _service_features(session, viewer, page.rows)
-    else:
-        page = await repository.area_features(
-            session, query.bbox, query.keyset, simplify=query.simplify
-        )
-        if first_page:
-            matched = await repository.count_area_features(session, query.bbox)
-        features = [_area_feature(row) for row in page.rows]
-    ids = [feature["id"] for feature in features]
-    body: Json = {"type": "FeatureCollection"}
-    if matched is not None:
-        body["numberMatched"] = matched
-    body["numberReturned"] = len(features)
-    body["timeStamp"] = _now()
-    body["links"] = _page_links(urls, collection_id, page, ids, media_type)
-    body["features"] = features
-    return body
+    page = await _features(database, viewer, collection_id, query)
+    parts = ['{"type":"FeatureCollection",']
+    if page.matched is not None:
+        parts += ['"numberMatched":', str(page.matched), ","]
+    parts += [
+        '"numberReturned":',
+        str(page.returned),
+        ',"timeStamp":"',
+        _now(),
+        '","links":',
+        _encode(_page_links(urls, collection_id, page, media_type)),
+        ',"features":',
+        page.features,
+        "}",
+    ]
+    return "".join(parts).encode()
 
 
-async def item(
-    session: AsyncSession,
+async def item_json(
+    database: Database,
     viewer: Viewer,
     urls: Urls,
     collection_id: str,
@@ -378,26 +325,29 @@ async def item(
     *,
     simplify: float | None,
     media_type: str,
-) -> Json:
+) -> bytes:
+    """One feature, written as in a page, with its links."""
     collection_id = _known(collection_id)
     try:
         key = uuid.UUID(feature_id)
     except ValueError:
         raise FeatureNotFound("No feature with this id is visible to you.") from None
-    feature: Json | None = None
-    if collection_id == SERVICES:
-        row = await repository.service_feature(session, viewer, key)
-        if row is not None:
-            [feature] = await _service_features(session, viewer, [row])
-    else:
-        area = await repository.area_feature(session, key, simplify=simplify)
-        if area is not None:
-            feature = _area_feature(area)
-    if feature is None:
+    query = ItemsQuery(bbox=None, keyset=Keyset(limit=1), simplify=simplify)
+    page = await _features(database, viewer, collection_id, query, feature_id=key)
+    if page.returned == 0:
         raise FeatureNotFound("No feature with this id is visible to you.")
     collection_url = urls.to(f"/collections/{collection_id}")
-    feature["links"] = [
-        link(f"{collection_url}/items/{feature['id']}", "self", media_type, "This feature"),
+    links = [
+        link(f"{collection_url}/items/{key}", "self", media_type, "This feature"),
         link(collection_url, "collection", JSON, "The collection"),
     ]
-    return feature
+    # The array of one feature, opened: its last member is followed by the links.
+    feature = page.features.strip().removeprefix("[").removesuffix("]").strip()
+    return f'{feature.removesuffix("}")},"links":{_encode(links)}}}'.encode()
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _encode(value: Any) -> str:
+    return _ENCODER.encode(value)
