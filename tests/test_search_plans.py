@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db import Compiled
 from api.models.directory import need_index_name
+from api.repositories import ogc
 from api.repositories.directory import (
     DirectoryFilters,
     Viewer,
@@ -269,3 +270,47 @@ class TestTextSearchPlans:
                 }, name
         finally:
             await planner.execute("SET LOCAL enable_seqscan = on")
+
+
+class TestOgcPagePlans:
+    """The OGC items pages (``api.repositories.ogc``) as the API runs them: prepared once per
+    connection (``api.db.Compiled``), so their plans become generic, with the box's numbers and
+    the page's key as parameters. On 100k places a box is read through a location index and a
+    next page through the primary key, never a scan of every location."""
+
+    @pytest.mark.parametrize("caller", ["anonymous", "partner", "confidential"])
+    async def test_the_generic_plans_use_the_indexes(
+        self, planner: asyncpg.Connection, caller: str
+    ) -> None:
+        viewer = {"anonymous": ANONYMOUS, "partner": PARTNER, "confidential": CLEARED}[caller]
+        box = ogc.BoundingBox(36.6, -1.45, 37.1, -1.15)
+        after = ogc.Keyset(10, after=uuid.UUID(int=0))
+        cases = [
+            (ogc.services_statement(viewer, box, ogc.Keyset(10)), box, None, BOXED),
+            (ogc.services_statement(viewer, None, after), None, after, {"pk_service_at_location"}),
+            (
+                ogc.areas_statement(box, ogc.Keyset(10), simplify=None),
+                box,
+                None,
+                {"ix_admin_area_geom"},
+            ),
+        ]
+        for statement, given_box, keyset, indexes in cases:
+            compiled = Compiled(statement, parameters=ogc.PARAMETERS)
+            given = {**ogc._box_values(given_box), "limit": 10, "redacted_name": "x"}
+            if keyset is not None:
+                given["after"] = keyset.after
+            await planner.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            await planner.execute(f"PREPARE ogc_page AS {compiled.sql}")
+            arguments = ", ".join(_literal(value) for value in compiled.values(given))
+            try:
+                rows = await planner.fetch(f"EXPLAIN EXECUTE ogc_page({arguments})")
+            finally:
+                await planner.execute("DEALLOCATE ogc_page")
+            plan = "\n".join(row[0] for row in rows)
+            assert any(index in plan for index in indexes), plan
+            assert "Seq Scan on location" not in plan, plan
+
+
+# A box is read through the location's GiST, or its latitude or longitude btree (migration 0005).
+BOXED = {"ix_location_point", "ix_location_latitude", "ix_location_longitude"}

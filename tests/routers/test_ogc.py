@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.scopes import Scope
 from api.config import Settings
-from api.db import Compiled
 from api.models.directory import Location, Service, ServiceAtLocation, Visibility
 from api.models.organization import Organization, OrganizationKind
 from api.repositories import ogc as repository
@@ -415,62 +414,6 @@ class TestBoundingBox:
             repository.BoundingBox(-16.4, 13.8, -15.5, 14.4), repository.Keyset(10), simplify=None
         )
         assert "ix_admin_area_geom" in await explain(session, statement)
-
-    @pytest.mark.parametrize("caller", ["anonymous", "confidential"])
-    async def test_the_generic_plans_the_api_runs_use_the_indexes(
-        self, session: AsyncSession, network: DemoNetwork, caller: str
-    ) -> None:
-        # What runs is a statement prepared once per connection (api.db.Compiled), whose plan
-        # becomes generic: the box's numbers and the page's key are parameters then.
-        viewer = Viewer(caller != "anonymous", caller == "confidential")
-        box = repository.BoundingBox(-16.4, 13.8, -15.5, 14.4)
-        after = repository.Keyset(10, after=uuid.UUID(int=0))
-        cases = [
-            (repository.services_statement(viewer, box, repository.Keyset(10)), box, None, BOXED),
-            (repository.services_statement(viewer, None, after), None, after, PAGED),
-            (
-                repository.areas_statement(box, repository.Keyset(10), simplify=None),
-                box,
-                None,
-                {"ix_admin_area_geom"},
-            ),
-        ]
-        for statement, given_box, keyset, indexes in cases:
-            compiled = Compiled(statement, parameters=repository.PARAMETERS)
-            given = {**repository._box_values(given_box), "limit": 10, "redacted_name": "x"}
-            if keyset is not None:
-                given["after"] = keyset.after
-            plan = await explain_generic(session, compiled.sql, compiled.values(given))
-            assert any(index in plan for index in indexes), plan
-            assert "Seq Scan on location" not in plan
-
-
-# On this small test database the planner may prefer the latitude or longitude btree (migration
-# 0005) to the GiST for a box; on a million places it takes the GiST. Pages after a key walk the
-# primary key.
-BOXED = {"ix_location_point", "ix_location_latitude", "ix_location_longitude"}
-PAGED = {"pk_service_at_location"}
-
-
-async def explain_generic(session: AsyncSession, sql: str, values: list[Any]) -> str:
-    """The generic plan of ``sql`` as the API runs it: prepared (``EXPLAIN EXECUTE`` of a named
-    statement; EXPLAIN with the values would plan for them), with sequential scans discouraged
-    (the demo tables are small)."""
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    await driver.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-    await driver.execute("SET LOCAL enable_seqscan = off")
-    await driver.execute(f"PREPARE ogc_page AS {sql}")
-    arguments = ", ".join(
-        "NULL" if value is None else repr(value) if isinstance(value, int | float) else f"'{value}'"
-        for value in values
-    )
-    try:
-        rows = await driver.fetch(f"EXPLAIN EXECUTE ogc_page({arguments})")
-    finally:
-        await driver.execute("DEALLOCATE ogc_page")
-    return "\n".join(row[0] for row in rows)
 
 
 def _geocentric(longitude: float, latitude: float) -> tuple[float, float, float]:
