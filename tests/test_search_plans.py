@@ -49,7 +49,9 @@ ANONYMOUS = Viewer(sees_partner_records=False, sees_confidential_locations=False
 PARTNER = Viewer(sees_partner_records=True, sees_confidential_locations=False)
 CLEARED = Viewer(sees_partner_records=True, sees_confidential_locations=True)
 NEED_INDEXES = {
-    need_index_name(column, code): code for code in NEED_CODES for column in ("point", "stand_in")
+    need_index_name(prefix, code): code
+    for code in NEED_CODES
+    for prefix in ("point", "stand_in", "public")
 }
 GIST_INDEXES = {*NEED_INDEXES, "ix_location_point", "ix_location_stand_in"}
 CASES = {
@@ -175,13 +177,22 @@ class TestNearestPlans:
             assert {NEED_INDEXES.get(node["Index Name"]) for node in spatial} <= set(filters.needs)
 
     @pytest.mark.parametrize("radius_m", [None, DEFAULT_RADIUS_M], ids=["unbounded", "default"])
-    @pytest.mark.parametrize("viewer", [PARTNER, CLEARED], ids=["partner", "cleared"])
+    @pytest.mark.parametrize(
+        "viewer", [ANONYMOUS, PARTNER, CLEARED], ids=["anonymous", "partner", "cleared"]
+    )
     async def test_every_need_has_its_index(
         self, planner: asyncpg.Connection, viewer: Viewer, radius_m: float | None
     ) -> None:
         """A need added to the taxonomy without its partial indexes would be searched by a
-        sequential scan of every (place, need) row."""
-        column = "point" if viewer.sees_confidential_locations else "stand_in"
+        sequential scan of every (place, need) row. An anonymous caller's search reads the
+        index of rows listed to the public: no row listed to partners only is ever visited."""
+        column = (
+            "point"
+            if viewer.sees_confidential_locations
+            else "stand_in"
+            if viewer.sees_partner_records
+            else "public"
+        )
         for code in NEED_CODES:
             filters = SearchFilters(needs=(code,), radius_m=radius_m)
             nodes = await _explain(planner, viewer, filters, generic=True)
