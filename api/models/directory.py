@@ -371,8 +371,33 @@ class Attribute(SQLModel, table=True):
 
 
 def need_index_name(column: str, code: str) -> str:
-    """The partial GiST index of ``search_point.<column>`` for one need."""
+    """The partial GiST index of one need on ``search_point``: ``point`` and ``stand_in`` hold
+    the rows listed to anyone, ``public`` (on ``stand_in``) those listed to the public."""
     return f"ix_search_point_{column}_{code.replace('-', '_')}"
+
+
+class Audience(StrEnum):
+    """Who may list a ``search_point`` row (null: nobody)."""
+
+    public = "public"
+    partners = "partners"
+
+
+class Intake(StrEnum):
+    referrals = "referrals"
+    walk_in = "walk-in"
+
+
+# Genders as ``search_point.genders`` codes them (a multirange of these integers).
+GENDER_CODES = {Gender.female.value: 1, Gender.male.value: 2, Gender.other.value: 3}
+# The columns besides the position that each need's indexes hold: what the scan checks itself.
+SCAN_FILTERS = ("ages", "genders", "intake")
+# (index name prefix, ranking column, the rows it holds)
+NEED_INDEXES = (
+    ("point", "point", "audience IS NOT NULL"),
+    ("stand_in", "stand_in", "audience IS NOT NULL"),
+    ("public", "stand_in", "audience = 'public'"),
+)
 
 
 class SearchPoint(SQLModel, table=True):
@@ -380,21 +405,30 @@ class SearchPoint(SQLModel, table=True):
 
     Kept by database triggers on ``attribute``, ``service_at_location`` and ``location``
     (migrations 0004 and 0013: ``stand_in`` is the place's, so a confidential place's point of
-    its listed area), never written by the application. Each need has its own partial GiST
-    indexes on ``point`` and ``stand_in`` (migration 0007): "nearest place meeting need X" is
-    one ordered scan of an index holding only places meeting X (STYLE.md rule 10).
+    its listed area), never written by the application. Who the row is listed to and its
+    service's eligibility are copied onto it by a trigger on the row itself, recomputed when the
+    service, the place or an organisation changes (migration 0015). Each need has partial GiST
+    indexes on the ranking position and those columns (``NEED_INDEXES``): "nearest place meeting
+    need X that this caller may see and this person may use" is one ordered scan of an index
+    holding only places meeting X and listed to the caller, which itself skips the ineligible
+    (STYLE.md rule 10; issue 18).
     """
 
     __tablename__ = "search_point"
-    __table_args__ = tuple(
-        sa.Index(
-            need_index_name(column, code),
-            column,
-            postgresql_using="gist",
-            postgresql_where=sa.text(f"taxonomy_term_id = '{term_id(code)}'::uuid"),
-        )
-        for code in NEED_CODES
-        for column in ("point", "stand_in")
+    __table_args__ = (
+        sa.CheckConstraint(check_in("audience", Audience), name="audience"),
+        sa.CheckConstraint(check_in("intake", Intake), name="intake"),
+        *(
+            sa.Index(
+                need_index_name(prefix, code),
+                column,
+                *SCAN_FILTERS,
+                postgresql_using="gist",
+                postgresql_where=sa.text(f"taxonomy_term_id = '{term_id(code)}'::uuid AND {rows}"),
+            )
+            for code in NEED_CODES
+            for prefix, column, rows in NEED_INDEXES
+        ),
     )
 
     link_id: uuid.UUID = Field(
@@ -419,6 +453,10 @@ class SearchPoint(SQLModel, table=True):
     stand_in: Any = Field(
         sa_column=sa.Column(Geography("POINT", srid=4326, spatial_index=False), nullable=True)
     )
+    audience: str | None = Field(default=None, sa_type=sa.Text)
+    ages: Any = Field(sa_column=sa.Column(postgresql.INT4RANGE(), nullable=False))
+    genders: Any = Field(sa_column=sa.Column(postgresql.INT4MULTIRANGE(), nullable=False))
+    intake: str = Field(sa_type=sa.Text)
 
 
 class Unit(SQLModel, table=True):

@@ -39,7 +39,10 @@ from sqlmodel import col
 
 from api.db import Compiled, Database
 from api.models.directory import (
+    GENDER_CODES,
     Attribute,
+    Audience,
+    Intake,
     Language,
     Location,
     SearchPoint,
@@ -114,6 +117,7 @@ PARAMETERS = frozenset(
         "longitude",
         "age",
         "gender",
+        "gender_code",
         "group",
         "language",
         "radius_m",
@@ -133,6 +137,7 @@ def _values(
         "longitude": longitude,
         "age": filters.age,
         "gender": filters.gender,
+        "gender_code": GENDER_CODES.get(filters.gender, 0) if filters.gender else None,
         "group": filters.group,
         "language": filters.language,
         "radius_m": filters.radius_m,
@@ -318,10 +323,41 @@ def _visible_organization(viewer: Viewer, organization_id: Any) -> Any:
     )
 
 
+def _scanned(viewer: Viewer, filters: SearchFilters) -> list[Any]:
+    """What the need's index checks itself while scanning in order (migration 0015): who the
+    row is listed to, and the eligibility filters present. They only let the scan skip rows
+    that cannot pass; the exact checks (``_service_conditions``, the organisations) follow.
+    Without them, a search nothing passes (every shelter listed to partners only, asked
+    anonymously) would read and join every row of the need within the radius."""
+    conditions: list[Any] = [
+        col(SearchPoint.audience).is_not(None)
+        if viewer.sees_partner_records
+        else col(SearchPoint.audience) == Audience.public.value
+    ]
+    if filters.age is not None:
+        conditions.append(
+            col(SearchPoint.ages).op("@>", is_comparison=True)(
+                bindparam("age", filters.age, Integer)
+            )
+        )
+    if filters.gender is not None:
+        code = GENDER_CODES.get(filters.gender, 0)  # 0: a gender no service lists
+        conditions.append(
+            col(SearchPoint.genders).op("@>", is_comparison=True)(
+                bindparam("gender_code", code, Integer)
+            )
+        )
+    if filters.accepts_referrals is not None:
+        intake = Intake.referrals if filters.accepts_referrals else Intake.walk_in
+        conditions.append(col(SearchPoint.intake) == intake.value)
+    return conditions
+
+
 def _by_need(
     viewer: Viewer, filters: SearchFilters, here: Any, code: str, window: int
 ) -> Select[Any]:
-    """Nearest places meeting one need: an ordered scan of a (need, point) GiST index."""
+    """Nearest places meeting one need: an ordered scan of the need's partial GiST index for
+    the viewer's class, checking the eligibility filters in the index."""
     position, place_conditions, withheld = _ranking(
         viewer, col(SearchPoint.point), col(SearchPoint.stand_in)
     )
@@ -345,6 +381,7 @@ def _by_need(
         .join(Service, col(Service.id) == col(SearchPoint.service_id))
         .where(
             col(SearchPoint.taxonomy_term_id) == term_id(code),
+            *_scanned(viewer, filters),
             *place_conditions,
             # The organisation owning the place must be visible too (as ``visible_locations``).
             _visible_organization(viewer, col(Location.organization_id)),
