@@ -90,6 +90,21 @@ KINDS: list[tuple[str, float, str, list[tuple[str, float]]]] = [
 ]
 
 
+# Opening hours are in a time zone chosen by longitude: (west of this longitude, zone).
+ZONES: list[tuple[float, str]] = [
+    (-100, "America/Denver"),
+    (-30, "America/Chicago"),
+    (15, "Africa/Lagos"),
+    (30, "Africa/Johannesburg"),
+    (180, "Africa/Nairobi"),
+]
+
+
+def time_zone(longitude: float) -> str:
+    """The time zone of the generated opening hours of a place at ``longitude``."""
+    return next((name for bound, name in ZONES if longitude < bound), ZONES[-1][1])
+
+
 def _seeds() -> list[tuple[float, float, str]]:
     """Real coordinates: (latitude, longitude, country code)."""
     found: list[tuple[float, float, str]] = []
@@ -176,9 +191,9 @@ def _steps(points: int, seed_count: int) -> list[tuple[str, str]]:
         for position, (code, probability) in enumerate(needs):
             needs_rows.append(f"('{kind}', '{code}', {probability}, {position})")
     zone = (
-        "CASE WHEN p.lon < -100 THEN 'America/Denver' WHEN p.lon < -30 THEN 'America/Chicago' "
-        "WHEN p.lon < 15 THEN 'Africa/Lagos' WHEN p.lon < 30 THEN 'Africa/Johannesburg' "
-        "ELSE 'Africa/Nairobi' END"
+        "CASE "
+        + " ".join(f"WHEN p.lon < {bound} THEN '{name}'" for bound, name in ZONES[:-1])
+        + f" ELSE '{ZONES[-1][1]}' END"
     )
     kinds_table = ", ".join(f"('{k}', '{org_kind}')" for k, _, org_kind, _ in KINDS)
     return [
