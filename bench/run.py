@@ -551,12 +551,15 @@ def main(
         help="'all', 'none' or variant names, comma separated: "
         + ", ".join(variant.name for variant in VARIANTS),
     ),
-    variant_duration: int = typer.Option(10, min=2, help="Seconds of load per variant a round."),
+    variant_duration: int | None = typer.Option(
+        None, min=2, help="Seconds of load per variant a round (default 10, or --duration if less)."
+    ),
 ) -> None:
     if shutil.which("wrk") is None:
         console.print("bench: wrk is missing (Debian package 'wrk'; 'make bench' installs it)")
         sys.exit(2)
     chosen = _chosen(variants)
+    variant_duration = variant_duration or min(10, duration)
     database_url = os.environ["RELAY_DATABASE_URL"]
     database = database_url.rsplit("/", 1)[1].split("?")[0]
     asyncio.run(generate(os.environ["RELAY_MIGRATION_DATABASE_URL"], points))
@@ -629,8 +632,9 @@ def main(
                 # the statements prepared on the pools' connections (the first five executions
                 # of each are planned for their values, and the plans of the dense needs are
                 # parallel scans of everything within the radius: tens of milliseconds).
-                for _, url, script in targets:
-                    _wrk(url, script, warmup, concurrency)
+                for name, url, script in targets:
+                    seconds = warmup if name in ("reference", "api") else variant_duration
+                    _wrk(url, script, min(warmup, seconds), concurrency)
             # They alternate, round after round: the shared machine's slow and fast minutes
             # fall on all alike, and each round's ratios compare neighbours in time.
             for name, url, script in targets:
