@@ -35,7 +35,7 @@ pytest: venv db ## Only the test suite (PYTEST_ARGS="-k name" to pick tests)
 	@scripts/test-tools.sh
 	scripts/with-db.sh test $(BIN)/pytest $(PYTEST_ARGS)
 
-bench: venv db ## Benchmark the nearest search on 1M points (BENCH_ARGS="--points 100000 --duration 10")
+bench: venv db ## Benchmark the searches on 1M points (BENCH_ARGS="--points 100000 --duration 5 --variants none")
 	@TOOL_PACKAGES=wrk TOOL_COMMANDS=wrk scripts/test-tools.sh
 	@scripts/with-db.sh bench $(BIN)/relay db upgrade
 	scripts/with-db.sh bench $(BIN)/python -m bench.run $(BENCH_ARGS)

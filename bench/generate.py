@@ -5,11 +5,16 @@ facilities in sub-Saharan Africa, US law-enforcement locations), each jittered b
 5 km, so that density follows where services really are: dense capitals, sparse countryside.
 Every point is one service of one organisation at one location, and its kind decides its needs
 and eligibility with the proportions below (health centres dominate, shelters are few and
-confidential). A national helpline per country covers it with a service area (the convex hull of
-its points). Ids are derived from the row number, so two runs with the same N make the same rows.
+confidential). Every place is listed in a generated district (a 0.5-degree cell, about 55 km,
+level 2): a confidential place is ranked, for callers who may not locate it, at a point of the
+area it is listed in (migration 0013), and one listed nowhere would not be ranked at all.
+``reintegration`` is the rare need (about 0.1 % of the points: specialist programmes of the
+anti-trafficking organisations). A national helpline per country covers it with a service area
+(the convex hull of its points). Ids are derived from the row number, so two runs with the same
+N make the same rows.
 
 Rows carry ``source = 'bench'``; a run with the same N already in place does nothing, another N
-replaces them.
+(or points generated before the districts) replaces them.
 
     usage: python -m bench.generate [--points N] [--database-url URL]
 """
@@ -33,6 +38,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCE = "bench"
 SERVICES_PER_ORGANIZATION = 8
 JITTER_DEGREES = 0.05
+DISTRICT_DEGREES = 0.5  # generated districts: cells of this size holding at least one point
 console = Console(stderr=True)
 
 # (kind, share of services, organisation kind, needs: [(code, probability)])
@@ -68,10 +74,10 @@ KINDS: list[tuple[str, float, str, list[tuple[str, float]]]] = [
             ("education-literacy", 0.5),
             ("livelihoods", 0.5),
             ("early-childhood", 0.3),
-            ("reintegration", 0.2),
         ],
     ),
-    ("trafficking", 0.03, "ngo", [("anti-trafficking", 1.0), ("reintegration", 0.5)]),
+    # The rare need: 3 % x 1/30, about 0.1 % of the points.
+    ("trafficking", 0.03, "ngo", [("anti-trafficking", 1.0), ("reintegration", 1 / 30)]),
     (
         "committee",
         0.05,
@@ -82,6 +88,21 @@ KINDS: list[tuple[str, float, str, list[tuple[str, float]]]] = [
         ],
     ),
 ]
+
+
+# Opening hours are in a time zone chosen by longitude: (west of this longitude, zone).
+ZONES: list[tuple[float, str]] = [
+    (-100, "America/Denver"),
+    (-30, "America/Chicago"),
+    (15, "Africa/Lagos"),
+    (30, "Africa/Johannesburg"),
+    (180, "Africa/Nairobi"),
+]
+
+
+def time_zone(longitude: float) -> str:
+    """The time zone of the generated opening hours of a place at ``longitude``."""
+    return next((name for bound, name in ZONES if longitude < bound), ZONES[-1][1])
 
 
 def _seeds() -> list[tuple[float, float, str]]:
@@ -130,6 +151,14 @@ def _kind_case(column: str) -> str:
 
 
 async def _existing(connection: asyncpg.Connection) -> int:
+    """The generated points in place; -1 when they predate the generated districts."""
+    points, districts = await connection.fetchrow(
+        "SELECT EXISTS (SELECT FROM service WHERE source = $1), "
+        "EXISTS (SELECT FROM admin_area WHERE source = $1)",
+        SOURCE,
+    )
+    if points and not districts:
+        return -1
     return int(
         await connection.fetchval(
             "SELECT count(*) FROM service WHERE source = $1 AND source_id NOT LIKE 'hotline-%'",
@@ -151,6 +180,7 @@ async def _delete(connection: asyncpg.Connection) -> None:
         "DELETE FROM service WHERE source = 'bench'",
         "DELETE FROM location WHERE source = 'bench'",
         "DELETE FROM organization WHERE source = 'bench'",
+        "DELETE FROM admin_area WHERE source = 'bench'",
     ]:
         await connection.execute(statement)
 
@@ -161,9 +191,9 @@ def _steps(points: int, seed_count: int) -> list[tuple[str, str]]:
         for position, (code, probability) in enumerate(needs):
             needs_rows.append(f"('{kind}', '{code}', {probability}, {position})")
     zone = (
-        "CASE WHEN p.lon < -100 THEN 'America/Denver' WHEN p.lon < -30 THEN 'America/Chicago' "
-        "WHEN p.lon < 15 THEN 'Africa/Lagos' WHEN p.lon < 30 THEN 'Africa/Johannesburg' "
-        "ELSE 'Africa/Nairobi' END"
+        "CASE "
+        + " ".join(f"WHEN p.lon < {bound} THEN '{name}'" for bound, name in ZONES[:-1])
+        + f" ELSE '{ZONES[-1][1]}' END"
     )
     kinds_table = ", ".join(f"('{k}', '{org_kind}')" for k, _, org_kind, _ in KINDS)
     return [
@@ -178,7 +208,9 @@ def _steps(points: int, seed_count: int) -> list[tuple[str, str]]:
                    md5('bench-link-' || g)::uuid AS link_id,
                    md5('bench-organization-' || (g / {SERVICES_PER_ORGANIZATION}))::uuid
                        AS organization_id,
-                   {_kind_case("r.kind")} AS kind, r.a, r.b, r.c
+                   {_kind_case("r.kind")} AS kind, r.a, r.b, r.c,
+                   md5('bench-district-' || floor((picked.lon + 180) / {DISTRICT_DEGREES}) || '-'
+                       || floor((picked.lat + 90) / {DISTRICT_DEGREES}))::uuid AS district_id
             FROM generate_series(0, {points - 1}) AS g
             CROSS JOIN LATERAL (
                 SELECT random() AS kind, random() AS a, random() AS b, random() AS c,
@@ -212,14 +244,33 @@ def _steps(points: int, seed_count: int) -> list[tuple[str, str]]:
             """,
         ),
         (
+            "districts",
+            f"""
+            INSERT INTO admin_area (id, name, level, code, country, geom, source, source_id)
+            SELECT district_id, 'Bench district ' || x || ' ' || y, 2, x || '-' || y, country,
+                   ST_Multi(ST_MakeEnvelope(x * {DISTRICT_DEGREES} - 180,
+                                            greatest(-90, y * {DISTRICT_DEGREES} - 90),
+                                            (x + 1) * {DISTRICT_DEGREES} - 180,
+                                            least(90, (y + 1) * {DISTRICT_DEGREES} - 90), 4326)),
+                   '{SOURCE}', 'district-' || x || '-' || y
+            FROM (
+                SELECT district_id, floor((lon + 180) / {DISTRICT_DEGREES})::int AS x,
+                       floor((lat + 90) / {DISTRICT_DEGREES})::int AS y,
+                       mode() WITHIN GROUP (ORDER BY country) AS country
+                FROM bench_point GROUP BY 1, 2, 3
+            ) AS cells;
+            ANALYZE admin_area;
+            """,
+        ),
+        (
             "locations",
             f"""
             INSERT INTO location (id, organization_id, location_type, name, latitude, longitude,
-                                  region_key, visibility, source, source_id)
+                                  region_key, visibility, admin_area_id, source, source_id)
             SELECT p.location_id, p.organization_id, 'physical', 'Bench place ' || p.n,
                    p.lat, p.lon, ST_GeoHash(ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326), 3),
                    CASE WHEN p.kind = 'shelter' THEN 'confidential' ELSE 'public' END,
-                   '{SOURCE}', p.n::text
+                   p.district_id, '{SOURCE}', p.n::text
             FROM bench_point AS p;
             """,
         ),
