@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db import SessionMaker, transaction
@@ -51,7 +52,14 @@ async def snapshot(sessionmaker: SessionMaker, now: datetime) -> Snapshot | None
     try:
         async with transaction(sessionmaker) as session:
             return await _read(session, now)
-    except (DBAPIError, InterfaceError, OperationalError, OSError, ServiceUnavailable) as exc:
+    except (
+        DBAPIError,
+        InterfaceError,
+        OperationalError,
+        OSError,
+        PoolTimeout,
+        ServiceUnavailable,
+    ) as exc:
         log.warning("backlog_unavailable", **exception_location(exc))
         return None
 

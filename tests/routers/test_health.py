@@ -135,3 +135,20 @@ class TestBacklogMetrics:
         assert [item["job"] for item in warnings] == late
         assert all(item["log_level"] == "warning" for item in warnings)
         assert warnings[0]["lag_seconds"] >= 240
+
+
+class TestMetricsWithoutTheDatabase:
+    async def test_the_process_metrics_still_answer_and_say_the_backlog_is_unknown(self) -> None:
+        app = create_app(
+            make_settings(
+                database_url="postgresql+asyncpg://nobody:nothing@127.0.0.1:1/none",
+                database_connect_timeout_seconds=1,
+            )
+        )
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                response = await client.get("/metrics")
+        assert response.status_code == 200
+        assert gauge(response.text, "relay_backlog_up") == 0
+        assert "relay_http_requests" in response.text
