@@ -5,7 +5,7 @@ dependency owns one transaction per request: commit when the handler returns, ro
 it raises. Services ``flush()``; only this module commits.
 """
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -237,6 +237,25 @@ def _discard(engine: AsyncEngine, checked_out: Any, error: BaseException) -> Non
 def _invalidate_session_connection(connection: Connection, error: BaseException) -> None:
     connection.engine.pool._invalidate(connection.connection, error, _checkin=False)
     connection.invalidate(error)
+
+
+class CompiledCache:
+    """``Compiled`` statements by the shape that decides their SQL text (which filters are
+    present, who asks), built on first use. Bounded: past ``maximum`` shapes it starts again
+    (the shapes are few; the bound only stops a caller cycling shapes from growing it)."""
+
+    def __init__(self, parameters: Collection[str], maximum: int = 1024) -> None:
+        self.parameters = frozenset(parameters)
+        self.maximum = maximum
+        self._found: dict[tuple[Any, ...], Compiled] = {}
+
+    def get(self, shape: tuple[Any, ...], build: Callable[[], Any]) -> Compiled:
+        found = self._found.get(shape)
+        if found is None:
+            if len(self._found) >= self.maximum:
+                self._found.clear()
+            found = self._found[shape] = Compiled(build(), parameters=self.parameters)
+        return found
 
 
 Database = AsyncSession | Reader

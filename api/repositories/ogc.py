@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from api.db import Compiled, Database
+from api.db import Compiled, CompiledCache, Database
 from api.models.directory import (
     AdminArea,
     Attribute,
@@ -276,17 +276,7 @@ def _page_statement(page: Any, feature: Any, direction: str, matched: Any) -> Se
     )
 
 
-_COMPILED: dict[tuple[Any, ...], Compiled] = {}
-_COMPILED_MAXIMUM = 1024
-
-
-def _compiled(shape: tuple[Any, ...], build: Any) -> Compiled:
-    found = _COMPILED.get(shape)
-    if found is None:
-        if len(_COMPILED) >= _COMPILED_MAXIMUM:
-            _COMPILED.clear()
-        found = _COMPILED[shape] = Compiled(build(), parameters=PARAMETERS)
-    return found
+_COMPILED = CompiledCache(PARAMETERS)
 
 
 async def _fetch_page(
@@ -443,7 +433,7 @@ async def service_features(
         _window(keyset.limit),
         one,
     )
-    compiled = _compiled(shape, lambda: services_statement(viewer, box, keyset, one=one))
+    compiled = _COMPILED.get(shape, lambda: services_statement(viewer, box, keyset, one=one))
     return await _fetch_page(
         compiled,
         database,
@@ -571,7 +561,9 @@ async def area_features(
         bool(simplify),
         one,
     )
-    compiled = _compiled(shape, lambda: areas_statement(box, keyset, simplify=simplify, one=one))
+    compiled = _COMPILED.get(
+        shape, lambda: areas_statement(box, keyset, simplify=simplify, one=one)
+    )
     return await _fetch_page(
         compiled,
         database,

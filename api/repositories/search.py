@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from api.db import Compiled, Database
+from api.db import Compiled, CompiledCache, Database
 from api.models.directory import (
     GENDER_CODES,
     Attribute,
@@ -166,17 +166,7 @@ def _shape(kind: str, viewer: Viewer, filters: SearchFilters) -> tuple[Any, ...]
     )
 
 
-_COMPILED: dict[tuple[Any, ...], Compiled] = {}
-_COMPILED_MAXIMUM = 1024
-
-
-def _compiled(shape: tuple[Any, ...], build: Any) -> Compiled:
-    found = _COMPILED.get(shape)
-    if found is None:
-        if len(_COMPILED) >= _COMPILED_MAXIMUM:
-            _COMPILED.clear()
-        found = _COMPILED[shape] = Compiled(build(), parameters=PARAMETERS)
-    return found
+_COMPILED = CompiledCache(PARAMETERS)
 
 
 def _service_conditions(viewer: Viewer, filters: SearchFilters) -> list[Any]:
@@ -457,7 +447,7 @@ async def nearest_located(
     window: int,
 ) -> Window:
     """The first ``window`` rows of the nearest scan (few distinct windows: each is a shape)."""
-    compiled = _compiled(
+    compiled = _COMPILED.get(
         (*_shape("nearest", viewer, filters), window),
         lambda: nearest_statement(viewer, filters, latitude, longitude, window=window),
     )
@@ -496,7 +486,7 @@ def covering_statement(
 async def covering(
     database: Database, viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float
 ) -> list[Candidate]:
-    compiled = _compiled(
+    compiled = _COMPILED.get(
         _shape("covering", viewer, filters),
         lambda: covering_statement(viewer, filters, latitude, longitude),
     )
