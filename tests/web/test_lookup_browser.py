@@ -116,6 +116,8 @@ async def nearest_medical_care(browser: Browser) -> list[str]:
 
 
 async def fits_the_phone(browser: Browser) -> None:
+    viewport = await browser.script("return window.innerWidth")
+    assert viewport == 360, f"the phone's screen is {viewport} px wide, not 360"
     width = await browser.script("return document.documentElement.scrollWidth")
     assert width <= 360, f"the page is {width} px wide on a 360 px screen"
 
