@@ -307,19 +307,8 @@ def _steps(points: int, seed_count: int) -> list[tuple[str, str]]:
             ANALYZE location; ANALYZE service; ANALYZE service_at_location;
             """,
         ),
-        (
-            "needs",
-            """
-            INSERT INTO attribute (id, link_id, link_type, link_entity, taxonomy_term_id)
-            SELECT md5('bench-attribute-' || p.n || '-' || n.code)::uuid, p.service_id,
-                   'service', 'service', t.term
-            FROM bench_point AS p
-            JOIN bench_need AS n ON n.kind = p.kind
-            JOIN bench_term AS t ON t.code = n.code
-            WHERE n.position = 0 OR (('x' || substr(md5(p.n || n.code), 1, 8))::bit(32)::bigint
-                                     / 4294967296.0) < n.probability;
-            """,
-        ),
+        # Before the needs: the needs make the search_point rows, which then read their hours
+        # (migration 0016); hours written after them would write every row again.
         (
             "phones, languages, opening hours",
             f"""
@@ -349,6 +338,19 @@ def _steps(points: int, seed_count: int) -> list[tuple[str, str]]:
                    floor(p.b * 6)::int, 6
             FROM bench_point AS p
             WHERE p.kind = 'shelter';
+            """,
+        ),
+        (
+            "needs",
+            """
+            INSERT INTO attribute (id, link_id, link_type, link_entity, taxonomy_term_id)
+            SELECT md5('bench-attribute-' || p.n || '-' || n.code)::uuid, p.service_id,
+                   'service', 'service', t.term
+            FROM bench_point AS p
+            JOIN bench_need AS n ON n.kind = p.kind
+            JOIN bench_term AS t ON t.code = n.code
+            WHERE n.position = 0 OR (('x' || substr(md5(p.n || n.code), 1, 8))::bit(32)::bigint
+                                     / 4294967296.0) < n.probability;
             """,
         ),
         (

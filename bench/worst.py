@@ -13,6 +13,7 @@ import json
 import os
 import statistics
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -23,13 +24,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from api.db import Compiled, Reader
 from api.repositories.directory import Viewer
 from api.repositories.search import PARAMETERS, SearchFilters, _values, nearest_statement
-from api.services import search as service
 from api.services.search import (
     DEFAULT_RADIUS_M,
     MAXIMUM_RADIUS_M,
-    OVERFETCH,
     SLACK,
     NearestQuery,
+    hour_of_week,
     nearest_found,
     window_for,
 )
@@ -165,9 +165,10 @@ async def run(url: str, repeat: int) -> None:
                     await nearest_found(reader, viewer, query)
                     timings.append((time.perf_counter() - started) * 1000)
                 timings = timings[6:]
-                window = window_for(10 * OVERFETCH + 10 if open_at else 10 + SLACK)
-                scanned = getattr(service, "indexed_filters", lambda f, _: f)(filters, open_at)
-                explained = await _explain(raw, viewer, scanned, window)
+                scanned = filters
+                if open_at is not None:
+                    scanned = replace(filters, open_hour=hour_of_week(open_at))
+                explained = await _explain(raw, viewer, scanned, window_for(10 + SLACK))
                 print(
                     f"{name:48} search p50 {statistics.median(timings):7.2f} ms "
                     f"max {max(timings):7.2f} | first statement {explained}"

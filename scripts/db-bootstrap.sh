@@ -134,11 +134,13 @@ GRANT CONNECT, TEMPORARY ON DATABASE ${database} TO ${APP_ROLE};
 SQL
   # PostGIS is not a trusted extension: the superuser creates it once, the owner role's
   # migrations then find it in place ("CREATE EXTENSION IF NOT EXISTS"). pg_trgm (the text
-  # search's indexes) is trusted, but is created here too for owners without CREATE.
+  # search's indexes) and intarray (the search's opening hours) are trusted, but are created
+  # here too for owners without CREATE.
   psql_admin -d "$database" <<SQL
 CREATE EXTENSION IF NOT EXISTS postgis;
 CREATE EXTENSION IF NOT EXISTS btree_gist;
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS intarray;
 SQL
 done
 

@@ -2,14 +2,24 @@
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import delete, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
-from api.models.directory import Attribute, Location, ServiceAtLocation, Visibility
+from api.models.directory import (
+    Attribute,
+    Location,
+    Schedule,
+    SearchPoint,
+    ServiceAtLocation,
+    Visibility,
+)
+from api.services.opening import CLOSED, is_open
+from api.services.search import hour_of_week
 from api.taxonomy import term_id
 from tests.factories.directory import load_demo
 
@@ -94,6 +104,142 @@ class TestSearchIndex:
             .values(latitude=None, longitude=None)
         )
         await _assert_in_step(session)
+
+
+def _instants() -> list[datetime]:
+    """Every quarter of an hour of five weeks around the spring changes of clocks (the United
+    States on 8 March 2026, Europe on 29 March) and three around the autumn ones (25 October,
+    1 November): every hour of the week, several times, at both offsets of each zone."""
+    instants = []
+    for start, days in (
+        (datetime(2026, 3, 1, tzinfo=UTC), 35),
+        (datetime(2026, 10, 18, tzinfo=UTC), 21),
+    ):
+        instants += [start + timedelta(minutes=15 * step) for step in range(days * 96)]
+    return instants
+
+
+async def _hours(session: AsyncSession, service_ids: list[uuid.UUID]) -> dict[Any, set[int]]:
+    """The hours of each (service, place) row of these services (the same for all its needs)."""
+    await session.flush()
+    rows = await session.execute(
+        select(
+            col(SearchPoint.service_id), col(SearchPoint.location_id), col(SearchPoint.hours)
+        ).where(col(SearchPoint.service_id).in_(service_ids))
+    )
+    found: dict[Any, set[int]] = {}
+    for service_id, location_id, hours in rows:
+        assert list(hours) == sorted(set(hours)), "hours are sorted and unique"
+        assert found.setdefault((service_id, location_id), set(hours)) == set(hours)
+    return found
+
+
+class TestOpeningHoursInTheIndex:
+    """``search_point.hours`` (migration 0016): the UTC hours of the week in which a place may
+    be open. The scan skips the rows without ``open_at``'s hour, so the hours must hold every
+    instant ``is_open`` says is open (never less), and no hour in which no rule opens."""
+
+    async def test_hold_every_open_instant_and_no_other_hour(self, session: AsyncSession) -> None:
+        network = await load_demo(session)
+        located = {
+            row.service_id: row.location_id
+            for row in await session.execute(
+                select(SearchPoint.service_id, SearchPoint.location_id)
+            )
+        }
+        first, second = [service for service in network.services if service.id in located][:2]
+        await session.execute(
+            delete(Schedule).where(
+                col(Schedule.service_id).in_([first.id, second.id])
+                | col(Schedule.location_id).in_([located[first.id], located[second.id]])
+            )
+        )
+        # Dakar keeps UTC all year: the hours are exactly the local ones.
+        session.add(
+            Schedule(
+                service_id=first.id,
+                byday="MO,TU,WE,TH,FR",
+                opens_at=time(8),
+                closes_at=time(17),
+                time_zone="Africa/Dakar",
+            )
+        )
+        hours = await _hours(session, [first.id])
+        weekdays = {day * 24 + hour for day in range(5) for hour in range(8, 17)}
+        assert hours
+        assert all(value == weekdays for value in hours.values())
+
+        rules = [
+            # The place's own rule counts for the service there: past midnight, at +05:45.
+            Schedule(
+                location_id=located[first.id],
+                byday="SU",
+                opens_at=time(22, 15),
+                closes_at=time(6, 30),
+                time_zone="Asia/Kathmandu",
+            ),
+            # Closures take no hour away; the exact check after the scan applies them.
+            Schedule(
+                service_id=first.id,
+                byday="WE",
+                opens_at=time(0),
+                closes_at=time(0),
+                time_zone="Africa/Dakar",
+                attending_type=CLOSED,
+            ),
+            # Every day, all day (no byday; equal hours), and evenings across clock changes.
+            Schedule(service_id=second.id, opens_at=time(0), closes_at=time(0), time_zone="UTC"),
+            Schedule(
+                service_id=second.id,
+                byday="SA",
+                opens_at=time(18, 45),
+                closes_at=time(23, 15),
+                time_zone="America/New_York",
+            ),
+            Schedule(
+                location_id=located[second.id],
+                byday="FR,SA",
+                opens_at=time(9),
+                closes_at=time(12),
+                time_zone="Europe/Paris",
+            ),
+        ]
+        session.add_all(rules)
+        hours = await _hours(session, [first.id, second.id])
+        assert hours[(second.id, located[second.id])] == set(range(168))
+        # The first service's rows, against its rules and its place's.
+        place = located[first.id]
+        own = list(
+            await session.scalars(
+                select(Schedule).where(
+                    (col(Schedule.service_id) == first.id) | (col(Schedule.location_id) == place)
+                )
+            )
+        )
+        opening = [rule for rule in own if rule.attending_type != CLOSED]
+        reached = set()
+        for instant in _instants():
+            hour = hour_of_week(instant)
+            if is_open(own, instant):
+                assert hour in hours[(first.id, place)], f"open at {instant}, hour {hour} missing"
+            if is_open(opening, instant):
+                reached.add(hour)
+        assert hours[(first.id, place)] == reached
+        assert hours[(first.id, place)] > weekdays
+
+        # Rules change and go: the rows follow.
+        await session.execute(
+            update(Schedule)
+            .where(col(Schedule.location_id) == place)
+            .values(byday="MO", opens_at=time(7), closes_at=time(8), time_zone="Africa/Dakar")
+        )
+        assert (await _hours(session, [first.id]))[(first.id, place)] == weekdays | {7}
+        await session.execute(
+            delete(Schedule).where(
+                (col(Schedule.service_id) == first.id) | (col(Schedule.location_id) == place)
+            )
+        )
+        assert (await _hours(session, [first.id]))[(first.id, place)] == set()
 
 
 class TestSearchIndexUnderConcurrentWrites:

@@ -80,6 +80,10 @@ CASES = {
         ANONYMOUS,
         SearchFilters(needs=("safe-shelter",), age=30, gender="male", accepts_referrals=False),
     ),
+    "anonymous, need open at an hour": (
+        ANONYMOUS,
+        SearchFilters(needs=("medical-care",), open_hour=2 * 24 + 9),  # a Wednesday, 09:00 UTC
+    ),
     "partner, need and area": (
         PARTNER,
         SearchFilters(
@@ -204,6 +208,8 @@ class TestNearestPlans:
                 assert "genders @>" in condition
             if filters.accepts_referrals is not None:
                 assert "intake =" in condition
+            if filters.open_hour is not None:
+                assert "hours @>" in condition
 
     @pytest.mark.parametrize(
         ("viewer", "filters"),
@@ -213,8 +219,15 @@ class TestNearestPlans:
                 PARTNER,
                 SearchFilters(needs=("safe-shelter",), gender="male", radius_m=MAXIMUM_RADIUS_M),
             ),
+            (
+                PARTNER,
+                # A Saturday, 10:00 UTC: the generated health centres open on weekdays only.
+                SearchFilters(
+                    needs=("medical-care",), open_hour=5 * 24 + 10, radius_m=MAXIMUM_RADIUS_M
+                ),
+            ),
         ],
-        ids=["shelters listed to partners only", "no shelter for men"],
+        ids=["shelters listed to partners only", "no shelter for men", "no clinic open"],
     )
     async def test_a_search_nothing_passes_reads_almost_nothing(
         self, planner: asyncpg.Connection, viewer: Viewer, filters: SearchFilters

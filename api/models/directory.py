@@ -391,7 +391,9 @@ class Intake(StrEnum):
 # Genders as ``search_point.genders`` codes them (a multirange of these integers).
 GENDER_CODES = {Gender.female.value: 1, Gender.male.value: 2, Gender.other.value: 3}
 # The columns besides the position that each need's indexes hold: what the scan checks itself.
-SCAN_FILTERS = ("ages", "genders", "intake")
+SCAN_FILTERS = ("ages", "genders", "intake", "hours")
+# ``hours`` is an ``int4[]``: intarray's operator class (exact for a few ranges of hours).
+SCAN_FILTER_OPERATOR_CLASSES = {"hours": "gist__int_ops"}
 # (index name prefix, ranking column, the rows it holds)
 NEED_INDEXES = (
     ("point", "point", "audience IS NOT NULL"),
@@ -407,11 +409,12 @@ class SearchPoint(SQLModel, table=True):
     (migrations 0004 and 0013: ``stand_in`` is the place's, so a confidential place's point of
     its listed area), never written by the application. Who the row is listed to and its
     service's eligibility are copied onto it by a trigger on the row itself, recomputed when the
-    service, the place or an organisation changes (migration 0015). Each need has partial GiST
-    indexes on the ranking position and those columns (``NEED_INDEXES``): "nearest place meeting
-    need X that this caller may see and this person may use" is one ordered scan of an index
-    holding only places meeting X and listed to the caller, which itself skips the ineligible
-    (STYLE.md rule 10; issue 18).
+    service, the place or an organisation changes (migration 0015); so are the hours of the week
+    it may be open, when its rules or the place's change (migration 0016). Each need has partial
+    GiST indexes on the ranking position and those columns (``NEED_INDEXES``): "nearest place
+    meeting need X that this caller may see and this person may use, open then" is one ordered
+    scan of an index holding only places meeting X and listed to the caller, which itself skips
+    the ineligible (STYLE.md rule 10; issue 18).
     """
 
     __tablename__ = "search_point"
@@ -424,6 +427,7 @@ class SearchPoint(SQLModel, table=True):
                 column,
                 *SCAN_FILTERS,
                 postgresql_using="gist",
+                postgresql_ops=SCAN_FILTER_OPERATOR_CLASSES,
                 postgresql_where=sa.text(f"taxonomy_term_id = '{term_id(code)}'::uuid AND {rows}"),
             )
             for code in NEED_CODES
@@ -457,6 +461,20 @@ class SearchPoint(SQLModel, table=True):
     ages: Any = Field(sa_column=sa.Column(postgresql.INT4RANGE(), nullable=False))
     genders: Any = Field(sa_column=sa.Column(postgresql.INT4MULTIRANGE(), nullable=False))
     intake: str = Field(sa_type=sa.Text)
+    # The UTC hours of the week (0: Monday 00:00-01:00) in which the service may be open at the
+    # place: a superset of its opening rules and the place's (migration 0016), for the scan to
+    # skip what cannot be open at ``open_at``; ``is_open`` decides after it.
+    hours: list[int] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Integer()), nullable=False))
+
+
+class TimeZoneOffsets(SQLModel, table=True):
+    """The UTC offsets (minutes) each time zone the database server knows has from 2020 to 2040,
+    for ``search_point.hours`` (migration 0016); never written by the application."""
+
+    __tablename__ = "time_zone_offsets"
+
+    zone: str = Field(sa_type=sa.Text, primary_key=True)
+    minutes: list[int] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Integer()), nullable=False))
 
 
 class Unit(SQLModel, table=True):

@@ -33,6 +33,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -73,6 +74,9 @@ class SearchFilters:
     # The ids of the administrative areas lying within it (itself included): a confidential place
     # a viewer may not locate is inside it only when listed in one of them.
     areas_within: tuple[uuid.UUID, ...] = ()
+    # The UTC hour of the week (0: Monday 00:00-01:00) of ``open_at``: the scan skips the places
+    # that cannot be open then (``search_point.hours``); whether they are is decided after it.
+    open_hour: int | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ PARAMETERS = frozenset(
         "area_outline",
         "area_cover",
         "areas_within",
+        "open_hour",
     }
 )
 
@@ -144,6 +149,7 @@ def _values(
         "area_outline": filters.area_outline,
         "area_cover": area_cover(filters.area_outline) if filters.area_outline else None,
         "areas_within": list(filters.areas_within),
+        "open_hour": filters.open_hour,
         **more,
     }
 
@@ -163,6 +169,7 @@ def _shape(kind: str, viewer: Viewer, filters: SearchFilters) -> tuple[Any, ...]
         filters.language is not None,
         filters.radius_m is not None,
         filters.area_outline is not None,
+        filters.open_hour is not None,
     )
 
 
@@ -314,9 +321,10 @@ def _visible_organization(viewer: Viewer, organization_id: Any) -> Any:
 
 
 def _scanned(viewer: Viewer, filters: SearchFilters) -> list[Any]:
-    """What the need's index checks itself while scanning in order (migration 0015): who the
-    row is listed to, and the eligibility filters present. They only let the scan skip rows
-    that cannot pass; the exact checks (``_service_conditions``, the organisations) follow.
+    """What the need's index checks itself while scanning in order (migrations 0015, 0016): who
+    the row is listed to, the eligibility filters present and, with ``open_at``, its hour. They
+    only let the scan skip rows that cannot pass; the exact checks (``_service_conditions``, the
+    organisations, ``is_open``) follow.
     Without them, a search nothing passes (every shelter listed to partners only, asked
     anonymously) would read and join every row of the need within the radius."""
     conditions: list[Any] = [
@@ -340,6 +348,12 @@ def _scanned(viewer: Viewer, filters: SearchFilters) -> list[Any]:
     if filters.accepts_referrals is not None:
         intake = Intake.referrals if filters.accepts_referrals else Intake.walk_in
         conditions.append(col(SearchPoint.intake) == intake.value)
+    if filters.open_hour is not None:
+        conditions.append(
+            col(SearchPoint.hours).op("@>", is_comparison=True)(
+                postgresql.array([bindparam("open_hour", filters.open_hour, Integer)])
+            )
+        )
     return conditions
 
 

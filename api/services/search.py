@@ -11,8 +11,8 @@ listed in one area) are broken by ids, never by anything their positions decide.
 
 import functools
 import json
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from api.db import Database
@@ -27,7 +27,6 @@ from api.taxonomy import NEED_CODES
 # about 0.56 % (the ellipsoid's radii of curvature span 6,335 to 6,400 km): 1 % is a safe bound.
 SPHERE_ERROR = 0.01
 SLACK = 5  # rows read past the limit: usually enough for the ellipsoidal order to be exact
-OVERFETCH = 3  # with open_at: limit x 3 + 10 rows first, since many places may be closed
 MAXIMUM_WINDOW = 1024  # rows read at most (the window grows x4 while the order is unsettled)
 # How far a search looks when the caller names no radius: as far as the committees' lookup page
 # looks. Unbounded, "the nearest police" from a place with none nearby was a post 7,822 km away,
@@ -109,16 +108,21 @@ async def nearest_found(database: Database, viewer: Viewer, query: NearestQuery)
     under the sphere distance reached by the scan, shrunk by that error, nothing unread can come
     before it: the order is exact. A few rows past the limit are usually enough; when they are
     not (places crowded at one spot), the scan is read again, four times further. With
-    ``open_at``, it is read further until enough of the places are open then.
+    ``open_at``, the scan skips the places that cannot be open in its hour (their weekly hours
+    in the index); the rules' minutes, validity dates and closures are checked here, and the
+    scan read further until enough of the places are open then.
     """
     instant = query.open_at or datetime.now().astimezone()
+    filters = query.filters
+    if query.open_at is not None:
+        filters = replace(filters, open_hour=hour_of_week(query.open_at))
     covering = await repository.covering(
         database, viewer, query.filters, query.latitude, query.longitude
     )
 
     async def located(window: int) -> repository.Window:
         return await repository.nearest_located(
-            database, viewer, query.filters, query.latitude, query.longitude, window=window
+            database, viewer, filters, query.latitude, query.longitude, window=window
         )
 
     if query.open_at is None:
@@ -133,7 +137,7 @@ async def nearest_found(database: Database, viewer: Viewer, query: NearestQuery)
 
     found = [item for item in await _found(database, viewer, covering, instant) if item.open_now]
     seen: set[Any] = set()
-    window = window_for(query.limit * OVERFETCH + 10)
+    window = window_for(query.limit + SLACK)
     while True:
         read = await located(window)
         fresh = [candidate for candidate in read.candidates if candidate.link_id not in seen]
@@ -144,6 +148,12 @@ async def nearest_found(database: Database, viewer: Viewer, query: NearestQuery)
         if window >= MAXIMUM_WINDOW or _settled(read, distances, query.limit):
             return found
         window = window_for(window * 4)
+
+
+def hour_of_week(instant: datetime) -> int:
+    """The UTC hour of the week holding the instant, as ``search_point.hours`` counts them."""
+    utc = instant.astimezone(UTC)
+    return utc.weekday() * 24 + utc.hour
 
 
 def window_for(rows: int) -> int:
