@@ -245,6 +245,8 @@ def upgrade() -> None:
     )
     for statement in FUNCTIONS:
         op.execute(statement)
+    # Rewriting every row is the operator's to decide (the app role could otherwise call it).
+    op.execute("REVOKE EXECUTE ON FUNCTION refresh_time_zone_offsets() FROM PUBLIC")
     op.execute(
         "INSERT INTO time_zone_offsets (zone, minutes) "
         "SELECT name, time_zone_offsets_computed(name) FROM pg_timezone_names"
