@@ -25,12 +25,12 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.auth.viewer import Viewer
 from api.db import Compiled
 from api.models.directory import need_index_name
 from api.repositories import ogc
 from api.repositories.directory import (
     DirectoryFilters,
-    Viewer,
     filter_organizations,
     filter_services,
     visible_organizations,

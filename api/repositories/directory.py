@@ -1,5 +1,6 @@
 """Directory queries. Every read starts from one ``visible_*`` statement per table, so what a
-caller may see is decided in one place (``Viewer``), for HSDS, OGC, search and exports alike.
+caller may see is decided in one place (``Viewer``, in ``api.auth.viewer``), for HSDS, OGC,
+search and exports alike.
 """
 
 import uuid
@@ -14,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import SQLModel, col
 
-from api.auth.principal import Principal
-from api.auth.scopes import Scope
+from api.auth.viewer import Viewer
 from api.models.directory import (
     Address,
     AdminArea,
@@ -37,44 +37,6 @@ from api.models.directory import (
 from api.models.organization import Organization, OrganizationStatus
 
 ModelT = TypeVar("ModelT", bound=SQLModel)
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """What a caller may see of the directory."""
-
-    sees_partner_records: bool
-    sees_confidential_locations: bool
-
-    @classmethod
-    def of(cls, principal: Principal | None) -> "Viewer":
-        if principal is None:
-            return cls(sees_partner_records=False, sees_confidential_locations=False)
-        confidential = principal.has(Scope.directory_confidential)
-        return cls(
-            sees_partner_records=principal.has(Scope.directory_read) or confidential,
-            sees_confidential_locations=confidential,
-        )
-
-    @property
-    def levels(self) -> tuple[str, ...]:
-        """Record visibilities listed to this viewer (confidential ones are listed, redacted)."""
-        if self.sees_partner_records:
-            return tuple(level.value for level in Visibility)
-        return (Visibility.public.value, Visibility.confidential.value)
-
-    @property
-    def located_levels(self) -> tuple[str, ...]:
-        """Location visibilities whose position this viewer may know, and so may be ranked by."""
-        if self.sees_confidential_locations:
-            return self.levels
-        return tuple(level for level in self.levels if level != Visibility.confidential.value)
-
-    def redacts(self, location: Location) -> bool:
-        return (
-            location.visibility == Visibility.confidential.value
-            and not self.sees_confidential_locations
-        )
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from api.auth.viewer import Viewer
 from api.db import Compiled, CompiledCache, Database
 from api.models.directory import (
     GENDER_CODES,
@@ -54,7 +55,6 @@ from api.models.directory import (
     Visibility,
 )
 from api.models.organization import Organization, OrganizationStatus
-from api.repositories.directory import Viewer
 from api.repositories.ogc import BoundingBox, geocentric_cover
 from api.taxonomy import term_id
 

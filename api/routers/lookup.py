@@ -17,10 +17,10 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import charge_anonymous
+from api.auth.viewer import Viewer
 from api.db import transaction
 from api.deps import SessionDep, SessionMakerDep
 from api.errors import TooManyRequests
-from api.repositories.directory import Viewer
 from api.services import exports, lookup
 from api.services.areas import AreaNotFound
 from api.services.exports import ExportFormat

@@ -12,11 +12,11 @@ from api.auth.dependencies import (
     MeteredAnonymousOrPrincipal,
     principal_if_present,
 )
+from api.auth.viewer import Viewer
 from api.deps import SessionDep, reading
 from api.errors import RelayError
 from api.models.directory import Gender, TargetGroup
 from api.query import QueryModel
-from api.repositories.directory import Viewer
 from api.repositories.search import SearchFilters
 from api.schemas.directory import LANGUAGE_CODE, NeedCode
 from api.services import areas

@@ -16,9 +16,10 @@ from typing import Any, TextIO
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from api.auth.viewer import Viewer
 from api.models.directory import Service
 from api.repositories import directory as repository
-from api.repositories.directory import DirectoryFilters, Viewer
+from api.repositories.directory import DirectoryFilters
 from api.services.hsds import Nester, clean
 
 BATCH = 200

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from api.auth.viewer import Viewer
 from api.db import SessionMaker, transaction
 from api.errors import NotFound, UnprocessableParameter
 from api.models.directory import (
@@ -29,7 +30,7 @@ from api.models.directory import (
 )
 from api.models.organization import Organization
 from api.repositories import directory as repository
-from api.repositories.directory import DirectoryFilters, Viewer
+from api.repositories.directory import DirectoryFilters
 
 HSDS_VERSION = "3.1"
 CONFIDENTIAL_LOCATION_NAME = "Confidential location"

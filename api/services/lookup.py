@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.viewer import Viewer
 from api.repositories import areas as area_repository
-from api.repositories.directory import Viewer
 from api.repositories.search import SearchFilters
 from api.services import search
 from api.services.areas import AreaNotFound

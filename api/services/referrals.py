@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import crypto
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
+from api.auth.viewer import Viewer
 from api.config import Settings
 from api.errors import Conflict, InsufficientScope, NotFound, RelayError
 from api.models.organization import Organization, OrganizationStatus
@@ -37,7 +38,6 @@ from api.models.referral import (
 )
 from api.pagination import read_time_cursor, write_cursor
 from api.repositories import referrals as repository
-from api.repositories.directory import Viewer
 from api.repositories.referrals import Target
 from api.repositories.search import SearchFilters
 from api.schemas.referrals import (

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
+from api.auth.viewer import Viewer
 from api.db import Database
 from api.repositories import search as repository
-from api.repositories.directory import Viewer
 from api.repositories.search import Candidate, SearchFilters
 from api.services.hsds import CONFIDENTIAL_LOCATION_NAME, clean
 from api.services.opening import is_open
