@@ -18,8 +18,8 @@ from api.errors import ServiceUnavailable
 from api.logging import exception_location, get_logger
 from api.models.worker import WorkerJob
 from api.repositories import operations as repository
+from api.repositories.base import act_as_worker
 from api.repositories.operations import Backlog
-from api.repositories.referrals import act_as_worker
 
 log = get_logger("relay.operations")
 

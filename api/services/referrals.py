@@ -38,6 +38,7 @@ from api.models.referral import (
 )
 from api.pagination import read_time_cursor, write_cursor
 from api.repositories import referrals as repository
+from api.repositories.base import act_as, act_as_worker, add, lock_organization_key
 from api.repositories.referrals import Target
 from api.repositories.search import SearchFilters
 from api.schemas.referrals import (
@@ -246,9 +247,9 @@ async def create(
     timeout on a poor connection) would refer the person twice."""
     if idempotency_key is None:
         raise IdempotencyKeyRequired()
-    await repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     fingerprint = request_hash(body)
-    await repository.lock_idempotency_key(session, principal.organization_id, idempotency_key)
+    await lock_organization_key(session, principal.organization_id, idempotency_key)
     record = await repository.idempotency_record(
         session, principal.organization_id, idempotency_key
     )
@@ -301,8 +302,8 @@ async def create(
     referral.personal_data = crypto.seal(
         data_key, plaintext.encode(), table="referral", column="personal_data", row=referral.id
     )
-    await repository.add(session, referral)
-    await repository.add(
+    await add(session, referral)
+    await add(
         session,
         ReferralKey(referral_id=referral.id, wrapped_key=wrapped, master_version=version),
     )
@@ -343,7 +344,7 @@ async def _append(
         outcome=outcome,
         note=note,
     )
-    await repository.add(session, event)
+    await add(session, event)
     await partner_events.referral_changed(session, referral, kind, event.sequence)
     await audit.record(
         session, principal, AUDIT_ACTIONS[kind], "referral", [referral.id], _parties(referral)
@@ -382,7 +383,7 @@ async def _open(
     *,
     lock: bool = False,
 ) -> Opened:
-    await repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     referral = await repository.referral(session, principal.organization_id, referral_id, lock=lock)
     if referral is None:
         raise ReferralNotFound("No referral with this id.")
@@ -510,7 +511,7 @@ async def change_status(
     referral.updated_at = now
     if change.status in CLOSED_STATUSES:
         referral.closed_at = now
-    await repository.add(session, referral)
+    await add(session, referral)
     note = _seal_note(opened, change.note)
     await _append(
         session,
@@ -575,7 +576,7 @@ async def add_note(
         session, principal, opened.referral, "note_added", note=_seal_note(opened, body.note)
     )
     opened.referral.updated_at = datetime.now(UTC)
-    await repository.add(session, opened.referral)
+    await add(session, opened.referral)
     return _event_view(event, opened)
 
 
@@ -655,7 +656,7 @@ async def listing(
     limit: int,
 ) -> dict[str, Any]:
     """A page of sent or received referrals: ids, codes and times only, never personal data."""
-    await repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     if not principal.has(SCOPE_OF_ROLE[box]):
         raise InsufficientScope([SCOPE_OF_ROLE[box].value])
     after = read_time_cursor(cursor) if cursor else None
@@ -743,7 +744,7 @@ async def _append_as_relay(
         type=kind,
         **fields,
     )
-    await repository.add(session, event)
+    await add(session, event)
     await partner_events.referral_changed(session, referral, kind, event.sequence)
     await audit.record(
         session, RELAY, AUDIT_ACTIONS[kind], "referral", [referral.id], _parties(referral)
@@ -766,13 +767,13 @@ async def _alternatives(session: AsyncSession, referral: Referral) -> list[uuid.
 async def flag_overdue(session: AsyncSession, settings: Settings) -> int:
     """Worker job: a referral not received by its due time gets an ``overdue`` event (for the
     sender, with alternatives), once."""
-    await repository.act_as_worker(session)
+    await act_as_worker(session)
     now = datetime.now(UTC)
     found = await repository.overdue(session, now, limit=SWEEP_BATCH)
     for referral in found:
         referral.overdue_at = now
         referral.updated_at = now
-        await repository.add(session, referral)
+        await add(session, referral)
         await _append_as_relay(
             session, referral, "overdue", alternatives=await _alternatives(session, referral)
         )
@@ -781,7 +782,7 @@ async def flag_overdue(session: AsyncSession, settings: Settings) -> int:
 
 async def purge_closed(session: AsyncSession, settings: Settings) -> int:
     """Worker job: closed referrals past the retention period lose the person's data."""
-    await repository.act_as_worker(session)
+    await act_as_worker(session)
     now = datetime.now(UTC)
     cutoff = now - timedelta(days=settings.referral_retention_days)
     found = await repository.closed_before(session, cutoff, limit=SWEEP_BATCH)

@@ -22,7 +22,7 @@ from api.errors import Conflict, NotFound, RelayError
 from api.models.events import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from api.pagination import read_time_cursor, write_cursor
 from api.repositories import events as repository
-from api.repositories import referrals as referral_repository
+from api.repositories.base import act_as, add, lock_organization_key
 from api.schemas.webhooks import SecretRotation, WebhookCreate, WebhookUpdate
 from api.services import audit
 from api.services.audit import Action
@@ -126,7 +126,7 @@ def view(subscription: WebhookSubscription) -> dict[str, Any]:
 async def _own(
     session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, *, lock: bool = False
 ) -> WebhookSubscription:
-    await referral_repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     found = await repository.subscription(
         session, principal.organization_id, subscription_id, lock=lock
     )
@@ -138,11 +138,9 @@ async def _own(
 async def create(
     session: AsyncSession, settings: Settings, principal: Principal, body: WebhookCreate
 ) -> dict[str, Any]:
-    await referral_repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     url = await check_url(settings, body.url)
-    await referral_repository.lock_idempotency_key(
-        session, principal.organization_id, "webhook-subscriptions"
-    )
+    await lock_organization_key(session, principal.organization_id, "webhook-subscriptions")
     if (
         await repository.count_subscriptions(session, principal.organization_id)
         >= MAXIMUM_SUBSCRIPTIONS
@@ -168,7 +166,7 @@ async def create(
         created_at=now,
         updated_at=now,
     )
-    await referral_repository.add(session, subscription)
+    await add(session, subscription)
     await _audit(session, principal, Action.create, subscription.id)
     return {**view(subscription), "secret": secret}
 
@@ -182,7 +180,7 @@ async def _audit(
 
 
 async def listing(session: AsyncSession, principal: Principal) -> dict[str, Any]:
-    await referral_repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     found = await repository.subscriptions(session, principal.organization_id)
     return {"data": [view(item) for item in found], "meta": {"count": len(found)}}
 
@@ -217,7 +215,7 @@ async def update(
         else:
             subscription.disabled_reason = "by_owner"
     subscription.updated_at = datetime.now(UTC)
-    await referral_repository.add(session, subscription)
+    await add(session, subscription)
     await _audit(session, principal, Action.update, subscription.id)
     return view(subscription)
 
@@ -248,7 +246,7 @@ async def rotate_secret(
     subscription.previous_secret_expires_at = now + timedelta(hours=overlap)
     subscription.secret, subscription.secret_version = _seal(settings, secret, subscription.id)
     subscription.updated_at = now
-    await referral_repository.add(session, subscription)
+    await add(session, subscription)
     await _audit(session, principal, Action.update, subscription.id)
     return {**view(subscription), "secret": secret}
 
@@ -344,7 +342,7 @@ async def redeliver(
     found.lease_id = None
     found.leased_until = None
     found.delivered_at = None
-    await referral_repository.add(session, found)
+    await add(session, found)
     await _audit(session, principal, Action.update, subscription.id)
     event = await repository.event(session, found.event_id)
     assert event is not None
