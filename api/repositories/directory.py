@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import SQLModel, col
 
 from api.auth.viewer import Viewer
+from api.geo.points import geography_point
 from api.models.directory import (
     Address,
     AdminArea,
@@ -189,10 +190,6 @@ async def page(
     return list(rows.scalars()), int(total or 0)
 
 
-def _geography(latitude: float, longitude: float) -> Any:
-    return func.geography(func.ST_SetSRID(func.ST_MakePoint(longitude, latitude), 4326))
-
-
 # Candidates of the exact sort are taken a little beyond the farthest of the KNN prefix, against
 # rounding differences between PostGIS's distance code paths; extra candidates are only sorted.
 _REACH_SLACK_M = 1.0
@@ -223,7 +220,7 @@ def by_distance(
     the first ``offset + limit`` rows it yields are no farther than the farthest of them,
     ``reach``; every row within ``reach`` (``ST_DWithin``, the same index) is then sorted by
     exact ``ST_Distance`` and id. Pages are exact and consistent with each other."""
-    here = _geography(latitude, longitude)
+    here = geography_point(latitude, longitude)
     point = col(Location.point)
     if within_m is not None:
         statement = statement.where(func.ST_DWithin(point, here, within_m))

@@ -39,6 +39,7 @@ from sqlmodel import col
 
 from api.auth.viewer import Viewer
 from api.db import Compiled, CompiledCache, Database
+from api.geo.points import geometry_point
 from api.models.directory import (
     GENDER_CODES,
     Attribute,
@@ -95,11 +96,8 @@ class Window:
 
 
 def _point(latitude: float, longitude: float) -> Any:
-    return func.ST_SetSRID(
-        func.ST_MakePoint(
-            bindparam("longitude", longitude, Float), bindparam("latitude", latitude, Float)
-        ),
-        4326,
+    return geometry_point(
+        bindparam("latitude", latitude, Float), bindparam("longitude", longitude, Float)
     )
 
 
