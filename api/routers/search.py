@@ -14,7 +14,7 @@ from api.auth.dependencies import (
 )
 from api.auth.viewer import Viewer
 from api.deps import SessionDep, reading
-from api.errors import RelayError
+from api.errors import Unprocessable
 from api.models.directory import Gender, TargetGroup
 from api.query import QueryModel
 from api.repositories.search import SearchFilters
@@ -26,9 +26,7 @@ from api.services.search import NearestQuery
 router = APIRouter(prefix="/v1/search", tags=["search"])
 
 
-class PlaceRequired(RelayError):
-    status = 422
-    title = "Unprocessable Content"
+class PlaceRequired(Unprocessable):
     code = "place-required"
 
 

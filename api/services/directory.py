@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
-from api.errors import NotFound, RelayError
+from api.errors import NotFound, RelayError, Unprocessable
 from api.geo.regions import region_key
 from api.models.directory import (
     Address,
@@ -231,16 +231,14 @@ def _area(item: ServiceAreaIn, service_id: uuid.UUID) -> ServiceArea:
     )
 
 
-class ServiceAreaRefused(RelayError):
+class ServiceAreaRefused(Unprocessable):
     """A service area an organisation may not declare itself: shaped like a request-validation
     problem, naming the field."""
 
-    status = 422
-    title = "Unprocessable Content"
     code = "service-area-refused"
 
     def __init__(self, loc: list[str | int], message: str) -> None:
-        super().__init__(message, errors=[{"loc": loc, "msg": message, "type": self.code}])
+        super().__init__(message, loc=loc)
 
 
 BORDER_TOLERANCE = 0.01
@@ -420,9 +418,7 @@ async def update_service(
     return service
 
 
-class AgeRangeConflict(RelayError):
-    status = 422
-    title = "Unprocessable Content"
+class AgeRangeConflict(Unprocessable):
     code = "age-range"
 
 

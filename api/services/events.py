@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.config import Settings
-from api.errors import InsufficientScope, RelayError
+from api.errors import InsufficientScope, RelayError, Unprocessable
 from api.models.events import EventType, OutboxEvent
 from api.models.referral import Consent, Referral
 from api.pagination import InvalidCursor, read_parts, write_cursor
@@ -36,9 +36,7 @@ REFERRAL_EVENTS = {
 }
 
 
-class UnknownEventType(RelayError):
-    status = 422
-    title = "Unprocessable Content"
+class UnknownEventType(Unprocessable):
     code = "unknown-event-type"
 
 

@@ -23,7 +23,14 @@ from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.auth.viewer import Viewer
 from api.config import Settings
-from api.errors import Conflict, InsufficientScope, NotFound, RelayError
+from api.errors import (
+    BadRequest,
+    Conflict,
+    InsufficientScope,
+    NotFound,
+    RelayError,
+    Unprocessable,
+)
 from api.models.organization import Organization, OrganizationStatus
 from api.models.referral import (
     CLOSED_STATUSES,
@@ -65,11 +72,6 @@ class ReferralNotFound(NotFound):
     code = "referral-not-found"
 
 
-class Unprocessable(RelayError):
-    status = 422
-    title = "Unprocessable Content"
-
-
 class ConsentRefused(Unprocessable):
     code = "consent-does-not-allow"
 
@@ -86,12 +88,10 @@ class IdempotencyKeyReused(Unprocessable):
     code = "idempotency-key-reused"
 
 
-class IdempotencyKeyRequired(RelayError):
+class IdempotencyKeyRequired(BadRequest):
     """A referral created without a key: a retry after a lost answer would refer the person
     twice, so creation requires one (400, as the IETF Idempotency-Key draft says)."""
 
-    status = 400
-    title = "Bad Request"
     code = "idempotency-key-required"
 
     def __init__(self) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import net
 from api.auth.principal import Principal
 from api.config import Environment, Settings
-from api.errors import Conflict, NotFound, RelayError
+from api.errors import Conflict, NotFound, Unprocessable
 from api.models.events import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from api.pagination import read_time_cursor, write_cursor
 from api.repositories import events as repository
@@ -42,9 +42,7 @@ class DeliveryNotFound(NotFound):
     code = "delivery-not-found"
 
 
-class WebhookUrlRefused(RelayError):
-    status = 422
-    title = "Unprocessable Content"
+class WebhookUrlRefused(Unprocessable):
     code = "webhook-url-refused"
 
 
