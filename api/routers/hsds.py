@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from api.auth.dependencies import AnonymousOrPrincipal, MeteredAnonymousOrPrincipal
 from api.auth.viewer import Viewer
 from api.deps import SessionDep, SessionMakerDep, SettingsDep
-from api.repositories.directory import DirectoryFilters
+from api.filters import DirectoryFilters
 from api.schemas.hsds import (
     ApiDetails,
     HsdsOrganization,
