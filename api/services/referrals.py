@@ -759,8 +759,8 @@ async def _alternatives(session: AsyncSession, referral: Referral) -> list[uuid.
         return []
     filters = SearchFilters(needs=tuple(sorted(referral.needs)), accepts_referrals=True)
     query = NearestQuery(position[0], position[1], filters, None, ALTERNATIVES + 1)
-    found = await search.nearest(session, SUGGESTING, query)
-    ids = [uuid.UUID(item["service"]["id"]) for item in found["data"]]
+    found = await search.nearest_found(session, SUGGESTING, query)
+    ids = [item.candidate.service_id for item in found]
     return [service for service in ids if service != referral.to_service_id][:ALTERNATIVES]
 
 
