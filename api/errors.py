@@ -112,6 +112,11 @@ class BadRequest(RelayError):
     title = "Bad Request"
 
 
+class Forbidden(RelayError):
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(RelayError):
     status = 404
     title = "Not Found"
@@ -120,6 +125,21 @@ class NotFound(RelayError):
 class Conflict(RelayError):
     status = 409
     title = "Conflict"
+
+
+class Gone(RelayError):
+    status = 410
+    title = "Gone"
+
+
+class PreconditionFailed(RelayError):
+    status = 412
+    title = "Precondition Failed"
+
+
+class PreconditionRequired(RelayError):
+    status = 428
+    title = "Precondition Required"
 
 
 class Unprocessable(RelayError):
@@ -175,9 +195,7 @@ class Unauthenticated(RelayError):
         super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 
-class InsufficientScope(RelayError):
-    status = 403
-    title = "Forbidden"
+class InsufficientScope(Forbidden):
     code = "insufficient_scope"
 
     def __init__(self, required: list[str]) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.config import Settings
-from api.errors import InsufficientScope, RelayError, Unprocessable
+from api.errors import Gone, InsufficientScope, Unprocessable
 from api.models.events import EventType, OutboxEvent
 from api.models.referral import Consent, Referral
 from api.pagination import InvalidCursor, read_parts, write_cursor
@@ -40,9 +40,7 @@ class UnknownEventType(Unprocessable):
     code = "unknown-event-type"
 
 
-class CursorExpired(RelayError):
-    status = 410
-    title = "Gone"
+class CursorExpired(Gone):
     code = "cursor-expired"
 
 

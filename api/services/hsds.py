@@ -37,7 +37,6 @@ NDJSON_BATCH = 500
 
 
 class RecordNotFound(NotFound):
-    title = "Not Found"
     code = "not-found"
 
 

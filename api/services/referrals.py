@@ -26,9 +26,9 @@ from api.config import Settings
 from api.errors import (
     BadRequest,
     Conflict,
+    Forbidden,
     InsufficientScope,
     NotFound,
-    RelayError,
     Unprocessable,
 )
 from api.models.organization import Organization, OrganizationStatus
@@ -118,9 +118,7 @@ class InvalidTransition(Conflict):
     code = "invalid-transition"
 
 
-class NotYourTransition(RelayError):
-    status = 403
-    title = "Forbidden"
+class NotYourTransition(Forbidden):
     code = "not-your-transition"
 
 
