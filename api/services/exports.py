@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.viewer import Viewer
 from api.filters import DirectoryFilters
-from api.repositories import directory as repository
-from api.services.hsds import Nester, clean
+from api.services import hsds
 
 BATCH = 200
 CSV_COLUMNS = [
@@ -51,17 +50,11 @@ async def services(
     session: AsyncSession, viewer: Viewer, area_id: uuid.UUID | None = None
 ) -> AsyncIterator[dict[str, Any]]:
     """Every visible service, fully nested, optionally only those located in an area."""
-    offset = 0
-    while True:
-        rows = await repository.services_batch(
-            session, viewer, DirectoryFilters(), area_id=area_id, limit=BATCH, offset=offset
-        )
-        if not rows:
-            return
-        shaped = await Nester(session, viewer).services(rows, full=True)
-        for row in rows:
-            yield clean(shaped[row.id])
-        offset += BATCH
+    every = hsds.each_service(
+        session, viewer, DirectoryFilters(), full=True, batch=BATCH, area_id=area_id
+    )
+    async for service in every:
+        yield service
 
 
 def _hours(schedules: list[dict[str, Any]]) -> str:

@@ -648,20 +648,34 @@ async def get_taxonomy_term(session: AsyncSession, term_id: uuid.UUID) -> Json:
     return clean(term_item(found, taxonomy))
 
 
+async def each_service(
+    session: AsyncSession,
+    viewer: Viewer,
+    filters: DirectoryFilters,
+    *,
+    full: bool,
+    batch: int,
+    area_id: uuid.UUID | None = None,
+) -> AsyncIterator[Json]:
+    """Every matching service (only those in ``area_id`` when given), read ``batch`` at a time."""
+    offset = 0
+    while True:
+        rows = await repository.services_batch(
+            session, viewer, filters, area_id=area_id, limit=batch, offset=offset
+        )
+        if not rows:
+            return
+        shaped = await Nester(session, viewer).services(rows, full=full)
+        for row in rows:
+            yield clean(shaped[row.id])
+        offset += batch
+
+
 async def stream_services(
     sessionmaker: SessionMaker, viewer: Viewer, filters: DirectoryFilters, *, full: bool
 ) -> AsyncIterator[Json]:
     """Every matching service, in batches, in a transaction of its own: for ``format=ndjson``,
     whose response is sent after the request's transaction has ended."""
     async with transaction(sessionmaker) as session:
-        offset = 0
-        while True:
-            rows = await repository.services_batch(
-                session, viewer, filters, limit=NDJSON_BATCH, offset=offset
-            )
-            if not rows:
-                return
-            shaped = await Nester(session, viewer).services(rows, full=full)
-            for row in rows:
-                yield clean(shaped[row.id])
-            offset += NDJSON_BATCH
+        async for service in each_service(session, viewer, filters, full=full, batch=NDJSON_BATCH):
+            yield service
