@@ -1,9 +1,9 @@
 """What every repository shares: who the unit of work acts for, adding rows, a lock per key.
 
-Row-level security (migration 0008) holds referral-side tables (consents, referrals, the
-outbox, webhooks, audit) to the organisation a transaction acts for, in addition to the
-repositories' own ``readable`` scoping: each unit of work on them first calls ``act_as`` (a
-request) or ``act_as_worker`` (maintenance over every row).
+Row-level security (migrations 0008 to 0010) holds the referral-side tables (consents,
+referrals, the event outbox, webhooks, the audit trail) to the organisation a transaction acts
+for, in addition to the repositories' own ``readable`` scoping: each unit of work on them first
+calls ``act_as`` (a request) or ``act_as_worker`` (maintenance over every row).
 """
 
 import uuid
