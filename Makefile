@@ -22,11 +22,12 @@ run: venv db ## Migrate, load the demo network, serve on 127.0.0.1:$RELAY_PORT w
 	  RELAY_WEBHOOK_ALLOWED_NETWORKS=$${RELAY_WEBHOOK_ALLOWED_NETWORKS:-127.0.0.0/8,::1/128} \
 	  scripts/with-db.sh dev scripts/serve-with-worker.sh 127.0.0.1 $(RELAY_PORT)
 
-test: venv db ## Migrate the test database, then lint, type-check and run the whole suite
+test: venv db ## Migrate the test database, then lint, type-check, check the layers and run the whole suite
 	@scripts/with-db.sh test $(BIN)/relay db upgrade
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict api/
+	$(BIN)/lint-imports --no-logo
 	@scripts/test-tools.sh
 	scripts/with-db.sh test $(BIN)/pytest $(PYTEST_ARGS)
 
@@ -44,9 +45,10 @@ bench-referrals: venv db ## Benchmark referral creation against a plain insert (
 	@scripts/with-db.sh bench $(BIN)/relay db upgrade
 	scripts/with-db.sh bench $(BIN)/python -m bench.referrals $(BENCH_ARGS)
 
-lint: venv ## ruff lint and format check
+lint: venv ## ruff lint and format check, and the layer rules (import-linter contracts)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 typecheck: venv ## mypy --strict on api/
 	$(BIN)/mypy --strict api/
@@ -72,4 +74,4 @@ lock: ## Re-resolve pyproject.toml into requirements.lock (runtime) and requirem
 	uv export --quiet --format requirements.txt --all-groups --no-emit-project --no-header --no-annotate > requirements-dev.lock
 
 clean: ## Remove the virtual environment and caches (databases are left alone)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -412,7 +412,7 @@ def export(
     import sys
     import uuid as uuid_module
 
-    from api.repositories.directory import Viewer
+    from api.auth.viewer import Viewer
     from api.services import exports
 
     try:

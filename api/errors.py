@@ -7,7 +7,6 @@ SQL, or the value a caller sent: validation errors name the field and the rule o
 """
 
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -20,14 +19,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.context import request_id_var
 from api.logging import get_logger
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 log = get_logger("relay.errors")
-request_id_var: ContextVar[str | None] = ContextVar("relay_request_id", default=None)
-client_ip_var: ContextVar[str | None] = ContextVar("relay_client_ip", default=None)
-"""The caller's address, for the audit trail (set with the request id by the middleware)."""
 
 
 class ValidationIssue(BaseModel):
@@ -115,6 +112,11 @@ class BadRequest(RelayError):
     title = "Bad Request"
 
 
+class Forbidden(RelayError):
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(RelayError):
     status = 404
     title = "Not Found"
@@ -125,19 +127,52 @@ class Conflict(RelayError):
     title = "Conflict"
 
 
-class UnprocessableParameter(RelayError):
-    """A query parameter that is well formed but unusable: it conflicts with another one, or
-    nothing matches it. Shaped like a request-validation problem, naming the parameter in
-    ``errors`` (never echoing its value)."""
+class Gone(RelayError):
+    status = 410
+    title = "Gone"
+
+
+class PreconditionFailed(RelayError):
+    status = 412
+    title = "Precondition Failed"
+
+
+class PreconditionRequired(RelayError):
+    status = 428
+    title = "Precondition Required"
+
+
+class Unprocessable(RelayError):
+    """A request that is well formed but cannot be done as asked: the values it holds do not fit
+    together or with what they name (422; a conflict with the state of a record is 409).
+
+    Given ``loc``, it is shaped like a request-validation problem: ``errors`` names where the
+    request is wrong and which rule (``code``), never the value sent."""
 
     status = 422
     title = "Unprocessable Content"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        loc: Sequence[str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        if loc is not None:
+            extensions["errors"] = [{"loc": list(loc), "msg": detail, "type": self.code}]
+        super().__init__(detail, headers=headers, **extensions)
+
+
+class UnprocessableParameter(Unprocessable):
+    """A query parameter that is well formed but unusable: it conflicts with another one, or
+    nothing matches it."""
+
     code = "invalid-parameter"
 
     def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(
-            message, errors=[{"loc": ["query", parameter], "msg": message, "type": self.code}]
-        )
+        super().__init__(message, loc=["query", parameter])
 
 
 class PayloadTooLarge(RelayError):
@@ -160,9 +195,7 @@ class Unauthenticated(RelayError):
         super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 
-class InsufficientScope(RelayError):
-    status = 403
-    title = "Forbidden"
+class InsufficientScope(Forbidden):
     code = "insufficient_scope"
 
     def __init__(self, required: list[str]) -> None:

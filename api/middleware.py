@@ -14,7 +14,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import client_ip_var, problem_response, request_id_var
+from api.context import client_ip_var, request_id_var
+from api.errors import problem_response
 from api.logging import exception_location, get_logger
 from api.metrics import Metrics
 

@@ -10,7 +10,7 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
-from api.errors import RelayError
+from api.errors import Unprocessable
 
 MAXIMUM_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
@@ -48,9 +48,7 @@ class Page(BaseModel, Generic[T]):
     meta: PageMeta
 
 
-class InvalidCursor(RelayError):
-    status = 422
-    title = "Unprocessable Content"
+class InvalidCursor(Unprocessable):
     code = "invalid-cursor"
 
 

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs
 import asyncpg
 from sqlalchemy.dialects import postgresql
 
+from api.auth.viewer import Viewer
 from api.db import Compiled
-from api.repositories.directory import Viewer
 from api.repositories.search import (
     DETAILS,
     PARAMETERS,

@@ -21,8 +21,8 @@ import asyncpg
 import typer
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from api.auth.viewer import Viewer
 from api.db import Compiled, Reader
-from api.repositories.directory import Viewer
 from api.repositories.search import PARAMETERS, SearchFilters, _values, nearest_statement
 from api.services.search import (
     DEFAULT_RADIUS_M,

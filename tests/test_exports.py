@@ -8,7 +8,7 @@ import pytest
 from geojson_pydantic import FeatureCollection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.repositories.directory import Viewer
+from api.auth.viewer import Viewer
 from api.services import exports
 from api.services.demo import _id
 from tests.factories.directory import DemoNetwork, load_demo

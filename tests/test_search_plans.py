@@ -25,19 +25,20 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.auth.viewer import Viewer
 from api.db import Compiled
+from api.filters import DirectoryFilters
 from api.models.directory import need_index_name
 from api.repositories import ogc
 from api.repositories.directory import (
-    DirectoryFilters,
-    Viewer,
+    ORGANIZATION_ORDER,
+    SERVICE_ORDER,
     filter_organizations,
     filter_services,
     visible_organizations,
     visible_services,
 )
 from api.repositories.search import PARAMETERS, SearchFilters, _values, nearest_statement
-from api.services.hsds import ORGANIZATION_ORDER, SERVICE_ORDER
 from api.services.search import DEFAULT_RADIUS_M, MAXIMUM_RADIUS_M
 from api.taxonomy import NEED_CODES
 from bench.generate import populate
@@ -312,7 +313,7 @@ async def _explain_statement(
 
 
 def _page_statements(listed: Select[Any], order: Any) -> dict[str, Select[Any]]:
-    """The two statements of an HSDS page (``api.repositories.directory.page``)."""
+    """The two statements of an HSDS page (``api.repositories.directory._page``)."""
     return {
         "count": select(func.count()).select_from(listed.order_by(None).subquery()),
         "page": listed.order_by(*order).limit(50).offset(0),

@@ -9,6 +9,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.db import Compiled, Database
+from api.geo.points import geometry_point
 from api.models.directory import AdminArea
 
 MAXIMUM_DEPTH = 12  # nesting levels of administrative areas followed at most
@@ -39,10 +40,9 @@ async def containing(
     session: AsyncSession, latitude: float, longitude: float
 ) -> list[dict[str, Any]]:
     """Areas containing the point, smallest first (GiST on ``admin_area.geom``)."""
-    point = func.ST_SetSRID(func.ST_MakePoint(longitude, latitude), 4326)
     rows = await session.execute(
         select(*_COLUMNS)
-        .where(func.ST_Intersects(col(AdminArea.geom), point))
+        .where(func.ST_Intersects(col(AdminArea.geom), geometry_point(latitude, longitude)))
         .order_by(col(AdminArea.level).desc(), func.ST_Area(col(AdminArea.geom)))
     )
     return [_row(row) for row in rows]

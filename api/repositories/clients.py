@@ -1,4 +1,4 @@
-"""Queries about OAuth clients. Partner reads start from ``readable(principal)``."""
+"""Queries about OAuth clients. Partner reads start from ``readable(organization_id)``."""
 
 import uuid
 from datetime import datetime
@@ -7,14 +7,13 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from api.auth.principal import Principal
 from api.models.oauth import OAuthClient
 from api.models.organization import Organization, OrganizationStatus
 
 
-def readable(principal: Principal) -> Select[OAuthClient]:
-    """The clients a partner may see: its own organisation's."""
-    return select(OAuthClient).where(col(OAuthClient.organization_id) == principal.organization_id)
+def readable(organization_id: uuid.UUID) -> Select[OAuthClient]:
+    """The clients an organisation may see: its own."""
+    return select(OAuthClient).where(col(OAuthClient.organization_id) == organization_id)
 
 
 async def get_for_authentication(session: AsyncSession, client_id: str) -> OAuthClient | None:
@@ -37,19 +36,18 @@ async def get(session: AsyncSession, client_id: str) -> OAuthClient | None:
 
 
 async def get_readable(
-    session: AsyncSession, principal: Principal, client_id: str
+    session: AsyncSession, organization_id: uuid.UUID, client_id: str
 ) -> OAuthClient | None:
-    statement = readable(principal).where(col(OAuthClient.client_id) == client_id)
+    statement = readable(organization_id).where(col(OAuthClient.client_id) == client_id)
     return (await session.execute(statement)).scalar_one_or_none()
 
 
 async def page(
-    session: AsyncSession,
-    statement: Select[OAuthClient],
-    *,
-    limit: int,
-    offset: int,
+    session: AsyncSession, organization_id: uuid.UUID | None, *, limit: int, offset: int
 ) -> tuple[list[OAuthClient], int]:
+    """A page of the clients, oldest first: one organisation's (``readable``), or all of them
+    (the operator's list) without ``organization_id``."""
+    statement = select(OAuthClient) if organization_id is None else readable(organization_id)
     total = await session.scalar(select(func.count()).select_from(statement.subquery()))
     rows = await session.execute(
         statement.order_by(col(OAuthClient.created_at), col(OAuthClient.id))
@@ -57,13 +55,6 @@ async def page(
         .offset(offset)
     )
     return list(rows.scalars()), int(total or 0)
-
-
-def all_clients(organization_id: uuid.UUID | None = None) -> Select[OAuthClient]:
-    statement = select(OAuthClient)
-    if organization_id is not None:
-        statement = statement.where(col(OAuthClient.organization_id) == organization_id)
-    return statement
 
 
 async def add(session: AsyncSession, client: OAuthClient) -> OAuthClient:

@@ -1,12 +1,12 @@
 """Directory queries. Every read starts from one ``visible_*`` statement per table, so what a
-caller may see is decided in one place (``Viewer``), for HSDS, OGC, search and exports alike.
+caller may see is decided in one place (``Viewer``, in ``api.auth.viewer``), for HSDS, OGC,
+search and exports alike.
 """
 
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, exists, func, or_, select, union
@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import SQLModel, col
 
-from api.auth.principal import Principal
-from api.auth.scopes import Scope
+from api.auth.viewer import Viewer
+from api.filters import DirectoryFilters
+from api.geo.points import geography_point
 from api.models.directory import (
     Address,
     AdminArea,
@@ -37,55 +38,6 @@ from api.models.directory import (
 from api.models.organization import Organization, OrganizationStatus
 
 ModelT = TypeVar("ModelT", bound=SQLModel)
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """What a caller may see of the directory."""
-
-    sees_partner_records: bool
-    sees_confidential_locations: bool
-
-    @classmethod
-    def of(cls, principal: Principal | None) -> "Viewer":
-        if principal is None:
-            return cls(sees_partner_records=False, sees_confidential_locations=False)
-        confidential = principal.has(Scope.directory_confidential)
-        return cls(
-            sees_partner_records=principal.has(Scope.directory_read) or confidential,
-            sees_confidential_locations=confidential,
-        )
-
-    @property
-    def levels(self) -> tuple[str, ...]:
-        """Record visibilities listed to this viewer (confidential ones are listed, redacted)."""
-        if self.sees_partner_records:
-            return tuple(level.value for level in Visibility)
-        return (Visibility.public.value, Visibility.confidential.value)
-
-    @property
-    def located_levels(self) -> tuple[str, ...]:
-        """Location visibilities whose position this viewer may know, and so may be ranked by."""
-        if self.sees_confidential_locations:
-            return self.levels
-        return tuple(level for level in self.levels if level != Visibility.confidential.value)
-
-    def redacts(self, location: Location) -> bool:
-        return (
-            location.visibility == Visibility.confidential.value
-            and not self.sees_confidential_locations
-        )
-
-
-@dataclass(frozen=True)
-class DirectoryFilters:
-    """HSDS filters, AND-combined. Only those given narrow the query."""
-
-    search: str | None = None
-    taxonomy_term_id: uuid.UUID | None = None
-    taxonomy_id: uuid.UUID | None = None
-    organization_id: uuid.UUID | None = None
-    modified_after: datetime | None = None
 
 
 def _like(value: str) -> str:
@@ -217,7 +169,7 @@ def filter_organizations(
     return statement
 
 
-async def page(
+async def _page(
     session: AsyncSession, statement: Select[Any], order: Sequence[Any], *, limit: int, offset: int
 ) -> tuple[list[Any], int]:
     total = await session.scalar(
@@ -225,10 +177,6 @@ async def page(
     )
     rows = await session.execute(statement.order_by(*order).limit(limit).offset(offset))
     return list(rows.scalars()), int(total or 0)
-
-
-def _geography(latitude: float, longitude: float) -> Any:
-    return func.geography(func.ST_SetSRID(func.ST_MakePoint(longitude, latitude), 4326))
 
 
 # Candidates of the exact sort are taken a little beyond the farthest of the KNN prefix, against
@@ -261,7 +209,7 @@ def by_distance(
     the first ``offset + limit`` rows it yields are no farther than the farthest of them,
     ``reach``; every row within ``reach`` (``ST_DWithin``, the same index) is then sorted by
     exact ``ST_Distance`` and id. Pages are exact and consistent with each other."""
-    here = _geography(latitude, longitude)
+    here = geography_point(latitude, longitude)
     point = col(Location.point)
     if within_m is not None:
         statement = statement.where(func.ST_DWithin(point, here, within_m))
@@ -284,7 +232,7 @@ def by_distance(
     return ByDistance(count, page)
 
 
-async def page_by_distance(
+async def _page_by_distance(
     session: AsyncSession,
     statement: Select[Any],
     latitude: float,
@@ -332,7 +280,7 @@ async def postcode_point(
     return float(row[0]), float(row[1])
 
 
-async def rows(
+async def _rows(
     session: AsyncSession, statement: Select[Any], order: Sequence[Any], *, limit: int, offset: int
 ) -> list[Any]:
     return list(
@@ -340,8 +288,126 @@ async def rows(
     )
 
 
-async def first(session: AsyncSession, statement: Select[ModelT]) -> ModelT | None:
+async def _first(session: AsyncSession, statement: Select[ModelT]) -> ModelT | None:
     return (await session.execute(statement.limit(1))).scalars().first()
+
+
+# -- the HSDS reads: pages, batches and single records of what a viewer may see -----------------
+
+SERVICE_ORDER = (col(Service.name), col(Service.id))
+ORGANIZATION_ORDER = (col(Organization.name), col(Organization.id))
+SERVICE_AT_LOCATION_ORDER = (col(Service.name), col(ServiceAtLocation.id))
+TAXONOMY_ORDER = (col(Taxonomy.name),)
+TAXONOMY_TERM_ORDER = (col(TaxonomyTerm.taxonomy_id), col(TaxonomyTerm.code))
+
+
+async def services_page(
+    session: AsyncSession, viewer: Viewer, filters: DirectoryFilters, *, limit: int, offset: int
+) -> tuple[list[Service], int]:
+    """A page of the visible services the filters select, by name, and how many there are."""
+    statement = filter_services(visible_services(viewer), filters)
+    return await _page(session, statement, SERVICE_ORDER, limit=limit, offset=offset)
+
+
+async def services_batch(
+    session: AsyncSession,
+    viewer: Viewer,
+    filters: DirectoryFilters,
+    *,
+    area_id: uuid.UUID | None = None,
+    limit: int,
+    offset: int,
+) -> list[Service]:
+    """A batch of the visible services the filters select, by name (a stream or an export
+    reads them batch after batch); with ``area_id``, only those ``service_ids_in_area``."""
+    statement = filter_services(visible_services(viewer), filters)
+    if area_id is not None:
+        statement = statement.where(col(Service.id).in_(service_ids_in_area(area_id, viewer)))
+    return await _rows(session, statement, SERVICE_ORDER, limit=limit, offset=offset)
+
+
+async def visible_service(
+    session: AsyncSession, viewer: Viewer, service_id: uuid.UUID
+) -> Service | None:
+    return await _first(session, visible_services(viewer).where(col(Service.id) == service_id))
+
+
+async def organizations_page(
+    session: AsyncSession, viewer: Viewer, filters: DirectoryFilters, *, limit: int, offset: int
+) -> tuple[list[Organization], int]:
+    """A page of the visible organisations the filters select, by name, and how many."""
+    statement = filter_organizations(visible_organizations(viewer), filters)
+    return await _page(session, statement, ORGANIZATION_ORDER, limit=limit, offset=offset)
+
+
+async def visible_organization(
+    session: AsyncSession, viewer: Viewer, organization_id: uuid.UUID
+) -> Organization | None:
+    statement = visible_organizations(viewer).where(col(Organization.id) == organization_id)
+    return await _first(session, statement)
+
+
+async def service_at_locations_page(
+    session: AsyncSession, viewer: Viewer, filters: DirectoryFilters, *, limit: int, offset: int
+) -> tuple[list[ServiceAtLocation], int]:
+    """A page of the visible service-at-locations whose service the filters select, by the
+    service's name, and how many there are."""
+    statement = filter_services(visible_service_at_locations(viewer), filters)
+    return await _page(session, statement, SERVICE_AT_LOCATION_ORDER, limit=limit, offset=offset)
+
+
+async def service_at_locations_near(
+    session: AsyncSession,
+    viewer: Viewer,
+    filters: DirectoryFilters,
+    latitude: float,
+    longitude: float,
+    *,
+    within_m: float | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[ServiceAtLocation, float]], int]:
+    """A page of the service-at-locations the viewer may locate whose service the filters
+    select, nearest the point first, each with its distance in metres; and how many there are
+    (``by_distance``)."""
+    statement = filter_services(located_service_at_locations(viewer), filters)
+    return await _page_by_distance(
+        session, statement, latitude, longitude, within_m=within_m, limit=limit, offset=offset
+    )
+
+
+async def visible_service_at_location(
+    session: AsyncSession, viewer: Viewer, link_id: uuid.UUID
+) -> ServiceAtLocation | None:
+    statement = visible_service_at_locations(viewer).where(col(ServiceAtLocation.id) == link_id)
+    return await _first(session, statement)
+
+
+async def taxonomies_page(
+    session: AsyncSession, *, search: str | None, limit: int, offset: int
+) -> tuple[list[Taxonomy], int]:
+    """A page of the taxonomies, by name, whose name contains ``search`` if given."""
+    statement = select(Taxonomy)
+    if search:
+        statement = statement.where(col(Taxonomy.name).ilike(_like(search)))
+    return await _page(session, statement, TAXONOMY_ORDER, limit=limit, offset=offset)
+
+
+async def taxonomy_terms_page(
+    session: AsyncSession,
+    *,
+    taxonomy_id: uuid.UUID | None,
+    parent_id: uuid.UUID | None,
+    top_only: bool,
+    search: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[TaxonomyTerm], int]:
+    """A page of the taxonomy terms these filters select, by taxonomy and code."""
+    statement = _taxonomy_terms(
+        taxonomy_id=taxonomy_id, parent_id=parent_id, top_only=top_only, search=search
+    )
+    return await _page(session, statement, TAXONOMY_TERM_ORDER, limit=limit, offset=offset)
 
 
 async def _grouped(
@@ -575,11 +641,7 @@ def service_ids_in_area(area_id: uuid.UUID, viewer: Viewer) -> Any:
     return union(located, covering)
 
 
-def taxonomies() -> Select[Taxonomy]:
-    return select(Taxonomy)
-
-
-def taxonomy_terms(
+def _taxonomy_terms(
     *,
     taxonomy_id: uuid.UUID | None = None,
     parent_id: uuid.UUID | None = None,

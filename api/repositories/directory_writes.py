@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
+from api.geo.points import geometry_point
 from api.models.directory import (
     AdminArea,
     Attribute,
@@ -47,10 +48,9 @@ async def lock_location(
 async def smallest_area_containing(
     session: AsyncSession, latitude: float, longitude: float
 ) -> uuid.UUID | None:
-    point = func.ST_SetSRID(func.ST_MakePoint(longitude, latitude), 4326)
     statement = (
         select(col(AdminArea.id))
-        .where(func.ST_Contains(col(AdminArea.geom), point))
+        .where(func.ST_Contains(col(AdminArea.geom), geometry_point(latitude, longitude)))
         .order_by(col(AdminArea.level).desc(), func.ST_Area(col(AdminArea.geom)))
         .limit(1)
     )

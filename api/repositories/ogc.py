@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from api.auth.viewer import Viewer
 from api.db import Compiled, CompiledCache, Database
 from api.models.directory import (
     AdminArea,
@@ -59,7 +60,7 @@ from api.models.directory import (
     Visibility,
 )
 from api.models.organization import Organization
-from api.repositories.directory import Viewer, visible_locations, visible_services
+from api.repositories.directory import visible_locations, visible_services
 from api.taxonomy import RELAY_TAXONOMY_ID
 
 GEOJSON_DECIMALS = 6

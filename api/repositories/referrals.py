@@ -1,11 +1,11 @@
 """Every query on consents and referrals. Partner reads start from ``readable_consents`` and
-``readable_referrals``; each unit of work first calls ``act_as`` so that the database's
-row-level security (migration 0008) holds the request to its organisation's rows as well."""
+``readable_referrals``; each unit of work first calls ``api.repositories.base.act_as`` so that
+the database's row-level security (migration 0008) holds the request to its organisation's rows
+as well."""
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Select, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -33,13 +33,6 @@ from api.models.referral import (
 from api.repositories import areas
 
 
-async def act_as(session: AsyncSession, organization_id: uuid.UUID) -> None:
-    """Row-level security: this transaction acts for ``organization_id``."""
-    await session.execute(
-        select(func.set_config("relay.organization_id", str(organization_id), True))
-    )
-
-
 def readable_consents(organization_id: uuid.UUID) -> Select[Consent]:
     """The consents an organisation may see: those it recorded."""
     return select(Consent).where(col(Consent.organization_id) == organization_id)
@@ -53,11 +46,6 @@ def readable_referrals(organization_id: uuid.UUID) -> Select[Referral]:
             col(Referral.to_organization_id) == organization_id,
         )
     )
-
-
-async def add(session: AsyncSession, *rows: Any) -> None:
-    session.add_all(rows)
-    await session.flush()
 
 
 async def own_consent(
@@ -151,14 +139,6 @@ async def target(session: AsyncSession, service_id: uuid.UUID) -> Target | None:
         Recipient(*row[7:10]),
         frozenset(row[10] or ()),
         None if row[11] is None else int(row[11]),
-    )
-
-
-async def lock_idempotency_key(session: AsyncSession, organization_id: uuid.UUID, key: str) -> None:
-    """Serialise requests carrying the same key (until this transaction ends): a concurrent
-    retry waits here, then finds the record the first one committed."""
-    await session.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended(f"{organization_id}/{key}", 0)))
     )
 
 
@@ -256,11 +236,6 @@ async def insert_idempotency(session: AsyncSession, record: IdempotencyRecord) -
         )
         .on_conflict_do_nothing()
     )
-
-
-async def act_as_worker(session: AsyncSession) -> None:
-    """Row-level security: this transaction is the worker's (maintenance over every row)."""
-    await session.execute(select(func.set_config("relay.worker", "on", True)))
 
 
 async def keys_not_wrapped_by(

@@ -38,7 +38,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from api.auth.viewer import Viewer
 from api.db import Compiled, CompiledCache, Database
+from api.geo.points import geometry_point
 from api.models.directory import (
     GENDER_CODES,
     Attribute,
@@ -55,7 +57,6 @@ from api.models.directory import (
     Visibility,
 )
 from api.models.organization import Organization, OrganizationStatus
-from api.repositories.directory import Viewer
 from api.repositories.ogc import BoundingBox, geocentric_cover
 from api.taxonomy import term_id
 
@@ -99,11 +100,8 @@ class Window:
 
 
 def _point(latitude: float, longitude: float) -> Any:
-    return func.ST_SetSRID(
-        func.ST_MakePoint(
-            bindparam("longitude", longitude, Float), bindparam("latitude", latitude, Float)
-        ),
-        4326,
+    return geometry_point(
+        bindparam("latitude", latitude, Float), bindparam("longitude", longitude, Float)
     )
 
 

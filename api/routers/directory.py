@@ -9,8 +9,8 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from api.auth.dependencies import DirectoryWriter
+from api.auth.viewer import Viewer
 from api.deps import SessionDep, SettingsDep
-from api.repositories.directory import Viewer
 from api.schemas.directory import (
     CapacityUpdate,
     LocationIn,

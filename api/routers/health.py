@@ -4,17 +4,12 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from api.deps import SessionDep, SessionMakerDep
-from api.errors import DatabaseUnavailable, ServiceUnavailable
-from api.logging import exception_location, get_logger
 from api.metrics import Metrics
-from api.repositories import health as repository
 from api.services import operations
 
 router = APIRouter(tags=["operations"])
-log = get_logger("relay.health")
 
 
 class Liveness(BaseModel):
@@ -37,19 +32,7 @@ async def liveness() -> Liveness:
     responses={503: {"description": "The database or PostGIS does not answer"}},
 )
 async def readiness(session: SessionDep) -> Readiness:
-    try:
-        version = await repository.postgis_version(session)
-    except (
-        DatabaseUnavailable,
-        DBAPIError,
-        InterfaceError,
-        OperationalError,
-        OSError,
-        TimeoutError,
-    ) as exc:
-        log.warning("not_ready", **exception_location(exc))
-        raise ServiceUnavailable("The database or PostGIS does not answer.") from exc
-    return Readiness(status="ok", postgis=version)
+    return Readiness(status="ok", postgis=await operations.postgis_version(session))
 
 
 @router.get(

@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.auth.dependencies import AnonymousOrPrincipal, MeteredAnonymousOrPrincipal
+from api.auth.viewer import Viewer
 from api.deps import SessionDep, SessionMakerDep, SettingsDep
-from api.repositories.directory import DirectoryFilters, Viewer
+from api.filters import DirectoryFilters
 from api.schemas.hsds import (
     ApiDetails,
     HsdsOrganization,

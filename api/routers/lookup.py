@@ -17,10 +17,10 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import charge_anonymous
+from api.auth.viewer import Viewer
 from api.db import transaction
 from api.deps import SessionDep, SessionMakerDep
-from api.errors import TooManyRequests
-from api.repositories.directory import Viewer
+from api.errors import TooManyRequests, Unprocessable
 from api.services import exports, lookup
 from api.services.areas import AreaNotFound
 from api.services.exports import ExportFormat
@@ -30,6 +30,13 @@ from api.web import assets, render
 from api.web.i18n import catalog, negotiate
 
 router = APIRouter(prefix="/lookup", tags=["lookup"], include_in_schema=False)
+
+
+class InvalidExport(Unprocessable):
+    """An export asked without one known area or format: the problem in the page's language."""
+
+    code = "invalid-export"
+
 
 SERVICE_WORKER = (render.TEMPLATES / "sw.js").read_text(encoding="utf-8")
 
@@ -197,13 +204,13 @@ async def export(request: Request, session: SessionDep, sessionmaker: SessionMak
     words = catalog(form.language)
     chosen = request.query_params.get("format", "")
     if chosen not in (ExportFormat.geojson, ExportFormat.csv):
-        return _plain_problem(words("error.format"))
+        raise InvalidExport(words("error.format"))
     if form.errors or len(form.areas) != 1:
-        return _plain_problem(words("error.area"))
+        raise InvalidExport(words("error.area"))
     try:
         chain = await lookup.chosen_area(session, form.areas)
-    except AreaNotFound:
-        return _plain_problem(words("error.area"))
+    except AreaNotFound as error:
+        raise InvalidExport(words("error.area")) from error
     area_id = uuid.UUID(chain[-1].id)
     export_format = ExportFormat(chosen)
     public = Viewer(sees_partner_records=False, sees_confidential_locations=False)
@@ -223,20 +230,6 @@ async def export(request: Request, session: SessionDep, sessionmaker: SessionMak
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-cache",
         },
-    )
-
-
-def _plain_problem(detail: str) -> Response:
-    body = {
-        "type": "urn:relay:problem:invalid-export",
-        "title": "Unprocessable Content",
-        "status": 422,
-        "detail": detail,
-    }
-    return Response(
-        json.dumps(body, ensure_ascii=False),
-        status_code=422,
-        media_type="application/problem+json",
     )
 
 

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.auth.dependencies import AnonymousOrPrincipal, BearerIfPresent, principal_if_present
+from api.auth.viewer import Viewer
 from api.deps import SessionDep, reading
-from api.repositories.directory import Viewer
 from api.schemas.ogc import (
     Collection,
     Collections,

@@ -12,11 +12,11 @@ from api.auth.dependencies import (
     MeteredAnonymousOrPrincipal,
     principal_if_present,
 )
+from api.auth.viewer import Viewer
 from api.deps import SessionDep, reading
-from api.errors import RelayError
+from api.errors import Unprocessable
 from api.models.directory import Gender, TargetGroup
 from api.query import QueryModel
-from api.repositories.directory import Viewer
 from api.repositories.search import SearchFilters
 from api.schemas.directory import LANGUAGE_CODE, NeedCode
 from api.services import areas
@@ -26,9 +26,7 @@ from api.services.search import NearestQuery
 router = APIRouter(prefix="/v1/search", tags=["search"])
 
 
-class PlaceRequired(RelayError):
-    status = 422
-    title = "Unprocessable Content"
+class PlaceRequired(Unprocessable):
     code = "place-required"
 
 
@@ -135,7 +133,11 @@ async def nearest(
     return Response(body, media_type="application/json")
 
 
-@router.get("/pathway", summary="The referral pathway of a place: the nearest service per need")
+@router.get(
+    "/pathway",
+    summary="The referral pathway of a place: the nearest service per need",
+    response_model=dict[str, Any],
+)
 async def pathway(
     session: SessionDep,
     principal: MeteredAnonymousOrPrincipal,
@@ -154,11 +156,13 @@ async def pathway(
             ),
         ),
     ] = service.DEFAULT_RADIUS_M,
-) -> dict[str, Any]:
+) -> Response:
     if area is not None:
         lat, lon = await areas.stand_in_point(session, area)
     elif lat is None or lon is None:
         raise PlaceRequired("Give lat and lon, or area.")
-    return await service.pathway(
+    # The steps as the search writes its results, not decoded and encoded again.
+    body = await service.pathway_json(
         session, Viewer.of(principal), lat, lon, area=str(area) if area else None, radius_m=radius_m
     )
+    return Response(body, media_type="application/json")

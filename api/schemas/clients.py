@@ -8,12 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.scopes import Scope
 from api.models.oauth import ClientAuthMethod
-from api.schemas.common import ShortName
+from api.schemas.common import RequestBody, ShortName
 
 
-class ClientCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ClientCreate(RequestBody):
     organization_id: uuid.UUID
     name: ShortName = "default"
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(Scope))]

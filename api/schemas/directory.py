@@ -13,7 +13,7 @@ from functools import cache
 from typing import Annotated, Any
 
 from geojson_pydantic import MultiPolygon, Polygon
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from shapely.geometry import shape
 
 from api.models.directory import (
@@ -24,7 +24,7 @@ from api.models.directory import (
     TargetGroup,
     Visibility,
 )
-from api.schemas.common import Flag, Integer, Number, ShortName, Text
+from api.schemas.common import Flag, Integer, Number, RequestBody, ShortName, Text
 from api.taxonomy import NEED_CODES
 
 _PHONE = re.compile(r"\+[1-9]\d{6,14}|\d{3,6}")
@@ -76,17 +76,13 @@ Latitude = Annotated[Number, Field(ge=-90, le=90)]
 Longitude = Annotated[Number, Field(ge=-180, le=180)]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PhoneIn(_Body):
+class PhoneIn(RequestBody):
     number: PhoneNumber
     type: Annotated[str, Field(pattern=r"^(voice|sms|whatsapp|hotline|fax)$")] = "voice"
     description: Annotated[Text, Field(max_length=200)] | None = None
 
 
-class ScheduleIn(_Body):
+class ScheduleIn(RequestBody):
     byday: ByDay
     opens_at: time
     closes_at: time
@@ -101,7 +97,7 @@ class ScheduleIn(_Body):
         return self
 
 
-class AddressIn(_Body):
+class AddressIn(RequestBody):
     address_1: Annotated[Text, Field(min_length=1, max_length=200)]
     address_2: Annotated[Text, Field(max_length=200)] | None = None
     city: Annotated[Text, Field(min_length=1, max_length=100)]
@@ -110,7 +106,7 @@ class AddressIn(_Body):
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 
 
-class LocationIn(_Body):
+class LocationIn(RequestBody):
     name: ShortName
     description: LongText | None = None
     latitude: Latitude
@@ -122,7 +118,7 @@ class LocationIn(_Body):
     schedules: Annotated[list[ScheduleIn], Field(max_length=14)] = []
 
 
-class LocationUpdate(_Body):
+class LocationUpdate(RequestBody):
     name: ShortName | None = None
     description: LongText | None = None
     latitude: Latitude | None = None
@@ -174,7 +170,7 @@ AreaGeometry = Annotated[
 ]
 
 
-class ServiceAreaIn(_Body):
+class ServiceAreaIn(RequestBody):
     name: ShortName
     extent: AreaGeometry = Field(
         description="GeoJSON Polygon or MultiPolygon, WGS 84; positions are [longitude, latitude] "
@@ -182,7 +178,7 @@ class ServiceAreaIn(_Body):
     )
 
 
-class Translation(_Body):
+class Translation(RequestBody):
     name: ShortName | None = None
     description: LongText | None = None
 
@@ -192,7 +188,7 @@ Translations = Annotated[
 ]
 
 
-class _ServiceFields(_Body):
+class _ServiceFields(RequestBody):
     alternate_name: ShortName | None = None
     description: LongText | None = None
     url: Url | None = None
@@ -243,7 +239,7 @@ class ServiceUpdate(_ServiceFields):
     status: ServiceStatus | None = None
 
 
-class CapacityUpdate(_Body):
+class CapacityUpdate(RequestBody):
     unit: Annotated[str, Field(pattern=r"^(bed|place|appointment)$")] = "bed"
     available: Annotated[Integer, Field(ge=0, le=100_000)]
     maximum: Annotated[Integer, Field(ge=0, le=100_000)] | None = None
@@ -255,7 +251,7 @@ class CapacityUpdate(_Body):
         return self
 
 
-class OrganizationUpdate(_Body):
+class OrganizationUpdate(RequestBody):
     name: ShortName | None = None
     alternate_name: ShortName | None = None
     description: LongText | None = None

@@ -6,12 +6,10 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.models.organization import OrganizationKind, OrganizationStatus
-from api.schemas.common import ShortName
+from api.schemas.common import RequestBody, ShortName
 
 
-class OrganizationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OrganizationCreate(RequestBody):
     name: ShortName
     kind: OrganizationKind
 

@@ -4,9 +4,9 @@ codes for statuses and priorities, GBVIMS incident types for the reason)."""
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from api.models.directory import Gender
 from api.models.organization import OrganizationKind
@@ -19,15 +19,11 @@ from api.models.referral import (
     ReferralStatus,
     SharingProfile,
 )
-from api.schemas.common import Flag, Integer
+from api.schemas.common import Flag, Integer, RequestBody, unique
 from api.schemas.directory import LANGUAGE_CODE, NeedCode
 
 # A pseudonymous reference: letters, digits and . _ : - only (no spaces, so not a name).
 PSEUDONYM = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -39,13 +35,7 @@ def _aware(value: datetime | None) -> datetime | None:
 Instant = Annotated[datetime, AfterValidator(_aware)]
 
 
-def _unique(values: list[Any]) -> list[Any]:
-    if len(set(values)) != len(values):
-        raise ValueError("must not repeat a value")
-    return values
-
-
-class ConsentCreate(Strict):
+class ConsentCreate(RequestBody):
     subject_ref: Annotated[str, Field(pattern=PSEUDONYM, description="Your case reference.")]
     given_by: ConsentGiver
     relationship: Annotated[str | None, Field(min_length=1, max_length=64)] = None
@@ -53,14 +43,14 @@ class ConsentCreate(Strict):
     age_at_consent: Annotated[Integer, Field(ge=0, le=120)]
     method: ConsentMethod
     recorded_by: Annotated[str, Field(pattern=PSEUDONYM, description="Staff pseudonym.")]
-    purposes: Annotated[list[ConsentPurpose], Field(min_length=1), AfterValidator(_unique)]
+    purposes: Annotated[list[ConsentPurpose], Field(min_length=1), AfterValidator(unique)]
     allowed_organizations: Annotated[
-        list[uuid.UUID], Field(max_length=50), AfterValidator(_unique)
+        list[uuid.UUID], Field(max_length=50), AfterValidator(unique)
     ] = []
     allowed_recipient_kinds: Annotated[
-        list[OrganizationKind], Field(max_length=10), AfterValidator(_unique)
+        list[OrganizationKind], Field(max_length=10), AfterValidator(unique)
     ] = []
-    data_categories: Annotated[list[DataCategory], Field(min_length=1), AfterValidator(_unique)]
+    data_categories: Annotated[list[DataCategory], Field(min_length=1), AfterValidator(unique)]
     valid_from: Instant | None = None
     valid_until: Instant | None = None
 
@@ -88,7 +78,7 @@ class WithdrawalReason(StrEnum):
     other = "other"
 
 
-class ConsentWithdrawal(Strict):
+class ConsentWithdrawal(RequestBody):
     reason: WithdrawalReason
 
 
@@ -126,11 +116,11 @@ class TraffickingIndicator(StrEnum):
     under_18 = "under_18"
 
 
-class Reason(Strict):
+class Reason(RequestBody):
     gbv_type: GbvType | None = None
     child_protection_concern: ChildProtectionConcern | None = None
     trafficking_indicators: Annotated[
-        list[TraffickingIndicator], Field(max_length=7), AfterValidator(_unique)
+        list[TraffickingIndicator], Field(max_length=7), AfterValidator(unique)
     ] = []
     incident_date: date | None = None
     incident_area_id: uuid.UUID | None = None
@@ -143,12 +133,12 @@ class ContactChannel(StrEnum):
     through_referrer = "through_referrer"
 
 
-class Contact(Strict):
+class Contact(RequestBody):
     phone: Annotated[str | None, Field(pattern=r"^\+?[0-9 ()-]{3,32}$")] = None
     address: Annotated[str | None, Field(min_length=1, max_length=300)] = None
 
 
-class Subject(Strict):
+class Subject(RequestBody):
     name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
     date_of_birth: date | None = None
     age: Annotated[Integer | None, Field(ge=0, le=120)] = None
@@ -157,17 +147,17 @@ class Subject(Strict):
     contact: Contact | None = None
 
 
-class Safety(Strict):
+class Safety(RequestBody):
     do_not_contact_directly: Flag = False
     safe_channel: ContactChannel | None = None
     safe_times: Annotated[str | None, Field(min_length=1, max_length=200)] = None
 
 
-class ReferralCreate(Strict):
+class ReferralCreate(RequestBody):
     to_service_id: uuid.UUID
     consent_id: uuid.UUID
     priority: Priority
-    needs: Annotated[list[NeedCode], Field(min_length=1, max_length=15), AfterValidator(_unique)]
+    needs: Annotated[list[NeedCode], Field(min_length=1, max_length=15), AfterValidator(unique)]
     reason: Reason = Reason()
     sharing_profile: SharingProfile
     subject: Subject = Subject()
@@ -212,14 +202,14 @@ class Outcome(StrEnum):
     other = "other"
 
 
-class StatusChange(Strict):
+class StatusChange(RequestBody):
     status: ReferralStatus
     reason: Annotated[str | None, Field(pattern=r"^[a-z_]{1,40}$")] = None
     outcome: Outcome | None = None
     note: Annotated[str | None, Field(min_length=1, max_length=4000)] = None
 
 
-class NoteCreate(Strict):
+class NoteCreate(RequestBody):
     note: Annotated[str, Field(min_length=1, max_length=4000)]
 
 
@@ -230,5 +220,5 @@ class ErasureReason(StrEnum):
     safety_risk = "safety_risk"
 
 
-class Erasure(Strict):
+class Erasure(RequestBody):
     reason: ErasureReason

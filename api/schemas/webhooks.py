@@ -6,19 +6,18 @@ from pydantic import AfterValidator, Field
 
 from api.models.events import EventType
 from api.net import MAXIMUM_URL_LENGTH
-from api.schemas.common import Flag, Number
-from api.schemas.referrals import Strict, _unique
+from api.schemas.common import Flag, Number, RequestBody, unique
 
 Url = Annotated[str, Field(min_length=8, max_length=MAXIMUM_URL_LENGTH)]
 EventTypes = Annotated[
     list[EventType],
     Field(max_length=len(EventType), description="The event types to deliver; empty: all."),
-    AfterValidator(_unique),
+    AfterValidator(unique),
 ]
 Description = Annotated[str | None, Field(max_length=200)]
 
 
-class WebhookCreate(Strict):
+class WebhookCreate(RequestBody):
     url: Annotated[
         Url,
         Field(description="Where deliveries are POSTed: https:// (http:// outside production)."),
@@ -28,14 +27,14 @@ class WebhookCreate(Strict):
     enabled: Flag = True
 
 
-class WebhookUpdate(Strict):
+class WebhookUpdate(RequestBody):
     url: Url | None = None
     event_types: EventTypes | None = None
     description: Description = None
     enabled: Flag | None = None
 
 
-class SecretRotation(Strict):
+class SecretRotation(RequestBody):
     overlap_hours: Annotated[
         Number | None,
         Field(

@@ -12,7 +12,6 @@ from api.repositories import areas as repository
 
 
 class AreaNotFound(NotFound):
-    title = "Not Found"
     code = "area-not-found"
 
 

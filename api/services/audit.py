@@ -44,11 +44,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.config import Settings
-from api.errors import InsufficientScope, client_ip_var, request_id_var
+from api.context import client_ip_var, request_id_var
+from api.errors import InsufficientScope
 from api.models.audit import AuditCheckpoint, AuditEvent, Outcome
 from api.pagination import read_time_cursor, write_cursor
 from api.repositories import audit as repository
-from api.repositories.referrals import act_as, act_as_worker
+from api.repositories.base import act_as, act_as_worker
 
 GENESIS = bytes(32)
 SEAL_BATCH = 5000

@@ -153,9 +153,7 @@ async def disable(session: AsyncSession, client_id: str) -> ClientPublic:
 async def page(
     session: AsyncSession, organization_id: uuid.UUID | None, *, limit: int, offset: int
 ) -> tuple[list[ClientPublic], int]:
-    rows, total = await repository.page(
-        session, repository.all_clients(organization_id), limit=limit, offset=offset
-    )
+    rows, total = await repository.page(session, organization_id, limit=limit, offset=offset)
     return [public(row) for row in rows], total
 
 
@@ -163,14 +161,14 @@ async def page_own(
     session: AsyncSession, principal: Principal, *, limit: int, offset: int
 ) -> tuple[list[ClientPublic], int]:
     rows, total = await repository.page(
-        session, repository.readable(principal), limit=limit, offset=offset
+        session, principal.organization_id, limit=limit, offset=offset
     )
     return [public(row) for row in rows], total
 
 
 async def get_own(session: AsyncSession, principal: Principal, client_id: str) -> ClientPublic:
     """Another organisation's client answers exactly like one that does not exist."""
-    client = await repository.get_readable(session, principal, client_id)
+    client = await repository.get_readable(session, principal.organization_id, client_id)
     if client is None:
         raise ClientNotFound()
     return public(client)

@@ -14,6 +14,7 @@ from api.models.events import EventType
 from api.models.organization import OrganizationKind
 from api.models.referral import Consent, ConsentPurpose, DataCategory, SharingProfile
 from api.repositories import referrals as repository
+from api.repositories.base import act_as, add
 from api.repositories.referrals import Recipient
 from api.schemas.referrals import ConsentCreate, WithdrawalReason
 from api.services import audit, events
@@ -82,7 +83,7 @@ def view(consent: Consent, now: datetime) -> dict[str, Any]:
 async def create(
     session: AsyncSession, principal: Principal, body: ConsentCreate
 ) -> dict[str, Any]:
-    await repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     now = datetime.now(UTC)
     consent = Consent(
         organization_id=principal.organization_id,
@@ -100,7 +101,7 @@ async def create(
         valid_from=body.valid_from or now,
         valid_until=body.valid_until,
     )
-    await repository.add(session, consent)
+    await add(session, consent)
     await events.consent_changed(session, consent, EventType.consent_recorded)
     await audit.record(
         session, principal, Action.create, "consent", [consent.id], [consent.organization_id]
@@ -109,7 +110,7 @@ async def create(
 
 
 async def own(session: AsyncSession, principal: Principal, consent_id: uuid.UUID) -> Consent:
-    await repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     consent = await repository.own_consent(session, principal.organization_id, consent_id)
     if consent is None:
         raise ConsentNotFound("No consent with this id.")

@@ -39,7 +39,7 @@ from api.db import SessionMaker, transaction
 from api.logging import get_logger
 from api.models.events import DeliveryStatus, WebhookAttempt
 from api.repositories import events as repository
-from api.repositories.referrals import act_as_worker, add
+from api.repositories.base import act_as_worker, add
 from api.services import events
 from api.services.webhooks import signing_secrets
 

@@ -20,7 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
-from api.errors import NotFound, RelayError
+from api.errors import (
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    Unprocessable,
+)
 from api.geo.regions import region_key
 from api.models.directory import (
     Address,
@@ -58,25 +63,19 @@ from api.taxonomy import term_id, unit_id
 MAXIMUM_METADATA_VALUE = 500
 
 
-class PreconditionFailed(RelayError):
-    status = 412
-    title = "Precondition Failed"
+class StaleEtag(PreconditionFailed):
     code = "stale-etag"
 
 
-class PreconditionRequired(RelayError):
-    status = 428
-    title = "Precondition Required"
+class IfMatchRequired(PreconditionRequired):
     code = "if-match-required"
 
 
 class DirectoryRecordNotFound(NotFound):
-    title = "Not Found"
     code = "not-found"
 
 
 class OrganizationNotWritable(NotFound):
-    title = "Not Found"
     code = "organization-not-found"
 
 
@@ -87,11 +86,11 @@ def etag(version: int) -> str:
 def _check_precondition(version: int, if_match: str | None, *, required: bool) -> None:
     if if_match is None:
         if required:
-            raise PreconditionRequired("Send If-Match with the ETag you last read.")
+            raise IfMatchRequired("Send If-Match with the ETag you last read.")
         return
     candidates = {value.strip().removeprefix("W/") for value in if_match.split(",")}
     if "*" not in candidates and etag(version) not in candidates:
-        raise PreconditionFailed(
+        raise StaleEtag(
             "The record changed since you read it: read it again, then retry with its ETag."
         )
 
@@ -231,16 +230,14 @@ def _area(item: ServiceAreaIn, service_id: uuid.UUID) -> ServiceArea:
     )
 
 
-class ServiceAreaRefused(RelayError):
+class ServiceAreaRefused(Unprocessable):
     """A service area an organisation may not declare itself: shaped like a request-validation
     problem, naming the field."""
 
-    status = 422
-    title = "Unprocessable Content"
     code = "service-area-refused"
 
     def __init__(self, loc: list[str | int], message: str) -> None:
-        super().__init__(message, errors=[{"loc": loc, "msg": message, "type": self.code}])
+        super().__init__(message, loc=loc)
 
 
 BORDER_TOLERANCE = 0.01
@@ -420,9 +417,7 @@ async def update_service(
     return service
 
 
-class AgeRangeConflict(RelayError):
-    status = 422
-    title = "Unprocessable Content"
+class AgeRangeConflict(Unprocessable):
     code = "age-range"
 
 

@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.config import Settings
-from api.errors import InsufficientScope, RelayError
+from api.errors import Gone, InsufficientScope, Unprocessable
 from api.models.events import EventType, OutboxEvent
 from api.models.referral import Consent, Referral
 from api.pagination import InvalidCursor, read_parts, write_cursor
 from api.repositories import events as repository
 from api.repositories import referrals as referral_repository
+from api.repositories.base import act_as, act_as_worker
 
 FEED_LIMIT = 500
 SEQUENCE_BATCH = 5000
@@ -35,15 +36,11 @@ REFERRAL_EVENTS = {
 }
 
 
-class UnknownEventType(RelayError):
-    status = 422
-    title = "Unprocessable Content"
+class UnknownEventType(Unprocessable):
     code = "unknown-event-type"
 
 
-class CursorExpired(RelayError):
-    status = 410
-    title = "Gone"
+class CursorExpired(Gone):
     code = "cursor-expired"
 
 
@@ -161,7 +158,7 @@ async def sequence(session: AsyncSession, settings: Settings) -> int:
     statement, so the next statement's snapshot sees every number the previous holder gave).
     An event of a transaction still open is not visible here and is numbered on a later tick:
     nothing anywhere on the server can hold back the others. Returns how many."""
-    await referral_repository.act_as_worker(session)
+    await act_as_worker(session)
     if not await repository.try_sequence_lock(session):
         return 0  # another worker is numbering
     numbered = 0
@@ -206,7 +203,7 @@ async def feed(
 ) -> dict[str, Any]:
     if not any(principal.has(scope) for scope in FEED_SCOPES):
         raise InsufficientScope([scope.value for scope in FEED_SCOPES])
-    await referral_repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     seq = await read_cursor(session, after) if after else None
     if seq is not None and seq < await repository.horizon(session):
         raise CursorExpired(

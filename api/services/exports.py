@@ -14,12 +14,10 @@ from enum import StrEnum
 from typing import Any, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from api.models.directory import Service
-from api.repositories import directory as repository
-from api.repositories.directory import DirectoryFilters, Viewer
-from api.services.hsds import Nester, clean
+from api.auth.viewer import Viewer
+from api.filters import DirectoryFilters
+from api.services import hsds
 
 BATCH = 200
 CSV_COLUMNS = [
@@ -52,25 +50,11 @@ async def services(
     session: AsyncSession, viewer: Viewer, area_id: uuid.UUID | None = None
 ) -> AsyncIterator[dict[str, Any]]:
     """Every visible service, fully nested, optionally only those located in an area."""
-    statement = repository.filter_services(repository.visible_services(viewer), DirectoryFilters())
-    if area_id is not None:
-        inside = repository.service_ids_in_area(area_id, viewer)
-        statement = statement.where(col(Service.id).in_(inside))
-    offset = 0
-    while True:
-        rows = await repository.rows(
-            session,
-            statement,
-            (col(Service.name), col(Service.id)),
-            limit=BATCH,
-            offset=offset,
-        )
-        if not rows:
-            return
-        shaped = await Nester(session, viewer).services(rows, full=True)
-        for row in rows:
-            yield clean(shaped[row.id])
-        offset += BATCH
+    every = hsds.each_service(
+        session, viewer, DirectoryFilters(), full=True, batch=BATCH, area_id=area_id
+    )
+    async for service in every:
+        yield service
 
 
 def _hours(schedules: list[dict[str, Any]]) -> str:

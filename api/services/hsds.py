@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
+from api.auth.viewer import Viewer
 from api.db import SessionMaker, transaction
 from api.errors import NotFound, UnprocessableParameter
+from api.filters import DirectoryFilters
 from api.models.directory import (
     Location,
     Service,
@@ -29,7 +30,6 @@ from api.models.directory import (
 )
 from api.models.organization import Organization
 from api.repositories import directory as repository
-from api.repositories.directory import DirectoryFilters, Viewer
 
 HSDS_VERSION = "3.1"
 CONFIDENTIAL_LOCATION_NAME = "Confidential location"
@@ -37,7 +37,6 @@ NDJSON_BATCH = 500
 
 
 class RecordNotFound(NotFound):
-    title = "Not Found"
     code = "not-found"
 
 
@@ -481,17 +480,11 @@ def metadata_item(row: Any) -> Json:
 # -- the endpoints' work -----------------------------------------------------------------------
 
 
-SERVICE_ORDER = (col(Service.name), col(Service.id))
-ORGANIZATION_ORDER = (col(Organization.name), col(Organization.id))
-SERVICE_AT_LOCATION_ORDER = (col(Service.name), col(ServiceAtLocation.id))
-
-
 async def list_services(
     session: AsyncSession, viewer: Viewer, filters: DirectoryFilters, paging: Paging, *, full: bool
 ) -> Json:
-    statement = repository.filter_services(repository.visible_services(viewer), filters)
-    rows, total = await repository.page(
-        session, statement, SERVICE_ORDER, limit=paging.per_page, offset=paging.offset
+    rows, total = await repository.services_page(
+        session, viewer, filters, limit=paging.per_page, offset=paging.offset
     )
     shaped = await Nester(session, viewer).services(rows, full=full)
     return clean(envelope([shaped[row.id] for row in rows], total, paging))
@@ -500,18 +493,15 @@ async def list_services(
 async def minimal_services(
     session: AsyncSession, viewer: Viewer, filters: DirectoryFilters, paging: Paging
 ) -> Json:
-    statement = repository.filter_services(repository.visible_services(viewer), filters)
-    rows, total = await repository.page(
-        session, statement, SERVICE_ORDER, limit=paging.per_page, offset=paging.offset
+    rows, total = await repository.services_page(
+        session, viewer, filters, limit=paging.per_page, offset=paging.offset
     )
     contents = [{"id": str(row.id), "last_modified": _iso(row.last_modified)} for row in rows]
     return envelope(contents, total, paging)
 
 
 async def get_service(session: AsyncSession, viewer: Viewer, service_id: uuid.UUID) -> Json:
-    found = await repository.first(
-        session, repository.visible_services(viewer).where(col(Service.id) == service_id)
-    )
+    found = await repository.visible_service(session, viewer, service_id)
     if found is None:
         raise RecordNotFound("No service with this id is visible to you.")
     shaped = await Nester(session, viewer).services([found], full=True)
@@ -527,9 +517,8 @@ async def list_organizations(
     full: bool,
     full_service: bool,
 ) -> Json:
-    statement = repository.filter_organizations(repository.visible_organizations(viewer), filters)
-    rows, total = await repository.page(
-        session, statement, ORGANIZATION_ORDER, limit=paging.per_page, offset=paging.offset
+    rows, total = await repository.organizations_page(
+        session, viewer, filters, limit=paging.per_page, offset=paging.offset
     )
     shaped = await Nester(session, viewer).organizations(rows, full=full, full_service=full_service)
     return clean(envelope([shaped[row.id] for row in rows], total, paging))
@@ -538,10 +527,7 @@ async def list_organizations(
 async def get_organization(
     session: AsyncSession, viewer: Viewer, organization_id: uuid.UUID, *, full_service: bool
 ) -> Json:
-    found = await repository.first(
-        session,
-        repository.visible_organizations(viewer).where(col(Organization.id) == organization_id),
-    )
+    found = await repository.visible_organization(session, viewer, organization_id)
     if found is None:
         raise RecordNotFound("No organization with this id is visible to you.")
     shaped = await Nester(session, viewer).organizations(
@@ -563,9 +549,8 @@ async def list_service_at_locations(
         return await _service_at_locations_near(
             session, viewer, filters, paging, near, full_service=full_service
         )
-    statement = repository.filter_services(repository.visible_service_at_locations(viewer), filters)
-    rows, total = await repository.page(
-        session, statement, SERVICE_AT_LOCATION_ORDER, limit=paging.per_page, offset=paging.offset
+    rows, total = await repository.service_at_locations_page(
+        session, viewer, filters, limit=paging.per_page, offset=paging.offset
     )
     contents = await Nester(session, viewer).service_at_locations(rows, full_service=full_service)
     return clean(envelope(contents, total, paging))
@@ -583,17 +568,17 @@ async def _service_at_locations_near(
     """Nearest first, each with ``distance_m`` (a Relay extension), among the places whose
     position the viewer may know: places without a position, and confidential places for a
     viewer without ``directory:confidential``, are left out (see
-    ``repository.located_service_at_locations``)."""
+    ``api.repositories.directory.located_service_at_locations``)."""
     centre = near.point
     if centre is None:
         centre = await repository.postcode_point(session, viewer, near.postcode or "")
         if centre is None:
             raise UnknownPostcode()
     latitude, longitude = centre
-    statement = repository.filter_services(repository.located_service_at_locations(viewer), filters)
-    rows, total = await repository.page_by_distance(
+    rows, total = await repository.service_at_locations_near(
         session,
-        statement,
+        viewer,
+        filters,
         latitude,
         longitude,
         within_m=near.proximity_m,
@@ -611,10 +596,7 @@ async def _service_at_locations_near(
 async def get_service_at_location(
     session: AsyncSession, viewer: Viewer, link_id: uuid.UUID
 ) -> Json:
-    found = await repository.first(
-        session,
-        repository.visible_service_at_locations(viewer).where(col(ServiceAtLocation.id) == link_id),
-    )
+    found = await repository.visible_service_at_location(session, viewer, link_id)
     if found is None:
         raise RecordNotFound("No service at location with this id is visible to you.")
     [shaped] = await Nester(session, viewer).service_at_locations([found], full_service=True)
@@ -622,11 +604,8 @@ async def get_service_at_location(
 
 
 async def list_taxonomies(session: AsyncSession, paging: Paging, search: str | None) -> Json:
-    statement = repository.taxonomies()
-    if search:
-        statement = statement.where(col(Taxonomy.name).ilike(repository._like(search)))
-    rows, total = await repository.page(
-        session, statement, (col(Taxonomy.name),), limit=paging.per_page, offset=paging.offset
+    rows, total = await repository.taxonomies_page(
+        session, search=search, limit=paging.per_page, offset=paging.offset
     )
     return clean(envelope([taxonomy_item(row) for row in rows], total, paging))
 
@@ -647,13 +626,12 @@ async def list_taxonomy_terms(
     top_only: bool,
     search: str | None,
 ) -> Json:
-    statement = repository.taxonomy_terms(
-        taxonomy_id=taxonomy_id, parent_id=parent_id, top_only=top_only, search=search
-    )
-    rows, total = await repository.page(
+    rows, total = await repository.taxonomy_terms_page(
         session,
-        statement,
-        (col(TaxonomyTerm.taxonomy_id), col(TaxonomyTerm.code)),
+        taxonomy_id=taxonomy_id,
+        parent_id=parent_id,
+        top_only=top_only,
+        search=search,
         limit=paging.per_page,
         offset=paging.offset,
     )
@@ -670,21 +648,34 @@ async def get_taxonomy_term(session: AsyncSession, term_id: uuid.UUID) -> Json:
     return clean(term_item(found, taxonomy))
 
 
+async def each_service(
+    session: AsyncSession,
+    viewer: Viewer,
+    filters: DirectoryFilters,
+    *,
+    full: bool,
+    batch: int,
+    area_id: uuid.UUID | None = None,
+) -> AsyncIterator[Json]:
+    """Every matching service (only those in ``area_id`` when given), read ``batch`` at a time."""
+    offset = 0
+    while True:
+        rows = await repository.services_batch(
+            session, viewer, filters, area_id=area_id, limit=batch, offset=offset
+        )
+        if not rows:
+            return
+        shaped = await Nester(session, viewer).services(rows, full=full)
+        for row in rows:
+            yield clean(shaped[row.id])
+        offset += batch
+
+
 async def stream_services(
     sessionmaker: SessionMaker, viewer: Viewer, filters: DirectoryFilters, *, full: bool
 ) -> AsyncIterator[Json]:
     """Every matching service, in batches, in a transaction of its own: for ``format=ndjson``,
     whose response is sent after the request's transaction has ended."""
-    statement = repository.filter_services(repository.visible_services(viewer), filters)
     async with transaction(sessionmaker) as session:
-        offset = 0
-        while True:
-            rows = await repository.rows(
-                session, statement, SERVICE_ORDER, limit=NDJSON_BATCH, offset=offset
-            )
-            if not rows:
-                return
-            shaped = await Nester(session, viewer).services(rows, full=full)
-            for row in rows:
-                yield clean(shaped[row.id])
-            offset += NDJSON_BATCH
+        async for service in each_service(session, viewer, filters, full=full, batch=NDJSON_BATCH):
+            yield service

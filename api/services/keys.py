@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.config import Settings
 from api.repositories import events as event_repository
 from api.repositories import referrals as repository
+from api.repositories.base import act_as_worker, add
 
 BATCH = 500
 TABLE, COLUMN = "webhook_subscription", "secret"
@@ -17,7 +18,7 @@ TABLE, COLUMN = "webhook_subscription", "secret"
 
 async def rotate_master(session: AsyncSession, settings: Settings) -> dict[str, int]:
     master = settings.master
-    await repository.act_as_worker(session)
+    await act_as_worker(session)
     rewrapped = 0
     while True:
         keys = await repository.keys_not_wrapped_by(session, master.current, limit=BATCH)
@@ -26,7 +27,7 @@ async def rotate_master(session: AsyncSession, settings: Settings) -> dict[str, 
         for key in keys:
             data_key = master.unwrap(key.wrapped_key, key.master_version, key.referral_id)
             key.wrapped_key, key.master_version = master.wrap(data_key, key.referral_id)
-        await repository.add(session, *keys)
+        await add(session, *keys)
         rewrapped += len(keys)
     current = await repository.count_keys(session)
     resealed = 0
@@ -49,7 +50,7 @@ async def rotate_master(session: AsyncSession, settings: Settings) -> dict[str, 
             subscription.previous_secret, subscription.previous_secret_version = master.seal(
                 previous, table=TABLE, column=COLUMN, row=row
             )
-        await repository.add(session, subscription)
+        await add(session, subscription)
         resealed += 1
     return {
         "version": master.current,

@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.viewer import Viewer
 from api.repositories import areas as area_repository
-from api.repositories.directory import Viewer
 from api.repositories.search import SearchFilters
 from api.services import search
 from api.services.areas import AreaNotFound
-from api.services.search import NearestQuery
+from api.services.search import Found, NearestQuery
 from api.taxonomy import NEED_CODES
 
 RESULTS_PER_NEED = 3
@@ -98,12 +98,12 @@ class NeedResults:
     cards: list[Card] = field(default_factory=list)
 
 
-def card(found: dict[str, Any], language: str) -> Card:
-    """A search result (``api.services.search.nearest`` item) in the chosen language."""
-    service = found["service"]
-    location = found.get("location") or {}
+def card(found: Found, language: str) -> Card:
+    """A search result in the chosen language."""
+    service = found.service()
+    location = found.location() or {}
     translated = (service.get("translations") or {}).get(language) or {}
-    confidential = bool(found.get("position_withheld") or location.get("confidential"))
+    confidential = found.withheld or bool(location.get("confidential"))
     address = None
     if not confidential:
         first: dict[str, Any] = next(iter(location.get("addresses") or []), {})
@@ -115,10 +115,10 @@ def card(found: dict[str, Any], language: str) -> Card:
         name=translated.get("name") or service["name"],
         description=translated.get("description") or service.get("description"),
         organization=(service.get("organization") or {}).get("name"),
-        distance_m=found.get("distance_m"),
-        covering=bool(found.get("covering")),
+        distance_m=found.distance_m,
+        covering=found.candidate.covering,
         confidential=confidential,
-        open_now=found.get("open_now"),
+        open_now=found.open_now,
         address=address,
         area=(location.get("admin_area") or {}).get("name"),
         phones=[Phone(phone["number"]) for phone in service.get("phones", [])],
@@ -190,8 +190,8 @@ async def _nearest(
 ) -> NeedResults:
     filters = SearchFilters(needs=(need,), radius_m=REACH_M)
     query = NearestQuery(origin.latitude, origin.longitude, filters, None, limit)
-    found = await search.nearest(session, ANONYMOUS, query)
-    return NeedResults(need, [card(item, language) for item in found["data"]])
+    found = await search.nearest_found(session, ANONYMOUS, query)
+    return NeedResults(need, [card(item, language) for item in found])
 
 
 async def nearest(

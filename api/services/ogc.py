@@ -26,10 +26,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.viewer import Viewer
 from api.db import Database
 from api.errors import BadRequest, NotFound
 from api.repositories import ogc as repository
-from api.repositories.directory import Viewer
 from api.repositories.ogc import BoundingBox, Extent, FeaturePage, Keyset
 from api.services.hsds import CONFIDENTIAL_LOCATION_NAME
 

@@ -1,6 +1,7 @@
-"""The worker's lag, seen from outside: what waits for it and when its jobs last succeeded.
+"""What the operations endpoints report: whether the database and PostGIS answer, and the
+worker's lag seen from outside (what waits for it and when its jobs last succeeded).
 
-``/metrics`` exposes it (``api.metrics``) and ``relay worker`` checks it every
+``/metrics`` exposes the lag (``api.metrics``) and ``relay worker`` checks it every
 ``LAG_CHECK_SECONDS``, logging a warning for each kind of work waiting longer than
 ``RELAY_WORKER_LAG_WARNING_SECONDS`` (``docs/operations.md`` says which alerts to set).
 """
@@ -14,16 +15,34 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db import SessionMaker, transaction
-from api.errors import ServiceUnavailable
+from api.errors import DatabaseUnavailable, ServiceUnavailable
 from api.logging import exception_location, get_logger
 from api.models.worker import WorkerJob
+from api.repositories import health
 from api.repositories import operations as repository
+from api.repositories.base import act_as_worker
 from api.repositories.operations import Backlog
-from api.repositories.referrals import act_as_worker
 
 log = get_logger("relay.operations")
 
 LAG_CHECK_SECONDS = 30.0
+
+
+async def postgis_version(session: AsyncSession) -> str:
+    """PostGIS's full version, which proves that the database and PostGIS both answer; 503
+    (``ServiceUnavailable``) when either does not."""
+    try:
+        return await health.postgis_version(session)
+    except (
+        DatabaseUnavailable,
+        DBAPIError,
+        InterfaceError,
+        OperationalError,
+        OSError,
+        TimeoutError,
+    ) as exc:
+        log.warning("not_ready", **exception_location(exc))
+        raise ServiceUnavailable("The database or PostGIS does not answer.") from exc
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import crypto
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
+from api.auth.viewer import Viewer
 from api.config import Settings
-from api.errors import Conflict, InsufficientScope, NotFound, RelayError
+from api.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InsufficientScope,
+    NotFound,
+    Unprocessable,
+)
 from api.models.organization import Organization, OrganizationStatus
 from api.models.referral import (
     CLOSED_STATUSES,
@@ -37,7 +45,7 @@ from api.models.referral import (
 )
 from api.pagination import read_time_cursor, write_cursor
 from api.repositories import referrals as repository
-from api.repositories.directory import Viewer
+from api.repositories.base import act_as, act_as_worker, add, lock_organization_key
 from api.repositories.referrals import Target
 from api.repositories.search import SearchFilters
 from api.schemas.referrals import (
@@ -64,11 +72,6 @@ class ReferralNotFound(NotFound):
     code = "referral-not-found"
 
 
-class Unprocessable(RelayError):
-    status = 422
-    title = "Unprocessable Content"
-
-
 class ConsentRefused(Unprocessable):
     code = "consent-does-not-allow"
 
@@ -85,12 +88,10 @@ class IdempotencyKeyReused(Unprocessable):
     code = "idempotency-key-reused"
 
 
-class IdempotencyKeyRequired(RelayError):
+class IdempotencyKeyRequired(BadRequest):
     """A referral created without a key: a retry after a lost answer would refer the person
     twice, so creation requires one (400, as the IETF Idempotency-Key draft says)."""
 
-    status = 400
-    title = "Bad Request"
     code = "idempotency-key-required"
 
     def __init__(self) -> None:
@@ -117,9 +118,7 @@ class InvalidTransition(Conflict):
     code = "invalid-transition"
 
 
-class NotYourTransition(RelayError):
-    status = 403
-    title = "Forbidden"
+class NotYourTransition(Forbidden):
     code = "not-your-transition"
 
 
@@ -246,9 +245,9 @@ async def create(
     timeout on a poor connection) would refer the person twice."""
     if idempotency_key is None:
         raise IdempotencyKeyRequired()
-    await repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     fingerprint = request_hash(body)
-    await repository.lock_idempotency_key(session, principal.organization_id, idempotency_key)
+    await lock_organization_key(session, principal.organization_id, idempotency_key)
     record = await repository.idempotency_record(
         session, principal.organization_id, idempotency_key
     )
@@ -301,8 +300,8 @@ async def create(
     referral.personal_data = crypto.seal(
         data_key, plaintext.encode(), table="referral", column="personal_data", row=referral.id
     )
-    await repository.add(session, referral)
-    await repository.add(
+    await add(session, referral)
+    await add(
         session,
         ReferralKey(referral_id=referral.id, wrapped_key=wrapped, master_version=version),
     )
@@ -343,7 +342,7 @@ async def _append(
         outcome=outcome,
         note=note,
     )
-    await repository.add(session, event)
+    await add(session, event)
     await partner_events.referral_changed(session, referral, kind, event.sequence)
     await audit.record(
         session, principal, AUDIT_ACTIONS[kind], "referral", [referral.id], _parties(referral)
@@ -382,7 +381,7 @@ async def _open(
     *,
     lock: bool = False,
 ) -> Opened:
-    await repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     referral = await repository.referral(session, principal.organization_id, referral_id, lock=lock)
     if referral is None:
         raise ReferralNotFound("No referral with this id.")
@@ -510,7 +509,7 @@ async def change_status(
     referral.updated_at = now
     if change.status in CLOSED_STATUSES:
         referral.closed_at = now
-    await repository.add(session, referral)
+    await add(session, referral)
     note = _seal_note(opened, change.note)
     await _append(
         session,
@@ -575,7 +574,7 @@ async def add_note(
         session, principal, opened.referral, "note_added", note=_seal_note(opened, body.note)
     )
     opened.referral.updated_at = datetime.now(UTC)
-    await repository.add(session, opened.referral)
+    await add(session, opened.referral)
     return _event_view(event, opened)
 
 
@@ -655,7 +654,7 @@ async def listing(
     limit: int,
 ) -> dict[str, Any]:
     """A page of sent or received referrals: ids, codes and times only, never personal data."""
-    await repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     if not principal.has(SCOPE_OF_ROLE[box]):
         raise InsufficientScope([SCOPE_OF_ROLE[box].value])
     after = read_time_cursor(cursor) if cursor else None
@@ -743,7 +742,7 @@ async def _append_as_relay(
         type=kind,
         **fields,
     )
-    await repository.add(session, event)
+    await add(session, event)
     await partner_events.referral_changed(session, referral, kind, event.sequence)
     await audit.record(
         session, RELAY, AUDIT_ACTIONS[kind], "referral", [referral.id], _parties(referral)
@@ -758,21 +757,21 @@ async def _alternatives(session: AsyncSession, referral: Referral) -> list[uuid.
         return []
     filters = SearchFilters(needs=tuple(sorted(referral.needs)), accepts_referrals=True)
     query = NearestQuery(position[0], position[1], filters, None, ALTERNATIVES + 1)
-    found = await search.nearest(session, SUGGESTING, query)
-    ids = [uuid.UUID(item["service"]["id"]) for item in found["data"]]
+    found = await search.nearest_found(session, SUGGESTING, query)
+    ids = [item.candidate.service_id for item in found]
     return [service for service in ids if service != referral.to_service_id][:ALTERNATIVES]
 
 
 async def flag_overdue(session: AsyncSession, settings: Settings) -> int:
     """Worker job: a referral not received by its due time gets an ``overdue`` event (for the
     sender, with alternatives), once."""
-    await repository.act_as_worker(session)
+    await act_as_worker(session)
     now = datetime.now(UTC)
     found = await repository.overdue(session, now, limit=SWEEP_BATCH)
     for referral in found:
         referral.overdue_at = now
         referral.updated_at = now
-        await repository.add(session, referral)
+        await add(session, referral)
         await _append_as_relay(
             session, referral, "overdue", alternatives=await _alternatives(session, referral)
         )
@@ -781,7 +780,7 @@ async def flag_overdue(session: AsyncSession, settings: Settings) -> int:
 
 async def purge_closed(session: AsyncSession, settings: Settings) -> int:
     """Worker job: closed referrals past the retention period lose the person's data."""
-    await repository.act_as_worker(session)
+    await act_as_worker(session)
     now = datetime.now(UTC)
     cutoff = now - timedelta(days=settings.referral_retention_days)
     found = await repository.closed_before(session, cutoff, limit=SWEEP_BATCH)

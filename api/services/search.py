@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from api.auth.viewer import Viewer
 from api.db import Database
 from api.repositories import search as repository
-from api.repositories.directory import Viewer
 from api.repositories.search import Candidate, SearchFilters
 from api.services.hsds import CONFIDENTIAL_LOCATION_NAME, clean
 from api.services.opening import is_open
@@ -77,9 +77,35 @@ class Hours:
 
 @dataclass(frozen=True)
 class Found:
+    """One result of a search, typed: what internal callers (the lookup pages, the pathway,
+    referral suggestions) read, and what ``nearest_json`` writes for the HTTP route."""
+
     candidate: Candidate
     details: repository.Details
     open_now: bool | None
+
+    @property
+    def withheld(self) -> bool:
+        """Whether the caller may not know the place's position, nor its distance: also when
+        the place became confidential between the search's two statements."""
+        return self.candidate.withheld or self.details.redacted
+
+    @property
+    def distance_m(self) -> float | None:
+        """Metres to the place on the WGS 84 ellipsoid, to a decimetre; None when withheld."""
+        return None if self.withheld else round(self.candidate.distance_m, 1)
+
+    def service(self) -> dict[str, Any]:
+        """The HSDS service with its organisation, needs, phones and schedules (no nulls)."""
+        service: dict[str, Any] = json.loads(self.details.service)
+        return service
+
+    def location(self) -> dict[str, Any] | None:
+        """The HSDS location (redacted when withheld), None for a service covering the point."""
+        location: dict[str, Any] | None = (
+            json.loads(self.details.location) if self.details.location is not None else None
+        )
+        return location
 
 
 async def _found(
@@ -184,33 +210,9 @@ async def nearest_json(database: Database, viewer: Viewer, query: NearestQuery) 
     fields computed here are encoded (a dict built and encoded again cost a third of a
     search's Python)."""
     found = await nearest_found(database, viewer, query)
-    needs = set(query.filters.needs)
+    needs = frozenset(query.filters.needs)
     eligibility = _encode(_eligibility(query.filters))
-    items = []
-    for item in found:
-        candidate, shown = item.candidate, item.details
-        # Also withheld when the place became confidential between the two statements.
-        withheld = candidate.withheld or shown.redacted
-        parts = ["{"]
-        if not withheld:
-            parts += ['"distance_m":', repr(round(candidate.distance_m, 1)), ","]
-        parts += [
-            '"covering":',
-            _BOOLEAN[candidate.covering],
-            ',"position_withheld":',
-            _BOOLEAN[withheld],
-        ]
-        if item.open_now is not None:
-            parts += [',"open_now":', _BOOLEAN[item.open_now]]
-        parts += [',"service":', shown.service]
-        if shown.location is not None:
-            parts += [',"location":', shown.location]
-        if shown.capacity is not None:
-            parts += [',"capacity":', shown.capacity]
-        offered = needs.intersection(shown.needs) if needs else shown.needs
-        parts += [',"matched":{"needs":', _codes(tuple(sorted(offered)))]
-        parts += [',"eligibility":', eligibility, "}}"]
-        items.append("".join(parts))
+    items = [_item_json(item, needs, eligibility) for item in found]
     meta: dict[str, Any] = {
         "latitude": query.latitude,
         "longitude": query.longitude,
@@ -226,18 +228,37 @@ async def nearest_json(database: Database, viewer: Viewer, query: NearestQuery) 
     return f'{{"data":[{",".join(items)}],"meta":{_encode(clean(meta))}}}'.encode()
 
 
+def _item_json(item: Found, needs: frozenset[str], eligibility: str) -> str:
+    """One result as the search's JSON writes it (``needs`` asked for, ``eligibility`` encoded)."""
+    shown = item.details
+    parts = ["{"]
+    if item.distance_m is not None:
+        parts += ['"distance_m":', repr(item.distance_m), ","]
+    parts += [
+        '"covering":',
+        _BOOLEAN[item.candidate.covering],
+        ',"position_withheld":',
+        _BOOLEAN[item.withheld],
+    ]
+    if item.open_now is not None:
+        parts += [',"open_now":', _BOOLEAN[item.open_now]]
+    parts += [',"service":', shown.service]
+    if shown.location is not None:
+        parts += [',"location":', shown.location]
+    if shown.capacity is not None:
+        parts += [',"capacity":', shown.capacity]
+    offered = needs.intersection(shown.needs) if needs else shown.needs
+    parts += [',"matched":{"needs":', _codes(tuple(sorted(offered)))]
+    parts += [',"eligibility":', eligibility, "}}"]
+    return "".join(parts)
+
+
 def nothing_within(radius_m: float) -> str:
     kilometres = f"{radius_m / 1000:,.1f}".removesuffix(".0")
     return (
         f"Nothing matching was found within {kilometres} km of this point; ask again with a "
         f"larger radius_m (at most {MAXIMUM_RADIUS_M // 1000:,} km) to look further."
     )
-
-
-async def nearest(database: Database, viewer: Viewer, query: NearestQuery) -> dict[str, Any]:
-    """The search's response, decoded: for the pages, the pathway and referral suggestions."""
-    body: dict[str, Any] = json.loads(await nearest_json(database, viewer, query))
-    return body
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -271,7 +292,7 @@ def _eligibility(filters: SearchFilters) -> list[str]:
     return reasons
 
 
-async def pathway(
+async def pathway_json(
     database: Database,
     viewer: Viewer,
     latitude: float,
@@ -279,13 +300,19 @@ async def pathway(
     *,
     area: str | None,
     radius_m: float = DEFAULT_RADIUS_M,
-) -> dict[str, Any]:
-    """The referral pathway of a place: the nearest service for each need of the taxonomy,
-    within ``radius_m`` (a police post thousands of kilometres away is no step of a pathway)."""
+) -> bytes:
+    """The referral pathway of a place, as JSON: the nearest service for each need of the
+    taxonomy, within ``radius_m`` (a police post thousands of kilometres away is no step of a
+    pathway); each step's ``service`` written as the search writes a result."""
     steps = []
     for code in NEED_CODES:
         filters = SearchFilters(needs=(code,), radius_m=radius_m)
-        found = await nearest(database, viewer, NearestQuery(latitude, longitude, filters, None, 1))
-        steps.append({"need": code, "service": found["data"][0] if found["data"] else None})
+        query = NearestQuery(latitude, longitude, filters, None, 1)
+        found = await nearest_found(database, viewer, query)
+        step = f'{{"need":{_encode(code)}'
+        if found:
+            eligibility = _encode(_eligibility(filters))
+            step += f',"service":{_item_json(found[0], frozenset(filters.needs), eligibility)}'
+        steps.append(step + "}")
     meta = {"latitude": latitude, "longitude": longitude, "area": area, "radius_m": radius_m}
-    return {"data": [clean(step) for step in steps], "meta": clean(meta)}
+    return f'{{"data":[{",".join(steps)}],"meta":{_encode(clean(meta))}}}'.encode()

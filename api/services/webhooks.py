@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import net
 from api.auth.principal import Principal
 from api.config import Environment, Settings
-from api.errors import Conflict, NotFound, RelayError
+from api.errors import Conflict, NotFound, Unprocessable
 from api.models.events import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from api.pagination import read_time_cursor, write_cursor
 from api.repositories import events as repository
-from api.repositories import referrals as referral_repository
+from api.repositories.base import act_as, add, lock_organization_key
 from api.schemas.webhooks import SecretRotation, WebhookCreate, WebhookUpdate
 from api.services import audit
 from api.services.audit import Action
@@ -42,9 +42,7 @@ class DeliveryNotFound(NotFound):
     code = "delivery-not-found"
 
 
-class WebhookUrlRefused(RelayError):
-    status = 422
-    title = "Unprocessable Content"
+class WebhookUrlRefused(Unprocessable):
     code = "webhook-url-refused"
 
 
@@ -126,7 +124,7 @@ def view(subscription: WebhookSubscription) -> dict[str, Any]:
 async def _own(
     session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, *, lock: bool = False
 ) -> WebhookSubscription:
-    await referral_repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     found = await repository.subscription(
         session, principal.organization_id, subscription_id, lock=lock
     )
@@ -138,11 +136,9 @@ async def _own(
 async def create(
     session: AsyncSession, settings: Settings, principal: Principal, body: WebhookCreate
 ) -> dict[str, Any]:
-    await referral_repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     url = await check_url(settings, body.url)
-    await referral_repository.lock_idempotency_key(
-        session, principal.organization_id, "webhook-subscriptions"
-    )
+    await lock_organization_key(session, principal.organization_id, "webhook-subscriptions")
     if (
         await repository.count_subscriptions(session, principal.organization_id)
         >= MAXIMUM_SUBSCRIPTIONS
@@ -168,7 +164,7 @@ async def create(
         created_at=now,
         updated_at=now,
     )
-    await referral_repository.add(session, subscription)
+    await add(session, subscription)
     await _audit(session, principal, Action.create, subscription.id)
     return {**view(subscription), "secret": secret}
 
@@ -182,7 +178,7 @@ async def _audit(
 
 
 async def listing(session: AsyncSession, principal: Principal) -> dict[str, Any]:
-    await referral_repository.act_as(session, principal.organization_id)
+    await act_as(session, principal.organization_id)
     found = await repository.subscriptions(session, principal.organization_id)
     return {"data": [view(item) for item in found], "meta": {"count": len(found)}}
 
@@ -217,7 +213,7 @@ async def update(
         else:
             subscription.disabled_reason = "by_owner"
     subscription.updated_at = datetime.now(UTC)
-    await referral_repository.add(session, subscription)
+    await add(session, subscription)
     await _audit(session, principal, Action.update, subscription.id)
     return view(subscription)
 
@@ -248,7 +244,7 @@ async def rotate_secret(
     subscription.previous_secret_expires_at = now + timedelta(hours=overlap)
     subscription.secret, subscription.secret_version = _seal(settings, secret, subscription.id)
     subscription.updated_at = now
-    await referral_repository.add(session, subscription)
+    await add(session, subscription)
     await _audit(session, principal, Action.update, subscription.id)
     return {**view(subscription), "secret": secret}
 
@@ -344,7 +340,7 @@ async def redeliver(
     found.lease_id = None
     found.leased_until = None
     found.delivered_at = None
-    await referral_repository.add(session, found)
+    await add(session, found)
     await _audit(session, principal, Action.update, subscription.id)
     event = await repository.event(session, found.event_id)
     assert event is not None

@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
 from api.auth.scopes import Scope
+from api.auth.viewer import Viewer
 from api.config import Settings
+from api.filters import DirectoryFilters
 from api.importers.facilities import import_facilities
 from api.models.directory import Address, Location, Service, ServiceAtLocation
 from api.models.organization import Organization, OrganizationKind
 from api.repositories import directory as repository
-from api.repositories.directory import DirectoryFilters, Viewer
 from api.taxonomy import term_id
 from tests.factories.auth import create_partner
 from tests.factories.directory import WHO_KEMRI, DemoNetwork, load_demo

@@ -22,11 +22,11 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.scopes import Scope
+from api.auth.viewer import Viewer
 from api.config import Settings
 from api.models.directory import Location, Service, ServiceAtLocation, Visibility
 from api.models.organization import Organization, OrganizationKind
 from api.repositories import ogc as repository
-from api.repositories.directory import Viewer
 from api.services import ogc as service
 from tests.factories.auth import create_partner
 from tests.factories.directory import DemoNetwork, load_demo

@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.auth.scopes import Scope
+from api.auth.viewer import Viewer
 from api.config import Settings
 from api.models.directory import (
     AdminArea,
@@ -36,7 +37,7 @@ from api.models.directory import (
     Visibility,
 )
 from api.models.organization import Organization, OrganizationKind
-from api.repositories.directory import Viewer, visible_locations, visible_services
+from api.repositories.directory import visible_locations, visible_services
 from api.repositories.ogc import BoundingBox, Keyset, geocentric_cover
 from api.services.hsds import CONFIDENTIAL_LOCATION_NAME
 from api.services.ogc import GEOJSON, JSON, Urls, items_query, link

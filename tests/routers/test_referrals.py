@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.config import Settings
 from api.models.referral import Referral, ReferralStatus
 from api.repositories import referrals as repository
+from api.repositories.base import act_as
 from api.services.referrals import REASONS, TRANSITIONS, Role
 from tests.factories import referrals as factories
 from tests.factories.referrals import (
@@ -496,7 +497,7 @@ class TestTransitionTable:
         for current in STATUSES:
             for target in STATUSES:
                 for who in (Role.sender, Role.receiver, None):
-                    await repository.act_as(session, net.sender.organization.id)
+                    await act_as(session, net.sender.organization.id)
                     await session.execute(
                         update(Referral)
                         .where(Referral.id == uuid.UUID(referral_id))  # type: ignore[arg-type]
@@ -827,7 +828,7 @@ class TestWorkerJobs:
         referral_id = created.json()["id"]
         assert await service.flag_overdue(session, settings) == 0  # due in an hour: not yet
 
-        await repository.act_as(session, sender.organization.id)
+        await act_as(session, sender.organization.id)
         await session.execute(
             update(Referral)
             .where(Referral.id == uuid.UUID(referral_id))  # type: ignore[arg-type]
@@ -862,7 +863,7 @@ class TestWorkerJobs:
         old = (await refer(client, net, consent_id))["id"]
         for referral_id in (kept, old):
             await move(client, net.sender.headers, referral_id, status="cancelled", reason="other")
-        await repository.act_as(session, net.sender.organization.id)
+        await act_as(session, net.sender.organization.id)
         await session.execute(
             update(Referral)
             .where(Referral.id == uuid.UUID(old))  # type: ignore[arg-type]

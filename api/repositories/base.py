@@ -1,0 +1,42 @@
+"""What every repository shares: who the unit of work acts for, adding rows, a lock per key.
+
+Row-level security (migrations 0008 to 0010) holds the referral-side tables (consents,
+referrals, the event outbox, webhooks, the audit trail) to the organisation a transaction acts
+for, in addition to the repositories' own ``readable`` scoping: each unit of work on them first
+calls ``act_as`` (a request) or ``act_as_worker`` (maintenance over every row).
+"""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def act_as(session: AsyncSession, organization_id: uuid.UUID) -> None:
+    """Row-level security: this transaction acts for ``organization_id``."""
+    await session.execute(
+        select(func.set_config("relay.organization_id", str(organization_id), True))
+    )
+
+
+async def act_as_worker(session: AsyncSession) -> None:
+    """Row-level security: this transaction is the worker's (maintenance over every row)."""
+    await session.execute(select(func.set_config("relay.worker", "on", True)))
+
+
+async def add(session: AsyncSession, *rows: Any) -> None:
+    """Insert or update the rows now (``flush``), so that their ids and defaults are known."""
+    session.add_all(rows)
+    await session.flush()
+
+
+async def lock_organization_key(
+    session: AsyncSession, organization_id: uuid.UUID, key: str
+) -> None:
+    """Serialise an organisation's transactions that name the same key (until this transaction
+    ends): a concurrent one waits here, then finds what the first one committed. A referral's
+    idempotency key; ``webhook-subscriptions`` while counting them against the limit."""
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(f"{organization_id}/{key}", 0)))
+    )
