@@ -19,6 +19,7 @@ from api.query import QueryModel
 from api.repositories.directory import Viewer
 from api.repositories.search import SearchFilters
 from api.schemas.directory import LANGUAGE_CODE, NeedCode
+from api.schemas.search import Pathway, SearchPage
 from api.services import areas
 from api.services import search as service
 from api.services.search import NearestQuery
@@ -95,7 +96,9 @@ is found within it, `meta.nothing_within_radius` is `true` and `meta.message` sa
     "/nearest",
     summary="The nearest appropriate services for a point and a person",
     description=NEAREST_DESCRIPTION,
-    response_model=dict[str, Any],
+    # Documents the body only: the route sends the bytes the service wrote (a test holds them
+    # to this model).
+    response_model=SearchPage,
     openapi_extra=NEAREST.openapi,
 )
 async def nearest(
@@ -135,7 +138,12 @@ async def nearest(
     return Response(body, media_type="application/json")
 
 
-@router.get("/pathway", summary="The referral pathway of a place: the nearest service per need")
+@router.get(
+    "/pathway",
+    summary="The referral pathway of a place: the nearest service per need",
+    response_model=Pathway,
+    response_model_exclude_none=True,
+)
 async def pathway(
     session: SessionDep,
     principal: MeteredAnonymousOrPrincipal,
