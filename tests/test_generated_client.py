@@ -171,7 +171,7 @@ class TestAPartnersGeneratedClient:
         sent = await create.asyncio(client=sender, body=creation, idempotency_key=key)
         assert isinstance(sent, models.ReferralPublic), sent
         assert sent.status is models.ReferralStatus.REQUESTED
-        assert sent.role is models.ReferralPublicRole.SENDER
+        assert sent.role is models.ReferralRole.SENDER
         assert sent.subject.name == NAME
         assert sent.safety.do_not_contact_directly is True
         assert_all_documented(sent)
@@ -193,7 +193,7 @@ class TestAPartnersGeneratedClient:
             referral_id=sent.id, client=receiver
         )
         assert isinstance(received, models.ReferralPublic), received
-        assert received.role is models.ReferralPublicRole.RECEIVER
+        assert received.role is models.ReferralRole.RECEIVER
         assert received.reason.gbv_type is models.GbvType.RAPE
         assert received.safety.safe_channel is models.ContactChannel.THROUGH_REFERRER
         assert_all_documented(received)

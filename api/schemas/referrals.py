@@ -4,7 +4,7 @@ codes for statuses and priorities, GBVIMS incident types for the reason)."""
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -326,6 +326,13 @@ class WithheldBecause(StrEnum):
     consent_missing = "consent_missing"
 
 
+class ReferralRole(StrEnum):
+    """The caller's side of a referral."""
+
+    sender = "sender"
+    receiver = "receiver"
+
+
 class ReferralSummary(Public):
     """A referral without personal data, as lists show it."""
 
@@ -341,7 +348,7 @@ class ReferralSummary(Public):
     due_at: DateTime
     created_at: DateTime
     updated_at: DateTime
-    role: Literal["sender", "receiver"] = Field(description="Your side of the referral.")
+    role: ReferralRole
     erased_at: DateTime | None = None
 
 
