@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 RELAY_PORT ?= 8000
 PYTHON ?= python3
+# tests/test_generated_client.py generates a partner's client with it. It pins typer below the
+# version relay's CLI runs on, so it has an environment of its own: .venv/openapi-client.
+OPENAPI_CLIENT := openapi-python-client>=0.29
 
 .PHONY: help run test lint typecheck pytest bench bench-referrals db venv migrate openapi lock clean
 
@@ -59,9 +62,9 @@ db: ## Make sure a PostgreSQL with PostGIS is reachable (installs and starts one
 migrate: venv db ## Migrate the development database to the newest revision
 	scripts/with-db.sh dev $(BIN)/relay db upgrade
 
-venv: $(VENV)/.installed ## Create .venv from requirements-dev.lock
+venv: $(VENV)/.installed ## Create .venv from requirements-dev.lock (and .venv/openapi-client)
 
-$(VENV)/.installed: requirements-dev.lock pyproject.toml scripts/venv.sh
+$(VENV)/.installed: requirements-dev.lock requirements-openapi-client.lock pyproject.toml scripts/venv.sh
 	@PYTHON=$(PYTHON) scripts/venv.sh
 	@touch $@
 
@@ -72,6 +75,7 @@ lock: ## Re-resolve pyproject.toml into requirements.lock (runtime) and requirem
 	uv lock --quiet
 	uv export --quiet --format requirements.txt --no-default-groups --no-emit-project --no-header --no-annotate > requirements.lock
 	uv export --quiet --format requirements.txt --all-groups --no-emit-project --no-header --no-annotate > requirements-dev.lock
+	echo "$(OPENAPI_CLIENT)" | uv pip compile --quiet --universal --python-version 3.11 --generate-hashes --no-header --no-annotate - -o requirements-openapi-client.lock
 
 clean: ## Remove the virtual environment and caches (databases are left alone)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

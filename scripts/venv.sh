@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create or refresh .venv from requirements-dev.lock (exact versions, checked hashes), installing
 # uv first when the machine has none. Relay itself is installed editable, so .venv/bin/relay
-# runs the working tree.
+# runs the working tree. The OpenAPI client generator the tests run has an environment of its
+# own, .venv/openapi-client, from requirements-openapi-client.lock (its typer is not relay's).
 set -euo pipefail
 PYTHON="${PYTHON:-python3}"
 
@@ -19,3 +20,6 @@ fi
 "${uv[@]}" venv --quiet --allow-existing --python "$PYTHON" .venv
 "${uv[@]}" pip sync --quiet --python .venv/bin/python --require-hashes requirements-dev.lock
 "${uv[@]}" pip install --quiet --python .venv/bin/python --no-deps --editable .
+"${uv[@]}" venv --quiet --allow-existing --python "$PYTHON" .venv/openapi-client
+"${uv[@]}" pip sync --quiet --python .venv/openapi-client/bin/python --require-hashes \
+  requirements-openapi-client.lock

@@ -6,12 +6,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import SessionDep
+from api.schemas.areas import AreaLookup, AreaPublic
 from api.services import areas as service
 
 router = APIRouter(prefix="/v1/areas", tags=["areas"])
 
 
-@router.get("/lookup", summary="Administrative areas containing a point, smallest first")
+# The service leaves an area's empty fields out; so do the models that check it.
+@router.get(
+    "/lookup",
+    summary="Administrative areas containing a point, smallest first",
+    response_model=AreaLookup,
+    response_model_exclude_none=True,
+)
 async def lookup(
     session: SessionDep,
     lat: Annotated[float, Query(ge=-90, le=90)],
@@ -23,6 +30,8 @@ async def lookup(
 @router.get(
     "/{area_id}",
     summary="One administrative area",
+    response_model=AreaPublic,
+    response_model_exclude_none=True,
     responses={404: {"description": "No such area"}},
 )
 async def get_area(

@@ -11,6 +11,8 @@ from api.auth.dependencies import requires
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.deps import SessionDep, SettingsDep
+from api.schemas.audit import AuditEventPage, CheckpointPage, JwkSet, VerificationReport
+from api.schemas.fhir import FhirBundle
 from api.services import audit as service
 from api.services.audit import Action, AuditQuery
 
@@ -24,7 +26,13 @@ class AuditFormat(StrEnum):
     fhir = "fhir"
 
 
-@router.get("", summary="Audit events about your organisation's resources, newest first")
+@router.get(
+    "",
+    summary="Audit events about your organisation's resources, newest first",
+    description="format=json: the events and a cursor; format=fhir: a FHIR R4 Bundle "
+    "(searchset) of AuditEvents.",
+    response_model=AuditEventPage | FhirBundle,
+)
 async def list_audit_events(
     session: SessionDep,
     principal: Auditor,
@@ -70,7 +78,11 @@ async def list_audit_events(
     return {"data": [service.event_view(event, seq, viewer) for event, seq in page], "meta": meta}
 
 
-@router.get("/checkpoints", summary="The signed heads of the audit chain (public)")
+@router.get(
+    "/checkpoints",
+    summary="The signed heads of the audit chain (public)",
+    response_model=CheckpointPage,
+)
 async def list_checkpoints(
     session: SessionDep,
     response: Response,
@@ -86,12 +98,17 @@ async def list_checkpoints(
 @router.get(
     "/public-key",
     summary="The Ed25519 keys checkpoints are signed with, current first (JWK set)",
+    response_model=JwkSet,
 )
 async def public_key(settings: SettingsDep) -> dict[str, Any]:
     return {"keys": service.published_keys(settings)}
 
 
-@router.get("/verify", summary="Recompute the chain and check the checkpoints (operator)")
+@router.get(
+    "/verify",
+    summary="Recompute the chain and check the checkpoints (operator)",
+    response_model=VerificationReport,
+)
 async def verify_chain(
     session: SessionDep, settings: SettingsDep, principal: Operator
 ) -> dict[str, Any]:

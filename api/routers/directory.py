@@ -19,7 +19,7 @@ from api.schemas.directory import (
     ServiceCreate,
     ServiceUpdate,
 )
-from api.schemas.hsds import HsdsOrganization, HsdsService
+from api.schemas.hsds import HsdsLocation, HsdsOrganization, HsdsService
 from api.services import directory as service
 from api.services import hsds
 from api.services.directory import etag
@@ -123,7 +123,13 @@ async def set_capacity(
     return _with_etag(await _service_body(session, updated.id), updated.version)
 
 
-@router.post("/locations", status_code=201, summary="Add a location", responses=WRITE_ERRORS)
+@router.post(
+    "/locations",
+    status_code=201,
+    summary="Add a location",
+    response_model=HsdsLocation,
+    responses=WRITE_ERRORS,
+)
 async def create_location(
     body: LocationIn,
     session: SessionDep,
@@ -137,7 +143,12 @@ async def create_location(
     return response
 
 
-@router.get("/locations/{location_id}", summary="One of your locations", responses=WRITE_ERRORS)
+@router.get(
+    "/locations/{location_id}",
+    summary="One of your locations",
+    response_model=HsdsLocation,
+    responses=WRITE_ERRORS,
+)
 async def get_location(
     location_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
 ) -> Any:
@@ -146,7 +157,12 @@ async def get_location(
     return _with_etag(hsds.clean(shaped[found.id]), found.version)
 
 
-@router.patch("/locations/{location_id}", summary="Change a location", responses=WRITE_ERRORS)
+@router.patch(
+    "/locations/{location_id}",
+    summary="Change a location",
+    response_model=HsdsLocation,
+    responses=WRITE_ERRORS,
+)
 async def update_location(
     location_id: uuid.UUID,
     body: LocationUpdate,

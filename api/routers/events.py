@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 
 from api.auth.dependencies import Authenticated
 from api.deps import SessionDep
+from api.schemas.events import EventPage
 from api.services import events as service
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -15,6 +16,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 @router.get(
     "",
     summary="Events for your organisation after a cursor (ids and codes only, no personal data)",
+    response_model=EventPage,
     responses={
         410: {"description": "The cursor is older than the retained history"},
         422: {"description": "A cursor this API did not give, or an unknown type"},

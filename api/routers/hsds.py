@@ -138,7 +138,15 @@ async def api_details(settings: SettingsDep) -> ApiDetails:
     "/services",
     summary="Services (paged)",
     response_model=ServicePage,
-    responses={200: {"content": {"application/x-ndjson": {}}}},
+    responses={
+        200: {
+            "description": "format=json: a page; format=ndjson: every service, one per line",
+            "content": {
+                # One line's schema (OpenAPI 3.1 has no way to say "a sequence of").
+                "application/x-ndjson": {"schema": {"$ref": "#/components/schemas/HsdsService"}}
+            },
+        }
+    },
 )
 async def list_services(
     session: SessionDep,

@@ -17,6 +17,7 @@ from api.schemas.oauth import (
     AuthorizationServerMetadata,
     IntrospectionResponse,
     OAuthErrorBody,
+    Revoked,
     TokenResponse,
 )
 from api.services import oauth as service
@@ -103,7 +104,10 @@ async def introspect(
     "/oauth/revoke",
     summary="Revoke one of your own tokens (RFC 7009)",
     response_model=None,
-    responses={200: {"description": "Revoked, or the token was not valid anyway"}, **_ERRORS},
+    responses={
+        200: {"model": Revoked, "description": "Revoked, or the token was not valid anyway"},
+        **_ERRORS,
+    },
     openapi_extra=_form_body(
         {"token": {"type": "string"}, "token_type_hint": {"type": "string"}}, ["token"]
     ),

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
 from api.auth.dependencies import Authenticated, requires
@@ -16,7 +17,17 @@ from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.deps import SessionDep, SettingsDep
 from api.models.referral import Priority, ReferralStatus
-from api.schemas.referrals import Erasure, NoteCreate, ReferralCreate, StatusChange
+from api.schemas.fhir import FhirBundle
+from api.schemas.referrals import (
+    Erasure,
+    NoteCreate,
+    ReferralCreate,
+    ReferralEventPage,
+    ReferralEventPublic,
+    ReferralPage,
+    ReferralPublic,
+    StatusChange,
+)
 from api.services import fhir
 from api.services import referrals as service
 from api.services.referrals import Role
@@ -75,10 +86,21 @@ async def _idempotency_key(request: Request) -> str | None:
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
 
 
+# The services shape referrals as dicts without their empty fields; the models check them on
+# the way out and leave those fields out as before.
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Refer a person to a service",
+    response_model=ReferralPublic,
+    response_model_exclude_none=True,
+    responses={
+        200: {
+            "model": ReferralPublic,
+            "description": "A retry with the same Idempotency-Key and body: the referral already "
+            "made (`Idempotent-Replayed: true`)",
+        }
+    },
     openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER]},
 )
 async def create_referral(
@@ -97,7 +119,12 @@ async def create_referral(
     return created
 
 
-@router.get("", summary="Your organisation's sent or received referrals (no personal data)")
+@router.get(
+    "",
+    summary="Your organisation's sent or received referrals (no personal data)",
+    response_model=ReferralPage,
+    response_model_exclude_none=True,
+)
 async def list_referrals(
     session: SessionDep,
     principal: Authenticated,
@@ -120,7 +147,13 @@ async def list_referrals(
     )
 
 
-@router.get("/{referral_id}", summary="One referral, as your side may see it", responses=NOT_FOUND)
+@router.get(
+    "/{referral_id}",
+    summary="One referral, as your side may see it",
+    response_model=ReferralPublic,
+    response_model_exclude_none=True,
+    responses=NOT_FOUND,
+)
 async def get_referral(
     referral_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Authenticated
 ) -> dict[str, Any]:
@@ -128,7 +161,11 @@ async def get_referral(
 
 
 @router.post(
-    "/{referral_id}/status", summary="Move the referral in its closed loop", responses=NOT_FOUND
+    "/{referral_id}/status",
+    summary="Move the referral in its closed loop",
+    response_model=ReferralPublic,
+    response_model_exclude_none=True,
+    responses=NOT_FOUND,
 )
 async def change_status(
     referral_id: uuid.UUID,
@@ -144,6 +181,8 @@ async def change_status(
     "/{referral_id}/notes",
     status_code=status.HTTP_201_CREATED,
     summary="Add a note to the thread between the two organisations",
+    response_model=ReferralEventPublic,
+    response_model_exclude_none=True,
     responses=NOT_FOUND,
 )
 async def add_note(
@@ -156,7 +195,13 @@ async def add_note(
     return await service.add_note(session, settings, principal, referral_id, body)
 
 
-@router.get("/{referral_id}/events", summary="The referral's closed loop", responses=NOT_FOUND)
+@router.get(
+    "/{referral_id}/events",
+    summary="The referral's closed loop",
+    response_model=ReferralEventPage,
+    response_model_exclude_none=True,
+    responses=NOT_FOUND,
+)
 async def list_events(
     referral_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Authenticated
 ) -> dict[str, Any]:
@@ -168,12 +213,23 @@ class ExportFormat(StrEnum):
     html = "html"
 
 
+class FhirJSONResponse(JSONResponse):
+    """The export's media type in the document; the route sends the bundle as it encodes it."""
+
+    media_type = "application/fhir+json"
+
+
 @router.get(
     "/{referral_id}/export",
     summary="The referral as a FHIR R4 Bundle, or as a printable form for an authority",
+    response_class=FhirJSONResponse,
     responses={
         **NOT_FOUND,
-        200: {"content": {"application/fhir+json": {}, "text/html": {}}},
+        200: {
+            "model": FhirBundle,
+            "description": "format=fhir: a FHIR R4 Bundle (collection); format=html: the form",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
     },
 )
 async def export_referral(
@@ -203,7 +259,7 @@ async def export_referral(
     )
     return Response(
         json.dumps(document, ensure_ascii=False),
-        media_type="application/fhir+json",
+        media_type=FhirJSONResponse.media_type,
         headers=headers,
     )
 
@@ -211,6 +267,8 @@ async def export_referral(
 @router.delete(
     "/{referral_id}/personal-data",
     summary="Erase the person's data (the data key is destroyed)",
+    response_model=ReferralPublic,
+    response_model_exclude_none=True,
     responses=NOT_FOUND,
 )
 async def erase_personal_data(

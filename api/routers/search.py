@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
@@ -19,6 +19,7 @@ from api.models.directory import Gender, TargetGroup
 from api.query import QueryModel
 from api.repositories.search import SearchFilters
 from api.schemas.directory import LANGUAGE_CODE, NeedCode
+from api.schemas.search import Pathway, SearchPage
 from api.services import areas
 from api.services import search as service
 from api.services.search import NearestQuery
@@ -93,7 +94,9 @@ is found within it, `meta.nothing_within_radius` is `true` and `meta.message` sa
     "/nearest",
     summary="The nearest appropriate services for a point and a person",
     description=NEAREST_DESCRIPTION,
-    response_model=dict[str, Any],
+    # Documents the body only: the route sends the bytes the service wrote (a test holds them
+    # to this model).
+    response_model=SearchPage,
     openapi_extra=NEAREST.openapi,
 )
 async def nearest(
@@ -136,7 +139,8 @@ async def nearest(
 @router.get(
     "/pathway",
     summary="The referral pathway of a place: the nearest service per need",
-    response_model=dict[str, Any],
+    response_model=Pathway,
+    response_model_exclude_none=True,
 )
 async def pathway(
     session: SessionDep,

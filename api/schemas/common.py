@@ -1,10 +1,22 @@
-"""Building blocks shared by request schemas: the base of every request body, and the types of
-its fields."""
+"""Building blocks shared by request and response schemas: the base of every request body and
+of every response body, and the types of their fields."""
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import pydantic
-from pydantic import AfterValidator, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 
 class RequestBody(pydantic.BaseModel):
@@ -45,3 +57,77 @@ Integer = Annotated[int, pydantic.Strict()]
 
 Flag = Annotated[bool, pydantic.Strict()]
 """true or false; 1, "true" or "yes" are refused."""
+
+
+# -- response bodies ------------------------------------------------------------------------------
+
+
+def _open_to_new_fields(schema: dict[str, Any]) -> None:
+    schema.pop("additionalProperties", None)
+
+
+class Public(BaseModel):
+    """A response body (``XPublic``): what a service built, checked field by field on its way out.
+
+    Closed when checked: a key the model does not name fails the response (a 500, caught by the
+    tests) instead of reaching partners undocumented, or being dropped silently, which for a
+    referral's safety instructions would be worse. Open in the published document, so that a
+    field added later does not break the clients partners generated from it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_open_to_new_fields)
+
+
+class Open(BaseModel):
+    """Part of a response whose shape is defined elsewhere (a FHIR resource) or kept as JSON in
+    the database (translations): the fields partners rely on are named, and any other is passed
+    on as it is."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _date_time(value: str) -> str:
+    datetime.fromisoformat(value)
+    return value
+
+
+DateTime = Annotated[
+    str, AfterValidator(_date_time), WithJsonSchema({"type": "string", "format": "date-time"})
+]
+"""An ISO 8601 date-time in a response, sent exactly as the service or PostgreSQL wrote it (some
+bodies say ``+00:00``, some ``Z``, some six decimals always): checked, never reformatted."""
+
+Numeric = Annotated[int | float, WithJsonSchema({"type": "number"})]
+"""A number in a response, sent as it came (PostgreSQL's 14 stays 14, not 14.0)."""
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+def omitted_when_absent(**kwargs: Any) -> Any:
+    """An optional field left out of the body when it has no value (for bodies that keep their
+    other nulls, where ``response_model_exclude_none`` cannot be used)."""
+    return Field(default=None, exclude_if=_absent, **kwargs)
+
+
+class CursorMeta(Public):
+    count: int
+    limit: int
+    next_cursor: str | None = omitted_when_absent(
+        description="Pass it as `cursor` for the next page; absent on the last one."
+    )
+
+
+class DocumentedAs:
+    """Publish a field as another type than the one it is validated as, for a value checked
+    elsewhere: a request field whose codes a service checks itself (with its own, clearer
+    problem), or data kept as JSON since an earlier version wrote it. The document still names
+    what it holds, e.g. ``Annotated[str, DocumentedAs(RejectionReason | HoldReason)]``."""
+
+    def __init__(self, documented: Any) -> None:
+        self.documented = documented
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(TypeAdapter(self.documented).core_schema)

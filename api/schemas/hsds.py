@@ -29,6 +29,11 @@ class HsdsService(_Open):
     status: str
 
 
+class HsdsLocation(_Open):
+    id: str
+    location_type: str = Field(examples=["physical", "virtual"])
+
+
 class HsdsServiceAtLocation(_Open):
     id: str
 

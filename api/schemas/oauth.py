@@ -49,3 +49,10 @@ class AuthorizationServerMetadata(BaseModel):
     revocation_endpoint_auth_signing_alg_values_supported: list[str]
     scopes_supported: list[str]
     service_documentation: str
+
+
+class Revoked(BaseModel):
+    """RFC 7009 §2.2: an empty object, whether the token was revoked or was not valid anyway
+    (the answer tells nothing about a token that is not the caller's)."""
+
+    model_config = ConfigDict(extra="forbid")

@@ -19,7 +19,16 @@ from api.models.referral import (
     ReferralStatus,
     SharingProfile,
 )
-from api.schemas.common import Flag, Integer, RequestBody, unique
+from api.schemas.common import (
+    CursorMeta,
+    DateTime,
+    DocumentedAs,
+    Flag,
+    Integer,
+    Public,
+    RequestBody,
+    unique,
+)
 from api.schemas.directory import LANGUAGE_CODE, NeedCode
 
 # A pseudonymous reference: letters, digits and . _ : - only (no spaces, so not a name).
@@ -80,6 +89,37 @@ class WithdrawalReason(StrEnum):
 
 class ConsentWithdrawal(RequestBody):
     reason: WithdrawalReason
+
+
+class ConsentState(StrEnum):
+    active = "active"
+    withdrawn = "withdrawn"
+    expired = "expired"
+    not_yet_valid = "not_yet_valid"
+
+
+class ConsentPublic(Public):
+    """A consent as the organisation that recorded it sees it (no one else does)."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    subject_ref: str = Field(description="Your case reference.")
+    given_by: ConsentGiver
+    relationship: str | None = None
+    child_assent: bool | None = None
+    age_at_consent: int
+    method: ConsentMethod
+    recorded_by: str = Field(description="Staff pseudonym.")
+    purposes: list[ConsentPurpose]
+    allowed_organizations: list[uuid.UUID]
+    allowed_recipient_kinds: list[OrganizationKind]
+    data_categories: list[DataCategory]
+    valid_from: DateTime
+    valid_until: DateTime | None = None
+    withdrawn_at: DateTime | None = None
+    withdrawal_reason: WithdrawalReason | None = None
+    created_at: DateTime
+    state: ConsentState = Field(description="Whether referrals may rest on it now.")
 
 
 class GbvType(StrEnum):
@@ -202,9 +242,24 @@ class Outcome(StrEnum):
     other = "other"
 
 
+StatusReason = RejectionReason | HoldReason | FailureReason | CancellationReason
+
+
 class StatusChange(RequestBody):
     status: ReferralStatus
-    reason: Annotated[str | None, Field(pattern=r"^[a-z_]{1,40}$")] = None
+    reason: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[a-z_]{1,40}$",
+            description=(
+                "Required for rejected (a RejectionReason), on-hold (a HoldReason), failed (a "
+                "FailureReason) and cancelled (a CancellationReason); other statuses take none."
+            ),
+        ),
+        # The service checks the code against the status (422 invalid-status-change, naming
+        # the codes allowed): the document lists them.
+        DocumentedAs(StatusReason | None),
+    ] = None
     outcome: Outcome | None = None
     note: Annotated[str | None, Field(min_length=1, max_length=4000)] = None
 
@@ -222,3 +277,136 @@ class ErasureReason(StrEnum):
 
 class Erasure(RequestBody):
     reason: ErasureReason
+
+
+# -- responses ------------------------------------------------------------------------------------
+
+
+class ContactPublic(Public):
+    phone: str | None = None
+    address: str | None = None
+
+
+class SubjectPublic(Public):
+    """The person, as far as the sharing profile shares it with the caller."""
+
+    name: str | None = None
+    date_of_birth: date | None = None
+    age: int | None = None
+    gender: Gender | None = None
+    language: str | None = None
+    contact: ContactPublic | None = None
+
+
+class ReasonPublic(Public):
+    gbv_type: GbvType | None = None
+    child_protection_concern: ChildProtectionConcern | None = None
+    trafficking_indicators: list[TraffickingIndicator] | None = None
+    incident_date: date | None = None
+    incident_area_id: uuid.UUID | None = None
+
+
+class SafetyPublic(Public):
+    do_not_contact_directly: bool | None = Field(
+        default=None, description="true: reach the person only through the safe channel."
+    )
+    safe_channel: ContactChannel | None = None
+    safe_times: str | None = None
+
+
+class WithheldBecause(StrEnum):
+    """Why a referral shows no personal data."""
+
+    erased = "erased"
+    closed = "closed"
+    consent_withdrawn = "consent_withdrawn"
+    consent_expired = "consent_expired"
+    consent_not_yet_valid = "consent_not_yet_valid"
+    consent_missing = "consent_missing"
+
+
+class ReferralRole(StrEnum):
+    """The caller's side of a referral."""
+
+    sender = "sender"
+    receiver = "receiver"
+
+
+class ReferralSummary(Public):
+    """A referral without personal data, as lists show it."""
+
+    id: uuid.UUID
+    from_organization_id: uuid.UUID
+    to_organization_id: uuid.UUID
+    to_service_id: uuid.UUID
+    consent_id: uuid.UUID
+    status: ReferralStatus
+    priority: Priority
+    needs: list[str] = Field(description="Referral-needs codes (/hsds/taxonomy_terms).")
+    sharing_profile: SharingProfile
+    due_at: DateTime
+    created_at: DateTime
+    updated_at: DateTime
+    role: ReferralRole
+    erased_at: DateTime | None = None
+
+
+class ReferralPublic(ReferralSummary):
+    """A referral as the caller's side may see it: the receiver sees only the categories of the
+    sharing profile, and none once the referral is closed or the consent no longer holds."""
+
+    personal_data_withheld: WithheldBecause | None = Field(
+        default=None, description="Present when no personal data is shown, saying why."
+    )
+    subject: SubjectPublic | None = None
+    reason: ReasonPublic | None = None
+    safety: SafetyPublic | None = None
+    consent_to_report: bool | None = Field(
+        default=None,
+        description="true on a police_report referral: the person consented to the report.",
+    )
+
+
+class ReferralPage(Public):
+    data: list[ReferralSummary]
+    meta: CursorMeta
+
+
+class ReferralEventType(StrEnum):
+    created = "created"
+    status_changed = "status_changed"
+    note_added = "note_added"
+    overdue = "overdue"
+    personal_data_erased = "personal_data_erased"
+
+
+class ReferralEventPublic(Public):
+    """One step of a referral's closed loop."""
+
+    sequence: int
+    at: DateTime
+    type: ReferralEventType
+    organization_id: uuid.UUID | None = Field(
+        default=None, description="Who acted; absent when Relay did (overdue, retention)."
+    )
+    status: ReferralStatus | None = None
+    reason: StatusReason | ErasureReason | None = None
+    outcome: Outcome | None = None
+    alternatives: list[uuid.UUID] | None = Field(
+        default=None,
+        description="overdue: other services near the target meeting the same needs.",
+    )
+    note_withheld: bool | None = Field(
+        default=None, description="true: a note the referral no longer shares with you."
+    )
+    note: str | None = None
+
+
+class ReferralEventMeta(Public):
+    referral_id: uuid.UUID
+    count: int
+
+
+class ReferralEventPage(Public):
+    data: list[ReferralEventPublic]
+    meta: ReferralEventMeta

@@ -3,7 +3,6 @@ every read by the receiver. Only the organisation that recorded a consent sees i
 
 import uuid
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +15,7 @@ from api.models.referral import Consent, ConsentPurpose, DataCategory, SharingPr
 from api.repositories import referrals as repository
 from api.repositories.base import act_as, add
 from api.repositories.referrals import Recipient
-from api.schemas.referrals import ConsentCreate, WithdrawalReason
+from api.schemas.referrals import ConsentCreate, ConsentState, WithdrawalReason
 from api.services import audit, events
 from api.services.audit import Action
 
@@ -31,13 +30,6 @@ PROFILE_CATEGORIES: dict[SharingProfile, frozenset[DataCategory]] = {
 
 class ConsentNotFound(NotFound):
     code = "consent-not-found"
-
-
-class ConsentState(StrEnum):
-    active = "active"
-    withdrawn = "withdrawn"
-    expired = "expired"
-    not_yet_valid = "not_yet_valid"
 
 
 def state(consent: Consent, now: datetime) -> ConsentState:

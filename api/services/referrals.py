@@ -50,6 +50,7 @@ from api.repositories.referrals import Target
 from api.repositories.search import SearchFilters
 from api.schemas.referrals import (
     CancellationReason,
+    ConsentState,
     Erasure,
     ErasureReason,
     FailureReason,
@@ -62,7 +63,7 @@ from api.schemas.referrals import (
 from api.services import audit, consents, search
 from api.services import events as partner_events
 from api.services.audit import RELAY, Action
-from api.services.consents import PROFILE_CATEGORIES, ConsentState
+from api.services.consents import PROFILE_CATEGORIES
 from api.services.search import NearestQuery
 
 LIST_LIMIT = 100

@@ -1,14 +1,18 @@
 """Nearest-service search: against an independent geodesic oracle, and the shelter kept hidden."""
 
+import json
 import math
 import random
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from geoalchemy2.shape import from_shape
 from geographiclib.geodesic import Geodesic
+from jsonschema import Draft202012Validator
 from shapely.geometry import MultiPolygon, box
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -26,6 +30,7 @@ from api.models.directory import (
     ServiceAtLocation,
 )
 from api.models.organization import Organization
+from api.schemas.search import Pathway, SearchPage
 from api.services.demo import _id
 from api.services.search import DEFAULT_RADIUS_M, MAXIMUM_RADIUS_M
 from api.taxonomy import NEED_CODES, term_id
@@ -651,3 +656,116 @@ class TestCoveringIsHonest:
         assert exported.status_code == 200, exported.text
         assert "National child and women helpline" in exported.text
         assert poisoner not in exported.text
+
+
+OPENAPI_FILE = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
+
+
+def documented_search_body(path: str = "/v1/search/nearest") -> Draft202012Validator:
+    """The committed document's schema of a 200 from a search route, refs resolved in it."""
+    document = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+    response = document["paths"][path]["get"]["responses"]["200"]
+    schema = {**response["content"]["application/json"]["schema"], **document}
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+SHELTER = "safe-shelter"
+SUNDAY_NIGHT = "2026-11-22T23:00:00+00:00"
+
+
+class TestTheBytesAreTheDocumentedBody:
+    """The route sends the body the service wrote, never validated on its way out: here it is
+    held to the document, field by field, for each kind of caller and result."""
+
+    @pytest.mark.parametrize(
+        ("caller", "params"),
+        [
+            ("anonymous", {"lat": 14.1, "lon": -16.0, "limit": 50}),
+            ("anonymous", {"lat": 14.1, "lon": -16.0, "need": SHELTER}),
+            ("reader", {"lat": 14.1, "lon": -16.0, "limit": 50}),
+            ("confidential", {"lat": 14.1, "lon": -16.0, "need": SHELTER}),
+            ("anonymous", {"lat": 14.1, "lon": -16.0, "open_at": SUNDAY_NIGHT, "limit": 50}),
+            ("reader", {"lat": 14.1, "lon": -16.0, "open_at": "now", "age": 15}),
+            ("anonymous", {**OFFSHORE, "need": "emergency-police"}),
+        ],
+    )
+    async def test_body_matches_the_document(
+        self,
+        client: httpx.AsyncClient,
+        network: DemoNetwork,
+        session: AsyncSession,
+        settings: Settings,
+        caller: str,
+        params: dict[str, Any],
+    ) -> None:
+        scopes = {
+            "anonymous": None,
+            "reader": [Scope.directory_read],
+            "confidential": [Scope.directory_read, Scope.directory_confidential],
+        }[caller]
+        headers = (await create_partner(session, settings, scopes=scopes)).headers if scopes else {}
+        response = await client.get("/v1/search/nearest", params=params, headers=headers)
+        assert response.status_code == 200
+
+        errors = [error.message for error in documented_search_body().iter_errors(response.json())]
+        assert errors == []
+        # Every field named by the model (which refuses any other), in the order it names them,
+        # as it would write them itself: what the pathway, which re-encodes results, sends.
+        page = SearchPage.model_validate_json(response.content)
+        assert page.model_dump_json(exclude_none=True).encode() == response.content
+
+        shelter = [
+            item for item in page.data if item.location and item.location.id == network.shelter.id
+        ]
+        if params.get("need") == SHELTER:
+            [found] = shelter
+            assert found.position_withheld is (caller != "confidential")
+            assert (found.distance_m is None) is found.position_withheld
+            assert (found.location and found.location.latitude is None) is found.position_withheld
+        if "open_at" in params:
+            assert page.data
+            assert all(item.open_now is not None for item in page.data)
+        if params.get("limit") == 50 and "open_at" not in params:
+            assert any(item.covering for item in page.data)
+            assert any(item.capacity for item in page.data)
+            assert any(item.service.translations for item in page.data)
+        if params["lon"] == OFFSHORE["lon"]:
+            assert page.data == []
+            assert page.meta.nothing_within_radius is True
+
+    @pytest.mark.parametrize(
+        ("caller", "params"),
+        [
+            ("anonymous", {"lat": 14.1, "lon": -16.0}),
+            ("confidential", {"lat": 14.1, "lon": -16.0, "radius_m": 2_000_000}),
+            ("reader", {**OFFSHORE}),
+        ],
+    )
+    async def test_the_pathway_matches_the_document(
+        self,
+        client: httpx.AsyncClient,
+        network: DemoNetwork,
+        session: AsyncSession,
+        settings: Settings,
+        caller: str,
+        params: dict[str, Any],
+    ) -> None:
+        """The pathway's route sends bytes too (each step as the search writes its results)."""
+        scopes = {
+            "anonymous": None,
+            "reader": [Scope.directory_read],
+            "confidential": [Scope.directory_read, Scope.directory_confidential],
+        }[caller]
+        headers = (await create_partner(session, settings, scopes=scopes)).headers if scopes else {}
+        response = await client.get("/v1/search/pathway", params=params, headers=headers)
+        assert response.status_code == 200
+        body = response.json()
+        validator = documented_search_body("/v1/search/pathway")
+        assert [error.message for error in validator.iter_errors(body)] == []
+        pathway = Pathway.model_validate_json(response.content)
+        assert [step.need for step in pathway.data] == list(NEED_CODES)
+        found = [step for step in pathway.data if step.service is not None]
+        if params["lon"] == OFFSHORE["lon"]:
+            assert found == []
+        else:
+            assert found, "the demo network meets some needs near Dakar"
