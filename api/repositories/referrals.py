@@ -23,6 +23,7 @@ from api.models.directory import (
 )
 from api.models.organization import Organization
 from api.models.referral import (
+    Box,
     Consent,
     IdempotencyRecord,
     Referral,
@@ -200,7 +201,7 @@ async def listing(
     session: AsyncSession,
     organization_id: uuid.UUID,
     *,
-    sent: bool,
+    box: Box,
     statuses: list[str],
     priorities: list[str],
     updated_since: datetime | None,
@@ -208,7 +209,7 @@ async def listing(
     limit: int,
 ) -> list[Referral]:
     """A page of the organisation's sent or received referrals, most recently updated first."""
-    party = col(Referral.from_organization_id if sent else Referral.to_organization_id)
+    party = col(Referral.from_organization_id if box is Box.sent else Referral.to_organization_id)
     statement = readable_referrals(organization_id).where(party == organization_id)
     if statuses:
         statement = statement.where(col(Referral.status).in_(statuses))
