@@ -422,9 +422,9 @@ def export(
         typer.echo("error: FORMAT is hsds, csv or geojson; --area is an area id", err=True)
         raise typer.Exit(2) from error
     viewers = {
-        "public": Viewer(sees_partner_records=False, sees_confidential_locations=False),
-        "partners": Viewer(sees_partner_records=True, sees_confidential_locations=False),
-        "confidential": Viewer(sees_partner_records=True, sees_confidential_locations=True),
+        "public": Viewer(sees_partner_records=False, cleared=False),
+        "partners": Viewer(sees_partner_records=True, cleared=False),
+        "confidential": Viewer(sees_partner_records=True, cleared=True),
     }
     if audience not in viewers:
         typer.echo("error: --audience is public, partners or confidential", err=True)

@@ -25,7 +25,7 @@ from api.services import hsds
 from api.services.directory import etag
 
 router = APIRouter(prefix="/v1", tags=["directory"])
-OWNER = Viewer(sees_partner_records=True, sees_confidential_locations=True)
+OWNER = Viewer(sees_partner_records=True, cleared=True)
 IfMatch = Annotated[
     str | None,
     Header(description="The ETag you last read; required on PATCH (412 when stale)."),

@@ -32,7 +32,7 @@ from api.models.organization import Organization
 from api.repositories import directory as repository
 
 HSDS_VERSION = "3.1"
-CONFIDENTIAL_LOCATION_NAME = "Confidential location"
+REDACTED_LOCATION_NAME = "Confidential location"
 NDJSON_BATCH = 500
 
 
@@ -413,7 +413,7 @@ def redact_location(body: Json) -> Json:
         key: body.get(key)
         for key in ("id", "location_type", "organization_id", "phones", "languages", "schedules")
     }
-    kept["name"] = CONFIDENTIAL_LOCATION_NAME
+    kept["name"] = REDACTED_LOCATION_NAME
     kept["visibility"] = "confidential"
     kept["confidential"] = True
     kept["admin_area"] = body.get("admin_area")

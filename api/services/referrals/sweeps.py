@@ -20,7 +20,7 @@ from api.services.search import NearestQuery
 
 SWEEP_BATCH = 100
 ALTERNATIVES = 3
-SUGGESTING = Viewer(sees_partner_records=True, sees_confidential_locations=False)
+SUGGESTING = Viewer(sees_partner_records=True, cleared=False)
 
 
 async def _alternatives(session: AsyncSession, referral: Referral) -> list[uuid.UUID]:
