@@ -31,7 +31,7 @@ from api.db import Database
 from api.errors import BadRequest, NotFound
 from api.repositories import ogc as repository
 from api.repositories.ogc import BoundingBox, Extent, FeaturePage, Keyset
-from api.services.hsds import REDACTED_LOCATION_NAME
+from api.services.hsds_presenter import REDACTED_LOCATION_NAME
 
 Json = dict[str, Any]
 

@@ -19,7 +19,7 @@ from api.auth.viewer import Viewer
 from api.db import Database
 from api.repositories import search as repository
 from api.repositories.search import Candidate, SearchFilters
-from api.services.hsds import REDACTED_LOCATION_NAME, clean
+from api.services.hsds_presenter import REDACTED_LOCATION_NAME, clean
 from api.services.opening import is_open
 from api.taxonomy import NEED_CODES
 

@@ -39,7 +39,7 @@ from api.models.directory import (
 from api.models.organization import Organization, OrganizationKind
 from api.repositories.directory import visible_locations, visible_services
 from api.repositories.ogc import BoundingBox, Keyset, geocentric_cover
-from api.services.hsds import REDACTED_LOCATION_NAME
+from api.services.hsds_presenter import REDACTED_LOCATION_NAME
 from api.services.ogc import GEOJSON, JSON, Urls, items_query, link
 from api.taxonomy import RELAY_TAXONOMY_ID
 from tests.factories.auth import create_partner
