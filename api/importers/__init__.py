@@ -8,9 +8,18 @@ insert: a source row that changed since the last import is not updated.
 """
 
 import uuid
+from dataclasses import dataclass
 
 # Fixed for good: changing it would give every imported row a new id on the next import.
 IMPORT_NAMESPACE = uuid.UUID("9b1e3f64-2c57-4a8e-b0d3-5f7a1c2e8d49")
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why a row is not imported: a fixed phrase, never the row's values."""
+
+    reason: str
+    detail: str = ""
 
 
 class ImportFileError(ValueError):

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.geo.regions import region_key
-from api.importers import ImportFileError, record_id
+from api.importers import ImportFileError, Refused, record_id
 from api.importers.report import ImportReport, default_report_path
 from api.models.directory import LocationType, ServiceStatus, Visibility
 from api.models.organization import OrganizationKind, OrganizationStatus
@@ -53,14 +53,6 @@ _PHYSICAL = LocationType.physical.value
 _ACTIVE = ServiceStatus.active.value
 _PUBLIC = Visibility.public.value
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-
-
-@dataclass(frozen=True)
-class Refused:
-    """Why a row is not imported: a fixed phrase, never the row's values."""
-
-    reason: str
-    detail: str = ""
 
 
 @dataclass(frozen=True)
