@@ -10,7 +10,7 @@ administrative area and the contact channels (phones) of its service.
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,120 +53,166 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _id(value: uuid.UUID | None) -> str | None:
-    return str(value) if value is not None else None
+def _json_value(value: Any) -> Any:
+    """A column's value as HSDS writes it: ids as text, dates ISO 8601, times of day HH:MM."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    return value
 
 
-# -- one-to-one shapes --------------------------------------------------------------------------
+def _fields(row: Any, names: tuple[str, ...]) -> Json:
+    """The named columns of a row, in that order, as HSDS writes them."""
+    return {name: _json_value(getattr(row, name)) for name in names}
+
+
+# -- one-to-one shapes: each HSDS object's fields, in the order the API has always sent them ----
+
+ORGANIZATION_FIELDS = (
+    "id",
+    "name",
+    "alternate_name",
+    "description",
+    "email",
+    "website",
+    "kind",
+    "visibility",
+    "translations",
+    "last_modified",
+)
+SERVICE_FIELDS = (
+    "id",
+    "organization_id",
+    "name",
+    "alternate_name",
+    "description",
+    "url",
+    "email",
+    "status",
+    "application_process",
+    "fees_description",
+    "eligibility_description",
+    "minimum_age",
+    "maximum_age",
+    "last_modified",
+    "genders",
+    "target_groups",
+    "accepts_referrals",
+    "intake_channel",
+    "visibility",
+    "translations",
+)
+LOCATION_FIELDS = (
+    "id",
+    "location_type",
+    "organization_id",
+    "name",
+    "alternate_name",
+    "description",
+    "transportation",
+    "latitude",
+    "longitude",
+    "external_identifier",
+    "external_identifier_type",
+    "region_key",
+    "visibility",
+)
+ADDRESS_FIELDS = (
+    "id",
+    "location_id",
+    "attention",
+    "address_1",
+    "address_2",
+    "city",
+    "region",
+    "state_province",
+    "postal_code",
+    "country",
+    "address_type",
+)
+PHONE_FIELDS = (
+    "id",
+    "organization_id",
+    "service_id",
+    "location_id",
+    "number",
+    "extension",
+    "type",
+    "description",
+)
+SCHEDULE_FIELDS = (
+    "id",
+    "service_id",
+    "location_id",
+    "valid_from",
+    "valid_to",
+    "freq",
+    "byday",
+    "opens_at",
+    "closes_at",
+    "time_zone",
+    "description",
+    "attending_type",
+    "notes",
+)
+LANGUAGE_FIELDS = ("id", "service_id", "location_id", "name", "code", "note")
+METADATA_FIELDS = (
+    "id",
+    "resource_id",
+    "resource_type",
+    "last_action_date",
+    "last_action_type",
+    "field_name",
+    "previous_value",
+    "replacement_value",
+    "updated_by",
+)
+TAXONOMY_FIELDS = ("id", "name", "description", "uri", "version")
+LINK_FIELDS = ("id", "service_id", "location_id", "description")
 
 
 def organization_item(organization: Organization) -> Json:
-    return {
-        "id": str(organization.id),
-        "name": organization.name,
-        "alternate_name": organization.alternate_name,
-        "description": organization.description or "",
-        "email": organization.email,
-        "website": organization.website,
-        "kind": organization.kind,
-        "visibility": organization.visibility,
-        "translations": organization.translations or None,
-        "last_modified": iso(organization.last_modified),
-    }
+    body = _fields(organization, ORGANIZATION_FIELDS)
+    body["description"] = organization.description or ""
+    body["translations"] = organization.translations or None
+    return body
 
 
 def service_item(service: Service) -> Json:
-    return {
-        "id": str(service.id),
-        "organization_id": str(service.organization_id),
-        "name": service.name,
-        "alternate_name": service.alternate_name,
-        "description": service.description,
-        "url": service.url,
-        "email": service.email,
-        "status": service.status,
-        "application_process": service.application_process,
-        "fees_description": service.fees_description,
-        "eligibility_description": service.eligibility_description,
-        "minimum_age": service.minimum_age,
-        "maximum_age": service.maximum_age,
-        "last_modified": iso(service.last_modified),
-        "genders": service.genders,
-        "target_groups": service.target_groups,
-        "accepts_referrals": service.accepts_referrals,
-        "intake_channel": service.intake_channel,
-        "visibility": service.visibility,
-        "translations": service.translations or None,
-    }
+    body = _fields(service, SERVICE_FIELDS)
+    body["translations"] = service.translations or None
+    return body
 
 
 def taxonomy_item(taxonomy: Taxonomy) -> Json:
-    return {
-        "id": str(taxonomy.id),
-        "name": taxonomy.name,
-        "description": taxonomy.description,
-        "uri": taxonomy.uri,
-        "version": taxonomy.version,
-    }
+    return _fields(taxonomy, TAXONOMY_FIELDS)
 
 
 def term_item(term: TaxonomyTerm, taxonomy: Taxonomy | None = None) -> Json:
     return {
-        "id": str(term.id),
-        "code": term.code,
-        "name": term.name,
-        "description": term.description,
-        "parent_id": _id(term.parent_id),
+        **_fields(term, ("id", "code", "name", "description", "parent_id")),
         "taxonomy": taxonomy.name if taxonomy else None,
         "taxonomy_detail": taxonomy_item(taxonomy) if taxonomy else None,
-        "taxonomy_id": str(term.taxonomy_id),
-        "language": term.language,
-        "term_uri": term.term_uri,
+        **_fields(term, ("taxonomy_id", "language", "term_uri")),
         "translations": term.translations or None,
     }
 
 
 def location_item(location: Location) -> Json:
     """A location's own fields (``Nester.locations`` adds its area, addresses and contacts)."""
-    return {
-        "id": str(location.id),
-        "location_type": location.location_type,
-        "organization_id": str(location.organization_id),
-        "name": location.name,
-        "alternate_name": location.alternate_name,
-        "description": location.description,
-        "transportation": location.transportation,
-        "latitude": location.latitude,
-        "longitude": location.longitude,
-        "external_identifier": location.external_identifier,
-        "external_identifier_type": location.external_identifier_type,
-        "region_key": location.region_key,
-        "visibility": location.visibility,
-    }
+    return _fields(location, LOCATION_FIELDS)
 
 
 def address_item(address: Address) -> Json:
-    return {
-        "id": str(address.id),
-        "location_id": str(address.location_id),
-        "attention": address.attention,
-        "address_1": address.address_1,
-        "address_2": address.address_2,
-        "city": address.city,
-        "region": address.region,
-        "state_province": address.state_province,
-        "postal_code": address.postal_code,
-        "country": address.country,
-        "address_type": address.address_type,
-    }
+    return _fields(address, ADDRESS_FIELDS)
 
 
 def service_area_item(area: ServiceArea, geojson: str) -> Json:
     return {
-        "id": str(area.id),
-        "service_id": str(area.service_id),
-        "name": area.name,
-        "description": area.description,
+        **_fields(area, ("id", "service_id", "name", "description")),
         "extent": geojson,
         "extent_type": "geojson",
     }
@@ -174,38 +220,42 @@ def service_area_item(area: ServiceArea, geojson: str) -> Json:
 
 def capacity_item(capacity: ServiceCapacity, unit: Unit) -> Json:
     return {
-        "id": str(capacity.id),
-        "service_id": str(capacity.service_id),
-        "unit": {"id": str(unit.id), "name": unit.name},
+        **_fields(capacity, ("id", "service_id")),
+        "unit": _fields(unit, ("id", "name")),
         "unit_id": str(unit.id),
-        "available": capacity.available,
-        "maximum": capacity.maximum,
-        "description": capacity.description,
-        "updated": iso(capacity.updated),
+        **_fields(capacity, ("available", "maximum", "description", "updated")),
     }
 
 
 def attribute_item(attribute: Attribute, term: TaxonomyTerm) -> Json:
     return {
-        "id": str(attribute.id),
-        "link_id": str(attribute.link_id),
-        "link_type": attribute.link_type,
-        "link_entity": attribute.link_entity,
-        "taxonomy_term_id": str(attribute.taxonomy_term_id),
-        "value": attribute.value,
-        "label": attribute.label,
+        **_fields(
+            attribute,
+            ("id", "link_id", "link_type", "link_entity", "taxonomy_term_id", "value", "label"),
+        ),
         "taxonomy_term": term_item(term),
     }
 
 
 def link_item(link: ServiceAtLocation) -> Json:
     """A service at a location, without the service or location it links."""
-    return {
-        "id": str(link.id),
-        "service_id": str(link.service_id),
-        "location_id": str(link.location_id),
-        "description": link.description,
-    }
+    return _fields(link, LINK_FIELDS)
+
+
+def phone_item(phone: Any) -> Json:
+    return _fields(phone, PHONE_FIELDS)
+
+
+def schedule_item(schedule: Any) -> Json:
+    return _fields(schedule, SCHEDULE_FIELDS)
+
+
+def language_item(language: Any) -> Json:
+    return _fields(language, LANGUAGE_FIELDS)
+
+
+def metadata_item(row: Any) -> Json:
+    return _fields(row, METADATA_FIELDS)
 
 
 # -- nested shapes, loaded in batches ----------------------------------------------------------
@@ -371,59 +421,3 @@ def redact_location(body: Json) -> Json:
     kept["admin_area"] = body.get("admin_area")
     kept["addresses"] = []
     return kept
-
-
-def phone_item(phone: Any) -> Json:
-    return {
-        "id": str(phone.id),
-        "organization_id": _id(phone.organization_id),
-        "service_id": _id(phone.service_id),
-        "location_id": _id(phone.location_id),
-        "number": phone.number,
-        "extension": phone.extension,
-        "type": phone.type,
-        "description": phone.description,
-    }
-
-
-def schedule_item(schedule: Any) -> Json:
-    return {
-        "id": str(schedule.id),
-        "service_id": _id(schedule.service_id),
-        "location_id": _id(schedule.location_id),
-        "valid_from": schedule.valid_from.isoformat() if schedule.valid_from else None,
-        "valid_to": schedule.valid_to.isoformat() if schedule.valid_to else None,
-        "freq": schedule.freq,
-        "byday": schedule.byday,
-        "opens_at": schedule.opens_at.strftime("%H:%M") if schedule.opens_at else None,
-        "closes_at": schedule.closes_at.strftime("%H:%M") if schedule.closes_at else None,
-        "time_zone": schedule.time_zone,
-        "description": schedule.description,
-        "attending_type": schedule.attending_type,
-        "notes": schedule.notes,
-    }
-
-
-def language_item(language: Any) -> Json:
-    return {
-        "id": str(language.id),
-        "service_id": _id(language.service_id),
-        "location_id": _id(language.location_id),
-        "name": language.name,
-        "code": language.code,
-        "note": language.note,
-    }
-
-
-def metadata_item(row: Any) -> Json:
-    return {
-        "id": str(row.id),
-        "resource_id": str(row.resource_id),
-        "resource_type": row.resource_type,
-        "last_action_date": iso(row.last_action_date),
-        "last_action_type": row.last_action_type,
-        "field_name": row.field_name,
-        "previous_value": row.previous_value,
-        "replacement_value": row.replacement_value,
-        "updated_by": row.updated_by,
-    }
