@@ -12,7 +12,6 @@ and whatever depends on it is refused in turn; the rest of the feed imports. The
 """
 
 import csv
-import json
 import re
 import uuid
 from collections import defaultdict
@@ -25,7 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.geo.regions import region_key
-from api.importers import ImportFileError, Refused
+from api.importers import ImportFileError, Refused, read_json
 from api.models.directory import (
     Address,
     Attribute,
@@ -88,12 +87,7 @@ def read_feed(path: Path) -> dict[str, list[Row]]:
             if name in TABLES:
                 tables[name] = _csv_rows(file)
         return tables
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise ImportFileError("not UTF-8 text") from error
-    except json.JSONDecodeError as error:
-        raise ImportFileError(f"not JSON (line {error.lineno})") from error
+    document = read_json(path)
     records = document.get("contents", [document]) if isinstance(document, dict) else document
     for record in records:
         _flatten(record, tables)
