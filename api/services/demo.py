@@ -80,9 +80,18 @@ class Network:
         self.counts[str(name)] = self.counts.get(str(name), 0) + 1
         return row
 
-    def next_phone(self) -> str:
+    def add_phone(self, owner: str, key: str, **owner_id: Any) -> None:
+        """The next demo number, for the ``owner`` (organization, service) of ``key``."""
         self.serial += 1
-        return _phone(self.serial)
+        self.add(
+            Phone(
+                id=_id("phone", owner, key),
+                number=_phone(self.serial),
+                type="voice",
+                description="Demo number",
+                **owner_id,
+            )
+        )
 
 
 def _area(network: Network, key: str, name: str, bounds: list[float], **fields: Any) -> AdminArea:
@@ -114,15 +123,7 @@ def _organization(network: Network, spec: Spec) -> Organization:
             source_id=f"organization/{key}",
         )
     )
-    network.add(
-        Phone(
-            id=_id("phone", "organization", key),
-            organization_id=organization.id,
-            number=network.next_phone(),
-            type="voice",
-            description="Demo number",
-        )
-    )
+    network.add_phone("organization", key, organization_id=organization.id)
     return organization
 
 
@@ -228,15 +229,7 @@ def _service(
                 taxonomy_term_id=term_id(code),
             )
         )
-    network.add(
-        Phone(
-            id=_id("phone", "service", key),
-            service_id=service.id,
-            number=network.next_phone(),
-            type="voice",
-            description="Demo number",
-        )
-    )
+    network.add_phone("service", key, service_id=service.id)
     for code, name in (("fr", "French"), ("wo", "Wolof")):
         network.add(
             Language(id=_id("language", key, code), service_id=service.id, code=code, name=name)
