@@ -111,6 +111,19 @@ def _coordinates(latitude_text: str, longitude_text: str) -> tuple[float, float]
     return latitude, longitude
 
 
+def _named_place(
+    row: Row, name_column: str, latitude_column: str, longitude_column: str
+) -> tuple[str, tuple[float, float]] | Refused:
+    """The row's name and coordinates, or why it has no usable one."""
+    name = _name(_text(row, name_column))
+    if isinstance(name, Refused):
+        return name
+    place = _coordinates(_text(row, latitude_column), _text(row, longitude_column))
+    if isinstance(place, Refused):
+        return place
+    return name, place
+
+
 def _coordinate_key(text: str) -> str:
     """``12.50`` and ``12.5`` are the same place: hash the number, not its spelling."""
     return repr(float(text)) if _NUMBER.fullmatch(text) else text
@@ -180,12 +193,10 @@ def who_kemri_needs(category: str, facility_type: str) -> tuple[str, ...]:
 
 
 def _parse_who_kemri(row: Row, source_id: str) -> Facility | Refused:
-    name = _name(_text(row, "Facility name"))
-    if isinstance(name, Refused):
-        return name
-    place = _coordinates(_text(row, "Lat"), _text(row, "Long"))
-    if isinstance(place, Refused):
-        return place
+    named = _named_place(row, "Facility name", "Lat", "Long")
+    if isinstance(named, Refused):
+        return named
+    name, place = named
     facility_type = _text(row, "Facility type")
     needs = who_kemri_needs(_text(row, "facility_type_9"), facility_type)
     where = ", ".join(part for part in (_text(row, "Admin1"), _text(row, "Country")) if part)
@@ -258,12 +269,10 @@ def _parse_healthsites(row: Row, source_id: str) -> Facility | Refused:
     status = _text(row, "operational_status").casefold().replace("_", " ").replace("-", " ")
     if status in HEALTHSITES_CLOSED:
         return Refused("not operational according to the source")
-    name = _name(_text(row, "name"))
-    if isinstance(name, Refused):
-        return name
-    place = _coordinates(_text(row, "lat"), _text(row, "lon"))
-    if isinstance(place, Refused):
-        return place
+    named = _named_place(row, "name", "lat", "lon")
+    if isinstance(named, Refused):
+        return named
+    name, place = named
     tags = {kind, *healthcare, *_tag_values(_text(row, "speciality"))}
     needs = (
         (MEDICAL_CARE, MATERNAL_INFANT_HEALTH)
