@@ -430,13 +430,25 @@ def orgs_list(
         typer.echo(f"{row['id']}  {row['kind']:<14} {row['status']:<10} {row['name']}")
 
 
-async def _audit_client(session: "AsyncSession", action: "Action", client: "ClientPublic") -> None:
-    """The operator's change of a client, in the audit trail (actor: the CLI)."""
+def _change_client(
+    change: "Callable[[AsyncSession, Settings], Awaitable[ClientPublic]]",
+    action: "Action",
+    as_json: bool,
+    *,
+    secret_note: bool = False,
+) -> None:
+    """Make the operator's change of a client, record it in the audit trail (actor: the CLI)
+    and print the client."""
     from api.services import audit
 
-    await audit.record(
-        session, audit.CLI, action, "oauth_client", [client.client_id], [client.organization_id]
-    )
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
+        client = await change(session, settings)
+        await audit.record(
+            session, audit.CLI, action, "oauth_client", [client.client_id], [client.organization_id]
+        )
+        return client.model_dump(mode="json")
+
+    _emit(_run_in_transaction(work), as_json, secret_note)
 
 
 @clients_app.command("create")
@@ -480,13 +492,10 @@ def clients_create(
         typer.echo(f"error: {_validation_summary(error)}", err=True)
         raise typer.Exit(2) from error
 
-    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
-        secret_key = settings.secret_key.get_secret_value()
-        created = await clients.create(session, secret_key, body)
-        await _audit_client(session, Action.admin_create, created)
-        return created.model_dump(mode="json")
+    def create(session: "AsyncSession", settings: "Settings") -> "Awaitable[ClientPublic]":
+        return clients.create(session, settings.secret_key.get_secret_value(), body)
 
-    _emit(_run_in_transaction(work), as_json, secret_note=True)
+    _change_client(create, Action.admin_create, as_json, secret_note=True)
 
 
 @clients_app.command("rotate-secret")
@@ -498,13 +507,10 @@ def clients_rotate_secret(
     from api.services import clients
     from api.services.audit import Action
 
-    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
-        secret_key = settings.secret_key.get_secret_value()
-        rotated = await clients.rotate_secret(session, secret_key, client_id)
-        await _audit_client(session, Action.admin_rotate_secret, rotated)
-        return rotated.model_dump(mode="json")
+    def rotate(session: "AsyncSession", settings: "Settings") -> "Awaitable[ClientPublic]":
+        return clients.rotate_secret(session, settings.secret_key.get_secret_value(), client_id)
 
-    _emit(_run_in_transaction(work), as_json, secret_note=True)
+    _change_client(rotate, Action.admin_rotate_secret, as_json, secret_note=True)
 
 
 @clients_app.command("disable")
@@ -516,12 +522,10 @@ def clients_disable(
     from api.services import clients
     from api.services.audit import Action
 
-    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
-        disabled = await clients.disable(session, client_id)
-        await _audit_client(session, Action.admin_disable, disabled)
-        return disabled.model_dump(mode="json")
+    def disable(session: "AsyncSession", settings: "Settings") -> "Awaitable[ClientPublic]":
+        return clients.disable(session, client_id)
 
-    _emit(_run_in_transaction(work), as_json)
+    _change_client(disable, Action.admin_disable, as_json)
 
 
 def _validation_summary(error: "ValidationError") -> str:
