@@ -23,20 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from api.geo.regions import region_key
-from api.models.directory import (
-    Address,
-    AdminArea,
-    Attribute,
-    Language,
-    Location,
-    Phone,
-    Schedule,
-    Service,
-    ServiceArea,
-    ServiceAtLocation,
-    ServiceCapacity,
-    Visibility,
-)
+from api.models import directory
 from api.models.organization import Organization, OrganizationKind
 from api.repositories import demo as repository
 from api.taxonomy import term_id, unit_id
@@ -84,7 +71,7 @@ class Network:
         """The next demo number, for the ``owner`` (organization, service) of ``key``."""
         self.serial += 1
         self.add(
-            Phone(
+            directory.Phone(
                 id=_id("phone", owner, key),
                 number=_phone(self.serial),
                 type="voice",
@@ -94,9 +81,11 @@ class Network:
         )
 
 
-def _area(network: Network, key: str, name: str, bounds: list[float], **fields: Any) -> AdminArea:
-    area: AdminArea = network.add(
-        AdminArea(
+def _area(
+    network: Network, key: str, name: str, bounds: list[float], **fields: Any
+) -> directory.AdminArea:
+    area: directory.AdminArea = network.add(
+        directory.AdminArea(
             id=_id("area", key),
             name=name,
             country="ZZ",
@@ -134,10 +123,10 @@ def _location(
     spec: Spec,
     latitude: float,
     longitude: float,
-    area: AdminArea,
-) -> Location:
-    location: Location = network.add(
-        Location(
+    area: directory.AdminArea,
+) -> directory.Location:
+    location: directory.Location = network.add(
+        directory.Location(
             id=_id("location", key),
             organization_id=organization.id,
             name=f"{spec['name']} (demo)",
@@ -145,13 +134,13 @@ def _location(
             longitude=longitude,
             region_key=region_key(latitude, longitude),
             admin_area_id=area.id,
-            visibility=spec.get("visibility", Visibility.public.value),
+            visibility=spec.get("visibility", directory.Visibility.public.value),
             source=SOURCE,
             source_id=f"location/{key}",
         )
     )
     network.add(
-        Address(
+        directory.Address(
             id=_id("address", key),
             location_id=location.id,
             address_1=f"{len(network.rows) % 90 + 1} Demo street",
@@ -163,7 +152,7 @@ def _location(
         )
     )
     network.add(
-        Language(
+        directory.Language(
             id=_id("language", "location", key, "fr"),
             location_id=location.id,
             code="fr",
@@ -185,13 +174,13 @@ def _hours(spec: Spec) -> tuple[str, time, time]:
 def _service(
     network: Network,
     organization: Organization,
-    locations: list[Location],
+    locations: list[directory.Location],
     spec: Spec,
-    region: AdminArea,
-) -> Service:
+    region: directory.AdminArea,
+) -> directory.Service:
     key = spec["key"]
-    service: Service = network.add(
-        Service(
+    service: directory.Service = network.add(
+        directory.Service(
             id=_id("service", key),
             organization_id=organization.id,
             name=f"{spec['name']} (demo)",
@@ -204,7 +193,7 @@ def _service(
             target_groups=list(spec.get("target_groups", [])),
             accepts_referrals=spec.get("accepts_referrals", True),
             intake_channel=spec.get("intake_channel", "phone"),
-            visibility=spec.get("visibility", Visibility.public.value),
+            visibility=spec.get("visibility", directory.Visibility.public.value),
             translations={"fr": {"name": f"{spec['name_fr']} (démo)"}},
             source=SOURCE,
             source_id=f"service/{key}",
@@ -212,7 +201,7 @@ def _service(
     )
     for location in locations:
         network.add(
-            ServiceAtLocation(
+            directory.ServiceAtLocation(
                 id=_id("service_at_location", key, str(location.id)),
                 service_id=service.id,
                 location_id=location.id,
@@ -221,7 +210,7 @@ def _service(
         )
     for code in spec["needs"]:
         network.add(
-            Attribute(
+            directory.Attribute(
                 id=_id("attribute", key, code),
                 link_id=service.id,
                 link_entity="service",
@@ -232,11 +221,13 @@ def _service(
     network.add_phone("service", key, service_id=service.id)
     for code, name in (("fr", "French"), ("wo", "Wolof")):
         network.add(
-            Language(id=_id("language", key, code), service_id=service.id, code=code, name=name)
+            directory.Language(
+                id=_id("language", key, code), service_id=service.id, code=code, name=name
+            )
         )
     days, opens, closes = _hours(spec)
     network.add(
-        Schedule(
+        directory.Schedule(
             id=_id("schedule", key),
             service_id=service.id,
             freq="WEEKLY",
@@ -250,7 +241,7 @@ def _service(
     if "capacity" in spec:
         capacity = spec["capacity"]
         network.add(
-            ServiceCapacity(
+            directory.ServiceCapacity(
                 id=_id("capacity", key),
                 service_id=service.id,
                 unit_id=unit_id(capacity["unit"]),
@@ -260,7 +251,7 @@ def _service(
         )
     if "service_area" in spec:
         network.add(
-            ServiceArea(
+            directory.ServiceArea(
                 id=_id("service_area", key),
                 service_id=service.id,
                 name=spec["service_area"],
@@ -302,7 +293,11 @@ def _in_district(value: Any, district: Spec) -> Any:
 
 
 def _member(
-    network: Network, spec: Spec, area: AdminArea, region: AdminArea, at: tuple[float, float]
+    network: Network,
+    spec: Spec,
+    area: directory.AdminArea,
+    region: directory.AdminArea,
+    at: tuple[float, float],
 ) -> None:
     """An organisation, its place at ``at`` (latitude, longitude) in ``area``, its services."""
     organization = _organization(network, spec)
@@ -316,7 +311,7 @@ def _member(
         _service(network, organization, places, service, region)
 
 
-def _districts(network: Network, data: Spec, region: AdminArea) -> None:
+def _districts(network: Network, data: Spec, region: directory.AdminArea) -> None:
     """Each district's area, then its organisations (those ``in_every_district``)."""
     templates = [spec for spec in data["organizations"] if spec.get("in_every_district")]
     for district in data["districts"]:
@@ -397,7 +392,7 @@ async def partner_credentials(session: AsyncSession, secret_key: str) -> dict[st
                 name="Relay demo partner (demo)",
                 kind=OrganizationKind.ngo.value,
                 description="The organisation whose client `make run` prints.",
-                visibility=Visibility.partners.value,
+                visibility=directory.Visibility.partners.value,
                 source=SOURCE,
                 source_id=DEMO_PARTNER,
             ),

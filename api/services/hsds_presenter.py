@@ -16,18 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.viewer import Viewer
-from api.models.directory import (
-    Address,
-    Attribute,
-    Location,
-    Service,
-    ServiceArea,
-    ServiceAtLocation,
-    ServiceCapacity,
-    Taxonomy,
-    TaxonomyTerm,
-    Unit,
-)
+from api.models import directory
 from api.models.organization import Organization
 from api.repositories import directory as repository
 
@@ -181,17 +170,17 @@ def organization_item(organization: Organization) -> Json:
     return body
 
 
-def service_item(service: Service) -> Json:
+def service_item(service: directory.Service) -> Json:
     body = _fields(service, SERVICE_FIELDS)
     body["translations"] = service.translations or None
     return body
 
 
-def taxonomy_item(taxonomy: Taxonomy) -> Json:
+def taxonomy_item(taxonomy: directory.Taxonomy) -> Json:
     return _fields(taxonomy, TAXONOMY_FIELDS)
 
 
-def term_item(term: TaxonomyTerm, taxonomy: Taxonomy | None = None) -> Json:
+def term_item(term: directory.TaxonomyTerm, taxonomy: directory.Taxonomy | None = None) -> Json:
     return {
         **_fields(term, ("id", "code", "name", "description", "parent_id")),
         "taxonomy": taxonomy.name if taxonomy else None,
@@ -201,16 +190,16 @@ def term_item(term: TaxonomyTerm, taxonomy: Taxonomy | None = None) -> Json:
     }
 
 
-def location_item(location: Location) -> Json:
+def location_item(location: directory.Location) -> Json:
     """A location's own fields (``Nester.locations`` adds its area, addresses and contacts)."""
     return _fields(location, LOCATION_FIELDS)
 
 
-def address_item(address: Address) -> Json:
+def address_item(address: directory.Address) -> Json:
     return _fields(address, ADDRESS_FIELDS)
 
 
-def service_area_item(area: ServiceArea, geojson: str) -> Json:
+def service_area_item(area: directory.ServiceArea, geojson: str) -> Json:
     return {
         **_fields(area, ("id", "service_id", "name", "description")),
         "extent": geojson,
@@ -218,7 +207,7 @@ def service_area_item(area: ServiceArea, geojson: str) -> Json:
     }
 
 
-def capacity_item(capacity: ServiceCapacity, unit: Unit) -> Json:
+def capacity_item(capacity: directory.ServiceCapacity, unit: directory.Unit) -> Json:
     return {
         **_fields(capacity, ("id", "service_id")),
         "unit": _fields(unit, ("id", "name")),
@@ -227,7 +216,7 @@ def capacity_item(capacity: ServiceCapacity, unit: Unit) -> Json:
     }
 
 
-def attribute_item(attribute: Attribute, term: TaxonomyTerm) -> Json:
+def attribute_item(attribute: directory.Attribute, term: directory.TaxonomyTerm) -> Json:
     return {
         **_fields(
             attribute,
@@ -237,7 +226,7 @@ def attribute_item(attribute: Attribute, term: TaxonomyTerm) -> Json:
     }
 
 
-def link_item(link: ServiceAtLocation) -> Json:
+def link_item(link: directory.ServiceAtLocation) -> Json:
     """A service at a location, without the service or location it links."""
     return _fields(link, LINK_FIELDS)
 
@@ -282,7 +271,7 @@ class Nester:
             for record in ids
         }
 
-    async def locations(self, locations: Sequence[Location]) -> dict[uuid.UUID, Json]:
+    async def locations(self, locations: Sequence[directory.Location]) -> dict[uuid.UUID, Json]:
         ids = [location.id for location in locations]
         contacts = await self._contact_arrays("location_id", ids)
         addresses = await repository.addresses_by_location(self.session, ids)
@@ -306,7 +295,9 @@ class Nester:
             shaped[location.id] = body
         return shaped
 
-    async def services(self, services: Sequence[Service], *, full: bool) -> dict[uuid.UUID, Json]:
+    async def services(
+        self, services: Sequence[directory.Service], *, full: bool
+    ) -> dict[uuid.UUID, Json]:
         ids = [service.id for service in services]
         organizations = await repository.organizations_by_id(
             self.session, list({service.organization_id for service in services})
@@ -385,7 +376,7 @@ class Nester:
         return shaped
 
     async def service_at_locations(
-        self, links: Sequence[ServiceAtLocation], *, full_service: bool
+        self, links: Sequence[directory.ServiceAtLocation], *, full_service: bool
     ) -> list[Json]:
         services = await repository.services_by_id(
             self.session, self.viewer, list({link.service_id for link in links})
