@@ -61,16 +61,23 @@ class ReferralStatus(StrEnum):
     failed = "failed"
 
 
+class ReferralRole(StrEnum):
+    """The caller's side of a referral."""
+
+    sender = "sender"
+    receiver = "receiver"
+
+
 # The side of a referral an organisation is on: the referrals it sent, or those it received. The
 # list's ``box`` parameter says it this way; a referral's view says the same thing as the caller's
-# ``role`` (``Box.role``: sender, receiver).
+# ``role`` (``Box.role``).
 class Box(StrEnum):
     sent = "sent"
     received = "received"
 
     @property
-    def role(self) -> str:
-        return "sender" if self is Box.sent else "receiver"
+    def role(self) -> ReferralRole:
+        return ReferralRole.sender if self is Box.sent else ReferralRole.receiver
 
 
 class ReferralEventType(StrEnum):

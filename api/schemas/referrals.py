@@ -16,6 +16,7 @@ from api.models.referral import (
     ConsentPurpose,
     DataCategory,
     Priority,
+    ReferralRole,
     ReferralStatus,
     SharingProfile,
 )
@@ -323,13 +324,6 @@ class WithheldBecause(StrEnum):
     consent_expired = "consent_expired"
     consent_not_yet_valid = "consent_not_yet_valid"
     consent_missing = "consent_missing"
-
-
-class ReferralRole(StrEnum):
-    """The caller's side of a referral."""
-
-    sender = "sender"
-    receiver = "receiver"
 
 
 class ReferralSummary(Public):

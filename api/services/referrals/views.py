@@ -125,7 +125,7 @@ def view(
         "due_at": referral.due_at.isoformat(),
         "created_at": referral.created_at.isoformat(),
         "updated_at": referral.updated_at.isoformat(),
-        "role": box.role,
+        "role": box.role.value,
     }
     if referral.erased_at is not None:
         body["erased_at"] = referral.erased_at.isoformat()
@@ -268,7 +268,7 @@ async def export(
         session, principal, Action.export, "referral", [referral.id], parties(referral)
     )
     shown = view(referral, Box.received, personal_data(opened), opened.withheld)
-    shown["role"] = opened.box.role
+    shown["role"] = opened.box.role.value
     found = await repository.events(session, referral.id)
     sender = await repository.organization(session, referral.from_organization_id)
     receiver = await repository.organization(session, referral.to_organization_id)
