@@ -80,9 +80,9 @@ class Box(StrEnum):
         return ReferralRole.sender if self is Box.sent else ReferralRole.receiver
 
 
+# What one step of a referral's closed loop records (``referral_event.type``); partners read it
+# in a referral's events. (An enum's docstring would be its description in the OpenAPI.)
 class ReferralEventType(StrEnum):
-    """What one step of a referral's closed loop records (``referral_event.type``)."""
-
     created = "created"
     status_changed = "status_changed"
     note_added = "note_added"

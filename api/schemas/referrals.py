@@ -16,6 +16,7 @@ from api.models.referral import (
     ConsentPurpose,
     DataCategory,
     Priority,
+    ReferralEventType,
     ReferralRole,
     ReferralStatus,
     SharingProfile,
@@ -364,14 +365,6 @@ class ReferralPublic(ReferralSummary):
 class ReferralPage(Public):
     data: list[ReferralSummary]
     meta: CursorMeta
-
-
-class ReferralEventType(StrEnum):
-    created = "created"
-    status_changed = "status_changed"
-    note_added = "note_added"
-    overdue = "overdue"
-    personal_data_erased = "personal_data_erased"
 
 
 class ReferralEventPublic(Public):

@@ -13,7 +13,7 @@ from api.config import Settings
 from api.models.referral import Box, Referral, ReferralEventType, ReferralStatus
 from api.repositories import referrals as repository
 from api.repositories.base import add
-from api.schemas.referrals import Erasure, NoteCreate, StatusChange
+from api.schemas.referrals import Erasure, NoteCreate, StatusChange, WithheldBecause
 from api.services.referrals.errors import (
     InvalidStatusChange,
     InvalidTransition,
@@ -74,10 +74,10 @@ async def change_status(
     return view(referral, box, personal_data(opened), _withheld_after(opened, referral))
 
 
-def _withheld_after(opened: Opened, referral: Referral) -> str | None:
+def _withheld_after(opened: Opened, referral: Referral) -> WithheldBecause | None:
     closed = ReferralStatus(referral.status) in CLOSED_STATUSES
     if opened.withheld is None and opened.box is Box.received and closed:
-        return "closed"
+        return WithheldBecause.closed
     return opened.withheld
 
 
@@ -154,4 +154,4 @@ async def erase(
         )
     referral = await repository.referral(session, principal.organization_id, referral_id)
     assert referral is not None
-    return view(referral, Box.sent, {}, "erased")
+    return view(referral, Box.sent, {}, WithheldBecause.erased)

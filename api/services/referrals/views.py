@@ -4,7 +4,7 @@ history, a list, an export) are audited."""
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from api.models.referral import (
 from api.pagination import read_time_cursor, write_cursor
 from api.repositories import referrals as repository
 from api.repositories.base import act_as
-from api.schemas.referrals import ConsentState
+from api.schemas.referrals import ConsentState, WithheldBecause
 from api.services import audit, consents
 from api.services.audit import Action
 from api.services.consents import PROFILE_CATEGORIES
@@ -47,7 +47,7 @@ class Opened:
     referral: Referral
     box: Box
     data_key: bytes | None
-    withheld: str | None  # why the caller sees no personal data
+    withheld: WithheldBecause | None  # why the caller sees no personal data
 
 
 async def open_for(
@@ -67,20 +67,20 @@ async def open_for(
         raise InsufficientScope([SCOPE_OF_BOX[box].value])
     withheld = None
     if referral.erased_at is not None:
-        withheld = "erased"
+        withheld = WithheldBecause.erased
     elif box is Box.received:
         if ReferralStatus(referral.status) in CLOSED_STATUSES:
-            withheld = "closed"
+            withheld = WithheldBecause.closed
         else:
             consent = await repository.consent(session, referral.consent_id)
             current = consents.state(consent, datetime.now(UTC)) if consent else None
             if current is not ConsentState.active:
-                withheld = f"consent_{current.value if current else 'missing'}"
+                withheld = WithheldBecause(f"consent_{current.value if current else 'missing'}")
     data_key = None
     if withheld is None:
         key = await repository.key_of(session, referral.id)
         if key is None:
-            withheld = "erased"
+            withheld = WithheldBecause.erased
         else:
             data_key = settings.master.unwrap(key.wrapped_key, key.master_version, referral.id)
     return Opened(referral, box, data_key, withheld)
@@ -106,12 +106,8 @@ def personal_data(opened: Opened) -> dict[DataCategory, dict[str, Any]]:
     return {DataCategory(k): v for k, v in json.loads(plaintext).items()}
 
 
-def view(
-    referral: Referral,
-    box: Box,
-    personal: dict[DataCategory, dict[str, Any]],
-    withheld: str | None,
-) -> dict[str, Any]:
+def summary(referral: Referral, box: Box) -> dict[str, Any]:
+    """A referral without any personal data: ids, codes and times, as lists show it."""
     body: dict[str, Any] = {
         "id": str(referral.id),
         "from_organization_id": str(referral.from_organization_id),
@@ -129,8 +125,20 @@ def view(
     }
     if referral.erased_at is not None:
         body["erased_at"] = referral.erased_at.isoformat()
+    return body
+
+
+def view(
+    referral: Referral,
+    box: Box,
+    personal: dict[DataCategory, dict[str, Any]],
+    withheld: WithheldBecause | None,
+) -> dict[str, Any]:
+    """A referral as the caller's side may see it: the sharing profile's personal data, or why
+    none is shown."""
+    body = summary(referral, box)
     if withheld is not None:
-        body["personal_data_withheld"] = withheld
+        body["personal_data_withheld"] = withheld.value
         return body
     shared = PROFILE_CATEGORIES[SharingProfile(referral.sharing_profile)]
     visible = {c: f for c, f in personal.items() if box is Box.sent or c in shared}
@@ -235,9 +243,7 @@ async def listing(
         [row.id for row in page],
         [principal.organization_id],
     )
-    data = [view(row, box, {}, "list") for row in page]
-    for item in data:
-        item.pop("personal_data_withheld", None)
+    data = [summary(row, box) for row in page]
     meta: dict[str, Any] = {"count": len(data), "limit": limit}
     if more:
         last = page[-1]
@@ -276,7 +282,8 @@ async def export(
     assert receiver is not None
     return Export(
         shown,
-        [event_view(event, Opened(referral, opened.box, None, "export")) for event in found],
+        # No note's text in an export (note_withheld): it travels beyond the two organisations.
+        [event_view(event, replace(opened, data_key=None)) for event in found],
         sender,
         receiver,
         await repository.consent(session, referral.consent_id),
