@@ -16,6 +16,7 @@ from api.auth.dependencies import Authenticated, requires
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.deps import SessionDep, SettingsDep
+from api.filters import ReferralFilters
 from api.models.referral import Box, Priority, ReferralStatus
 from api.schemas.fhir import FhirBundle
 from api.schemas.referrals import (
@@ -131,16 +132,13 @@ async def list_referrals(
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=service.LIST_LIMIT)] = 20,
 ) -> dict[str, Any]:
-    return await service.listing(
-        session,
-        principal,
-        box=box,
-        statuses=[item.value for item in status_ or []],
-        priorities=[item.value for item in priority or []],
+    filters = ReferralFilters(
+        box,
+        statuses=tuple(item.value for item in status_ or []),
+        priorities=tuple(item.value for item in priority or []),
         updated_since=updated_since,
-        cursor=cursor,
-        limit=limit,
     )
+    return await service.listing(session, principal, filters, cursor=cursor, limit=limit)
 
 
 @router.get(

@@ -15,6 +15,7 @@ from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.errors import InsufficientScope
+from api.filters import ReferralFilters
 from api.models.organization import Organization
 from api.models.referral import (
     Box,
@@ -212,27 +213,17 @@ async def events(
 async def listing(
     session: AsyncSession,
     principal: Principal,
+    filters: ReferralFilters,
     *,
-    box: Box,
-    statuses: list[str],
-    priorities: list[str],
-    updated_since: datetime | None,
     cursor: str | None,
     limit: int,
 ) -> dict[str, Any]:
     """A page of sent or received referrals: ids, codes and times only, never personal data."""
     await act_as(session, principal.organization_id)
-    require_scope(principal, box)
+    require_scope(principal, filters.box)
     after = read_time_cursor(cursor) if cursor else None
     rows = await repository.listing(
-        session,
-        principal.organization_id,
-        box=box,
-        statuses=statuses,
-        priorities=priorities,
-        updated_since=updated_since,
-        after=after,
-        limit=limit + 1,
+        session, principal.organization_id, filters, after=after, limit=limit + 1
     )
     page, more = rows[:limit], len(rows) > limit
     await audit.record(
@@ -243,7 +234,7 @@ async def listing(
         [row.id for row in page],
         [principal.organization_id],
     )
-    data = [summary(row, box) for row in page]
+    data = [summary(row, filters.box) for row in page]
     meta: dict[str, Any] = {"count": len(data), "limit": limit}
     if more:
         last = page[-1]
