@@ -46,6 +46,7 @@ audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=
 app.add_typer(audit_app, name="audit")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ClientIdArgument = Annotated[str, typer.Argument(help="The client's client_id.")]
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPOSITORY_ROOT / "openapi" / "openapi.json"
@@ -500,7 +501,7 @@ def clients_create(
 
 @clients_app.command("rotate-secret")
 def clients_rotate_secret(
-    client_id: Annotated[str, typer.Argument(help="The client's client_id.")],
+    client_id: ClientIdArgument,
     as_json: JsonOption = False,
 ) -> None:
     """Replace a client's secret; prints the new one once."""
@@ -515,7 +516,7 @@ def clients_rotate_secret(
 
 @clients_app.command("disable")
 def clients_disable(
-    client_id: Annotated[str, typer.Argument(help="The client's client_id.")],
+    client_id: ClientIdArgument,
     as_json: JsonOption = False,
 ) -> None:
     """Disable a client for good and revoke its tokens."""
