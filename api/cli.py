@@ -46,6 +46,7 @@ audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=
 app.add_typer(audit_app, name="audit")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ClientIdArgument = Annotated[str, typer.Argument(help="The client's client_id.")]
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPOSITORY_ROOT / "openapi" / "openapi.json"
@@ -326,71 +327,6 @@ def demo_credentials(as_json: JsonOption = False) -> None:
     )
 
 
-@import_app.command("hsds")
-def import_hsds(
-    path: Annotated[
-        Path, typer.Argument(help="An HSDS JSON file, or a folder of HSDS CSV tables.")
-    ],
-    source: Annotated[
-        str | None, typer.Option(help="Name of the feed (default: the file or folder name).")
-    ] = None,
-    kind: Annotated[str, typer.Option(help="Kind given to the feed's organisations.")] = "ngo",
-    time_zone: Annotated[str, typer.Option(help="IANA time zone of the feed's hours.")] = "UTC",
-    report: Annotated[Path | None, typer.Option(help="Where to write rejected rows (CSV).")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Import an Open Referral HSDS feed; rejected rows are listed with their reason."""
-    import csv
-    import time as clock
-    from datetime import UTC, datetime
-
-    from api.importers.hsds import import_feed
-    from api.models.organization import OrganizationKind
-
-    if not path.exists():
-        typer.echo(f"error: {path} does not exist", err=True)
-        raise typer.Exit(2)
-    try:
-        organization_kind = OrganizationKind(kind)
-    except ValueError as error:
-        typer.echo("error: --kind must be one of " + ", ".join(OrganizationKind), err=True)
-        raise typer.Exit(2) from error
-    feed = source or path.stem
-    started = clock.monotonic()
-
-    async def work(session: "AsyncSession", settings: "Settings") -> Any:
-        return await import_feed(
-            session, path, source=feed, kind=organization_kind, time_zone=time_zone
-        )
-
-    try:
-        result = _run_in_transaction(work)
-    except (ValueError, UnicodeDecodeError) as error:
-        typer.echo(f"error: {path} is not an HSDS JSON document or CSV folder", err=True)
-        raise typer.Exit(2) from error
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    report_path = report or Path(".local/reports") / f"import-hsds-{feed}-{stamp}.csv"
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    with report_path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["table", "id", "reason"])
-        writer.writerows(result.rejected)
-    summary = {
-        "source": feed,
-        "read": result.read,
-        "created": result.created,
-        "already_present": result.present,
-        "rejected": len(result.rejected),
-        "report": str(report_path),
-        "seconds": round(clock.monotonic() - started, 2),
-    }
-    if as_json:
-        typer.echo(json.dumps(summary))
-        return
-    for key, value in summary.items():
-        typer.echo(f"{key}: {value}")
-
-
 @app.command("export")
 def export(
     export_format: Annotated[str, typer.Argument(metavar="FORMAT", help="hsds, csv or geojson")],
@@ -422,9 +358,9 @@ def export(
         typer.echo("error: FORMAT is hsds, csv or geojson; --area is an area id", err=True)
         raise typer.Exit(2) from error
     viewers = {
-        "public": Viewer(sees_partner_records=False, sees_confidential_locations=False),
-        "partners": Viewer(sees_partner_records=True, sees_confidential_locations=False),
-        "confidential": Viewer(sees_partner_records=True, sees_confidential_locations=True),
+        "public": Viewer(sees_partner_records=False, cleared=False),
+        "partners": Viewer(sees_partner_records=True, cleared=False),
+        "confidential": Viewer(sees_partner_records=True, cleared=True),
     }
     if audience not in viewers:
         typer.echo("error: --audience is public, partners or confidential", err=True)
@@ -495,13 +431,25 @@ def orgs_list(
         typer.echo(f"{row['id']}  {row['kind']:<14} {row['status']:<10} {row['name']}")
 
 
-async def _audit_client(session: "AsyncSession", action: "Action", client: "ClientPublic") -> None:
-    """The operator's change of a client, in the audit trail (actor: the CLI)."""
+def _change_client(
+    change: "Callable[[AsyncSession, Settings], Awaitable[ClientPublic]]",
+    action: "Action",
+    as_json: bool,
+    *,
+    secret_note: bool = False,
+) -> None:
+    """Make the operator's change of a client, record it in the audit trail (actor: the CLI)
+    and print the client."""
     from api.services import audit
 
-    await audit.record(
-        session, audit.CLI, action, "oauth_client", [client.client_id], [client.organization_id]
-    )
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
+        client = await change(session, settings)
+        await audit.record(
+            session, audit.CLI, action, "oauth_client", [client.client_id], [client.organization_id]
+        )
+        return client.model_dump(mode="json")
+
+    _emit(_run_in_transaction(work), as_json, secret_note)
 
 
 @clients_app.command("create")
@@ -545,48 +493,40 @@ def clients_create(
         typer.echo(f"error: {_validation_summary(error)}", err=True)
         raise typer.Exit(2) from error
 
-    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
-        secret_key = settings.secret_key.get_secret_value()
-        created = await clients.create(session, secret_key, body)
-        await _audit_client(session, Action.admin_create, created)
-        return created.model_dump(mode="json")
+    def create(session: "AsyncSession", settings: "Settings") -> "Awaitable[ClientPublic]":
+        return clients.create(session, settings.secret_key.get_secret_value(), body)
 
-    _emit(_run_in_transaction(work), as_json, secret_note=True)
+    _change_client(create, Action.admin_create, as_json, secret_note=True)
 
 
 @clients_app.command("rotate-secret")
 def clients_rotate_secret(
-    client_id: Annotated[str, typer.Argument(help="The client's client_id.")],
+    client_id: ClientIdArgument,
     as_json: JsonOption = False,
 ) -> None:
     """Replace a client's secret; prints the new one once."""
     from api.services import clients
     from api.services.audit import Action
 
-    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
-        secret_key = settings.secret_key.get_secret_value()
-        rotated = await clients.rotate_secret(session, secret_key, client_id)
-        await _audit_client(session, Action.admin_rotate_secret, rotated)
-        return rotated.model_dump(mode="json")
+    def rotate(session: "AsyncSession", settings: "Settings") -> "Awaitable[ClientPublic]":
+        return clients.rotate_secret(session, settings.secret_key.get_secret_value(), client_id)
 
-    _emit(_run_in_transaction(work), as_json, secret_note=True)
+    _change_client(rotate, Action.admin_rotate_secret, as_json, secret_note=True)
 
 
 @clients_app.command("disable")
 def clients_disable(
-    client_id: Annotated[str, typer.Argument(help="The client's client_id.")],
+    client_id: ClientIdArgument,
     as_json: JsonOption = False,
 ) -> None:
     """Disable a client for good and revoke its tokens."""
     from api.services import clients
     from api.services.audit import Action
 
-    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
-        disabled = await clients.disable(session, client_id)
-        await _audit_client(session, Action.admin_disable, disabled)
-        return disabled.model_dump(mode="json")
+    def disable(session: "AsyncSession", settings: "Settings") -> "Awaitable[ClientPublic]":
+        return clients.disable(session, client_id)
 
-    _emit(_run_in_transaction(work), as_json)
+    _change_client(disable, Action.admin_disable, as_json)
 
 
 def _validation_summary(error: "ValidationError") -> str:

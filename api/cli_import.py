@@ -1,10 +1,12 @@
-"""``relay import``: public datasets into the directory (health facilities, administrative areas).
+"""``relay import``: public datasets into the directory (health facilities, administrative areas,
+Open Referral HSDS feeds). Every import command lives here.
 
 api/cli.py mounts ``import_app``; this module does not import api/cli.py, so that line can sit
 at the top of it. Runs as the application role, like the other commands. Facilities are
 committed batch by batch (whole facilities only: see api/importers/facilities.py), so a
-re-run after a failure finishes the job; areas in one transaction. Progress goes to stderr and
-only to a terminal; the summary to stdout; refused rows to a CSV report, never to the screen.
+re-run after a failure finishes the job; areas and HSDS feeds in one transaction. Progress goes
+to stderr and only to a terminal; the summary to stdout; refused rows to a CSV report, never to
+the screen.
 """
 
 import asyncio
@@ -13,7 +15,7 @@ import re
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -23,13 +25,15 @@ if TYPE_CHECKING:
     from api.importers.report import ImportReport
 
 import_app = typer.Typer(
-    help="Import public datasets (health facilities, administrative areas) into the directory.",
+    help="Import public datasets (health facilities, administrative areas, HSDS feeds) into the "
+    "directory.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,  # their local variables would print the rows being imported
 )
 
 Advance = Callable[[int], None]
-Work = Callable[["AsyncSession", Advance, Callable[[], Awaitable[None]]], Awaitable["ImportReport"]]
+Result = TypeVar("Result")
+Work = Callable[["AsyncSession", Advance, Callable[[], Awaitable[None]]], Awaitable[Result]]
 
 _ISO3 = re.compile(r"[A-Za-z]{3}")
 _COUNTRY = re.compile(r"[A-Za-z]{2,3}")
@@ -46,7 +50,7 @@ ReportOption = Annotated[
     typer.Option(
         "--report",
         dir_okay=False,
-        help="CSV of refused rows (row, source_id, reason). Default: .local/reports/.",
+        help="CSV report of the rows refused and why. Default: .local/reports/.",
     ),
 ]
 
@@ -60,7 +64,7 @@ def _count_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-def _run(work: Work, *, label: str, total: int | None, batches_committed: bool) -> "ImportReport":
+def _run(work: Work[Result], *, label: str, total: int | None, batches_committed: bool) -> Result:
     """Run ``work`` with a session as the application role and a progress bar on stderr;
     commit at the end (and wherever ``work`` calls the commit it is given)."""
     from rich.console import Console
@@ -86,7 +90,7 @@ def _run(work: Work, *, label: str, total: int | None, batches_committed: bool) 
         disable=not console.is_terminal,
     )
 
-    async def run(advance: Advance) -> "ImportReport":
+    async def run(advance: Advance) -> Result:
         engine = create_engine(Settings())
         try:
             async with create_sessionmaker(engine)() as session:
@@ -247,6 +251,61 @@ def import_areas(
 
     result = _run(work, label="areas", total=None, batches_committed=False)
     _print_summary(result.summary(), as_json)
+
+
+@import_app.command("hsds")
+def import_hsds(
+    path: Annotated[
+        Path,
+        typer.Argument(exists=True, help="An HSDS JSON file, or a folder of HSDS CSV tables."),
+    ],
+    source: Annotated[
+        str | None, typer.Option(help="Name of the feed (default: the file or folder name).")
+    ] = None,
+    kind: Annotated[str, typer.Option(help="Kind given to the feed's organisations.")] = "ngo",
+    time_zone: Annotated[str, typer.Option(help="IANA time zone of the feed's hours.")] = "UTC",
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import an Open Referral HSDS feed: idempotent, one transaction; rejected rows are listed
+    with their reason in the report."""
+    import time
+
+    from api.importers.hsds import HsdsImportResult, import_feed
+    from api.importers.report import default_report_path
+    from api.models.organization import OrganizationKind
+
+    try:
+        organization_kind = OrganizationKind(kind)
+    except ValueError as error:
+        typer.echo("error: --kind must be one of " + ", ".join(OrganizationKind), err=True)
+        raise typer.Exit(2) from error
+    feed = source or path.stem
+    started = time.monotonic()
+
+    async def work(
+        session: "AsyncSession", advance: Advance, commit: Callable[[], Awaitable[None]]
+    ) -> HsdsImportResult:
+        return await import_feed(
+            session, path, source=feed, kind=organization_kind, time_zone=time_zone
+        )
+
+    result = _run(work, label=f"HSDS feed {feed}", total=None, batches_committed=False)
+    report_path = result.write(report or default_report_path("hsds", feed))
+    summary = {
+        "source": feed,
+        "read": result.read,
+        "created": result.created,
+        "already_present": result.present,
+        "rejected": len(result.rejected),
+        "report": str(report_path),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        typer.echo(f"{key}: {value}")
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m api.cli_import` before it is mounted

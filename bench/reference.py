@@ -29,7 +29,7 @@ from api.services.search import DEFAULT_RADIUS_M, SLACK, window_for
 
 LIMIT = 10
 WINDOW = window_for(LIMIT + SLACK)  # rows of the nearest scan read for a LIMIT
-PARTNER = Viewer(sees_partner_records=True, sees_confidential_locations=False)
+PARTNER = Viewer(sees_partner_records=True, cleared=False)
 # Placeholder coordinates, recognised among the bound values and replaced per request.
 LATITUDE, LONGITUDE = -89.123456, -179.654321
 
@@ -93,7 +93,7 @@ class Reference:
                 "service_ids": [c[2] for c in chosen],
                 "location_ids": [c[3] for c in chosen],
                 "cleared": False,
-                "confidential_name": "Confidential location",
+                "redacted_name": "Confidential location",
             }
             rows = await connection.fetch(DETAILS_SQL, *[named[n] for n in DETAILS_ORDER])
         items = [

@@ -35,9 +35,9 @@ from api.services.search import (
 )
 
 NAIROBI = (-1.2921, 36.8219)
-ANONYMOUS = Viewer(sees_partner_records=False, sees_confidential_locations=False)
-PARTNER = Viewer(sees_partner_records=True, sees_confidential_locations=False)
-CLEARED = Viewer(sees_partner_records=True, sees_confidential_locations=True)
+ANONYMOUS = Viewer(sees_partner_records=False, cleared=False)
+PARTNER = Viewer(sees_partner_records=True, cleared=False)
+CLEARED = Viewer(sees_partner_records=True, cleared=True)
 SATURDAY_NOON = datetime.fromisoformat("2026-12-12T12:00:00+03:00")
 SUNDAY_NIGHT = datetime.fromisoformat("2026-12-13T03:00:00+03:00")
 R = DEFAULT_RADIUS_M

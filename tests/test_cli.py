@@ -147,6 +147,23 @@ class TestOnboardingCommands:
         assert key_client.returncode == 0, key_client.stderr
         assert json.loads(key_client.stdout)["client_secret"] is None
 
+    def test_every_import_is_a_relay_import_command(self) -> None:
+        result = run_relay("import", "--help")
+        assert result.returncode == 0, result.stderr
+        for command in ("facilities", "areas", "hsds"):
+            assert command in result.stdout
+
+    def test_an_hsds_feed_that_is_not_json_is_a_clear_error(self, tmp_path: Path) -> None:
+        feed = tmp_path / "feed.json"
+        feed.write_text("{not json")
+        result = run_relay("import", "hsds", str(feed), "--report", str(tmp_path / "r.csv"))
+        assert result.returncode == 2
+        assert "not JSON (line 1)" in result.stderr
+        assert "Traceback" not in result.stderr
+        wrong_kind = run_relay("import", "hsds", str(feed), "--kind", "bakery")
+        assert wrong_kind.returncode == 2
+        assert "--kind must be one of" in wrong_kind.stderr
+
     def test_bad_input_is_a_clear_error(self) -> None:
         result = run_relay("orgs", "create", "--name", "X", "--kind", "bakery")
         assert result.returncode == 2

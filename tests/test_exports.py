@@ -14,8 +14,8 @@ from api.services.demo import _id
 from tests.factories.directory import DemoNetwork, load_demo
 from tests.hsds_conformance import validate_hsds
 
-PUBLIC = Viewer(sees_partner_records=False, sees_confidential_locations=False)
-EVERYTHING = Viewer(sees_partner_records=True, sees_confidential_locations=True)
+PUBLIC = Viewer(sees_partner_records=False, cleared=False)
+EVERYTHING = Viewer(sees_partner_records=True, cleared=True)
 
 
 @pytest.fixture

@@ -47,9 +47,9 @@ POINTS = 100_000
 NAIROBI = shapely.to_wkb(
     shapely.set_srid(shapely.box(36.6, -1.45, 37.1, -1.15), 4326), include_srid=True
 )
-ANONYMOUS = Viewer(sees_partner_records=False, sees_confidential_locations=False)
-PARTNER = Viewer(sees_partner_records=True, sees_confidential_locations=False)
-CLEARED = Viewer(sees_partner_records=True, sees_confidential_locations=True)
+ANONYMOUS = Viewer(sees_partner_records=False, cleared=False)
+PARTNER = Viewer(sees_partner_records=True, cleared=False)
+CLEARED = Viewer(sees_partner_records=True, cleared=True)
 NEED_INDEXES = {
     need_index_name(prefix, code): code
     for code in NEED_CODES
@@ -262,11 +262,7 @@ class TestNearestPlans:
         sequential scan of every (place, need) row. An anonymous caller's search reads the
         index of rows listed to the public: no row listed to partners only is ever visited."""
         column = (
-            "point"
-            if viewer.sees_confidential_locations
-            else "stand_in"
-            if viewer.sees_partner_records
-            else "public"
+            "point" if viewer.cleared else "stand_in" if viewer.sees_partner_records else "public"
         )
         for code in NEED_CODES:
             filters = SearchFilters(needs=(code,), radius_m=radius_m)

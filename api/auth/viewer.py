@@ -14,19 +14,24 @@ from api.models.directory import Location, Visibility
 
 @dataclass(frozen=True)
 class Viewer:
-    """What a caller may see of the directory."""
+    """What a caller may see of the directory.
+
+    A place is ``confidential`` (a shelter); a viewer ``cleared`` for such places (the scope
+    ``directory:confidential``) may locate them; to any other viewer one is ``redacted``: listed
+    without its name, position or address.
+    """
 
     sees_partner_records: bool
-    sees_confidential_locations: bool
+    cleared: bool
 
     @classmethod
     def of(cls, principal: Principal | None) -> "Viewer":
         if principal is None:
-            return cls(sees_partner_records=False, sees_confidential_locations=False)
-        confidential = principal.has(Scope.directory_confidential)
+            return cls(sees_partner_records=False, cleared=False)
+        cleared = principal.has(Scope.directory_confidential)
         return cls(
-            sees_partner_records=principal.has(Scope.directory_read) or confidential,
-            sees_confidential_locations=confidential,
+            sees_partner_records=principal.has(Scope.directory_read) or cleared,
+            cleared=cleared,
         )
 
     @property
@@ -39,12 +44,9 @@ class Viewer:
     @property
     def located_levels(self) -> tuple[str, ...]:
         """Location visibilities whose position this viewer may know, and so may be ranked by."""
-        if self.sees_confidential_locations:
+        if self.cleared:
             return self.levels
         return tuple(level for level in self.levels if level != Visibility.confidential.value)
 
     def redacts(self, location: Location) -> bool:
-        return (
-            location.visibility == Visibility.confidential.value
-            and not self.sees_confidential_locations
-        )
+        return location.visibility == Visibility.confidential.value and not self.cleared

@@ -7,10 +7,22 @@ writes are ``INSERT ... ON CONFLICT DO NOTHING`` (api/repositories/imports.py). 
 insert: a source row that changed since the last import is not updated.
 """
 
+import json
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 # Fixed for good: changing it would give every imported row a new id on the next import.
 IMPORT_NAMESPACE = uuid.UUID("9b1e3f64-2c57-4a8e-b0d3-5f7a1c2e8d49")
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why a row is not imported: a fixed phrase, never the row's values."""
+
+    reason: str
+    detail: str = ""
 
 
 class ImportFileError(ValueError):
@@ -22,3 +34,13 @@ def record_id(source: str, source_id: str, table: str, *extra: str) -> uuid.UUID
     """The primary key of the ``table`` row made from one source row: the same on every run and
     every installation."""
     return uuid.uuid5(IMPORT_NAMESPACE, "/".join((source, source_id, table, *extra)))
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in ``path``; ``ImportFileError`` when it is not UTF-8 JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ImportFileError("not UTF-8 text") from error
+    except json.JSONDecodeError as error:
+        raise ImportFileError(f"not JSON (line {error.lineno})") from error

@@ -14,7 +14,6 @@ make a polygon, a non-polygon or a malformed one is rejected. The whole file is 
 a boundary set half imported would leave points that fall in no area.
 """
 
-import json
 import math
 import re
 import time
@@ -28,7 +27,7 @@ from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.importers import ImportFileError, record_id
+from api.importers import ImportFileError, read_json, record_id
 from api.importers.report import ImportReport, default_report_path
 from api.repositories import imports as repository
 
@@ -88,12 +87,7 @@ def _string(value: Any) -> str:
 
 
 def _features(path: Path) -> list[Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise ImportFileError("not UTF-8 text") from error
-    except json.JSONDecodeError as error:
-        raise ImportFileError(f"not JSON (line {error.lineno})") from error
+    document = read_json(path)
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
         raise ImportFileError("not a GeoJSON FeatureCollection")
     crs = document.get("crs")

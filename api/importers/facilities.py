@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.geo.regions import region_key
-from api.importers import ImportFileError, record_id
+from api.importers import ImportFileError, Refused, record_id
 from api.importers.report import ImportReport, default_report_path
 from api.models.directory import LocationType, ServiceStatus, Visibility
 from api.models.organization import OrganizationKind, OrganizationStatus
@@ -53,14 +53,6 @@ _PHYSICAL = LocationType.physical.value
 _ACTIVE = ServiceStatus.active.value
 _PUBLIC = Visibility.public.value
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-
-
-@dataclass(frozen=True)
-class Refused:
-    """Why a row is not imported: a fixed phrase, never the row's values."""
-
-    reason: str
-    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +109,19 @@ def _coordinates(latitude_text: str, longitude_text: str) -> tuple[float, float]
     if latitude == 0 and longitude == 0:
         return Refused("coordinates are 0,0 (a missing value, not a place)")
     return latitude, longitude
+
+
+def _named_place(
+    row: Row, name_column: str, latitude_column: str, longitude_column: str
+) -> tuple[str, tuple[float, float]] | Refused:
+    """The row's name and coordinates, or why it has no usable one."""
+    name = _name(_text(row, name_column))
+    if isinstance(name, Refused):
+        return name
+    place = _coordinates(_text(row, latitude_column), _text(row, longitude_column))
+    if isinstance(place, Refused):
+        return place
+    return name, place
 
 
 def _coordinate_key(text: str) -> str:
@@ -188,12 +193,10 @@ def who_kemri_needs(category: str, facility_type: str) -> tuple[str, ...]:
 
 
 def _parse_who_kemri(row: Row, source_id: str) -> Facility | Refused:
-    name = _name(_text(row, "Facility name"))
-    if isinstance(name, Refused):
-        return name
-    place = _coordinates(_text(row, "Lat"), _text(row, "Long"))
-    if isinstance(place, Refused):
-        return place
+    named = _named_place(row, "Facility name", "Lat", "Long")
+    if isinstance(named, Refused):
+        return named
+    name, place = named
     facility_type = _text(row, "Facility type")
     needs = who_kemri_needs(_text(row, "facility_type_9"), facility_type)
     where = ", ".join(part for part in (_text(row, "Admin1"), _text(row, "Country")) if part)
@@ -266,12 +269,10 @@ def _parse_healthsites(row: Row, source_id: str) -> Facility | Refused:
     status = _text(row, "operational_status").casefold().replace("_", " ").replace("-", " ")
     if status in HEALTHSITES_CLOSED:
         return Refused("not operational according to the source")
-    name = _name(_text(row, "name"))
-    if isinstance(name, Refused):
-        return name
-    place = _coordinates(_text(row, "lat"), _text(row, "lon"))
-    if isinstance(place, Refused):
-        return place
+    named = _named_place(row, "name", "lat", "lon")
+    if isinstance(named, Refused):
+        return named
+    name, place = named
     tags = {kind, *healthcare, *_tag_values(_text(row, "speciality"))}
     needs = (
         (MEDICAL_CARE, MATERNAL_INFANT_HEALTH)

@@ -2,18 +2,20 @@
 envelope of ``service``/``organization``/``service_at_location`` records, nested) or a tabular
 data package (a folder of CSV files, one per table).
 
-Rows are flattened into tables, checked one by one, and written with ids derived from the
-source and the feed's own ids, so importing the same feed again writes nothing new. A row that
-fails a check (a latitude of 100, a phone that is no number) is rejected with its reason and
-whatever depends on it is skipped; the rest of the feed imports.
+The feed is read into flat tables (``read_feed``), then each table's rows are made into directory
+rows one by one (``_organization``, ``_location``, ... in ``TABLES`` order, so that what a row
+attaches to is made before it), then written in ``WRITE_ORDER``. Ids derive from the source and
+the feed's own ids, so importing the same feed again writes nothing new. A row that fails a check
+(a latitude of 100, a phone that is no number) is refused with a fixed reason, never its values,
+and whatever depends on it is refused in turn; the rest of the feed imports. The caller commits
+(the CLI: once, at the end) and writes the report (``HsdsImportResult.write``).
 """
 
 import csv
-import json
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.geo.regions import region_key
+from api.importers import ImportFileError, Refused, read_json
 from api.models.directory import (
     Address,
     Attribute,
@@ -38,23 +41,20 @@ from api.models.directory import (
 from api.models.organization import Organization, OrganizationKind
 from api.repositories import directory_writes
 
+Row = dict[str, Any]
+
 NAMESPACE = uuid.UUID("3d9d0d64-8b9f-4a53-9f1c-2f7c2b6e5a41")
-TABLES = (
-    "organizations",
-    "services",
-    "locations",
-    "service_at_locations",
-    "addresses",
-    "phones",
-    "schedules",
-    "languages",
-    "taxonomies",
-    "taxonomy_terms",
-    "attributes",
-)
 CSV_NAMES = {"service_at_location": "service_at_locations"}
+REPORT_COLUMNS = ("table", "id", "reason")
+# The column of a row naming its owner in each owning table (phones, schedules, languages).
+OWNER_COLUMNS = {
+    "services": "service_id",
+    "locations": "location_id",
+    "organizations": "organization_id",
+}
 _PHONE = re.compile(r"\+[1-9]\d{6,14}|\d{3,6}")
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_ADDRESS_TYPES = frozenset({"physical", "postal", "virtual"})
 
 
 @dataclass
@@ -63,40 +63,58 @@ class HsdsImportResult:
     created: dict[str, int] = field(default_factory=dict)
     present: dict[str, int] = field(default_factory=dict)
     rejected: list[tuple[str, str, str]] = field(default_factory=list)
-    """(table, the feed's id, reason) for every row not imported."""
+    """(table, the feed's id, reason) for every row not imported, or imported in part."""
 
     def reject(self, table: str, original: Any, reason: str) -> None:
         self.rejected.append((table, str(original or ""), reason))
 
+    def write(self, path: Path) -> Path:
+        """The CSV report of the rows refused."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(REPORT_COLUMNS)
+            writer.writerows(self.rejected)
+        return path
 
-def read_feed(path: Path) -> dict[str, list[dict[str, Any]]]:
+
+def read_feed(path: Path) -> dict[str, list[Row]]:
     """The feed as flat HSDS tables, whatever its shape."""
-    tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    tables: dict[str, list[Row]] = defaultdict(list)
     if path.is_dir():
         for file in sorted(path.glob("*.csv")):
             name = CSV_NAMES.get(file.stem, file.stem)
             if name in TABLES:
-                with file.open(encoding="utf-8-sig", newline="") as handle:
-                    tables[name] = [
-                        {key: value for key, value in row.items() if value not in ("", None)}
-                        for row in csv.DictReader(handle)
-                    ]
+                tables[name] = _csv_rows(file)
         return tables
-    document = json.loads(path.read_text(encoding="utf-8"))
+    document = read_json(path)
     records = document.get("contents", [document]) if isinstance(document, dict) else document
     for record in records:
         _flatten(record, tables)
     return tables
 
 
-def _flatten(record: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -> None:
+def _csv_rows(file: Path) -> list[Row]:
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            return [
+                {key: value for key, value in row.items() if value not in ("", None)}
+                for row in csv.DictReader(handle)
+            ]
+    except UnicodeDecodeError as error:
+        raise ImportFileError(f"{file.name}: not UTF-8 text") from error
+    except csv.Error as error:
+        raise ImportFileError(f"{file.name}: malformed CSV") from error
+
+
+def _flatten(record: Row, tables: dict[str, list[Row]]) -> None:
     if "service" in record or "location" in record:
         service = record.get("service")
         location = record.get("location")
         if service:
-            _service(service, tables)
+            _flatten_service(service, tables)
         if location:
-            _location(location, tables)
+            _flatten_location(location, tables)
         tables["service_at_locations"].append(
             {
                 "id": record.get("id"),
@@ -105,29 +123,29 @@ def _flatten(record: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) ->
             }
         )
     elif "status" in record or "service_at_locations" in record:
-        _service(record, tables)
+        _flatten_service(record, tables)
     else:
-        _organization(record, tables)
+        _flatten_organization(record, tables)
 
 
-def _plain(record: dict[str, Any]) -> dict[str, Any]:
+def _plain(record: Row) -> Row:
     return {key: value for key, value in record.items() if not isinstance(value, dict | list)}
 
 
-def _organization(record: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -> None:
+def _flatten_organization(record: Row, tables: dict[str, list[Row]]) -> None:
     tables["organizations"].append(_plain(record))
     for phone in record.get("phones", []):
         tables["phones"].append({**phone, "organization_id": record.get("id")})
     for location in record.get("locations", []):
-        _location({**location, "organization_id": record.get("id")}, tables)
+        _flatten_location({**location, "organization_id": record.get("id")}, tables)
     for service in record.get("services", []):
-        _service({**service, "organization_id": record.get("id")}, tables)
+        _flatten_service({**service, "organization_id": record.get("id")}, tables)
 
 
-def _service(record: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -> None:
+def _flatten_service(record: Row, tables: dict[str, list[Row]]) -> None:
     organization = record.get("organization")
     if isinstance(organization, dict):
-        _organization(organization, tables)
+        _flatten_organization(organization, tables)
     service = _plain(record)
     service.setdefault("organization_id", (organization or {}).get("id"))
     tables["services"].append(service)
@@ -135,12 +153,12 @@ def _service(record: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) ->
         for item in record.get(name, []):
             tables[name].append({**item, "service_id": record.get("id"), "location_id": None})
     for attribute in record.get("attributes", []):
-        _term(attribute.get("taxonomy_term"), tables)
+        _flatten_term(attribute.get("taxonomy_term"), tables)
         tables["attributes"].append({**_plain(attribute), "link_id": record.get("id")})
     for link in record.get("service_at_locations", []):
         location = link.get("location")
         if location:
-            _location(location, tables)
+            _flatten_location(location, tables)
         tables["service_at_locations"].append(
             {
                 "id": link.get("id"),
@@ -150,7 +168,7 @@ def _service(record: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) ->
         )
 
 
-def _location(record: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -> None:
+def _flatten_location(record: Row, tables: dict[str, list[Row]]) -> None:
     tables["locations"].append(_plain(record))
     for address in record.get("addresses", []):
         tables["addresses"].append({**address, "location_id": record.get("id")})
@@ -159,24 +177,13 @@ def _location(record: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -
             tables[name].append({**item, "location_id": record.get("id"), "service_id": None})
 
 
-def _term(term: dict[str, Any] | None, tables: dict[str, list[dict[str, Any]]]) -> None:
+def _flatten_term(term: Row | None, tables: dict[str, list[Row]]) -> None:
     if not term:
         return
     detail = term.get("taxonomy_detail")
     if isinstance(detail, dict):
         tables["taxonomies"].append(_plain(detail))
     tables["taxonomy_terms"].append(_plain(term))
-
-
-class _Ids:
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def __call__(self, table: str, original: Any) -> uuid.UUID:
-        """The row's id here; a row the feed gives no id to gets one no other row shares."""
-        if original in (None, ""):
-            return uuid.uuid4()
-        return uuid.uuid5(NAMESPACE, f"{self.source}/{table}/{original}")
 
 
 def _float(value: Any) -> float | None:
@@ -198,10 +205,10 @@ def _time(value: Any) -> time | None:
         return None
 
 
-def _unique(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def _unique(rows: Iterable[Row]) -> list[Row]:
     """One row per id. Nested JSON repeats a record under each parent (a phone under its
     service, location and organization): the copies are merged, so every owner is known."""
-    seen: dict[Any, dict[str, Any]] = {}
+    seen: dict[Any, Row] = {}
     for row in rows:
         key = row.get("id") or id(row)
         if key in seen:
@@ -214,6 +221,297 @@ def _unique(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+class _Feed:
+    """The directory rows made so far, by table, with the ids made from the feed's own."""
+
+    def __init__(
+        self, source: str, kind: OrganizationKind, time_zone: str, result: HsdsImportResult
+    ) -> None:
+        self.source = source
+        self.kind = kind
+        self.time_zone = time_zone
+        self.result = result
+        self.rows: dict[str, list[Any]] = defaultdict(list)
+        self.made: dict[str, set[uuid.UUID]] = defaultdict(set)
+
+    def id(self, table: str, original: Any) -> uuid.UUID:
+        """The row's id here; a row the feed gives no id to gets one no other row shares."""
+        if original in (None, ""):
+            return uuid.uuid4()
+        return uuid.uuid5(NAMESPACE, f"{self.source}/{table}/{original}")
+
+    def keep(self, table: str, row: Any) -> None:
+        self.rows[table].append(row)
+        self.made[table].add(row.id)
+
+    def owner(self, item: Row, *tables: str) -> tuple[str, uuid.UUID] | None:
+        """The column and id of the first of ``tables`` whose row the item names was made."""
+        for table in tables:
+            column = OWNER_COLUMNS[table]
+            candidate = self.id(table, item.get(column))
+            if candidate in self.made[table]:
+                return column, candidate
+        return None
+
+    def only_organization(self) -> uuid.UUID | None:
+        """The feed's single organization, for tables that do not name one."""
+        made = self.made["organizations"]
+        return next(iter(made)) if len(made) == 1 else None
+
+
+def _organization(item: Row, feed: _Feed) -> Organization | Refused:
+    if not item.get("name") or not item.get("id"):
+        return Refused("an organization needs an id and a name")
+    return Organization(
+        id=feed.id("organizations", item["id"]),
+        name=str(item["name"])[:200],
+        kind=feed.kind.value,
+        alternate_name=item.get("alternate_name"),
+        description=item.get("description") or "",
+        email=item.get("email"),
+        website=item.get("website"),
+        source=feed.source,
+        source_id=str(item["id"]),
+    )
+
+
+def _location(item: Row, feed: _Feed) -> Location | Refused:
+    latitude, longitude = _float(item.get("latitude")), _float(item.get("longitude"))
+    if (latitude is None) != (longitude is None):
+        return Refused("latitude and longitude come together")
+    located = latitude is not None and longitude is not None
+    if located and not (-90 <= latitude <= 90 and -180 <= longitude <= 180):  # type: ignore[operator]
+        return Refused("coordinates out of range")
+    named = feed.owner(item, "organizations")
+    owner = named[1] if named else feed.only_organization()
+    if owner is None or not item.get("id"):
+        return Refused("no organization to attach the location to")
+    return Location(
+        id=feed.id("locations", item["id"]),
+        organization_id=owner,
+        location_type=item.get("location_type") or "physical",
+        name=item.get("name"),
+        alternate_name=item.get("alternate_name"),
+        description=item.get("description"),
+        transportation=item.get("transportation"),
+        latitude=latitude,
+        longitude=longitude,
+        region_key=region_key(latitude, longitude) if located else None,  # type: ignore[arg-type]
+        external_identifier=item.get("external_identifier"),
+        external_identifier_type=item.get("external_identifier_type"),
+        source=feed.source,
+        source_id=str(item["id"]),
+    )
+
+
+def _service(item: Row, feed: _Feed) -> Service | Refused:
+    status = item.get("status") or "active"
+    if not item.get("id") or not item.get("name"):
+        return Refused("a service needs an id and a name")
+    organization = feed.owner(item, "organizations")
+    if organization is None:
+        return Refused("its organization is not in the feed")
+    if status not in {value.value for value in ServiceStatus}:
+        return Refused("unknown status")
+    minimum, maximum = _int(item.get("minimum_age")), _int(item.get("maximum_age"))
+    if minimum is not None and maximum is not None and minimum > maximum:
+        minimum = maximum = None
+        feed.result.reject("services", item.get("id"), "age range dropped: minimum above maximum")
+    return Service(
+        id=feed.id("services", item["id"]),
+        organization_id=organization[1],
+        name=str(item["name"])[:200],
+        alternate_name=item.get("alternate_name"),
+        description=item.get("description"),
+        url=item.get("url"),
+        email=item.get("email"),
+        status=status,
+        application_process=item.get("application_process"),
+        fees_description=item.get("fees_description"),
+        eligibility_description=item.get("eligibility_description"),
+        minimum_age=minimum,
+        maximum_age=maximum,
+        source=feed.source,
+        source_id=str(item["id"]),
+    )
+
+
+def _service_at_location(item: Row, feed: _Feed) -> ServiceAtLocation | Refused:
+    service = feed.owner(item, "services")
+    location = feed.owner(item, "locations")
+    if service is None or location is None:
+        return Refused("its service or location was not imported")
+    return ServiceAtLocation(
+        id=feed.id("service_at_locations", item.get("id") or f"{service[1]}/{location[1]}"),
+        service_id=service[1],
+        location_id=location[1],
+    )
+
+
+def _address(item: Row, feed: _Feed) -> Address | Refused:
+    missing = [name for name in ("address_1", "city", "country") if not item.get(name)]
+    if missing:
+        return Refused(f"missing {', '.join(missing)}")
+    location = feed.owner(item, "locations")
+    if location is None:
+        return Refused("its location was not imported")
+    address_type = item.get("address_type")
+    return Address(
+        id=feed.id("addresses", item.get("id")),
+        location_id=location[1],
+        attention=item.get("attention"),
+        address_1=item["address_1"],
+        address_2=item.get("address_2"),
+        city=item["city"],
+        region=item.get("region"),
+        state_province=item.get("state_province") or "",
+        postal_code=item.get("postal_code") or "",
+        country=item["country"],
+        address_type=str(address_type) if address_type in _ADDRESS_TYPES else "physical",
+    )
+
+
+def _phone(item: Row, feed: _Feed) -> Phone | Refused:
+    number = re.sub(r"[\s().\"'-]", "", str(item.get("number") or ""))
+    if not _PHONE.fullmatch(number):
+        return Refused("not an E.164 number or short code")
+    owner = feed.owner(item, "services", "locations", "organizations")
+    if owner is None:
+        return Refused("its owner was not imported")
+    column, owner_id = owner
+    owned: dict[str, Any] = {column: owner_id}
+    return Phone(
+        id=feed.id("phones", item.get("id") or f"{owner_id}/{number}"),
+        number=number,
+        extension=_int(item.get("extension")),
+        type=item.get("type"),
+        description=item.get("description"),
+        **owned,
+    )
+
+
+def _schedule(item: Row, feed: _Feed) -> Schedule | Refused:
+    owner = feed.owner(item, "services", "locations")
+    days = [day.strip().upper() for day in str(item.get("byday") or "").split(",") if day.strip()]
+    if owner is None:
+        return Refused("its service or location was not imported")
+    if any(day not in _WEEKDAYS for day in days):
+        return Refused("byday is not a list of weekdays")
+    column, owner_id = owner
+    owned: dict[str, Any] = {column: owner_id}
+    return Schedule(
+        id=feed.id("schedules", item.get("id")),
+        freq=item.get("freq") if item.get("freq") in {"WEEKLY", "MONTHLY"} else "WEEKLY",
+        byday=",".join(days) or None,
+        opens_at=_time(item.get("opens_at")),
+        closes_at=_time(item.get("closes_at")),
+        time_zone=feed.time_zone,
+        description=item.get("description"),
+        attending_type=item.get("attending_type"),
+        notes=item.get("notes"),
+        **owned,
+    )
+
+
+def _language(item: Row, feed: _Feed) -> Language | Refused:
+    code = item.get("code") or item.get("name")
+    owner = feed.owner(item, "services", "locations")
+    if not code or owner is None:
+        return Refused("no code, or its owner was not imported")
+    column, owner_id = owner
+    owned: dict[str, Any] = {column: owner_id}
+    return Language(
+        id=feed.id("languages", item.get("id") or f"{owner_id}/{code}"),
+        name=item.get("name"),
+        code=str(code)[:35],
+        note=item.get("note"),
+        **owned,
+    )
+
+
+def _taxonomy(item: Row, feed: _Feed) -> Taxonomy | Refused:
+    if not item.get("id") or not item.get("name"):
+        return Refused("a taxonomy needs an id and a name")
+    return Taxonomy(
+        id=feed.id("taxonomies", item["id"]),
+        name=f"{item['name']} ({feed.source})",
+        description=item.get("description") or str(item["name"]),
+        uri=item.get("uri"),
+        version=item.get("version"),
+    )
+
+
+def _taxonomy_term(item: Row, feed: _Feed) -> TaxonomyTerm | Refused:
+    taxonomy = feed.id("taxonomies", item.get("taxonomy_id"))
+    if taxonomy not in feed.made["taxonomies"]:
+        # A term whose taxonomy the feed does not carry: one made for its name, or the feed's.
+        name = item.get("taxonomy") or f"taxonomy of {feed.source}"
+        taxonomy = feed.id("taxonomies", name)
+        if taxonomy not in feed.made["taxonomies"]:
+            feed.keep(
+                "taxonomies",
+                Taxonomy(id=taxonomy, name=f"{name} ({feed.source})", description=str(name)),
+            )
+    if not item.get("id") or not item.get("name"):
+        return Refused("a term needs an id and a name")
+    return TaxonomyTerm(
+        id=feed.id("taxonomy_terms", item["id"]),
+        taxonomy_id=taxonomy,
+        code=str(item.get("code") or item["id"]),
+        name=str(item["name"]),
+        description=item.get("description") or str(item["name"]),
+        language=item.get("language"),
+        term_uri=item.get("term_uri"),
+    )
+
+
+def _attribute(item: Row, feed: _Feed) -> Attribute | Refused:
+    term = feed.id("taxonomy_terms", item.get("taxonomy_term_id"))
+    service = feed.id("services", item.get("link_id"))
+    if term not in feed.made["taxonomy_terms"] or service not in feed.made["services"]:
+        return Refused("only links of imported services to imported terms are kept")
+    return Attribute(
+        id=feed.id("attributes", item.get("id") or f"{service}/{term}"),
+        link_id=service,
+        link_entity="service",
+        link_type=item.get("link_type"),
+        taxonomy_term_id=term,
+        value=item.get("value"),
+        label=item.get("label"),
+    )
+
+
+# Each table of the feed and what makes its rows, in the order they are made: a row's owners
+# before it.
+TABLES: dict[str, Callable[[Row, _Feed], Any]] = {
+    "organizations": _organization,
+    "locations": _location,
+    "services": _service,
+    "service_at_locations": _service_at_location,
+    "addresses": _address,
+    "phones": _phone,
+    "schedules": _schedule,
+    "languages": _language,
+    "taxonomies": _taxonomy,
+    "taxonomy_terms": _taxonomy_term,
+    "attributes": _attribute,
+}
+# The order of the inserts: every foreign key's row first.
+WRITE_ORDER = (
+    "organizations",
+    "taxonomies",
+    "taxonomy_terms",
+    "locations",
+    "services",
+    "service_at_locations",
+    "addresses",
+    "phones",
+    "schedules",
+    "languages",
+    "attributes",
+)
+
+
 async def import_feed(
     session: AsyncSession,
     path: Path,
@@ -222,331 +520,24 @@ async def import_feed(
     kind: OrganizationKind = OrganizationKind.ngo,
     time_zone: str = "UTC",
 ) -> HsdsImportResult:
+    """Import the feed at ``path`` (a JSON file or a folder of CSV tables) as ``source``: its
+    organisations get ``kind``, its hours ``time_zone``."""
     tables = {name: _unique(rows) for name, rows in read_feed(path).items()}
     result = HsdsImportResult(read={name: len(rows) for name, rows in tables.items() if rows})
-    new_id = _Ids(source)
-    rows: dict[str, list[Any]] = defaultdict(list)
-    ok: dict[str, set[uuid.UUID]] = defaultdict(set)
-
-    def keep(table: str, row: Any) -> None:
-        rows[table].append(row)
-        ok[table].add(row.id)
-
-    for item in tables.get("organizations", []):
-        if not item.get("name") or not item.get("id"):
-            result.reject("organizations", item.get("id"), "an organization needs an id and a name")
-            continue
-        keep(
-            "organizations",
-            Organization(
-                id=new_id("organizations", item["id"]),
-                name=str(item["name"])[:200],
-                kind=kind.value,
-                alternate_name=item.get("alternate_name"),
-                description=item.get("description") or "",
-                email=item.get("email"),
-                website=item.get("website"),
-                source=source,
-                source_id=str(item["id"]),
-            ),
-        )
-    for item in tables.get("locations", []):
-        latitude, longitude = _float(item.get("latitude")), _float(item.get("longitude"))
-        organization = new_id("organizations", item.get("organization_id"))
-        if (latitude is None) != (longitude is None):
-            result.reject("locations", item.get("id"), "latitude and longitude come together")
-            continue
-        located = latitude is not None and longitude is not None
-        if located and not (-90 <= latitude <= 90 and -180 <= longitude <= 180):  # type: ignore[operator]
-            result.reject("locations", item.get("id"), "coordinates out of range")
-            continue
-        owner = organization if organization in ok["organizations"] else None
-        if owner is None:
-            owner = _only(ok["organizations"])
-        if owner is None or not item.get("id"):
-            result.reject("locations", item.get("id"), "no organization to attach the location to")
-            continue
-        keep(
-            "locations",
-            Location(
-                id=new_id("locations", item["id"]),
-                organization_id=owner,
-                location_type=item.get("location_type") or "physical",
-                name=item.get("name"),
-                alternate_name=item.get("alternate_name"),
-                description=item.get("description"),
-                transportation=item.get("transportation"),
-                latitude=latitude,
-                longitude=longitude,
-                region_key=(
-                    region_key(latitude, longitude)
-                    if latitude is not None and longitude is not None
-                    else None
-                ),
-                external_identifier=item.get("external_identifier"),
-                external_identifier_type=item.get("external_identifier_type"),
-                source=source,
-                source_id=str(item["id"]),
-            ),
-        )
-    for item in tables.get("services", []):
-        organization = new_id("organizations", item.get("organization_id"))
-        status = item.get("status") or "active"
-        if not item.get("id") or not item.get("name"):
-            result.reject("services", item.get("id"), "a service needs an id and a name")
-        elif organization not in ok["organizations"]:
-            result.reject("services", item.get("id"), "its organization is not in the feed")
-        elif status not in {value.value for value in ServiceStatus}:
-            result.reject("services", item.get("id"), "unknown status")
-        else:
-            minimum, maximum = _int(item.get("minimum_age")), _int(item.get("maximum_age"))
-            if minimum is not None and maximum is not None and minimum > maximum:
-                minimum = maximum = None
-                result.reject(
-                    "services", item.get("id"), "age range dropped: minimum above maximum"
-                )
-            keep(
-                "services",
-                Service(
-                    id=new_id("services", item["id"]),
-                    organization_id=organization,
-                    name=str(item["name"])[:200],
-                    alternate_name=item.get("alternate_name"),
-                    description=item.get("description"),
-                    url=item.get("url"),
-                    email=item.get("email"),
-                    status=status,
-                    application_process=item.get("application_process"),
-                    fees_description=item.get("fees_description"),
-                    eligibility_description=item.get("eligibility_description"),
-                    minimum_age=minimum,
-                    maximum_age=maximum,
-                    source=source,
-                    source_id=str(item["id"]),
-                ),
-            )
-    for item in tables.get("service_at_locations", []):
-        service = new_id("services", item.get("service_id"))
-        location = new_id("locations", item.get("location_id"))
-        if service not in ok["services"] or location not in ok["locations"]:
-            result.reject(
-                "service_at_locations", item.get("id"), "its service or location was not imported"
-            )
-            continue
-        keep(
-            "service_at_locations",
-            ServiceAtLocation(
-                id=new_id("service_at_locations", item.get("id") or f"{service}/{location}"),
-                service_id=service,
-                location_id=location,
-            ),
-        )
-    for item in tables.get("addresses", []):
-        location = new_id("locations", item.get("location_id"))
-        missing = [name for name in ("address_1", "city", "country") if not item.get(name)]
-        if location not in ok["locations"] or missing:
-            result.reject(
-                "addresses",
-                item.get("id"),
-                "its location was not imported" if not missing else f"missing {', '.join(missing)}",
-            )
-            continue
-        assert location is not None
-        keep(
-            "addresses",
-            Address(
-                id=new_id("addresses", item.get("id")),
-                location_id=location,
-                attention=item.get("attention"),
-                address_1=item["address_1"],
-                address_2=item.get("address_2"),
-                city=item["city"],
-                region=item.get("region"),
-                state_province=item.get("state_province") or "",
-                postal_code=item.get("postal_code") or "",
-                country=item["country"],
-                address_type=str(item.get("address_type") or "physical")
-                if item.get("address_type") in {"physical", "postal", "virtual"}
-                else "physical",
-            ),
-        )
-    for item in tables.get("phones", []):
-        number = re.sub(r"[\s().\"'-]", "", str(item.get("number") or ""))
-        owners = {
-            "service_id": new_id("services", item.get("service_id")),
-            "location_id": new_id("locations", item.get("location_id")),
-            "organization_id": new_id("organizations", item.get("organization_id")),
-        }
-        phone_owner = next(
-            (
-                (name, value)
-                for name, value in owners.items()
-                if value
-                in ok[
-                    {
-                        "service_id": "services",
-                        "location_id": "locations",
-                        "organization_id": "organizations",
-                    }[name]
-                ]
-            ),
-            None,
-        )
-        if not _PHONE.fullmatch(number):
-            result.reject("phones", item.get("id"), "not an E.164 number or short code")
-        elif phone_owner is None:
-            result.reject("phones", item.get("id"), "its owner was not imported")
-        else:
-            keep(
-                "phones",
-                Phone(
-                    id=new_id("phones", item.get("id") or f"{phone_owner[1]}/{number}"),
-                    number=number,
-                    extension=_int(item.get("extension")),
-                    type=item.get("type"),
-                    description=item.get("description"),
-                    **{phone_owner[0]: phone_owner[1]},
-                ),
-            )
-    for item in tables.get("schedules", []):
-        service = new_id("services", item.get("service_id"))
-        location = new_id("locations", item.get("location_id"))
-        days = [
-            day.strip().upper() for day in str(item.get("byday") or "").split(",") if day.strip()
+    feed = _Feed(source, kind, time_zone, result)
+    for table, make in TABLES.items():
+        for item in tables.get(table, []):
+            made = make(item, feed)
+            if isinstance(made, Refused):
+                result.reject(table, item.get("id"), made.reason)
+            else:
+                feed.keep(table, made)
+    for table in WRITE_ORDER:
+        rows = feed.rows.get(table, [])
+        fresh = [
+            row for row in rows if not await directory_writes.exists(session, type(row), row.id)
         ]
-        opens, closes = _time(item.get("opens_at")), _time(item.get("closes_at"))
-        if service not in ok["services"] and location not in ok["locations"]:
-            result.reject("schedules", item.get("id"), "its service or location was not imported")
-        elif any(day not in _WEEKDAYS for day in days):
-            result.reject("schedules", item.get("id"), "byday is not a list of weekdays")
-        else:
-            owner_fields: dict[str, Any] = (
-                {"service_id": service} if service in ok["services"] else {"location_id": location}
-            )
-            keep(
-                "schedules",
-                Schedule(
-                    id=new_id("schedules", item.get("id")),
-                    freq=item.get("freq")
-                    if item.get("freq") in {"WEEKLY", "MONTHLY"}
-                    else "WEEKLY",
-                    byday=",".join(days) or None,
-                    opens_at=opens,
-                    closes_at=closes,
-                    time_zone=time_zone,
-                    description=item.get("description"),
-                    attending_type=item.get("attending_type"),
-                    notes=item.get("notes"),
-                    **owner_fields,
-                ),
-            )
-    for item in tables.get("languages", []):
-        service = new_id("services", item.get("service_id"))
-        location = new_id("locations", item.get("location_id"))
-        code = item.get("code") or item.get("name")
-        if not code or (service not in ok["services"] and location not in ok["locations"]):
-            result.reject("languages", item.get("id"), "no code, or its owner was not imported")
-            continue
-        keep(
-            "languages",
-            Language(
-                id=new_id("languages", item.get("id") or f"{service or location}/{code}"),
-                name=item.get("name"),
-                code=str(code)[:35],
-                note=item.get("note"),
-                **(
-                    {"service_id": service}
-                    if service in ok["services"]
-                    else {"location_id": location}
-                ),
-            ),
-        )
-    for item in tables.get("taxonomies", []):
-        if not item.get("id") or not item.get("name"):
-            result.reject("taxonomies", item.get("id"), "a taxonomy needs an id and a name")
-            continue
-        keep(
-            "taxonomies",
-            Taxonomy(
-                id=new_id("taxonomies", item["id"]),
-                name=f"{item['name']} ({source})",
-                description=item.get("description") or str(item["name"]),
-                uri=item.get("uri"),
-                version=item.get("version"),
-            ),
-        )
-    for item in tables.get("taxonomy_terms", []):
-        taxonomy = new_id("taxonomies", item.get("taxonomy_id"))
-        if taxonomy not in ok["taxonomies"]:
-            name = item.get("taxonomy") or f"taxonomy of {source}"
-            taxonomy = new_id("taxonomies", name)
-            if taxonomy not in ok["taxonomies"]:
-                keep(
-                    "taxonomies",
-                    Taxonomy(id=taxonomy, name=f"{name} ({source})", description=str(name)),
-                )
-        if not item.get("id") or not item.get("name"):
-            result.reject("taxonomy_terms", item.get("id"), "a term needs an id and a name")
-            continue
-        keep(
-            "taxonomy_terms",
-            TaxonomyTerm(
-                id=new_id("taxonomy_terms", item["id"]),
-                taxonomy_id=taxonomy,
-                code=str(item.get("code") or item["id"]),
-                name=str(item["name"]),
-                description=item.get("description") or str(item["name"]),
-                language=item.get("language"),
-                term_uri=item.get("term_uri"),
-            ),
-        )
-    for item in tables.get("attributes", []):
-        term = new_id("taxonomy_terms", item.get("taxonomy_term_id"))
-        service = new_id("services", item.get("link_id"))
-        if term not in ok["taxonomy_terms"] or service not in ok["services"]:
-            result.reject(
-                "attributes",
-                item.get("id"),
-                "only links of imported services to imported terms are kept",
-            )
-            continue
-        keep(
-            "attributes",
-            Attribute(
-                id=new_id("attributes", item.get("id") or f"{service}/{term}"),
-                link_id=service,
-                link_entity="service",
-                link_type=item.get("link_type"),
-                taxonomy_term_id=term,
-                value=item.get("value"),
-                label=item.get("label"),
-            ),
-        )
-
-    order = (
-        "organizations",
-        "taxonomies",
-        "taxonomy_terms",
-        "locations",
-        "services",
-        "service_at_locations",
-        "addresses",
-        "phones",
-        "schedules",
-        "languages",
-        "attributes",
-    )
-    for table in order:
-        fresh = []
-        for row in rows.get(table, []):
-            if not await directory_writes.exists(session, type(row), row.id):
-                fresh.append(row)
         result.created[table] = len(fresh)
-        result.present[table] = len(rows.get(table, [])) - len(fresh)
+        result.present[table] = len(rows) - len(fresh)
         await directory_writes.add_in_order(session, fresh)
     return result
-
-
-def _only(ids: set[uuid.UUID]) -> uuid.UUID | None:
-    """The feed's single organization, for tables that do not name one."""
-    return next(iter(ids)) if len(ids) == 1 else None

@@ -44,6 +44,9 @@ class DataCategory(StrEnum):
     safety = "safety"  # do not contact directly, the safe channel and times
 
 
+# What each status means (who sets it, after which statuses, whether it closes the referral) is
+# one row of api.services.referrals.statuses.STATUSES; the database's ck_referral_status lists the
+# same values (tests/test_migrations.py compares them). (Docstrings of enums are in the OpenAPI.)
 class ReferralStatus(StrEnum):
     """FHIR R4 ``Task.status`` codes used by the closed loop."""
 
@@ -58,14 +61,33 @@ class ReferralStatus(StrEnum):
     failed = "failed"
 
 
-CLOSED_STATUSES = frozenset(
-    {
-        ReferralStatus.rejected,
-        ReferralStatus.cancelled,
-        ReferralStatus.completed,
-        ReferralStatus.failed,
-    }
-)
+class ReferralRole(StrEnum):
+    """The caller's side of a referral."""
+
+    sender = "sender"
+    receiver = "receiver"
+
+
+# The side of a referral an organisation is on: the referrals it sent, or those it received. The
+# list's ``box`` parameter says it this way; a referral's view says the same thing as the caller's
+# ``role`` (``Box.role``).
+class Box(StrEnum):
+    sent = "sent"
+    received = "received"
+
+    @property
+    def role(self) -> ReferralRole:
+        return ReferralRole.sender if self is Box.sent else ReferralRole.receiver
+
+
+# What one step of a referral's closed loop records (``referral_event.type``); partners read it
+# in a referral's events. (An enum's docstring would be its description in the OpenAPI.)
+class ReferralEventType(StrEnum):
+    created = "created"
+    status_changed = "status_changed"
+    note_added = "note_added"
+    overdue = "overdue"
+    personal_data_erased = "personal_data_erased"
 
 
 class Priority(StrEnum):

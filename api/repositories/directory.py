@@ -623,7 +623,7 @@ def service_ids_in_area(area_id: uuid.UUID, viewer: Viewer) -> Any:
     """
     area = select(col(AdminArea.geom)).where(col(AdminArea.id) == area_id).scalar_subquery()
     inside: Any = func.ST_Intersects(area, func.geometry(col(Location.point)))
-    if not viewer.sees_confidential_locations:
+    if not viewer.cleared:
         listed = aliased(AdminArea, name="listed_area")
         listed_inside = col(Location.admin_area_id).in_(
             select(col(listed.id)).where(func.ST_CoveredBy(col(listed.geom), area))

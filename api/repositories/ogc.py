@@ -171,7 +171,7 @@ def _point_in(box: BoundingBox, location: Any) -> list[Any]:
 def _locatable(viewer: Viewer, location: Any) -> list[Any]:
     """Locations whose position this viewer may learn."""
     conditions: list[Any] = [location.latitude.is_not(None)]
-    if not viewer.sees_confidential_locations:
+    if not viewer.cleared:
         conditions.append(location.visibility != Visibility.confidential.value)
     return conditions
 
@@ -370,7 +370,7 @@ def services_statement(
         confidential = row.c.visibility == Visibility.confidential.value
         located = [row.c.longitude.is_not(None), row.c.latitude.is_not(None)]
         name: Any = row.c.location_name
-        if not viewer.sees_confidential_locations:
+        if not viewer.cleared:
             located.append(row.c.visibility != Visibility.confidential.value)
             name = case((confidential, bindparam("redacted_name", None, Text)), else_=name)
         point = _object(
@@ -428,7 +428,7 @@ async def service_features(
     shape = (
         "services",
         viewer.sees_partner_records,
-        viewer.sees_confidential_locations,
+        viewer.cleared,
         _box_kind(box),
         _direction(keyset),
         _window(keyset.limit),

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from api.filters import ReferralFilters
 from api.models.directory import (
     Attribute,
     Location,
@@ -23,6 +24,7 @@ from api.models.directory import (
 )
 from api.models.organization import Organization
 from api.models.referral import (
+    Box,
     Consent,
     IdempotencyRecord,
     Referral,
@@ -199,23 +201,21 @@ async def erase(session: AsyncSession, referral_id: uuid.UUID, at: datetime, rea
 async def listing(
     session: AsyncSession,
     organization_id: uuid.UUID,
+    filters: ReferralFilters,
     *,
-    sent: bool,
-    statuses: list[str],
-    priorities: list[str],
-    updated_since: datetime | None,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> list[Referral]:
     """A page of the organisation's sent or received referrals, most recently updated first."""
+    sent = filters.box is Box.sent
     party = col(Referral.from_organization_id if sent else Referral.to_organization_id)
     statement = readable_referrals(organization_id).where(party == organization_id)
-    if statuses:
-        statement = statement.where(col(Referral.status).in_(statuses))
-    if priorities:
-        statement = statement.where(col(Referral.priority).in_(priorities))
-    if updated_since is not None:
-        statement = statement.where(col(Referral.updated_at) >= updated_since)
+    if filters.statuses:
+        statement = statement.where(col(Referral.status).in_(filters.statuses))
+    if filters.priorities:
+        statement = statement.where(col(Referral.priority).in_(filters.priorities))
+    if filters.updated_since is not None:
+        statement = statement.where(col(Referral.updated_at) >= filters.updated_since)
     if after is not None:
         statement = statement.where(
             func.row(col(Referral.updated_at), col(Referral.id))

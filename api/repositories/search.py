@@ -6,7 +6,7 @@ Two candidate sets are merged by the service layer:
   asked for, of ``location`` otherwise. For a viewer without ``directory:confidential`` the scan
   runs on ``stand_in``, where a confidential place sits on a point of the area it is listed in
   (chosen from the area alone, never from its real point: migration 0013) and comes back
-  flagged as withheld; one listed in no area has no stand-in and is not ranked at all;
+  flagged as redacted; one listed in no area has no stand-in and is not ranked at all;
 - *covering*: services whose service area contains the point (mobile teams, hotlines).
 """
 
@@ -85,8 +85,8 @@ class Candidate:
     service_id: uuid.UUID
     location_id: uuid.UUID | None
     link_id: uuid.UUID | None
-    distance_m: float  # on the ellipsoid (to the stand-in when withheld)
-    withheld: bool
+    distance_m: float  # on the ellipsoid (to the stand-in when redacted)
+    redacted: bool  # a confidential place the viewer may not locate
     covering: bool
 
 
@@ -165,7 +165,7 @@ def _shape(kind: str, viewer: Viewer, filters: SearchFilters) -> tuple[Any, ...]
     return (
         kind,
         viewer.sees_partner_records,
-        viewer.sees_confidential_locations,
+        viewer.cleared,
         filters.needs,
         filters.age is not None,
         filters.gender is not None,
@@ -242,24 +242,24 @@ def _service_conditions(viewer: Viewer, filters: SearchFilters) -> list[Any]:
 
 
 def _ranking(viewer: Viewer, point: Any, stand_in: Any) -> tuple[Any, list[Any], Any]:
-    """The column to rank by, the location conditions and the ``withheld`` flag for a viewer.
+    """The column to rank by, the location conditions and the ``redacted`` flag for a viewer.
 
     A viewer who may not locate confidential places is ranked against ``stand_in`` (the point
     itself for every other place, a point of its listed area for a confidential one), so one
-    index scan serves both kinds; confidential rows come back flagged ``withheld`` and their
+    index scan serves both kinds; confidential rows come back flagged ``redacted`` and their
     distance is a distance to that point, never shown. Every shelter listed in an area ranks
     at the same point: moving one inside its area changes nothing such a viewer can observe. A
     row without a ranking position (no coordinates; a shelter listed in no area) is no candidate.
     """
-    if viewer.sees_confidential_locations:
+    if viewer.cleared:
         return (
             point,
             [point.is_not(None), col(Location.visibility).in_(viewer.levels)],
             literal(False),
         )
     levels = {*viewer.levels, Visibility.confidential.value}
-    withheld = col(Location.visibility) == Visibility.confidential.value
-    return stand_in, [stand_in.is_not(None), col(Location.visibility).in_(sorted(levels))], withheld
+    redacted = col(Location.visibility) == Visibility.confidential.value
+    return stand_in, [stand_in.is_not(None), col(Location.visibility).in_(sorted(levels))], redacted
 
 
 def area_cover(outline: bytes) -> str:
@@ -294,7 +294,7 @@ def _place_filters(viewer: Viewer, filters: SearchFilters, position: Any, here: 
         )
         conditions.append(position.op("&&", is_comparison=True)(cover))
         conditions.append(func.ST_Intersects(outline, func.geometry(position)))
-        if not viewer.sees_confidential_locations:
+        if not viewer.cleared:
             within = bindparam("areas_within", list(filters.areas_within), ARRAY(Uuid))
             conditions.append(
                 or_(
@@ -368,7 +368,7 @@ def _by_need(
 ) -> Select[Any]:
     """Nearest places meeting one need: an ordered scan of the need's partial GiST index for
     the viewer's class, checking the eligibility filters in the index."""
-    position, place_conditions, withheld = _ranking(
+    position, place_conditions, redacted = _ranking(
         viewer, col(SearchPoint.point), col(SearchPoint.stand_in)
     )
     statement = (
@@ -378,12 +378,12 @@ def _by_need(
             col(SearchPoint.link_id),
             func.ST_Distance(position, here).label("distance"),
             position.op("<->", return_type=Float)(here).label("rank"),
-            withheld.label("withheld"),
+            redacted.label("redacted"),
             # A second wall behind the triggers: whether the row still ranks at the place's own
             # stand-in (checked in the select, not the filter, to leave the plan alone).
             (
                 literal(True)
-                if viewer.sees_confidential_locations
+                if viewer.cleared
                 else func.ST_AsBinary(position) == func.ST_AsBinary(col(Location.stand_in))
             ).label("current"),
         )
@@ -404,7 +404,7 @@ def _by_need(
 
 def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, window: int) -> Select[Any]:
     """Nearest places whatever they offer: an ordered scan of the location's GiST index."""
-    position, place_conditions, withheld = _ranking(
+    position, place_conditions, redacted = _ranking(
         viewer, col(Location.point), col(Location.stand_in)
     )
     statement = (
@@ -414,7 +414,7 @@ def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, window: int) ->
             col(ServiceAtLocation.id),
             func.ST_Distance(position, here).label("distance"),
             position.op("<->", return_type=Float)(here).label("rank"),
-            withheld.label("withheld"),
+            redacted.label("redacted"),
             literal(True).label("current"),
         )
         .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
@@ -474,8 +474,8 @@ async def nearest_located(
     rows = await compiled.fetch(database, **_values(filters, latitude, longitude))
     return Window(
         candidates=[
-            Candidate(service_id, location_id, link_id, float(distance), bool(withheld), False)
-            for service_id, location_id, link_id, distance, _, withheld, current in rows
+            Candidate(service_id, location_id, link_id, float(distance), bool(redacted), False)
+            for service_id, location_id, link_id, distance, _, redacted, current in rows
             if current
         ],
         exhausted=len(rows) < window,
@@ -549,17 +549,17 @@ DETAILS = text(
       ))::text AS service,
       CASE WHEN l.id IS NOT NULL THEN json_strip_nulls(json_build_object(
         'id', l.id, 'location_type', l.location_type,
-        'name', CASE WHEN hidden.redacted THEN :confidential_name ELSE l.name END,
-        'description', CASE WHEN hidden.redacted THEN NULL ELSE l.description END,
-        'latitude', CASE WHEN hidden.redacted THEN NULL ELSE l.latitude END,
-        'longitude', CASE WHEN hidden.redacted THEN NULL ELSE l.longitude END,
+        'name', CASE WHEN place.redacted THEN :redacted_name ELSE l.name END,
+        'description', CASE WHEN place.redacted THEN NULL ELSE l.description END,
+        'latitude', CASE WHEN place.redacted THEN NULL ELSE l.latitude END,
+        'longitude', CASE WHEN place.redacted THEN NULL ELSE l.longitude END,
         'visibility', l.visibility,
-        'confidential', CASE WHEN hidden.redacted THEN true END,
-        'translations', CASE WHEN NOT hidden.redacted THEN nullif(l.translations, '{}'::jsonb) END,
+        'confidential', CASE WHEN place.redacted THEN true END,
+        'translations', CASE WHEN NOT place.redacted THEN nullif(l.translations, '{}'::jsonb) END,
         'admin_area', (
           SELECT json_build_object('id', area.id, 'name', area.name, 'level', area.level)
           FROM admin_area AS area WHERE area.id = l.admin_area_id),
-        'addresses', CASE WHEN hidden.redacted THEN '[]'::json ELSE (
+        'addresses', CASE WHEN place.redacted THEN '[]'::json ELSE (
           SELECT json_agg(json_build_object(
             'address_1', a.address_1, 'address_2', a.address_2, 'city', a.city,
             'region', a.region, 'state_province', a.state_province,
@@ -581,7 +581,7 @@ DETAILS = text(
       )::text AS capacity,
       hours.schedules::text AS schedules,
       offered.codes AS needs,
-      coalesce(hidden.redacted, false) AS redacted
+      coalesce(place.redacted, false) AS redacted
     FROM unnest(CAST(:service_ids AS uuid[]), CAST(:location_ids AS uuid[]))
          WITH ORDINALITY AS wanted(service_id, location_id, position)
     JOIN service AS s ON s.id = wanted.service_id
@@ -589,7 +589,7 @@ DETAILS = text(
     LEFT JOIN location AS l ON l.id = wanted.location_id
     CROSS JOIN LATERAL (
       SELECT l.visibility = 'confidential' AND NOT CAST(:cleared AS boolean) AS redacted
-    ) AS hidden
+    ) AS place
     CROSS JOIN LATERAL (
       -- An aggregate, so that the subquery is run once per row, not once per mention.
       SELECT coalesce(array_agg(term.code ORDER BY term.code), '{}') AS codes
@@ -627,7 +627,7 @@ class Details:
 
 
 async def details(
-    database: Database, viewer: Viewer, candidates: list[Candidate], confidential_name: str
+    database: Database, viewer: Viewer, candidates: list[Candidate], redacted_name: str
 ) -> list[Details | None]:
     """What each candidate shows, in the candidates' order (one query); None for one whose
     service or place was deleted since it was found (each statement sees what is committed
@@ -638,8 +638,8 @@ async def details(
         database,
         service_ids=[c.service_id for c in candidates],
         location_ids=[c.location_id for c in candidates],
-        cleared=viewer.sees_confidential_locations,
-        confidential_name=confidential_name,
+        cleared=viewer.cleared,
+        redacted_name=redacted_name,
     )
     shown: list[Details | None] = [None] * len(candidates)
     for position, service, location, capacity, schedules, needs, redacted in rows:

@@ -21,11 +21,11 @@ from api.schemas.directory import (
 )
 from api.schemas.hsds import HsdsLocation, HsdsOrganization, HsdsService
 from api.services import directory as service
-from api.services import hsds
+from api.services import hsds, hsds_presenter
 from api.services.directory import etag
 
 router = APIRouter(prefix="/v1", tags=["directory"])
-OWNER = Viewer(sees_partner_records=True, sees_confidential_locations=True)
+OWNER = Viewer(sees_partner_records=True, cleared=True)
 IfMatch = Annotated[
     str | None,
     Header(description="The ETag you last read; required on PATCH (412 when stale)."),
@@ -137,8 +137,8 @@ async def create_location(
     organization_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Any:
     created = await service.create_location(session, principal, body, organization_id)
-    shaped = await hsds.Nester(session, OWNER).locations([created])
-    response = _with_etag(hsds.clean(shaped[created.id]), created.version, 201)
+    shaped = await hsds_presenter.Nester(session, OWNER).locations([created])
+    response = _with_etag(hsds_presenter.clean(shaped[created.id]), created.version, 201)
     response.headers["Location"] = f"/v1/locations/{created.id}"
     return response
 
@@ -153,8 +153,8 @@ async def get_location(
     location_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
 ) -> Any:
     found = await service.get_writable_location(session, principal, location_id)
-    shaped = await hsds.Nester(session, OWNER).locations([found])
-    return _with_etag(hsds.clean(shaped[found.id]), found.version)
+    shaped = await hsds_presenter.Nester(session, OWNER).locations([found])
+    return _with_etag(hsds_presenter.clean(shaped[found.id]), found.version)
 
 
 @router.patch(
@@ -171,8 +171,8 @@ async def update_location(
     if_match: IfMatch = None,
 ) -> Any:
     updated = await service.update_location(session, principal, location_id, body, if_match)
-    shaped = await hsds.Nester(session, OWNER).locations([updated])
-    return _with_etag(hsds.clean(shaped[updated.id]), updated.version)
+    shaped = await hsds_presenter.Nester(session, OWNER).locations([updated])
+    return _with_etag(hsds_presenter.clean(shaped[updated.id]), updated.version)
 
 
 @router.patch(
@@ -189,4 +189,5 @@ async def update_organization(
     if_match: IfMatch = None,
 ) -> Any:
     updated = await service.update_organization(session, principal, organization_id, body, if_match)
-    return _with_etag(hsds.clean(hsds.organization_item(updated)), updated.version)
+    shaped = hsds_presenter.clean(hsds_presenter.organization_item(updated))
+    return _with_etag(shaped, updated.version)

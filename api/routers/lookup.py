@@ -213,7 +213,7 @@ async def export(request: Request, session: SessionDep, sessionmaker: SessionMak
         raise InvalidExport(words("error.area")) from error
     area_id = uuid.UUID(chain[-1].id)
     export_format = ExportFormat(chosen)
-    public = Viewer(sees_partner_records=False, sees_confidential_locations=False)
+    public = Viewer(sees_partner_records=False, cleared=False)
 
     async def body() -> AsyncIterator[bytes]:
         async with transaction(sessionmaker) as stream_session:

@@ -16,7 +16,8 @@ from api.auth.dependencies import Authenticated, requires
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
 from api.deps import SessionDep, SettingsDep
-from api.models.referral import Priority, ReferralStatus
+from api.filters import ReferralFilters
+from api.models.referral import Box, Priority, ReferralStatus
 from api.schemas.fhir import FhirBundle
 from api.schemas.referrals import (
     Erasure,
@@ -30,15 +31,9 @@ from api.schemas.referrals import (
 )
 from api.services import fhir
 from api.services import referrals as service
-from api.services.referrals import Role
 from api.web import render
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
-
-
-class Box(StrEnum):
-    sent = "sent"
-    received = "received"
 
 
 Sender = Annotated[Principal, requires(Scope.referrals_send)]
@@ -129,22 +124,21 @@ async def list_referrals(
     session: SessionDep,
     principal: Authenticated,
     box: Annotated[Box, Query(description="sent: referrals you sent; received: sent to you")],
-    status_: Annotated[list[ReferralStatus] | None, Query(alias="status", max_length=9)] = None,
-    priority: Annotated[list[Priority] | None, Query(max_length=4)] = None,
+    status_: Annotated[
+        list[ReferralStatus] | None, Query(alias="status", max_length=len(ReferralStatus))
+    ] = None,
+    priority: Annotated[list[Priority] | None, Query(max_length=len(Priority))] = None,
     updated_since: Annotated[datetime | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=service.LIST_LIMIT)] = 20,
 ) -> dict[str, Any]:
-    return await service.listing(
-        session,
-        principal,
-        box=Role.sender if box is Box.sent else Role.receiver,
-        statuses=[item.value for item in status_ or []],
-        priorities=[item.value for item in priority or []],
+    filters = ReferralFilters(
+        box,
+        statuses=tuple(item.value for item in status_ or []),
+        priorities=tuple(item.value for item in priority or []),
         updated_since=updated_since,
-        cursor=cursor,
-        limit=limit,
     )
+    return await service.listing(session, principal, filters, cursor=cursor, limit=limit)
 
 
 @router.get(

@@ -16,6 +16,8 @@ from api.models.referral import (
     ConsentPurpose,
     DataCategory,
     Priority,
+    ReferralEventType,
+    ReferralRole,
     ReferralStatus,
     SharingProfile,
 )
@@ -325,13 +327,6 @@ class WithheldBecause(StrEnum):
     consent_missing = "consent_missing"
 
 
-class ReferralRole(StrEnum):
-    """The caller's side of a referral."""
-
-    sender = "sender"
-    receiver = "receiver"
-
-
 class ReferralSummary(Public):
     """A referral without personal data, as lists show it."""
 
@@ -370,14 +365,6 @@ class ReferralPublic(ReferralSummary):
 class ReferralPage(Public):
     data: list[ReferralSummary]
     meta: CursorMeta
-
-
-class ReferralEventType(StrEnum):
-    created = "created"
-    status_changed = "status_changed"
-    note_added = "note_added"
-    overdue = "overdue"
-    personal_data_erased = "personal_data_erased"
 
 
 class ReferralEventPublic(Public):

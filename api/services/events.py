@@ -17,7 +17,7 @@ from api.auth.scopes import Scope
 from api.config import Settings
 from api.errors import Gone, InsufficientScope, Unprocessable
 from api.models.events import EventType, OutboxEvent
-from api.models.referral import Consent, Referral
+from api.models.referral import Consent, Referral, ReferralEventType
 from api.pagination import InvalidCursor, read_parts, write_cursor
 from api.repositories import events as repository
 from api.repositories import referrals as referral_repository
@@ -27,12 +27,12 @@ FEED_LIMIT = 500
 SEQUENCE_BATCH = 5000
 FEED_SCOPES = (Scope.referrals_send, Scope.referrals_receive, Scope.webhooks_manage)
 # A referral_event's type to the partner event it becomes.
-REFERRAL_EVENTS = {
-    "created": EventType.referral_created,
-    "status_changed": EventType.referral_status_changed,
-    "note_added": EventType.referral_note_added,
-    "overdue": EventType.referral_overdue,
-    "personal_data_erased": EventType.referral_erased,
+REFERRAL_EVENTS: dict[ReferralEventType, EventType] = {
+    ReferralEventType.created: EventType.referral_created,
+    ReferralEventType.status_changed: EventType.referral_status_changed,
+    ReferralEventType.note_added: EventType.referral_note_added,
+    ReferralEventType.overdue: EventType.referral_overdue,
+    ReferralEventType.personal_data_erased: EventType.referral_erased,
 }
 
 
@@ -60,7 +60,7 @@ def _row(
 
 
 async def referral_changed(
-    session: AsyncSession, referral: Referral, kind: str, sequence: int
+    session: AsyncSession, referral: Referral, kind: ReferralEventType, sequence: int
 ) -> None:
     """Both parties of the referral hear of each step of it."""
     event_type = REFERRAL_EVENTS[kind]

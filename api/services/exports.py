@@ -107,7 +107,7 @@ def csv_rows(service: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def geojson_features(service: dict[str, Any]) -> list[dict[str, Any]]:
-    """One point feature per place; a place whose position is withheld has no geometry."""
+    """One point feature per place; a redacted place has no geometry."""
     features = []
     for row, location in zip(csv_rows(service), _places(service), strict=True):
         located = "latitude" in location and "longitude" in location

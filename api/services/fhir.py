@@ -14,6 +14,7 @@ from typing import Any
 
 from api.models.organization import Organization
 from api.models.referral import Consent, ReferralStatus
+from api.services.referrals.statuses import STATUSES
 
 # Relay's own code systems: URNs, the same on every installation (not addresses to fetch).
 RELAY = "urn:relay"
@@ -23,19 +24,6 @@ REASON_SYSTEM = f"{RELAY}:codesystem:referral-status-reason"
 OUTCOME_SYSTEM = f"{RELAY}:codesystem:referral-outcome"
 PURPOSE_SYSTEM = f"{RELAY}:codesystem:consent-purpose"
 PATIENT_NAMESPACE = uuid.UUID("3a3c6a48-1a48-4b57-9e0e-3b1f8c1e6f21")
-
-# ServiceRequest.status from the Task's status.
-REQUEST_STATUS = {
-    ReferralStatus.requested: "active",
-    ReferralStatus.received: "active",
-    ReferralStatus.accepted: "active",
-    ReferralStatus.in_progress: "active",
-    ReferralStatus.on_hold: "on-hold",
-    ReferralStatus.completed: "completed",
-    ReferralStatus.rejected: "revoked",
-    ReferralStatus.cancelled: "revoked",
-    ReferralStatus.failed: "revoked",
-}
 
 
 def _urn(identifier: uuid.UUID | str) -> str:
@@ -94,7 +82,7 @@ def bundle(
     service_request: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "id": str(request_id),
-        "status": REQUEST_STATUS[status],
+        "status": STATUSES[status].service_request,
         "intent": "order",
         "category": [_concept("http://snomed.info/sct", "3457005", "Patient referral")],
         "priority": view["priority"],

@@ -1,19 +1,13 @@
-"""The HSDS 3.1 read API: directory rows shaped as HSDS objects for one viewer.
-
-Shapes follow the HSDS compiled schemas: list items carry one-to-one fields (and, for services,
-the organization), ``full`` objects carry every related array. Nulls are omitted. A
-confidential location is redacted for viewers without ``directory:confidential``: no
-coordinates, address, name or description, only its administrative area and the contact
-channels (phones) of its service. In a proximity search (``lat``/``long`` or ``postcode``) such a
-viewer does not get it at all: its rank, distance or presence within a radius would locate it.
+"""The HSDS 3.1 read API: which directory rows a viewer gets, paged in HSDS's envelope, shaped by
+``api.services.hsds_presenter``. A confidential location is listed redacted to a viewer not
+cleared for it; in a proximity search (``lat``/``long`` or ``postcode``) such a viewer does not
+get it at all: its rank, distance or presence within a radius would locate it.
 """
 
 import math
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,18 +15,10 @@ from api.auth.viewer import Viewer
 from api.db import SessionMaker, transaction
 from api.errors import NotFound, UnprocessableParameter
 from api.filters import DirectoryFilters
-from api.models.directory import (
-    Location,
-    Service,
-    ServiceAtLocation,
-    Taxonomy,
-    TaxonomyTerm,
-)
-from api.models.organization import Organization
 from api.repositories import directory as repository
+from api.services.hsds_presenter import Json, Nester, clean, iso, taxonomy_item, term_item
 
 HSDS_VERSION = "3.1"
-CONFIDENTIAL_LOCATION_NAME = "Confidential location"
 NDJSON_BATCH = 500
 
 
@@ -92,9 +78,6 @@ class Paging:
         return (self.page - 1) * self.per_page
 
 
-Json = dict[str, Any]
-
-
 def envelope(contents: list[Json], total: int, paging: Paging) -> Json:
     total_pages = max(1, math.ceil(total / paging.per_page))
     return {
@@ -106,374 +89,6 @@ def envelope(contents: list[Json], total: int, paging: Paging) -> Json:
         "last_page": paging.page >= total_pages,
         "empty": total == 0,
         "contents": contents,
-    }
-
-
-def clean(body: Json) -> Json:
-    """Drop nulls (HSDS: omitted rather than null), recursively."""
-    return {key: _cleaned(item) for key, item in body.items() if item is not None}
-
-
-def _cleaned(value: Any) -> Any:
-    if isinstance(value, dict):
-        return clean(value)
-    if isinstance(value, list):
-        return [_cleaned(item) for item in value]
-    return value
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def _id(value: uuid.UUID | None) -> str | None:
-    return str(value) if value is not None else None
-
-
-# -- one-to-one shapes --------------------------------------------------------------------------
-
-
-def organization_item(organization: Organization) -> Json:
-    return {
-        "id": str(organization.id),
-        "name": organization.name,
-        "alternate_name": organization.alternate_name,
-        "description": organization.description or "",
-        "email": organization.email,
-        "website": organization.website,
-        "kind": organization.kind,
-        "visibility": organization.visibility,
-        "translations": organization.translations or None,
-        "last_modified": _iso(organization.last_modified),
-    }
-
-
-def service_item(service: Service) -> Json:
-    return {
-        "id": str(service.id),
-        "organization_id": str(service.organization_id),
-        "name": service.name,
-        "alternate_name": service.alternate_name,
-        "description": service.description,
-        "url": service.url,
-        "email": service.email,
-        "status": service.status,
-        "application_process": service.application_process,
-        "fees_description": service.fees_description,
-        "eligibility_description": service.eligibility_description,
-        "minimum_age": service.minimum_age,
-        "maximum_age": service.maximum_age,
-        "last_modified": _iso(service.last_modified),
-        "genders": service.genders,
-        "target_groups": service.target_groups,
-        "accepts_referrals": service.accepts_referrals,
-        "intake_channel": service.intake_channel,
-        "visibility": service.visibility,
-        "translations": service.translations or None,
-    }
-
-
-def taxonomy_item(taxonomy: Taxonomy) -> Json:
-    return {
-        "id": str(taxonomy.id),
-        "name": taxonomy.name,
-        "description": taxonomy.description,
-        "uri": taxonomy.uri,
-        "version": taxonomy.version,
-    }
-
-
-def term_item(term: TaxonomyTerm, taxonomy: Taxonomy | None = None) -> Json:
-    return {
-        "id": str(term.id),
-        "code": term.code,
-        "name": term.name,
-        "description": term.description,
-        "parent_id": _id(term.parent_id),
-        "taxonomy": taxonomy.name if taxonomy else None,
-        "taxonomy_detail": taxonomy_item(taxonomy) if taxonomy else None,
-        "taxonomy_id": str(term.taxonomy_id),
-        "language": term.language,
-        "term_uri": term.term_uri,
-        "translations": term.translations or None,
-    }
-
-
-# -- nested shapes, loaded in batches ----------------------------------------------------------
-
-
-class Nester:
-    """Loads and shapes the related arrays of many records with one query per table."""
-
-    def __init__(self, session: AsyncSession, viewer: Viewer) -> None:
-        self.session = session
-        self.viewer = viewer
-
-    async def locations(self, locations: Sequence[Location]) -> dict[uuid.UUID, Json]:
-        ids = [location.id for location in locations]
-        phones = await repository.phones_by(self.session, "location_id", ids)
-        schedules = await repository.schedules_by(self.session, "location_id", ids)
-        languages = await repository.languages_by(self.session, "location_id", ids)
-        addresses = await repository.addresses_by_location(self.session, ids)
-        areas = await repository.area_labels(
-            self.session, [loc.admin_area_id for loc in locations if loc.admin_area_id]
-        )
-        shaped: dict[uuid.UUID, Json] = {}
-        for location in locations:
-            area = areas.get(location.admin_area_id) if location.admin_area_id else None
-            body: Json = {
-                "id": str(location.id),
-                "location_type": location.location_type,
-                "organization_id": str(location.organization_id),
-                "name": location.name,
-                "alternate_name": location.alternate_name,
-                "description": location.description,
-                "transportation": location.transportation,
-                "latitude": location.latitude,
-                "longitude": location.longitude,
-                "external_identifier": location.external_identifier,
-                "external_identifier_type": location.external_identifier_type,
-                "region_key": location.region_key,
-                "visibility": location.visibility,
-                "admin_area": (
-                    {"id": str(area.id), "name": area.name, "level": area.level} if area else None
-                ),
-                "translations": location.translations or None,
-                "addresses": [
-                    {
-                        "id": str(address.id),
-                        "location_id": str(address.location_id),
-                        "attention": address.attention,
-                        "address_1": address.address_1,
-                        "address_2": address.address_2,
-                        "city": address.city,
-                        "region": address.region,
-                        "state_province": address.state_province,
-                        "postal_code": address.postal_code,
-                        "country": address.country,
-                        "address_type": address.address_type,
-                    }
-                    for address in addresses.get(location.id, [])
-                ],
-                "phones": [phone_item(phone) for phone in phones.get(location.id, [])],
-                "schedules": [schedule_item(item) for item in schedules.get(location.id, [])],
-                "languages": [language_item(item) for item in languages.get(location.id, [])],
-            }
-            if self.viewer.redacts(location):
-                body = redact_location(body)
-            shaped[location.id] = body
-        return shaped
-
-    async def services(self, services: Sequence[Service], *, full: bool) -> dict[uuid.UUID, Json]:
-        ids = [service.id for service in services]
-        organizations = await repository.organizations_by_id(
-            self.session, list({service.organization_id for service in services})
-        )
-        shaped: dict[uuid.UUID, Json] = {}
-        for service in services:
-            body = service_item(service)
-            organization = organizations.get(service.organization_id)
-            if organization is not None:
-                body["organization"] = organization_item(organization)
-            shaped[service.id] = body
-        if not full:
-            return shaped
-
-        phones = await repository.phones_by(self.session, "service_id", ids)
-        schedules = await repository.schedules_by(self.session, "service_id", ids)
-        languages = await repository.languages_by(self.session, "service_id", ids)
-        areas = await repository.service_areas_by_service(self.session, ids)
-        capacities = await repository.capacities_by_service(self.session, ids)
-        attributes = await repository.attributes_by(self.session, "service", ids)
-        metadata = await repository.metadata_by(self.session, "service", ids)
-        links = await repository.service_at_locations_of_services(self.session, self.viewer, ids)
-        located = await self.locations(
-            [location for pairs in links.values() for _, location in pairs]
-        )
-        for service in services:
-            body = shaped[service.id]
-            body["phones"] = [phone_item(phone) for phone in phones.get(service.id, [])]
-            body["schedules"] = [schedule_item(item) for item in schedules.get(service.id, [])]
-            body["languages"] = [language_item(item) for item in languages.get(service.id, [])]
-            body["service_areas"] = [
-                {
-                    "id": str(area.id),
-                    "service_id": str(area.service_id),
-                    "name": area.name,
-                    "description": area.description,
-                    "extent": geojson,
-                    "extent_type": "geojson",
-                }
-                for area, geojson in areas.get(service.id, [])
-            ]
-            body["capacities"] = [
-                {
-                    "id": str(capacity.id),
-                    "service_id": str(capacity.service_id),
-                    "unit": {"id": str(unit.id), "name": unit.name},
-                    "unit_id": str(unit.id),
-                    "available": capacity.available,
-                    "maximum": capacity.maximum,
-                    "description": capacity.description,
-                    "updated": _iso(capacity.updated),
-                }
-                for capacity, unit in capacities.get(service.id, [])
-            ]
-            body["attributes"] = [
-                {
-                    "id": str(attribute.id),
-                    "link_id": str(attribute.link_id),
-                    "link_type": attribute.link_type,
-                    "link_entity": attribute.link_entity,
-                    "taxonomy_term_id": str(attribute.taxonomy_term_id),
-                    "value": attribute.value,
-                    "label": attribute.label,
-                    "taxonomy_term": term_item(term),
-                }
-                for attribute, term in attributes.get(service.id, [])
-            ]
-            # Change history names partner clients and staff pseudonyms: partners only.
-            if self.viewer.sees_partner_records:
-                body["metadata"] = [metadata_item(row) for row in metadata.get(service.id, [])]
-            body["service_at_locations"] = [
-                {
-                    "id": str(link.id),
-                    "service_id": str(link.service_id),
-                    "location_id": str(link.location_id),
-                    "description": link.description,
-                    "location": located[location.id],
-                }
-                for link, location in links.get(service.id, [])
-            ]
-        return shaped
-
-    async def organizations(
-        self, organizations: Sequence[Organization], *, full: bool, full_service: bool = False
-    ) -> dict[uuid.UUID, Json]:
-        shaped = {
-            organization.id: organization_item(organization) for organization in organizations
-        }
-        if not full:
-            return shaped
-        ids = list(shaped)
-        phones = await repository.phones_by(self.session, "organization_id", ids)
-        services = await repository.services_of_organizations(self.session, self.viewer, ids)
-        locations = await repository.locations_of_organizations(self.session, self.viewer, ids)
-        all_services = [service for group in services.values() for service in group]
-        service_bodies = await self.services(all_services, full=full_service)
-        location_bodies = await self.locations(
-            [location for group in locations.values() for location in group]
-        )
-        metadata = await repository.metadata_by(self.session, "organization", ids)
-        for organization in organizations:
-            body = shaped[organization.id]
-            body["phones"] = [phone_item(phone) for phone in phones.get(organization.id, [])]
-            body["services"] = [
-                _without(service_bodies[service.id], "organization")
-                for service in services.get(organization.id, [])
-            ]
-            body["locations"] = [
-                location_bodies[location.id] for location in locations.get(organization.id, [])
-            ]
-            if self.viewer.sees_partner_records:
-                body["metadata"] = [metadata_item(row) for row in metadata.get(organization.id, [])]
-        return shaped
-
-    async def service_at_locations(
-        self, links: Sequence[ServiceAtLocation], *, full_service: bool
-    ) -> list[Json]:
-        services = await repository.services_by_id(
-            self.session, self.viewer, list({link.service_id for link in links})
-        )
-        locations = await repository.locations_by_id(
-            self.session, self.viewer, list({link.location_id for link in links})
-        )
-        service_bodies = await self.services(list(services.values()), full=full_service)
-        location_bodies = await self.locations(list(locations.values()))
-        return [
-            {
-                "id": str(link.id),
-                "service_id": str(link.service_id),
-                "location_id": str(link.location_id),
-                "description": link.description,
-                "service": service_bodies.get(link.service_id),
-                "location": location_bodies.get(link.location_id),
-            }
-            for link in links
-        ]
-
-
-def _without(body: Json, key: str) -> Json:
-    return {name: value for name, value in body.items() if name != key}
-
-
-def redact_location(body: Json) -> Json:
-    """What a viewer without directory:confidential may know of a confidential location."""
-    kept = {
-        key: body.get(key)
-        for key in ("id", "location_type", "organization_id", "phones", "languages", "schedules")
-    }
-    kept["name"] = CONFIDENTIAL_LOCATION_NAME
-    kept["visibility"] = "confidential"
-    kept["confidential"] = True
-    kept["admin_area"] = body.get("admin_area")
-    kept["addresses"] = []
-    return kept
-
-
-def phone_item(phone: Any) -> Json:
-    return {
-        "id": str(phone.id),
-        "organization_id": _id(phone.organization_id),
-        "service_id": _id(phone.service_id),
-        "location_id": _id(phone.location_id),
-        "number": phone.number,
-        "extension": phone.extension,
-        "type": phone.type,
-        "description": phone.description,
-    }
-
-
-def schedule_item(schedule: Any) -> Json:
-    return {
-        "id": str(schedule.id),
-        "service_id": _id(schedule.service_id),
-        "location_id": _id(schedule.location_id),
-        "valid_from": schedule.valid_from.isoformat() if schedule.valid_from else None,
-        "valid_to": schedule.valid_to.isoformat() if schedule.valid_to else None,
-        "freq": schedule.freq,
-        "byday": schedule.byday,
-        "opens_at": schedule.opens_at.strftime("%H:%M") if schedule.opens_at else None,
-        "closes_at": schedule.closes_at.strftime("%H:%M") if schedule.closes_at else None,
-        "time_zone": schedule.time_zone,
-        "description": schedule.description,
-        "attending_type": schedule.attending_type,
-        "notes": schedule.notes,
-    }
-
-
-def language_item(language: Any) -> Json:
-    return {
-        "id": str(language.id),
-        "service_id": _id(language.service_id),
-        "location_id": _id(language.location_id),
-        "name": language.name,
-        "code": language.code,
-        "note": language.note,
-    }
-
-
-def metadata_item(row: Any) -> Json:
-    return {
-        "id": str(row.id),
-        "resource_id": str(row.resource_id),
-        "resource_type": row.resource_type,
-        "last_action_date": _iso(row.last_action_date),
-        "last_action_type": row.last_action_type,
-        "field_name": row.field_name,
-        "previous_value": row.previous_value,
-        "replacement_value": row.replacement_value,
-        "updated_by": row.updated_by,
     }
 
 
@@ -496,7 +111,7 @@ async def minimal_services(
     rows, total = await repository.services_page(
         session, viewer, filters, limit=paging.per_page, offset=paging.offset
     )
-    contents = [{"id": str(row.id), "last_modified": _iso(row.last_modified)} for row in rows]
+    contents = [{"id": str(row.id), "last_modified": iso(row.last_modified)} for row in rows]
     return envelope(contents, total, paging)
 
 

@@ -25,7 +25,7 @@ RESULTS_PER_NEED = 3
 REACH_M = search.DEFAULT_RADIUS_M
 AREA_OPTIONS = 500  # options of one list at most
 MAXIMUM_AREA_VALUES = 12
-ANONYMOUS = Viewer(sees_partner_records=False, sees_confidential_locations=False)
+ANONYMOUS = Viewer(sees_partner_records=False, cleared=False)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class Card:
     organization: str | None
     distance_m: float | None
     covering: bool
-    confidential: bool
+    redacted: bool
     open_now: bool | None
     address: str | None
     area: str | None
@@ -103,9 +103,9 @@ def card(found: Found, language: str) -> Card:
     service = found.service()
     location = found.location() or {}
     translated = (service.get("translations") or {}).get(language) or {}
-    confidential = found.withheld or bool(location.get("confidential"))
+    redacted = found.redacted or bool(location.get("confidential"))
     address = None
-    if not confidential:
+    if not redacted:
         first: dict[str, Any] = next(iter(location.get("addresses") or []), {})
         parts = [first.get(key) for key in ("address_1", "city")]
         address = ", ".join(part for part in parts if part) or None
@@ -117,7 +117,7 @@ def card(found: Found, language: str) -> Card:
         organization=(service.get("organization") or {}).get("name"),
         distance_m=found.distance_m,
         covering=found.candidate.covering,
-        confidential=confidential,
+        redacted=redacted,
         open_now=found.open_now,
         address=address,
         area=(location.get("admin_area") or {}).get("name"),

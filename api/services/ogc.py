@@ -11,7 +11,7 @@ For everyone else a confidential place stays in ``services`` with ``"geometry": 
 "Confidential location", with its administrative area and the service's phones — the same record
 the HSDS API lists, so both APIs count the same services, and a committee working from a map
 still finds the shelter's contact channel. Dropping it would hide that a shelter exists without
-protecting anything more. What would locate it is what is withheld: its coordinates and name,
+protecting anything more. What would locate it is what is redacted: its coordinates and name,
 and any way to infer them: it never matches a ``bbox`` (so sweeping small boxes and reading
 ``numberMatched`` finds nothing) and it is left out of the collection's extent.
 """
@@ -31,7 +31,7 @@ from api.db import Database
 from api.errors import BadRequest, NotFound
 from api.repositories import ogc as repository
 from api.repositories.ogc import BoundingBox, Extent, FeaturePage, Keyset
-from api.services.hsds import CONFIDENTIAL_LOCATION_NAME
+from api.services.hsds_presenter import REDACTED_LOCATION_NAME
 
 Json = dict[str, Any]
 
@@ -277,7 +277,7 @@ async def _features(
             viewer,
             query.bbox,
             query.keyset,
-            redacted_name=CONFIDENTIAL_LOCATION_NAME,
+            redacted_name=REDACTED_LOCATION_NAME,
             feature_id=feature_id,
         )
     return await repository.area_features(

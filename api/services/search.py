@@ -19,7 +19,7 @@ from api.auth.viewer import Viewer
 from api.db import Database
 from api.repositories import search as repository
 from api.repositories.search import Candidate, SearchFilters
-from api.services.hsds import CONFIDENTIAL_LOCATION_NAME, clean
+from api.services.hsds_presenter import REDACTED_LOCATION_NAME, clean
 from api.services.opening import is_open
 from api.taxonomy import NEED_CODES
 
@@ -85,15 +85,15 @@ class Found:
     open_now: bool | None
 
     @property
-    def withheld(self) -> bool:
+    def redacted(self) -> bool:
         """Whether the caller may not know the place's position, nor its distance: also when
         the place became confidential between the search's two statements."""
-        return self.candidate.withheld or self.details.redacted
+        return self.candidate.redacted or self.details.redacted
 
     @property
     def distance_m(self) -> float | None:
-        """Metres to the place on the WGS 84 ellipsoid, to a decimetre; None when withheld."""
-        return None if self.withheld else round(self.candidate.distance_m, 1)
+        """Metres to the place on the WGS 84 ellipsoid, to a decimetre; None when redacted."""
+        return None if self.redacted else round(self.candidate.distance_m, 1)
 
     def service(self) -> dict[str, Any]:
         """The HSDS service with its organisation, needs, phones and schedules (no nulls)."""
@@ -101,7 +101,7 @@ class Found:
         return service
 
     def location(self) -> dict[str, Any] | None:
-        """The HSDS location (redacted when withheld), None for a service covering the point."""
+        """The HSDS location (redacted when ``redacted``), None for a service covering the point."""
         location: dict[str, Any] | None = (
             json.loads(self.details.location) if self.details.location is not None else None
         )
@@ -111,7 +111,7 @@ class Found:
 async def _found(
     database: Database, viewer: Viewer, candidates: list[Candidate], instant: datetime
 ) -> list[Found]:
-    shown = await repository.details(database, viewer, candidates, CONFIDENTIAL_LOCATION_NAME)
+    shown = await repository.details(database, viewer, candidates, REDACTED_LOCATION_NAME)
     return [
         Found(candidate, details, is_open(_hours(details.schedules), instant))
         for candidate, details in zip(candidates, shown, strict=True)
@@ -238,7 +238,7 @@ def _item_json(item: Found, needs: frozenset[str], eligibility: str) -> str:
         '"covering":',
         _BOOLEAN[item.candidate.covering],
         ',"position_withheld":',
-        _BOOLEAN[item.withheld],
+        _BOOLEAN[item.redacted],
     ]
     if item.open_now is not None:
         parts += [',"open_now":', _BOOLEAN[item.open_now]]

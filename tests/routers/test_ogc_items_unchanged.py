@@ -39,7 +39,7 @@ from api.models.directory import (
 from api.models.organization import Organization, OrganizationKind
 from api.repositories.directory import visible_locations, visible_services
 from api.repositories.ogc import BoundingBox, Keyset, geocentric_cover
-from api.services.hsds import CONFIDENTIAL_LOCATION_NAME
+from api.services.hsds_presenter import REDACTED_LOCATION_NAME
 from api.services.ogc import GEOJSON, JSON, Urls, items_query, link
 from api.taxonomy import RELAY_TAXONOMY_ID
 from tests.factories.auth import create_partner
@@ -49,9 +49,9 @@ Json = dict[str, Any]
 ITEMS = "/ogc/collections/services/items"
 AREAS = "/ogc/collections/areas/items"
 VIEWERS = {
-    "anonymous": Viewer(sees_partner_records=False, sees_confidential_locations=False),
-    "reader": Viewer(sees_partner_records=True, sees_confidential_locations=False),
-    "confidential": Viewer(sees_partner_records=True, sees_confidential_locations=True),
+    "anonymous": Viewer(sees_partner_records=False, cleared=False),
+    "reader": Viewer(sees_partner_records=True, cleared=False),
+    "confidential": Viewer(sees_partner_records=True, cleared=True),
 }
 
 
@@ -84,7 +84,7 @@ class Before:
             statement = statement.where(
                 *Before.point_in(box, location), location.latitude.is_not(None)
             )
-            if not viewer.sees_confidential_locations:
+            if not viewer.cleared:
                 statement = statement.where(location.visibility != Visibility.confidential.value)
         return statement, location
 
@@ -168,7 +168,7 @@ class Before:
                         "needs": needs.get(service.id, []),
                         "phones": phones.get(service.id, []),
                         "location_id": str(location.id),
-                        "location_name": CONFIDENTIAL_LOCATION_NAME if redacted else location.name,
+                        "location_name": REDACTED_LOCATION_NAME if redacted else location.name,
                         "admin_area": areas.get(location.admin_area_id)
                         if location.admin_area_id
                         else None,

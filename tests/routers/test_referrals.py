@@ -13,10 +13,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.config import Settings
-from api.models.referral import Referral, ReferralStatus
+from api.models.referral import Box, Referral, ReferralEventType, ReferralStatus
 from api.repositories import referrals as repository
 from api.repositories.base import act_as
-from api.services.referrals import REASONS, TRANSITIONS, Role
+from api.services.events import REFERRAL_EVENTS
+from api.services.referrals import REASONS, STATUSES, TRANSITIONS
+from api.services.referrals.history import AUDIT_ACTIONS
 from tests.factories import referrals as factories
 from tests.factories.referrals import (
     NAME,
@@ -470,9 +472,6 @@ class TestPersonalDataAtRest:
         )
 
 
-STATUSES = list(ReferralStatus)
-
-
 def _change(target: ReferralStatus) -> Json:
     change: Json = {"status": target.value}
     if target in REASONS:
@@ -482,21 +481,30 @@ def _change(target: ReferralStatus) -> Json:
     return change
 
 
+class TestOneSourceOfTruth:
+    def test_every_status_has_its_row_in_the_table(self) -> None:
+        assert set(STATUSES) == set(ReferralStatus)
+
+    def test_every_referral_event_type_becomes_a_partner_event_and_an_audit_action(self) -> None:
+        assert set(REFERRAL_EVENTS) == set(ReferralEventType)
+        assert set(AUDIT_ACTIONS) == set(ReferralEventType)
+
+
 class TestTransitionTable:
     async def test_every_status_every_target_every_party(
         self, client: httpx.AsyncClient, session: AsyncSession, network: Network
     ) -> None:
-        """9 statuses x 9 targets x (sender, receiver, third party): allowed moves succeed and
+        """Every status x every target x (sender, receiver, third party): allowed moves succeed and
         append an event, moves of the other side are 403, moves from the wrong status 409, and a
         third organisation always gets 404."""
         net = network
         consent_id = await record_consent(client, net)
         referral_id = (await refer(client, net, consent_id))["id"]
-        parties = {Role.sender: net.sender, Role.receiver: net.receiver}
+        parties = {Box.sent: net.sender, Box.received: net.receiver}
         checked = 0
-        for current in STATUSES:
-            for target in STATUSES:
-                for who in (Role.sender, Role.receiver, None):
+        for current in ReferralStatus:
+            for target in ReferralStatus:
+                for who in (Box.sent, Box.received, None):
                     await act_as(session, net.sender.organization.id)
                     await session.execute(
                         update(Referral)
@@ -516,7 +524,7 @@ class TestTransitionTable:
                         expected = 409
                     assert response.status_code == expected, (current, target, who, response.text)
                     checked += 1
-        assert checked == 9 * 9 * 3
+        assert checked == len(ReferralStatus) ** 2 * 3
 
     @pytest.mark.parametrize(
         "change",
