@@ -518,22 +518,3 @@ class Metadata(SQLModel, table=True):
     previous_value: str = Field(default="", sa_type=sa.Text)
     replacement_value: str = Field(default="", sa_type=sa.Text)
     updated_by: str = Field(sa_type=sa.Text)
-
-
-__all__ = [
-    "Address",
-    "AdminArea",
-    "Attribute",
-    "Language",
-    "Location",
-    "Metadata",
-    "Phone",
-    "Schedule",
-    "Service",
-    "ServiceArea",
-    "ServiceAtLocation",
-    "ServiceCapacity",
-    "Taxonomy",
-    "TaxonomyTerm",
-    "Unit",
-]
