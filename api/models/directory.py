@@ -103,7 +103,21 @@ def _visibility() -> Any:
     )
 
 
-class Service(SQLModel, table=True):
+class _Kept(SQLModel):
+    """The columns of a record an organisation keeps in the directory (a service, a location):
+    who may list it, its words in other languages, where it was imported from, and the
+    ``version`` its ETag names (bumped, with ``last_modified``, by every change)."""
+
+    visibility: str = _visibility()
+    translations: dict[str, Any] = _translations()
+    source: str | None = Field(default=None, sa_type=sa.Text)
+    source_id: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = created_at_field()
+    last_modified: datetime = _last_modified()
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+
+class Service(_Kept, table=True):
     __tablename__ = "service"
     __table_args__ = (
         sa.CheckConstraint(check_in("status", ServiceStatus), name="status"),
@@ -133,13 +147,6 @@ class Service(SQLModel, table=True):
     target_groups: list[str] = _text_array()
     accepts_referrals: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     intake_channel: str | None = Field(default=None, sa_type=sa.Text)
-    visibility: str = _visibility()
-    translations: dict[str, Any] = _translations()
-    source: str | None = Field(default=None, sa_type=sa.Text)
-    source_id: str | None = Field(default=None, sa_type=sa.Text)
-    created_at: datetime = created_at_field()
-    last_modified: datetime = _last_modified()
-    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class AdminArea(SQLModel, table=True):
@@ -165,7 +172,7 @@ class AdminArea(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
-class Location(SQLModel, table=True):
+class Location(_Kept, table=True):
     __tablename__ = "location"
     __table_args__ = (
         sa.CheckConstraint(check_in("location_type", LocationType), name="location_type"),
@@ -212,13 +219,6 @@ class Location(SQLModel, table=True):
     external_identifier_type: str | None = Field(default=None, sa_type=sa.Text)
     region_key: str | None = Field(default=None, sa_type=sa.Text, index=True)
     admin_area_id: uuid.UUID | None = Field(default=None, foreign_key="admin_area.id", index=True)
-    visibility: str = _visibility()
-    translations: dict[str, Any] = _translations()
-    source: str | None = Field(default=None, sa_type=sa.Text)
-    source_id: str | None = Field(default=None, sa_type=sa.Text)
-    created_at: datetime = created_at_field()
-    last_modified: datetime = _last_modified()
-    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class ServiceAtLocation(SQLModel, table=True):
