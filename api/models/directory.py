@@ -14,7 +14,7 @@ Visibility: *public* rows are shown to everyone; *partners* rows only to callers
 import uuid
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from geoalchemy2 import Geography, Geometry
@@ -219,6 +219,10 @@ class Location(_Kept, table=True):
     external_identifier_type: str | None = Field(default=None, sa_type=sa.Text)
     region_key: str | None = Field(default=None, sa_type=sa.Text, index=True)
     admin_area_id: uuid.UUID | None = Field(default=None, foreign_key="admin_area.id", index=True)
+
+
+# Either kind of record an organisation keeps, for what reads, locks or writes both alike.
+KeptT = TypeVar("KeptT", Service, Location)
 
 
 class ServiceAtLocation(SQLModel, table=True):

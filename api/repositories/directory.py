@@ -21,6 +21,7 @@ from api.models.directory import (
     Address,
     AdminArea,
     Attribute,
+    KeptT,
     Language,
     Location,
     Metadata,
@@ -59,10 +60,7 @@ def visible_organizations(viewer: Viewer) -> Select[Organization]:
     return select(Organization).where(*_listed(viewer))
 
 
-OwnedT = TypeVar("OwnedT", Service, Location)
-
-
-def _visible_owned(model: type[OwnedT], viewer: Viewer) -> Select[OwnedT]:
+def _visible_kept(model: type[KeptT], viewer: Viewer) -> Select[KeptT]:
     """The rows of an organisation's table the viewer may see: the organisation's and their own
     visibility both allow it."""
     return (
@@ -73,11 +71,11 @@ def _visible_owned(model: type[OwnedT], viewer: Viewer) -> Select[OwnedT]:
 
 
 def visible_services(viewer: Viewer) -> Select[Service]:
-    return _visible_owned(Service, viewer)
+    return _visible_kept(Service, viewer)
 
 
 def visible_locations(viewer: Viewer) -> Select[Location]:
-    return _visible_owned(Location, viewer)
+    return _visible_kept(Location, viewer)
 
 
 def visible_service_at_locations(viewer: Viewer) -> Select[ServiceAtLocation]:
@@ -555,30 +553,19 @@ async def service_at_locations_of_services(
     return await _grouped(session, statement, col(ServiceAtLocation.service_id), ids)
 
 
-async def locations_by_id(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Location]:
-    return await _by_id(session, visible_locations(viewer), col(Location.id), ids)
+async def visible_by_id(
+    session: AsyncSession, viewer: Viewer, model: type[KeptT], ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, KeptT]:
+    """The services or locations of ``ids`` the viewer may see, by id."""
+    return await _by_id(session, _visible_kept(model, viewer), col(model.id), ids)
 
 
-async def services_by_id(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Service]:
-    return await _by_id(session, visible_services(viewer), col(Service.id), ids)
-
-
-async def services_of_organizations(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[Service]]:
-    statement = visible_services(viewer).order_by(col(Service.name), col(Service.id))
-    return await _grouped(session, statement, col(Service.organization_id), ids)
-
-
-async def locations_of_organizations(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[Location]]:
-    statement = visible_locations(viewer).order_by(col(Location.name), col(Location.id))
-    return await _grouped(session, statement, col(Location.organization_id), ids)
+async def visible_of_organizations(
+    session: AsyncSession, viewer: Viewer, model: type[KeptT], ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[KeptT]]:
+    """The services or locations the viewer may see of each organisation of ``ids``, by name."""
+    statement = _visible_kept(model, viewer).order_by(col(model.name), col(model.id))
+    return await _grouped(session, statement, col(model.organization_id), ids)
 
 
 def service_ids_in_area(area_id: uuid.UUID, viewer: Viewer) -> Any:

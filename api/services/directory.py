@@ -30,6 +30,7 @@ from api.geo.regions import region_key
 from api.models.directory import (
     Address,
     Attribute,
+    KeptT,
     Language,
     Location,
     Metadata,
@@ -355,16 +356,21 @@ async def create_service(
     return service
 
 
+async def _writable(
+    session: AsyncSession, principal: Principal, model: type[KeptT], record_id: uuid.UUID
+) -> KeptT:
+    """The service or location, locked for the change to come, if the caller may write it."""
+    owner = None if _is_admin(principal) else principal.organization_id
+    record = await repository.lock_kept(session, model, record_id, owner)
+    if record is None:
+        raise DirectoryRecordNotFound(f"No {model.__tablename__} with this id is yours to write.")
+    return record
+
+
 async def get_writable_service(
     session: AsyncSession, principal: Principal, service_id: uuid.UUID
 ) -> Service:
-    """The service, locked for the change to come, if the caller may write it."""
-    service = await repository.lock_service(
-        session, service_id, None if _is_admin(principal) else principal.organization_id
-    )
-    if service is None:
-        raise DirectoryRecordNotFound("No service with this id is yours to write.")
-    return service
+    return await _writable(session, principal, Service, service_id)
 
 
 async def update_service(
@@ -550,12 +556,7 @@ async def update_location(
 async def get_writable_location(
     session: AsyncSession, principal: Principal, location_id: uuid.UUID
 ) -> Location:
-    location = await repository.lock_location(
-        session, location_id, None if _is_admin(principal) else principal.organization_id
-    )
-    if location is None:
-        raise DirectoryRecordNotFound("No location with this id is yours to write.")
-    return location
+    return await _writable(session, principal, Location, location_id)
 
 
 async def update_organization(
