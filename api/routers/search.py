@@ -27,8 +27,7 @@ from api.services.search import NearestQuery
 router = APIRouter(prefix="/v1/search", tags=["search"])
 
 
-class PlaceRequired(Unprocessable):
-    code = "place-required"
+class PlaceRequired(Unprocessable, code="place-required"): ...
 
 
 def _instant(value: str) -> str:

@@ -49,20 +49,16 @@ from api.taxonomy import term_id, unit_id
 MAXIMUM_METADATA_VALUE = 500
 
 
-class StaleEtag(PreconditionFailed):
-    code = "stale-etag"
+class StaleEtag(PreconditionFailed, code="stale-etag"): ...
 
 
-class IfMatchRequired(PreconditionRequired):
-    code = "if-match-required"
+class IfMatchRequired(PreconditionRequired, code="if-match-required"): ...
 
 
-class DirectoryRecordNotFound(NotFound):
-    code = "not-found"
+class DirectoryRecordNotFound(NotFound, code="not-found"): ...
 
 
-class OrganizationNotWritable(NotFound):
-    code = "organization-not-found"
+class OrganizationNotWritable(NotFound, code="organization-not-found"): ...
 
 
 def etag(version: int) -> str:
@@ -218,11 +214,9 @@ def _area(item: ServiceAreaIn, service_id: uuid.UUID) -> directory.ServiceArea:
     )
 
 
-class ServiceAreaRefused(Unprocessable):
+class ServiceAreaRefused(Unprocessable, code="service-area-refused"):
     """A service area an organisation may not declare itself: shaped like a request-validation
     problem, naming the field."""
-
-    code = "service-area-refused"
 
     def __init__(self, loc: list[str | int], message: str) -> None:
         super().__init__(message, loc=loc)
@@ -410,8 +404,7 @@ async def update_service(
     return service
 
 
-class AgeRangeConflict(Unprocessable):
-    code = "age-range"
+class AgeRangeConflict(Unprocessable, code="age-range"): ...
 
 
 async def _bump(record: directory.Service | directory.Location | Organization) -> None:

@@ -34,20 +34,16 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secr
 DELIVERY_LIMIT = 100
 
 
-class WebhookNotFound(NotFound):
-    code = "webhook-not-found"
+class WebhookNotFound(NotFound, code="webhook-not-found"): ...
 
 
-class DeliveryNotFound(NotFound):
-    code = "delivery-not-found"
+class DeliveryNotFound(NotFound, code="delivery-not-found"): ...
 
 
-class WebhookUrlRefused(Unprocessable):
-    code = "webhook-url-refused"
+class WebhookUrlRefused(Unprocessable, code="webhook-url-refused"): ...
 
 
-class TooManyWebhooks(Conflict):
-    code = "too-many-webhooks"
+class TooManyWebhooks(Conflict, code="too-many-webhooks"): ...
 
 
 def new_secret() -> str:
