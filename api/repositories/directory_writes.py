@@ -17,6 +17,7 @@ from api.models.directory import (
     ServiceCapacity,
 )
 from api.models.organization import Organization
+from api.repositories.base import one_or_none
 
 
 async def get_organization(
@@ -33,10 +34,10 @@ async def lock_kept(
 ) -> KeptT | None:
     """The service or location, locked for update, if it belongs to ``organization_id`` (None:
     any)."""
-    statement = select(model).where(col(model.id) == record_id).with_for_update()
+    statement = select(model).where(col(model.id) == record_id)
     if organization_id is not None:
         statement = statement.where(col(model.organization_id) == organization_id)
-    return (await session.execute(statement)).scalar_one_or_none()
+    return await one_or_none(session, statement, lock=True)
 
 
 async def smallest_area_containing(
