@@ -440,16 +440,10 @@ class SearchPoint(SQLModel, table=True):
     )
 
     link_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid(),
-            sa.ForeignKey("service_at_location.id", ondelete="CASCADE"),
-            primary_key=True,
-        )
+        foreign_key="service_at_location.id", ondelete="CASCADE", primary_key=True
     )
     taxonomy_term_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid(), sa.ForeignKey("taxonomy_term.id", ondelete="CASCADE"), primary_key=True
-        )
+        foreign_key="taxonomy_term.id", ondelete="CASCADE", primary_key=True
     )
     service_id: uuid.UUID = Field(index=True)
     location_id: uuid.UUID = Field(index=True)
