@@ -1,13 +1,31 @@
-"""What several routers declare alike: routes whose bodies leave out empty fields, and the
-documented 404 of the routes under one record's path."""
+"""What several routers declare alike: the viewer a directory read is for, routes whose bodies
+leave out empty fields, and the documented 404 of the routes under one record's path."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
 
+from api.auth.dependencies import AnonymousOrPrincipal, MeteredAnonymousOrPrincipal
+from api.auth.viewer import Viewer
+
 Responses = dict[int | str, dict[str, Any]]
+
+
+def _viewer(principal: AnonymousOrPrincipal) -> Viewer:
+    return Viewer.of(principal)
+
+
+def _metered_viewer(principal: MeteredAnonymousOrPrincipal) -> Viewer:
+    return Viewer.of(principal)
+
+
+# What of the directory the caller may see: anonymous, or as its token's scopes allow (401 for
+# a bad token). Metered: on the routes that cost the database most, a caller without a token is
+# counted against its address's budget.
+ViewerDep = Annotated[Viewer, Depends(_viewer)]
+MeteredViewerDep = Annotated[Viewer, Depends(_metered_viewer)]
 
 
 class WithoutEmptyFields(APIRoute):
