@@ -86,7 +86,7 @@ async def create_service(
 async def get_service(
     service_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
 ) -> Any:
-    found = await service.get_writable_service(session, principal, service_id)
+    found = await service.writable(session, principal, Service, service_id)
     return await _service_response(session, found)
 
 
@@ -158,7 +158,7 @@ async def create_location(
 async def get_location(
     location_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
 ) -> Any:
-    found = await service.get_writable_location(session, principal, location_id)
+    found = await service.writable(session, principal, Location, location_id)
     return await _location_response(session, found)
 
 

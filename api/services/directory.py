@@ -337,7 +337,7 @@ async def create_service(
     return service
 
 
-async def _writable(
+async def writable(
     session: AsyncSession, principal: Principal, model: type[directory.KeptT], record_id: uuid.UUID
 ) -> directory.KeptT:
     """The service or location, locked for the change to come, if the caller may write it."""
@@ -348,12 +348,6 @@ async def _writable(
     return record
 
 
-async def get_writable_service(
-    session: AsyncSession, principal: Principal, service_id: uuid.UUID
-) -> directory.Service:
-    return await _writable(session, principal, directory.Service, service_id)
-
-
 async def update_service(
     session: AsyncSession,
     principal: Principal,
@@ -361,7 +355,7 @@ async def update_service(
     body: ServiceUpdate,
     if_match: str | None,
 ) -> directory.Service:
-    service = await get_writable_service(session, principal, service_id)
+    service = await writable(session, principal, directory.Service, service_id)
     _check_precondition(service.version, if_match, required=True)
     log = ChangeLog(principal, service)
     changes = body.model_dump(exclude_unset=True)
@@ -415,7 +409,7 @@ async def _bump(record: directory.Service | directory.Location | Organization) -
 async def deactivate_service(
     session: AsyncSession, principal: Principal, service_id: uuid.UUID, if_match: str | None
 ) -> directory.Service:
-    service = await get_writable_service(session, principal, service_id)
+    service = await writable(session, principal, directory.Service, service_id)
     _check_precondition(service.version, if_match, required=False)
     if service.status != directory.ServiceStatus.inactive.value:
         log = ChangeLog(principal, service)
@@ -433,7 +427,7 @@ async def set_capacity(
     body: CapacityUpdate,
     if_match: str | None,
 ) -> directory.Service:
-    service = await get_writable_service(session, principal, service_id)
+    service = await writable(session, principal, directory.Service, service_id)
     _check_precondition(service.version, if_match, required=False)
     unit = unit_id(body.unit)
     existing = await repository.capacity(session, service.id, unit)
@@ -487,7 +481,7 @@ async def update_location(
     body: LocationUpdate,
     if_match: str | None,
 ) -> directory.Location:
-    location = await get_writable_location(session, principal, location_id)
+    location = await writable(session, principal, directory.Location, location_id)
     _check_precondition(location.version, if_match, required=True)
     log = ChangeLog(principal, location)
     changes = body.model_dump(exclude_unset=True)
@@ -531,12 +525,6 @@ async def update_location(
     await _bump(location)
     await log.save(session, related)
     return location
-
-
-async def get_writable_location(
-    session: AsyncSession, principal: Principal, location_id: uuid.UUID
-) -> directory.Location:
-    return await _writable(session, principal, directory.Location, location_id)
 
 
 async def update_organization(
