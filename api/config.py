@@ -339,9 +339,7 @@ class Settings(BaseSettings):
     def retry_schedule(self) -> list[float]:
         """Seconds before each retry of a failed webhook delivery."""
         try:
-            delays = [
-                float(item) for item in self.webhook_retry_schedule.split(",") if item.strip()
-            ]
+            delays = [float(item) for item in _items(self.webhook_retry_schedule)]
         except ValueError:
             raise ValueError("RELAY_WEBHOOK_RETRY_SCHEDULE is seconds, comma separated") from None
         if any(delay < 0 for delay in delays):
@@ -350,55 +348,30 @@ class Settings(BaseSettings):
 
     @property
     def allowed_networks(self) -> list[IPv4Network | IPv6Network]:
-        try:
-            return [
-                ip_network(item.strip(), strict=False)
-                for item in self.webhook_allowed_networks.split(",")
-                if item.strip()
-            ]
-        except ValueError:
-            raise ValueError(
-                "RELAY_WEBHOOK_ALLOWED_NETWORKS is networks like 127.0.0.0/8, comma separated"
-            ) from None
+        return _networks(
+            self.webhook_allowed_networks,
+            "RELAY_WEBHOOK_ALLOWED_NETWORKS is networks like 127.0.0.0/8",
+        )
 
     @property
     def proxy_networks(self) -> list[IPv4Network | IPv6Network]:
-        try:
-            return [
-                ip_network(item.strip(), strict=False)
-                for item in self.trusted_proxies.split(",")
-                if item.strip()
-            ]
-        except ValueError:
-            raise ValueError(
-                "RELAY_TRUSTED_PROXIES is addresses or networks like 10.0.0.5 or 10.0.0.0/24, "
-                "comma separated"
-            ) from None
+        return _networks(
+            self.trusted_proxies,
+            "RELAY_TRUSTED_PROXIES is addresses or networks like 10.0.0.5 or 10.0.0.0/24",
+        )
 
     @property
     def audit_key_seed(self) -> bytes:
-        encoded = self.audit_signing_key.get_secret_value()
-        try:
-            seed = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        except (ValueError, binascii.Error):
-            seed = b""
+        seed = _base64url(self.audit_signing_key.get_secret_value())
         if len(seed) != 32:
             raise ValueError("RELAY_AUDIT_SIGNING_KEY is the base64url of 32 bytes")
         return seed
 
     @property
     def audit_retired_keys(self) -> list[bytes]:
-        keys = []
-        for item in self.audit_retired_public_keys.split(","):
-            if not item.strip():
-                continue
-            try:
-                key = base64.urlsafe_b64decode(item.strip() + "=" * (-len(item.strip()) % 4))
-            except (ValueError, binascii.Error):
-                key = b""
-            if len(key) != 32:
-                raise ValueError("RELAY_AUDIT_RETIRED_PUBLIC_KEYS are base64url of 32 bytes")
-            keys.append(key)
+        keys = [_base64url(item) for item in _items(self.audit_retired_public_keys)]
+        if any(len(key) != 32 for key in keys):
+            raise ValueError("RELAY_AUDIT_RETIRED_PUBLIC_KEYS are base64url of 32 bytes")
         return keys
 
     @property
@@ -436,3 +409,25 @@ class Settings(BaseSettings):
         """URL migrations run with: the owner role when configured, else the application's."""
         url = self.migration_database_url or self.database_url
         return url.get_secret_value()
+
+
+def _items(value: str) -> list[str]:
+    """The items of a comma-separated setting, blanks left out."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _networks(value: str, what: str) -> list[IPv4Network | IPv6Network]:
+    """A comma-separated list of networks (an address is a network of one); ``what`` says what
+    the setting holds when an item is not one."""
+    try:
+        return [ip_network(item, strict=False) for item in _items(value)]
+    except ValueError:
+        raise ValueError(f"{what}, comma separated") from None
+
+
+def _base64url(value: str) -> bytes:
+    """Base64url, its padding optional; empty when the value is not base64url."""
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (ValueError, binascii.Error):
+        return b""

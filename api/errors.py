@@ -84,11 +84,31 @@ def _phrase(status: int) -> str:
 
 
 class RelayError(Exception):
-    """Base of every error Relay raises on purpose. Subclasses set ``status`` and ``title``."""
+    """Base of every error Relay raises on purpose. What an error is, its subclass says as class
+    keywords: a class per HTTP status its ``status`` (its ``title`` the status's phrase unless
+    it says another), and the errors services raise their ``code``
+    (``class ReferralNotFound(NotFound, code="referral-not-found"): ...``)."""
 
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal Server Error"
     code: ClassVar[str | None] = None
+
+    def __init_subclass__(
+        cls,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        code: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+            cls.title = _phrase(status)
+        if title is not None:
+            cls.title = title
+        if code is not None:
+            cls.code = code
 
     def __init__(
         self,
@@ -107,50 +127,33 @@ class RelayError(Exception):
         return f"urn:relay:problem:{self.code}" if self.code else "about:blank"
 
 
-class BadRequest(RelayError):
-    status = 400
-    title = "Bad Request"
+class BadRequest(RelayError, status=400): ...
 
 
-class Forbidden(RelayError):
-    status = 403
-    title = "Forbidden"
+class Forbidden(RelayError, status=403): ...
 
 
-class NotFound(RelayError):
-    status = 404
-    title = "Not Found"
+class NotFound(RelayError, status=404): ...
 
 
-class Conflict(RelayError):
-    status = 409
-    title = "Conflict"
+class Conflict(RelayError, status=409): ...
 
 
-class Gone(RelayError):
-    status = 410
-    title = "Gone"
+class Gone(RelayError, status=410): ...
 
 
-class PreconditionFailed(RelayError):
-    status = 412
-    title = "Precondition Failed"
+class PreconditionFailed(RelayError, status=412): ...
 
 
-class PreconditionRequired(RelayError):
-    status = 428
-    title = "Precondition Required"
+class PreconditionRequired(RelayError, status=428): ...
 
 
-class Unprocessable(RelayError):
+class Unprocessable(RelayError, status=422, title="Unprocessable Content"):
     """A request that is well formed but cannot be done as asked: the values it holds do not fit
     together or with what they name (422; a conflict with the state of a record is 409).
 
     Given ``loc``, it is shaped like a request-validation problem: ``errors`` names where the
     request is wrong and which rule (``code``), never the value sent."""
-
-    status = 422
-    title = "Unprocessable Content"
 
     def __init__(
         self,
@@ -165,28 +168,21 @@ class Unprocessable(RelayError):
         super().__init__(detail, headers=headers, **extensions)
 
 
-class UnprocessableParameter(Unprocessable):
+class UnprocessableParameter(Unprocessable, code="invalid-parameter"):
     """A query parameter that is well formed but unusable: it conflicts with another one, or
     nothing matches it."""
-
-    code = "invalid-parameter"
 
     def __init__(self, parameter: str, message: str) -> None:
         super().__init__(message, loc=["query", parameter])
 
 
-class PayloadTooLarge(RelayError):
-    status = 413
-    title = "Content Too Large"
-    code = "payload-too-large"
+class PayloadTooLarge(
+    RelayError, status=413, title="Content Too Large", code="payload-too-large"
+): ...
 
 
-class Unauthenticated(RelayError):
+class Unauthenticated(RelayError, status=401, code="unauthenticated"):
     """No credentials, or a token that is malformed, unknown, expired or revoked (RFC 6750)."""
-
-    status = 401
-    title = "Unauthorized"
-    code = "unauthenticated"
 
     def __init__(self, detail: str, *, invalid_token: bool) -> None:
         challenge = 'Bearer realm="relay"'
@@ -195,9 +191,7 @@ class Unauthenticated(RelayError):
         super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 
-class InsufficientScope(Forbidden):
-    code = "insufficient_scope"
-
+class InsufficientScope(Forbidden, code="insufficient_scope"):
     def __init__(self, required: list[str]) -> None:
         listed = " ".join(required)
         super().__init__(
@@ -211,22 +205,15 @@ class InsufficientScope(Forbidden):
         )
 
 
-class TooManyRequests(RelayError):
-    status = 429
-    title = "Too Many Requests"
-    code = "rate-limited"
+class TooManyRequests(RelayError, status=429, code="rate-limited"): ...
 
 
-class ServiceUnavailable(RelayError):
-    status = 503
-    title = "Service Unavailable"
+class ServiceUnavailable(RelayError, status=503): ...
 
 
-class DatabaseUnavailable(ServiceUnavailable):
+class DatabaseUnavailable(ServiceUnavailable, code="database-unavailable"):
     """The connection to the database was lost (a restart, a failover): nothing was done, the
     connection is discarded, and the same request sent again will use a new one."""
-
-    code = "database-unavailable"
 
     def __init__(self) -> None:
         super().__init__(
@@ -235,11 +222,9 @@ class DatabaseUnavailable(ServiceUnavailable):
         )
 
 
-class DatabaseBusy(ServiceUnavailable):
+class DatabaseBusy(ServiceUnavailable, code="database-busy"):
     """Every connection of the process's pool stayed in use while the request waited for one:
     nothing was done; the same request sent a moment later will likely find one."""
-
-    code = "database-busy"
 
     def __init__(self) -> None:
         super().__init__(

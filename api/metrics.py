@@ -6,6 +6,7 @@ API process, so alert on their maximum.
 """
 
 from datetime import datetime
+from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -31,63 +32,54 @@ class Metrics:
             registry=self.registry,
         )
 
-        self.backlog_up = Gauge(
+        # The worker's backlog and jobs, as the database holds them at each scrape.
+        gauge = partial(Gauge, registry=self.registry)
+        self.backlog_up = gauge(
             "relay_backlog_up",
             "1 when the last scrape could read the worker's backlog from the database.",
-            registry=self.registry,
         )
-        self.oldest_undelivered = Gauge(
+        self.oldest_undelivered = gauge(
             "relay_outbox_oldest_undelivered_event_age_seconds",
             "Age of the oldest event an enabled webhook has not received yet (0: none).",
-            registry=self.registry,
         )
-        self.unsequenced = Gauge(
+        self.unsequenced = gauge(
             "relay_outbox_unsequenced_events",
             "Committed events the worker has not numbered yet (invisible to the feed).",
-            registry=self.registry,
         )
-        self.unsequenced_age = Gauge(
+        self.unsequenced_age = gauge(
             "relay_outbox_unsequenced_oldest_age_seconds",
             "Age of the oldest committed event not numbered yet (0: none).",
-            registry=self.registry,
         )
-        self.deliveries = Gauge(
+        self.deliveries = gauge(
             "relay_webhook_deliveries",
             "Webhook deliveries by status: pending (to send or retry) and dead (gave up).",
             ("status",),
-            registry=self.registry,
         )
-        self.due_delivery_age = Gauge(
+        self.due_delivery_age = gauge(
             "relay_webhook_oldest_due_delivery_age_seconds",
             "How long the longest-waiting due delivery has waited to be sent (0: none).",
-            registry=self.registry,
         )
-        self.unsealed = Gauge(
+        self.unsealed = gauge(
             "relay_audit_unsealed_events",
             "Audit events committed but not chained yet.",
-            registry=self.registry,
         )
-        self.unsealed_age = Gauge(
+        self.unsealed_age = gauge(
             "relay_audit_unsealed_oldest_age_seconds",
             "Age of the oldest audit event not chained yet (0: none).",
-            registry=self.registry,
         )
-        self.overdue = Gauge(
+        self.overdue = gauge(
             "relay_referrals_overdue",
             "Referrals past their due time and still not received.",
-            registry=self.registry,
         )
-        self.job_success = Gauge(
+        self.job_success = gauge(
             "relay_worker_job_last_success_timestamp_seconds",
             "When each worker job last succeeded (Unix time), in any worker process.",
             ("job",),
-            registry=self.registry,
         )
-        self.job_failure = Gauge(
+        self.job_failure = gauge(
             "relay_worker_job_last_failure_timestamp_seconds",
             "When each worker job last failed (Unix time; absent: never).",
             ("job",),
-            registry=self.registry,
         )
 
         # The children per label set, found once: ``labels()`` takes a lock and builds its key

@@ -48,8 +48,7 @@ class Page(BaseModel, Generic[T]):
     meta: PageMeta
 
 
-class InvalidCursor(Unprocessable):
-    code = "invalid-cursor"
+class InvalidCursor(Unprocessable, code="invalid-cursor"): ...
 
 
 def write_cursor(*parts: object) -> str:

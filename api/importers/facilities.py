@@ -56,13 +56,20 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 
 
 @dataclass(frozen=True)
+class NamedPlace:
+    """What a facility is called and where it is (WGS 84 degrees)."""
+
+    name: str
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
 class Facility:
     """One accepted source row, ready to become directory rows."""
 
     source_id: str
-    name: str
-    latitude: float
-    longitude: float
+    place: NamedPlace
     needs: tuple[str, ...]
     organization_description: str
     service_description: str
@@ -113,7 +120,7 @@ def _coordinates(latitude_text: str, longitude_text: str) -> tuple[float, float]
 
 def _named_place(
     row: Row, name_column: str, latitude_column: str, longitude_column: str
-) -> tuple[str, tuple[float, float]] | Refused:
+) -> NamedPlace | Refused:
     """The row's name and coordinates, or why it has no usable one."""
     name = _name(_text(row, name_column))
     if isinstance(name, Refused):
@@ -121,7 +128,7 @@ def _named_place(
     place = _coordinates(_text(row, latitude_column), _text(row, longitude_column))
     if isinstance(place, Refused):
         return place
-    return name, place
+    return NamedPlace(name, *place)
 
 
 def _coordinate_key(text: str) -> str:
@@ -193,10 +200,9 @@ def who_kemri_needs(category: str, facility_type: str) -> tuple[str, ...]:
 
 
 def _parse_who_kemri(row: Row, source_id: str) -> Facility | Refused:
-    named = _named_place(row, "Facility name", "Lat", "Long")
-    if isinstance(named, Refused):
-        return named
-    name, place = named
+    place = _named_place(row, "Facility name", "Lat", "Long")
+    if isinstance(place, Refused):
+        return place
     facility_type = _text(row, "Facility type")
     needs = who_kemri_needs(_text(row, "facility_type_9"), facility_type)
     where = ", ".join(part for part in (_text(row, "Admin1"), _text(row, "Country")) if part)
@@ -204,9 +210,7 @@ def _parse_who_kemri(row: Row, source_id: str) -> Facility | Refused:
     kind = f" ({facility_type})" if facility_type else ""
     return Facility(
         source_id=source_id,
-        name=name,
-        latitude=place[0],
-        longitude=place[1],
+        place=place,
         needs=needs,
         organization_description=(
             f"{facility_type or 'Health facility'} in {where or 'sub-Saharan Africa'}."
@@ -269,10 +273,9 @@ def _parse_healthsites(row: Row, source_id: str) -> Facility | Refused:
     status = _text(row, "operational_status").casefold().replace("_", " ").replace("-", " ")
     if status in HEALTHSITES_CLOSED:
         return Refused("not operational according to the source")
-    named = _named_place(row, "name", "lat", "lon")
-    if isinstance(named, Refused):
-        return named
-    name, place = named
+    place = _named_place(row, "name", "lat", "lon")
+    if isinstance(place, Refused):
+        return place
     tags = {kind, *healthcare, *_tag_values(_text(row, "speciality"))}
     needs = (
         (MEDICAL_CARE, MATERNAL_INFANT_HEALTH)
@@ -282,9 +285,7 @@ def _parse_healthsites(row: Row, source_id: str) -> Facility | Refused:
     country = _text(row, "country")
     return Facility(
         source_id=source_id,
-        name=name,
-        latitude=place[0],
-        longitude=place[1],
+        place=place,
         needs=needs,
         organization_description=f"{label} in {country or 'Africa'}.",
         service_description=f"Health facility ({label.lower()}) mapped in the "
@@ -325,12 +326,12 @@ def directory_rows(source: str, facilities: Sequence[Facility]) -> dict[str, lis
         organization_id = record_id(source, facility.source_id, "organization")
         location_id = record_id(source, facility.source_id, "location")
         service_id = record_id(source, facility.source_id, "service")
-        region = region_key(facility.latitude, facility.longitude)
+        region = region_key(facility.place.latitude, facility.place.longitude)
         common = {"source": source, "source_id": facility.source_id}
         tables["organization"].append(
             {
                 "id": organization_id,
-                "name": facility.name,
+                "name": facility.place.name,
                 "kind": _HEALTH,
                 "status": _ORGANIZATION_ACTIVE,
                 "description": facility.organization_description,
@@ -343,9 +344,9 @@ def directory_rows(source: str, facilities: Sequence[Facility]) -> dict[str, lis
                 "id": location_id,
                 "organization_id": organization_id,
                 "location_type": _PHYSICAL,
-                "name": facility.name,
-                "latitude": facility.latitude,
-                "longitude": facility.longitude,
+                "name": facility.place.name,
+                "latitude": facility.place.latitude,
+                "longitude": facility.place.longitude,
                 "region_key": region,
                 "external_identifier": facility.external_identifier,
                 "external_identifier_type": facility.external_identifier_type,
@@ -357,7 +358,7 @@ def directory_rows(source: str, facilities: Sequence[Facility]) -> dict[str, lis
             {
                 "id": service_id,
                 "organization_id": organization_id,
-                "name": facility.name,
+                "name": facility.place.name,
                 "description": facility.service_description,
                 "status": _ACTIVE,
                 "accepts_referrals": False,

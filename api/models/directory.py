@@ -14,7 +14,7 @@ Visibility: *public* rows are shown to everyone; *partners* rows only to callers
 import uuid
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from geoalchemy2 import Geography, Geometry
@@ -103,7 +103,21 @@ def _visibility() -> Any:
     )
 
 
-class Service(SQLModel, table=True):
+class _Kept(SQLModel):
+    """The columns of a record an organisation keeps in the directory (a service, a location):
+    who may list it, its words in other languages, where it was imported from, and the
+    ``version`` its ETag names (bumped, with ``last_modified``, by every change)."""
+
+    visibility: str = _visibility()
+    translations: dict[str, Any] = _translations()
+    source: str | None = Field(default=None, sa_type=sa.Text)
+    source_id: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = created_at_field()
+    last_modified: datetime = _last_modified()
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+
+class Service(_Kept, table=True):
     __tablename__ = "service"
     __table_args__ = (
         sa.CheckConstraint(check_in("status", ServiceStatus), name="status"),
@@ -133,13 +147,6 @@ class Service(SQLModel, table=True):
     target_groups: list[str] = _text_array()
     accepts_referrals: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     intake_channel: str | None = Field(default=None, sa_type=sa.Text)
-    visibility: str = _visibility()
-    translations: dict[str, Any] = _translations()
-    source: str | None = Field(default=None, sa_type=sa.Text)
-    source_id: str | None = Field(default=None, sa_type=sa.Text)
-    created_at: datetime = created_at_field()
-    last_modified: datetime = _last_modified()
-    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class AdminArea(SQLModel, table=True):
@@ -165,7 +172,7 @@ class AdminArea(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
-class Location(SQLModel, table=True):
+class Location(_Kept, table=True):
     __tablename__ = "location"
     __table_args__ = (
         sa.CheckConstraint(check_in("location_type", LocationType), name="location_type"),
@@ -212,13 +219,10 @@ class Location(SQLModel, table=True):
     external_identifier_type: str | None = Field(default=None, sa_type=sa.Text)
     region_key: str | None = Field(default=None, sa_type=sa.Text, index=True)
     admin_area_id: uuid.UUID | None = Field(default=None, foreign_key="admin_area.id", index=True)
-    visibility: str = _visibility()
-    translations: dict[str, Any] = _translations()
-    source: str | None = Field(default=None, sa_type=sa.Text)
-    source_id: str | None = Field(default=None, sa_type=sa.Text)
-    created_at: datetime = created_at_field()
-    last_modified: datetime = _last_modified()
-    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+
+# Either kind of record an organisation keeps, for what reads, locks or writes both alike.
+KeptT = TypeVar("KeptT", Service, Location)
 
 
 class ServiceAtLocation(SQLModel, table=True):
@@ -436,16 +440,10 @@ class SearchPoint(SQLModel, table=True):
     )
 
     link_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid(),
-            sa.ForeignKey("service_at_location.id", ondelete="CASCADE"),
-            primary_key=True,
-        )
+        foreign_key="service_at_location.id", ondelete="CASCADE", primary_key=True
     )
     taxonomy_term_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid(), sa.ForeignKey("taxonomy_term.id", ondelete="CASCADE"), primary_key=True
-        )
+        foreign_key="taxonomy_term.id", ondelete="CASCADE", primary_key=True
     )
     service_id: uuid.UUID = Field(index=True)
     location_id: uuid.UUID = Field(index=True)
@@ -518,22 +516,3 @@ class Metadata(SQLModel, table=True):
     previous_value: str = Field(default="", sa_type=sa.Text)
     replacement_value: str = Field(default="", sa_type=sa.Text)
     updated_by: str = Field(sa_type=sa.Text)
-
-
-__all__ = [
-    "Address",
-    "AdminArea",
-    "Attribute",
-    "Language",
-    "Location",
-    "Metadata",
-    "Phone",
-    "Schedule",
-    "Service",
-    "ServiceArea",
-    "ServiceAtLocation",
-    "ServiceCapacity",
-    "Taxonomy",
-    "TaxonomyTerm",
-    "Unit",
-]

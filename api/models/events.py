@@ -65,8 +65,7 @@ class OutboxEvent(SQLModel, table=True):
     seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, unique=True))
     """The event's place in the feed, given by the worker after it committed; None until then."""
     organization_id: uuid.UUID | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("organization.id", ondelete="CASCADE")),
+        default=None, foreign_key="organization.id", ondelete="CASCADE"
     )
     """Who hears of it; None: every organisation."""
     type: str = Field(sa_type=sa.Text)
@@ -92,12 +91,7 @@ class WebhookSubscription(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     organization_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid,
-            sa.ForeignKey("organization.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        )
+        foreign_key="organization.id", ondelete="CASCADE", index=True
     )
     url: str = Field(sa_type=sa.Text)
     description: str | None = Field(default=None, sa_type=sa.Text)
@@ -143,22 +137,9 @@ class WebhookDelivery(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    subscription_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid,
-            sa.ForeignKey("webhook_subscription.id", ondelete="CASCADE"),
-            nullable=False,
-        )
-    )
+    subscription_id: uuid.UUID = Field(foreign_key="webhook_subscription.id", ondelete="CASCADE")
     organization_id: uuid.UUID = Field(sa_type=sa.Uuid)
-    event_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid,
-            sa.ForeignKey("outbox_event.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        )
-    )
+    event_id: uuid.UUID = Field(foreign_key="outbox_event.id", ondelete="CASCADE", index=True)
     event_seq: int = Field(sa_type=sa.BigInteger)
     subject_id: uuid.UUID | None = None
     status: str = Field(default=DeliveryStatus.pending.value, sa_type=sa.Text)
@@ -183,12 +164,7 @@ class WebhookAttempt(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     delivery_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid,
-            sa.ForeignKey("webhook_delivery.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        )
+        foreign_key="webhook_delivery.id", ondelete="CASCADE", index=True
     )
     organization_id: uuid.UUID = Field(sa_type=sa.Uuid)
     number: int

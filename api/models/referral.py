@@ -179,11 +179,7 @@ class ReferralKey(SQLModel, table=True):
 
     __tablename__ = "referral_key"
 
-    referral_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True
-        )
-    )
+    referral_id: uuid.UUID = Field(foreign_key="referral.id", ondelete="CASCADE", primary_key=True)
     wrapped_key: bytes = Field(sa_type=sa.LargeBinary)
     master_version: int
     created_at: datetime = created_at_field()
@@ -222,9 +218,5 @@ class IdempotencyRecord(SQLModel, table=True):
     organization_id: uuid.UUID = Field(foreign_key="organization.id", primary_key=True)
     key: str = Field(sa_type=sa.Text, primary_key=True)
     request_hash: str = Field(sa_type=sa.Text)
-    referral_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("referral.id", ondelete="CASCADE"), nullable=False
-        )
-    )
+    referral_id: uuid.UUID = Field(foreign_key="referral.id", ondelete="CASCADE")
     created_at: datetime = created_at_field()

@@ -7,10 +7,12 @@ calls ``act_as`` (a request) or ``act_as_worker`` (maintenance over every row).
 """
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+RowT = TypeVar("RowT")
 
 
 async def act_as(session: AsyncSession, organization_id: uuid.UUID) -> None:
@@ -29,6 +31,14 @@ async def add(session: AsyncSession, *rows: Any) -> None:
     """Insert or update the rows now (``flush``), so that their ids and defaults are known."""
     session.add_all(rows)
     await session.flush()
+
+
+async def one_or_none(session: AsyncSession, statement: Select[RowT], *, lock: bool) -> RowT | None:
+    """The one row ``statement`` finds, or None; with ``lock``, locked until the transaction
+    ends (``FOR UPDATE``)."""
+    if lock:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalar_one_or_none()
 
 
 async def lock_organization_key(

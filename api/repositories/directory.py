@@ -21,6 +21,7 @@ from api.models.directory import (
     Address,
     AdminArea,
     Attribute,
+    KeptT,
     Language,
     Location,
     Metadata,
@@ -40,40 +41,41 @@ from api.models.organization import Organization, OrganizationStatus
 ModelT = TypeVar("ModelT", bound=SQLModel)
 
 
-def _like(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def _contains(search: str, *columns: Any) -> Any:
+    """Any of ``columns`` contains ``search``, without case (``%`` and ``_`` as themselves)."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(*(column.ilike(f"%{escaped}%", escape="\\") for column in columns))
 
 
-def visible_organizations(viewer: Viewer) -> Select[Organization]:
-    return select(Organization).where(
+def _listed(viewer: Viewer) -> tuple[Any, Any]:
+    """The conditions on ``organization`` for its records to be seen: active, and listed to the
+    viewer."""
+    return (
         col(Organization.status) == OrganizationStatus.active.value,
         col(Organization.visibility).in_(viewer.levels),
     )
 
 
-def visible_services(viewer: Viewer) -> Select[Service]:
+def visible_organizations(viewer: Viewer) -> Select[Organization]:
+    return select(Organization).where(*_listed(viewer))
+
+
+def _visible_kept(model: type[KeptT], viewer: Viewer) -> Select[KeptT]:
+    """The rows of an organisation's table the viewer may see: the organisation's and their own
+    visibility both allow it."""
     return (
-        select(Service)
-        .join(Organization, col(Organization.id) == col(Service.organization_id))
-        .where(
-            col(Organization.status) == OrganizationStatus.active.value,
-            col(Organization.visibility).in_(viewer.levels),
-            col(Service.visibility).in_(viewer.levels),
-        )
+        select(model)
+        .join(Organization, col(Organization.id) == col(model.organization_id))
+        .where(*_listed(viewer), col(model.visibility).in_(viewer.levels))
     )
+
+
+def visible_services(viewer: Viewer) -> Select[Service]:
+    return _visible_kept(Service, viewer)
 
 
 def visible_locations(viewer: Viewer) -> Select[Location]:
-    return (
-        select(Location)
-        .join(Organization, col(Organization.id) == col(Location.organization_id))
-        .where(
-            col(Organization.status) == OrganizationStatus.active.value,
-            col(Organization.visibility).in_(viewer.levels),
-            col(Location.visibility).in_(viewer.levels),
-        )
-    )
+    return _visible_kept(Location, viewer)
 
 
 def visible_service_at_locations(viewer: Viewer) -> Select[ServiceAtLocation]:
@@ -129,12 +131,12 @@ def _has_term(entity_id: Any, filters: DirectoryFilters) -> list[Any]:
 def filter_services(statement: Select[Any], filters: DirectoryFilters) -> Select[Any]:
     """HSDS filters on a statement that has ``service`` (and ``organization``) in its FROM."""
     if filters.search:
-        pattern = _like(filters.search)
         statement = statement.where(
-            or_(
-                col(Service.name).ilike(pattern, escape="\\"),
-                col(Service.alternate_name).ilike(pattern, escape="\\"),
-                col(Service.description).ilike(pattern, escape="\\"),
+            _contains(
+                filters.search,
+                col(Service.name),
+                col(Service.alternate_name),
+                col(Service.description),
             )
         )
     if filters.organization_id is not None:
@@ -150,12 +152,12 @@ def filter_organizations(
     statement: Select[Organization], filters: DirectoryFilters
 ) -> Select[Organization]:
     if filters.search:
-        pattern = _like(filters.search)
         statement = statement.where(
-            or_(
-                col(Organization.name).ilike(pattern, escape="\\"),
-                col(Organization.alternate_name).ilike(pattern, escape="\\"),
-                col(Organization.description).ilike(pattern, escape="\\"),
+            _contains(
+                filters.search,
+                col(Organization.name),
+                col(Organization.alternate_name),
+                col(Organization.description),
             )
         )
     if filters.modified_after is not None:
@@ -389,7 +391,7 @@ async def taxonomies_page(
     """A page of the taxonomies, by name, whose name contains ``search`` if given."""
     statement = select(Taxonomy)
     if search:
-        statement = statement.where(col(Taxonomy.name).ilike(_like(search)))
+        statement = statement.where(_contains(search, col(Taxonomy.name)))
     return await _page(session, statement, TAXONOMY_ORDER, limit=limit, offset=offset)
 
 
@@ -411,117 +413,109 @@ async def taxonomy_terms_page(
 
 
 async def _grouped(
-    session: AsyncSession, model: type[ModelT], key: Any, ids: Sequence[uuid.UUID], *order: Any
-) -> dict[uuid.UUID, list[ModelT]]:
-    grouped: dict[uuid.UUID, list[ModelT]] = defaultdict(list)
+    session: AsyncSession,
+    statement: Select[*tuple[Any, ...]],
+    key: Any,
+    ids: Sequence[uuid.UUID],
+) -> dict[uuid.UUID, list[Any]]:
+    """The rows of ``statement`` whose ``key`` is one of ``ids``, in the statement's order, by
+    that key: each row the one entity selected, or what is selected beside the keyed entity as a
+    tuple, the keyed entity first."""
+    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
     if not ids:
         return grouped
-    rows = await session.execute(select(model).where(key.in_(ids)).order_by(*order))
-    for row in rows.scalars():
-        grouped[getattr(row, key.key)].append(row)
+    for row in await session.execute(statement.where(key.in_(ids))):
+        keyed = row[0]
+        grouped[getattr(keyed, key.key)].append(keyed if len(row) == 1 else tuple(row))
     return grouped
+
+
+async def _by_id(
+    session: AsyncSession, statement: Select[ModelT], key: Any, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, ModelT]:
+    """The rows of ``statement`` whose id (``key``) is one of ``ids``, by id."""
+    if not ids:
+        return {}
+    rows = await session.execute(statement.where(key.in_(ids)))
+    return {getattr(row, key.key): row for row in rows.scalars()}
 
 
 async def phones_by(
     session: AsyncSession, owner: str, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Phone]]:
-    key = col(getattr(Phone, owner))
-    return await _grouped(session, Phone, key, ids, col(Phone.number))
+    statement = select(Phone).order_by(col(Phone.number))
+    return await _grouped(session, statement, col(getattr(Phone, owner)), ids)
 
 
 async def schedules_by(
     session: AsyncSession, owner: str, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Schedule]]:
-    key = col(getattr(Schedule, owner))
-    return await _grouped(session, Schedule, key, ids, col(Schedule.byday), col(Schedule.id))
+    statement = select(Schedule).order_by(col(Schedule.byday), col(Schedule.id))
+    return await _grouped(session, statement, col(getattr(Schedule, owner)), ids)
 
 
 async def languages_by(
     session: AsyncSession, owner: str, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Language]]:
-    key = col(getattr(Language, owner))
-    return await _grouped(session, Language, key, ids, col(Language.code))
+    statement = select(Language).order_by(col(Language.code))
+    return await _grouped(session, statement, col(getattr(Language, owner)), ids)
 
 
 async def addresses_by_location(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Address]]:
-    return await _grouped(session, Address, col(Address.location_id), ids, col(Address.id))
+    statement = select(Address).order_by(col(Address.id))
+    return await _grouped(session, statement, col(Address.location_id), ids)
 
 
 async def service_areas_by_service(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[tuple[ServiceArea, str]]]:
-    grouped: dict[uuid.UUID, list[tuple[ServiceArea, str]]] = defaultdict(list)
-    if not ids:
-        return grouped
-    rows = await session.execute(
-        select(ServiceArea, func.ST_AsGeoJSON(col(ServiceArea.extent), 6))
-        .where(col(ServiceArea.service_id).in_(ids))
-        .order_by(col(ServiceArea.name))
+    """Each service's areas with their extent as GeoJSON."""
+    statement = select(ServiceArea, func.ST_AsGeoJSON(col(ServiceArea.extent), 6)).order_by(
+        col(ServiceArea.name)
     )
-    for area, geojson in rows:
-        grouped[area.service_id].append((area, geojson))
-    return grouped
+    return await _grouped(session, statement, col(ServiceArea.service_id), ids)
 
 
 async def capacities_by_service(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[tuple[ServiceCapacity, Unit]]]:
-    grouped: dict[uuid.UUID, list[tuple[ServiceCapacity, Unit]]] = defaultdict(list)
-    if not ids:
-        return grouped
-    rows = await session.execute(
+    statement = (
         select(ServiceCapacity, Unit)
         .join(Unit, col(Unit.id) == col(ServiceCapacity.unit_id))
-        .where(col(ServiceCapacity.service_id).in_(ids))
         .order_by(col(Unit.name))
     )
-    for capacity, unit in rows:
-        grouped[capacity.service_id].append((capacity, unit))
-    return grouped
+    return await _grouped(session, statement, col(ServiceCapacity.service_id), ids)
 
 
 async def attributes_by(
     session: AsyncSession, entity: str, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[tuple[Attribute, TaxonomyTerm]]]:
-    grouped: dict[uuid.UUID, list[tuple[Attribute, TaxonomyTerm]]] = defaultdict(list)
-    if not ids:
-        return grouped
-    rows = await session.execute(
+    statement = (
         select(Attribute, TaxonomyTerm)
         .join(TaxonomyTerm, col(TaxonomyTerm.id) == col(Attribute.taxonomy_term_id))
-        .where(col(Attribute.link_entity) == entity, col(Attribute.link_id).in_(ids))
+        .where(col(Attribute.link_entity) == entity)
         .order_by(col(TaxonomyTerm.code))
     )
-    for attribute, term in rows:
-        grouped[attribute.link_id].append((attribute, term))
-    return grouped
+    return await _grouped(session, statement, col(Attribute.link_id), ids)
 
 
 async def metadata_by(
     session: AsyncSession, resource_type: str, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Metadata]]:
-    grouped: dict[uuid.UUID, list[Metadata]] = defaultdict(list)
-    if not ids:
-        return grouped
-    rows = await session.execute(
+    statement = (
         select(Metadata)
-        .where(col(Metadata.resource_type) == resource_type, col(Metadata.resource_id).in_(ids))
+        .where(col(Metadata.resource_type) == resource_type)
         .order_by(col(Metadata.last_action_date))
     )
-    for row in rows.scalars():
-        grouped[row.resource_id].append(row)
-    return grouped
+    return await _grouped(session, statement, col(Metadata.resource_id), ids)
 
 
 async def organizations_by_id(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Organization]:
-    if not ids:
-        return {}
-    rows = await session.execute(select(Organization).where(col(Organization.id).in_(ids)))
-    return {row.id: row for row in rows.scalars()}
+    return await _by_id(session, select(Organization), col(Organization.id), ids)
 
 
 @dataclass(frozen=True)
@@ -548,70 +542,30 @@ async def area_labels(
 async def service_at_locations_of_services(
     session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[tuple[ServiceAtLocation, Location]]]:
-    grouped: dict[uuid.UUID, list[tuple[ServiceAtLocation, Location]]] = defaultdict(list)
-    if not ids:
-        return grouped
+    """Each service's links to the locations the viewer may see, with the location."""
     locations = visible_locations(viewer).subquery()
-    rows = await session.execute(
+    statement = (
         select(ServiceAtLocation, Location)
         .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
         .join(locations, locations.c.id == col(Location.id))
-        .where(col(ServiceAtLocation.service_id).in_(ids))
         .order_by(col(Location.name), col(Location.id))
     )
-    for link, location in rows:
-        grouped[link.service_id].append((link, location))
-    return grouped
+    return await _grouped(session, statement, col(ServiceAtLocation.service_id), ids)
 
 
-async def locations_by_id(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Location]:
-    if not ids:
-        return {}
-    rows = await session.execute(visible_locations(viewer).where(col(Location.id).in_(ids)))
-    return {row.id: row for row in rows.scalars()}
+async def visible_by_id(
+    session: AsyncSession, viewer: Viewer, model: type[KeptT], ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, KeptT]:
+    """The services or locations of ``ids`` the viewer may see, by id."""
+    return await _by_id(session, _visible_kept(model, viewer), col(model.id), ids)
 
 
-async def services_by_id(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Service]:
-    if not ids:
-        return {}
-    rows = await session.execute(visible_services(viewer).where(col(Service.id).in_(ids)))
-    return {row.id: row for row in rows.scalars()}
-
-
-async def services_of_organizations(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[Service]]:
-    grouped: dict[uuid.UUID, list[Service]] = defaultdict(list)
-    if not ids:
-        return grouped
-    rows = await session.execute(
-        visible_services(viewer)
-        .where(col(Service.organization_id).in_(ids))
-        .order_by(col(Service.name), col(Service.id))
-    )
-    for row in rows.scalars():
-        grouped[row.organization_id].append(row)
-    return grouped
-
-
-async def locations_of_organizations(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[Location]]:
-    grouped: dict[uuid.UUID, list[Location]] = defaultdict(list)
-    if not ids:
-        return grouped
-    rows = await session.execute(
-        visible_locations(viewer)
-        .where(col(Location.organization_id).in_(ids))
-        .order_by(col(Location.name), col(Location.id))
-    )
-    for row in rows.scalars():
-        grouped[row.organization_id].append(row)
-    return grouped
+async def visible_of_organizations(
+    session: AsyncSession, viewer: Viewer, model: type[KeptT], ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[KeptT]]:
+    """The services or locations the viewer may see of each organisation of ``ids``, by name."""
+    statement = _visible_kept(model, viewer).order_by(col(model.name), col(model.id))
+    return await _grouped(session, statement, col(model.organization_id), ids)
 
 
 def service_ids_in_area(area_id: uuid.UUID, viewer: Viewer) -> Any:
@@ -656,15 +610,12 @@ def _taxonomy_terms(
     if top_only:
         statement = statement.where(col(TaxonomyTerm.parent_id).is_(None))
     if search:
-        pattern = _like(search)
         statement = statement.where(
-            or_(
-                col(TaxonomyTerm.name).ilike(pattern, escape="\\"),
-                col(TaxonomyTerm.code).ilike(pattern, escape="\\"),
-                and_(
-                    col(TaxonomyTerm.description).is_not(None),
-                    col(TaxonomyTerm.description).ilike(pattern, escape="\\"),
-                ),
+            _contains(
+                search,
+                col(TaxonomyTerm.name),
+                col(TaxonomyTerm.code),
+                col(TaxonomyTerm.description),
             )
         )
     return statement
@@ -673,10 +624,7 @@ def _taxonomy_terms(
 async def taxonomies_by_id(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Taxonomy]:
-    if not ids:
-        return {}
-    rows = await session.execute(select(Taxonomy).where(col(Taxonomy.id).in_(ids)))
-    return {row.id: row for row in rows.scalars()}
+    return await _by_id(session, select(Taxonomy), col(Taxonomy.id), ids)
 
 
 async def taxonomy(session: AsyncSession, taxonomy_id: uuid.UUID) -> Taxonomy | None:

@@ -12,12 +12,12 @@ from api.geo.points import geometry_point
 from api.models.directory import (
     AdminArea,
     Attribute,
-    Location,
-    Service,
+    KeptT,
     ServiceAtLocation,
     ServiceCapacity,
 )
 from api.models.organization import Organization
+from api.repositories.base import one_or_none
 
 
 async def get_organization(
@@ -26,23 +26,18 @@ async def get_organization(
     return await session.get(Organization, organization_id, with_for_update=True)
 
 
-async def lock_service(
-    session: AsyncSession, service_id: uuid.UUID, organization_id: uuid.UUID | None
-) -> Service | None:
-    """The service, locked for update, if it belongs to ``organization_id`` (None: any)."""
-    statement = select(Service).where(col(Service.id) == service_id).with_for_update()
+async def lock_kept(
+    session: AsyncSession,
+    model: type[KeptT],
+    record_id: uuid.UUID,
+    organization_id: uuid.UUID | None,
+) -> KeptT | None:
+    """The service or location, locked for update, if it belongs to ``organization_id`` (None:
+    any)."""
+    statement = select(model).where(col(model.id) == record_id)
     if organization_id is not None:
-        statement = statement.where(col(Service.organization_id) == organization_id)
-    return (await session.execute(statement)).scalar_one_or_none()
-
-
-async def lock_location(
-    session: AsyncSession, location_id: uuid.UUID, organization_id: uuid.UUID | None
-) -> Location | None:
-    statement = select(Location).where(col(Location.id) == location_id).with_for_update()
-    if organization_id is not None:
-        statement = statement.where(col(Location.organization_id) == organization_id)
-    return (await session.execute(statement)).scalar_one_or_none()
+        statement = statement.where(col(model.organization_id) == organization_id)
+    return await one_or_none(session, statement, lock=True)
 
 
 async def smallest_area_containing(

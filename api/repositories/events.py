@@ -23,6 +23,7 @@ from api.models.events import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from api.repositories.base import one_or_none
 
 # One sequencer at a time, cluster-wide: an arbitrary constant naming this lock.
 SEQUENCE_LOCK = 0x52454C4159_45  # "RELAY" "E"
@@ -167,9 +168,7 @@ async def subscription(
         col(WebhookSubscription.id) == subscription_id,
         col(WebhookSubscription.organization_id) == organization_id,
     )
-    if lock:
-        query = query.with_for_update()
-    return (await session.scalars(query)).one_or_none()
+    return await one_or_none(session, query, lock=lock)
 
 
 async def delete_subscription(session: AsyncSession, subscription_id: uuid.UUID) -> None:
@@ -228,9 +227,7 @@ async def delivery(
         col(WebhookDelivery.id) == delivery_id,
         col(WebhookDelivery.subscription_id) == subscription_id,
     )
-    if lock:
-        query = query.with_for_update()
-    return (await session.scalars(query)).one_or_none()
+    return await one_or_none(session, query, lock=lock)
 
 
 async def attempts(session: AsyncSession, delivery_id: uuid.UUID) -> list[WebhookAttempt]:

@@ -33,6 +33,7 @@ from api.models.referral import (
     ReferralStatus,
 )
 from api.repositories import areas
+from api.repositories.base import one_or_none
 
 
 def readable_consents(organization_id: uuid.UUID) -> Select[Consent]:
@@ -155,10 +156,9 @@ async def referral(
 ) -> Referral | None:
     """The referral, if ``organization_id`` sent or received it."""
     statement = readable_referrals(organization_id).where(col(Referral.id) == referral_id)
-    if lock:
-        statement = statement.with_for_update()
-    found = await session.execute(statement.execution_options(populate_existing=True))
-    return found.scalar_one_or_none()
+    return await one_or_none(
+        session, statement.execution_options(populate_existing=True), lock=lock
+    )
 
 
 async def key_of(session: AsyncSession, referral_id: uuid.UUID) -> ReferralKey | None:

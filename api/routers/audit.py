@@ -7,9 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from api.auth.dependencies import requires
-from api.auth.principal import Principal
-from api.auth.scopes import Scope
+from api.auth.dependencies import AdminPrincipal, AuditReader
 from api.deps import SessionDep, SettingsDep
 from api.schemas.audit import AuditEventPage, CheckpointPage, JwkSet, VerificationReport
 from api.schemas.fhir import FhirBundle
@@ -17,8 +15,6 @@ from api.services import audit as service
 from api.services.audit import Action, AuditQuery
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
-Auditor = Annotated[Principal, requires(Scope.audit_read)]
-Operator = Annotated[Principal, requires(Scope.admin)]
 
 
 class AuditFormat(StrEnum):
@@ -35,7 +31,7 @@ class AuditFormat(StrEnum):
 )
 async def list_audit_events(
     session: SessionDep,
-    principal: Auditor,
+    principal: AuditReader,
     since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
     until: Annotated[datetime | None, Query(description="Before this time.")] = None,
     action: Annotated[list[Action] | None, Query(max_length=len(Action))] = None,
@@ -110,6 +106,6 @@ async def public_key(settings: SettingsDep) -> dict[str, Any]:
     response_model=VerificationReport,
 )
 async def verify_chain(
-    session: SessionDep, settings: SettingsDep, principal: Operator
+    session: SessionDep, settings: SettingsDep, principal: AdminPrincipal
 ) -> dict[str, Any]:
     return (await service.verify(session, settings)).as_dict()

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.auth.dependencies import DirectoryWriter
 from api.auth.viewer import Viewer
 from api.deps import SessionDep, SettingsDep
+from api.models.directory import Location, Service
 from api.schemas.directory import (
     CapacityUpdate,
     LocationIn,
@@ -24,8 +25,6 @@ from api.services import directory as service
 from api.services import hsds, hsds_presenter
 from api.services.directory import etag
 
-router = APIRouter(prefix="/v1", tags=["directory"])
-OWNER = Viewer(sees_partner_records=True, cleared=True)
 IfMatch = Annotated[
     str | None,
     Header(description="The ETag you last read; required on PATCH (412 when stale)."),
@@ -35,14 +34,33 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     412: {"description": "If-Match does not match the current ETag"},
     428: {"description": "If-Match is missing"},
 }
+router = APIRouter(prefix="/v1", tags=["directory"], responses=WRITE_ERRORS)
+OWNER = Viewer(sees_partner_records=True, cleared=True)
 
 
-def _with_etag(body: dict[str, Any], version: int, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers={"ETag": etag(version)})
+def _with_etag(body: dict[str, Any], version: int, created_at: str | None) -> JSONResponse:
+    """The record as its owner reads it, with its ETag; a new one's is a 201 with its
+    ``Location`` (``created_at``)."""
+    headers = {"ETag": etag(version)}
+    response = JSONResponse(body, status_code=201 if created_at else 200, headers=headers)
+    if created_at:
+        response.headers["Location"] = created_at
+    return response
 
 
-async def _service_body(session: SessionDep, service_id: uuid.UUID) -> dict[str, Any]:
-    return await hsds.get_service(session, OWNER, service_id)
+async def _service_response(
+    session: SessionDep, found: Service, *, created: bool = False
+) -> JSONResponse:
+    body = await hsds.get_service(session, OWNER, found.id)
+    return _with_etag(body, found.version, f"/v1/services/{found.id}" if created else None)
+
+
+async def _location_response(
+    session: SessionDep, found: Location, *, created: bool = False
+) -> JSONResponse:
+    shaped = await hsds_presenter.Nester(session, OWNER).locations([found])
+    body = hsds_presenter.clean(shaped[found.id])
+    return _with_etag(body, found.version, f"/v1/locations/{found.id}" if created else None)
 
 
 @router.post(
@@ -50,7 +68,6 @@ async def _service_body(session: SessionDep, service_id: uuid.UUID) -> dict[str,
     status_code=201,
     summary="List a service, with its locations, in one call",
     response_model=HsdsService,
-    responses=WRITE_ERRORS,
 )
 async def create_service(
     body: ServiceCreate, session: SessionDep, settings: SettingsDep, principal: DirectoryWriter
@@ -58,29 +75,25 @@ async def create_service(
     created = await service.create_service(
         session, principal, body, largest_area_km2=settings.max_service_area_km2
     )
-    response = _with_etag(await _service_body(session, created.id), created.version, 201)
-    response.headers["Location"] = f"/v1/services/{created.id}"
-    return response
+    return await _service_response(session, created, created=True)
 
 
 @router.get(
     "/services/{service_id}",
     summary="One of your services, with its ETag",
     response_model=HsdsService,
-    responses=WRITE_ERRORS,
 )
 async def get_service(
     service_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
 ) -> Any:
-    found = await service.get_writable_service(session, principal, service_id)
-    return _with_etag(await _service_body(session, found.id), found.version)
+    found = await service.writable(session, principal, Service, service_id)
+    return await _service_response(session, found)
 
 
 @router.patch(
     "/services/{service_id}",
     summary="Change a service (fields sent replace what was there)",
     response_model=HsdsService,
-    responses=WRITE_ERRORS,
 )
 async def update_service(
     service_id: uuid.UUID,
@@ -90,27 +103,25 @@ async def update_service(
     if_match: IfMatch = None,
 ) -> Any:
     updated = await service.update_service(session, principal, service_id, body, if_match)
-    return _with_etag(await _service_body(session, updated.id), updated.version)
+    return await _service_response(session, updated)
 
 
 @router.post(
     "/services/{service_id}/deactivate",
     summary="Mark a service inactive",
     response_model=HsdsService,
-    responses=WRITE_ERRORS,
 )
 async def deactivate_service(
     service_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter, if_match: IfMatch = None
 ) -> Any:
     updated = await service.deactivate_service(session, principal, service_id, if_match)
-    return _with_etag(await _service_body(session, updated.id), updated.version)
+    return await _service_response(session, updated)
 
 
 @router.put(
     "/services/{service_id}/capacity",
     summary="Say how many beds or places are available now",
     response_model=HsdsService,
-    responses=WRITE_ERRORS,
 )
 async def set_capacity(
     service_id: uuid.UUID,
@@ -120,7 +131,7 @@ async def set_capacity(
     if_match: IfMatch = None,
 ) -> Any:
     updated = await service.set_capacity(session, principal, service_id, body, if_match)
-    return _with_etag(await _service_body(session, updated.id), updated.version)
+    return await _service_response(session, updated)
 
 
 @router.post(
@@ -128,7 +139,6 @@ async def set_capacity(
     status_code=201,
     summary="Add a location",
     response_model=HsdsLocation,
-    responses=WRITE_ERRORS,
 )
 async def create_location(
     body: LocationIn,
@@ -137,31 +147,25 @@ async def create_location(
     organization_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Any:
     created = await service.create_location(session, principal, body, organization_id)
-    shaped = await hsds_presenter.Nester(session, OWNER).locations([created])
-    response = _with_etag(hsds_presenter.clean(shaped[created.id]), created.version, 201)
-    response.headers["Location"] = f"/v1/locations/{created.id}"
-    return response
+    return await _location_response(session, created, created=True)
 
 
 @router.get(
     "/locations/{location_id}",
     summary="One of your locations",
     response_model=HsdsLocation,
-    responses=WRITE_ERRORS,
 )
 async def get_location(
     location_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
 ) -> Any:
-    found = await service.get_writable_location(session, principal, location_id)
-    shaped = await hsds_presenter.Nester(session, OWNER).locations([found])
-    return _with_etag(hsds_presenter.clean(shaped[found.id]), found.version)
+    found = await service.writable(session, principal, Location, location_id)
+    return await _location_response(session, found)
 
 
 @router.patch(
     "/locations/{location_id}",
     summary="Change a location",
     response_model=HsdsLocation,
-    responses=WRITE_ERRORS,
 )
 async def update_location(
     location_id: uuid.UUID,
@@ -171,15 +175,13 @@ async def update_location(
     if_match: IfMatch = None,
 ) -> Any:
     updated = await service.update_location(session, principal, location_id, body, if_match)
-    shaped = await hsds_presenter.Nester(session, OWNER).locations([updated])
-    return _with_etag(hsds_presenter.clean(shaped[updated.id]), updated.version)
+    return await _location_response(session, updated)
 
 
 @router.patch(
     "/organizations/{organization_id}",
     summary="Change your organisation's profile",
     response_model=HsdsOrganization,
-    responses=WRITE_ERRORS,
 )
 async def update_organization(
     organization_id: uuid.UUID,
@@ -190,4 +192,4 @@ async def update_organization(
 ) -> Any:
     updated = await service.update_organization(session, principal, organization_id, body, if_match)
     shaped = hsds_presenter.clean(hsds_presenter.organization_item(updated))
-    return _with_etag(shaped, updated.version)
+    return _with_etag(shaped, updated.version, None)

@@ -13,10 +13,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from api.auth.dependencies import AnonymousOrPrincipal, MeteredAnonymousOrPrincipal
-from api.auth.viewer import Viewer
 from api.deps import SessionDep, SessionMakerDep, SettingsDep
 from api.filters import DirectoryFilters
+from api.routers.routing import MeteredViewerDep, ViewerDep
 from api.schemas.hsds import (
     ApiDetails,
     HsdsOrganization,
@@ -151,14 +150,13 @@ async def api_details(settings: SettingsDep) -> ApiDetails:
 async def list_services(
     session: SessionDep,
     sessionmaker: SessionMakerDep,
-    principal: MeteredAnonymousOrPrincipal,
+    viewer: MeteredViewerDep,
     paging: PagingDep,
     filters: FiltersDep,
     full: Flag = False,
     minimal: Flag = False,
     format: Format = "json",
 ) -> Any:
-    viewer = Viewer.of(principal)
     if format == "ndjson":
         return _ndjson(service.stream_services(sessionmaker, viewer, filters, full=full))
     if minimal:
@@ -172,16 +170,14 @@ async def list_services(
     response_model=HsdsService,
     responses=NOT_FOUND,
 )
-async def get_service(
-    service_id: uuid.UUID, session: SessionDep, principal: AnonymousOrPrincipal
-) -> Any:
-    return _json(await service.get_service(session, Viewer.of(principal), service_id))
+async def get_service(service_id: uuid.UUID, session: SessionDep, viewer: ViewerDep) -> Any:
+    return _json(await service.get_service(session, viewer, service_id))
 
 
 @router.get("/organizations", summary="Organizations (paged)", response_model=OrganizationPage)
 async def list_organizations(
     session: SessionDep,
-    principal: MeteredAnonymousOrPrincipal,
+    viewer: MeteredViewerDep,
     paging: PagingDep,
     filters: FiltersDep,
     full: Flag = False,
@@ -189,7 +185,7 @@ async def list_organizations(
 ) -> Any:
     return _json(
         await service.list_organizations(
-            session, Viewer.of(principal), filters, paging, full=full, full_service=full_service
+            session, viewer, filters, paging, full=full, full_service=full_service
         )
     )
 
@@ -203,13 +199,11 @@ async def list_organizations(
 async def get_organization(
     organization_id: uuid.UUID,
     session: SessionDep,
-    principal: AnonymousOrPrincipal,
+    viewer: ViewerDep,
     full_service: Flag = False,
 ) -> Any:
     return _json(
-        await service.get_organization(
-            session, Viewer.of(principal), organization_id, full_service=full_service
-        )
+        await service.get_organization(session, viewer, organization_id, full_service=full_service)
     )
 
 
@@ -236,7 +230,7 @@ Confidential places still appear, redacted, in listings without `lat`, `long` an
 )
 async def list_service_at_locations(
     session: SessionDep,
-    principal: MeteredAnonymousOrPrincipal,
+    viewer: MeteredViewerDep,
     paging: PagingDep,
     filters: FiltersDep,
     near: NearDep,
@@ -244,7 +238,7 @@ async def list_service_at_locations(
 ) -> Any:
     return _json(
         await service.list_service_at_locations(
-            session, Viewer.of(principal), filters, paging, full_service=full_service, near=near
+            session, viewer, filters, paging, full_service=full_service, near=near
         )
     )
 
@@ -256,11 +250,9 @@ async def list_service_at_locations(
     responses=NOT_FOUND,
 )
 async def get_service_at_location(
-    service_at_location_id: uuid.UUID, session: SessionDep, principal: AnonymousOrPrincipal
+    service_at_location_id: uuid.UUID, session: SessionDep, viewer: ViewerDep
 ) -> Any:
-    return _json(
-        await service.get_service_at_location(session, Viewer.of(principal), service_at_location_id)
-    )
+    return _json(await service.get_service_at_location(session, viewer, service_at_location_id))
 
 
 @router.get("/taxonomies", summary="Taxonomies (paged)", response_model=TaxonomyPage)

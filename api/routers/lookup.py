@@ -32,10 +32,8 @@ from api.web.i18n import catalog, negotiate
 router = APIRouter(prefix="/lookup", tags=["lookup"], include_in_schema=False)
 
 
-class InvalidExport(Unprocessable):
+class InvalidExport(Unprocessable, code="invalid-export"):
     """An export asked without one known area or format: the problem in the page's language."""
-
-    code = "invalid-export"
 
 
 SERVICE_WORKER = (render.TEMPLATES / "sw.js").read_text(encoding="utf-8")

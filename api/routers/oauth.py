@@ -45,6 +45,17 @@ def _form_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any
     return {"requestBody": {"required": True, "content": {FORM_MEDIA_TYPE: {"schema": schema}}}}
 
 
+# The form of introspection and revocation: the token, and what kind it is.
+_TOKEN_FORM = _form_body(
+    {"token": {"type": "string"}, "token_type_hint": {"type": "string"}}, ["token"]
+)
+
+
+def _answers(model: type[Any], description: str) -> dict[int | str, dict[str, Any]]:
+    """The endpoint's 200 (an OAuth body, not a problem) and its OAuth errors."""
+    return {200: {"model": model, "description": description}, **_ERRORS}
+
+
 async def _call(request: Request, endpoint: str, settings: SettingsDep) -> service.OAuthCall:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     pairs: list[tuple[str, str]] = []
@@ -68,7 +79,7 @@ def _respond(result: service.OAuthResponse) -> JSONResponse:
     "/oauth/token",
     summary="Get an access token (client credentials grant)",
     response_model=None,
-    responses={200: {"model": TokenResponse, "description": "A bearer token"}, **_ERRORS},
+    responses=_answers(TokenResponse, "A bearer token"),
     openapi_extra=_form_body(
         {
             "grant_type": {"type": "string", "enum": ["client_credentials"]},
@@ -88,10 +99,8 @@ async def token(
     "/oauth/introspect",
     summary="Introspect one of your own tokens (RFC 7662)",
     response_model=None,
-    responses={200: {"model": IntrospectionResponse, "description": "Token state"}, **_ERRORS},
-    openapi_extra=_form_body(
-        {"token": {"type": "string"}, "token_type_hint": {"type": "string"}}, ["token"]
-    ),
+    responses=_answers(IntrospectionResponse, "Token state"),
+    openapi_extra=_TOKEN_FORM,
 )
 async def introspect(
     request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep
@@ -104,13 +113,8 @@ async def introspect(
     "/oauth/revoke",
     summary="Revoke one of your own tokens (RFC 7009)",
     response_model=None,
-    responses={
-        200: {"model": Revoked, "description": "Revoked, or the token was not valid anyway"},
-        **_ERRORS,
-    },
-    openapi_extra=_form_body(
-        {"token": {"type": "string"}, "token_type_hint": {"type": "string"}}, ["token"]
-    ),
+    responses=_answers(Revoked, "Revoked, or the token was not valid anyway"),
+    openapi_extra=_TOKEN_FORM,
 )
 async def revoke(
     request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep

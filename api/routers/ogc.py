@@ -11,9 +11,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.auth.dependencies import AnonymousOrPrincipal, BearerIfPresent, principal_if_present
+from api.auth.dependencies import BearerIfPresent, principal_if_present
 from api.auth.viewer import Viewer
 from api.deps import SessionDep, reading
+from api.routers.routing import ViewerDep
 from api.schemas.ogc import (
     Collection,
     Collections,
@@ -129,9 +130,9 @@ async def conformance(f: JsonFormat = None) -> Any:
 
 @router.get("/collections", summary="The feature collections", response_model=Collections)
 async def collections(
-    session: SessionDep, principal: AnonymousOrPrincipal, urls: UrlsDep, f: JsonFormat = None
+    session: SessionDep, viewer: ViewerDep, urls: UrlsDep, f: JsonFormat = None
 ) -> Any:
-    return JSONResponse(await service.collections(session, Viewer.of(principal), urls))
+    return JSONResponse(await service.collections(session, viewer, urls))
 
 
 @router.get(
@@ -143,11 +144,11 @@ async def collections(
 async def collection(
     collectionId: CollectionId,
     session: SessionDep,
-    principal: AnonymousOrPrincipal,
+    viewer: ViewerDep,
     urls: UrlsDep,
     f: JsonFormat = None,
 ) -> Any:
-    return JSONResponse(await service.collection(session, Viewer.of(principal), urls, collectionId))
+    return JSONResponse(await service.collection(session, viewer, urls, collectionId))
 
 
 @router.get(
@@ -188,7 +189,7 @@ async def item(
     featureId: Annotated[str, Path(description="The feature's id (a UUID).")],
     request: Request,
     session: SessionDep,
-    principal: AnonymousOrPrincipal,
+    viewer: ViewerDep,
     urls: UrlsDep,
     simplify: Simplify = None,
     f: FeatureFormat = None,
@@ -196,7 +197,7 @@ async def item(
     media_type = _feature_media_type(request, f)
     body = await service.item_json(
         session,
-        Viewer.of(principal),
+        viewer,
         urls,
         collectionId,
         featureId,

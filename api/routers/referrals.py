@@ -12,12 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
-from api.auth.dependencies import Authenticated, requires
-from api.auth.principal import Principal
-from api.auth.scopes import Scope
+from api.auth.dependencies import Authenticated, ReferralsSender
 from api.deps import SessionDep, SettingsDep
 from api.filters import ReferralFilters
 from api.models.referral import Box, Priority, ReferralStatus
+from api.routers.routing import WithoutEmptyFields, record_router
 from api.schemas.fhir import FhirBundle
 from api.schemas.referrals import (
     Erasure,
@@ -33,11 +32,10 @@ from api.services import fhir
 from api.services import referrals as service
 from api.web import render
 
-router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
-
-
-Sender = Annotated[Principal, requires(Scope.referrals_send)]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such referral"}}
+# The services shape referrals as dicts without their empty fields; the models check them on
+# the way out and leave those fields out as before.
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"], route_class=WithoutEmptyFields)
+referral = record_router("/{referral_id}", not_found="No such referral")
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 # Documented here rather than declared as a header parameter: FastAPI would answer a missing
@@ -81,14 +79,11 @@ async def _idempotency_key(request: Request) -> str | None:
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
 
 
-# The services shape referrals as dicts without their empty fields; the models check them on
-# the way out and leave those fields out as before.
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Refer a person to a service",
     response_model=ReferralPublic,
-    response_model_exclude_none=True,
     responses={
         200: {
             "model": ReferralPublic,
@@ -103,7 +98,7 @@ async def create_referral(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: Sender,
+    principal: ReferralsSender,
     idempotency_key: IdempotencyKey,
 ) -> dict[str, Any]:
     created, new = await service.create(session, settings, principal, body, idempotency_key)
@@ -118,7 +113,6 @@ async def create_referral(
     "",
     summary="Your organisation's sent or received referrals (no personal data)",
     response_model=ReferralPage,
-    response_model_exclude_none=True,
 )
 async def list_referrals(
     session: SessionDep,
@@ -141,12 +135,10 @@ async def list_referrals(
     return await service.listing(session, principal, filters, cursor=cursor, limit=limit)
 
 
-@router.get(
-    "/{referral_id}",
+@referral.get(
+    "",
     summary="One referral, as your side may see it",
     response_model=ReferralPublic,
-    response_model_exclude_none=True,
-    responses=NOT_FOUND,
 )
 async def get_referral(
     referral_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Authenticated
@@ -154,12 +146,10 @@ async def get_referral(
     return await service.get(session, settings, principal, referral_id)
 
 
-@router.post(
-    "/{referral_id}/status",
+@referral.post(
+    "/status",
     summary="Move the referral in its closed loop",
     response_model=ReferralPublic,
-    response_model_exclude_none=True,
-    responses=NOT_FOUND,
 )
 async def change_status(
     referral_id: uuid.UUID,
@@ -171,13 +161,11 @@ async def change_status(
     return await service.change_status(session, settings, principal, referral_id, body)
 
 
-@router.post(
-    "/{referral_id}/notes",
+@referral.post(
+    "/notes",
     status_code=status.HTTP_201_CREATED,
     summary="Add a note to the thread between the two organisations",
     response_model=ReferralEventPublic,
-    response_model_exclude_none=True,
-    responses=NOT_FOUND,
 )
 async def add_note(
     referral_id: uuid.UUID,
@@ -189,12 +177,10 @@ async def add_note(
     return await service.add_note(session, settings, principal, referral_id, body)
 
 
-@router.get(
-    "/{referral_id}/events",
+@referral.get(
+    "/events",
     summary="The referral's closed loop",
     response_model=ReferralEventPage,
-    response_model_exclude_none=True,
-    responses=NOT_FOUND,
 )
 async def list_events(
     referral_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Authenticated
@@ -213,12 +199,11 @@ class FhirJSONResponse(JSONResponse):
     media_type = "application/fhir+json"
 
 
-@router.get(
-    "/{referral_id}/export",
+@referral.get(
+    "/export",
     summary="The referral as a FHIR R4 Bundle, or as a printable form for an authority",
     response_class=FhirJSONResponse,
     responses={
-        **NOT_FOUND,
         200: {
             "model": FhirBundle,
             "description": "format=fhir: a FHIR R4 Bundle (collection); format=html: the form",
@@ -258,18 +243,19 @@ async def export_referral(
     )
 
 
-@router.delete(
-    "/{referral_id}/personal-data",
+@referral.delete(
+    "/personal-data",
     summary="Erase the person's data (the data key is destroyed)",
     response_model=ReferralPublic,
-    response_model_exclude_none=True,
-    responses=NOT_FOUND,
 )
 async def erase_personal_data(
     referral_id: uuid.UUID,
     body: Erasure,
     session: SessionDep,
     settings: SettingsDep,
-    principal: Sender,
+    principal: ReferralsSender,
 ) -> dict[str, Any]:
     return await service.erase(session, settings, principal, referral_id, body)
+
+
+router.include_router(referral)

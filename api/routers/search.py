@@ -7,17 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from api.auth.dependencies import (
-    BearerIfPresent,
-    MeteredAnonymousOrPrincipal,
-    principal_if_present,
-)
+from api.auth.dependencies import BearerIfPresent, principal_if_present
 from api.auth.viewer import Viewer
 from api.deps import SessionDep, reading
 from api.errors import Unprocessable
 from api.models.directory import Gender, TargetGroup
 from api.query import QueryModel
 from api.repositories.search import SearchFilters
+from api.routers.routing import MeteredViewerDep
 from api.schemas.directory import LANGUAGE_CODE, NeedCode
 from api.schemas.search import Pathway, SearchPage
 from api.services import areas
@@ -27,8 +24,7 @@ from api.services.search import NearestQuery
 router = APIRouter(prefix="/v1/search", tags=["search"])
 
 
-class PlaceRequired(Unprocessable):
-    code = "place-required"
+class PlaceRequired(Unprocessable, code="place-required"): ...
 
 
 def _instant(value: str) -> str:
@@ -144,7 +140,7 @@ async def nearest(
 )
 async def pathway(
     session: SessionDep,
-    principal: MeteredAnonymousOrPrincipal,
+    viewer: MeteredViewerDep,
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     area: Annotated[uuid.UUID | None, Query(description="An administrative area id.")] = None,
@@ -167,6 +163,6 @@ async def pathway(
         raise PlaceRequired("Give lat and lon, or area.")
     # The steps as the search writes its results, not decoded and encoded again.
     body = await service.pathway_json(
-        session, Viewer.of(principal), lat, lon, area=str(area) if area else None, radius_m=radius_m
+        session, viewer, lat, lon, area=str(area) if area else None, radius_m=radius_m
     )
     return Response(body, media_type="application/json")

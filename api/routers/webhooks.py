@@ -5,11 +5,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.auth.dependencies import requires
-from api.auth.principal import Principal
-from api.auth.scopes import Scope
+from api.auth.dependencies import WebhooksManager
 from api.deps import SessionDep, SettingsDep
 from api.models.events import DeliveryStatus
+from api.routers.routing import WithoutEmptyFields, record_router
 from api.schemas.webhooks import (
     DeliveryDetail,
     DeliveryPage,
@@ -23,18 +22,16 @@ from api.schemas.webhooks import (
 )
 from api.services import webhooks as service
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-Manager = Annotated[Principal, requires(Scope.webhooks_manage)]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such webhook"}}
-
-
 # The service leaves empty fields out of its bodies; so do the models that check them.
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=WithoutEmptyFields)
+webhook = record_router("/{webhook_id}", not_found="No such webhook")
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Subscribe an endpoint (the signing secret is in this response only)",
     response_model=WebhookWithSecret,
-    response_model_exclude_none=True,
     responses={
         409: {"description": "The organisation has the most webhooks it may have"},
         422: {"description": "The URL is refused (scheme, or a non-public address)"},
@@ -45,7 +42,7 @@ async def create_webhook(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: Manager,
+    principal: WebhooksManager,
 ) -> dict[str, Any]:
     created = await service.create(session, settings, principal, body)
     response.headers["Location"] = f"/v1/webhooks/{created['id']}"
@@ -57,65 +54,59 @@ async def create_webhook(
     "",
     summary="Your organisation's webhooks",
     response_model=WebhookList,
-    response_model_exclude_none=True,
 )
-async def list_webhooks(session: SessionDep, principal: Manager) -> dict[str, Any]:
+async def list_webhooks(session: SessionDep, principal: WebhooksManager) -> dict[str, Any]:
     return await service.listing(session, principal)
 
 
-@router.get(
-    "/{webhook_id}",
+@webhook.get(
+    "",
     summary="One webhook",
     response_model=WebhookPublic,
-    response_model_exclude_none=True,
-    responses=NOT_FOUND,
 )
 async def get_webhook(
-    webhook_id: uuid.UUID, session: SessionDep, principal: Manager
+    webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksManager
 ) -> dict[str, Any]:
     return await service.get(session, principal, webhook_id)
 
 
-@router.patch(
-    "/{webhook_id}",
+@webhook.patch(
+    "",
     summary="Change the URL or event types; enable or disable",
     response_model=WebhookPublic,
-    response_model_exclude_none=True,
-    responses=NOT_FOUND,
 )
 async def update_webhook(
     webhook_id: uuid.UUID,
     body: WebhookUpdate,
     session: SessionDep,
     settings: SettingsDep,
-    principal: Manager,
+    principal: WebhooksManager,
 ) -> dict[str, Any]:
     return await service.update(session, settings, principal, webhook_id, body)
 
 
-@router.delete(
-    "/{webhook_id}",
+@webhook.delete(
+    "",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete the webhook and its delivery log",
-    responses=NOT_FOUND,
 )
-async def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: Manager) -> None:
+async def delete_webhook(
+    webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksManager
+) -> None:
     await service.delete(session, principal, webhook_id)
 
 
-@router.post(
-    "/{webhook_id}/secret",
+@webhook.post(
+    "/secret",
     summary="Rotate the signing secret (the old one still signs during the overlap)",
     response_model=WebhookWithSecret,
-    response_model_exclude_none=True,
-    responses=NOT_FOUND,
 )
 async def rotate_secret(
     webhook_id: uuid.UUID,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: Manager,
+    principal: WebhooksManager,
     body: SecretRotation | None = None,
 ) -> dict[str, Any]:
     response.headers["Cache-Control"] = "no-store"
@@ -124,17 +115,15 @@ async def rotate_secret(
     )
 
 
-@router.get(
-    "/{webhook_id}/deliveries",
+@webhook.get(
+    "/deliveries",
     summary="The delivery log, newest first: attempts, status codes, latencies",
     response_model=DeliveryPage,
-    response_model_exclude_none=True,
-    responses=NOT_FOUND,
 )
 async def list_deliveries(
     webhook_id: uuid.UUID,
     session: SessionDep,
-    principal: Manager,
+    principal: WebhooksManager,
     status_: Annotated[list[DeliveryStatus] | None, Query(alias="status", max_length=3)] = None,
     cursor: Annotated[str | None, Query(max_length=120)] = None,
     limit: Annotated[int, Query(ge=1, le=service.DELIVERY_LIMIT)] = 20,
@@ -144,28 +133,27 @@ async def list_deliveries(
     )
 
 
-@router.get(
-    "/{webhook_id}/deliveries/{delivery_id}",
+@webhook.get(
+    "/deliveries/{delivery_id}",
     summary="One delivery, with every attempt and the message sent",
     response_model=DeliveryDetail,
-    response_model_exclude_none=True,
-    responses=NOT_FOUND,
 )
 async def get_delivery(
-    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: Manager
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: WebhooksManager
 ) -> dict[str, Any]:
     return await service.delivery(session, principal, webhook_id, delivery_id)
 
 
-@router.post(
-    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+@webhook.post(
+    "/deliveries/{delivery_id}/redeliver",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a delivery again now (same webhook-id), with a fresh retry schedule",
     response_model=DeliveryPublic,
-    response_model_exclude_none=True,
-    responses=NOT_FOUND,
 )
 async def redeliver(
-    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: Manager
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: WebhooksManager
 ) -> dict[str, Any]:
     return await service.redeliver(session, principal, webhook_id, delivery_id)
+
+
+router.include_router(webhook)

@@ -11,14 +11,7 @@ from datetime import date
 
 from pydantic import Field
 
-from api.models.directory import (
-    Gender,
-    IntakeChannel,
-    LocationType,
-    ServiceStatus,
-    TargetGroup,
-    Visibility,
-)
+from api.models import directory
 from api.models.organization import OrganizationKind
 from api.schemas.common import DateTime, Numeric, Open, Public
 
@@ -70,17 +63,17 @@ class ServiceFound(Public):
     description: str | None = None
     url: str | None = None
     email: str | None = None
-    status: ServiceStatus
+    status: directory.ServiceStatus
     application_process: str | None = None
     fees_description: str | None = None
     eligibility_description: str | None = None
     minimum_age: int | None = None
     maximum_age: int | None = None
-    genders: list[Gender] | None = None
-    target_groups: list[TargetGroup] | None = None
+    genders: list[directory.Gender] | None = None
+    target_groups: list[directory.TargetGroup] | None = None
     accepts_referrals: bool
-    intake_channel: IntakeChannel | None = None
-    visibility: Visibility
+    intake_channel: directory.IntakeChannel | None = None
+    visibility: directory.Visibility
     translations: Translations | None = None
     last_modified: DateTime | None = None
     organization: OrganizationLabel
@@ -111,12 +104,12 @@ class LocationFound(Public):
     visibility, area and phones only, named as a confidential place."""
 
     id: uuid.UUID
-    location_type: LocationType
+    location_type: directory.LocationType
     name: str | None = None
     description: str | None = None
     latitude: Numeric | None = None
     longitude: Numeric | None = None
-    visibility: Visibility
+    visibility: directory.Visibility
     confidential: bool | None = Field(
         default=None, description="true: a confidential place you may not locate."
     )

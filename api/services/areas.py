@@ -11,8 +11,7 @@ from api.errors import NotFound
 from api.repositories import areas as repository
 
 
-class AreaNotFound(NotFound):
-    code = "area-not-found"
+class AreaNotFound(NotFound, code="area-not-found"): ...
 
 
 async def lookup(session: AsyncSession, latitude: float, longitude: float) -> dict[str, Any]:

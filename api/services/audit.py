@@ -31,7 +31,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -325,15 +325,8 @@ class Report:
         self.ok = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "events_checked": self.events_checked,
-            "checkpoints_checked": self.checkpoints_checked,
-            "unsealed_events": self.unsealed_events,
-            "first_broken_seq": self.first_broken_seq,
-            "problem": self.problem,
-            "details": self.details[:20],
-        }
+        """The report's fields, with the first 20 details."""
+        return {**asdict(self), "details": self.details[:20]}
 
 
 async def verify(session: AsyncSession, settings: Settings) -> Report:

@@ -28,24 +28,16 @@ MINIMUM_RSA_BITS = 2048
 ALLOWED_CURVES = {"P-256", "P-384"}
 
 
-class ClientNotFound(NotFound):
-    title = "Client not found"
-    code = "client-not-found"
+class ClientNotFound(NotFound, code="client-not-found", title="Client not found"): ...
 
 
-class InvalidJwks(BadRequest):
-    title = "Invalid JWKS"
-    code = "invalid-jwks"
+class InvalidJwks(BadRequest, code="invalid-jwks", title="Invalid JWKS"): ...
 
 
-class ClientDisabled(Conflict):
-    title = "Client disabled"
-    code = "client-disabled"
+class ClientDisabled(Conflict, code="client-disabled", title="Client disabled"): ...
 
 
-class NoSecretToRotate(Conflict):
-    title = "Client has no secret"
-    code = "client-has-no-secret"
+class NoSecretToRotate(Conflict, code="client-has-no-secret", title="Client has no secret"): ...
 
 
 def public(client: OAuthClient) -> ClientPublic:

@@ -28,8 +28,7 @@ PROFILE_CATEGORIES: dict[SharingProfile, frozenset[DataCategory]] = {
 }
 
 
-class ConsentNotFound(NotFound):
-    code = "consent-not-found"
+class ConsentNotFound(NotFound, code="consent-not-found"): ...
 
 
 def state(consent: Consent, now: datetime) -> ConsentState:

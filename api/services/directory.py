@@ -27,21 +27,7 @@ from api.errors import (
     Unprocessable,
 )
 from api.geo.regions import region_key
-from api.models.directory import (
-    Address,
-    Attribute,
-    Language,
-    Location,
-    Metadata,
-    Phone,
-    Schedule,
-    Service,
-    ServiceArea,
-    ServiceAtLocation,
-    ServiceCapacity,
-    ServiceStatus,
-    Visibility,
-)
+from api.models import directory
 from api.models.organization import Organization
 from api.repositories import directory_writes as repository
 from api.schemas.directory import (
@@ -63,20 +49,16 @@ from api.taxonomy import term_id, unit_id
 MAXIMUM_METADATA_VALUE = 500
 
 
-class StaleEtag(PreconditionFailed):
-    code = "stale-etag"
+class StaleEtag(PreconditionFailed, code="stale-etag"): ...
 
 
-class IfMatchRequired(PreconditionRequired):
-    code = "if-match-required"
+class IfMatchRequired(PreconditionRequired, code="if-match-required"): ...
 
 
-class DirectoryRecordNotFound(NotFound):
-    code = "not-found"
+class DirectoryRecordNotFound(NotFound, code="not-found"): ...
 
 
-class OrganizationNotWritable(NotFound):
-    code = "organization-not-found"
+class OrganizationNotWritable(NotFound, code="organization-not-found"): ...
 
 
 def etag(version: int) -> str:
@@ -113,8 +95,10 @@ def _text(value: Any) -> str:
 class ChangeLog:
     """Collects HSDS metadata rows for one record."""
 
-    def __init__(self, principal: Principal, record: Service | Location | Organization) -> None:
-        self.rows: list[Metadata] = []
+    def __init__(
+        self, principal: Principal, record: directory.Service | directory.Location | Organization
+    ) -> None:
+        self.rows: list[directory.Metadata] = []
         self.actor = _actor(principal)
         self.principal = principal
         self.subject = record
@@ -123,7 +107,7 @@ class ChangeLog:
 
     def record(self, action: str, field: str, before: Any, after: Any) -> None:
         self.rows.append(
-            Metadata(
+            directory.Metadata(
                 resource_id=self.resource_id,
                 resource_type=self.resource_type,
                 last_action_type=action,
@@ -173,16 +157,16 @@ async def _owning_organization(
 # -- building rows -------------------------------------------------------------------------------
 
 
-def _phones(items: list[PhoneIn], **owner: Any) -> list[Phone]:
+def _phones(items: list[PhoneIn], **owner: Any) -> list[directory.Phone]:
     return [
-        Phone(number=item.number, type=item.type, description=item.description, **owner)
+        directory.Phone(number=item.number, type=item.type, description=item.description, **owner)
         for item in items
     ]
 
 
-def _schedules(items: list[ScheduleIn], **owner: Any) -> list[Schedule]:
+def _schedules(items: list[ScheduleIn], **owner: Any) -> list[directory.Schedule]:
     return [
-        Schedule(
+        directory.Schedule(
             freq="WEEKLY",
             byday=item.byday,
             opens_at=item.opens_at,
@@ -195,9 +179,9 @@ def _schedules(items: list[ScheduleIn], **owner: Any) -> list[Schedule]:
     ]
 
 
-def _needs(service_id: uuid.UUID, codes: list[str]) -> list[Attribute]:
+def _needs(service_id: uuid.UUID, codes: list[str]) -> list[directory.Attribute]:
     return [
-        Attribute(
+        directory.Attribute(
             link_id=service_id,
             link_entity="service",
             link_type="need",
@@ -207,12 +191,12 @@ def _needs(service_id: uuid.UUID, codes: list[str]) -> list[Attribute]:
     ]
 
 
-def _languages(service_id: uuid.UUID, codes: list[str]) -> list[Language]:
-    return [Language(service_id=service_id, code=code) for code in dict.fromkeys(codes)]
+def _languages(service_id: uuid.UUID, codes: list[str]) -> list[directory.Language]:
+    return [directory.Language(service_id=service_id, code=code) for code in dict.fromkeys(codes)]
 
 
-def _address(location_id: uuid.UUID, item: AddressIn) -> Address:
-    return Address(location_id=location_id, **item.model_dump())
+def _address(location_id: uuid.UUID, item: AddressIn) -> directory.Address:
+    return directory.Address(location_id=location_id, **item.model_dump())
 
 
 def _extent(item: ServiceAreaIn) -> ShapelyMultiPolygon:
@@ -220,9 +204,9 @@ def _extent(item: ServiceAreaIn) -> ShapelyMultiPolygon:
     return ShapelyMultiPolygon([geometry]) if geometry.geom_type == "Polygon" else geometry
 
 
-def _area(item: ServiceAreaIn, service_id: uuid.UUID) -> ServiceArea:
+def _area(item: ServiceAreaIn, service_id: uuid.UUID) -> directory.ServiceArea:
     """A service area that passed ``_vet_areas``: it makes its service covering in searches."""
-    return ServiceArea(
+    return directory.ServiceArea(
         service_id=service_id,
         name=item.name,
         extent=WKTElement(_extent(item).wkt, srid=4326),
@@ -230,11 +214,9 @@ def _area(item: ServiceAreaIn, service_id: uuid.UUID) -> ServiceArea:
     )
 
 
-class ServiceAreaRefused(Unprocessable):
+class ServiceAreaRefused(Unprocessable, code="service-area-refused"):
     """A service area an organisation may not declare itself: shaped like a request-validation
     problem, naming the field."""
-
-    code = "service-area-refused"
 
     def __init__(self, loc: list[str | int], message: str) -> None:
         super().__init__(message, loc=loc)
@@ -283,8 +265,8 @@ def _translations(value: Any) -> dict[str, Any]:
 
 async def _new_location(
     session: AsyncSession, organization: Organization, item: LocationIn
-) -> tuple[Location, list[Any]]:
-    location = Location(
+) -> tuple[directory.Location, list[Any]]:
+    location = directory.Location(
         organization_id=organization.id,
         name=item.name,
         description=item.description,
@@ -310,7 +292,7 @@ async def _new_location(
 
 async def create_service(
     session: AsyncSession, principal: Principal, body: ServiceCreate, *, largest_area_km2: float
-) -> Service:
+) -> directory.Service:
     organization = await _owning_organization(session, principal, body.organization_id)
     await _vet_areas(session, principal, organization, body, largest_area_km2)
     fields = body.model_dump(
@@ -327,19 +309,19 @@ async def create_service(
         exclude_none=True,
         mode="json",
     )
-    service = Service(
+    service = directory.Service(
         organization_id=organization.id,
         translations=_translations(body.translations or {}),
         **fields,
     )
-    locations: list[Location] = []
+    locations: list[directory.Location] = []
     related: list[Any] = []
     for item in body.locations:
         location, extra = await _new_location(session, organization, item)
         locations.append(location)
         related += extra
     links = [
-        ServiceAtLocation(
+        directory.ServiceAtLocation(
             service_id=service.id, location_id=location.id, region_key=location.region_key
         )
         for location in locations
@@ -355,16 +337,15 @@ async def create_service(
     return service
 
 
-async def get_writable_service(
-    session: AsyncSession, principal: Principal, service_id: uuid.UUID
-) -> Service:
-    """The service, locked for the change to come, if the caller may write it."""
-    service = await repository.lock_service(
-        session, service_id, None if _is_admin(principal) else principal.organization_id
-    )
-    if service is None:
-        raise DirectoryRecordNotFound("No service with this id is yours to write.")
-    return service
+async def writable(
+    session: AsyncSession, principal: Principal, model: type[directory.KeptT], record_id: uuid.UUID
+) -> directory.KeptT:
+    """The service or location, locked for the change to come, if the caller may write it."""
+    owner = None if _is_admin(principal) else principal.organization_id
+    record = await repository.lock_kept(session, model, record_id, owner)
+    if record is None:
+        raise DirectoryRecordNotFound(f"No {model.__tablename__} with this id is yours to write.")
+    return record
 
 
 async def update_service(
@@ -373,8 +354,8 @@ async def update_service(
     service_id: uuid.UUID,
     body: ServiceUpdate,
     if_match: str | None,
-) -> Service:
-    service = await get_writable_service(session, principal, service_id)
+) -> directory.Service:
+    service = await writable(session, principal, directory.Service, service_id)
     _check_precondition(service.version, if_match, required=True)
     log = ChangeLog(principal, service)
     changes = body.model_dump(exclude_unset=True)
@@ -388,13 +369,13 @@ async def update_service(
             await repository.delete_attributes(session, service.id)
             replaced += _needs(service.id, value or [])
         elif name == "phones":
-            await repository.delete_owned(session, Phone, service_id=service.id)
+            await repository.delete_owned(session, directory.Phone, service_id=service.id)
             replaced += _phones(body.phones or [], service_id=service.id)
         elif name == "schedules":
-            await repository.delete_owned(session, Schedule, service_id=service.id)
+            await repository.delete_owned(session, directory.Schedule, service_id=service.id)
             replaced += _schedules(body.schedules or [], service_id=service.id)
         elif name == "languages":
-            await repository.delete_owned(session, Language, service_id=service.id)
+            await repository.delete_owned(session, directory.Language, service_id=service.id)
             replaced += _languages(service.id, value or [])
         elif name == "translations":
             before = service.translations
@@ -417,24 +398,23 @@ async def update_service(
     return service
 
 
-class AgeRangeConflict(Unprocessable):
-    code = "age-range"
+class AgeRangeConflict(Unprocessable, code="age-range"): ...
 
 
-async def _bump(record: Service | Location | Organization) -> None:
+async def _bump(record: directory.Service | directory.Location | Organization) -> None:
     record.version += 1
     record.last_modified = datetime.now(UTC)
 
 
 async def deactivate_service(
     session: AsyncSession, principal: Principal, service_id: uuid.UUID, if_match: str | None
-) -> Service:
-    service = await get_writable_service(session, principal, service_id)
+) -> directory.Service:
+    service = await writable(session, principal, directory.Service, service_id)
     _check_precondition(service.version, if_match, required=False)
-    if service.status != ServiceStatus.inactive.value:
+    if service.status != directory.ServiceStatus.inactive.value:
         log = ChangeLog(principal, service)
-        log.record("update", "status", service.status, ServiceStatus.inactive.value)
-        service.status = ServiceStatus.inactive.value
+        log.record("update", "status", service.status, directory.ServiceStatus.inactive.value)
+        service.status = directory.ServiceStatus.inactive.value
         await _bump(service)
         await log.save(session)
     return service
@@ -446,8 +426,8 @@ async def set_capacity(
     service_id: uuid.UUID,
     body: CapacityUpdate,
     if_match: str | None,
-) -> Service:
-    service = await get_writable_service(session, principal, service_id)
+) -> directory.Service:
+    service = await writable(session, principal, directory.Service, service_id)
     _check_precondition(service.version, if_match, required=False)
     unit = unit_id(body.unit)
     existing = await repository.capacity(session, service.id, unit)
@@ -457,7 +437,7 @@ async def set_capacity(
         await repository.add_in_order(
             session,
             [
-                ServiceCapacity(
+                directory.ServiceCapacity(
                     service_id=service.id,
                     unit_id=unit,
                     available=body.available,
@@ -485,7 +465,7 @@ async def create_location(
     principal: Principal,
     body: LocationIn,
     organization_id: uuid.UUID | None,
-) -> Location:
+) -> directory.Location:
     organization = await _owning_organization(session, principal, organization_id)
     location, related = await _new_location(session, organization, body)
     log = ChangeLog(principal, location)
@@ -500,14 +480,14 @@ async def update_location(
     location_id: uuid.UUID,
     body: LocationUpdate,
     if_match: str | None,
-) -> Location:
-    location = await get_writable_location(session, principal, location_id)
+) -> directory.Location:
+    location = await writable(session, principal, directory.Location, location_id)
     _check_precondition(location.version, if_match, required=True)
     log = ChangeLog(principal, location)
     changes = body.model_dump(exclude_unset=True)
     related: list[Any] = []
     if "address" in changes:
-        await repository.delete_owned(session, Address, location_id=location.id)
+        await repository.delete_owned(session, directory.Address, location_id=location.id)
         if body.address is not None:
             related.append(_address(location.id, body.address))
         log.record("update", "address", None, "replaced")
@@ -531,7 +511,7 @@ async def update_location(
         )
         await repository.set_link_region(session, location.id, location.region_key)
     if (
-        location.visibility == Visibility.confidential.value
+        location.visibility == directory.Visibility.confidential.value
         and location.admin_area_id is None
         and location.latitude is not None
         and location.longitude is not None
@@ -544,17 +524,6 @@ async def update_location(
         )
     await _bump(location)
     await log.save(session, related)
-    return location
-
-
-async def get_writable_location(
-    session: AsyncSession, principal: Principal, location_id: uuid.UUID
-) -> Location:
-    location = await repository.lock_location(
-        session, location_id, None if _is_admin(principal) else principal.organization_id
-    )
-    if location is None:
-        raise DirectoryRecordNotFound("No location with this id is yours to write.")
     return location
 
 

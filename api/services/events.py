@@ -36,12 +36,10 @@ REFERRAL_EVENTS: dict[ReferralEventType, EventType] = {
 }
 
 
-class UnknownEventType(Unprocessable):
-    code = "unknown-event-type"
+class UnknownEventType(Unprocessable, code="unknown-event-type"): ...
 
 
-class CursorExpired(Gone):
-    code = "cursor-expired"
+class CursorExpired(Gone, code="cursor-expired"): ...
 
 
 def _row(

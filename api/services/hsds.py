@@ -22,13 +22,10 @@ HSDS_VERSION = "3.1"
 NDJSON_BATCH = 500
 
 
-class RecordNotFound(NotFound):
-    code = "not-found"
+class RecordNotFound(NotFound, code="not-found"): ...
 
 
-class UnknownPostcode(UnprocessableParameter):
-    code = "unknown-postcode"
-
+class UnknownPostcode(UnprocessableParameter, code="unknown-postcode"):
     def __init__(self) -> None:
         # The same answer whether no address has the postcode or only places the caller may not
         # locate have it: a confidential shelter's postcode is not confirmed by a 200.

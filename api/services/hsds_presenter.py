@@ -353,8 +353,12 @@ class Nester:
             return shaped
         ids = list(shaped)
         phones = await repository.phones_by(self.session, "organization_id", ids)
-        services = await repository.services_of_organizations(self.session, self.viewer, ids)
-        locations = await repository.locations_of_organizations(self.session, self.viewer, ids)
+        services = await repository.visible_of_organizations(
+            self.session, self.viewer, directory.Service, ids
+        )
+        locations = await repository.visible_of_organizations(
+            self.session, self.viewer, directory.Location, ids
+        )
         all_services = [service for group in services.values() for service in group]
         service_bodies = await self.services(all_services, full=full_service)
         location_bodies = await self.locations(
@@ -378,11 +382,14 @@ class Nester:
     async def service_at_locations(
         self, links: Sequence[directory.ServiceAtLocation], *, full_service: bool
     ) -> list[Json]:
-        services = await repository.services_by_id(
-            self.session, self.viewer, list({link.service_id for link in links})
+        services = await repository.visible_by_id(
+            self.session, self.viewer, directory.Service, list({link.service_id for link in links})
         )
-        locations = await repository.locations_by_id(
-            self.session, self.viewer, list({link.location_id for link in links})
+        locations = await repository.visible_by_id(
+            self.session,
+            self.viewer,
+            directory.Location,
+            list({link.location_id for link in links}),
         )
         service_bodies = await self.services(list(services.values()), full=full_service)
         location_bodies = await self.locations(list(locations.values()))

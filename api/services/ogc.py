@@ -68,16 +68,13 @@ COLLECTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-class CollectionNotFound(NotFound):
-    code = "collection-not-found"
+class CollectionNotFound(NotFound, code="collection-not-found"): ...
 
 
-class FeatureNotFound(NotFound):
-    code = "feature-not-found"
+class FeatureNotFound(NotFound, code="feature-not-found"): ...
 
 
-class InvalidParameter(BadRequest):
-    code = "invalid-parameter"
+class InvalidParameter(BadRequest, code="invalid-parameter"): ...
 
 
 @dataclass(frozen=True)

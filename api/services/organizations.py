@@ -10,9 +10,9 @@ from api.repositories import organizations as repository
 from api.schemas.organizations import OrganizationCreate
 
 
-class OrganizationNotFound(NotFound):
-    title = "Organisation not found"
-    code = "organization-not-found"
+class OrganizationNotFound(
+    NotFound, code="organization-not-found", title="Organisation not found"
+): ...
 
 
 async def create(session: AsyncSession, body: OrganizationCreate) -> Organization:

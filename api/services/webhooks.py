@@ -19,7 +19,13 @@ from api import net
 from api.auth.principal import Principal
 from api.config import Environment, Settings
 from api.errors import Conflict, NotFound, Unprocessable
-from api.models.events import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from api.models.events import (
+    DeliveryStatus,
+    OutboxEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from api.pagination import read_time_cursor, write_cursor
 from api.repositories import events as repository
 from api.repositories.base import act_as, add, lock_organization_key
@@ -34,20 +40,16 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secr
 DELIVERY_LIMIT = 100
 
 
-class WebhookNotFound(NotFound):
-    code = "webhook-not-found"
+class WebhookNotFound(NotFound, code="webhook-not-found"): ...
 
 
-class DeliveryNotFound(NotFound):
-    code = "delivery-not-found"
+class DeliveryNotFound(NotFound, code="delivery-not-found"): ...
 
 
-class WebhookUrlRefused(Unprocessable):
-    code = "webhook-url-refused"
+class WebhookUrlRefused(Unprocessable, code="webhook-url-refused"): ...
 
 
-class TooManyWebhooks(Conflict):
-    code = "too-many-webhooks"
+class TooManyWebhooks(Conflict, code="too-many-webhooks"): ...
 
 
 def new_secret() -> str:
@@ -307,16 +309,29 @@ async def deliveries(
     return {"data": [_delivery_view(item, kind) for item, kind in page], "meta": meta}
 
 
-async def delivery(
-    session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, delivery_id: uuid.UUID
-) -> dict[str, Any]:
-    """One delivery with each of its attempts and the message it carries."""
+async def _own_delivery(
+    session: AsyncSession,
+    principal: Principal,
+    subscription_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    *,
+    lock: bool,
+) -> tuple[WebhookDelivery, OutboxEvent]:
+    """A delivery of one of the caller's webhooks, with its event; 404 when there is none."""
     subscription = await _own(session, principal, subscription_id)
-    found = await repository.delivery(session, subscription.id, delivery_id, lock=False)
+    found = await repository.delivery(session, subscription.id, delivery_id, lock=lock)
     if found is None:
         raise DeliveryNotFound("No delivery with this id for this webhook.")
     event = await repository.event(session, found.event_id)
     assert event is not None
+    return found, event
+
+
+async def delivery(
+    session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, delivery_id: uuid.UUID
+) -> dict[str, Any]:
+    """One delivery with each of its attempts and the message it carries."""
+    found, event = await _own_delivery(session, principal, subscription_id, delivery_id, lock=False)
     return {
         **_delivery_view(found, event.type),
         "message": message(event),
@@ -330,10 +345,7 @@ async def redeliver(
     session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> dict[str, Any]:
     """Queue a delivery again, now, with a fresh retry schedule (same ``webhook-id``)."""
-    subscription = await _own(session, principal, subscription_id)
-    found = await repository.delivery(session, subscription.id, delivery_id, lock=True)
-    if found is None:
-        raise DeliveryNotFound("No delivery with this id for this webhook.")
+    found, event = await _own_delivery(session, principal, subscription_id, delivery_id, lock=True)
     found.status = DeliveryStatus.pending.value
     found.step = 0
     found.next_attempt_at = datetime.now(UTC)
@@ -341,7 +353,5 @@ async def redeliver(
     found.leased_until = None
     found.delivered_at = None
     await add(session, found)
-    await _audit(session, principal, Action.update, subscription.id)
-    event = await repository.event(session, found.event_id)
-    assert event is not None
+    await _audit(session, principal, Action.update, found.subscription_id)
     return _delivery_view(found, event.type)

@@ -3,31 +3,24 @@
 from api.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 
 
-class ReferralNotFound(NotFound):
-    code = "referral-not-found"
+class ReferralNotFound(NotFound, code="referral-not-found"): ...
 
 
-class ConsentRefused(Unprocessable):
-    code = "consent-does-not-allow"
+class ConsentRefused(Unprocessable, code="consent-does-not-allow"): ...
 
 
-class UnknownService(Unprocessable):
-    code = "unknown-service"
+class UnknownService(Unprocessable, code="unknown-service"): ...
 
 
-class ProfileMismatch(Unprocessable):
-    code = "not-in-sharing-profile"
+class ProfileMismatch(Unprocessable, code="not-in-sharing-profile"): ...
 
 
-class IdempotencyKeyReused(Unprocessable):
-    code = "idempotency-key-reused"
+class IdempotencyKeyReused(Unprocessable, code="idempotency-key-reused"): ...
 
 
-class IdempotencyKeyRequired(BadRequest):
+class IdempotencyKeyRequired(BadRequest, code="idempotency-key-required"):
     """A referral created without a key: a retry after a lost answer would refer the person
     twice, so creation requires one (400, as the IETF Idempotency-Key draft says)."""
-
-    code = "idempotency-key-required"
 
     def __init__(self) -> None:
         super().__init__(
@@ -37,25 +30,19 @@ class IdempotencyKeyRequired(BadRequest):
         )
 
 
-class NotAccepting(Conflict):
-    code = "service-not-accepting-referrals"
+class NotAccepting(Conflict, code="service-not-accepting-referrals"): ...
 
 
-class NoCapacity(Conflict):
-    code = "no-capacity"
+class NoCapacity(Conflict, code="no-capacity"): ...
 
 
-class NotEligible(Conflict):
-    code = "not-eligible"
+class NotEligible(Conflict, code="not-eligible"): ...
 
 
-class InvalidTransition(Conflict):
-    code = "invalid-transition"
+class InvalidTransition(Conflict, code="invalid-transition"): ...
 
 
-class NotYourTransition(Forbidden):
-    code = "not-your-transition"
+class NotYourTransition(Forbidden, code="not-your-transition"): ...
 
 
-class InvalidStatusChange(Unprocessable):
-    code = "invalid-status-change"
+class InvalidStatusChange(Unprocessable, code="invalid-status-change"): ...

@@ -1,0 +1,47 @@
+"""What several routers declare alike: the viewer a directory read is for, routes whose bodies
+leave out empty fields, and the documented 404 of the routes under one record's path."""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.routing import APIRoute
+
+from api.auth.dependencies import AnonymousOrPrincipal, MeteredAnonymousOrPrincipal
+from api.auth.viewer import Viewer
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _viewer(principal: AnonymousOrPrincipal) -> Viewer:
+    return Viewer.of(principal)
+
+
+def _metered_viewer(principal: MeteredAnonymousOrPrincipal) -> Viewer:
+    return Viewer.of(principal)
+
+
+# What of the directory the caller may see: anonymous, or as its token's scopes allow (401 for
+# a bad token). Metered: on the routes that cost the database most, a caller without a token is
+# counted against its address's budget.
+ViewerDep = Annotated[Viewer, Depends(_viewer)]
+MeteredViewerDep = Annotated[Viewer, Depends(_metered_viewer)]
+
+
+class WithoutEmptyFields(APIRoute):
+    """A route whose response model leaves out empty (null) fields: the services shape these
+    bodies without them, and the model that checks a body on its way out keeps it so."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **{**kwargs, "response_model_exclude_none": True})
+
+
+def record_router(path: str, not_found: str) -> APIRouter:
+    """The routes of one record (``path``, e.g. ``/{referral_id}``) of a resource whose bodies
+    leave out empty fields: each may answer 404, described as ``not_found``. Included into the
+    resource's router after its routes are declared."""
+    return APIRouter(
+        prefix=path,
+        responses={404: {"description": not_found}},
+        route_class=WithoutEmptyFields,
+    )
