@@ -363,63 +363,45 @@ def _scanned(viewer: Viewer, filters: SearchFilters) -> list[Any]:
     return conditions
 
 
-def _by_need(
-    viewer: Viewer, filters: SearchFilters, here: Any, code: str, window: int
+def _ordered_scan(
+    viewer: Viewer,
+    filters: SearchFilters,
+    here: Any,
+    window: int,
+    *,
+    rows: Any,
+    ranked_by: tuple[Any, Any],
+    copied: bool,
+    scanned: list[Any],
 ) -> Select[Any]:
-    """Nearest places meeting one need: an ordered scan of the need's partial GiST index for
-    the viewer's class, checking the eligibility filters in the index."""
-    position, place_conditions, redacted = _ranking(
-        viewer, col(SearchPoint.point), col(SearchPoint.stand_in)
-    )
+    """The ``window`` nearest (service, place) rows of ``rows`` (``search_point`` or
+    ``service_at_location``), ranked by ``ranked_by`` (the point and the stand-in the index
+    orders; ``copied``: copies of the place's in ``search_point``), with ``scanned``, the
+    conditions the index checks itself, then the exact checks: the place and the organisation
+    owning it visible, the service's conditions, radius and area.
+    """
+    position, place_conditions, redacted = _ranking(viewer, *ranked_by)
     statement = (
         select(
-            col(SearchPoint.service_id),
-            col(SearchPoint.location_id),
-            col(SearchPoint.link_id),
+            rows.c.service_id,
+            rows.c.location_id,
+            rows.c.link_id if copied else rows.c.id,
             func.ST_Distance(position, here).label("distance"),
             position.op("<->", return_type=Float)(here).label("rank"),
             redacted.label("redacted"),
-            # A second wall behind the triggers: whether the row still ranks at the place's own
-            # stand-in (checked in the select, not the filter, to leave the plan alone).
+            # A second wall behind the triggers, for positions copied into search_point: whether
+            # the row still ranks at the place's own stand-in (checked in the select, not the
+            # filter, to leave the plan alone).
             (
-                literal(True)
-                if viewer.cleared
-                else func.ST_AsBinary(position) == func.ST_AsBinary(col(Location.stand_in))
+                func.ST_AsBinary(position) == func.ST_AsBinary(col(Location.stand_in))
+                if copied and not viewer.cleared
+                else literal(True)
             ).label("current"),
         )
-        .join(Location, col(Location.id) == col(SearchPoint.location_id))
-        .join(Service, col(Service.id) == col(SearchPoint.service_id))
+        .join(Location, col(Location.id) == rows.c.location_id)
+        .join(Service, col(Service.id) == rows.c.service_id)
         .where(
-            col(SearchPoint.taxonomy_term_id) == term_id(code),
-            *_scanned(viewer, filters),
-            *place_conditions,
-            # The organisation owning the place must be visible too (as ``visible_locations``).
-            _visible_organization(viewer, col(Location.organization_id)),
-            *_service_conditions(viewer, replace(filters, needs=())),
-            *_place_filters(viewer, filters, position, here),
-        )
-    )
-    return statement.order_by(position.op("<->")(here)).limit(window)
-
-
-def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, window: int) -> Select[Any]:
-    """Nearest places whatever they offer: an ordered scan of the location's GiST index."""
-    position, place_conditions, redacted = _ranking(
-        viewer, col(Location.point), col(Location.stand_in)
-    )
-    statement = (
-        select(
-            col(ServiceAtLocation.service_id),
-            col(ServiceAtLocation.location_id),
-            col(ServiceAtLocation.id),
-            func.ST_Distance(position, here).label("distance"),
-            position.op("<->", return_type=Float)(here).label("rank"),
-            redacted.label("redacted"),
-            literal(True).label("current"),
-        )
-        .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
-        .join(Service, col(Service.id) == col(ServiceAtLocation.service_id))
-        .where(
+            *scanned,
             *place_conditions,
             # The organisation owning the place must be visible too (as ``visible_locations``).
             _visible_organization(viewer, col(Location.organization_id)),
@@ -428,6 +410,37 @@ def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, window: int) ->
         )
     )
     return statement.order_by(position.op("<->")(here)).limit(window)
+
+
+def _by_need(
+    viewer: Viewer, filters: SearchFilters, here: Any, code: str, window: int
+) -> Select[Any]:
+    """Nearest places meeting one need: an ordered scan of the need's partial GiST index for
+    the viewer's class, checking the eligibility filters in the index."""
+    return _ordered_scan(
+        viewer,
+        replace(filters, needs=()),
+        here,
+        window,
+        rows=SearchPoint.__table__,  # type: ignore[attr-defined]
+        ranked_by=(col(SearchPoint.point), col(SearchPoint.stand_in)),
+        copied=True,
+        scanned=[col(SearchPoint.taxonomy_term_id) == term_id(code), *_scanned(viewer, filters)],
+    )
+
+
+def _any_need(viewer: Viewer, filters: SearchFilters, here: Any, window: int) -> Select[Any]:
+    """Nearest places whatever they offer: an ordered scan of the location's GiST index."""
+    return _ordered_scan(
+        viewer,
+        filters,
+        here,
+        window,
+        rows=ServiceAtLocation.__table__,  # type: ignore[attr-defined]
+        ranked_by=(col(Location.point), col(Location.stand_in)),
+        copied=False,
+        scanned=[],
+    )
 
 
 def nearest_statement(
