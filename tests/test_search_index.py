@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from api.models.directory import (
     Visibility,
 )
 from api.services.opening import CLOSED, is_open
-from api.services.search import hour_of_week
+from api.services.search import Hours, hour_of_week
 from api.taxonomy import term_id
 from tests.factories.directory import load_demo
 
@@ -196,6 +197,22 @@ class TestOpeningHoursInTheIndex:
                 closes_at=time(23, 15),
                 time_zone="America/New_York",
             ),
+            # Seconds are cut off, as the search reads hours (HH:MM): the same minute is all
+            # day (Thursday), and a tab in byday is white space as anywhere else (Friday).
+            Schedule(
+                location_id=located[first.id],
+                byday="TH",
+                opens_at=time(9, 0, 10),
+                closes_at=time(9, 0, 30),
+                time_zone="Africa/Dakar",
+            ),
+            Schedule(
+                location_id=located[first.id],
+                byday="MO,\tFR",
+                opens_at=time(20, 0, 40),
+                closes_at=time(21, 0, 20),
+                time_zone="Asia/Kathmandu",
+            ),
             Schedule(
                 location_id=located[second.id],
                 byday="FR,SA",
@@ -209,13 +226,21 @@ class TestOpeningHoursInTheIndex:
         assert hours[(second.id, located[second.id])] == set(range(168))
         # The first service's rows, against its rules and its place's.
         place = located[first.id]
-        own = list(
-            await session.scalars(
+        # The rules as the search reads them (the details statement writes HH:MM).
+        own = [
+            replace(
+                Hours.of({"time_zone": rule.time_zone}),
+                byday=rule.byday,
+                opens_at=rule.opens_at and rule.opens_at.replace(second=0),
+                closes_at=rule.closes_at and rule.closes_at.replace(second=0),
+                attending_type=rule.attending_type,
+            )
+            for rule in await session.scalars(
                 select(Schedule).where(
                     (col(Schedule.service_id) == first.id) | (col(Schedule.location_id) == place)
                 )
             )
-        )
+        ]
         opening = [rule for rule in own if rule.attending_type != CLOSED]
         reached = set()
         for instant in _instants():
@@ -328,6 +353,76 @@ class TestSearchIndexUnderConcurrentWrites:
             assert len(expected) == 4  # two places times two needs
             assert actual == expected
         finally:
+            await first.execute("DELETE FROM attribute WHERE link_id = $1", service)
+            await first.execute("DELETE FROM service_at_location WHERE service_id = $1", service)
+            await first.execute("DELETE FROM service WHERE id = $1", service)
+            await first.execute("DELETE FROM location WHERE organization_id = $1", organization)
+            await first.execute("DELETE FROM organization WHERE id = $1", organization)
+            await first.close()
+            await second.close()
+
+    async def test_a_rule_and_a_need_added_at_the_same_time(
+        self, owner_engine: AsyncEngine
+    ) -> None:
+        """A need added (its row made, not committed) while a rule is added: the rule's trigger
+        waits for the service the need's trigger locked, then rewrites the new row too; the
+        other way round, the row is made after the rule commits, and reads it. Without the lock
+        neither statement saw the other's row and the place lost the rule's hours."""
+        url = owner_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        first, second = await asyncpg.connect(url), await asyncpg.connect(url)
+        organization, service, place = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        hours = "SELECT DISTINCT hours FROM search_point WHERE service_id = $1"
+        try:
+            await first.execute(
+                "INSERT INTO organization (id, name, kind, status) "
+                "VALUES ($1, 'Race (test)', 'ngo', 'active')",
+                organization,
+            )
+            await first.execute(
+                "INSERT INTO service (id, organization_id, name, status) "
+                "VALUES ($1, $2, 'Race (test)', 'active')",
+                service,
+                organization,
+            )
+            await first.execute(
+                "INSERT INTO location (id, organization_id, location_type, latitude, longitude) "
+                "VALUES ($1, $2, 'physical', 14.03, -16.02)",
+                place,
+                organization,
+            )
+            await first.execute(
+                "INSERT INTO service_at_location (id, service_id, location_id) VALUES ($1, $2, $3)",
+                uuid.uuid4(),
+                service,
+                place,
+            )
+            rule = (
+                "INSERT INTO schedule (id, service_id, byday, opens_at, closes_at, time_zone) "
+                "VALUES ($1, $2, $3, '10:00', '11:00', 'UTC')"
+            )
+            need = (
+                "INSERT INTO attribute (id, link_id, link_entity, taxonomy_term_id) "
+                "VALUES ($1, $2, 'service', $3)"
+            )
+            # The need first (uncommitted), the rule meanwhile: Monday 10:00.
+            async with first.transaction():
+                await first.execute(need, uuid.uuid4(), service, term_id("legal-aid"))
+                adding = asyncio.create_task(second.execute(rule, uuid.uuid4(), service, "MO"))
+                await asyncio.sleep(0.3)
+            await adding
+            assert [list(row[0]) for row in await first.fetch(hours, service)] == [[10]]
+
+            # The rule first (uncommitted), a need meanwhile: Tuesday 10:00 too.
+            async with second.transaction():
+                await second.execute(rule, uuid.uuid4(), service, "TU")
+                adding = asyncio.create_task(
+                    first.execute(need, uuid.uuid4(), service, term_id("medical-care"))
+                )
+                await asyncio.sleep(0.3)
+            await adding
+            assert [list(row[0]) for row in await first.fetch(hours, service)] == [[10, 34]]
+        finally:
+            await first.execute("DELETE FROM schedule WHERE service_id = $1", service)
             await first.execute("DELETE FROM attribute WHERE link_id = $1", service)
             await first.execute("DELETE FROM service_at_location WHERE service_id = $1", service)
             await first.execute("DELETE FROM service WHERE id = $1", service)

@@ -32,6 +32,9 @@ MAXIMUM_WINDOW = 1024  # rows read at most (the window grows x4 while the order 
 # looks. Unbounded, "the nearest police" from a place with none nearby was a post 7,822 km away,
 # which no one in danger can reach; a caller who wants further asks with radius_m.
 DEFAULT_RADIUS_M = 250_000
+# The years whose UTC offsets ``search_point.hours`` was computed with (migration 0016): outside
+# them, a zone may have had another offset, and the scan does not filter by the hour.
+OPEN_HOURS_YEARS = range(2020, 2040)
 MAXIMUM_RADIUS_M = 2_000_000
 
 
@@ -140,7 +143,7 @@ async def nearest_found(database: Database, viewer: Viewer, query: NearestQuery)
     """
     instant = query.open_at or datetime.now().astimezone()
     filters = query.filters
-    if query.open_at is not None:
+    if query.open_at is not None and query.open_at.astimezone(UTC).year in OPEN_HOURS_YEARS:
         filters = replace(filters, open_hour=hour_of_week(query.open_at))
     covering = await repository.covering(
         database, viewer, query.filters, query.latitude, query.longitude

@@ -15,10 +15,12 @@ rule's validity dates, closures, minutes) still decides after the scan:
 
 - each opening rule of the service, and of the place, counts (closures do not take hours away,
   validity dates are not read): its days (``byday``, every day when unset), from the hour holding
-  ``opens_at`` to the hour holding the minute before ``closes_at`` (all day when either is unset
-  or they are equal; past midnight when ``closes_at`` comes first), each shifted by every UTC
-  offset its time zone has had or will have from 2020 to 2040 as the server's time zone data
-  knows them (daylight saving time takes both offsets), a zone PostgreSQL does not know every hour;
+  ``opens_at`` to the hour holding the minute before ``closes_at``, both cut to the minute as
+  ``is_open`` reads them (all day when either is unset or they are the same minute; past midnight
+  when ``closes_at`` comes first), each shifted by every UTC offset its time zone has from 2020 to
+  2040 as the server's time zone data knows them (daylight saving time takes both offsets), a
+  zone PostgreSQL does not know every hour. A search with ``open_at`` outside those years does not
+  use them (``api.services.search.OPEN_HOURS_YEARS``);
 - a service with no opening rule has no hours: it is never "open", as ``is_open`` says.
 
 A ``BEFORE`` trigger on the row computes them (as 0015's do the listing); statement triggers on
@@ -26,7 +28,8 @@ A ``BEFORE`` trigger on the row computes them (as 0015's do the listing); statem
 every zone the server knows are computed once, into ``time_zone_offsets`` (a millisecond a zone:
 too slow for every row of an import). After an update of the server's time zone data, run
 ``SELECT refresh_time_zone_offsets()`` (docs/operations.md): a zone given a new offset would
-otherwise be missing it.
+otherwise be missing it. Python's time zone data (``is_open``) and the server's are updated
+separately: keep them at the same release, and refresh after updating either.
 
 Revision ID: 0016
 Revises: 0015
@@ -136,7 +139,7 @@ $$
     # equal; past midnight when it closes first), on each of its days, shifted by each offset of
     # its zone, as hours of the week (every hour for a zone the server does not know). One
     # statement, planned once: a function per step cost several times more per row.
-    """
+    r"""
 CREATE FUNCTION search_point_week_hours(service uuid, place uuid) RETURNS int[]
 LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
   SELECT coalesce(array_agg(DISTINCT wrapped.week_hour ORDER BY wrapped.week_hour), '{}')
@@ -147,23 +150,26 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
       time_zone_offsets_computed(rule.time_zone),
       ARRAY[NULL::int]
     ) AS offsets,
-    rule.opens_at IS NULL OR rule.closes_at IS NULL OR rule.opens_at = rule.closes_at AS all_day
+    -- The minutes of the day, seconds cut off, as is_open reads them (HH:MM).
+    floor(extract(epoch FROM rule.opens_at) / 60)::int AS opens,
+    floor(extract(epoch FROM rule.closes_at) / 60)::int AS closes
   ) AS zone
   CROSS JOIN LATERAL (
     SELECT
-      CASE WHEN zone.all_day THEN 0
-           ELSE floor(extract(epoch FROM rule.opens_at) / 60)::int END AS first_minute,
-      CASE WHEN zone.all_day THEN 1440
-           ELSE ceil(extract(epoch FROM rule.closes_at) / 60)::int
-                + CASE WHEN rule.closes_at < rule.opens_at THEN 1440 ELSE 0 END
-      END AS end_minute
+      CASE WHEN zone.opens IS NULL OR zone.closes IS NULL OR zone.opens = zone.closes THEN 0
+           ELSE zone.opens END AS first_minute,
+      CASE WHEN zone.opens IS NULL OR zone.closes IS NULL OR zone.opens = zone.closes THEN 1440
+           WHEN zone.closes < zone.opens THEN zone.closes + 1440
+           ELSE zone.closes END AS end_minute
   ) AS span
   CROSS JOIN LATERAL unnest(
     string_to_array(coalesce(nullif(rule.byday, ''), 'MO,TU,WE,TH,FR,SA,SU'), ',')
   ) AS listed(code)
   CROSS JOIN LATERAL (
-    SELECT array_position(ARRAY['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'], btrim(listed.code))
-           - 1 AS weekday
+    SELECT array_position(
+             ARRAY['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'],
+             regexp_replace(listed.code, '^\s+|\s+$', '', 'g')
+           ) - 1 AS weekday
   ) AS day
   CROSS JOIN LATERAL unnest(zone.offsets) AS shift(minutes)
   CROSS JOIN LATERAL generate_series(
@@ -195,10 +201,31 @@ FOR EACH ROW EXECUTE FUNCTION search_point_hours()
     # however many rules it writes), and the trigger above computes them again. Semi-joins with
     # the transition tables, whose sizes the planner knows: index probes for a few rules, one
     # pass over the table for an import (an array of ids would be searched row by row).
+    # First the services and places are locked as 0006's triggers lock them when they make rows
+    # (services, then places): a row being made for them in another transaction, which cannot
+    # see these rules yet and which this statement cannot see, is then made after, seeing them.
     """
 CREATE FUNCTION search_point_hours_from_schedule() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
+  IF TG_OP = 'INSERT' THEN
+    PERFORM 1 FROM service WHERE id IN (SELECT service_id FROM added)
+    ORDER BY id FOR NO KEY UPDATE;
+    PERFORM 1 FROM location WHERE id IN (SELECT location_id FROM added)
+    ORDER BY id FOR NO KEY UPDATE;
+  ELSIF TG_OP = 'DELETE' THEN
+    PERFORM 1 FROM service WHERE id IN (SELECT service_id FROM removed)
+    ORDER BY id FOR NO KEY UPDATE;
+    PERFORM 1 FROM location WHERE id IN (SELECT location_id FROM removed)
+    ORDER BY id FOR NO KEY UPDATE;
+  ELSE
+    PERFORM 1 FROM service
+    WHERE id IN (SELECT service_id FROM added UNION SELECT service_id FROM removed)
+    ORDER BY id FOR NO KEY UPDATE;
+    PERFORM 1 FROM location
+    WHERE id IN (SELECT location_id FROM added UNION SELECT location_id FROM removed)
+    ORDER BY id FOR NO KEY UPDATE;
+  END IF;
   IF TG_OP = 'INSERT' THEN
     UPDATE search_point SET hours = NULL WHERE service_id IN (SELECT service_id FROM added);
     UPDATE search_point SET hours = NULL WHERE location_id IN (SELECT location_id FROM added);
@@ -245,8 +272,14 @@ def upgrade() -> None:
     )
     for statement in FUNCTIONS:
         op.execute(statement)
-    # Rewriting every row is the operator's to decide (the app role could otherwise call it).
-    op.execute("REVOKE EXECUTE ON FUNCTION refresh_time_zone_offsets() FROM PUBLIC")
+    # Only the migration role calls these directly: the refresh rewrites every row, and the
+    # trigger functions run as their owner (the triggers need no EXECUTE privilege to fire).
+    for function in (
+        "refresh_time_zone_offsets()",
+        "search_point_hours()",
+        "search_point_hours_from_schedule()",
+    ):
+        op.execute(f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC")
     op.execute(
         "INSERT INTO time_zone_offsets (zone, minutes) "
         "SELECT name, time_zone_offsets_computed(name) FROM pg_timezone_names"
