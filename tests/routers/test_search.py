@@ -670,6 +670,19 @@ def documented_search_body(path: str = "/v1/search/nearest") -> Draft202012Valid
 
 
 SHELTER = "safe-shelter"
+CALLER_SCOPES: dict[str, list[Scope] | None] = {
+    "anonymous": None,
+    "reader": [Scope.directory_read],
+    "confidential": [Scope.directory_read, Scope.directory_confidential],
+}
+
+
+async def _caller_headers(session: AsyncSession, settings: Settings, caller: str) -> dict[str, str]:
+    """No token for ``anonymous``; a partner's token with the caller's scopes otherwise."""
+    scopes = CALLER_SCOPES[caller]
+    return (await create_partner(session, settings, scopes=scopes)).headers if scopes else {}
+
+
 SUNDAY_NIGHT = "2026-11-22T23:00:00+00:00"
 
 
@@ -698,12 +711,7 @@ class TestTheBytesAreTheDocumentedBody:
         caller: str,
         params: dict[str, Any],
     ) -> None:
-        scopes = {
-            "anonymous": None,
-            "reader": [Scope.directory_read],
-            "confidential": [Scope.directory_read, Scope.directory_confidential],
-        }[caller]
-        headers = (await create_partner(session, settings, scopes=scopes)).headers if scopes else {}
+        headers = await _caller_headers(session, settings, caller)
         response = await client.get("/v1/search/nearest", params=params, headers=headers)
         assert response.status_code == 200
 
@@ -751,12 +759,7 @@ class TestTheBytesAreTheDocumentedBody:
         params: dict[str, Any],
     ) -> None:
         """The pathway's route sends bytes too (each step as the search writes its results)."""
-        scopes = {
-            "anonymous": None,
-            "reader": [Scope.directory_read],
-            "confidential": [Scope.directory_read, Scope.directory_confidential],
-        }[caller]
-        headers = (await create_partner(session, settings, scopes=scopes)).headers if scopes else {}
+        headers = await _caller_headers(session, settings, caller)
         response = await client.get("/v1/search/pathway", params=params, headers=headers)
         assert response.status_code == 200
         body = response.json()
