@@ -111,6 +111,16 @@ class Settings(BaseSettings):
     access_token_lifetime_seconds: Annotated[
         int, Field(ge=60, le=3600, description="Lifetime of issued access tokens.")
     ] = 600
+    token_cache_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=300,
+            description="How long a process may answer from memory for a token it has checked "
+            "(0: ask the database every time). Only while it hears PostgreSQL's notices of "
+            "revocations (docs/security.md, 'Token checks').",
+        ),
+    ] = 30.0
     client_requests_per_minute: Annotated[
         int, Field(ge=1, le=1_000_000, description="Per-client request budget, per process.")
     ] = 1200

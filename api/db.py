@@ -71,6 +71,19 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     return engine
 
 
+async def connect_alone(engine: AsyncEngine, settings: Settings, application_name: str) -> Any:
+    """A driver connection of its own to the engine's database, outside the pool: for a
+    ``LISTEN``, which needs a connection that stays open and idle (a pooled one would be handed
+    to requests)."""
+    arguments, parameters = engine.dialect.create_connect_args(engine.url)
+    return await asyncpg.connect(
+        *arguments,
+        **parameters,
+        timeout=settings.database_connect_timeout_seconds,
+        server_settings={"application_name": application_name},
+    )
+
+
 def _connect(dialect: Dialect, _: Any, arguments: list[Any], parameters: dict[str, Any]) -> Any:
     """Open a driver connection; a database refusing or not answering is ``DatabaseUnavailable``
     (SQLAlchemy lets a refused or reset socket through as a bare ``OSError``)."""

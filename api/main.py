@@ -4,9 +4,10 @@ Nothing connects at import time. The engine is created in the lifespan and dispo
 tests and tools can build apps with other settings side by side.
 """
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,9 +15,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from api import __version__
+from api.auth import token_cache
 from api.auth.ratelimit import Limits
 from api.config import Settings
-from api.db import create_engine, create_sessionmaker
+from api.db import connect_alone, create_engine, create_sessionmaker
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, install_error_handlers
 from api.input_guard import InputGuardMiddleware
 from api.logging import configure_logging, get_logger
@@ -74,10 +76,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # walks only what requests allocate (it walked all of it: long pauses at the tail).
             gc.collect()
             gc.freeze()
+        listening = (
+            asyncio.create_task(
+                token_cache.listen(
+                    app.state.token_cache,
+                    lambda: connect_alone(engine, settings, "relay-token-cache"),
+                ),
+                name="token-cache-listener",
+            )
+            if settings.token_cache_seconds > 0
+            else None
+        )
         log.info("api_started", version=__version__, environment=settings.environment)
         try:
             yield
         finally:
+            if listening is not None:
+                listening.cancel()
+                with suppress(asyncio.CancelledError):
+                    await listening
             await engine.dispose()
             log.info("api_stopped")
 
@@ -93,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.freeze_heap = False
+    app.state.token_cache = token_cache.TokenCache(settings.token_cache_seconds)
+    token_cache.watch_writes()
     app.state.metrics = Metrics()
     app.state.limits = Limits(
         client_requests_per_minute=settings.client_requests_per_minute,

@@ -17,6 +17,7 @@ from fastapi.security import OAuth2, SecurityScopes
 from api.auth.principal import Principal
 from api.auth.ratelimit import Limits, anonymous_key, retry_after_header
 from api.auth.scopes import SCOPE_DESCRIPTIONS, Scope
+from api.auth.token_cache import TokenCache
 from api.auth.tokens import MAXIMUM_CREDENTIAL_LENGTH, keyed_hash
 from api.config import Settings
 from api.db import Database
@@ -92,18 +93,16 @@ async def _principal(
     # every request runs this, and each dependency costs FastAPI a resolution.
     settings: Settings = request.app.state.settings
     limits: Limits = request.app.state.limits
+    cache: TokenCache = request.app.state.token_cache
     value = _bearer(authorization)
-    found = await token_repository.find(
-        database, keyed_hash(settings.secret_key.get_secret_value(), value)
-    )
-    now = datetime.now(UTC)
-    if (
-        found is None
-        or found.revoked_at is not None
-        or found.expires_at <= now
-        or found.client_disabled
-        or found.organization_status != "active"
-    ):
+    token_hash = keyed_hash(settings.secret_key.get_secret_value(), value)
+    found = cache.get(token_hash)
+    if found is None:
+        generation = cache.generation()
+        found = await token_repository.find(database, token_hash)
+        if found is not None and found.works:
+            cache.keep(token_hash, found, generation)
+    if found is None or not found.works or found.expires_at <= datetime.now(UTC):
         raise Unauthenticated("The access token is not valid.", invalid_token=True)
 
     wait = limits.requests_by_client.hit(found.client_id)

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from api.db import Compiled, Database
 from api.models.oauth import OAuthAssertion, OAuthClient, OAuthToken
-from api.models.organization import Organization
+from api.models.organization import Organization, OrganizationStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,16 @@ class ActiveToken:
     client_id: str
     client_disabled: bool
     organization_status: str
+
+    @property
+    def works(self) -> bool:
+        """Neither revoked nor its client disabled nor its organisation suspended (its expiry
+        is checked against the clock on each use)."""
+        return (
+            self.revoked_at is None
+            and not self.client_disabled
+            and self.organization_status == OrganizationStatus.active.value
+        )
 
 
 # Every authenticated request runs this: compiled once, run on the driver (see ``Compiled``).
