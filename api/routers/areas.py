@@ -6,18 +6,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import SessionDep
+from api.routers.routing import WithoutEmptyFields, record_router
 from api.schemas.areas import AreaLookup, AreaPublic
 from api.services import areas as service
 
-router = APIRouter(prefix="/v1/areas", tags=["areas"])
-
-
 # The service leaves an area's empty fields out; so do the models that check it.
+router = APIRouter(prefix="/v1/areas", tags=["areas"], route_class=WithoutEmptyFields)
+area = record_router("/{area_id}", not_found="No such area")
+
+
 @router.get(
     "/lookup",
     summary="Administrative areas containing a point, smallest first",
     response_model=AreaLookup,
-    response_model_exclude_none=True,
 )
 async def lookup(
     session: SessionDep,
@@ -27,12 +28,10 @@ async def lookup(
     return await service.lookup(session, lat, lon)
 
 
-@router.get(
-    "/{area_id}",
+@area.get(
+    "",
     summary="One administrative area",
     response_model=AreaPublic,
-    response_model_exclude_none=True,
-    responses={404: {"description": "No such area"}},
 )
 async def get_area(
     area_id: uuid.UUID,
@@ -43,3 +42,6 @@ async def get_area(
     ] = None,
 ) -> dict[str, Any]:
     return await service.get(session, area_id, geometry=geometry, simplify=simplify)
+
+
+router.include_router(area)

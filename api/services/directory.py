@@ -118,6 +118,13 @@ class ChangeLog:
             )
         )
 
+    async def save_change(self, session: AsyncSession, *groups: Sequence[Any]) -> None:
+        """``save`` the change of a record there was: its ``version`` (its ETag) and
+        ``last_modified`` move on first."""
+        self.subject.version += 1
+        self.subject.last_modified = datetime.now(UTC)
+        await self.save(session, *groups)
+
     async def save(self, session: AsyncSession, *groups: Sequence[Any]) -> None:
         """Write the groups of rows, this log, and (when anything changed) the partners'
         ``directory.changed`` event, in order."""
@@ -348,6 +355,22 @@ async def writable(
     return record
 
 
+async def _to_change(
+    session: AsyncSession,
+    principal: Principal,
+    model: type[directory.KeptT],
+    record_id: uuid.UUID,
+    if_match: str | None,
+    *,
+    required: bool,
+) -> directory.KeptT:
+    """The service or location the caller may write, locked, if ``If-Match`` names its current
+    version (``required``: a PATCH without one is refused)."""
+    record = await writable(session, principal, model, record_id)
+    _check_precondition(record.version, if_match, required=required)
+    return record
+
+
 async def update_service(
     session: AsyncSession,
     principal: Principal,
@@ -355,8 +378,9 @@ async def update_service(
     body: ServiceUpdate,
     if_match: str | None,
 ) -> directory.Service:
-    service = await writable(session, principal, directory.Service, service_id)
-    _check_precondition(service.version, if_match, required=True)
+    service = await _to_change(
+        session, principal, directory.Service, service_id, if_match, required=True
+    )
     log = ChangeLog(principal, service)
     changes = body.model_dump(exclude_unset=True)
     minimum = changes.get("minimum_age", service.minimum_age)
@@ -393,30 +417,24 @@ async def update_service(
             log.record("update", name, before, after)
             continue
         log.record("update", name, None, value)
-    await _bump(service)
-    await log.save(session, replaced)
+    await log.save_change(session, replaced)
     return service
 
 
 class AgeRangeConflict(Unprocessable, code="age-range"): ...
 
 
-async def _bump(record: directory.Service | directory.Location | Organization) -> None:
-    record.version += 1
-    record.last_modified = datetime.now(UTC)
-
-
 async def deactivate_service(
     session: AsyncSession, principal: Principal, service_id: uuid.UUID, if_match: str | None
 ) -> directory.Service:
-    service = await writable(session, principal, directory.Service, service_id)
-    _check_precondition(service.version, if_match, required=False)
+    service = await _to_change(
+        session, principal, directory.Service, service_id, if_match, required=False
+    )
     if service.status != directory.ServiceStatus.inactive.value:
         log = ChangeLog(principal, service)
         log.record("update", "status", service.status, directory.ServiceStatus.inactive.value)
         service.status = directory.ServiceStatus.inactive.value
-        await _bump(service)
-        await log.save(session)
+        await log.save_change(session)
     return service
 
 
@@ -427,8 +445,9 @@ async def set_capacity(
     body: CapacityUpdate,
     if_match: str | None,
 ) -> directory.Service:
-    service = await writable(session, principal, directory.Service, service_id)
-    _check_precondition(service.version, if_match, required=False)
+    service = await _to_change(
+        session, principal, directory.Service, service_id, if_match, required=False
+    )
     unit = unit_id(body.unit)
     existing = await repository.capacity(session, service.id, unit)
     log = ChangeLog(principal, service)
@@ -452,8 +471,7 @@ async def set_capacity(
         existing.available = body.available
         existing.maximum = body.maximum
         existing.updated = now
-    await _bump(service)
-    await log.save(session)
+    await log.save_change(session)
     return service
 
 
@@ -481,8 +499,9 @@ async def update_location(
     body: LocationUpdate,
     if_match: str | None,
 ) -> directory.Location:
-    location = await writable(session, principal, directory.Location, location_id)
-    _check_precondition(location.version, if_match, required=True)
+    location = await _to_change(
+        session, principal, directory.Location, location_id, if_match, required=True
+    )
     log = ChangeLog(principal, location)
     changes = body.model_dump(exclude_unset=True)
     related: list[Any] = []
@@ -522,8 +541,7 @@ async def update_location(
         location.admin_area_id = await repository.smallest_area_containing(
             session, location.latitude, location.longitude
         )
-    await _bump(location)
-    await log.save(session, related)
+    await log.save_change(session, related)
     return location
 
 
@@ -545,6 +563,5 @@ async def update_organization(
             after = getattr(body, name).value
         log.record("update", name, getattr(organization, name), after)
         setattr(organization, name, after)
-    await _bump(organization)
-    await log.save(session)
+    await log.save_change(session)
     return organization
