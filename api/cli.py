@@ -13,13 +13,17 @@ from api.cli_import import import_app
 from api.errors import RelayError as RelayErrorForCli
 
 if TYPE_CHECKING:
+    import uuid
+
     from alembic.config import Config
     from pydantic import ValidationError
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from api.config import Settings
+    from api.models.people import UserRole
     from api.schemas.clients import ClientPublic
     from api.services.audit import Action
+    from api.services.people import Invited, UserSummary
 
 T = TypeVar("T")
 
@@ -44,9 +48,15 @@ keys_app = typer.Typer(help="Master keys of the personal data of referrals.", no
 app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+users_app = typer.Typer(
+    help="People's accounts (the operator's work): invitations, roles, resets, deactivation.",
+    no_args_is_help=True,
+)
+app.add_typer(users_app, name="users")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ClientIdArgument = Annotated[str, typer.Argument(help="The client's client_id.")]
+UserIdArgument = Annotated[str, typer.Argument(help="The person's user id (relay users list).")]
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPOSITORY_ROOT / "openapi" / "openapi.json"
@@ -284,11 +294,17 @@ def demo_load(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Load the fictional demo network (idempotent)."""
+    """Load the fictional demo network (idempotent); in development, its demo people too."""
+    from api.config import Environment
     from api.services import demo
 
     async def work(session: "AsyncSession", settings: "Settings") -> dict[str, int]:
-        return await demo.load(session, only_if_empty=if_empty)
+        counts = await demo.load(session, only_if_empty=if_empty)
+        if settings.environment is Environment.development:
+            people = await demo.load_people(session, settings)
+            if people:
+                counts["user_account"] = people
+        return counts
 
     counts = _run_in_transaction(work)
     if as_json:
@@ -314,10 +330,11 @@ def demo_credentials(as_json: JsonOption = False) -> None:
         return await demo.partner_credentials(session, settings.secret_key.get_secret_value())
 
     credentials = _run_in_transaction(work)
-    if as_json:
-        typer.echo(json.dumps(credentials))
-        return
     settings = Settings()
+    people = demo.people_credentials(settings)
+    if as_json:
+        typer.echo(json.dumps({**credentials, "people": people}))
+        return
     typer.echo(
         "Demo partner credentials (development only):\n"
         f"  client_id:     {credentials['client_id']}\n"
@@ -325,6 +342,15 @@ def demo_credentials(as_json: JsonOption = False) -> None:
         f'  token:  curl -s -u "{credentials["client_id"]}:{credentials["client_secret"]}" '
         f"-d grant_type=client_credentials {settings.token_endpoint}"
     )
+    typer.echo("Demo people (development only; login name or phone, then the password):")
+    for person in people:
+        login = f"{person['login']}" + (f" or {person['phone']}" if person["phone"] else "")
+        typer.echo(f"  {person['role']:<11} {login}  password: {person['password']}")
+        if person["totp_secret"]:
+            typer.echo(
+                f"{'':14}TOTP secret: {person['totp_secret']} (add it to an authenticator app, "
+                f"or: {person['totp_code_now']})"
+            )
 
 
 @app.command("export")
@@ -380,9 +406,16 @@ def export(
 def orgs_create(
     name: Annotated[str, typer.Option(help="The organisation's name.")],
     kind: Annotated[str, typer.Option(help="police, health, shelter, ngo, legal, ...")],
+    operator: Annotated[
+        bool,
+        typer.Option(
+            "--operator",
+            help="Relay's operating organisation (one at most): where operators' accounts are.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Register a partner organisation."""
+    """Register a partner organisation (or, with --operator, Relay's operating one)."""
     from pydantic import ValidationError
 
     from api.schemas.organizations import OrganizationCreate, OrganizationPublic
@@ -395,7 +428,7 @@ def orgs_create(
         raise typer.Exit(2) from error
 
     async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
-        created = await organizations.create(session, body)
+        created = await organizations.create(session, body, operator=operator)
         await audit.record(
             session,
             audit.CLI,
@@ -527,6 +560,189 @@ def clients_disable(
         return clients.disable(session, client_id)
 
     _change_client(disable, Action.admin_disable, as_json)
+
+
+def _user_id(value: str) -> "uuid.UUID":
+    import uuid
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        typer.echo("error: a user id is a UUID, as `relay users list` prints it", err=True)
+        raise typer.Exit(2) from None
+
+
+def _role(value: str) -> "UserRole":
+    from api.models.people import UserRole
+
+    try:
+        return UserRole(value)
+    except ValueError:
+        roles = ", ".join(role.value for role in UserRole)
+        typer.echo(f"error: --role is one of {roles}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _summary_dict(user: "UserSummary") -> dict[str, Any]:
+    import dataclasses
+
+    return {**dataclasses.asdict(user), "role": user.role.value, "active": user.active}
+
+
+def _print_invitation(invited: "Invited", as_json: bool) -> None:
+    body = {
+        "user": _summary_dict(invited.user),
+        "code": invited.code,
+        "link": invited.link,
+        "expires_at": invited.expires_at,
+        "purpose": invited.purpose.value,
+    }
+    if as_json:
+        typer.echo(json.dumps(body, default=str, indent=2))
+        return
+    who = invited.user.login_name or invited.user.phone
+    typer.echo(
+        f"{invited.purpose.value.replace('_', ' ')} invitation for {who} "
+        f"({invited.user.role.value}), user id {invited.user.id}\n"
+        f"  code:    {invited.code}\n"
+        f"  link:    {invited.link}\n"
+        f"  expires: {invited.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    typer.echo(
+        "Hand the code (or the link) to the person only: it sets their password, once. "
+        "Relay keeps only its hash.",
+        err=True,
+    )
+
+
+@users_app.command("invite")
+def users_invite(
+    org: Annotated[str, typer.Option(help="The organisation's id.")],
+    role: Annotated[str, typer.Option(help="volunteer, caseworker, org_admin or operator.")],
+    name: Annotated[str, typer.Option(help="The display name others see.")],
+    login: Annotated[str | None, typer.Option(help="A login name (a-z, 0-9, . _ -).")] = None,
+    phone: Annotated[str | None, typer.Option(help="A phone number: +, country code.")] = None,
+    language: Annotated[str, typer.Option(help="Preferred language: en, fr, ne.")] = "en",
+    as_json: JsonOption = False,
+) -> None:
+    """Create a person's account and print, once, the invitation code (and link) with which
+    they set their password."""
+    from api.services import audit, people
+
+    chosen = _role(role)
+    organization_id = _organization_id(org)
+
+    async def work(session: "AsyncSession", settings: "Settings") -> "Invited":
+        return await people.invite(
+            session,
+            settings,
+            audit.CLI,
+            organization_id=organization_id,
+            role=chosen,
+            display_name=name,
+            login_name=login,
+            phone=phone,
+            preferred_language=language,
+        )
+
+    _print_invitation(_run_in_transaction(work), as_json)
+
+
+def _organization_id(value: str) -> "uuid.UUID":
+    import uuid
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        typer.echo("error: --org is an organisation id, as `relay orgs list` prints it", err=True)
+        raise typer.Exit(2) from None
+
+
+@users_app.command("list")
+def users_list(
+    org: Annotated[str, typer.Option(help="The organisation's id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """List an organisation's people, with their last sign-in."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from api.services import audit, people
+
+    organization_id = _organization_id(org)
+
+    async def work(session: "AsyncSession", settings: "Settings") -> list["UserSummary"]:
+        return await people.list_users(session, audit.CLI, organization_id)
+
+    users = _run_in_transaction(work)
+    if as_json:
+        typer.echo(json.dumps([_summary_dict(user) for user in users], default=str, indent=2))
+        return
+    table = Table("user id", "role", "login", "name", "state", "last sign-in")
+    for user in users:
+        state = (
+            "deactivated"
+            if not user.active
+            else "invited"
+            if user.invitation_expires_at is not None
+            else "active, TOTP"
+            if user.second_factor
+            else "active"
+        )
+        table.add_row(
+            str(user.id),
+            user.role.value,
+            user.login_name or user.phone or "",
+            user.display_name,
+            state,
+            f"{user.last_sign_in_at:%Y-%m-%d %H:%M}" if user.last_sign_in_at else "never",
+        )
+    Console(width=160).print(table)
+
+
+@users_app.command("deactivate")
+def users_deactivate(user_id: UserIdArgument, as_json: JsonOption = False) -> None:
+    """Deactivate a person: they can no longer sign in, their sessions and tokens end now."""
+    from api.services import audit, people
+
+    chosen = _user_id(user_id)
+
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
+        return _summary_dict(await people.deactivate(session, settings, audit.CLI, chosen))
+
+    _emit(_run_in_transaction(work), as_json)
+
+
+@users_app.command("reset")
+def users_reset(user_id: UserIdArgument, as_json: JsonOption = False) -> None:
+    """Reset a person's account now (password, authenticator, recovery codes, sessions and
+    tokens all end) and print, once, the code with which they set a new password."""
+    from api.services import audit, people
+
+    chosen = _user_id(user_id)
+
+    async def work(session: "AsyncSession", settings: "Settings") -> "Invited":
+        return await people.reset(session, settings, audit.CLI, chosen)
+
+    _print_invitation(_run_in_transaction(work), as_json)
+
+
+@users_app.command("set-role")
+def users_set_role(
+    user_id: UserIdArgument,
+    role: Annotated[str, typer.Argument(help="volunteer, caseworker, org_admin or operator.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Give a person another role (their sessions and tokens end)."""
+    from api.services import audit, people
+
+    chosen_user, chosen_role = _user_id(user_id), _role(role)
+
+    async def work(session: "AsyncSession", settings: "Settings") -> dict[str, Any]:
+        changed = await people.change_role(session, settings, audit.CLI, chosen_user, chosen_role)
+        return _summary_dict(changed)
+
+    _emit(_run_in_transaction(work), as_json)
 
 
 def _validation_summary(error: "ValidationError") -> str:

@@ -19,6 +19,9 @@ from api.crypto import CryptoError, MasterKeys
 DEVELOPMENT_DATABASE_URL = "postgresql+asyncpg://relay_app:relay_app@127.0.0.1:5432/relay"
 PLACEHOLDER_PREFIX = "dev-only-"
 MINIMUM_SECRET_LENGTH = 32
+# OWASP's minimum for Argon2id (m=19 MiB, t=2, p=1): production refuses weaker password hashing.
+MINIMUM_PASSWORD_HASH_MEMORY_KIB = 19 * 1024
+MINIMUM_PASSWORD_HASH_TIME_COST = 2
 # Development only (refused elsewhere): base64url of "dev-only-master-key-change-me-01".
 PLACEHOLDER_MASTER_KEYS = "1:ZGV2LW9ubHktbWFzdGVyLWtleS1jaGFuZ2UtbWUtMDE"
 # Development only (refused elsewhere): base64url of "dev-only-audit-key-change-me-001".
@@ -154,6 +157,97 @@ class Settings(BaseSettings):
         int, Field(ge=1, le=100_000, description="Failed token requests allowed per address.")
     ] = 50
     token_failure_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 300
+
+    password_hash_time_cost: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=20,
+            description="Argon2id passes over memory when hashing a person's password (RFC 9106 "
+            "second recommended option: 3). Production refuses fewer than 2.",
+        ),
+    ] = 3
+    password_hash_memory_kib: Annotated[
+        int,
+        Field(
+            ge=8,
+            le=4 * 1024 * 1024,
+            description="Argon2id memory per password hash, in KiB (64 MiB). Production refuses "
+            "less than 19 MiB (19456), OWASP's minimum.",
+        ),
+    ] = 64 * 1024
+    password_hash_parallelism: Annotated[
+        int, Field(ge=1, le=16, description="Argon2id lanes per password hash.")
+    ] = 4
+    password_hash_concurrency: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=64,
+            description="Password hashes computed at once per process, at most (each takes "
+            "RELAY_PASSWORD_HASH_MEMORY_KIB); sign-ins beyond wait their turn.",
+        ),
+    ] = 4
+    invitation_lifetime_hours: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=24 * 30,
+            description="How long an invitation (or a reset) code may be used to set a password.",
+        ),
+    ] = 72.0
+    sign_in_free_failures: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=100,
+            description="Failed sign-ins of one account (or one login) before it must wait.",
+        ),
+    ] = 5
+    sign_in_backoff_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=600,
+            description="The wait after the first failure past the free ones; it doubles with "
+            "each further failure, up to RELAY_SIGN_IN_BACKOFF_MAX_SECONDS.",
+        ),
+    ] = 15.0
+    sign_in_backoff_max_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=3600,
+            description="The longest an account waits after a failure: never locked for hours.",
+        ),
+    ] = 300.0
+    sign_in_failures_forgotten_minutes: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=7 * 24 * 60,
+            description="An account's failures are forgotten after this long without one.",
+        ),
+    ] = 60.0
+    sign_in_failures_per_address: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=100_000,
+            description="Failed sign-ins and invitation codes allowed per address (an IPv6 /64) "
+            "per RELAY_SIGN_IN_ADDRESS_WINDOW_SECONDS, before that address must wait.",
+        ),
+    ] = 30
+    sign_in_address_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 600
+    totp_issuer: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=40,
+            pattern=r"^[A-Za-z0-9 ._-]+$",
+            description="The name authenticator apps show beside a person's Relay code.",
+        ),
+    ] = "Relay"
 
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.json
@@ -312,6 +406,15 @@ class Settings(BaseSettings):
                 "RELAY_AUDIT_SIGNING_KEY must be set (relay audit generate-key) when "
                 f"RELAY_ENVIRONMENT={self.environment}"
             )
+        if self.environment is Environment.production and (
+            self.password_hash_memory_kib < MINIMUM_PASSWORD_HASH_MEMORY_KIB
+            or self.password_hash_time_cost < MINIMUM_PASSWORD_HASH_TIME_COST
+        ):
+            raise ValueError(
+                "RELAY_PASSWORD_HASH_MEMORY_KIB must be at least "
+                f"{MINIMUM_PASSWORD_HASH_MEMORY_KIB} and RELAY_PASSWORD_HASH_TIME_COST at least "
+                f"{MINIMUM_PASSWORD_HASH_TIME_COST} in production"
+            )
         if self.environment is Environment.production and not self.audit_enabled:
             raise ValueError("RELAY_AUDIT_ENABLED cannot be false in production")
         if self.environment is Environment.production:
@@ -335,6 +438,11 @@ class Settings(BaseSettings):
             raise ValueError("RELAY_REFERRAL_DUE_HOURS is empty")
         if not self.retry_schedule:
             raise ValueError("RELAY_WEBHOOK_RETRY_SCHEDULE is empty")
+        if self.password_hash_memory_kib < 8 * self.password_hash_parallelism:
+            raise ValueError(
+                "RELAY_PASSWORD_HASH_MEMORY_KIB must be at least 8 KiB per lane "
+                "(RELAY_PASSWORD_HASH_PARALLELISM)"
+            )
         if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
             raise ValueError(
                 "RELAY_WEBHOOK_LEASE_SECONDS must exceed RELAY_WEBHOOK_TIMEOUT_SECONDS"

@@ -61,6 +61,11 @@ def make_settings(**overrides: Any) -> Settings:
         # The session's app serves every test's anonymous searches from one address; the budget
         # itself is tested on apps of its own (tests/auth/test_anonymous_budget.py).
         "anonymous_requests_per_minute": 1_000_000,
+        # People's passwords hashed cheaply (production refuses these; tests/people checks the
+        # defaults are sound): a hash in about a millisecond.
+        "password_hash_time_cost": 1,
+        "password_hash_memory_kib": 64,
+        "password_hash_parallelism": 1,
     }
     values.update(overrides)
     return Settings(**values)

@@ -36,3 +36,40 @@ def matches(secret_key: str, value: str, stored_hash: str | None) -> bool:
     if stored_hash is None or len(value) > MAXIMUM_CREDENTIAL_LENGTH:
         return False
     return hmac.compare_digest(keyed_hash(secret_key, value), stored_hash)
+
+
+# -- codes people type: invitations and recovery codes -------------------------------------------
+
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+"""Crockford's base 32: digits and capitals without I, L, O and U, so that nothing typed from a
+screen or a sheet of paper is ambiguous; what people type is read case-blind, with I and L as 1
+and O as 0 (``canonical_code``)."""
+INVITATION_CODE_LENGTH = 12  # 60 bits: one-time, expiring, its tries counted per address
+RECOVERY_CODE_LENGTH = 10  # 50 bits: only after the password, its tries counted per account
+_READ_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
+
+
+def _code(length: int, group: int) -> str:
+    characters = "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+    return "-".join(characters[index : index + group] for index in range(0, length, group))
+
+
+def new_invitation_code() -> str:
+    """A one-time invitation code, as people read it: ``7K3M-Q9TX-2HRB``."""
+    return _code(INVITATION_CODE_LENGTH, 4)
+
+
+def new_recovery_code() -> str:
+    """A recovery code, as people read it: ``4F7KQ-M2X9T``."""
+    return _code(RECOVERY_CODE_LENGTH, 5)
+
+
+def canonical_code(typed: str, length: int) -> str | None:
+    """A typed code as it was made (upper case, no spaces or dashes; I and L read as 1, O as 0),
+    or None when it cannot be one of ``length`` characters: what is hashed and compared."""
+    if len(typed) > 4 * length:
+        return None
+    cleaned = "".join(typed.split()).replace("-", "").upper().translate(_READ_AS)
+    if len(cleaned) != length or any(character not in CODE_ALPHABET for character in cleaned):
+        return None
+    return cleaned

@@ -1,7 +1,16 @@
 """SQLModel table classes, a module per domain. Importing this package imports every module, and
 so registers every table on the metadata."""
 
-from api.models import audit, directory, events, oauth, organization, referral, worker
+from api.models import (
+    audit,
+    directory,
+    events,
+    oauth,
+    organization,
+    people,
+    referral,
+    worker,
+)
 from api.models.base import metadata
 
 __all__ = [
@@ -11,6 +20,7 @@ __all__ = [
     "metadata",
     "oauth",
     "organization",
+    "people",
     "referral",
     "worker",
 ]

@@ -39,6 +39,10 @@ class Organization(SQLModel, table=True):
             "visibility IN ('public', 'partners', 'confidential')", name="visibility"
         ),
         sa.UniqueConstraint("source", "source_id"),
+        # What people's accounts refer to with their role (api/models/people.py): only operators
+        # in the operator's organisation, and operators nowhere else.
+        sa.UniqueConstraint("id", "operator"),
+        sa.Index("uq_organization_operator", "operator", unique=True, postgresql_where="operator"),
         *trigram_indexes("organization"),
     )
 
@@ -69,3 +73,6 @@ class Organization(SQLModel, table=True):
         index=True,
     )
     version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    operator: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    """Relay's operating organisation (one at most: ``relay orgs create --operator``): the only
+    one whose people have the ``operator`` role, and the only role its people have."""

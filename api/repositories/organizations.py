@@ -28,3 +28,8 @@ async def page(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[
         .offset(offset)
     )
     return list(rows.scalars()), int(total or 0)
+
+
+async def operator(session: AsyncSession) -> Organization | None:
+    found = await session.execute(select(Organization).where(col(Organization.operator)))
+    return found.scalars().first()

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth.principal import Principal
+from api.auth.principal import WEB_CLIENT_ID, Principal, person_pseudonym
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.context import client_ip_var, request_id_var
@@ -73,6 +73,21 @@ class Action(StrEnum):
     admin_create = "admin.create"
     admin_disable = "admin.disable"
     admin_rotate_secret = "admin.rotate_secret"  # noqa: S105
+    # People's accounts (api/services/people/): the resource is the person's ``user_account``.
+    user_invite = "user.invite"
+    user_reset = "user.reset"
+    user_redeem = "user.redeem"
+    """An invitation (or a reset) used: the person set their password."""
+    user_sign_in = "user.sign_in"
+    """A sign-in completed (success) or refused (failure: a wrong password or code, or a wait)."""
+    user_totp_enrol = "user.totp_enrol"
+    """A TOTP authenticator confirmed (first, or a replacement)."""
+    user_recovery_codes = "user.recovery_codes"
+    """A new set of recovery codes made (the earlier ones no longer work)."""
+    user_recovery_code_use = "user.recovery_code_use"
+    user_role_change = "user.role_change"
+    user_deactivate = "user.deactivate"
+    user_sign_out_everywhere = "user.sign_out_everywhere"
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,7 @@ class Actor:
     organization_id: uuid.UUID | None
     client_id: str | None
     acting_user: str | None = None
+    """A partner's ``X-Acting-User``, or a person's pseudonym (``person_pseudonym``)."""
     purpose_of_use: str | None = None
 
     @classmethod
@@ -91,10 +107,22 @@ class Actor:
             principal.purpose_of_use,
         )
 
+    @classmethod
+    def person(
+        cls, organization_id: uuid.UUID, user_id: uuid.UUID, client_id: str = WEB_CLIENT_ID
+    ) -> "Actor":
+        """A person acting before they are a principal (signing in, setting their password):
+        named by their pseudonymous id, never their login, phone or name."""
+        return cls(organization_id, client_id, person_pseudonym(user_id))
+
 
 RELAY = Actor(None, WORKER_CLIENT)
 CLI = Actor(None, "relay-cli")
-"""The operator at the command line (``relay orgs create``, ``relay clients …``)."""
+"""The operator at the command line (``relay orgs create``, ``relay clients …``,
+``relay users …``)."""
+SIGN_IN = Actor(None, WEB_CLIENT_ID)
+"""Someone not identified trying to sign in or to use an invitation code: a refusal names the
+account tried (its id, as the resource) but not the one who tried."""
 
 
 @dataclass

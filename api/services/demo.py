@@ -11,6 +11,8 @@ The network itself is data (``demo_network.toml``, beside this module); this mod
 the same ids in the same order on every run.
 """
 
+import base64
+import hashlib
 import tomllib
 import uuid
 from dataclasses import dataclass, field
@@ -22,10 +24,18 @@ from geoalchemy2 import WKTElement
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from api.auth import passwords
+from api.auth.roles import requires_second_factor
+from api.config import Environment, Settings
+from api.errors import Forbidden
 from api.geo.regions import region_key
 from api.models import directory
+from api.models.base import utcnow
 from api.models.organization import Organization, OrganizationKind
+from api.models.people import UserAccount, UserRole
 from api.repositories import demo as repository
+from api.repositories import organizations as organization_repository
+from api.repositories import people as people_repository
 from api.taxonomy import term_id, unit_id
 
 SOURCE = "relay-demo"
@@ -413,3 +423,148 @@ async def partner_credentials(session: AsyncSession, secret_key: str) -> dict[st
         "client_secret": created.client_secret or "",
         "scope": " ".join(created.scopes),
     }
+
+
+# -- demo people ----------------------------------------------------------------------------------
+
+DEMO_OPERATOR = "relay-demo-operator"
+
+
+class DemoPeopleRefused(Forbidden, code="demo-people-development-only"):
+    """Demo people have passwords anyone can read in the source: never outside development."""
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    login_name: str
+    role: UserRole
+    organization: str
+    """The ``source_id`` of their organisation in the demo network (or ``DEMO_OPERATOR``)."""
+    display_name: str
+    password: str
+    phone: str | None = None
+    language: str = "en"
+
+    @property
+    def totp_secret(self) -> str | None:
+        """A fixed secret (development only) for the roles that must use TOTP: the same on
+        every machine, so the printed instructions always work."""
+        if not requires_second_factor(self.role):
+            return None
+        digest = hashlib.sha256(f"relay-demo-totp/{self.login_name}".encode()).digest()
+        return base64.b32encode(digest[:20]).decode()
+
+
+DEMO_PEOPLE = (
+    DemoPerson(
+        "demo.volunteer",
+        UserRole.volunteer,
+        "organization/committee-sabali",
+        "Aminata (demo volunteer)",
+        "sabali committee demo",
+        phone="+22130009001",
+        language="fr",
+    ),
+    DemoPerson(
+        "demo.caseworker",
+        UserRole.caseworker,
+        "organization/health-sabali",
+        "Moussa (demo caseworker)",
+        "sabali health demo",
+    ),
+    DemoPerson(
+        "demo.admin",
+        UserRole.org_admin,
+        "organization/health-sabali",
+        "Fatou (demo admin)",
+        "sabali admin demo",
+    ),
+    DemoPerson(
+        "demo.operator",
+        UserRole.operator,
+        DEMO_OPERATOR,
+        "Ousmane (demo operator)",
+        "terre demo operator",
+    ),
+)
+
+
+def _refuse_outside_development(settings: Settings) -> None:
+    if settings.environment is not Environment.development:
+        raise DemoPeopleRefused("Demo people exist only in development.")
+
+
+async def _operator_organization(session: AsyncSession) -> Organization:
+    found = await organization_repository.operator(session)
+    if found is not None:
+        return found
+    return await repository.add_organization(
+        session,
+        Organization(
+            name="Relay operator (demo)",
+            kind=OrganizationKind.ngo.value,
+            description="The operating organisation of the demo: its people are operators.",
+            visibility=directory.Visibility.partners.value,
+            source=SOURCE,
+            source_id=DEMO_OPERATOR,
+            operator=True,
+        ),
+    )
+
+
+async def load_people(session: AsyncSession, settings: Settings) -> int:
+    """The demo people (development only), each with its password and, for the roles that need
+    one, a confirmed authenticator with a fixed secret; returns how many were created (those
+    already there are left as they are). Needs the demo network (``load``)."""
+    _refuse_outside_development(settings)
+    created = 0
+    for person in DEMO_PEOPLE:
+        if await people_repository.find_by_login(session, login_name=person.login_name):
+            continue
+        if person.organization == DEMO_OPERATOR:
+            organization: Organization | None = await _operator_organization(session)
+        else:
+            organization = await repository.get_demo_partner(session, person.organization)
+        if organization is None:
+            continue  # the demo network is not loaded (a directory of someone's own)
+        user = UserAccount(
+            organization_id=organization.id,
+            role=person.role.value,
+            operator=person.role is UserRole.operator,
+            login_name=person.login_name,
+            phone=person.phone,
+            display_name=person.display_name,
+            preferred_language=person.language,
+            password_hash=await passwords.hash_password(
+                settings, passwords.normalise(person.password)
+            ),
+            password_changed_at=utcnow(),
+        )
+        if person.totp_secret is not None:
+            user.totp_secret, user.totp_secret_version = settings.master.seal(
+                person.totp_secret.encode(), table="user_account", column="totp_secret", row=user.id
+            )
+            user.totp_confirmed_at = utcnow()
+        await people_repository.add(session, user)
+        created += 1
+    return created
+
+
+def people_credentials(settings: Settings) -> list[dict[str, str | None]]:
+    """How to sign in as each demo person (development only)."""
+    _refuse_outside_development(settings)
+    return [
+        {
+            "role": person.role.value,
+            "login": person.login_name,
+            "phone": person.phone,
+            "password": person.password,
+            "totp_secret": person.totp_secret,
+            "totp_code_now": (
+                f"python3 -c \"import pyotp; print(pyotp.TOTP('{person.totp_secret}').now())\""
+                if person.totp_secret
+                else None
+            ),
+        }
+        for person in DEMO_PEOPLE
+    ]

@@ -4,7 +4,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import NotFound
+from api.errors import Conflict, NotFound
 from api.models.organization import Organization
 from api.repositories import organizations as repository
 from api.schemas.organizations import OrganizationCreate
@@ -15,8 +15,24 @@ class OrganizationNotFound(
 ): ...
 
 
-async def create(session: AsyncSession, body: OrganizationCreate) -> Organization:
-    return await repository.add(session, Organization(name=body.name, kind=body.kind.value))
+class OperatorExists(Conflict, code="operator-organization-exists"): ...
+
+
+async def create(
+    session: AsyncSession, body: OrganizationCreate, *, operator: bool = False
+) -> Organization:
+    """A partner organisation; with ``operator``, Relay's operating organisation (there is one
+    at most: its people are the operators, ``api/services/people/accounts.py``)."""
+    if operator and await repository.operator(session) is not None:
+        raise OperatorExists("Relay already has an operating organisation.")
+    return await repository.add(
+        session, Organization(name=body.name, kind=body.kind.value, operator=operator)
+    )
+
+
+async def operator(session: AsyncSession) -> Organization | None:
+    """Relay's operating organisation, if one is registered."""
+    return await repository.operator(session)
 
 
 async def get(session: AsyncSession, organization_id: uuid.UUID) -> Organization:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from api.languages import DEFAULT_LANGUAGE, LANGUAGES
+
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "Catalog", "catalog", "negotiate"]
+
 LOCALES = Path(__file__).parent / "locales"
-DEFAULT_LANGUAGE = "en"
-# English and French, the working languages of the partner organisations, and Nepali (Devanagari
-# script), the language of the Nepalese committees whose administrative areas Relay imports.
-LANGUAGES = ("en", "fr", "ne")
 DECIMAL_MARK = {"en": ".", "fr": ",", "ne": "."}
 
 

@@ -1,0 +1,8 @@
+"""The languages Relay speaks to people: those of the lookup pages (``api/web/locales/``), which
+a person's account may also choose as its preferred language. Plain values, so that services and
+pages read the same list (services may not import ``api.web``)."""
+
+DEFAULT_LANGUAGE = "en"
+# English and French, the working languages of the partner organisations, and Nepali (Devanagari
+# script), the language of the Nepalese committees whose administrative areas Relay imports.
+LANGUAGES = ("en", "fr", "ne")

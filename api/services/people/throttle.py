@@ -1,0 +1,146 @@
+"""Failed sign-ins slow the next ones: per account, and per address. Kept in PostgreSQL, so
+every API process (uvicorn workers, replicas) counts the same failures.
+
+**Per account** (or per login that names no account, so that both answer alike and a wait
+tells nobody whether an account exists): ``RELAY_SIGN_IN_FREE_FAILURES`` (5) failures cost
+nothing (typing mistakes); each one after makes the account wait before the next try,
+``RELAY_SIGN_IN_BACKOFF_SECONDS`` (15 s) doubled per further failure, never more than
+``RELAY_SIGN_IN_BACKOFF_MAX_SECONDS`` (5 minutes). During the wait every try is refused unchecked,
+the right password too (otherwise the wait would not slow guessing), so the person who mistyped
+is back within minutes whatever an attacker sends, and an attacker gets about 12 guesses an hour.
+The count is forgotten after ``RELAY_SIGN_IN_FAILURES_FORGOTTEN_MINUTES`` (an hour) without a
+failure, and at a completed sign-in. Second-factor codes and recovery codes count on the same
+account: a password does not buy free guesses at the code.
+
+**Per address** (an IPv6 /64 counts as one: ``address_key``): ``RELAY_SIGN_IN_FAILURES_PER_ADDRESS``
+(30) failures (sign-ins and invitation codes) per ``RELAY_SIGN_IN_ADDRESS_WINDOW_SECONDS`` (10
+minutes), as a generic cell rate; past it, every sign-in from there waits. It keeps one source
+from trying a password against many accounts. A success does not refill it (one account's
+password must not buy guesses at others). People behind one address (a carrier's NAT) share it:
+a deployment whose committees sit behind one raises it.
+
+**One attempt at a time per account**: an attempt takes the account's advisory lock without
+waiting (``try_lock_account``); a second one at the same moment is refused with a one-second
+wait, so parallel guesses cannot all pass the check before any failure is counted, and nothing
+holds a database connection waiting.
+
+Keys are keyed hashes (``RELAY_SECRET_KEY``): the tables hold neither addresses nor logins.
+"""
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.ratelimit import address_key
+from api.auth.tokens import keyed_hash
+from api.config import Settings
+from api.repositories import people as repository
+
+BUSY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Keys:
+    account: str | None
+    address: str
+
+
+def keys(
+    settings: Settings,
+    address: str | None,
+    *,
+    user_id: uuid.UUID | None = None,
+    login: str | None = None,
+) -> Keys:
+    """The throttle keys of an attempt: its account (or, for a login that names none, the
+    login) and its address."""
+    secret = settings.secret_key.get_secret_value()
+    account = None
+    if user_id is not None:
+        account = keyed_hash(secret, f"sign-in/account:{user_id}")
+    elif login is not None:
+        account = keyed_hash(secret, f"sign-in/login:{login}")
+    where = address_key(address) if address else "unknown"
+    return Keys(account, keyed_hash(secret, f"sign-in/address:{where}"))
+
+
+def _interval(settings: Settings) -> timedelta:
+    return timedelta(
+        seconds=settings.sign_in_address_window_seconds / settings.sign_in_failures_per_address
+    )
+
+
+def _address_wait(settings: Settings, arrival: datetime | None, now: datetime) -> float:
+    if arrival is None:
+        return 0.0
+    interval = _interval(settings)
+    tolerance = interval * (settings.sign_in_failures_per_address - 1)
+    return max(0.0, (arrival - now - tolerance).total_seconds())
+
+
+async def begin(session: AsyncSession, settings: Settings, keys: Keys, now: datetime) -> float:
+    """Start an attempt: take the account's lock and return how long it must wait first (0: go
+    on). Counts nothing."""
+    if keys.account is not None and not await repository.try_lock_account(session, keys.account):
+        return BUSY_SECONDS
+    wait = _address_wait(settings, await repository.address_arrival(session, keys.address), now)
+    if keys.account is not None:
+        found = await repository.account_failures(session, keys.account)
+        if found is not None and found.blocked_until > now:
+            wait = max(wait, (found.blocked_until - now).total_seconds())
+    return wait
+
+
+def backoff(settings: Settings, failures: int) -> float:
+    """Seconds an account waits after its ``failures``-th failure in a row."""
+    beyond = failures - settings.sign_in_free_failures
+    if beyond <= 0:
+        return 0.0
+    # 2 ** beyond grows without bound; the cap is reached long before it matters.
+    doubled = settings.sign_in_backoff_seconds * math.pow(2, min(beyond - 1, 32))
+    return min(doubled, settings.sign_in_backoff_max_seconds)
+
+
+async def failed(session: AsyncSession, settings: Settings, keys: Keys, now: datetime) -> float:
+    """Count a failure on the account and the address; returns how long the next try waits."""
+    arrival = await repository.count_address_failure(
+        session, keys.address, now, _interval(settings)
+    )
+    wait = _address_wait(settings, arrival, now)
+    if keys.account is None:
+        return wait
+    found = await repository.account_failures(session, keys.account)
+    forgotten = timedelta(minutes=settings.sign_in_failures_forgotten_minutes)
+    failures = 1
+    if found is not None and now - found.last_failure_at < forgotten:
+        failures = found.failures + 1
+    delay = backoff(settings, failures)
+    await repository.save_account_failures(
+        session, keys.account, failures, now, now + timedelta(seconds=delay)
+    )
+    return max(wait, delay)
+
+
+async def failed_address_only(
+    session: AsyncSession, settings: Settings, address: str | None, now: datetime
+) -> None:
+    """Count a failure that names no account (a wrong invitation code) on its address."""
+    await repository.count_address_failure(
+        session, keys(settings, address).address, now, _interval(settings)
+    )
+
+
+async def address_wait(
+    session: AsyncSession, settings: Settings, address: str | None, now: datetime
+) -> float:
+    where = keys(settings, address).address
+    return _address_wait(settings, await repository.address_arrival(session, where), now)
+
+
+async def succeeded(session: AsyncSession, keys: Keys) -> None:
+    """A completed sign-in: the account's failures are forgotten (not the address's)."""
+    if keys.account is not None:
+        await repository.forget_account_failures(session, keys.account)
