@@ -147,11 +147,12 @@ async def travel(session: AsyncSession, seconds: float) -> None:
     shift = {"shift": timedelta(seconds=seconds)}
     await session.execute(
         text(
-            "UPDATE sign_in_account_failures SET blocked_until = blocked_until - :shift, "
-            "last_failure_at = last_failure_at - :shift"
+            "UPDATE sign_in_account_failures SET blocked_until = blocked_until - CAST(:shift AS interval), "
+            "last_failure_at = last_failure_at - CAST(:shift AS interval)"
         ),
         shift,
     )
     await session.execute(
-        text("UPDATE sign_in_address_failures SET arrival = arrival - :shift"), shift
+        text("UPDATE sign_in_address_failures SET arrival = arrival - CAST(:shift AS interval)"),
+        shift,
     )
