@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
@@ -90,6 +91,20 @@ async def of_organization(session: AsyncSession, organization_id: uuid.UUID) -> 
 async def add(session: AsyncSession, *rows: UserAccount | Invitation | RecoveryCode) -> None:
     session.add_all(rows)
     await session.flush()
+
+
+async def add_if_free(session: AsyncSession, user: UserAccount) -> bool:
+    """Insert a new account; False (and nothing inserted) when another transaction took its
+    login name or phone number since it was checked."""
+    try:
+        async with session.begin_nested():
+            session.add(user)
+            await session.flush()
+    except IntegrityError as error:
+        if "uq_user_account_" not in str(error.orig):
+            raise
+        return False
+    return True
 
 
 async def bump_generation(session: AsyncSession, user: UserAccount) -> int:

@@ -517,6 +517,8 @@ async def load_people(session: AsyncSession, settings: Settings) -> int:
     one, a confirmed authenticator with a fixed secret; returns how many were created (those
     already there are left as they are). Needs the demo network (``load``)."""
     _refuse_outside_development(settings)
+    if not await repository.demo_loaded(session, SOURCE):
+        return 0  # a directory of someone's own: no demo organisations to put people in
     created = 0
     for person in DEMO_PEOPLE:
         if await people_repository.find_by_login(session, login_name=person.login_name):

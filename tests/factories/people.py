@@ -145,14 +145,14 @@ async def travel(session: AsyncSession, seconds: float) -> None:
     from sqlalchemy import text
 
     shift = {"shift": timedelta(seconds=seconds)}
+    back = "- CAST(:shift AS interval)"
     await session.execute(
         text(
-            "UPDATE sign_in_account_failures SET blocked_until = blocked_until - CAST(:shift AS interval), "
-            "last_failure_at = last_failure_at - CAST(:shift AS interval)"
+            f"UPDATE sign_in_account_failures SET blocked_until = blocked_until {back}, "
+            f"last_failure_at = last_failure_at {back}"
         ),
         shift,
     )
     await session.execute(
-        text("UPDATE sign_in_address_failures SET arrival = arrival - CAST(:shift AS interval)"),
-        shift,
+        text(f"UPDATE sign_in_address_failures SET arrival = arrival {back}"), shift
     )

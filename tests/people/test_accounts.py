@@ -386,3 +386,25 @@ class TestChanges:
         )
         step = await people.sign_in(session, settings, person.login, person.password, ADDRESS)
         assert isinstance(step, SecondFactorNeeded)
+
+
+async def test_a_login_taken_meanwhile_is_a_conflict_not_an_error(
+    session: AsyncSession, organization: Organization
+) -> None:
+    """Two invitations with one login at the same moment: both pass the check, the database
+    keeps one (its unique index), the other is told the login is taken."""
+    from api.repositories import people as repository
+
+    login = unique_login()
+
+    def account() -> UserAccount:
+        return UserAccount(
+            organization_id=organization.id,
+            role=UserRole.volunteer.value,
+            login_name=login,
+            display_name="Twice",
+        )
+
+    assert await repository.add_if_free(session, account())
+    assert not await repository.add_if_free(session, account())
+    assert await repository.find_by_login(session, login_name=login) is not None

@@ -61,7 +61,9 @@ async def test_the_operator_is_in_the_operating_organisation(
     await demo.load_people(session, development)
     operator = await _user(session, "demo.operator")
     admin = await _user(session, "demo.admin")
-    listed = await people.list_users(session, operator.principal(expires_at=_soon()), admin.organization_id)
+    listed = await people.list_users(
+        session, operator.principal(expires_at=_soon()), admin.organization_id
+    )
     assert {user.role for user in listed} == {UserRole.caseworker, UserRole.org_admin}
 
 

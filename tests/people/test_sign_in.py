@@ -304,3 +304,26 @@ class TestCurrentUser:
 
 def _soon() -> datetime:
     return datetime.now(UTC) + timedelta(minutes=15)
+
+
+class TestChangePassword:
+    async def test_the_person_changes_it_with_the_current_one_and_other_sessions_end(
+        self, session: AsyncSession, settings: Settings, organization: Organization
+    ) -> None:
+        person = await create_person(session, settings, organization, UserRole.volunteer)
+        principal = person.principal()
+        wrong = await people.change_password(
+            session, settings, principal, "not the current one", strong_password(), ADDRESS
+        )
+        assert wrong == Refused()
+        new_password = strong_password()
+        changed = await people.change_password(
+            session, settings, principal, person.password, new_password, ADDRESS
+        )
+        assert isinstance(changed, people.SignedInUser)
+        assert changed.generation == 2
+        assert await people.current_user(session, person.user_id, 1) is None
+        old = await people.sign_in(session, settings, person.login, person.password, ADDRESS)
+        assert old == Refused()
+        new = await people.sign_in(session, settings, person.login, new_password, ADDRESS)
+        assert isinstance(new, SignedIn)

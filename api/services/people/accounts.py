@@ -53,8 +53,15 @@ from api.services.people.errors import (
     UserDeactivated,
     UserNotFound,
 )
-from api.services.people.sign_in import complete
-from api.services.people.steps import RESOURCE, EnrolmentNeeded, Refused, SignedIn, usable
+from api.services.people.sign_in import complete, refuse
+from api.services.people.steps import (
+    RESOURCE,
+    EnrolmentNeeded,
+    Refused,
+    SignedIn,
+    SignedInUser,
+    usable,
+)
 
 Manager = Principal | Actor
 """Who manages people: a principal (a person, or an operator's client), or ``audit.CLI``."""
@@ -263,7 +270,8 @@ async def invite(
         preferred_language=identifiers.language(preferred_language),
         created_at=now,
     )
-    await repository.add(session, user)
+    if not await repository.add_if_free(session, user):
+        raise LoginTaken("Another account has this login name or phone number.")
     invited = await _invitation(
         session, settings, authority, user, InvitationPurpose.first_password, now
     )
@@ -483,3 +491,49 @@ async def deactivate(
             [user.organization_id],
         )
     return summary(user)
+
+
+async def change_password(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    current_password: str,
+    new_password: str,
+    address: str | None,
+) -> Refused | SignedInUser:
+    """The person signed in as ``principal`` chooses a new password, giving the current one
+    (a wrong one counts as a failed sign-in). Their other sessions and tokens end: the answer is
+    the person with the new generation, for the session that made the change."""
+    if principal.user_id is None:
+        raise NotAllowed("Only a person has a password.")
+    now = datetime.now(UTC)
+    keys = throttle.keys(settings, address, user_id=principal.user_id)
+    wait = await throttle.begin(session, settings, keys, now)
+    if wait > 0:
+        return Refused(retry_after=wait)
+    found = await repository.get_with_organization(session, principal.user_id, lock=True)
+    user, organization = found if found else (None, None)
+    stored = user.password_hash if user is not None and usable(user, organization) else None
+    verified = await passwords.verify(settings, stored, current_password)
+    if user is None or not verified.ok:
+        return await refuse(session, settings, keys, now, user)
+    try:
+        accepted = passwords.check_new_password(
+            new_password, UserRole(user.role), [user.login_name, user.phone, user.display_name]
+        )
+    except passwords.PasswordNotAccepted as error:
+        raise PasswordNotAccepted(str(error)) from None
+    user.password_hash = await passwords.hash_password(settings, accepted)
+    user.password_changed_at = now
+    await repository.add(session, user)
+    await repository.bump_generation(session, user)
+    await throttle.succeeded(session, keys)
+    await audit.record(
+        session,
+        principal,
+        Action.user_password_change,
+        RESOURCE,
+        [user.id],
+        [user.organization_id],
+    )
+    return SignedInUser.of(user)
