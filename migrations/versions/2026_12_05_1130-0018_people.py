@@ -14,9 +14,9 @@ columns a service changes, not on ``id``, ``organization_id``, ``login_name``, `
 ``created_at``); invitations and recovery codes may only be marked used (or an invitation cut
 short), or deleted (replaced codes, long-expired invitations).
 
-Revision ID: 0017
-Revises: 0016
-Create Date: 2026-12-05 10:54:04.463249+00:00
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-05 11:30:00+00:00
 """
 
 from collections.abc import Sequence
@@ -26,8 +26,8 @@ from alembic import op
 
 from api.migration_support import grant_to_app
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
