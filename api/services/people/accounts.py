@@ -53,7 +53,7 @@ from api.services.people.errors import (
     UserDeactivated,
     UserNotFound,
 )
-from api.services.people.sign_in import complete, refuse
+from api.services.people.sign_in import by_themselves, complete, refuse
 from api.services.people.steps import (
     RESOURCE,
     EnrolmentNeeded,
@@ -393,14 +393,7 @@ async def redeem_invitation(
     invitation.used_at = now
     await repository.add(session, user, invitation)
     await repository.end_open_invitations(session, user.id, now)
-    await audit.record(
-        session,
-        Actor.person(user.organization_id, user.id),
-        Action.user_redeem,
-        RESOURCE,
-        [user.id],
-        [user.organization_id],
-    )
+    await by_themselves(session, user, Action.user_redeem)
     if requires_second_factor(role) and user.totp_secret is None:
         return EnrolmentNeeded(user.id, user.generation)
     return await complete(session, throttle.keys(settings, address, user_id=user.id), user, now)

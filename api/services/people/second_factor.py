@@ -24,11 +24,10 @@ from api.auth.tokens import new_recovery_code
 from api.config import Settings
 from api.models.people import UserAccount
 from api.repositories import people as repository
-from api.services import audit
-from api.services.audit import Action, Actor
+from api.services.audit import Action
 from api.services.people import throttle
 from api.services.people.errors import EnrolmentNotStarted, SecondFactorNotNeeded, UserNotFound
-from api.services.people.sign_in import complete, recovery_code_hash, refuse
+from api.services.people.sign_in import by_themselves, complete, recovery_code_hash, refuse
 from api.services.people.steps import (
     RESOURCE,
     TOTP_COLUMN,
@@ -120,14 +119,7 @@ async def confirm_totp(
     user.totp_confirmed_at = now
     user.last_totp_step = step
     await repository.add(session, user)
-    await audit.record(
-        session,
-        Actor.person(user.organization_id, user.id),
-        Action.user_totp_enrol,
-        RESOURCE,
-        [user.id],
-        [user.organization_id],
-    )
+    await by_themselves(session, user, Action.user_totp_enrol)
     codes = await _new_recovery_codes(session, settings, user) if first else []
     if not first:
         await repository.bump_generation(session, user)
@@ -144,14 +136,7 @@ async def _new_recovery_codes(
     codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
     hashes = [recovery_code_hash(settings, code.replace("-", "")) for code in codes]
     await repository.replace_recovery_codes(session, user.id, hashes)
-    await audit.record(
-        session,
-        Actor.person(user.organization_id, user.id),
-        Action.user_recovery_codes,
-        RESOURCE,
-        [user.id],
-        [user.organization_id],
-    )
+    await by_themselves(session, user, Action.user_recovery_codes)
     return codes
 
 

@@ -72,6 +72,18 @@ async def refuse(
     return Refused(retry_after=wait)
 
 
+async def by_themselves(session: AsyncSession, user: UserAccount, action: Action) -> None:
+    """Audit what a person did to their own account, as that person (a pseudonymous id)."""
+    await audit.record(
+        session,
+        Actor.person(user.organization_id, user.id),
+        action,
+        RESOURCE,
+        [user.id],
+        [user.organization_id],
+    )
+
+
 async def complete(
     session: AsyncSession, keys: throttle.Keys, user: UserAccount, now: datetime
 ) -> SignedIn:
@@ -79,14 +91,7 @@ async def complete(
     user.last_sign_in_at = now
     await repository.add(session, user)
     await throttle.succeeded(session, keys)
-    await audit.record(
-        session,
-        Actor.person(user.organization_id, user.id),
-        Action.user_sign_in,
-        RESOURCE,
-        [user.id],
-        [user.organization_id],
-    )
+    await by_themselves(session, user, Action.user_sign_in)
     return SignedIn(SignedInUser.of(user))
 
 
@@ -203,14 +208,7 @@ async def use_recovery_code(
     )
     if not used:
         return await refuse(session, settings, keys, now, user)
-    await audit.record(
-        session,
-        Actor.person(user.organization_id, user.id),
-        Action.user_recovery_code_use,
-        RESOURCE,
-        [user.id],
-        [user.organization_id],
-    )
+    await by_themselves(session, user, Action.user_recovery_code_use)
     return await complete(session, keys, user, now)
 
 
