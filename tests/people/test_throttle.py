@@ -13,7 +13,7 @@ from api.repositories import people as repository
 from api.services import people
 from api.services.people import Refused, SecondFactorNeeded, SignedIn, throttle
 from tests.factories.organizations import create_organization
-from tests.factories.people import ADDRESS, create_person, travel
+from tests.factories.people import ADDRESS, Person, create_person, travel
 
 ATTACKER = "198.51.100.66"
 
@@ -129,6 +129,104 @@ class TestPerAccount:
             step = await people.sign_in(session, settings, person.login, person.password, ADDRESS)
             assert step == Refused(retry_after=throttle.BUSY_SECONDS)
             await elsewhere.close()
+
+
+class TestTheirOwnDevice:
+    """An attacker guessing from elsewhere never makes the person wait on a phone they signed
+    in from before (a device token, kept by the pages in a cookie)."""
+
+    async def signed_in_device(
+        self, session: AsyncSession, settings: Settings, person: Person
+    ) -> str:
+        step = await people.sign_in(session, settings, person.login, person.password, ADDRESS)
+        assert isinstance(step, SignedIn)
+        assert throttle.trusted_device(settings, person.user_id, step.device) is not None
+        return step.device
+
+    async def test_the_person_gets_in_at_once_while_the_account_waits(
+        self, session: AsyncSession, settings: Settings, organization: Organization
+    ) -> None:
+        person = await create_person(session, settings, organization, UserRole.volunteer)
+        device = await self.signed_in_device(session, settings, person)
+        for _ in range(20):
+            refused = await fail(session, settings, person.login, ATTACKER)
+            await travel(session, refused.retry_after + 0.01)
+        last = await fail(session, settings, person.login, ATTACKER)
+        assert last.retry_after == settings.sign_in_backoff_max_seconds
+        # Without the device: the wait. With it: in, at once.
+        waiting = await people.sign_in(session, settings, person.login, person.password, ADDRESS)
+        assert isinstance(waiting, Refused)
+        assert waiting.throttled
+        step = await people.sign_in(
+            session, settings, person.login, person.password, ADDRESS, device=device
+        )
+        assert isinstance(step, SignedIn)
+
+    async def test_the_second_step_too(
+        self, session: AsyncSession, settings: Settings, organization: Organization
+    ) -> None:
+        person = await create_person(session, settings, organization, UserRole.caseworker)
+        first = await people.sign_in(session, settings, person.login, person.password, ADDRESS)
+        assert isinstance(first, SecondFactorNeeded)
+        signed_in = await people.verify_second_factor(
+            session, settings, person.user_id, 1, person.next_code(), ADDRESS
+        )
+        assert isinstance(signed_in, SignedIn)
+        # Someone with the password guesses at the code from elsewhere until the account waits.
+        for _ in range(settings.sign_in_free_failures + 1):
+            await people.verify_second_factor(
+                session, settings, person.user_id, 1, "999999", ATTACKER
+            )
+        step = await people.sign_in(
+            session, settings, person.login, person.password, ADDRESS, device=signed_in.device
+        )
+        assert isinstance(step, SecondFactorNeeded)
+        # (A recovery code: the authenticator's next code is half a minute away.)
+        done = await people.use_recovery_code(
+            session,
+            settings,
+            person.user_id,
+            1,
+            person.recovery_codes[0],
+            ADDRESS,
+            device=signed_in.device,
+        )
+        assert isinstance(done, SignedIn)
+
+    @pytest.mark.parametrize("kind", ["forged", "another account's", "too long"])
+    async def test_a_token_not_made_for_the_account_counts_as_none(
+        self, session: AsyncSession, settings: Settings, organization: Organization, kind: str
+    ) -> None:
+        person = await create_person(session, settings, organization, UserRole.volunteer)
+        other = await create_person(session, settings, organization, UserRole.volunteer)
+        device = {
+            "forged": "nonce." + "0" * 64,
+            "another account's": await self.signed_in_device(session, settings, other),
+            "too long": "n" * 200 + "." + "0" * 64,
+        }[kind]
+        assert throttle.trusted_device(settings, person.user_id, device) is None
+        for _ in range(settings.sign_in_free_failures + 1):
+            await fail(session, settings, person.login, ATTACKER)
+        step = await people.sign_in(
+            session, settings, person.login, person.password, ADDRESS, device=device
+        )
+        assert isinstance(step, Refused)
+        assert step.throttled
+
+    async def test_whoever_took_the_device_is_slowed_all_the_same(
+        self, session: AsyncSession, settings: Settings, organization: Organization
+    ) -> None:
+        person = await create_person(session, settings, organization, UserRole.volunteer)
+        device = await self.signed_in_device(session, settings, person)
+        waits = []
+        for _ in range(settings.sign_in_free_failures + 2):
+            step = await people.sign_in(
+                session, settings, person.login, "a wrong guess at it", ATTACKER, device=device
+            )
+            assert isinstance(step, Refused)
+            waits.append(round(step.retry_after))
+            await travel(session, step.retry_after + 0.01)
+        assert waits[-2:] == [15, 30]
 
 
 class TestPerAddress:

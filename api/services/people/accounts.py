@@ -396,7 +396,9 @@ async def redeem_invitation(
     await by_themselves(session, user, Action.user_redeem)
     if requires_second_factor(role) and user.totp_secret is None:
         return EnrolmentNeeded(user.id, user.generation)
-    return await complete(session, throttle.keys(settings, address, user_id=user.id), user, now)
+    return await complete(
+        session, settings, throttle.keys(settings, address, user_id=user.id), user, now
+    )
 
 
 async def list_users(

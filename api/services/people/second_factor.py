@@ -124,8 +124,8 @@ async def confirm_totp(
     if not first:
         await repository.bump_generation(session, user)
     if during_sign_in:
-        signed_in = await complete(session, keys, user, now)
-        return TotpConfirmed(signed_in.user, codes)
+        signed_in = await complete(session, settings, keys, user, now)
+        return TotpConfirmed(signed_in.user, codes, signed_in.device)
     await throttle.succeeded(session, keys)
     return TotpConfirmed(SignedInUser.of(user), codes)
 

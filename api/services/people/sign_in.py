@@ -85,14 +85,19 @@ async def by_themselves(session: AsyncSession, user: UserAccount, action: Action
 
 
 async def complete(
-    session: AsyncSession, keys: throttle.Keys, user: UserAccount, now: datetime
+    session: AsyncSession,
+    settings: Settings,
+    keys: throttle.Keys,
+    user: UserAccount,
+    now: datetime,
 ) -> SignedIn:
-    """The person is in: their failures are forgotten, the time kept, the sign-in audited."""
+    """The person is in: their failures are forgotten, the time kept, the sign-in audited, and
+    the browser given a device token."""
     user.last_sign_in_at = now
     await repository.add(session, user)
     await throttle.succeeded(session, keys)
     await by_themselves(session, user, Action.user_sign_in)
-    return SignedIn(SignedInUser.of(user))
+    return SignedIn(SignedInUser.of(user), throttle.device_token(settings, user.id))
 
 
 async def _account(
@@ -103,9 +108,16 @@ async def _account(
 
 
 async def sign_in(
-    session: AsyncSession, settings: Settings, login: str, password: str, address: str | None
+    session: AsyncSession,
+    settings: Settings,
+    login: str,
+    password: str,
+    address: str | None,
+    *,
+    device: str | None = None,
 ) -> SignInStep:
-    """The first step: a login name or phone number and a password."""
+    """The first step: a login name or phone number and a password (``device``: the token an
+    earlier sign-in gave this browser, if it brings one: see ``throttle``)."""
     now = datetime.now(UTC)
     parsed = parse_login(login)
     user = None
@@ -118,6 +130,7 @@ async def sign_in(
         address,
         user_id=user.id if user else None,
         login=parsed.canonical if parsed else login.strip().casefold()[:128],
+        device=device,
     )
     wait = await throttle.begin(session, settings, keys, now)
     if wait > 0:
@@ -134,7 +147,7 @@ async def sign_in(
     step = next_step(user)
     if step is not None:
         return step
-    return await complete(session, keys, user, now)
+    return await complete(session, settings, keys, user, now)
 
 
 async def _second_step(
@@ -143,11 +156,12 @@ async def _second_step(
     user_id: uuid.UUID,
     generation: int,
     address: str | None,
+    device: str | None,
 ) -> tuple[throttle.Keys, datetime, UserAccount | None, Refused | None]:
     """What both second steps begin with: the throttle, and the account still as it was when
     its password was checked (same generation, still usable, with a confirmed authenticator)."""
     now = datetime.now(UTC)
-    keys = throttle.keys(settings, address, user_id=user_id)
+    keys = throttle.keys(settings, address, user_id=user_id, device=device)
     wait = await throttle.begin(session, settings, keys, now)
     if wait > 0:
         return keys, now, None, Refused(retry_after=wait)
@@ -169,10 +183,14 @@ async def verify_second_factor(
     generation: int,
     code: str,
     address: str | None,
+    *,
+    device: str | None = None,
 ) -> Refused | SignedIn:
     """The second step: a TOTP code of the current 30-second step or the one either side, and
     later than the last one accepted (a code is never accepted twice)."""
-    keys, now, user, refused = await _second_step(session, settings, user_id, generation, address)
+    keys, now, user, refused = await _second_step(
+        session, settings, user_id, generation, address, device
+    )
     if refused is not None:
         return refused
     assert user is not None
@@ -185,7 +203,7 @@ async def verify_second_factor(
     if step is None:
         return await refuse(session, settings, keys, now, user)
     user.last_totp_step = step
-    return await complete(session, keys, user, now)
+    return await complete(session, settings, keys, user, now)
 
 
 async def use_recovery_code(
@@ -195,10 +213,14 @@ async def use_recovery_code(
     generation: int,
     code: str,
     address: str | None,
+    *,
+    device: str | None = None,
 ) -> Refused | SignedIn:
     """The second step without the authenticator: one of the person's recovery codes, each
     good once."""
-    keys, now, user, refused = await _second_step(session, settings, user_id, generation, address)
+    keys, now, user, refused = await _second_step(
+        session, settings, user_id, generation, address, device
+    )
     if refused is not None:
         return refused
     assert user is not None
@@ -209,7 +231,7 @@ async def use_recovery_code(
     if not used:
         return await refuse(session, settings, keys, now, user)
     await by_themselves(session, user, Action.user_recovery_code_use)
-    return await complete(session, keys, user, now)
+    return await complete(session, settings, keys, user, now)
 
 
 async def current_user(

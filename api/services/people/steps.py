@@ -102,6 +102,9 @@ class EnrolmentNeeded:
 @dataclass(frozen=True)
 class SignedIn:
     user: SignedInUser
+    device: str = ""
+    """A device token for the browser the person signed in from (``throttle``: keep it in a
+    long-lived cookie and give it back at the next sign-in)."""
 
 
 SignInStep = Refused | SecondFactorNeeded | EnrolmentNeeded | SignedIn
@@ -121,6 +124,8 @@ class TotpConfirmed:
     recovery_codes: list[str] = field(default_factory=list)
     """New recovery codes to show once (the first enrolment makes them; a replacement keeps
     the ones the person has)."""
+    device: str = ""
+    """During a sign-in, the device token of ``SignedIn``."""
 
 
 def usable(user: UserAccount | None, organization: Organization | None) -> bool:

@@ -19,6 +19,14 @@ from trying a password against many accounts. A success does not refill it (one 
 password must not buy guesses at others). People behind one address (a carrier's NAT) share it:
 a deployment whose committees sit behind one raises it.
 
+**A device the person signed in from before** keeps its own count. A completed sign-in gives
+the browser a device token (``device_token``: a random nonce and its keyed MAC, nothing stored;
+the pages keep it in a long-lived cookie). An attempt that brings a valid one for the account
+is counted on that device alone (``keys(..., device=)``), with the same waits: an attacker
+guessing from elsewhere, however long, never makes the person wait on their own phone (OWASP's
+"device cookies"), and whoever took the cookie is slowed all the same. A token made for another
+account, or forged, counts as no token.
+
 **One attempt at a time per account**: an attempt takes the account's advisory lock without
 waiting (``try_lock_account``); a second one at the same moment is refused with a one-second
 wait, so parallel guesses cannot all pass the check before any failure is counted, and nothing
@@ -27,7 +35,9 @@ holds a database connection waiting.
 Keys are keyed hashes (``RELAY_SECRET_KEY``): the tables hold neither addresses nor logins.
 """
 
+import hmac
 import math
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +50,8 @@ from api.config import Settings
 from api.repositories import people as repository
 
 BUSY_SECONDS = 1.0
+DEVICE_NONCE_BYTES = 16
+DEVICE_TOKEN_MAXIMUM_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -54,17 +66,39 @@ def keys(
     *,
     user_id: uuid.UUID | None = None,
     login: str | None = None,
+    device: str | None = None,
 ) -> Keys:
     """The throttle keys of an attempt: its account (or, for a login that names none, the
-    login) and its address."""
+    login; or the account on a device it signed in from before) and its address."""
     secret = settings.secret_key.get_secret_value()
     account = None
-    if user_id is not None:
+    trusted = trusted_device(settings, user_id, device) if user_id and device else None
+    if user_id is not None and trusted is not None:
+        account = keyed_hash(secret, f"sign-in/account:{user_id}/device:{trusted}")
+    elif user_id is not None:
         account = keyed_hash(secret, f"sign-in/account:{user_id}")
     elif login is not None:
         account = keyed_hash(secret, f"sign-in/login:{login}")
     where = address_key(address) if address else "unknown"
     return Keys(account, keyed_hash(secret, f"sign-in/address:{where}"))
+
+
+def _device_mac(settings: Settings, user_id: uuid.UUID, nonce: str) -> str:
+    return keyed_hash(settings.secret_key.get_secret_value(), f"sign-in/device:{user_id}:{nonce}")
+
+
+def device_token(settings: Settings, user_id: uuid.UUID) -> str:
+    """A new device token for a browser the person has just signed in from."""
+    nonce = secrets.token_urlsafe(DEVICE_NONCE_BYTES)
+    return f"{nonce}.{_device_mac(settings, user_id, nonce)}"
+
+
+def trusted_device(settings: Settings, user_id: uuid.UUID, token: str) -> str | None:
+    """The device's nonce when ``token`` is one ``device_token`` made for this account."""
+    nonce, _, mac = token.partition(".")
+    if not nonce or len(token) > DEVICE_TOKEN_MAXIMUM_LENGTH:
+        return None
+    return nonce if hmac.compare_digest(mac, _device_mac(settings, user_id, nonce)) else None
 
 
 def _interval(settings: Settings) -> timedelta:
