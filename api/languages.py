@@ -3,6 +3,7 @@ a person's account may also choose as its preferred language. Plain values, so t
 pages read the same list (services may not import ``api.web``)."""
 
 DEFAULT_LANGUAGE = "en"
-# English and French, the working languages of the partner organisations, and Nepali (Devanagari
-# script), the language of the Nepalese committees whose administrative areas Relay imports.
-LANGUAGES = ("en", "fr", "ne")
+# English and French, the working languages of the partner organisations; Nepali (Devanagari
+# script), Malagasy and Khmer (Khmer script), the languages of the committees of Nepal,
+# Madagascar and Cambodia, whose administrative areas Relay imports.
+LANGUAGES = ("en", "fr", "ne", "mg", "km")

@@ -3,13 +3,14 @@
 #
 # tests/routers/test_ogc.py reads the OGC API with GDAL's ogrinfo and ogr2ogr, as a GIS client
 # would; tests/web/ drives the lookup page in Debian's headless Chromium through its chromedriver
-# (with a Devanagari font for the Nepali pages); tests/test_readme_walkthrough.py runs the
-# README's walkthrough with curl (not in Debian's smallest installs); `make bench` drives load
-# with wrk (TOOL_PACKAGES=wrk TOOL_COMMANDS=wrk). When they are missing, on a Debian machine: install the
-# packages. Running it again changes nothing.
+# (with a Devanagari font for the Nepali pages and a Khmer one for the Khmer pages);
+# tests/test_readme_walkthrough.py runs the README's walkthrough with curl (not in Debian's
+# smallest installs); `make bench` drives load with wrk (TOOL_PACKAGES=wrk TOOL_COMMANDS=wrk).
+# When they are missing, on a Debian machine: install the packages. Running it again changes
+# nothing.
 set -euo pipefail
 
-read -r -a PACKAGES <<<"${TOOL_PACKAGES:-gdal-bin chromium chromium-driver fonts-lohit-deva curl}"
+read -r -a PACKAGES <<<"${TOOL_PACKAGES:-gdal-bin chromium chromium-driver fonts-lohit-deva fonts-khmeros curl}"
 read -r -a COMMANDS <<<"${TOOL_COMMANDS:-ogrinfo ogr2ogr chromium chromedriver curl}"
 
 say() { printf 'test-tools: %s\n' "$*" >&2; }

@@ -3,6 +3,13 @@
 The catalogue keys are the English catalogue's; a test checks that every language has them all.
 The choice is, in order: the ``lang`` parameter of the URL (so a shared link keeps its
 language), the browser's ``Accept-Language``, English.
+
+How a language writes numbers is in its catalogue too, so that a language is one file plus its
+code in ``LANGUAGES`` (``api/languages.py``): ``number.digits`` (its ten digits, 0 to 9:
+Devanagari for Nepali, Khmer for Khmer) and ``number.decimal_mark``. Every number the interface
+writes (distances, hours, ages, dates) goes through ``Catalog.number``, ``Catalog.numerals`` or
+an ``int`` given to a message; what is dialled or typed back (phone numbers, coordinates) keeps
+the ASCII digits.
 """
 
 import json
@@ -16,7 +23,7 @@ from api.languages import DEFAULT_LANGUAGE, LANGUAGES
 __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "Catalog", "catalog", "negotiate"]
 
 LOCALES = Path(__file__).parent / "locales"
-DECIMAL_MARK = {"en": ".", "fr": ",", "ne": "."}
+ASCII_DIGITS = "0123456789"
 
 
 @dataclass(frozen=True)
@@ -27,8 +34,19 @@ class Catalog:
     messages: Mapping[str, str]
 
     def __call__(self, key: str, **values: object) -> str:
+        """The message, with its placeholders filled in; an ``int`` is written in the language's
+        digits (a number already written, a ``str``, is put in as it is)."""
         message = self.messages[key]
-        return message.format(**values) if values else message
+        if not values:
+            return message
+        return message.format(
+            **{
+                name: self.number(value, 0)
+                if isinstance(value, int) and not isinstance(value, bool)
+                else value
+                for name, value in values.items()
+            }
+        )
 
     def has(self, key: str) -> bool:
         return key in self.messages
@@ -38,7 +56,18 @@ class Catalog:
         return self.messages["language.name"]
 
     def number(self, value: float, decimals: int) -> str:
-        return f"{value:.{decimals}f}".replace(".", DECIMAL_MARK[self.language])
+        """``value`` with ``decimals`` decimals, in the language's digits and decimal mark."""
+        written = f"{value:.{decimals}f}".replace(".", self.messages["number.decimal_mark"])
+        return self.numerals(written)
+
+    def numerals(self, text: str) -> str:
+        """``text`` with its ASCII digits written in the language's (times, dates)."""
+        return text.translate(_digits(self.messages["number.digits"]))
+
+
+@cache
+def _digits(digits: str) -> dict[int, int]:
+    return str.maketrans(ASCII_DIGITS, digits) if digits != ASCII_DIGITS else {}
 
 
 @cache

@@ -14,7 +14,7 @@ def distance(words: Catalog, metres: float | None) -> str | None:
     if metres is None:
         return None
     if metres < 1000:
-        return words("result.distance_m", distance=max(10, round(metres, -1)))
+        return words("result.distance_m", distance=max(10, round(metres / 10) * 10))
     kilometres = metres / 1000
     return words(
         "result.distance_km", distance=words.number(kilometres, 1 if kilometres < 100 else 0)
@@ -31,7 +31,8 @@ def _days(words: Catalog, byday: str | None) -> str:
 
 
 def hours(words: Catalog, schedules: list[dict[str, Any]]) -> str | None:
-    """``Monday to Friday 08:00-17:00`` (en dash), ``Open 24 hours, every day``, or None."""
+    """``Monday to Friday 08:00-17:00`` (en dash, the language's digits), ``Open 24 hours,
+    every day``, or None."""
     parts = []
     for schedule in schedules:
         opens, closes = schedule.get("opens_at"), schedule.get("closes_at")
@@ -40,9 +41,10 @@ def hours(words: Catalog, schedules: list[dict[str, Any]]) -> str | None:
         days = _days(words, schedule.get("byday"))
         if opens == closes:
             whole_week = days == words("hours.every_day")
-            parts.append(words("hours.always") if whole_week else f"{days} 00:00{TO}24:00")
+            always = words.numerals(f"00:00{TO}24:00")
+            parts.append(words("hours.always") if whole_week else f"{days} {always}")
         else:
-            parts.append(f"{days} {opens[:5]}{TO}{closes[:5]}")
+            parts.append(f"{days} {words.numerals(f'{opens[:5]}{TO}{closes[:5]}')}")
     return "; ".join(parts) or None
 
 

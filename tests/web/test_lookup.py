@@ -6,6 +6,7 @@ import io
 import json
 import re
 import string
+import unicodedata
 from urllib.parse import urlencode, urljoin
 
 import httpx
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.taxonomy import NEED_CODES
 from api.web import assets
+from api.web import words as word
 from api.web.i18n import LANGUAGES, catalog, negotiate
 from tests.factories.directory import DemoNetwork, load_demo
 from tests.web.pages import (
@@ -60,9 +62,51 @@ class TestLanguages:
             } == fields, key
             assert other[key].strip(), key
 
-    def test_every_need_and_level_has_words(self) -> None:
+    @pytest.mark.parametrize("language", LANGUAGES)
+    def test_every_need_has_words_and_digits_are_the_languages(self, language: str) -> None:
+        words = catalog(language)
         for code in NEED_CODES:
-            assert catalog("ne").has(f"need.{code}")
+            assert words.has(f"need.{code}")
+        digits = words.messages["number.digits"]
+        assert [unicodedata.digit(char) for char in digits] == list(range(10))
+        # A language's messages write numbers in its own digits only.
+        others = set(
+            string.digits + "".join(catalog(code).messages["number.digits"] for code in LANGUAGES)
+        )
+        for key, message in words.messages.items():
+            if key != "number.digits":
+                assert not (set(message) & others) - set(digits), (key, message)
+
+    @pytest.mark.parametrize(
+        ("language", "hours", "distance", "age"),
+        [
+            ("en", "Monday to Friday 08:00\u201317:00", "1.5 km away", "aged 12 and over"),
+            ("fr", "Du lundi au vendredi 08:00\u201317:00", "à 1,5 km", "à partir de 12 ans"),
+            (
+                "mg",
+                "Alatsinainy ka hatramin'ny Zoma 08:00\u201317:00",
+                "1,5 km miala eto",
+                "12 taona no miakatra",
+            ),
+            # Devanagari digits (ruff takes them for letters).
+            ("ne", "सोमबारदेखि शुक्रबारसम्म ०८:००\u2013१७:००", "१.५ कि.मी. टाढा", "१२ वर्ष वा माथि"),  # noqa: RUF001
+            ("km", "ថ្ងៃចន្ទ ដល់ ថ្ងៃសុក្រ ០៨:០០\u2013១៧:០០", "ចម្ងាយ ១,៥ គ.ម.", "អាយុ ១២ ឆ្នាំឡើងទៅ"),
+        ],
+    )
+    def test_hours_distances_and_ages_in_the_languages_digits(
+        self, language: str, hours: str, distance: str, age: str
+    ) -> None:
+        words = catalog(language)
+        schedule = {"byday": "MO,TU,WE,TH,FR", "opens_at": "08:00", "closes_at": "17:00"}
+        assert word.hours(words, [schedule]) == hours
+        assert word.distance(words, 1500) == distance
+        assert word.distance(words, 349.6) == words("result.distance_m", distance=350)
+        assert words("who.age_minimum", minimum=12) == age
+
+    def test_the_khmer_and_malagasy_interfaces_are_in_their_languages(self) -> None:
+        khmer = catalog("km")("site.title")
+        assert all("\u1780" <= char <= "\u17ff" or not char.isalpha() for char in khmer)
+        assert catalog("mg")("search") == "Hitady"
 
     def test_the_nepali_interface_is_in_devanagari(self) -> None:
         title = catalog("ne")("site.title")
@@ -76,7 +120,9 @@ class TestLanguages:
             (None, "ne-NP", "ne"),
             (None, "de-DE, en;q=0.5, fr;q=0.7", "fr"),
             (None, "fr;q=0, en;q=0.1", "en"),
-            (None, "km-KH, *;q=0.1", "en"),
+            (None, "th-TH, *;q=0.1", "en"),
+            (None, "km-KH, *;q=0.1", "km"),
+            (None, "mg-MG, fr;q=0.8", "mg"),
             (None, "fr;q=abc, ne;q=0.2", "ne"),
             ("fr", "ne", "fr"),
             ("xx", "ne", "ne"),

@@ -1,6 +1,7 @@
 """The lookup page in a real headless Chromium (Debian's chromium and chromedriver, driven by
 Selenium; scripts/test-tools.sh installs them): a committee volunteer's flow on a 360 px phone,
-with JavaScript and without, the pathway printed on A4, and the pathway offline.
+with JavaScript and without, in every language, the pathway printed on A4, and the pathway
+offline.
 
 Screenshots are saved under test-artifacts/ (RELAY_TEST_ARTIFACTS to change it).
 """
@@ -18,6 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.web.i18n import LANGUAGES
 from tests.factories.directory import DemoNetwork, load_demo
 from tests.web.browser import Browser, LiveServer, live, missing
 from tests.web.pages import KOUNDA, KOUNDA_MOTHERS, KOUNDA_POST_RAPE_CARE, REGION
@@ -151,7 +153,7 @@ class TestVolunteerFlow:
         await browser.run(click('a[hreflang="fr"]'))
         await browser.run(wait_for('html[lang="fr"]'))
         legend = await browser.script("return document.querySelector('.place legend').textContent")
-        assert legend == "1. Où se trouve la personne ?"
+        assert legend == "1. Où se trouve la personne\u00a0?"
         heading = await browser.script(
             "return document.querySelector('[data-need=\"medical-care\"] h3').textContent"
         )
@@ -163,7 +165,36 @@ class TestVolunteerFlow:
         await browser.run(wait_for('html[lang="ne"]'))
         legend = await browser.script("return document.querySelector('.needs legend').textContent")
         assert legend == "२. कस्तो सहयोग चाहिन्छ?"
+        assert "१.५ कि.मी. टाढा" in await browser.run(text('[data-need="medical-care"] .distance'))
         await browser.screenshot("lookup-medical-care-ne.png")
+
+        await browser.run(click('a[hreflang="mg"]'))
+        await browser.run(wait_for('html[lang="mg"]'))
+        assert await browser.run(text('[data-need="medical-care"] h3')) == "Fitsaboana"
+        assert await nearest_medical_care(browser) == services
+        await fits_the_phone(browser)
+        await browser.screenshot("lookup-medical-care-mg.png")
+
+        await browser.run(click('a[hreflang="km"]'))
+        await browser.run(wait_for('html[lang="km"]'))
+        heading = await browser.run(text('[data-need="medical-care"] h3'))
+        assert heading == "ការថែទាំវេជ្ជសាស្ត្រ"
+        assert "១,៥ គ.ម." in await browser.run(text('[data-need="medical-care"] .distance'))
+        assert await nearest_medical_care(browser) == services
+        await fits_the_phone(browser)
+        # Khmer letters are drawn by a Khmer font, not as boxes of one width (tofu).
+        widths = await browser.script(
+            """return ['ក', 'ញ', 'ឃ្លាំ'].map(letters => {
+                 const span = document.createElement('span');
+                 span.textContent = letters;
+                 document.querySelector('h1').appendChild(span);
+                 const width = span.getBoundingClientRect().width;
+                 span.remove();
+                 return width;
+               });"""
+        )
+        assert len(set(widths)) == 3, f"Khmer letters all {widths} px wide: no Khmer font"
+        await browser.screenshot("lookup-medical-care-km.png")
 
     async def test_the_same_flow_without_javascript(
         self, no_js_browser: Browser, server: LiveServer
@@ -195,7 +226,7 @@ class TestVolunteerFlow:
 
 
 class TestPathway:
-    @pytest.mark.parametrize("language", ["en", "fr", "ne"])
+    @pytest.mark.parametrize("language", LANGUAGES)
     async def test_prints_on_one_a4_page(
         self, browser: Browser, server: LiveServer, language: str
     ) -> None:
@@ -235,11 +266,11 @@ class TestPathway:
         assert await browser.script("return document.documentElement.dataset.offline") == "1"
         assert await browser.run(displayed(".offline-banner"))
         title = await browser.script("return document.querySelector('h1').textContent.trim()")
-        assert title == "Circuit de référence : Kounda (demo)"
+        assert title == "Circuit d'orientation\u00a0: Kounda (demo)"
         rows = await browser.script("return document.querySelectorAll('tr[data-need]').length")
         assert rows == 15
         await browser.screenshot("pathway-offline.png")
         # Any other lookup page, offline, falls back to the saved pathway.
         await browser.get(f"{server.url}/lookup?area={REGION}")
         title = await browser.script("return document.querySelector('h1').textContent.trim()")
-        assert title == "Circuit de référence : Kounda (demo)"
+        assert title == "Circuit d'orientation\u00a0: Kounda (demo)"

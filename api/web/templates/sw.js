@@ -48,7 +48,8 @@ async function offline(request) {
     return new Response(
       '<!doctype html><html><head><meta charset="utf-8">' +
         '<meta name="viewport" content="width=device-width, initial-scale=1">' +
-        "<title>Relay</title></head><body><p>Offline. Hors ligne. अफलाइन।</p></body></html>",
+        "<title>Relay</title></head><body><p>Offline. Hors ligne. अफलाइन। Tsy misy tambajotra. " +
+        "គ្មានអ៊ីនធឺណិត។</p></body></html>",
       { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } }
     );
   }
