@@ -4,7 +4,8 @@ Three districts of an invented region ("Terre-Démo"), each with a protection co
 police post and a health centre; a regional social welfare office; NGOs for legal aid,
 psychosocial support, anti-trafficking and education; a confidential shelter; and a national
 hotline whose service area covers the whole region. English with French translations, opening
-hours in Africa/Dakar time, eligibility, capacity, partner-only services. Every name says
+hours in Africa/Dakar time, eligibility, capacity, partner-only services; a voice number for
+every organisation and service, and an SMS line and a WhatsApp line besides. Every name says
 "(demo)" and every phone number is marked as a demo number: nothing here is a real service.
 
 The network itself is data (``demo_network.toml``, beside this module); this module makes its rows,
@@ -62,6 +63,11 @@ def _phone(serial: int) -> str:
     return f"+22130000{serial:04d}"
 
 
+# The numbers of the lines listed in a service's ``more_phones`` count from here, so that they
+# never move the numbers every organisation and service has.
+MORE_PHONES_FROM = 9000
+
+
 @dataclass
 class Network:
     """The rows of the demo network, in insertion order."""
@@ -70,6 +76,7 @@ class Network:
     rows: list[SQLModel] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     serial: int = 0
+    more_serial: int = MORE_PHONES_FROM
 
     def add(self, row: SQLModel) -> Any:
         self.rows.append(row)
@@ -89,6 +96,21 @@ class Network:
                 **owner_id,
             )
         )
+
+    def add_more_phones(self, key: str, phones: list[Spec], **owner_id: Any) -> None:
+        """A service's other lines, each with a number of its own and its phone ``type``
+        (``text``: an SMS line, as HSDS says; ``whatsapp``: a WhatsApp line)."""
+        for index, spec in enumerate(phones):
+            self.more_serial += 1
+            self.add(
+                directory.Phone(
+                    id=_id("phone", "service", key, str(index)),
+                    number=_phone(self.more_serial),
+                    type=spec["type"],
+                    description=f"Demo number: {spec['description']}",
+                    **owner_id,
+                )
+            )
 
 
 def _area(
@@ -229,6 +251,7 @@ def _service(
             )
         )
     network.add_phone("service", key, service_id=service.id)
+    network.add_more_phones(key, spec.get("more_phones", []), service_id=service.id)
     for code, name in (("fr", "French"), ("wo", "Wolof")):
         network.add(
             directory.Language(

@@ -2,11 +2,18 @@
 need, the referral pathway of a place. Words are the web layer's business (``api.web.words``);
 this module gives it facts, always as an anonymous caller sees them (public records, no position
 of a confidential place).
+
+How a number is reached is its phone ``type``: HSDS 3.1 draws it from RFC 6350's list, where
+``text`` is an SMS line; Relay's write API says ``sms`` for the same and ``whatsapp`` for a
+WhatsApp line (neither HSDS nor Open Referral UK has a word for it; a number reached both by
+voice and by WhatsApp is two phones, one of each type). ``fax`` is shown, never linked; every
+other type (``voice``, ``cell``, ``hotline``, none…) is called.
 """
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,14 +65,47 @@ class Origin:
     area: Area | None = None
 
 
+class Channel(StrEnum):
+    """How a number is reached from the lookup pages, in the order a card offers them."""
+
+    voice = "voice"
+    whatsapp = "whatsapp"
+    sms = "sms"
+    fax = "fax"
+
+
+# The directory's phone ``type`` (lower case) -> its channel; any other type is a voice line.
+PHONE_CHANNELS = {
+    "text": Channel.sms,  # HSDS 3.1 / RFC 6350
+    "sms": Channel.sms,  # Relay's write API
+    "whatsapp": Channel.whatsapp,  # Relay's write API
+    "fax": Channel.fax,
+}
+
+
 @dataclass(frozen=True)
 class Phone:
     number: str
+    channel: Channel = Channel.voice
+
+    @classmethod
+    def of(cls, phone: dict[str, Any]) -> "Phone":
+        """A phone of the directory. A WhatsApp line needs an international number: a short
+        code said to be one is called instead."""
+        channel = PHONE_CHANNELS.get(str(phone.get("type") or "").strip().lower(), Channel.voice)
+        if channel is Channel.whatsapp and not str(phone["number"]).startswith("+"):
+            channel = Channel.voice
+        return cls(phone["number"], channel)
 
     @property
     def tel(self) -> str:
-        """The number for a ``tel:`` link (RFC 3966 global number: + and digits)."""
+        """The number for a ``tel:`` or ``sms:`` link (RFC 3966 global number: + and digits)."""
         return "".join(char for char in self.number if char.isdigit() or char == "+")
+
+    @property
+    def digits(self) -> str:
+        """The number's digits alone (a ``wa.me`` link's international number)."""
+        return "".join(char for char in self.number if char.isdigit())
 
 
 @dataclass(frozen=True)
@@ -82,6 +122,9 @@ class Card:
     open_now: bool | None
     address: str | None
     area: str | None
+    # Where the place is, for a directions link: a place's own position (latitude, longitude);
+    # never a confidential place's nor a stand-in point (a service covering the point has none).
+    position: tuple[float, float] | None
     phones: list[Phone]
     schedules: list[dict[str, Any]]
     genders: list[str]
@@ -98,11 +141,29 @@ class NeedResults:
     cards: list[Card] = field(default_factory=list)
 
 
+def _translated(record: dict[str, Any], language: str) -> dict[str, Any]:
+    """A record's words in ``language`` (``translations``), empty when it has none."""
+    words: dict[str, Any] = (record.get("translations") or {}).get(language) or {}
+    return words
+
+
+def _position(location: dict[str, Any], redacted: bool) -> tuple[float, float] | None:
+    if redacted or location.get("visibility") == "confidential":
+        return None
+    latitude, longitude = location.get("latitude"), location.get("longitude")
+    if latitude is None or longitude is None:
+        return None
+    return float(latitude), float(longitude)
+
+
 def card(found: Found, language: str) -> Card:
-    """A search result in the chosen language."""
+    """A search result in the chosen language: the service's and its organisation's names and
+    the description where the directory has a translation (an administrative area has none:
+    ``admin_area`` keeps one name)."""
     service = found.service()
     location = found.location() or {}
-    translated = (service.get("translations") or {}).get(language) or {}
+    organization: dict[str, Any] = service.get("organization") or {}
+    translated = _translated(service, language)
     redacted = found.redacted or bool(location.get("confidential"))
     address = None
     if not redacted:
@@ -110,18 +171,20 @@ def card(found: Found, language: str) -> Card:
         parts = [first.get(key) for key in ("address_1", "city")]
         address = ", ".join(part for part in parts if part) or None
     modified = service.get("last_modified")
+    phones = [Phone.of(phone) for phone in service.get("phones", [])]
     return Card(
         id=service["id"],
         name=translated.get("name") or service["name"],
         description=translated.get("description") or service.get("description"),
-        organization=(service.get("organization") or {}).get("name"),
+        organization=_translated(organization, language).get("name") or organization.get("name"),
         distance_m=found.distance_m,
         covering=found.candidate.covering,
         redacted=redacted,
         open_now=found.open_now,
         address=address,
         area=(location.get("admin_area") or {}).get("name"),
-        phones=[Phone(phone["number"]) for phone in service.get("phones", [])],
+        position=_position(location, redacted),
+        phones=sorted(phones, key=lambda phone: list(Channel).index(phone.channel)),
         schedules=service.get("schedules", []),
         genders=service.get("genders", []),
         target_groups=service.get("target_groups", []),

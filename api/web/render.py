@@ -12,7 +12,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import HTMLResponse
 
 from api.services.lookup import REACH_M
-from api.web import assets, words
+from api.web import assets, links, words
 from api.web.i18n import LANGUAGES, Catalog, catalog
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -93,6 +93,9 @@ def page(
             distance=lambda metres: words.distance(words_of, metres),
             hours=lambda card: words.hours(words_of, card.schedules),
             who=lambda card: words.who(words_of, card),
+            contacts=lambda card: links.contacts(words_of, card),
+            faxes=links.faxes,
+            directions=lambda card: links.directions(words_of, card),
             today=datetime.now(UTC).date().isoformat(),
             reach_km=REACH_M // 1000,
             **context,

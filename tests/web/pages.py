@@ -18,6 +18,12 @@ SABALI = demo_id("area", "sabali")
 KOUNDA_POST_RAPE_CARE = demo_id("service", "health-kounda-prc")
 KOUNDA_MOTHERS = demo_id("service", "health-kounda-mch")
 SHELTER_SERVICE = demo_id("service", "safe-shelter")
+KOUNDA_HEALTH_CENTRE = demo_id("organization", "health-kounda")
+# The demo's lines other than voice (demo_network.toml, ``more_phones``).
+HOTLINE = demo_id("service", "hotline")  # a voice number and a WhatsApp line
+HOTLINE_WHATSAPP = "+221300009002"
+PSYCHOSOCIAL = demo_id("service", "psychosocial")  # a voice number and an SMS-only line
+PSYCHOSOCIAL_SMS = "+221300009001"
 # The shelter's real position and address (demo.py): what no anonymous page may show.
 SHELTER_LATITUDE, SHELTER_LONGITUDE = 14.03, -16.02
 
@@ -29,6 +35,7 @@ class Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.elements: list[tuple[str, dict[str, str]]] = []
         self.texts: list[str] = []
+        self.html = html
         self.feed(html)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -47,6 +54,12 @@ class Page(HTMLParser):
             for name, attrs in self.elements
             if name == tag and all(attrs.get(key) == value for key, value in attributes.items())
         ]
+
+    def card(self, service: str) -> "Page":
+        """The card of one service (its first), parsed alone."""
+        match = re.search(rf'<li class="card" data-service="{service}">.*?</li>', self.html, re.S)
+        assert match, f"no card of {service}"
+        return Page(match.group(0))
 
     def services(self) -> list[str]:
         """The ids of the service cards, in page order."""

@@ -7,23 +7,34 @@ import json
 import re
 import string
 import unicodedata
-from urllib.parse import urlencode, urljoin
+import uuid
+from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from api.models.directory import Service
+from api.models.organization import Organization
+from api.services.lookup import Channel, Phone
 from api.taxonomy import NEED_CODES
 from api.web import assets
 from api.web import words as word
 from api.web.i18n import LANGUAGES, catalog, negotiate
 from tests.factories.directory import DemoNetwork, load_demo
 from tests.web.pages import (
+    HOTLINE,
+    HOTLINE_WHATSAPP,
     KOUNDA,
+    KOUNDA_HEALTH_CENTRE,
     KOUNDA_MOTHERS,
     KOUNDA_POST_RAPE_CARE,
+    PSYCHOSOCIAL,
+    PSYCHOSOCIAL_SMS,
     REGION,
     SABALI,
     SHELTER_LATITUDE,
@@ -148,6 +159,34 @@ class TestLanguages:
         assert "Soins médicaux" in Page(french.text).text
         assert Page(french.text).services() == Page(response.text).services()
 
+    async def test_names_in_the_chosen_language_where_the_directory_has_them(
+        self, client: httpx.AsyncClient, session: AsyncSession, network: DemoNetwork
+    ) -> None:
+        """Services and organisations carry their names in other languages (``translations``);
+        an administrative area has one name only (``admin_area`` has no translations)."""
+        await session.execute(
+            update(Service)
+            .where(col(Service.id) == uuid.UUID(KOUNDA_POST_RAPE_CARE))
+            .values(translations={"mg": {"name": "Fitsaboana aorian'ny fanolanana (demo)"}})
+        )
+        await session.execute(
+            update(Organization)
+            .where(col(Organization.id) == uuid.UUID(KOUNDA_HEALTH_CENTRE))
+            .values(translations={"mg": {"name": "Toeram-pahasalamana Kounda (demo)"}})
+        )
+        malagasy = Page(
+            (await client.get(lookup(area=KOUNDA, need="post-rape-care", lang="mg"))).text
+        )
+        card = malagasy.card(KOUNDA_POST_RAPE_CARE)
+        assert card.all("h4", **{"class": "name"})
+        assert "Fitsaboana aorian'ny fanolanana (demo)" in card.text
+        assert "Toeram-pahasalamana Kounda (demo)" in card.text
+        assert "Faritra: Kounda (demo)" in card.text  # the area's one name
+        khmer = Page((await client.get(lookup(area=KOUNDA, need="post-rape-care", lang="km"))).text)
+        assert (
+            "Kounda health centre: post-rape care (demo)" in khmer.card(KOUNDA_POST_RAPE_CARE).text
+        )
+
 
 class TestLookup:
     async def test_the_empty_form_lists_the_top_areas_and_every_need(
@@ -193,7 +232,7 @@ class TestLookup:
         page = Page(response.text)
         # Both services of the Kounda health centre (1.5 km) come before Sabali's (31 km).
         assert set(page.services()[:2]) == {KOUNDA_POST_RAPE_CARE, KOUNDA_MOTHERS}
-        assert page.all("a", href="tel:+221300000015", **{"class": "call"})
+        assert page.all("a", href="tel:+221300000015", **{"class": "contact call"})
         assert "1.5 km away" in page.text
         assert "Distances are measured from a point inside Kounda (demo)" in page.text
         assert page.all("option", value=KOUNDA, selected="")
@@ -246,6 +285,93 @@ class TestLookup:
         page = Page((await client.get(lookup(area=KOUNDA))).text)
         assert "Choose at least one kind of help" in page.text
         assert page.all("a", href=f"/lookup/pathway?lang=en&area={KOUNDA}")
+
+
+class TestContactLinks:
+    """Each number by its kind (demo_network.toml gives the demo an SMS-only line and a WhatsApp
+    line), and directions to a place only where its position is public."""
+
+    @pytest.mark.parametrize("language", LANGUAGES)
+    async def test_a_voice_an_sms_and_a_whatsapp_line_each_have_their_link(
+        self, client: httpx.AsyncClient, network: DemoNetwork, language: str
+    ) -> None:
+        page = Page(
+            (
+                await client.get(
+                    lookup(area=KOUNDA, need=["psychosocial-support", "helpline"], lang=language)
+                )
+            ).text
+        )
+        greeting = catalog(language)("contact.message")
+        psychosocial = page.card(PSYCHOSOCIAL)
+        [sms] = psychosocial.all("a", **{"class": "contact sms"})
+        assert sms["href"] == f"sms:{PSYCHOSOCIAL_SMS}?body={quote(greeting, safe='')}"
+        [call] = psychosocial.all("a", **{"class": "contact call"})
+        assert call["href"].startswith("tel:+2213")
+        assert PSYCHOSOCIAL_SMS not in call["href"]  # an SMS-only line is never called
+        hotline = page.card(HOTLINE)
+        [whatsapp] = hotline.all("a", **{"class": "contact whatsapp"})
+        link = urlsplit(whatsapp["href"])
+        assert (link.scheme, link.netloc, link.path) == ("https", "wa.me", "/221300009002")
+        assert parse_qs(link.query) == {"text": [greeting]}
+        assert HOTLINE_WHATSAPP in hotline.text  # the link says the number
+        assert hotline.all("a", **{"class": "contact call"})
+        # Nothing of the search goes into a prefilled text: it is the catalogue's, as it is.
+        for href in (sms["href"], whatsapp["href"]):
+            assert KOUNDA not in href
+            assert "need" not in href
+        assert not [
+            a for a in page.all("a") if a.get("href", "").startswith("tel:" + PSYCHOSOCIAL_SMS)
+        ]
+
+    async def test_a_public_place_has_directions_and_a_confidential_or_covering_one_none(
+        self, client: httpx.AsyncClient, network: DemoNetwork
+    ) -> None:
+        page = Page(
+            (
+                await client.get(
+                    lookup(
+                        lat="14.05", lon="-16.0", need=["safe-shelter", "medical-care", "helpline"]
+                    )
+                )
+            ).text
+        )
+        health = page.card(KOUNDA_POST_RAPE_CARE)
+        [directions] = health.all("a", **{"class": "contact directions"})
+        assert directions["href"] == "geo:14.11,-15.94?q=14.11,-15.94"
+        for confidential_or_covering in (SHELTER_SERVICE, HOTLINE):
+            card = page.card(confidential_or_covering)
+            assert not card.all("a", **{"class": "contact directions"})
+            assert "geo:" not in card.html
+        geo = [a["href"] for a in page.all("a") if a["href"].startswith("geo:")]
+        assert geo
+        assert not [href for href in geo if "14.03" in href or "-16.02" in href]
+
+    async def test_the_pathway_links_each_number_by_its_kind(
+        self, client: httpx.AsyncClient, network: DemoNetwork
+    ) -> None:
+        page = Page((await client.get(f"/lookup/pathway?area={KOUNDA}&lang=fr")).text)
+        hrefs = [a["href"] for a in page.all("a") if "contact" in a.get("class", "")]
+        assert "tel:+221300000015" in hrefs
+        assert [href for href in hrefs if href.startswith("https://wa.me/221300009002?text=")]
+        assert not [href for href in hrefs if href.startswith("geo:")]  # printed: no map links
+
+    @pytest.mark.parametrize(
+        ("phone", "channel"),
+        [
+            ({"number": "+221300000001", "type": "voice"}, Channel.voice),
+            ({"number": "+221300000001"}, Channel.voice),
+            ({"number": "+221300000001", "type": "cell"}, Channel.voice),
+            ({"number": "116", "type": "hotline"}, Channel.voice),
+            ({"number": "+221300000001", "type": "text"}, Channel.sms),  # HSDS 3.1
+            ({"number": "+221300000001", "type": "SMS"}, Channel.sms),  # Relay's write API
+            ({"number": "+221300000001", "type": "whatsapp"}, Channel.whatsapp),
+            ({"number": "116", "type": "whatsapp"}, Channel.voice),  # no WhatsApp short code
+            ({"number": "+221300000001", "type": "fax"}, Channel.fax),
+        ],
+    )
+    def test_the_directorys_phone_types(self, phone: dict[str, str], channel: Channel) -> None:
+        assert Phone.of(phone).channel is channel
 
 
 class TestBadInput:
@@ -336,6 +462,7 @@ class TestConfidentialShelter:
                         assert "away" not in card
                         assert "Confidential address" in card
                         assert "tel:" in card
+                        assert "geo:" not in card
         assert seen >= 25
 
     async def test_an_area_download_does_not_place_it_in_a_district(
@@ -373,7 +500,7 @@ class TestPathway:
         rows = [attrs["data-need"] for attrs in page.all("tr") if "data-need" in attrs]
         assert rows == list(NEED_CODES)
         assert "Referral pathway: Kounda (demo)" in page.text
-        assert page.all("a", href="tel:+221300000015", **{"class": "call"})
+        assert page.all("a", href="tel:+221300000015", **{"class": "contact call"})
         assert re.search(r"\b20\d\d-\d\d-\d\d\b", page.text)
         assert "Printed on" in page.text
         downloads = {a["href"] for a in page.all("a") if "download" in a}
@@ -444,6 +571,8 @@ class TestLightAndSelfContained:
             lookup(area=[REGION, KOUNDA], need=list(NEED_CODES)),
             f"/lookup/pathway?area={KOUNDA}&lang=fr",
             "/lookup/pathway?lat=14.1&lon=-15.9",
+            lookup(area=KOUNDA, need="medical-care", lang="km"),
+            lookup(area=KOUNDA, need=["helpline", "psychosocial-support"]),
             "/lookup/sw.js",
             "/lookup/manifest.webmanifest",
             *[asset.url for asset in assets.assets().values()],
@@ -451,16 +580,19 @@ class TestLightAndSelfContained:
         external = re.compile(
             r"""(?:https?:|wss?:|ftp:)?//[a-z0-9.-]+|@import|(?-i:url)\(\s*['"]?(?!/|data:)""", re.I
         )
+        # Links a person may follow out of the page, never anything the page loads: a number to
+        # call, text or write to on WhatsApp, and a public place's position for the maps app.
+        followed = re.compile(r'<a class="contact [a-z]+" href="(?:tel:|sms:|geo:|https://wa\.me/)')
         for url in urls:
             response = await client.get(url)
             assert response.status_code == 200, url
-            body = response.text
+            body = followed.sub("<a>", response.text)
             # The SVG's XML namespace is a name, not a resource that is fetched.
             body = body.replace('xmlns="http://www.w3.org/2000/svg"', "")
             assert not external.search(body), (url, external.search(body))
             for attribute in re.findall(r'(?:href|src|action)="([^"]*)"', body):
                 absolute = urljoin("http://relay.test/lookup", attribute)
-                assert absolute.startswith(("http://relay.test/", "tel:")), (url, attribute)
+                assert absolute.startswith("http://relay.test/"), (url, attribute)
 
     async def test_pages_forbid_other_origins_and_are_revalidated(
         self, client: httpx.AsyncClient, network: DemoNetwork
