@@ -1,7 +1,9 @@
 """The lookup pages for protection committees (HTML, anonymous): see ``api.web``.
 
 ``GET /lookup`` is a plain GET form (``lat``/``lon`` or ``area``, ``need``), so every result has
-a URL to share or bookmark; ``GET /lookup/pathway`` prints on one A4 page; ``GET /lookup/export``
+a URL to share or bookmark; ``GET /lookup/results`` answers the same query with the results
+part of that page alone, which the page's script puts in place when a need is ticked (one small
+request, no reload); ``GET /lookup/pathway`` prints on one A4 page; ``GET /lookup/export``
 downloads an area's directory as GeoJSON or CSV. Bad input re-renders the form with the problem
 named, in the page's language, with status 422: never a stack trace.
 """
@@ -119,8 +121,19 @@ def _charge(request: Request, form: Form) -> dict[str, str]:
     return {}
 
 
-@router.get("", summary="Find the nearest services for a place and a need (HTML)")
-async def lookup_page(request: Request, session: SessionDep) -> Response:
+@dataclass
+class Search:
+    """A lookup as asked: the form, the place it names, the results, and ``Retry-After`` when
+    the address is over its budget."""
+
+    form: Form
+    chain: list[Area]
+    origin: Origin | None
+    results: list[NeedResults]
+    retry: dict[str, str]
+
+
+async def _search(request: Request, session: AsyncSession) -> Search:
     form = Form.read(request)
     retry = _charge(request, form) if form.needs and not form.errors else {}
     # a search per need is counted (the empty form is not)
@@ -128,7 +141,44 @@ async def lookup_page(request: Request, session: SessionDep) -> Response:
     results = []
     if origin is not None and form.needs:
         results = await lookup.nearest(session, origin, form.needs, form.language)
-    return await _form_page(request, session, form, chain, origin, results, retry)
+    return Search(form, chain, origin, results, retry)
+
+
+@router.get("", summary="Find the nearest services for a place and a need (HTML)")
+async def lookup_page(request: Request, session: SessionDep) -> Response:
+    search = await _search(request, session)
+    return await _form_page(
+        request, session, search.form, search.chain, search.origin, search.results, search.retry
+    )
+
+
+@router.get("/results", summary="The results part of a lookup page, for its script (HTML)")
+async def results_part(request: Request, session: SessionDep) -> Response:
+    """What ``GET /lookup`` shows under the form for the same query, alone: the script asks for
+    it when a need is ticked and puts it in place of the page's. A query that names no place,
+    or bad input, is answered with the problem and an error status: the script then loads the
+    whole page, which shows the form with the problem named."""
+    search = await _search(request, session)
+    form, origin = search.form, search.origin
+    if origin is None and not form.errors:
+        form.errors.append("error.place")
+    response = render.fragment(
+        "errors.html" if origin is None else "results.html",
+        form.language,
+        "/lookup",
+        request.query_params,
+        status_code=429 if search.retry else 422 if form.errors else 200,
+        form=form,
+        origin=origin,
+        results=search.results,
+        pathway_url=_pathway_url(form, origin),
+    )
+    response.headers.update(search.retry)
+    return response
+
+
+def _pathway_url(form: Form, origin: Origin | None) -> str | None:
+    return render.url("/lookup/pathway", _place_parameters(form, origin)) if origin else None
 
 
 async def _form_page(
@@ -151,9 +201,7 @@ async def _form_page(
         origin=origin,
         needs=NEED_CODES,
         results=results,
-        pathway_url=(
-            render.url("/lookup/pathway", _place_parameters(form, origin)) if origin else None
-        ),
+        pathway_url=_pathway_url(form, origin),
     )
     response.headers.update(retry or {})
     return response

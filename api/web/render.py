@@ -71,16 +71,9 @@ def switcher(path: str, query: QueryParams) -> Callable[[str], str]:
     return switch
 
 
-def page(
-    template: str,
-    language: str,
-    path: str,
-    query: QueryParams,
-    status_code: int = 200,
-    **context: Any,
-) -> HTMLResponse:
+def _render(template: str, language: str, path: str, query: QueryParams, **context: Any) -> str:
     words_of: Catalog = catalog(language)
-    body = (
+    return (
         environment()
         .get_template(template)
         .render(
@@ -101,5 +94,31 @@ def page(
             **context,
         )
     )
+
+
+def page(
+    template: str,
+    language: str,
+    path: str,
+    query: QueryParams,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    body = _render(template, language, path, query, **context)
     headers = {**PAGE_HEADERS, "Content-Language": language}
+    return HTMLResponse(body, status_code=status_code, headers=headers)
+
+
+def fragment(
+    template: str,
+    language: str,
+    path: str,
+    query: QueryParams,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """A part of a page, for the script to put in place (the lookup's results): never kept in
+    any cache, since the page that asked for it keeps it."""
+    body = _render(template, language, path, query, **context)
+    headers = {**PAGE_HEADERS, "Content-Language": language, "Cache-Control": "no-store"}
     return HTMLResponse(body, status_code=status_code, headers=headers)

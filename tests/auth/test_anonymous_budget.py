@@ -27,6 +27,7 @@ EXPENSIVE = [
     f"/v1/search/nearest?{POINT}&need=medical-care",
     f"/v1/search/pathway?{POINT}",
     f"/lookup?{POINT}&need=medical-care",
+    f"/lookup/results?{POINT}&need=medical-care",
     f"/lookup/pathway?{POINT}",
     "/lookup/export?area=00000000-0000-0000-0000-000000000000&format=csv",
 ]
@@ -82,8 +83,8 @@ class TestExpensiveRoutes:
             refused = await client.get(path)
         assert refused.status_code == 429
         assert 1 <= int(refused.headers["retry-after"]) <= 60
-        if path.startswith(("/lookup?", "/lookup/pathway")):
-            # A person's page: the form again, saying why in the page's language.
+        if path.startswith(("/lookup?", "/lookup/results", "/lookup/pathway")):
+            # A person's page (or its results part): the problem said in the page's language.
             assert refused.headers["content-type"].startswith("text/html")
             assert "Too many searches from this connection" in refused.text
         else:

@@ -71,6 +71,7 @@ ANONYMOUS = {
     # The lookup pages for committees (api/web): HTML for browsers, always the anonymous view; they
     # read no token at all (tests/web/test_lookup.py checks what they never show).
     ("GET", "/lookup"),
+    ("GET", "/lookup/results"),
     ("GET", "/lookup/pathway"),
     ("GET", "/lookup/export"),
     ("GET", "/lookup/static/{name}"),

@@ -27,8 +27,8 @@ T = TypeVar("T")
 CHROMIUM = os.environ.get("RELAY_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("RELAY_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 ARTIFACTS = Path(os.environ.get("RELAY_TEST_ARTIFACTS", "test-artifacts"))
-# A phone: the pages must be usable 360 CSS pixels wide.
-PHONE = {"width": 360, "height": 740, "deviceScaleFactor": 1, "mobile": True}
+# A cheap phone: the pages must be usable 360 CSS pixels wide, with 640 pixels of first screen.
+PHONE = {"width": 360, "height": 640, "deviceScaleFactor": 1, "mobile": True}
 # Headless, as root, on a machine without network access: no sandbox, no background traffic.
 FLAGS = (
     "--headless=new",
@@ -95,12 +95,13 @@ class Browser:
     async def script(self, source: str, *arguments: Any) -> Any:
         return await self.run(lambda driver: driver.execute_script(source, *arguments))
 
-    async def screenshot(self, name: str) -> Path:
-        """The whole page as a PNG under test-artifacts/ (kept after the run)."""
+    async def screenshot(self, name: str, *, whole_page: bool = True) -> Path:
+        """The whole page (or its first screen) as a PNG under test-artifacts/ (kept after the
+        run)."""
 
         def capture(driver: webdriver.Chrome) -> bytes:
             shot = driver.execute_cdp_cmd(
-                "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
+                "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": whole_page}
             )
             return base64.b64decode(shot["data"])
 

@@ -287,6 +287,66 @@ class TestLookup:
         assert page.all("a", href=f"/lookup/pathway?lang=en&area={KOUNDA}")
 
 
+class TestAnswersFirst:
+    async def test_a_result_page_opens_on_its_results_with_the_form_folded_above(
+        self, client: httpx.AsyncClient, network: DemoNetwork
+    ) -> None:
+        html = (await client.get(lookup(area=[REGION, KOUNDA], need="medical-care"))).text
+        page = Page(html)
+        assert page.all("details", id="search", **{"class": "search"}), "the form is folded"
+        assert not [d for d in page.all("details", id="search") if "open" in d]
+        assert html.index('id="lookup"') < html.index("</details>") < html.index('id="results"')
+        card = page.card(page.services()[0])
+        # The call comes before the address, the hours and the rest.
+        assert card.html.index('class="contact call"') < card.html.index('class="address"')
+        # Until there are results, the form is the page.
+        for url in ("/lookup", lookup(area=KOUNDA), lookup(area="nope", need="legal-aid")):
+            assert not Page((await client.get(url)).text).all("details", id="search"), url
+
+    async def test_the_results_part_alone_for_the_script(
+        self, client: httpx.AsyncClient, network: DemoNetwork
+    ) -> None:
+        """``/lookup/results`` answers the page's query with the page's results section only,
+        never kept in a cache; its own query runs the same service as the page."""
+        query = {"lang": "fr", "area": KOUNDA, "need": ["medical-care", "helpline"]}
+        whole = await client.get(lookup(**query))
+        part = await client.get(lookup(**query).replace("/lookup?", "/lookup/results?"))
+        assert part.status_code == 200
+        assert part.headers["content-type"] == HTML
+        assert part.headers["cache-control"] == "no-store"
+        assert part.headers["content-language"] == "fr"
+        assert part.text.lstrip().startswith('<section id="results"')
+        assert "<form" not in part.text
+        assert "<html" not in part.text
+        assert Page(part.text).services() == Page(whole.text).services()
+        assert len(part.content) < 8_000, len(part.content)
+        section = whole.text[whole.text.index('<section id="results"') :]
+        assert part.text.strip() == section[: section.index("</main>")].strip()
+
+    @pytest.mark.parametrize(
+        ("query", "status", "message"),
+        [
+            ({"need": "helpline"}, 422, "Choose a place first"),
+            ({"area": "nope", "need": "helpline"}, 422, "This area is not known."),
+            ({"area": KOUNDA, "need": "magic"}, 422, "This kind of help is not known"),
+        ],
+    )
+    async def test_the_results_part_of_no_place_or_bad_input_is_the_problem(
+        self,
+        client: httpx.AsyncClient,
+        network: DemoNetwork,
+        query: dict[str, str],
+        status: int,
+        message: str,
+    ) -> None:
+        response = await client.get("/lookup/results?" + urlencode(query))
+        assert response.status_code == status
+        page = Page(response.text)
+        assert page.all("div", role="alert", id="errors")
+        assert message in page.text
+        assert page.services() == []
+
+
 class TestContactLinks:
     """Each number by its kind (demo_network.toml gives the demo an SMS-only line and a WhatsApp
     line), and directions to a place only where its position is public."""
@@ -572,7 +632,7 @@ class TestLightAndSelfContained:
             f"/lookup/pathway?area={KOUNDA}&lang=fr",
             "/lookup/pathway?lat=14.1&lon=-15.9",
             lookup(area=KOUNDA, need="medical-care", lang="km"),
-            lookup(area=KOUNDA, need=["helpline", "psychosocial-support"]),
+            f"/lookup/results?area={KOUNDA}&need=helpline&need=psychosocial-support",
             "/lookup/sw.js",
             "/lookup/manifest.webmanifest",
             *[asset.url for asset in assets.assets().values()],

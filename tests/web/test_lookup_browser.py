@@ -1,8 +1,10 @@
 """The lookup page in a real headless Chromium (Debian's chromium and chromedriver, driven by
-Selenium; scripts/test-tools.sh installs them): a committee volunteer's flow on a 360 px phone,
-with JavaScript and without, in every language, the pathway printed on A4, and the pathway
-offline.
+Selenium; scripts/test-tools.sh installs them): a committee volunteer's flow on a 360 x 640 phone,
+with JavaScript and without, a result page that opens on its answers and updates them in place,
+the pages in every language, the pathway printed on A4, and the pathway offline.
 
+One Chromium with JavaScript and one without serve every test of this module (each test has a
+server of its own, so a new origin: nothing one test leaves in the browser reaches another).
 Screenshots are saved under test-artifacts/ (RELAY_TEST_ARTIFACTS to change it).
 """
 
@@ -49,14 +51,14 @@ def _browser(javascript: bool) -> Browser:
     return Browser(javascript=javascript)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     chromium = _browser(javascript=True)
     yield chromium
     chromium.quit()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def no_js_browser() -> Iterator[Browser]:
     chromium = _browser(javascript=False)
     yield chromium
@@ -117,6 +119,19 @@ async def nearest_medical_care(browser: Browser) -> list[str]:
     return [card[0] for card in cards]
 
 
+async def first_call_on_first_screen(browser: Browser, need: str) -> None:
+    """The first service of ``need`` can be called without scrolling: its call button lies
+    wholly within the first screen."""
+    top, bottom, screen = await browser.script(
+        """const call = document.querySelector(arguments[0]).getBoundingClientRect();
+           return [call.top, call.bottom, window.innerHeight];""",
+        f'[data-need="{need}"] .card a.call',
+    )
+    assert screen == 640
+    assert top >= 0, f"the first call button starts {top} px above the screen"
+    assert bottom <= screen, f"the first call button ends {bottom} px down a {screen} px screen"
+
+
 async def fits_the_phone(browser: Browser) -> None:
     viewport = await browser.script("return window.innerWidth")
     assert viewport == 360, f"the phone's screen is {viewport} px wide, not 360"
@@ -136,8 +151,12 @@ class TestVolunteerFlow:
         await browser.run(wait_for("#area-2"))
         await browser.run(choose("area-2", KOUNDA))
         await browser.run(wait_for(f'#area-2 option[selected][value="{KOUNDA}"]'))
+        # Ticking a need puts its results in place, and the address bar says so.
         await browser.run(click('input[name="need"][value="medical-care"]'))
         await browser.run(wait_for('[data-need="medical-care"] .card'))
+        address = await browser.run(lambda driver: driver.current_url)
+        assert f"area={KOUNDA}" in address
+        assert "need=medical-care" in address
         services = await nearest_medical_care(browser)
         assert set(services[:2]) == {KOUNDA_POST_RAPE_CARE, KOUNDA_MOTHERS}
         await fits_the_phone(browser)
@@ -214,6 +233,9 @@ class TestVolunteerFlow:
         url = await browser.run(lambda driver: driver.current_url)
         assert f"area={KOUNDA}" in url
         assert "need=medical-care" in url
+        # The result page opens on its answers, the form folded above them.
+        assert not await browser.run(displayed("#lookup"))
+        await first_call_on_first_screen(browser, "medical-care")
         services = await browser.run(listed("medical-care"))
         assert set(services[:2]) == {KOUNDA_POST_RAPE_CARE, KOUNDA_MOTHERS}
         phone = await browser.run(attribute(".card a.call", "href"))
@@ -223,6 +245,64 @@ class TestVolunteerFlow:
         assert await browser.run(text('[data-need="medical-care"] h3')) == "Soins médicaux"
         assert await browser.run(listed("medical-care")) == services
         await browser.screenshot("lookup-medical-care-no-js.png")
+
+
+class TestAnswersFirst:
+    async def test_a_result_page_opens_on_its_answers_and_a_need_updates_them_in_place(
+        self, browser: Browser, server: LiveServer
+    ) -> None:
+        place = f"area={REGION}&area={KOUNDA}"
+        for language in reversed(LANGUAGES):  # English last: the rest of the test is in English
+            await browser.get(f"{server.url}/lookup?lang={language}&{place}&need=medical-care")
+            await fits_the_phone(browser)
+            assert not await browser.run(displayed("#lookup")), "the form is folded"
+            await first_call_on_first_screen(browser, "medical-care")
+            await browser.screenshot(f"lookup-first-screen-{language}.png", whole_page=False)
+
+        # Unfold the form and tick a need: one request, no navigation.
+        await browser.run(click("details.search > summary"))
+        assert await browser.run(displayed("#lookup"))
+        before = await browser.script(
+            """window.relayNoReload = true;
+               return [performance.now(), performance.getEntriesByType('resource').length];"""
+        )
+        await browser.run(click('input[name="need"][value="helpline"]'))
+        await browser.run(wait_for('[data-need="helpline"] .card'))
+        await browser.run(wait_for("#updated a"))
+        after = await browser.script(
+            """return {
+                 kept: window.relayNoReload === true,
+                 navigations: performance.getEntriesByType('navigation').length,
+                 requests: performance.getEntriesByType('resource')
+                   .filter(entry => entry.startTime >= arguments[0])
+                   .map(entry => [entry.initiatorType, new URL(entry.name).pathname]),
+                 address: location.pathname + location.search,
+                 busy: document.getElementById('results').getAttribute('aria-busy'),
+                 status: document.getElementById('updated').getAttribute('role'),
+                 announced: document.getElementById('updated').textContent,
+               };""",
+            before[0],
+        )
+        assert after["kept"], "the page was loaded again"
+        assert after["navigations"] == 1
+        assert after["requests"] == [["fetch", "/lookup/results"]]
+        assert after["address"].startswith("/lookup?lang=en&area=")
+        assert "need=medical-care&need=helpline" in after["address"]
+        assert after["busy"] is None
+        assert after["status"] == "status"
+        assert after["announced"] == "Results updated: see them"
+        assert await browser.run(listed("medical-care"))  # still there, with the new need
+        phones = await browser.script(
+            """return Array.from(document.querySelectorAll('[data-need="helpline"] a.contact'))
+                 .map(link => link.getAttribute('href').split('?')[0]);"""
+        )
+        assert phones[0].startswith("tel:+2213")
+        assert "https://wa.me/221300009002" in phones
+        # The language links now keep the new search too.
+        french = await browser.run(attribute('a[hreflang="fr"]', "href"))
+        assert "lang=fr" in french
+        assert "need=helpline" in french
+        await browser.screenshot("lookup-need-added-in-place.png")
 
 
 class TestPathway:
