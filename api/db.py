@@ -30,6 +30,7 @@ from api.config import Settings
 from api.errors import DatabaseUnavailable
 
 SessionMaker = async_sessionmaker[AsyncSession]
+MAXIMUM_PREPARED_STATEMENT_BYTES = 128 * 1024
 _ASYNCPG: Any = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
 
@@ -59,6 +60,11 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         pool_recycle=1800,
         connect_args={
             "timeout": settings.database_connect_timeout_seconds,
+            # asyncpg keeps statements prepared up to 15 KiB of SQL by default; a longer one is
+            # prepared and planned afresh on every call. The referral pathway's statement (one
+            # branch per need, about 30 KiB) must stay prepared to settle on its generic plan
+            # (planning it costs twice what running it does).
+            "max_cacheable_statement_size": MAXIMUM_PREPARED_STATEMENT_BYTES,
             "server_settings": {
                 "application_name": "relay",
                 "statement_timeout": str(settings.database_statement_timeout_ms),

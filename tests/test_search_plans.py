@@ -38,7 +38,13 @@ from api.repositories.directory import (
     visible_organizations,
     visible_services,
 )
-from api.repositories.search import PARAMETERS, SearchFilters, _values, nearest_statement
+from api.repositories.search import (
+    PARAMETERS,
+    SearchFilters,
+    _values,
+    nearest_of_needs_statement,
+    nearest_statement,
+)
 from api.services.search import DEFAULT_RADIUS_M, MAXIMUM_RADIUS_M
 from api.taxonomy import NEED_CODES
 from bench.generate import populate
@@ -270,6 +276,50 @@ class TestNearestPlans:
             assert [node.get("Index Name") for node in nodes if node.get("Order By")] == [
                 need_index_name(column, code)
             ], code
+
+
+class TestPathwayPlans:
+    """The pathway's one statement (``nearest_of_needs_statement``: every need of the taxonomy,
+    and the services covering the point) as the API runs it: each need is the same ordered scan
+    of its own partial index as a search for that need alone, whoever asks."""
+
+    @pytest.mark.parametrize("generic", [False, True], ids=["custom", "generic"])
+    @pytest.mark.parametrize(
+        "viewer", [ANONYMOUS, PARTNER, CLEARED], ids=["anonymous", "partner", "cleared"]
+    )
+    async def test_each_need_is_an_ordered_scan_of_its_own_index(
+        self, planner: asyncpg.Connection, viewer: Viewer, generic: bool
+    ) -> None:
+        filters = SearchFilters(radius_m=DEFAULT_RADIUS_M)
+        statement = nearest_of_needs_statement(
+            viewer,
+            filters,
+            -1.2921,
+            36.8219,
+            windows=tuple((code, 8) for code in NEED_CODES),
+            with_covering=True,
+        )
+        compiled = Compiled(statement, parameters=PARAMETERS)
+        values = compiled.values(_values(filters, -1.2921, 36.8219))
+        mode = "force_generic_plan" if generic else "force_custom_plan"
+        await planner.execute(f"SET LOCAL plan_cache_mode = {mode}")
+        await planner.execute(f"PREPARE pathway AS {compiled.sql}")
+        arguments = ", ".join(_literal(value) for value in values)
+        try:
+            [[explained]] = await planner.fetch(
+                f"EXPLAIN (FORMAT JSON) EXECUTE pathway({arguments})"
+            )
+        finally:
+            await planner.execute("DEALLOCATE pathway")
+        plan = json.loads(explained) if isinstance(explained, str) else explained
+        nodes = _nodes(plan[0]["Plan"])
+        column = (
+            "point" if viewer.cleared else "stand_in" if viewer.sees_partner_records else "public"
+        )
+        ordered = [node.get("Index Name") for node in nodes if node.get("Order By")]
+        assert ordered == [need_index_name(column, code) for code in NEED_CODES]
+        scanned = {node["Relation Name"] for node in nodes if node["Node Type"] == "Seq Scan"}
+        assert not scanned & {"search_point", "location", "service", "attribute", "organization"}
 
 
 # Selective words of the generated directory ("Bench health service 4242", "Bench helpline KE"),

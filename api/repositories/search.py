@@ -16,6 +16,7 @@ from typing import Any
 
 import shapely
 from sqlalchemy import (
+    CompoundSelect,
     Float,
     Integer,
     LargeBinary,
@@ -25,9 +26,11 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    cast,
     exists,
     func,
     literal,
+    null,
     or_,
     select,
     text,
@@ -525,6 +528,140 @@ async def covering(
     )
     rows = await compiled.fetch(database, **_values(filters, latitude, longitude))
     return [Candidate(row[0], None, None, 0.0, False, True) for row in rows]
+
+
+def nearest_of_needs_statement(
+    viewer: Viewer,
+    filters: SearchFilters,
+    latitude: float,
+    longitude: float,
+    *,
+    windows: tuple[tuple[str, int], ...],
+    with_covering: bool,
+) -> CompoundSelect[Any]:
+    """Several needs' searches as one statement (the referral pathway): for each (need, window)
+    of ``windows`` the rows ``nearest_statement`` reads for that need alone (the same ordered
+    scan of the need's own partial GiST index, under the same rules), and with ``with_covering``
+    the services covering the point for each of the needs, as ``covering_statement`` finds them.
+    Every row names its need (its taxonomy term id) and whether it covers.
+
+    A UNION ALL of one branch per need, not a LATERAL join over a list of needs: PostgreSQL
+    uses a partial index only where it can prove the index's predicate from the query's
+    constants, so each need's term id must be written in its own branch."""
+    here = _geography(latitude, longitude)
+    branches: list[Any] = []
+    for code, window in windows:
+        scan = _by_need(viewer, replace(filters, needs=(code,)), here, code, window).subquery()
+        branches.append(
+            select(
+                literal(term_id(code), Uuid).label("need"),
+                scan.c.service_id,
+                scan.c.location_id,
+                scan.c.link_id,
+                scan.c.distance,
+                scan.c.rank,
+                scan.c.redacted,
+                scan.c.current,
+                literal(False).label("covering"),
+            )
+        )
+    if with_covering:
+        terms = [term_id(code) for code, _ in windows]
+        branches.append(
+            select(
+                col(Attribute.taxonomy_term_id).label("need"),
+                col(Service.id).label("service_id"),
+                cast(null(), Uuid).label("location_id"),
+                cast(null(), Uuid).label("link_id"),
+                literal(0.0, Float).label("distance"),
+                cast(null(), Float).label("rank"),
+                literal(False).label("redacted"),
+                literal(True).label("current"),
+                literal(True).label("covering"),
+            )
+            .join(
+                Attribute,
+                and_(
+                    col(Attribute.link_entity) == "service",
+                    col(Attribute.link_id) == col(Service.id),
+                    col(Attribute.taxonomy_term_id).in_(terms),
+                ),
+            )
+            .where(
+                exists().where(
+                    col(ServiceArea.service_id) == col(Service.id),
+                    col(ServiceArea.vetted).is_(True),
+                    func.ST_Intersects(col(ServiceArea.extent), _point(latitude, longitude)),
+                ),
+                *_service_conditions(viewer, replace(filters, needs=())),
+            )
+        )
+    return union_all(*branches)
+
+
+@dataclass(frozen=True)
+class NeedsRead:
+    """What ``nearest_of_needs`` read, by need code."""
+
+    windows: dict[str, Window]
+    covering: dict[str, list[Candidate]]  # empty lists when not asked for
+
+
+async def nearest_of_needs(
+    database: Database,
+    viewer: Viewer,
+    filters: SearchFilters,
+    latitude: float,
+    longitude: float,
+    *,
+    windows: dict[str, int],
+    with_covering: bool,
+) -> NeedsRead:
+    """Each need's first ``windows[need]`` rows of its nearest scan, and with ``with_covering``
+    the services covering the point for it: one statement, whatever the number of needs (the
+    statement's shape is the needs, their windows and the viewer's class: the pathway asks the
+    whole taxonomy, so it comes in a few shapes)."""
+    asked = tuple(windows.items())
+    compiled = _COMPILED.get(
+        (*_shape("nearest_of_needs", viewer, filters), asked, with_covering),
+        lambda: nearest_of_needs_statement(
+            viewer, filters, latitude, longitude, windows=asked, with_covering=with_covering
+        ),
+    )
+    rows = await compiled.fetch(database, **_values(filters, latitude, longitude))
+    codes = {term_id(code): code for code in windows}
+    scanned: dict[str, list[Any]] = {code: [] for code in windows}
+    covering: dict[str, list[Candidate]] = {code: [] for code in windows}
+    for row in rows:
+        code = codes[row["need"]]
+        if row["covering"]:
+            covering[code].append(Candidate(row["service_id"], None, None, 0.0, False, True))
+        else:
+            scanned[code].append(row)
+    return NeedsRead(
+        windows={code: _window(scanned[code], window) for code, window in windows.items()},
+        covering=covering,
+    )
+
+
+def _window(rows: list[Any], window: int) -> Window:
+    """One need's rows as ``nearest_located`` reads its own: its last row is its furthest."""
+    return Window(
+        candidates=[
+            Candidate(
+                row["service_id"],
+                row["location_id"],
+                row["link_id"],
+                float(row["distance"]),
+                bool(row["redacted"]),
+                False,
+            )
+            for row in rows
+            if row["current"]
+        ],
+        exhausted=len(rows) < window,
+        reach_m=max((float(row["rank"]) for row in rows), default=0.0),
+    )
 
 
 # What a search result shows of each candidate, shaped as JSON by PostgreSQL in one round trip

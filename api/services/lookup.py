@@ -265,5 +265,18 @@ async def nearest(
 
 
 async def pathway(session: AsyncSession, origin: Origin, language: str) -> list[NeedResults]:
-    """The referral pathway: the nearest service for each need of the taxonomy (or none)."""
-    return [await _nearest(session, origin, need, 1, language) for need in NEED_CODES]
+    """The referral pathway: the nearest service for each need of the taxonomy (or none), in
+    two statements for all the needs (``search.nearest_of_each_need``)."""
+    nearest = await search.nearest_of_each_need(
+        session,
+        ANONYMOUS,
+        origin.latitude,
+        origin.longitude,
+        NEED_CODES,
+        limit=1,
+        radius_m=REACH_M,
+    )
+    return [
+        NeedResults(need, [card(item, language) for item in found])
+        for need, found in nearest.items()
+    ]
