@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from api import __version__
 from api.auth import token_cache
 from api.auth.ratelimit import Limits
+from api.compression import CompressionMiddleware
 from api.config import Settings
 from api.db import connect_alone, create_engine, create_sessionmaker
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, install_error_handlers
@@ -123,6 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Added first, so it runs inside the request context (request id, body size limit, logging).
     app.add_middleware(InputGuardMiddleware)
+    # Inside the request context too: the metrics and the log line see every request, with the
+    # status the client got, and the X-Request-ID header is set on the compressed answer.
+    app.add_middleware(CompressionMiddleware)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
