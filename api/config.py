@@ -239,6 +239,23 @@ class Settings(BaseSettings):
         ),
     ] = 30
     sign_in_address_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 600
+    session_idle_minutes: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=24 * 60,
+            description="A web session (Relay's own pages) ends after this long without a "
+            "request: phones are shared.",
+        ),
+    ] = 15.0
+    session_absolute_hours: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=7 * 24,
+            description="A web session ends this long after sign-in, however busy.",
+        ),
+    ] = 12.0
     totp_issuer: Annotated[
         str,
         Field(

@@ -143,3 +143,53 @@ class SignInAddressFailures(SQLModel, table=True):
 
     key: str = Field(sa_type=sa.Text, primary_key=True)
     arrival: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+
+
+class WebSessionState(StrEnum):
+    """Where a browser is in signing in (``api/services/people/sessions.py``)."""
+
+    anonymous = "anonymous"
+    """Nobody signed in: the forms' CSRF secret, the language, perhaps an invitation code."""
+    second_factor = "second_factor"
+    """The password was right; a TOTP or recovery code comes next (minutes only)."""
+    enrolment = "enrolment"
+    """The password was right; the authenticator the role needs is enrolled next (minutes only)."""
+    signed_in = "signed_in"
+
+
+class WebSession(SQLModel, table=True):
+    """A browser's session on Relay's own pages. The key is a keyed hash (HMAC-SHA256 with the
+    server's secret key) of the cookie's random value (256 bits), which is never stored; each
+    step of a sign-in makes a new session (a new value) and deletes the one before."""
+
+    __tablename__ = "web_session"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("state", WebSessionState), name="state"),
+        sa.CheckConstraint("(state = 'anonymous') = (user_id IS NULL)", name="person_known"),
+        sa.CheckConstraint("(user_id IS NULL) = (generation IS NULL)", name="generation"),
+        sa.CheckConstraint(
+            "(invitation_code IS NULL) = (invitation_code_version IS NULL)",
+            name="invitation_code_complete",
+        ),
+        sa.CheckConstraint("octet_length(csrf_secret) = 32", name="csrf_secret_length"),
+        sa.CheckConstraint("language ~ '^[a-z]{2,3}$'", name="language"),
+    )
+
+    token_hash: str = Field(sa_type=sa.Text, primary_key=True)
+    state: str = Field(sa_type=sa.Text)
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id", index=True)
+    """The person signing in or signed in; None while anonymous."""
+    generation: int | None = None
+    """The account's generation when the session was made: ``current_user`` checks it."""
+    csrf_secret: bytes = Field(sa_type=sa.LargeBinary)
+    """32 random bytes; forms carry it masked (``api/web/session.py``)."""
+    language: str = Field(sa_type=sa.Text)
+    invitation_code: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    """An invitation code opened by its link or typed, until the password is chosen: sealed
+    by the master key (version ``invitation_code_version``), so that it leaves the URL."""
+    invitation_code_version: int | None = None
+    created_at: datetime = created_at_field()
+    last_seen_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+    """The absolute end: ``RELAY_SESSION_ABSOLUTE_HOURS`` after sign-in, minutes for the
+    second step; the idle end is ``last_seen_at`` + ``RELAY_SESSION_IDLE_MINUTES``."""

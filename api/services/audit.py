@@ -87,6 +87,8 @@ class Action(StrEnum):
     user_recovery_code_use = "user.recovery_code_use"
     user_role_change = "user.role_change"
     user_deactivate = "user.deactivate"
+    user_sign_out = "user.sign_out"
+    """A person ended their web session (this browser only)."""
     user_sign_out_everywhere = "user.sign_out_everywhere"
     user_password_change = "user.password_change"  # noqa: S105 (an action name)
 

@@ -1,5 +1,6 @@
 """Housekeeping the worker runs: forget access tokens and client assertions long expired, the
-sign-in throttles that no longer hold anyone back, and invitations long expired.
+sign-in throttles that no longer hold anyone back, invitations long expired, and web sessions
+ended (idle past ``RELAY_SESSION_IDLE_MINUTES`` or past their absolute end).
 
 A token is kept a day past its expiry (so introspection and audits can still name it), an
 assertion ``jti`` until its own expiry has passed (after that, the signature check refuses it
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.config import Settings
 from api.repositories import people, tokens
+from api.services.people import sessions
 
 KEEP_EXPIRED_TOKENS = timedelta(days=1)
 KEEP_EXPIRED_INVITATIONS = timedelta(days=30)
@@ -29,4 +31,5 @@ async def forget_expired_credentials(session: AsyncSession, settings: Settings) 
     removed += await people.delete_invitations_expired_before(
         session, now - KEEP_EXPIRED_INVITATIONS, batch=BATCH
     )
+    removed += await sessions.forget_ended(session, settings, batch=BATCH)
     return removed

@@ -1,0 +1,75 @@
+"""Queries about web sessions (``web_session``): found by the keyed hash of their cookie's
+value, never by the value. No row-level security: a session is found before anyone knows who
+acts, and names only its own person."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from api.models.people import WebSession
+from api.repositories.base import one_or_none
+
+
+async def find(session: AsyncSession, token_hash: str) -> WebSession | None:
+    statement = select(WebSession).where(col(WebSession.token_hash) == token_hash)
+    return await one_or_none(session, statement, lock=False)
+
+
+async def add(session: AsyncSession, web_session: WebSession) -> None:
+    session.add(web_session)
+    await session.flush()
+
+
+async def delete_one(session: AsyncSession, token_hash: str) -> None:
+    await session.execute(delete(WebSession).where(col(WebSession.token_hash) == token_hash))
+
+
+async def delete_of_person(session: AsyncSession, user_id: uuid.UUID) -> int:
+    result = await session.execute(delete(WebSession).where(col(WebSession.user_id) == user_id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def touch(session: AsyncSession, token_hash: str, now: datetime) -> None:
+    await session.execute(
+        update(WebSession)
+        .where(col(WebSession.token_hash) == token_hash)
+        .values(last_seen_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def set_language(session: AsyncSession, token_hash: str, language: str) -> None:
+    await session.execute(
+        update(WebSession)
+        .where(col(WebSession.token_hash) == token_hash)
+        .values(language=language)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def hold_invitation(
+    session: AsyncSession, token_hash: str, sealed: bytes | None, version: int | None
+) -> None:
+    await session.execute(
+        update(WebSession)
+        .where(col(WebSession.token_hash) == token_hash)
+        .values(invitation_code=sealed, invitation_code_version=version)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def delete_expired(
+    session: AsyncSession, now: datetime, idle_since: datetime, *, batch: int
+) -> int:
+    """Sessions past their absolute end, or not used since ``idle_since``."""
+    chosen = (
+        select(col(WebSession.token_hash))
+        .where(or_(col(WebSession.expires_at) <= now, col(WebSession.last_seen_at) <= idle_since))
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(delete(WebSession).where(col(WebSession.token_hash).in_(chosen)))
+    return int(getattr(result, "rowcount", 0) or 0)
