@@ -37,12 +37,15 @@ from api.routers import (
     lookup,
     oauth,
     ogc,
+    people_pages,
     referrals,
     search,
+    sign_in_pages,
     webhooks,
 )
 from api.routers import audit as audit_router
 from api.services import audit
+from api.web.pages import install_page_handlers
 
 log = get_logger("relay.api")
 
@@ -122,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anonymous_requests_per_minute=settings.anonymous_requests_per_minute,
     )
     install_error_handlers(app)
+    install_page_handlers(app)
     # Added first, so it runs inside the request context (request id, body size limit, logging).
     app.add_middleware(InputGuardMiddleware)
     # Inside the request context too: the metrics and the log line see every request, with the
@@ -143,6 +147,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(directory.router)
     app.include_router(areas.router)
     app.include_router(lookup.router)
+    app.include_router(sign_in_pages.router)
+    app.include_router(people_pages.router)
     app.include_router(consents.router)
     app.include_router(referrals.router)
     app.include_router(events.router)

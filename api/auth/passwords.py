@@ -57,7 +57,15 @@ MINIMUM_REMAINDER = 8
 
 
 class PasswordNotAccepted(ValueError):
-    """Why a new password is refused: a sentence a person can act on, never the password."""
+    """Why a new password is refused: a sentence a person can act on, never the password;
+    ``reason`` names the rule (``too_short``, ``too_long``, ``common``, ``sequence``,
+    ``context``) and ``limit`` its number of characters, so that a page can say it in the
+    person's language."""
+
+    def __init__(self, message: str, *, reason: str, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.limit = limit
 
 
 def normalise(password: str) -> str:
@@ -83,14 +91,24 @@ def check_new_password(password: str, role: UserRole, context: list[str | None])
     length = len(normalised)
     shortest = minimum_length(role)
     if length < shortest:
-        raise PasswordNotAccepted(f"A password needs at least {shortest} characters.")
+        raise PasswordNotAccepted(
+            f"A password needs at least {shortest} characters.", reason="too_short", limit=shortest
+        )
     if length > MAXIMUM_LENGTH:
-        raise PasswordNotAccepted(f"A password has at most {MAXIMUM_LENGTH} characters.")
+        raise PasswordNotAccepted(
+            f"A password has at most {MAXIMUM_LENGTH} characters.",
+            reason="too_long",
+            limit=MAXIMUM_LENGTH,
+        )
     folded = normalised.casefold()
     if folded.strip() in common_passwords():
-        raise PasswordNotAccepted("This password is one of the most common: choose another.")
+        raise PasswordNotAccepted(
+            "This password is one of the most common: choose another.", reason="common"
+        )
     if len(set(folded)) == 1 or any(folded in run or folded in run[::-1] for run in _RUNS):
-        raise PasswordNotAccepted("A password cannot be one character repeated or a sequence.")
+        raise PasswordNotAccepted(
+            "A password cannot be one character repeated or a sequence.", reason="sequence"
+        )
     remainder = folded
     for word in [*CONTEXT_WORDS, *(word for word in context if word)]:
         plain = normalise(word).casefold().lstrip("+")
@@ -98,7 +116,8 @@ def check_new_password(password: str, role: UserRole, context: list[str | None])
             remainder = remainder.replace(plain, "")
     if len(remainder) < MINIMUM_REMAINDER:
         raise PasswordNotAccepted(
-            "A password cannot be mostly your login, phone number or name, or Relay's."
+            "A password cannot be mostly your login, phone number or name, or Relay's.",
+            reason="context",
         )
     return normalised
 

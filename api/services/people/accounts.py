@@ -387,7 +387,7 @@ async def redeem_invitation(
             password, role, [user.login_name, user.phone, user.display_name]
         )
     except passwords.PasswordNotAccepted as error:
-        raise PasswordNotAccepted(str(error)) from None
+        raise PasswordNotAccepted(str(error), reason=error.reason, limit=error.limit) from None
     user.password_hash = await passwords.hash_password(settings, accepted)
     user.password_changed_at = now
     invitation.used_at = now
@@ -517,7 +517,7 @@ async def change_password(
             new_password, UserRole(user.role), [user.login_name, user.phone, user.display_name]
         )
     except passwords.PasswordNotAccepted as error:
-        raise PasswordNotAccepted(str(error)) from None
+        raise PasswordNotAccepted(str(error), reason=error.reason, limit=error.limit) from None
     user.password_hash = await passwords.hash_password(settings, accepted)
     user.password_changed_at = now
     await repository.add(session, user)
@@ -532,3 +532,32 @@ async def change_password(
         [user.organization_id],
     )
     return SignedInUser.of(user)
+
+
+async def own_account(session: AsyncSession, principal: Principal) -> UserSummary:
+    """The account of the person signed in as ``principal``, as their account page shows it."""
+    if principal.user_id is None:
+        raise UserNotFound()
+    user = await repository.get(session, principal.user_id)
+    if user is None:
+        raise UserNotFound()
+    return summary(user)
+
+
+def grantable_roles(by: Manager) -> list[UserRole]:
+    """The roles ``by`` may give (in ``UserRole``'s order): for a page to offer only those."""
+    authority = _authority(by)
+    return [role for role in UserRole if role in authority.grants]
+
+
+MANAGED_ORGANIZATIONS_SHOWN = 1000
+
+
+async def managed_organizations(session: AsyncSession, by: Manager) -> list[Organization]:
+    """The organisations whose people ``by`` manages: an org admin's own, every one for the
+    operator (the first ``MANAGED_ORGANIZATIONS_SHOWN``, by name)."""
+    authority = _authority(by)
+    if authority.organization_id is not None:
+        return [await organizations.get(session, authority.organization_id)]
+    found, _ = await organizations.page(session, limit=MANAGED_ORGANIZATIONS_SHOWN, offset=0)
+    return sorted(found, key=lambda organization: organization.name.casefold())

@@ -28,7 +28,8 @@ class OperatorOrganization(Unprocessable, code="operator-organization"):
     """The operator role exists only in the operator's organisation, and only it does there."""
 
 
-class PasswordNotAccepted(Unprocessable, code="password-not-accepted"): ...
+class PasswordNotAccepted(Unprocessable, code="password-not-accepted"):
+    """Its extensions ``reason`` and ``limit`` are the policy's (``api/auth/passwords.py``)."""
 
 
 class InvalidLanguage(BadRequest, code="invalid-language"): ...

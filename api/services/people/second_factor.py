@@ -73,6 +73,28 @@ async def enrol_totp(
         secret.encode(), table=RESOURCE, column=TOTP_COLUMN, row=user.id
     )
     await repository.add(session, user)
+    return _enrolment(settings, user, secret)
+
+
+async def pending_totp(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, generation: int
+) -> TotpEnrolment | None:
+    """The enrolment under way (the secret ``enrol_totp`` made, not confirmed yet), to show it
+    again (a page reloaded, an app switched to and back); None when there is none."""
+    user = await _account_as_it_was(session, user_id, generation)
+    if user is None or user.totp_pending_secret is None or user.totp_pending_version is None:
+        return None
+    secret = settings.master.open(
+        user.totp_pending_secret,
+        user.totp_pending_version,
+        table=RESOURCE,
+        column=TOTP_COLUMN,
+        row=user.id,
+    ).decode()
+    return _enrolment(settings, user, secret)
+
+
+def _enrolment(settings: Settings, user: UserAccount, secret: str) -> TotpEnrolment:
     account = user.login_name or user.phone or str(user.id)
     return TotpEnrolment(
         secret=secret, uri=totp.provisioning_uri(secret, account, settings.totp_issuer)

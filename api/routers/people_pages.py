@@ -1,0 +1,471 @@
+"""Relay's own pages for a person signed in (HTML, issue 20): the home page, their account
+(password, recovery codes, sign out everywhere), and for an organisation's admins and the
+operator, the organisation's people (invite, reset, deactivate, change role).
+
+Every page needs a signed-in session (``SignedInVisitor``: otherwise a redirect to the sign-in
+page, coming back here after), calls the same people services as the command line and the API
+would with the person as the principal (who may manage whom is decided there: a page only
+offers what the service would allow), and carries the session's CSRF token in each form. Each
+form posts to its own page's address, which shows the form again (and a confirmation before
+what cannot be undone) without JavaScript.
+"""
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.principal import Principal
+from api.config import Settings
+from api.deps import SessionDep, SettingsDep
+from api.errors import RelayError
+from api.models.people import UserRole
+from api.services import people
+from api.services.people import Invited, Refused, SignedInUser, UserSummary, sessions
+from api.services.people.errors import PasswordNotAccepted, SecondFactorNotNeeded
+from api.services.people.sessions import Visitor
+from api.web import session as web
+from api.web.pages import (
+    Problem,
+    app_page,
+    message_page,
+    posted,
+    problem_of,
+    redirect,
+    refusal,
+)
+from api.web.session import SignedInVisitor
+
+router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
+
+PEOPLE_PATH = "/app/people"
+ACCOUNT_PATH = "/app/account"
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _principal(request: Request, visitor: Visitor) -> Principal:
+    return visitor.principal(_settings(request))
+
+
+def _person(visitor: Visitor) -> SignedInUser:
+    assert visitor.person is not None
+    return visitor.person
+
+
+def _manages(person: SignedInUser) -> bool:
+    return person.role in {UserRole.org_admin, UserRole.operator}
+
+
+def _confirm(request: Request, *, name: str, action: str, back: str, **context: Any) -> Response:
+    """A page asking to confirm ``name`` (``confirm.<name>.*`` in the catalogues)."""
+    return app_page(
+        request,
+        "app/confirm.html",
+        title_key=f"{name}.title",
+        text_key=f"{name}.text",
+        button_key=f"{name}.button",
+        action=action,
+        back=back,
+        **context,
+    )
+
+
+def _not_allowed(request: Request, error: RelayError) -> Response:
+    """A service's refusal that leaves nothing to fix in a form: its status, in words."""
+    key, _ = problem_of(error)
+    return message_page(
+        request,
+        status_code=error.status,
+        title="problem.title",
+        message=key,
+        back=web.HOME_PATH,
+    )
+
+
+# -- home and account -----------------------------------------------------------------------------
+
+
+@router.get("", summary="Home of a person signed in (HTML)")
+async def home(request: Request, settings: SettingsDep, visitor: SignedInVisitor) -> Response:
+    return app_page(
+        request,
+        "app/home.html",
+        manages=_manages(_person(visitor)),
+        idle_minutes=f"{settings.session_idle_minutes:g}",
+    )
+
+
+@router.get("/account", summary="The person's own account (HTML)")
+async def account(request: Request, database: SessionDep, visitor: SignedInVisitor) -> Response:
+    principal = _principal(request, visitor)
+    mine = await people.own_account(database, principal)
+    left = await people.recovery_codes_left(database, mine.id) if mine.second_factor else 0
+    return app_page(
+        request,
+        "app/account.html",
+        account=mine,
+        recovery_codes_left=left,
+        done=request.query_params.get("done") == "password",
+    )
+
+
+def _password_form(
+    request: Request,
+    *,
+    problem: Problem | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return app_page(
+        request,
+        "app/password.html",
+        status_code=status_code,
+        headers=headers,
+        problem=problem,
+    )
+
+
+@router.get("/account/password", summary="Change one's password (HTML)")
+async def password_page(request: Request, visitor: SignedInVisitor) -> Response:
+    return _password_form(request)
+
+
+@router.post("/account/password", summary="Change one's password (HTML form)")
+async def change_password(
+    request: Request, database: SessionDep, settings: SettingsDep, visitor: SignedInVisitor
+) -> Response:
+    form = await posted(request)
+    if form.get("password", "") != form.get("confirm", ""):
+        return _password_form(request, problem=("password.differ", {}), status_code=422)
+    try:
+        result = await people.change_password(
+            database,
+            settings,
+            _principal(request, visitor),
+            form.get("current", ""),
+            form.get("password", ""),
+            _address(request),
+        )
+    except PasswordNotAccepted as error:
+        return _password_form(request, problem=problem_of(error), status_code=422)
+    if isinstance(result, Refused):
+        problem, status, headers = refusal(request, result, "password.current_wrong")
+        return _password_form(request, problem=problem, status_code=status, headers=headers)
+    # The account's generation moved (its other sessions ended): this one goes on, anew.
+    value, renewed = await sessions.signed_in(database, settings, visitor, result)
+    web.remember(request, value, renewed)
+    return redirect(request, f"{ACCOUNT_PATH}?done=password")
+
+
+@router.get("/account/recovery-codes", summary="Make new recovery codes (HTML)")
+async def recovery_codes_page(request: Request, visitor: SignedInVisitor) -> Response:
+    return _confirm(
+        request,
+        name="new_codes",
+        action="/app/account/recovery-codes",
+        back=ACCOUNT_PATH,
+    )
+
+
+@router.post("/account/recovery-codes", summary="Make new recovery codes (HTML form)")
+async def new_recovery_codes(
+    request: Request, database: SessionDep, settings: SettingsDep, visitor: SignedInVisitor
+) -> Response:
+    await posted(request)
+    try:
+        codes = await people.regenerate_recovery_codes(
+            database, settings, _principal(request, visitor)
+        )
+    except SecondFactorNotNeeded as error:
+        return _not_allowed(request, error)
+    return app_page(request, "app/recovery_codes.html", codes=codes, onwards=ACCOUNT_PATH)
+
+
+@router.get("/account/sign-out-everywhere", summary="Sign out everywhere (HTML)")
+async def sign_out_everywhere_page(request: Request, visitor: SignedInVisitor) -> Response:
+    return _confirm(
+        request,
+        name="everywhere",
+        action="/app/account/sign-out-everywhere",
+        back=ACCOUNT_PATH,
+    )
+
+
+@router.post("/account/sign-out-everywhere", summary="Sign out everywhere (HTML form)")
+async def sign_out_everywhere(
+    request: Request, database: SessionDep, settings: SettingsDep, visitor: SignedInVisitor
+) -> Response:
+    await posted(request)
+    await sessions.sign_out_everywhere(database, settings, visitor)
+    web.replace_visitor(request, None)
+    return redirect(request, web.SIGN_IN_PATH + "?signed_out=1")
+
+
+# -- an organisation's people ---------------------------------------------------------------------
+
+
+def _organization(request: Request, principal: Principal) -> uuid.UUID:
+    """The organisation whose people are shown: ``?org=`` (the operator's choice; a service
+    refuses it to anyone else), else the person's own."""
+    chosen = request.query_params.get("org", "")
+    try:
+        return uuid.UUID(chosen) if chosen else principal.organization_id
+    except ValueError:
+        return principal.organization_id
+
+
+@router.get("/people", summary="An organisation's people (HTML)")
+async def people_page(request: Request, database: SessionDep, visitor: SignedInVisitor) -> Response:
+    principal = _principal(request, visitor)
+    organization_id = _organization(request, principal)
+    try:
+        organizations = await people.managed_organizations(database, principal)
+        listed = await people.list_users(database, principal, organization_id)
+    except RelayError as error:
+        return _not_allowed(request, error)
+    chosen = next((item for item in organizations if item.id == organization_id), None)
+    return app_page(
+        request,
+        "app/people.html",
+        people_listed=listed,
+        organizations=organizations if len(organizations) > 1 else [],
+        organization=chosen,
+        organization_id=organization_id,
+    )
+
+
+def _invite_form(
+    request: Request,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    form: dict[str, str],
+    *,
+    problem: Problem | None = None,
+    status_code: int = 200,
+) -> Response:
+    return app_page(
+        request,
+        "app/invite.html",
+        status_code=status_code,
+        roles=people.grantable_roles(principal),
+        organization_id=organization_id,
+        invitation_hours=f"{_settings(request).invitation_lifetime_hours:g}",
+        form=form,
+        problem=problem,
+    )
+
+
+@router.get("/people/invite", summary="Invite a person (HTML)")
+async def invite_page(request: Request, visitor: SignedInVisitor) -> Response:
+    principal = _principal(request, visitor)
+    try:
+        people.grantable_roles(principal)
+    except RelayError as error:
+        return _not_allowed(request, error)
+    organization_id = _organization(request, principal)
+    return _invite_form(request, principal, organization_id, {"language": visitor.language})
+
+
+def _invited(request: Request, invited: Invited, back: str) -> Response:
+    """The invitation's code and link, shown this once."""
+    return app_page(request, "app/invited.html", invited=invited, back=back)
+
+
+@router.post("/people/invite", summary="Invite a person (HTML form)")
+async def invite(
+    request: Request, database: SessionDep, settings: SettingsDep, visitor: SignedInVisitor
+) -> Response:
+    form = await posted(request)
+    principal = _principal(request, visitor)
+    try:
+        organization_id = uuid.UUID(form.get("org", ""))
+        role = UserRole(form.get("role", ""))
+    except ValueError:
+        organization_id = _organization(request, principal)
+        return _invite_form(
+            request, principal, organization_id, form, problem=("problem.role", {}), status_code=422
+        )
+    try:
+        invited = await people.invite(
+            database,
+            settings,
+            principal,
+            organization_id=organization_id,
+            role=role,
+            display_name=form.get("display_name", ""),
+            login_name=form.get("login", "").strip() or None,
+            phone=form.get("phone", "").strip() or None,
+            preferred_language=form.get("language", "en"),
+        )
+    except RelayError as error:
+        return _invite_form(
+            request,
+            principal,
+            organization_id,
+            form,
+            problem=problem_of(error),
+            status_code=error.status,
+        )
+    return _invited(request, invited, f"{PEOPLE_PATH}?org={organization_id}")
+
+
+async def _managed(
+    request: Request, database: AsyncSession, visitor: Visitor, user_id: uuid.UUID
+) -> tuple[Principal, UserSummary | None, Response | None]:
+    principal = _principal(request, visitor)
+    try:
+        return principal, await people.get_user(database, principal, user_id), None
+    except RelayError as error:
+        return principal, None, _not_allowed(request, error)
+
+
+def _person_page(
+    request: Request,
+    principal: Principal,
+    user: UserSummary,
+    *,
+    problem: Problem | None = None,
+    status_code: int = 200,
+) -> Response:
+    return app_page(
+        request,
+        "app/person.html",
+        status_code=status_code,
+        user=user,
+        roles=people.grantable_roles(principal),
+        itself=user.id == principal.user_id,
+        done=request.query_params.get("done"),
+        problem=problem,
+    )
+
+
+@router.get("/people/{user_id}", summary="One of an organisation's people (HTML)")
+async def person_page(
+    user_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+) -> Response:
+    principal, user, refused = await _managed(request, database, visitor, user_id)
+    if user is None:
+        assert refused is not None
+        return refused
+    return _person_page(request, principal, user)
+
+
+@router.get("/people/{user_id}/role", summary="Change a person's role (HTML)")
+async def role_page(
+    user_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+) -> Response:
+    return await person_page(user_id, request, database, visitor)
+
+
+@router.post("/people/{user_id}/role", summary="Change a person's role (HTML form)")
+async def change_role(
+    user_id: uuid.UUID,
+    request: Request,
+    database: SessionDep,
+    settings: SettingsDep,
+    visitor: SignedInVisitor,
+) -> Response:
+    form = await posted(request)
+    principal, user, refused = await _managed(request, database, visitor, user_id)
+    if user is None:
+        assert refused is not None
+        return refused
+    try:
+        await people.change_role(
+            database, settings, principal, user_id, UserRole(form.get("role", ""))
+        )
+    except ValueError:
+        return _person_page(request, principal, user, problem=("problem.role", {}), status_code=422)
+    except RelayError as error:
+        return _person_page(
+            request, principal, user, problem=problem_of(error), status_code=error.status
+        )
+    return redirect(request, f"{PEOPLE_PATH}/{user_id}?done=role")
+
+
+@router.get("/people/{user_id}/reset", summary="Reset a person's account (HTML)")
+async def reset_page(
+    user_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+) -> Response:
+    _, user, refused = await _managed(request, database, visitor, user_id)
+    if user is None:
+        assert refused is not None
+        return refused
+    return _confirm(
+        request,
+        name="reset",
+        action=f"{PEOPLE_PATH}/{user_id}/reset",
+        back=f"{PEOPLE_PATH}/{user_id}",
+        user=user,
+    )
+
+
+@router.post("/people/{user_id}/reset", summary="Reset a person's account (HTML form)")
+async def reset(
+    user_id: uuid.UUID,
+    request: Request,
+    database: SessionDep,
+    settings: SettingsDep,
+    visitor: SignedInVisitor,
+) -> Response:
+    await posted(request)
+    principal, user, refused = await _managed(request, database, visitor, user_id)
+    if user is None:
+        assert refused is not None
+        return refused
+    try:
+        invited = await people.reset(database, settings, principal, user_id)
+    except RelayError as error:
+        return _person_page(
+            request, principal, user, problem=problem_of(error), status_code=error.status
+        )
+    return _invited(request, invited, f"{PEOPLE_PATH}/{user_id}")
+
+
+@router.get("/people/{user_id}/deactivate", summary="Deactivate a person's account (HTML)")
+async def deactivate_page(
+    user_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+) -> Response:
+    _, user, refused = await _managed(request, database, visitor, user_id)
+    if user is None:
+        assert refused is not None
+        return refused
+    return _confirm(
+        request,
+        name="deactivate",
+        action=f"{PEOPLE_PATH}/{user_id}/deactivate",
+        back=f"{PEOPLE_PATH}/{user_id}",
+        user=user,
+    )
+
+
+@router.post("/people/{user_id}/deactivate", summary="Deactivate a person's account (HTML form)")
+async def deactivate(
+    user_id: uuid.UUID,
+    request: Request,
+    database: SessionDep,
+    settings: SettingsDep,
+    visitor: SignedInVisitor,
+) -> Response:
+    await posted(request)
+    principal, user, refused = await _managed(request, database, visitor, user_id)
+    if user is None:
+        assert refused is not None
+        return refused
+    try:
+        await people.deactivate(database, settings, principal, user_id)
+    except RelayError as error:
+        return _person_page(
+            request, principal, user, problem=problem_of(error), status_code=error.status
+        )
+    return redirect(request, f"{PEOPLE_PATH}/{user_id}?done=deactivated")

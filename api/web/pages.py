@@ -1,0 +1,196 @@
+"""Rendering the app's pages (``/app``, people signed in): the headers every one carries, the
+language it speaks, redirects, and the pages for a form refused (403), a sign-in required
+(303) and a wait (429).
+
+Every app page is sent with ``Cache-Control: no-store`` (personal data may be on it; a shared
+phone's back button must not show it from the cache), ``Referrer-Policy: no-referrer``, a
+``Content-Security-Policy`` that allows nothing but this origin's styles and images and form
+posts to this origin (no script at all: the pages work without one), and frames nowhere. Titles
+come from the catalogues only: a page title never holds a person's data.
+"""
+
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from api.errors import RelayError
+from api.services.people import Refused, sessions
+from api.services.people.errors import PasswordNotAccepted
+from api.services.people.sessions import Visitor
+from api.web import assets, session
+from api.web.i18n import LANGUAGES, catalog, negotiate
+from api.web.render import environment, switcher
+
+APP_CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+APP_HEADERS = {
+    "Content-Security-Policy": APP_CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "geolocation=(), camera=(), microphone=(), interest-cohort=()",
+}
+
+
+def language_of(request: Request) -> str:
+    """The page's language: ``?lang=`` when Relay has it, else the session's (after sign-in,
+    the person's preferred one), else the browser's."""
+    requested = request.query_params.get("lang")
+    if requested in LANGUAGES:
+        return requested
+    visitor = session.visitor_of(request)
+    if visitor is not None:
+        return visitor.language
+    return negotiate(None, request.headers.get("accept-language"))
+
+
+def app_page(
+    request: Request,
+    template: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    language = language_of(request)
+    visitor = session.visitor_of(request)
+    body = (
+        environment()
+        .get_template(template)
+        .render(
+            lang=language,
+            t=catalog(language),
+            asset=assets.url,
+            languages=[(code, catalog(code).name) for code in LANGUAGES],
+            switch=switcher(request.url.path, request.query_params),
+            csrf=lambda: session.csrf_field(request),
+            person=visitor.person if visitor is not None else None,
+            **context,
+        )
+    )
+    response = HTMLResponse(
+        body,
+        status_code=status_code,
+        headers={**APP_HEADERS, "Content-Language": language, **(headers or {})},
+    )
+    session.finish(request, response)
+    return response
+
+
+def redirect(request: Request, url: str) -> Response:
+    """303 See Other (after a form post, or to the sign-in page), with the session cookie as
+    this request left it."""
+    response = RedirectResponse(url, status_code=303, headers=dict(APP_HEADERS))
+    return session.finish(request, response)
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+def wait_words(request: Request, seconds: float) -> str:
+    """When to try again, in the page's language: seconds under two minutes, else minutes."""
+    words = catalog(language_of(request))
+    if seconds < 120:
+        return words("wait.seconds", seconds=max(1, math.ceil(seconds)))
+    return words("wait.minutes", minutes=math.ceil(seconds / 60))
+
+
+def message_page(
+    request: Request, *, status_code: int, title: str, message: str, back: str | None = None
+) -> HTMLResponse:
+    """A page that only says something (catalogue keys), with a link onwards."""
+    return app_page(
+        request,
+        "app/message.html",
+        status_code=status_code,
+        title_key=title,
+        message_key=message,
+        back=back,
+    )
+
+
+async def _sign_in_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, session.SignInRequired)
+    return redirect(request, session.sign_in_url(exc.next_path))
+
+
+async def _csrf_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, session.CsrfRefused)
+    back = request.url.path if request.url.path.startswith("/app") else session.HOME_PATH
+    return message_page(
+        request,
+        status_code=403,
+        title="refused.title",
+        message="refused.message",
+        back=back,
+    )
+
+
+def install_page_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(session.SignInRequired, _sign_in_required)
+    app.add_exception_handler(session.CsrfRefused, _csrf_refused)
+
+
+# -- forms ----------------------------------------------------------------------------------------
+
+MAXIMUM_FIELD_LENGTH = 1024
+Problem = tuple[str, dict[str, object]]
+"""What a form says went wrong: a catalogue key and its values."""
+
+
+async def posted(request: Request) -> dict[str, str]:
+    """The form posted (first value of each field, at most ``MAXIMUM_FIELD_LENGTH`` characters,
+    a value holding NUL read as empty), once its CSRF token and origin are checked."""
+    form = await request.form()
+    values: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str) and key not in values:
+            values[key] = "" if "\x00" in value else value[:MAXIMUM_FIELD_LENGTH]
+    session.check_csrf(request, values)
+    return values
+
+
+async def page_visitor(request: Request, database: AsyncSession) -> Visitor:
+    """This request's session (a new anonymous one if it had none, for the page's forms), in
+    the language ``?lang=`` chose when it did (kept for the next pages)."""
+    visitor = await session.ensure_visitor(request, database, language_of(request))
+    requested = request.query_params.get("lang")
+    if requested in LANGUAGES and requested != visitor.language:
+        visitor = await sessions.choose_language(database, visitor, requested)
+        session.replace_visitor(request, visitor)
+    return visitor
+
+
+def problem_of(error: RelayError) -> Problem:
+    """A service's refusal in the page's words: ``problem.<code>`` (the password policy's rule
+    for a password not accepted)."""
+    if error.code == PasswordNotAccepted.code:
+        reason = error.extensions.get("reason", "other")
+        return f"password.{reason}", {"limit": error.extensions.get("limit")}
+    key = f"problem.{error.code}"
+    return (key if catalog("en").has(key) else "problem.other"), {}
+
+
+def refusal(request: Request, refused: Refused, wrong: str) -> tuple[Problem, int, dict[str, str]]:
+    """A refused sign-in step: while it must wait, 429 with ``Retry-After`` and when to try again;
+    otherwise ``wrong`` (a catalogue key that never says which of login, password or code)."""
+    if refused.throttled:
+        return (
+            ("wait.message", {"when": wait_words(request, refused.retry_after)}),
+            429,
+            retry_after(refused.retry_after),
+        )
+    return (wrong, {}), 422, {}
