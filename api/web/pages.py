@@ -124,6 +124,7 @@ def message_page(
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, session.SignInRequired)
+    await session.discard_ended(request)
     return redirect(request, session.sign_in_url(exc.next_path))
 
 

@@ -174,6 +174,17 @@ async def ensure_visitor(request: Request, session: AsyncSession, language: str)
     return visitor
 
 
+async def discard_ended(request: Request) -> None:
+    """The cookie named a session that has ended: make sure its row is gone, in a transaction of
+    its own (the request's, which found it ended, may have been rolled back by then)."""
+    state = _per_request(request)
+    settings = _settings(request)
+    value = request.cookies.get(cookie_name(settings))
+    if state.clear and value:
+        async with transaction(request.app.state.sessionmaker) as own:
+            await sessions.discard(own, settings, value)
+
+
 def remember(request: Request, value: str, visitor: Visitor) -> None:
     """A new session for this browser: its cookie is set on the response (``finish``)."""
     state = _per_request(request)

@@ -5,6 +5,7 @@ CSRF token from the page, and signs people in the way a person would."""
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import FastAPI
@@ -76,7 +77,7 @@ async def submit(
 
 async def sign_in(client: httpx.AsyncClient, person: Person, *, next_path: str = "") -> None:
     """Sign ``person`` in: password, then the authenticator's code when they have one."""
-    path = "/app/sign-in" + (f"?next={next_path}" if next_path else "")
+    path = "/app/sign-in" + (f"?{urlencode({'next': next_path})}" if next_path else "")
     answer = await submit(
         client, path, {"login": person.login, "password": person.password, "next": next_path}
     )

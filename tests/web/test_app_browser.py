@@ -183,7 +183,7 @@ async def test_an_admin_invites_a_caseworker_who_enrols_and_signs_in_again(
     assert link == f"{settings.issuer}/app/invitation/{code}"
     await browser.screenshot(f"app-invited-{shot}.png")
     await browser.run(lambda driver: driver.find_element(By.ID, "back").click())
-    await on_page(browser, f"[data-person] a", "/app/people")
+    await on_page(browser, "[data-person] a", "/app/people")
     assert "Awa (browser test)" in await browser.run(text("#people"))
     await browser.screenshot(f"app-people-{shot}.png")
     await sign_out(browser)
@@ -202,7 +202,8 @@ async def test_an_admin_invites_a_caseworker_who_enrols_and_signs_in_again(
     uri = await browser.run(
         lambda driver: driver.find_element(By.ID, "totp-link").get_attribute("href")
     )
-    assert uri.startswith("otpauth://totp/") and f"secret={secret}" in uri
+    assert uri.startswith("otpauth://totp/")
+    assert f"secret={secret}" in uri
     authenticator = Authenticator(secret)
     await browser.run(fill({"code": authenticator.next_code()}, "#enrol button"))
     await on_page(browser, "#recovery-codes", "/app/sign-in/enrol")

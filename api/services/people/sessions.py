@@ -273,6 +273,13 @@ async def sign_out_everywhere(session: AsyncSession, settings: Settings, visitor
     await repository.delete_of_person(session, visitor.person.user_id)
 
 
+async def discard(session: AsyncSession, settings: Settings, value: str) -> None:
+    """Delete the session a cookie's value names, found ended (``open_visitor`` did so in a
+    request whose work was then rolled back: the redirect to the sign-in page)."""
+    if value and len(value) <= MAXIMUM_VALUE_LENGTH:
+        await repository.delete_one(session, token_hash(settings, value))
+
+
 async def forget_ended(session: AsyncSession, settings: Settings, *, batch: int) -> int:
     """Delete sessions past their end or idle too long (the worker's maintenance)."""
     now = datetime.now(UTC)
