@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.errors import RelayError
-from api.services.people import Refused, sessions
+from api.services.people import Refused
 from api.services.people.errors import PasswordNotAccepted
 from api.services.people.sessions import Visitor
 from api.web import assets, session
@@ -168,11 +168,7 @@ async def page_visitor(request: Request, database: AsyncSession) -> Visitor:
     """This request's session (a new anonymous one if it had none, for the page's forms), in
     the language ``?lang=`` chose when it did (kept for the next pages)."""
     visitor = await session.ensure_visitor(request, database, language_of(request))
-    requested = request.query_params.get("lang")
-    if requested in LANGUAGES and requested != visitor.language:
-        visitor = await sessions.choose_language(database, visitor, requested)
-        session.replace_visitor(request, visitor)
-    return visitor
+    return await session.keep_language(request, database, visitor)
 
 
 def problem_of(error: RelayError) -> Problem:

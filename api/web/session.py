@@ -46,6 +46,7 @@ from api.db import transaction
 from api.deps import SessionDep
 from api.services.people import SignedInUser, sessions
 from api.services.people.sessions import Visitor
+from api.web.i18n import LANGUAGES
 
 COOKIE_NAME = "relay_session"
 SECURE_COOKIE_NAME = "__Host-relay_session"
@@ -142,6 +143,15 @@ async def _signed_in_visitor(request: Request, session: SessionDep) -> Visitor:
     visitor = await current_visitor(request, session)
     if visitor is None or visitor.person is None:
         raise SignInRequired(here(request))
+    return await keep_language(request, session, visitor)
+
+
+async def keep_language(request: Request, session: AsyncSession, visitor: Visitor) -> Visitor:
+    """A language chosen by the switch (``?lang=``) is kept for the session's next pages."""
+    requested = request.query_params.get("lang")
+    if requested in LANGUAGES and requested != visitor.language:
+        visitor = await sessions.choose_language(session, visitor, requested)
+        replace_visitor(request, visitor)
     return visitor
 
 
