@@ -2,6 +2,7 @@
 session cookie (over https: outside development the cookie is ``Secure``), reads each form's
 CSRF token from the page, and signs people in the way a person would."""
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,16 +39,27 @@ def session_cookie(client: httpx.AsyncClient, settings: Settings | None = None) 
     return None
 
 
+def hidden_fields(html: str, form_id: str | None = None) -> dict[str, str]:
+    """The hidden fields of a form of the page (the one with ``id=form_id``, else the page's
+    own: the first but the menu's sign-out button): what a browser sends besides what is typed,
+    the CSRF token among them."""
+    forms = re.findall(r"(<form\b[^>]*>)(.*?)</form>", html, re.S)
+    assert forms, "no form in the page"
+    if form_id is not None:
+        chosen = [body for tag, body in forms if f'id="{form_id}"' in tag]
+    else:
+        chosen = [body for tag, body in forms if 'class="inline"' not in tag] or [forms[0][1]]
+    assert chosen, f"no form {form_id} in the page"
+    page = Page(chosen[0])
+    return {attrs["name"]: attrs.get("value", "") for attrs in page.all("input", type="hidden")}
+
+
 def token_of(html: str, form_id: str | None = None) -> str:
-    """The CSRF token of the page's form (the first one, or the one after ``id=form_id``)."""
-    page = Page(html)
-    inside = form_id is None
-    for tag, attrs in page.elements:
-        if tag == "form" and form_id is not None:
-            inside = attrs.get("id") == form_id
-        if inside and tag == "input" and attrs.get("name") == CSRF_FIELD:
-            return attrs["value"]
-    raise AssertionError(f"no CSRF token in the page (form {form_id})")
+    """The CSRF token of the page's form (the first one, or the one with ``id=form_id``)."""
+    token = hidden_fields(html, form_id).get(CSRF_FIELD)
+    if token is None:
+        raise AssertionError(f"no CSRF token in the page (form {form_id})")
+    return token
 
 
 @dataclass
@@ -68,10 +80,11 @@ async def submit(
     """Open the page, then post its form as a browser would (same origin, the page's token)."""
     page = await client.get(page_path)
     assert page.status_code == 200, (page_path, page.status_code, page.text[:500])
-    token = token_of(page.text, form_id)
+    fields = hidden_fields(page.text, form_id)
+    assert CSRF_FIELD in fields, f"no CSRF token in the page (form {form_id})"
     sent = {"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin", **(headers or {})}
     return await client.post(
-        action or page_path.split("?")[0], data={**data, CSRF_FIELD: token}, headers=sent
+        action or page_path.split("?")[0], data={**fields, **data}, headers=sent
     )
 
 

@@ -493,7 +493,7 @@ class TestNoPersonalDataOut:
             "Mariama",
             "Secretname",
             "secretlogin",
-            "555",
+            "775554433",
             password,
             code.group(1),
             code.group(1).replace("-", ""),
