@@ -4,11 +4,17 @@ Anonymous routes are an explicit allow-list (DESIGN.md §4). Every other route m
 ``authenticate`` with its scopes: without a token it answers 401 with ``WWW-Authenticate:
 Bearer``; with a valid token holding every scope but the ones it needs, 403
 ``insufficient_scope``. A new route with no declared protection fails here.
+
+Relay's own pages (``/app``) take a web session, not a token: those that sign people in are an
+allow-list too; every other one must declare the signed-in session (``SignedInVisitor``) and
+answers a browser without one with a redirect to the sign-in page; every form post without the
+session's CSRF token is refused 403, whoever sends it.
 """
 
 import re
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -21,9 +27,13 @@ from api.auth.dependencies import authenticate
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.main import create_app
+from api.models.people import UserRole
+from api.web.session import SIGNED_IN_DEPENDENCIES, sign_in_url
 from tests.conftest import make_settings
 from tests.factories.auth import create_client, issue_token
 from tests.factories.organizations import create_organization
+from tests.factories.people import create_person
+from tests.web.app_pages import browser_client, sign_in
 
 ANONYMOUS = {
     ("GET", "/healthz"),
@@ -78,6 +88,25 @@ ANONYMOUS = {
     ("GET", "/lookup/sw.js"),
     ("GET", "/lookup/manifest.webmanifest"),
 }
+# Relay's own pages that sign people in (api/routers/sign_in_pages.py): they need no signed-in
+# session (each checks the step of the sign-in its session is at); their posts need its CSRF token.
+APP_WITHOUT_SESSION = {
+    ("GET", "/app/sign-in"),
+    ("POST", "/app/sign-in"),
+    ("GET", "/app/sign-in/code"),
+    ("POST", "/app/sign-in/code"),
+    ("GET", "/app/sign-in/recovery"),
+    ("POST", "/app/sign-in/recovery"),
+    ("GET", "/app/sign-in/enrol"),
+    ("POST", "/app/sign-in/enrol"),
+    ("GET", "/app/invitation"),
+    ("POST", "/app/invitation"),
+    ("GET", "/app/invitation/password"),
+    ("POST", "/app/invitation/password"),
+    ("GET", "/app/invitation/{code}"),
+    ("GET", "/app/sign-out"),
+    ("POST", "/app/sign-out"),
+}
 # Routes any valid token may call: they only show the caller's own organisation's data.
 ANY_VALID_TOKEN = {
     ("GET", "/v1/clients"),
@@ -124,9 +153,34 @@ def all_routes(app: FastAPI) -> list[tuple[str, str, RouteContext]]:
     return routes
 
 
-ROUTES = all_routes(create_app(make_settings()))
+def is_page(path: str) -> bool:
+    return path == "/app" or path.startswith("/app/")
+
+
+def declares_session(route: RouteContext) -> bool:
+    """Whether a page depends on a signed-in session (``SignedInVisitor`` and its aliases)."""
+
+    def walk(dependant: Dependant) -> Iterator[object]:
+        for dependency in dependant.dependencies:
+            yield dependency.call
+            yield from walk(dependency)
+
+    dependant = getattr(route, "dependant", None)
+    if not isinstance(dependant, Dependant):
+        return False
+    return any(call in SIGNED_IN_DEPENDENCIES for call in walk(dependant))
+
+
+ALL_ROUTES = all_routes(create_app(make_settings()))
+ROUTES = [(method, path, route) for method, path, route in ALL_ROUTES if not is_page(path)]
+PAGES = [(method, path, route) for method, path, route in ALL_ROUTES if is_page(path)]
 PROTECTED = [
     (method, path, route) for method, path, route in ROUTES if (method, path) not in ANONYMOUS
+]
+SIGNED_IN_PAGES = [
+    (method, path, route)
+    for method, path, route in PAGES
+    if (method, path) not in APP_WITHOUT_SESSION
 ]
 
 
@@ -135,8 +189,8 @@ def concrete(path: str) -> str:
 
 
 def test_allow_lists_name_real_routes() -> None:
-    present = {(method, path) for method, path, _ in ROUTES}
-    assert present >= ANONYMOUS | ANY_VALID_TOKEN
+    present = {(method, path) for method, path, _ in ALL_ROUTES}
+    assert present >= ANONYMOUS | ANY_VALID_TOKEN | APP_WITHOUT_SESSION
 
 
 @pytest.mark.parametrize(("method", "path", "route"), ROUTES, ids=lambda v: str(v))
@@ -203,3 +257,49 @@ async def test_with_every_scope_but_the_needed_one_is_403(
     assert response.status_code == 403, response.text
     assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
     assert response.json()["required_scope"] == " ".join(sorted(needed))
+
+
+@pytest.mark.parametrize(("method", "path", "route"), PAGES, ids=lambda v: str(v))
+def test_every_page_signs_in_by_list_or_declares_the_signed_in_session(
+    method: str, path: str, route: RouteContext
+) -> None:
+    assert declared_scopes(route) is None, "a page takes a web session, not a token"
+    if (method, path) in APP_WITHOUT_SESSION:
+        assert not declares_session(route), "listed as signing in, yet needs a session"
+    else:
+        assert declares_session(route), f"{method} {path} declares no signed-in session"
+
+
+@pytest.mark.parametrize(("method", "path", "route"), SIGNED_IN_PAGES, ids=lambda v: str(v))
+async def test_a_page_without_a_session_redirects_to_the_sign_in_page(
+    app: FastAPI, client: httpx.AsyncClient, method: str, path: str, route: RouteContext
+) -> None:
+    async with browser_client(app) as browser:
+        response = await browser.request(method, concrete(path))
+    assert response.status_code == 303, response.text
+    assert response.headers["location"].startswith("/app/sign-in")
+    if method == "GET":
+        assert response.headers["location"] == sign_in_url(urlsplit(str(response.url)).path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route"),
+    [(m, p, r) for m, p, r in PAGES if m == "POST"],
+    ids=lambda v: str(v),
+)
+async def test_a_form_post_without_the_sessions_token_is_403(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    method: str,
+    path: str,
+    route: RouteContext,
+) -> None:
+    organization = await create_organization(session)
+    person = await create_person(session, settings, organization, UserRole.volunteer)
+    async with browser_client(app) as browser:
+        await sign_in(browser, person)
+        response = await browser.post(concrete(path), data={"csrf_token": "forged"})
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
