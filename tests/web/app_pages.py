@@ -6,18 +6,36 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 
 from api.config import Settings
+from api.main import create_app
 from api.web.session import COOKIE_NAME, CSRF_FIELD, SECURE_COOKIE_NAME
+from tests.conftest import make_settings
 from tests.factories.people import Person
 from tests.web.pages import Page
 
 BASE_URL = "https://relay.test"
 ORIGIN = BASE_URL
+
+
+@asynccontextmanager
+async def app_with(connection: AsyncConnection, **overrides: Any) -> AsyncIterator[FastAPI]:
+    """Another app, with other settings, bound to the test's transaction."""
+    application = create_app(make_settings(token_cache_seconds=0, **overrides))
+    async with application.router.lifespan_context(application):
+        application.state.sessionmaker = async_sessionmaker(
+            bind=connection,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        )
+        yield application
 
 
 @asynccontextmanager

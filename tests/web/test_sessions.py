@@ -8,19 +8,16 @@ person's session ended at once; where a sign-in may send the browser after (neve
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from http.cookies import SimpleCookie
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.config import Environment, Settings
-from api.main import create_app
 from api.models.organization import Organization
 from api.models.people import UserRole
 from api.repositories.base import act_as_worker
@@ -33,10 +30,17 @@ from api.web.session import (
     csrf_token,
     safe_next,
 )
-from tests.conftest import make_settings
 from tests.factories.organizations import create_organization
 from tests.factories.people import Person, create_person
-from tests.web.app_pages import ORIGIN, browser_client, session_cookie, sign_in, submit, token_of
+from tests.web.app_pages import (
+    ORIGIN,
+    app_with,
+    browser_client,
+    session_cookie,
+    sign_in,
+    submit,
+    token_of,
+)
 
 HTML = "text/html; charset=utf-8"
 
@@ -73,20 +77,6 @@ async def other_browser(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with browser_client(app) as opened:
         yield opened
-
-
-@asynccontextmanager
-async def app_with(connection: AsyncConnection, **overrides: Any) -> AsyncIterator[FastAPI]:
-    """Another app, with other settings, bound to the test's transaction."""
-    application = create_app(make_settings(token_cache_seconds=0, **overrides))
-    async with application.router.lifespan_context(application):
-        application.state.sessionmaker = async_sessionmaker(
-            bind=connection,
-            expire_on_commit=False,
-            autoflush=False,
-            join_transaction_mode="create_savepoint",
-        )
-        yield application
 
 
 def set_cookie(response: httpx.Response) -> SimpleCookie:

@@ -13,18 +13,18 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from structlog.testing import capture_logs
 
 from api.auth import totp
-from api.config import Settings
+from api.config import Environment, Settings
 from api.models.organization import Organization
 from api.models.people import UserRole
-from api.services import audit, people
+from api.services import audit, demo, people
 from api.web.i18n import LANGUAGES
 from tests.factories.organizations import create_organization
 from tests.factories.people import Person, create_person, invite, strong_password, travel
-from tests.web.app_pages import browser_client, sign_in, submit
+from tests.web.app_pages import app_with, browser_client, sign_in, submit
 from tests.web.pages import Page
 
 HTML = "text/html; charset=utf-8"
@@ -514,3 +514,33 @@ class TestNoPersonalDataOut:
             assert secret not in written, secret
         routes = {entry.get("route") for entry in logs if entry.get("event") == "request"}
         assert "/app/invitation/{code}" in routes
+
+
+class TestDemoPeople:
+    async def test_each_demo_person_signs_in_on_the_pages_as_printed(
+        self, connection: AsyncConnection, session: AsyncSession
+    ) -> None:
+        async with app_with(
+            connection, environment=Environment.development, public_url="http://127.0.0.1:8000"
+        ) as application:
+            development: Settings = application.state.settings
+            await demo.load(session)
+            await demo.load_people(session, development)
+            for printed in demo.people_credentials(development):
+                async with browser_client(application) as opened:
+                    login = str(printed["phone"] or printed["login"])
+                    answer = await submit(
+                        opened,
+                        "/app/sign-in",
+                        {"login": login, "password": str(printed["password"])},
+                    )
+                    assert answer.status_code == 303, printed["role"]
+                    secret = printed["totp_secret"]
+                    if secret is not None:
+                        assert answer.headers["location"] == "/app/sign-in/code"
+                        code = totp.code_at(str(secret), datetime.now(UTC))
+                        answer = await submit(opened, "/app/sign-in/code", {"code": code})
+                    assert answer.headers["location"] == "/app", printed["role"]
+                    home = await opened.get("/app")
+                    assert home.status_code == 200
+                    assert "(demo " in Page(home.text).text  # "Welcome, Fatou (demo admin)."
