@@ -19,7 +19,7 @@ run: venv db ## Migrate, load the demo network, serve on 127.0.0.1:$RELAY_PORT w
 	@scripts/with-db.sh dev $(BIN)/relay db upgrade
 	@scripts/with-db.sh dev $(BIN)/relay demo load --if-empty
 	@RELAY_PUBLIC_URL=http://127.0.0.1:$(RELAY_PORT) scripts/with-db.sh dev $(BIN)/relay demo credentials
-	@echo "Relay on http://127.0.0.1:$(RELAY_PORT) (lookup page at /lookup, docs at /docs) and its worker; Ctrl-C stops both"
+	@echo "Relay on http://127.0.0.1:$(RELAY_PORT) (lookup page at /lookup, sign in at /app/sign-in, docs at /docs) and its worker; Ctrl-C stops both"
 	@# Development only: webhooks may reach this machine (loopback), so a partner can try them here.
 	@RELAY_PORT=$(RELAY_PORT) RELAY_PUBLIC_URL=$${RELAY_PUBLIC_URL:-http://127.0.0.1:$(RELAY_PORT)} \
 	  RELAY_WEBHOOK_ALLOWED_NETWORKS=$${RELAY_WEBHOOK_ALLOWED_NETWORKS:-127.0.0.0/8,::1/128} \

@@ -342,7 +342,10 @@ def demo_credentials(as_json: JsonOption = False) -> None:
         f'  token:  curl -s -u "{credentials["client_id"]}:{credentials["client_secret"]}" '
         f"-d grant_type=client_credentials {settings.token_endpoint}"
     )
-    typer.echo("Demo people (development only; login name or phone, then the password):")
+    typer.echo(
+        f"Demo people (development only), at {settings.issuer}/app/sign-in: login name or "
+        "phone, then the password:"
+    )
     for person in people:
         login = f"{person['login']}" + (f" or {person['phone']}" if person["phone"] else "")
         typer.echo(f"  {person['role']:<11} {login}  password: {person['password']}")

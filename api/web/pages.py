@@ -118,6 +118,7 @@ def message_page(
         status_code=status_code,
         title_key=title,
         message_key=message,
+        message_values={},
         back=back,
     )
 
@@ -140,9 +141,24 @@ async def _csrf_refused(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _too_many_sessions(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, session.TooManySessions)
+    return app_page(
+        request,
+        "app/message.html",
+        status_code=429,
+        headers=retry_after(exc.retry_after),
+        title_key="wait.title",
+        message_key="wait.message",
+        message_values={"when": wait_words(request, exc.retry_after)},
+        back=None,
+    )
+
+
 def install_page_handlers(app: FastAPI) -> None:
     app.add_exception_handler(session.SignInRequired, _sign_in_required)
     app.add_exception_handler(session.CsrfRefused, _csrf_refused)
+    app.add_exception_handler(session.TooManySessions, _too_many_sessions)
 
 
 # -- forms ----------------------------------------------------------------------------------------

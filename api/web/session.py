@@ -40,10 +40,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from api.auth.dependencies import charge_anonymous
 from api.auth.principal import Principal
+from api.auth.ratelimit import Limits, anonymous_key
 from api.config import Environment, Settings
 from api.db import transaction
 from api.deps import SessionDep
+from api.errors import TooManyRequests
 from api.services.people import SignedInUser, sessions
 from api.services.people.sessions import Visitor
 from api.web.i18n import LANGUAGES
@@ -69,6 +72,14 @@ class SignInRequired(Exception):
 
 class CsrfRefused(Exception):
     """A form post without this session's token, or from another site: answered 403."""
+
+
+class TooManySessions(Exception):
+    """An address asking for new sessions faster than its budget: answered 429."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many new sessions")
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -176,9 +187,19 @@ SIGNED_IN_DEPENDENCIES = (_signed_in_visitor,)
 
 
 async def ensure_visitor(request: Request, session: AsyncSession, language: str) -> Visitor:
-    """This request's session, or a new anonymous one (for a page showing a form)."""
+    """This request's session, or a new anonymous one (for a page showing a form). New
+    sessions are rows: an address makes them within the budget of anonymous callers
+    (``RELAY_ANONYMOUS_REQUESTS_PER_MINUTE``), so that nobody fills the table."""
     visitor = await current_visitor(request, session)
     if visitor is None:
+        try:
+            charge_anonymous(request)
+        except TooManyRequests:
+            limits: Limits = request.app.state.limits
+            host = request.client.host if request.client else None
+            raise TooManySessions(
+                limits.anonymous_requests.blocked_for(anonymous_key(host))
+            ) from None
         value, visitor = await sessions.begin(session, _settings(request), language)
         remember(request, value, visitor)
     return visitor

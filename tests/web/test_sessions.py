@@ -158,6 +158,28 @@ class TestCookie:
             assert answer.headers["referrer-policy"] == "no-referrer"
 
 
+class TestNewSessions:
+    async def test_an_address_makes_new_sessions_within_the_anonymous_budget(
+        self, connection: AsyncConnection
+    ) -> None:
+        async with (
+            app_with(connection, anonymous_requests_per_minute=2) as application,
+            browser_client(application) as kept,
+        ):
+            # A browser that has its session is not counted again.
+            assert [(await kept.get("/app/sign-in")).status_code for _ in range(4)] == [200] * 4
+            answers = []
+            for _ in range(2):
+                async with browser_client(application) as fresh:
+                    answers.append(await fresh.get("/app/sign-in"))
+        assert [answer.status_code for answer in answers] == [200, 429]
+        refused = answers[-1]
+        assert int(refused.headers["retry-after"]) >= 1
+        assert "set-cookie" not in refused.headers
+        assert "Too many attempts" in refused.text
+        assert refused.headers["content-type"] == HTML
+
+
 class TestRotation:
     async def test_each_step_of_a_sign_in_is_a_new_session_and_the_one_before_ends(
         self, browser: httpx.AsyncClient, caseworker: Person, app: FastAPI
