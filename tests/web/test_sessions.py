@@ -13,7 +13,7 @@ from http.cookies import SimpleCookie
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -27,7 +27,10 @@ from api.web.session import (
     COOKIE_NAME,
     CSRF_FIELD,
     SECURE_COOKIE_NAME,
+    PersonPrincipal,
+    SignedInPerson,
     csrf_token,
+    person_or_none,
     safe_next,
 )
 from tests.factories.organizations import create_organization
@@ -644,3 +647,46 @@ class TestWhereToGoAfter:
         assert answer.status_code == 303
         assert answer.headers["location"] == "/app/sign-in?next=%2Fapp%2Faccount%3Flang%3Dfr"
         await sign_in(browser, caseworker, next_path="/app/account?lang=fr")
+
+
+class TestForOtherPages:
+    """What other pages and endpoints build on (the OAuth authorization endpoint): who is signed
+    in, or a redirect to the sign-in page."""
+
+    async def test_person_or_none_and_the_dependencies(
+        self, connection: AsyncConnection, session: AsyncSession, organization: Organization
+    ) -> None:
+        async with app_with(connection) as application:
+            router = APIRouter()
+
+            @router.get("/probe/person-or-none")
+            async def probe(request: Request) -> dict[str, str | None]:
+                person = await person_or_none(request)  # a transaction of its own
+                return {"user": str(person.user_id) if person else None}
+
+            @router.get("/probe/signed-in")
+            async def signed(person: SignedInPerson, principal: PersonPrincipal) -> dict[str, str]:
+                assert principal.user_id == person.user_id
+                assert principal.client_id == "relay-web"
+                return {"user": str(person.user_id), "scopes": " ".join(sorted(principal.scopes))}
+
+            application.include_router(router)
+            person = await create_person(
+                session, application.state.settings, organization, UserRole.volunteer
+            )
+            async with browser_client(application) as opened:
+                assert (await opened.get("/probe/person-or-none")).json() == {"user": None}
+                redirected = await opened.get("/probe/signed-in?x=1")
+                assert redirected.status_code == 303
+                assert redirected.headers["location"] == (
+                    "/app/sign-in?next=%2Fprobe%2Fsigned-in%3Fx%3D1"
+                )
+                await sign_in(opened, person)
+                assert (await opened.get("/probe/person-or-none")).json() == {
+                    "user": str(person.user_id)
+                }
+                answer = (await opened.get("/probe/signed-in")).json()
+                assert answer == {
+                    "user": str(person.user_id),
+                    "scopes": "directory:read referrals:send",
+                }
