@@ -101,7 +101,7 @@ async def home(request: Request, settings: SettingsDep, visitor: SignedInVisitor
         request,
         "app/home.html",
         manages=_manages(_person(visitor)),
-        idle_minutes=f"{settings.session_idle_minutes:g}",
+        idle_minutes=max(1, round(settings.session_idle_minutes)),
     )
 
 
@@ -259,7 +259,7 @@ def _invite_form(
         status_code=status_code,
         roles=people.grantable_roles(principal),
         organization_id=organization_id,
-        invitation_hours=f"{_settings(request).invitation_lifetime_hours:g}",
+        invitation_hours=max(1, round(_settings(request).invitation_lifetime_hours)),
         form=form,
         problem=problem,
     )

@@ -68,10 +68,16 @@ def _grouped(secret: str) -> str:
 
 
 async def _signed_in(
-    request: Request, database: AsyncSession, settings: Settings, user: people.SignedInUser
+    request: Request,
+    database: AsyncSession,
+    settings: Settings,
+    user: people.SignedInUser,
+    device: str,
 ) -> Visitor:
+    """The sign-in completed: a new session, and the browser keeps the device token."""
     value, visitor = await sessions.signed_in(database, settings, web.visitor_of(request), user)
     web.remember(request, value, visitor)
+    web.remember_device(request, device)
     return visitor
 
 
@@ -118,7 +124,12 @@ async def sign_in(request: Request, database: SessionDep, settings: SettingsDep)
     next_path = _next(request, form)
     login = form.get("login", "")
     step = await people.sign_in(
-        database, settings, login, form.get("password", ""), _address(request)
+        database,
+        settings,
+        login,
+        form.get("password", ""),
+        _address(request),
+        device=web.device_of(request),
     )
     if isinstance(step, Refused):
         problem, status, headers = refusal(request, step, "sign_in.refused")
@@ -131,7 +142,7 @@ async def sign_in(request: Request, database: SessionDep, settings: SettingsDep)
             headers=headers,
         )
     if isinstance(step, SignedIn):
-        await _signed_in(request, database, settings, step.user)
+        await _signed_in(request, database, settings, step.user, step.device)
         return redirect(request, next_path or web.HOME_PATH)
     value, visitor = await sessions.second_step(database, settings, web.visitor_of(request), step)
     web.remember(request, value, visitor)
@@ -206,6 +217,7 @@ async def _second_step(
         visitor.generation,
         form.get("code", ""),
         _address(request),
+        device=web.device_of(request),
     )
     if isinstance(result, Refused):
         problem, status, headers = refusal(request, result, "code.refused")
@@ -217,7 +229,7 @@ async def _second_step(
             status_code=status,
             headers=headers,
         )
-    await _signed_in(request, database, settings, result.user)
+    await _signed_in(request, database, settings, result.user, result.device)
     return redirect(request, next_path or web.HOME_PATH)
 
 
@@ -331,7 +343,7 @@ async def _show_recovery_codes(
 ) -> Response:
     """Signed in: the recovery codes, shown this once (in the answer to the form, never at
     an address that could show them again)."""
-    await _signed_in(request, database, settings, confirmed.user)
+    await _signed_in(request, database, settings, confirmed.user, confirmed.device)
     return app_page(
         request,
         "app/recovery_codes.html",
@@ -448,7 +460,7 @@ async def choose_password(
         value, pending = await sessions.second_step(database, settings, visitor, step)
         web.remember(request, value, pending)
         return redirect(request, ENROL_PATH)
-    await _signed_in(request, database, settings, step.user)
+    await _signed_in(request, database, settings, step.user, step.device)
     return redirect(request, web.HOME_PATH)
 
 

@@ -14,7 +14,11 @@ For pages and endpoints built on it (the OAuth authorization endpoint, the next 
 **Cookie**: ``__Host-relay_session`` with ``Secure`` outside development (``relay_session`` in
 development, served over http on this machine), ``HttpOnly``, ``SameSite=Lax``, ``Path=/``, no
 ``Domain``, no ``Max-Age`` (it goes with the browser; the server ends it before). Its value is
-256 random bits; a value that names no session is replaced, never adopted.
+256 random bits; a value that names no session is replaced, never adopted. Beside it, a
+completed sign-in leaves a device token (``__Host-relay_device``, a year, ``SameSite=Strict``),
+which opens nothing: the sign-in throttle counts the failures of a browser that brings it on
+that browser alone (``api/services/people/throttle.py``). One per browser: the last person
+signed in on a shared phone.
 
 **CSRF**: the session's secret (32 random bytes) goes into each form masked by a new random pad
 (``pad || pad XOR secret``, base64url), so that the token differs in every response and a
@@ -53,6 +57,10 @@ from api.web.i18n import LANGUAGES
 
 COOKIE_NAME = "relay_session"
 SECURE_COOKIE_NAME = "__Host-relay_session"
+DEVICE_COOKIE_NAME = "relay_device"
+SECURE_DEVICE_COOKIE_NAME = "__Host-relay_device"
+DEVICE_COOKIE_DAYS = 365
+MAXIMUM_DEVICE_TOKEN_LENGTH = 128
 CSRF_FIELD = "csrf_token"
 SIGN_IN_PATH = "/app/sign-in"
 HOME_PATH = "/app"
@@ -90,6 +98,8 @@ class _PerRequest:
     """A new session's cookie value, to set on the response."""
     clear: bool = False
     """The cookie named no session that holds: delete it."""
+    device: str | None = None
+    """A device token to keep in the browser (a sign-in completed)."""
 
 
 def _per_request(request: Request) -> _PerRequest:
@@ -112,6 +122,23 @@ def secure_cookie(settings: Settings) -> bool:
 
 def cookie_name(settings: Settings) -> str:
     return SECURE_COOKIE_NAME if secure_cookie(settings) else COOKIE_NAME
+
+
+def device_cookie_name(settings: Settings) -> str:
+    return SECURE_DEVICE_COOKIE_NAME if secure_cookie(settings) else DEVICE_COOKIE_NAME
+
+
+def device_of(request: Request) -> str | None:
+    """The device token an earlier sign-in gave this browser (``throttle``), if any: the sign-in
+    steps count its failures on that device alone."""
+    token = request.cookies.get(device_cookie_name(_settings(request)))
+    return token if token and len(token) <= MAXIMUM_DEVICE_TOKEN_LENGTH else None
+
+
+def remember_device(request: Request, token: str) -> None:
+    """Keep a completed sign-in's device token in the browser (set by ``finish``)."""
+    if token:
+        _per_request(request).device = token
 
 
 async def current_visitor(request: Request, session: AsyncSession) -> Visitor | None:
@@ -246,6 +273,16 @@ def finish(request: Request, response: Response) -> Response:
         )
     elif state.clear:
         response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
+    if state.device is not None:
+        response.set_cookie(
+            device_cookie_name(settings),
+            state.device,
+            max_age=DEVICE_COOKIE_DAYS * 24 * 3600,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="strict",
+        )
     return response
 
 

@@ -6,6 +6,7 @@ page title or a log line."""
 
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -22,6 +23,7 @@ from api.models.organization import Organization
 from api.models.people import UserRole
 from api.services import audit, demo, people
 from api.web.i18n import LANGUAGES
+from api.web.session import SECURE_DEVICE_COOKIE_NAME
 from tests.factories.organizations import create_organization
 from tests.factories.people import Person, create_person, invite, strong_password, travel
 from tests.web.app_pages import app_with, browser_client, sign_in, submit
@@ -213,6 +215,35 @@ class TestBruteForce:
         # The person, after the wait: in.
         await travel(session, settings.sign_in_backoff_max_seconds + 1)
         await sign_in(browser, person)
+
+    async def test_guesses_from_elsewhere_never_hold_the_person_back_on_their_own_phone(
+        self,
+        browser: httpx.AsyncClient,
+        app: FastAPI,
+        session: AsyncSession,
+        settings: Settings,
+        organization: Organization,
+    ) -> None:
+        person = await create_person(session, settings, organization, UserRole.volunteer)
+        await sign_in(browser, person)
+        cookie = next(c for c in browser.cookies.jar if c.name == SECURE_DEVICE_COOKIE_NAME)
+        assert cookie.secure
+        assert cookie.has_nonstandard_attr("HttpOnly")
+        assert cookie.expires is not None
+        assert cookie.expires - time.time() > 300 * 24 * 3600  # kept for a long time
+        await submit(browser, "/app/sign-out", {})  # signing out keeps it: it opens nothing
+        assert browser.cookies.get(SECURE_DEVICE_COOKIE_NAME) == cookie.value
+        async with browser_client(app) as attacker:
+            for _ in range(settings.sign_in_free_failures + 3):
+                guess = await submit(
+                    attacker, "/app/sign-in", {"login": person.login, "password": "a guess 42"}
+                )
+            assert guess.status_code == 429
+            waiting = await submit(
+                attacker, "/app/sign-in", {"login": person.login, "password": person.password}
+            )
+            assert waiting.status_code == 429  # the attacker's count
+        await sign_in(browser, person)  # the person's phone has its own
 
     async def test_wrong_codes_are_slowed_too(
         self,
