@@ -11,6 +11,7 @@ import typer
 from api import __version__
 from api.cli_import import import_app
 from api.errors import RelayError as RelayErrorForCli
+from api.languages import LANGUAGES
 
 if TYPE_CHECKING:
     import uuid
@@ -625,7 +626,9 @@ def users_invite(
     name: Annotated[str, typer.Option(help="The display name others see.")],
     login: Annotated[str | None, typer.Option(help="A login name (a-z, 0-9, . _ -).")] = None,
     phone: Annotated[str | None, typer.Option(help="A phone number: +, country code.")] = None,
-    language: Annotated[str, typer.Option(help="Preferred language: en, fr, ne.")] = "en",
+    language: Annotated[
+        str, typer.Option(help="Preferred language: " + ", ".join(LANGUAGES) + ".")
+    ] = "en",
     as_json: JsonOption = False,
 ) -> None:
     """Create a person's account and print, once, the invitation code (and link) with which
