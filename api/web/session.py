@@ -14,11 +14,15 @@ For pages and endpoints built on it (the OAuth authorization endpoint, the next 
 **Cookie**: ``__Host-relay_session`` with ``Secure`` outside development (``relay_session`` in
 development, served over http on this machine), ``HttpOnly``, ``SameSite=Lax``, ``Path=/``, no
 ``Domain``, no ``Max-Age`` (it goes with the browser; the server ends it before). Its value is
-256 random bits; a value that names no session is replaced, never adopted. Beside it, a
-completed sign-in leaves a device token (``__Host-relay_device``, a year, ``SameSite=Strict``),
-which opens nothing: the sign-in throttle counts the failures of a browser that brings it on
-that browser alone (``api/services/people/throttle.py``). One per browser: the last person
-signed in on a shared phone.
+256 random bits; a value that names no session is replaced, never adopted. ``Path=/`` (and so
+the ``__Host-`` prefix, which allows no other and refuses a cookie set by a sibling domain) because
+the OAuth authorization endpoint reads it too; the price: a request carrying it is answered
+uncompressed (BREACH, ``api/compression.py``), the lookup pages of a person signed in too.
+Beside it, a completed sign-in leaves a device token (``__Secure-relay_device``,
+``Path=/app/sign-in``: only the sign-in steps get it back; a year, ``SameSite=Strict``), which
+opens nothing: the sign-in throttle counts the failures of a browser that brings it on that
+browser alone (``api/services/people/throttle.py``). One per browser: the last person signed in
+on a shared phone.
 
 **CSRF**: the session's secret (32 random bytes) goes into each form masked by a new random pad
 (``pad || pad XOR secret``, base64url), so that the token differs in every response and a
@@ -58,7 +62,10 @@ from api.web.i18n import LANGUAGES
 COOKIE_NAME = "relay_session"
 SECURE_COOKIE_NAME = "__Host-relay_session"
 DEVICE_COOKIE_NAME = "relay_device"
-SECURE_DEVICE_COOKIE_NAME = "__Host-relay_device"
+SECURE_DEVICE_COOKIE_NAME = "__Secure-relay_device"
+DEVICE_COOKIE_PATH = "/app/sign-in"
+"""Only the sign-in steps read it (``/app/sign-in``, ``/code``, ``/recovery``): other requests
+do not carry it, so that it keeps no page uncompressed (``api/compression.py``)."""
 DEVICE_COOKIE_DAYS = 365
 MAXIMUM_DEVICE_TOKEN_LENGTH = 128
 CSRF_FIELD = "csrf_token"
@@ -278,7 +285,7 @@ def finish(request: Request, response: Response) -> Response:
             device_cookie_name(settings),
             state.device,
             max_age=DEVICE_COOKIE_DAYS * 24 * 3600,
-            path="/",
+            path=DEVICE_COOKIE_PATH,
             secure=secure,
             httponly=True,
             samesite="strict",

@@ -228,6 +228,7 @@ class TestBruteForce:
         await sign_in(browser, person)
         cookie = next(c for c in browser.cookies.jar if c.name == SECURE_DEVICE_COOKIE_NAME)
         assert cookie.secure
+        assert cookie.path == "/app/sign-in"  # only the sign-in steps get it back
         assert cookie.has_nonstandard_attr("HttpOnly")
         assert cookie.expires is not None
         assert cookie.expires - time.time() > 300 * 24 * 3600  # kept for a long time
