@@ -1,9 +1,9 @@
-"""Administrative areas: which contain a point, and one area's outline."""
+"""Administrative areas: which contain a point, one area's outline, an area's neighbours."""
 
 import uuid
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam, func, literal, select
+from sqlalchemy import Uuid, and_, bindparam, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -130,3 +130,43 @@ async def with_ancestors(session: AsyncSession, area_id: uuid.UUID) -> list[dict
     chain = chain.union_all(parent)
     rows = await session.execute(select(chain).order_by(chain.c.depth.desc()))
     return [_row(row) for row in rows]
+
+
+async def with_neighbours(
+    session: AsyncSession, area_id: uuid.UUID, *, tolerance: float, limit: int
+) -> list[dict[str, Any]]:
+    """The area, then its neighbours, each with a point surely inside it (``latitude``,
+    ``longitude``: ``ST_PointOnSurface``, the point searches from an area start at); empty for
+    an unknown id.
+
+    A neighbour is an area of the same level whose outline comes within ``tolerance`` degrees
+    of the area's: ``ST_DWithin`` rather than ``ST_Touches``, since boundaries from different
+    sources, or simplified, leave slivers between districts that share a border or overlap
+    them a little, and ``ST_Touches`` is false for both. The same level, whatever the parent:
+    a district on a region's border has neighbours in the next region. At most ``limit``
+    areas, the nearest neighbours first (one statement, on the GiST index of the outlines)."""
+    chosen = aliased(AdminArea, name="chosen")
+    point = func.ST_PointOnSurface(col(AdminArea.geom))
+    is_chosen = col(AdminArea.id) == col(chosen.id)
+    rows = await session.execute(
+        select(*_COLUMNS, func.ST_Y(point), func.ST_X(point))
+        .select_from(AdminArea)
+        .join(chosen, col(chosen.id) == area_id)
+        .where(
+            or_(
+                is_chosen,
+                and_(
+                    col(AdminArea.level) == col(chosen.level),
+                    func.ST_DWithin(col(AdminArea.geom), col(chosen.geom), tolerance),
+                ),
+            )
+        )
+        .order_by(
+            is_chosen.desc(),
+            func.ST_Distance(point, func.ST_PointOnSurface(col(chosen.geom))),
+            col(AdminArea.name),
+            col(AdminArea.id),
+        )
+        .limit(limit)
+    )
+    return [{**_row(row), "latitude": float(row[6]), "longitude": float(row[7])} for row in rows]

@@ -23,12 +23,13 @@ from api.auth.viewer import Viewer
 from api.db import transaction
 from api.deps import SessionDep, SessionMakerDep
 from api.errors import TooManyRequests, Unprocessable
-from api.services import exports, lookup
+from api.services import exports, lookup, saved_area
 from api.services.areas import AreaNotFound
 from api.services.exports import ExportFormat
 from api.services.lookup import Area, NeedResults, Origin
 from api.taxonomy import NEED_CODES
 from api.web import assets, render
+from api.web import saved_area as saved_area_document
 from api.web.i18n import catalog, negotiate
 
 router = APIRouter(prefix="/lookup", tags=["lookup"], include_in_schema=False)
@@ -279,6 +280,31 @@ async def export(request: Request, session: SessionDep, sessionmaker: SessionMak
     )
 
 
+@router.get(
+    "/area/{area_id}/offline.json",
+    summary="An area and its neighbours' public directory, for a phone to search offline",
+)
+async def saved_area_directory(
+    area_id: uuid.UUID, request: Request, session: SessionDep
+) -> Response:
+    """What the page's script keeps when a committee saves its area: public directory data only,
+    in the chosen language; 404 problem for an unknown area, 422 for an id that is none. Kept by
+    the phone in its own storage, never by a shared cache (``private``)."""
+    charge_anonymous(request)  # the directory of several areas
+    language = negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
+    directory = await saved_area.directory(session, area_id, language)
+    return Response(
+        saved_area_document.document(directory, catalog(language)),
+        media_type="application/json",
+        headers={
+            "Cache-Control": "private, no-cache",
+            "Content-Language": language,
+            "Vary": "Accept-Language",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 @router.get("/static/{name}", summary="A static file of the lookup pages")
 async def static_file(name: str, request: Request) -> Response:
     asset = assets.assets().get(name)
@@ -295,7 +321,7 @@ async def static_file(name: str, request: Request) -> Response:
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
-@router.get("/sw.js", summary="The service worker that keeps the last pathway offline")
+@router.get("/sw.js", summary="The service worker that keeps the last pathway and the saved area")
 async def service_worker() -> Response:
     shell = [asset.url for asset in assets.assets().values()]
     script = SERVICE_WORKER.replace("__VERSION__", assets.fingerprint()).replace(

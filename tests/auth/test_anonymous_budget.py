@@ -30,6 +30,7 @@ EXPENSIVE = [
     f"/lookup/results?{POINT}&need=medical-care",
     f"/lookup/pathway?{POINT}",
     "/lookup/export?area=00000000-0000-0000-0000-000000000000&format=csv",
+    "/lookup/area/00000000-0000-0000-0000-000000000000/offline.json",
 ]
 CHEAP = [
     "/hsds/",

@@ -87,6 +87,7 @@ ANONYMOUS = {
     ("GET", "/lookup/static/{name}"),
     ("GET", "/lookup/sw.js"),
     ("GET", "/lookup/manifest.webmanifest"),
+    ("GET", "/lookup/area/{area_id}/offline.json"),
 }
 # Relay's own pages that sign people in (api/routers/sign_in_pages.py): they need no signed-in
 # session (each checks the step of the sign-in its session is at); their posts need its CSRF token.

@@ -15,6 +15,7 @@ def demo_id(*parts: str) -> str:
 REGION = demo_id("area", "region")
 KOUNDA = demo_id("area", "kounda")
 SABALI = demo_id("area", "sabali")
+MBAYENE = demo_id("area", "mbayene")
 KOUNDA_POST_RAPE_CARE = demo_id("service", "health-kounda-prc")
 KOUNDA_MOTHERS = demo_id("service", "health-kounda-mch")
 SHELTER_SERVICE = demo_id("service", "safe-shelter")
