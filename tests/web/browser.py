@@ -148,12 +148,39 @@ class OneAtATime:
             await self.app(scope, receive, send)
 
 
-class LiveServer:
-    """The test app on a loopback port; ``stop()`` cuts the network for the browser."""
+class Hanging:
+    """While ``hanging``, takes every HTTP request and answers none (a server stuck behind a
+    stalled link, as a phone on 2G meets one) until ``answer()``: then they are served."""
 
     def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.hanging = False
+        self.released = asyncio.Event()
+        self.waiting = 0
+
+    def hang(self) -> None:
+        self.hanging = True
+        self.released.clear()
+
+    def answer(self) -> None:
+        self.hanging = False
+        self.released.set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.hanging:
+            self.waiting += 1
+            await self.released.wait()
+        await self.app(scope, receive, send)
+
+
+class LiveServer:
+    """The test app on a loopback port; ``stop()`` cuts the network for the browser, ``hang()``
+    leaves it connected to a server that answers nothing (``answer()`` ends it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.hanging = Hanging(OneAtATime(app))
         config = uvicorn.Config(
-            OneAtATime(app), host="127.0.0.1", port=0, lifespan="off", log_config=None
+            self.hanging, host="127.0.0.1", port=0, lifespan="off", log_config=None
         )
         self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None
@@ -169,9 +196,16 @@ class LiveServer:
         port = self.server.servers[0].sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
 
+    def hang(self) -> None:
+        self.hanging.hang()
+
+    def answer(self) -> None:
+        self.hanging.answer()
+
     async def stop(self) -> None:
         if self.task is None:
             return
+        self.hanging.answer()  # what waits is served (or cut) rather than left pending
         self.server.should_exit = True
         self.server.force_exit = True
         await asyncio.wait_for(self.task, timeout=10)

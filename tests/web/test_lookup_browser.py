@@ -1,7 +1,8 @@
 """The lookup page in a real headless Chromium (Debian's chromium and chromedriver, driven by
 Selenium; scripts/test-tools.sh installs them): a committee volunteer's flow on a 360 x 640 phone,
 with JavaScript and without, a result page that opens on its answers and updates them in place,
-the pages in every language, the pathway printed on A4, and the pathway offline.
+the pages in every language, the pathway printed on A4, the pathway offline, and an area kept on
+the phone and searched there when the server is gone or hangs.
 
 One Chromium with JavaScript and one without serve every test of this module (each test has a
 server of its own, so a new origin: nothing one test leaves in the browser reaches another).
@@ -9,6 +10,8 @@ Screenshots are saved under test-artifacts/ (RELAY_TEST_ARTIFACTS to change it).
 """
 
 import io
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -19,12 +22,23 @@ from pypdf import PdfReader
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from api.models.directory import Phone
 from api.web.i18n import LANGUAGES
 from tests.factories.directory import DemoNetwork, load_demo
 from tests.web.browser import Browser, LiveServer, live, missing
-from tests.web.pages import KOUNDA, KOUNDA_MOTHERS, KOUNDA_POST_RAPE_CARE, REGION
+from tests.web.pages import (
+    HOTLINE,
+    KOUNDA,
+    KOUNDA_MOTHERS,
+    KOUNDA_POST_RAPE_CARE,
+    REGION,
+    SABALI,
+    demo_id,
+)
 
 WAIT_SECONDS = 20
 Step = Callable[[WebDriver], Any]
@@ -240,6 +254,8 @@ class TestVolunteerFlow:
         assert set(services[:2]) == {KOUNDA_POST_RAPE_CARE, KOUNDA_MOTHERS}
         phone = await browser.run(attribute(".card a.call", "href"))
         assert phone in {"tel:+221300000015", "tel:+221300000016"}
+        # Keeping the area on the phone needs the script: without it, no button.
+        assert not await browser.run(displayed("#keep-area"))
         await browser.run(click('a[hreflang="fr"]'))
         await browser.run(wait_for('html[lang="fr"]'))
         assert await browser.run(text('[data-need="medical-care"] h3')) == "Soins médicaux"
@@ -354,3 +370,158 @@ class TestPathway:
         await browser.get(f"{server.url}/lookup?area={REGION}")
         title = await browser.script("return document.querySelector('h1').textContent.trim()")
         assert title == "Circuit d'orientation\u00a0: Kounda (demo)"
+
+
+SCHOOL = demo_id("service", "education")  # in Sabali only: the one service of its needs
+# Sabali's health centre: two services at one place (the first by id comes first).
+SABALI_HEALTH = {demo_id("service", "health-sabali-prc"), demo_id("service", "health-sabali-mch")}
+SAVED_DIRECTORY = "/lookup/area/saved/directory"
+
+
+async def keep_this_area(browser: Browser) -> str:
+    """Press "Keep this area on this phone" and wait until the page says it is saved."""
+    assert await browser.run(displayed("#keep-area"))
+    await browser.run(click("#keep-area"))
+    await browser.run(wait_for('#saved-area[data-state="saved"]'))
+    status: str = await browser.script("return document.getElementById('saved-status').textContent")
+    return status
+
+
+async def phone_of(session: AsyncSession, service: str) -> str:
+    numbers = await session.execute(
+        select(col(Phone.number)).where(col(Phone.service_id) == uuid.UUID(service))
+    )
+    return str(numbers.scalars().first())
+
+
+async def first_card(browser: Browser, need: str) -> dict[str, Any]:
+    card: dict[str, Any] = await browser.script(
+        """const card = document.querySelector(`[data-need="${arguments[0]}"] .card`);
+           const call = card.querySelector('a.call');
+           return {service: card.dataset.service, name: card.querySelector('.name').textContent,
+                   call: call.getAttribute('href'), label: call.textContent,
+                   height: call.getBoundingClientRect().height};""",
+        need,
+    )
+    return card
+
+
+class TestSavedArea:
+    async def test_kept_then_searched_offline_in_a_neighbouring_district(
+        self, browser: Browser, server: LiveServer, session: AsyncSession
+    ) -> None:
+        await browser.get(f"{server.url}/lookup/pathway?area={KOUNDA}&lang=en")
+        status = await keep_this_area(browser)
+        assert status.startswith("Saved area: Kounda (demo), 20"), status
+        assert await browser.run(displayed("#forget-area"))
+
+        # Online, a copy more than a day old is made again when a page opens.
+        await browser.run(
+            lambda driver: driver.execute_async_script(
+                """const done = arguments[arguments.length - 1];
+                caches.open('relay-lookup-area').then(cache => cache.match(arguments[0])
+                  .then(found => found.json())
+                  .then(saved => cache.put(arguments[0], new Response(JSON.stringify(
+                    Object.assign(saved, {made: '2020-01-02T03:04:05Z'})))))
+                ).then(() => done(true));""",
+                SAVED_DIRECTORY,
+            )
+        )
+        await browser.get(f"{server.url}/lookup?lang=en")
+        await browser.run(
+            lambda driver: WebDriverWait(driver, WAIT_SECONDS).until(
+                lambda d: (
+                    "2020-01-02" not in d.find_element(By.ID, "saved-status").text
+                    and d.find_element(By.ID, "saved-status").text.startswith("Saved area: Kounda")
+                ),
+                "the old copy was not made again",
+            )
+        )
+
+        await server.stop()
+        with pytest.raises(httpx.ConnectError):
+            async with httpx.AsyncClient() as outside:
+                await outside.get(f"{server.url}/lookup")
+
+        # Offline: the lookup page of the saved area, searched on the phone.
+        await browser.get(f"{server.url}/lookup?lang=en&area={REGION}&area={KOUNDA}")
+        assert await browser.script("return document.documentElement.dataset.offline") == "1"
+        assert await browser.run(displayed(".offline-banner"))
+        assert (await browser.run(text("#saved-status"))).startswith("Saved area: Kounda")
+        assert not await browser.run(displayed("#keep-area"))
+        # A school is in the neighbouring Sabali alone: found, with its number to call.
+        await browser.run(click('input[name="need"][value="education-literacy"]'))
+        await browser.run(wait_for('[data-need="education-literacy"] .card'))
+        school = await first_card(browser, "education-literacy")
+        number = await phone_of(session, SCHOOL)
+        assert school["service"] == SCHOOL
+        assert school["call"] == f"tel:{number}"
+        assert number in school["label"]
+        assert school["height"] >= 44
+        assert "km away" in await browser.run(text('[data-need="education-literacy"] .distance'))
+        await fits_the_phone(browser)
+        address = await browser.run(lambda driver: driver.current_url)
+        assert "need=education-literacy" in address
+        # Choosing the neighbouring district itself: its own health centre comes first.
+        await browser.run(choose("area-2", SABALI))
+        await browser.run(click('input[name="need"][value="medical-care"]'))
+        await browser.run(wait_for('[data-need="medical-care"] .card'))
+        care = await first_card(browser, "medical-care")
+        assert care["service"] in SABALI_HEALTH
+        assert care["call"] == f"tel:{await phone_of(session, care['service'])}"
+        origin = await browser.run(text("#results .origin"))
+        assert origin == "Distances are measured from a point inside Sabali (demo)."
+        await browser.screenshot("lookup-saved-area-offline.png")
+        # The saved area's pathway too.
+        await browser.get(f"{server.url}/lookup/pathway?area={KOUNDA}&lang=en")
+        title = await browser.script("return document.querySelector('h1').textContent.trim()")
+        assert title == "Referral pathway: Kounda (demo)"
+
+    async def test_a_server_that_hangs_gives_the_saved_copy_within_5_seconds(
+        self, browser: Browser, server: LiveServer
+    ) -> None:
+        await browser.get(f"{server.url}/lookup?lang=fr&area={REGION}&area={KOUNDA}")
+        status = await keep_this_area(browser)
+        assert status.startswith("Zone enregistrée\u00a0: Kounda (demo), 20"), status
+
+        server.hang()
+        try:
+            # On the page already open, a need ticked: the saved area answers in its place.
+            started = time.monotonic()
+            await browser.run(click('input[name="need"][value="helpline"]'))
+            await browser.run(wait_for('[data-need="helpline"] .card'))
+            elapsed = time.monotonic() - started
+            assert elapsed < 5, f"the saved area answered after {elapsed:.1f} s"
+            assert await browser.run(displayed(".offline-banner"))
+            helpline = await first_card(browser, "helpline")
+            assert helpline["service"] == HOTLINE
+            assert await browser.run(text('[data-need="helpline"] .covering'))
+            print(f"a need ticked answered after {elapsed:.2f} s with the server hanging")  # noqa: T201
+
+            # A page asked for: the service worker shows the saved copy.
+            started = time.monotonic()
+            await browser.get(f"{server.url}/lookup?lang=fr&area={KOUNDA}&need=medical-care")
+            await browser.run(wait_for('[data-need="medical-care"] .card'))
+            elapsed = time.monotonic() - started
+            assert elapsed < 5, f"the saved copy took {elapsed:.1f} s"
+            assert server.hanging.waiting >= 1, "the server was never asked"
+            assert await browser.script("return document.documentElement.dataset.offline") == "1"
+            care = await first_card(browser, "medical-care")
+            assert care["service"] in {KOUNDA_POST_RAPE_CARE, KOUNDA_MOTHERS}
+            assert care["call"].startswith("tel:+2213")
+            assert await browser.run(text('[data-need="medical-care"] h3')) == "Soins médicaux"
+            await browser.screenshot("lookup-saved-area-server-hangs.png")
+            print(f"saved copy shown after {elapsed:.2f} s with the server hanging")  # noqa: T201
+        finally:
+            server.answer()
+
+        # Forgotten, the area is no longer on the phone.
+        await browser.run(click("#forget-area"))
+        await browser.run(wait_for('#saved-area[data-state="forgotten"]'))
+        kept = await browser.run(
+            lambda driver: driver.execute_async_script(
+                """const done = arguments[arguments.length - 1];
+                caches.has('relay-lookup-area').then(done);"""
+            )
+        )
+        assert kept is False

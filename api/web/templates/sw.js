@@ -1,13 +1,24 @@
-/* Relay lookup: keeps the lookup pages' files and the last referral pathway viewed on this
-   device, so that the pathway still shows without a network. Served from /lookup/sw.js with
-   scope /lookup. Pages are fetched from the network first; only when that fails is the saved
-   copy shown, marked as offline (data-offline="1" on <html> shows a banner). */
+/* Relay lookup: keeps the lookup pages' files, the last referral pathway viewed and the area a
+   committee saved on this device, so that the pages still answer without a network. Served from
+   /lookup/sw.js with scope /lookup.
+
+   Pages are fetched from the network first. When a saved copy answers the page asked for, the
+   network has TIMEOUT_MS to answer (a stalled 2G link or a server that hangs must not keep a
+   volunteer waiting); then, or when the network fails, the saved copy is shown, marked as offline
+   (data-offline="1" on <html> shows a banner). The saved area is kept by the page's script
+   (lookup.js) in the AREA cache: its directory (/lookup/area/<id>/offline.json), its pathway
+   and its lookup page, which lookup.js fills with results from the directory. Only public
+   directory data is kept: never a referral or anything of a person. */
 "use strict";
 
 const VERSION = "__VERSION__";
 const SHELL = "relay-lookup-shell-" + VERSION;
 const PATHWAY = "relay-lookup-pathway";
 const LAST = "/lookup/pathway/last";
+const AREA = "relay-lookup-area";
+const AREA_PAGE = "/lookup/area/saved/page";
+const AREA_PATHWAY = "/lookup/area/saved/pathway";
+const TIMEOUT_MS = 3000;
 const SHELL_FILES = __SHELL__;
 
 self.addEventListener("install", (event) => {
@@ -41,10 +52,29 @@ async function keep(url, response) {
   await cache.put(LAST, response);
 }
 
-async function offline(request) {
-  const cache = await caches.open(PATHWAY);
-  const saved = (await cache.match(request, { ignoreVary: true })) || (await cache.match(LAST));
-  if (!saved) {
+async function match(name, key) {
+  return (await caches.open(name)).match(key, { ignoreVary: true });
+}
+
+/* The saved copy that answers this navigation, and whether it answers it well enough not to
+   wait for a slow network (the page asked for, or the saved area's lookup page, which answers
+   any search of the area on the phone); else a stand-in shown only when the network fails
+   (the last pathway viewed, the saved area's pathway). */
+async function saved(request, url) {
+  if (url.pathname === "/lookup/pathway") {
+    const asked = (await match(PATHWAY, request)) || (await match(AREA, request));
+    if (asked) return { copy: asked, timely: true };
+    return { copy: (await match(PATHWAY, LAST)) || (await match(AREA, AREA_PATHWAY)) };
+  }
+  if (url.pathname === "/lookup") {
+    const page = await match(AREA, AREA_PAGE);
+    if (page) return { copy: page, timely: true };
+  }
+  return { copy: (await match(PATHWAY, LAST)) || (await match(AREA, AREA_PATHWAY)) };
+}
+
+async function offline(found) {
+  if (!found) {
     return new Response(
       '<!doctype html><html><head><meta charset="utf-8">' +
         '<meta name="viewport" content="width=device-width, initial-scale=1">' +
@@ -53,8 +83,31 @@ async function offline(request) {
       { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } }
     );
   }
-  const text = (await saved.text()).replace('data-offline="0"', 'data-offline="1"');
+  const text = (await found.text()).replace('data-offline="0"', 'data-offline="1"');
   return new Response(text, { headers: { "Content-Type": "text/html; charset=utf-8" } });
+}
+
+/* The network's answer, or a failure after TIMEOUT_MS when a saved copy answers instead. */
+function network(request, timely) {
+  const asked = fetch(request);
+  if (!timely) return asked;
+  return Promise.race([
+    asked,
+    new Promise((resolve, reject) => setTimeout(() => reject(new Error("timeout")), TIMEOUT_MS)),
+  ]);
+}
+
+async function navigate(event, request, url) {
+  const found = await saved(request, url);
+  try {
+    const response = await network(request, found.timely);
+    if (response.ok && url.pathname === "/lookup/pathway") {
+      event.waitUntil(keep(url.href, response.clone()));
+    }
+    return response;
+  } catch (error) {
+    return offline(found.copy);
+  }
 }
 
 self.addEventListener("message", (event) => {
@@ -82,15 +135,6 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   if (request.mode === "navigate" && (url.pathname === "/lookup" || url.pathname.startsWith("/lookup/"))) {
-    event.respondWith(
-      fetch(request)
-        .then((response) => {
-          if (response.ok && url.pathname === "/lookup/pathway") {
-            event.waitUntil(keep(url.href, response.clone()));
-          }
-          return response;
-        })
-        .catch(() => offline(request))
-    );
+    event.respondWith(navigate(event, request, url));
   }
 });
