@@ -7,11 +7,27 @@ from datetime import datetime
 from sqlalchemy import Text, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.db import Compiled, Database
 from api.models.oauth import OAuthAssertion, OAuthClient, OAuthToken
 from api.models.organization import Organization, OrganizationStatus
+from api.models.people import UserAccount
+
+
+@dataclass(frozen=True, slots=True)
+class PersonOfToken:
+    """The person a token acts for, and what of their account decides whether it still holds
+    (``api/auth/holds.py``: the rule ``current_user`` applies)."""
+
+    user_id: uuid.UUID
+    token_generation: int
+    """The generation of the account the token was issued in."""
+    role: str
+    account_generation: int
+    deactivated: bool
+    second_factor: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +45,27 @@ class ActiveToken:
     client_id: str
     client_disabled: bool
     organization_status: str
+    client_organization_status: str = OrganizationStatus.active.value
+    """The client's own organisation's (the token's is the person's, for an app acting for a
+    person; the client's, otherwise)."""
+    person: PersonOfToken | None = None
+    family_id: uuid.UUID | None = None
 
     @property
     def works(self) -> bool:
-        """Neither revoked nor its client disabled nor its organisation suspended (its expiry
-        is checked against the clock on each use)."""
+        """Neither revoked nor its client disabled nor its organisation or its client's
+        suspended (its expiry is checked against the clock on each use; a person's account by
+        ``api/auth/holds.token_holds``)."""
+        active = OrganizationStatus.active.value
         return (
             self.revoked_at is None
             and not self.client_disabled
-            and self.organization_status == OrganizationStatus.active.value
+            and self.organization_status == active
+            and self.client_organization_status == active
         )
 
+
+_ClientOrganization = aliased(Organization)
 
 # Every authenticated request runs this: compiled once, run on the driver (see ``Compiled``).
 _FIND = Compiled(
@@ -54,9 +80,19 @@ _FIND = Compiled(
         col(OAuthClient.client_id),
         col(OAuthClient.disabled_at),
         col(Organization.status),
+        col(_ClientOrganization.status),
+        col(OAuthToken.user_id),
+        col(OAuthToken.user_generation),
+        col(OAuthToken.family_id),
+        col(UserAccount.role),
+        col(UserAccount.generation),
+        col(UserAccount.deactivated_at),
+        col(UserAccount.totp_secret).is_not(None),
     )
     .join(OAuthClient, col(OAuthClient.id) == col(OAuthToken.client_pk))
     .join(Organization, col(Organization.id) == col(OAuthToken.organization_id))
+    .join(_ClientOrganization, col(_ClientOrganization.id) == col(OAuthClient.organization_id))
+    .outerjoin(UserAccount, col(UserAccount.id) == col(OAuthToken.user_id))
     .where(col(OAuthToken.token_hash) == bindparam("token_hash", "", Text))
 )
 
@@ -67,6 +103,16 @@ async def find(database: Database, token_hash: str) -> ActiveToken | None:
     if not rows:
         return None
     row = rows[0]
+    person = None
+    if row[11] is not None:
+        person = PersonOfToken(
+            user_id=row[11],
+            token_generation=row[12],
+            role=row[14],
+            account_generation=row[15],
+            deactivated=row[16] is not None,
+            second_factor=row[17],
+        )
     return ActiveToken(
         token_hash=row[0],
         client_pk=row[1],
@@ -78,6 +124,9 @@ async def find(database: Database, token_hash: str) -> ActiveToken | None:
         client_id=row[7],
         client_disabled=row[8] is not None,
         organization_status=row[9],
+        client_organization_status=row[10],
+        person=person,
+        family_id=row[13],
     )
 
 
