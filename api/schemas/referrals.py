@@ -325,6 +325,9 @@ class WithheldBecause(StrEnum):
     consent_expired = "consent_expired"
     consent_not_yet_valid = "consent_not_yet_valid"
     consent_missing = "consent_missing"
+    not_for_your_role = "not_for_your_role"
+    """A person whose role reads no one's data (a volunteer), even of a referral they sent: they
+    see its status and ids, never the person's data or the notes."""
 
 
 class ReferralSummary(Public):

@@ -40,7 +40,7 @@ from api.services.referrals.errors import (
     UnknownService,
 )
 from api.services.referrals.history import append
-from api.services.referrals.views import get, view
+from api.services.referrals.views import get, view, withheld_for
 
 _IDENTITY, _DEMOGRAPHICS = ("name", "date_of_birth"), ("age", "gender", "language")
 
@@ -214,4 +214,5 @@ async def create(
             referral_id=referral.id,
         ),
     )
-    return view(referral, Box.sent, personal, None), True
+    withheld = withheld_for(principal)
+    return view(referral, Box.sent, {} if withheld else personal, withheld), True

@@ -100,13 +100,13 @@ def _check_codes(change: StatusChange) -> None:
 def _seal_note(opened: Opened, note: str | None) -> bytes | None:
     if note is None:
         return None
-    if opened.data_key is None:
+    if opened.sealing_key is None:
         raise InvalidStatusChange(
             "Notes carry personal data, which this referral no longer shares with you."
         )
     event_row = opened.referral.id
     return crypto.seal(
-        opened.data_key, note.encode(), table="referral_event", column="note", row=event_row
+        opened.sealing_key, note.encode(), table="referral_event", column="note", row=event_row
     )
 
 

@@ -1,6 +1,7 @@
 """What a caller may see of a referral: its side (``Box``), and the person's data only while the
-sharing profile, the status, the consent and the data key allow. Reads (one referral, its
-history, a list, an export) are audited."""
+sharing profile, the status, the consent and the data key allow, and only to a caller who may
+read a person's data at all (``Principal.reads_personal_data``: never a volunteer, even of a
+referral they sent). Reads (one referral, its history, a list, an export) are audited."""
 
 import json
 import uuid
@@ -49,6 +50,9 @@ class Opened:
     box: Box
     data_key: bytes | None
     withheld: WithheldBecause | None  # why the caller sees no personal data
+    sealing_key: bytes | None = None
+    """The data key to seal what the caller adds (a note), when the referral still shares
+    data with its side: a volunteer writes notes they cannot read back."""
 
 
 async def open_for(
@@ -84,7 +88,14 @@ async def open_for(
             withheld = WithheldBecause.erased
         else:
             data_key = settings.master.unwrap(key.wrapped_key, key.master_version, referral.id)
-    return Opened(referral, box, data_key, withheld)
+    if withheld is None and not principal.reads_personal_data:
+        return Opened(referral, box, None, WithheldBecause.not_for_your_role, data_key)
+    return Opened(referral, box, data_key, withheld, data_key)
+
+
+def withheld_for(principal: Principal) -> WithheldBecause | None:
+    """Why ``principal`` sees no person's data of any referral (None: the referral decides)."""
+    return None if principal.reads_personal_data else WithheldBecause.not_for_your_role
 
 
 def require_scope(principal: Principal, box: Box) -> None:
