@@ -500,6 +500,28 @@ def clients_create(
     auth_method: Annotated[
         str | None, typer.Option(help="client_secret_basic (default), client_secret_post.")
     ] = None,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="A public client (a mobile or desktop app): no secret; needs --redirect-uri.",
+        ),
+    ] = False,
+    redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--redirect-uri",
+            help="Where the app is sent back with a code (repeat for several): the client acts "
+            "for people. https://…, or http://127.0.0.1/… for a public native app.",
+        ),
+    ] = None,
+    any_organisation: Annotated[
+        bool,
+        typer.Option(
+            "--any-organisation",
+            help="People of every organisation may let the app act for them (not only its own's).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Register an OAuth client; prints its client_id and (once) its secret."""
@@ -509,6 +531,9 @@ def clients_create(
     from api.services import clients
     from api.services.audit import Action
 
+    if public and (auth_method or jwks_file):
+        typer.echo("error: a public client has no secret and no keys", err=True)
+        raise typer.Exit(2)
     jwks = None
     if jwks_file is not None:
         try:
@@ -522,8 +547,10 @@ def clients_create(
                 "organization_id": org,
                 "name": name,
                 "scopes": scopes.split(),
-                "auth_method": auth_method,
+                "auth_method": "none" if public else auth_method,
                 "jwks": jwks,
+                "redirect_uris": redirect_uri or [],
+                "any_organization": any_organisation,
             }
         )
     except ValidationError as error:

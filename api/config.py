@@ -114,6 +114,24 @@ class Settings(BaseSettings):
     access_token_lifetime_seconds: Annotated[
         int, Field(ge=60, le=3600, description="Lifetime of issued access tokens.")
     ] = 600
+    refresh_token_idle_days: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=30,
+            description="How long a refresh token of an app acting for a person may wait for its "
+            "use (each use gives a new one).",
+        ),
+    ] = 7.0
+    refresh_family_lifetime_days: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=90,
+            description="How long an app may act for a person after they allowed it, however "
+            "often it refreshes: then the person signs in to the app again.",
+        ),
+    ] = 30.0
     token_cache_seconds: Annotated[
         float,
         Field(

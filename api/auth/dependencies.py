@@ -14,6 +14,7 @@ from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
+from api.auth.holds import token_holds
 from api.auth.principal import Principal
 from api.auth.ratelimit import Limits, anonymous_key, retry_after_header
 from api.auth.scopes import SCOPE_DESCRIPTIONS, Scope
@@ -23,6 +24,7 @@ from api.config import Settings
 from api.db import Database
 from api.deps import SessionDep
 from api.errors import BadRequest, InsufficientScope, TooManyRequests, Unauthenticated
+from api.models.people import UserRole
 from api.repositories import tokens as token_repository
 
 ACTING_USER_HEADER = "X-Acting-User"
@@ -100,29 +102,47 @@ async def _principal(
     if found is None:
         generation = cache.generation()
         found = await token_repository.find(database, token_hash)
-        if found is not None and found.works:
+        if found is not None and token_holds(found):
             cache.keep(token_hash, found, generation)
-    if found is None or not found.works or found.expires_at <= datetime.now(UTC):
+    if found is None or not token_holds(found) or found.expires_at <= datetime.now(UTC):
         raise Unauthenticated("The access token is not valid.", invalid_token=True)
 
-    wait = limits.requests_by_client.hit(found.client_id)
+    person = found.person
+    # An app acting for a person has a budget per person: its other people are not slowed.
+    wait = limits.requests_by_client.hit(
+        found.client_id if person is None else f"{found.client_id}/{person.user_id}"
+    )
     if wait > 0:
         raise TooManyRequests(
             "This client sent too many requests; slow down.", headers=retry_after_header(wait)
         )
-    granted = frozenset(found.scopes)
-    missing = [scope for scope in security_scopes.scopes if scope not in granted]
+    purpose_of_use = _context_header(request, PURPOSE_OF_USE_HEADER, _PURPOSE_OF_USE)
+    if person is None:
+        principal = Principal(
+            client_id=found.client_id,
+            client_pk=found.client_pk,
+            organization_id=found.organization_id,
+            scopes=frozenset(found.scopes),
+            expires_at=found.expires_at,
+            acting_user=_context_header(request, ACTING_USER_HEADER, _ACTING_USER),
+            purpose_of_use=purpose_of_use,
+        )
+    else:
+        # The person is the actor: X-Acting-User is not read (it cannot name someone else).
+        principal = Principal.of_person(
+            user_id=person.user_id,
+            organization_id=found.organization_id,
+            role=UserRole(person.role),
+            expires_at=found.expires_at,
+            client_id=found.client_id,
+            client_pk=found.client_pk,
+            granted=frozenset(found.scopes),
+            purpose_of_use=purpose_of_use,
+        )
+    missing = [scope for scope in security_scopes.scopes if scope not in principal.scopes]
     if missing:
         raise InsufficientScope(missing)
-    return Principal(
-        client_id=found.client_id,
-        client_pk=found.client_pk,
-        organization_id=found.organization_id,
-        scopes=granted,
-        expires_at=found.expires_at,
-        acting_user=_context_header(request, ACTING_USER_HEADER, _ACTING_USER),
-        purpose_of_use=_context_header(request, PURPOSE_OF_USE_HEADER, _PURPOSE_OF_USE),
-    )
+    return principal
 
 
 async def authenticate_if_present(

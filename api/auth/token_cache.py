@@ -1,10 +1,12 @@
 """The tokens a process has checked, kept for a few seconds so that a partner's every request
 does not cost a round trip to the database (a quarter of a search's).
 
-A token's check reads three tables: the token (revoked, deleted), its client (disabled) and the
-organisation (status). Whatever changes them, PostgreSQL notifies ``relay_credentials`` when the
-change commits (migration 0017's triggers), and each process listening on its own connection
-forgets every token it holds. So a revoked token stops working in every process within
+A token's check reads four tables: the token (revoked, deleted), its client (disabled), the
+organisations (status) and, for an app acting for a person, the person's account (what
+``current_user`` reads: generation, deactivation, role, organisation, authenticator). Whatever
+changes them, PostgreSQL notifies ``relay_credentials`` when the change commits (the triggers
+of migrations 0017 and 0020), and each process listening on its own connection forgets every
+token it holds. So a revoked token stops working in every process within
 milliseconds, as it did when each request asked the database:
 
 - **Only while listening.** Until the listening connection is up, and from the moment it is lost
@@ -12,8 +14,9 @@ milliseconds, as it did when each request asked the database:
   answered from memory: every request asks the database. A notice cannot be missed unseen.
 - **A change in this process is seen before its own commit**: every statement this process sends
   through SQLAlchemy that updates, deletes or truncates those tables (or upserts an
-  organisation) forgets at once (``watch_writes``), so a partner revoking its token and using it
-  again at once is refused even before the notice comes back.
+  organisation) forgets at once (``watch_writes``), so a partner revoking its token and using
+  it again at once is refused even before the notice comes back. (A person's sign-in, which
+  updates their account, forgets too: a few lookups more, rare beside the requests.)
 - **A check in flight is not kept after a change.** Each lookup notes the generation (a counter
   every change moves) before it asks the database, and its answer is kept only if no change
   came in the meantime: a revocation is never undone by a request that read the row before it.
@@ -46,11 +49,11 @@ RECONNECT_SECONDS = (1.0, 30.0)  # the first wait after a failure, and the longe
 
 log = get_logger("relay.tokens")
 
-# Writes that may stop a token working: updates, deletes and truncations of the three tables
+# Writes that may stop a token working: updates, deletes and truncations of the four tables
 # (anywhere in a statement: a CTE may hold them), and an organisation written by an upsert.
 _CHANGES_CREDENTIALS = re.compile(
     r"\b(?:UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+(?:ONLY\s+)?"
-    r"\"?(?:oauth_token|oauth_client|organization)\b"
+    r"\"?(?:oauth_token|oauth_client|organization|user_account)\b"
     r"|\bINSERT\s+INTO\s+\"?organization\b",
     re.IGNORECASE,
 )

@@ -1,4 +1,5 @@
-"""Client secrets and access tokens: generated with 256 bits of entropy, stored as keyed hashes.
+"""Client secrets, access and refresh tokens, authorization codes: generated with 256 bits of
+entropy, stored as keyed hashes.
 
 Values carry a recognisable prefix so secret scanners can find leaked ones. Because they are
 random and long, a keyed HMAC-SHA256 is a sufficient (and fast) way to store them: a database
@@ -12,6 +13,8 @@ import secrets
 CLIENT_ID_PREFIX = "rly_client_"
 CLIENT_SECRET_PREFIX = "rly_secret_"  # noqa: S105 - a prefix, not a secret
 ACCESS_TOKEN_PREFIX = "rly_at_"  # noqa: S105 - a prefix, not a token
+REFRESH_TOKEN_PREFIX = "rly_rt_"  # noqa: S105 - a prefix, not a token
+AUTHORIZATION_CODE_PREFIX = "rly_ac_"
 MAXIMUM_CREDENTIAL_LENGTH = 512
 
 
@@ -25,6 +28,14 @@ def new_client_secret() -> str:
 
 def new_access_token() -> str:
     return ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_refresh_token() -> str:
+    return REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_authorization_code() -> str:
+    return AUTHORIZATION_CODE_PREFIX + secrets.token_urlsafe(32)
 
 
 def keyed_hash(secret_key: str, value: str) -> str:

@@ -9,9 +9,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from api.auth.authorize import AUTHORIZE_PATH
 from api.auth.dependencies import LimitsDep
 from api.auth.scopes import Scope
-from api.auth.server import AUTH_METHODS, SIGNING_ALGORITHMS
+from api.auth.server import (
+    AUTH_METHODS,
+    CODE_CHALLENGE_METHOD,
+    CONFIDENTIAL_AUTH_METHODS,
+    SIGNING_ALGORITHMS,
+)
 from api.deps import SessionDep, SettingsDep
 from api.schemas.oauth import (
     AuthorizationServerMetadata,
@@ -23,6 +29,10 @@ from api.schemas.oauth import (
 from api.services import oauth as service
 
 router = APIRouter(tags=["oauth"])
+# Whether GET/POST /oauth/authorize (the consent page, on the web session of Relay's own pages)
+# is served: until it is, apps acting for people are registered and their tokens work, but
+# the metadata names no authorization endpoint.
+AUTHORIZE_PAGE = False
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 _CLIENT_AUTH_FIELDS: dict[str, Any] = {
     "client_id": {"type": "string", "maxLength": 128},
@@ -77,13 +87,23 @@ def _respond(result: service.OAuthResponse) -> JSONResponse:
 
 @router.post(
     "/oauth/token",
-    summary="Get an access token (client credentials grant)",
+    summary="Get an access token (client credentials, authorization code, refresh token)",
+    description="client_credentials: a client acting for itself. authorization_code (with the "
+    "PKCE code_verifier) and refresh_token: an app acting for a person; every refresh token is "
+    "good once, and one used twice revokes every token of its family.",
     response_model=None,
     responses=_answers(TokenResponse, "A bearer token"),
     openapi_extra=_form_body(
         {
-            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+            "grant_type": {
+                "type": "string",
+                "enum": ["client_credentials", "authorization_code", "refresh_token"],
+            },
             "scope": {"type": "string", "description": "Space-separated scopes"},
+            "code": {"type": "string", "maxLength": 512},
+            "redirect_uri": {"type": "string", "maxLength": 512},
+            "code_verifier": {"type": "string", "minLength": 43, "maxLength": 128},
+            "refresh_token": {"type": "string", "maxLength": 512},
         },
         ["grant_type"],
     ),
@@ -133,16 +153,22 @@ async def metadata(settings: SettingsDep) -> AuthorizationServerMetadata:
     algorithms = list(SIGNING_ALGORITHMS)
     return AuthorizationServerMetadata(
         issuer=issuer,
+        authorization_endpoint=issuer + AUTHORIZE_PATH if AUTHORIZE_PAGE else None,
         token_endpoint=issuer + "/oauth/token",
         introspection_endpoint=issuer + "/oauth/introspect",
         revocation_endpoint=issuer + "/oauth/revoke",
-        grant_types_supported=["client_credentials"],
-        # RFC 8414 requires the list, non-empty. There is no authorization endpoint: "none"
-        # (the registered response type that issues nothing) is the only true value.
-        response_types_supported=["none"],
+        # RFC 8414: the code grant is listed only with the endpoint that gives codes; without
+        # it, "none" (the registered response type that issues nothing) is the only true value.
+        grant_types_supported=["client_credentials"]
+        + (["authorization_code", "refresh_token"] if AUTHORIZE_PAGE else []),
+        response_types_supported=["code"] if AUTHORIZE_PAGE else ["none"],
+        response_modes_supported=["query"],
+        code_challenge_methods_supported=[CODE_CHALLENGE_METHOD],
+        authorization_response_iss_parameter_supported=True,
+        # "none": public clients (apps acting for people), at the token endpoint only.
         token_endpoint_auth_methods_supported=methods,
         token_endpoint_auth_signing_alg_values_supported=algorithms,
-        introspection_endpoint_auth_methods_supported=methods,
+        introspection_endpoint_auth_methods_supported=list(CONFIDENTIAL_AUTH_METHODS),
         introspection_endpoint_auth_signing_alg_values_supported=algorithms,
         revocation_endpoint_auth_methods_supported=methods,
         revocation_endpoint_auth_signing_alg_values_supported=algorithms,

@@ -8,6 +8,10 @@ class TokenResponse(BaseModel):
     token_type: str = Field(examples=["Bearer"])
     expires_in: int
     scope: str
+    refresh_token: str | None = Field(
+        default=None,
+        description="To an app acting for a person only: good once; each use gives a new one.",
+    )
 
 
 class OAuthErrorBody(BaseModel):
@@ -36,11 +40,17 @@ class AuthorizationServerMetadata(BaseModel):
     """RFC 8414 §2."""
 
     issuer: str
+    authorization_endpoint: str | None = None
     token_endpoint: str
     introspection_endpoint: str
     revocation_endpoint: str
     grant_types_supported: list[str]
     response_types_supported: list[str]
+    response_modes_supported: list[str]
+    code_challenge_methods_supported: list[str]
+    authorization_response_iss_parameter_supported: bool = Field(
+        description="RFC 9207: every authorization response names the issuer (iss)."
+    )
     token_endpoint_auth_methods_supported: list[str]
     token_endpoint_auth_signing_alg_values_supported: list[str]
     introspection_endpoint_auth_methods_supported: list[str]

@@ -70,6 +70,13 @@ class Action(StrEnum):
     token_issue = "token.issue"  # noqa: S105 (an action name)
     token_refuse = "token.refuse"  # noqa: S105
     token_revoke = "token.revoke"  # noqa: S105
+    token_replay = "token.replay"  # noqa: S105
+    """A used authorization code or refresh token presented again (or a refresh token by
+    another client): the family of tokens it belongs to is revoked (RFC 9700 §4.14.2)."""
+    oauth_consent = "oauth.consent"
+    """A person let an app act for them (the authorize step: a code issued)."""
+    oauth_deny = "oauth.deny"
+    """A person refused an app (the authorize step: ``access_denied``)."""
     admin_create = "admin.create"
     admin_disable = "admin.disable"
     admin_rotate_secret = "admin.rotate_secret"  # noqa: S105

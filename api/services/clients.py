@@ -1,9 +1,15 @@
 """OAuth clients: registration, secret rotation, disabling, and a partner's view of its own.
 
 A client authenticates either with a secret (``client_secret_basic``/``client_secret_post``) or
-with keys (``private_key_jwt``), never both. Secrets are generated here, returned once and
-stored as a keyed hash. Registered keys must be public RSA (2048 bits or more) or EC (P-256,
-P-384) keys, each with a ``kid``.
+with keys (``private_key_jwt``), never both; a public client (``none``: a mobile or desktop app,
+which cannot keep a secret) with neither. Secrets are generated here, returned once and stored
+as a keyed hash. Registered keys must be public RSA (2048 bits or more) or EC (P-256, P-384)
+keys, each with a ``kid``.
+
+A client registered with redirect URIs acts for people (the authorization code grant with
+PKCE, ``api/auth/authorize.py``), one without for itself (client credentials); a public client
+must have some. The URIs are checked by ``api/auth/redirect_uris.py`` (https, or loopback for
+a public native app; no wildcard).
 """
 
 import uuid
@@ -14,6 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth import redirect_uris
 from api.auth.principal import Principal
 from api.auth.tokens import keyed_hash, new_client_id, new_client_secret
 from api.errors import BadRequest, Conflict, NotFound
@@ -40,6 +47,9 @@ class ClientDisabled(Conflict, code="client-disabled", title="Client disabled"):
 class NoSecretToRotate(Conflict, code="client-has-no-secret", title="Client has no secret"): ...
 
 
+class InvalidRedirectUri(BadRequest, code="invalid-redirect-uri", title="Invalid redirect URI"): ...
+
+
 def public(client: OAuthClient) -> ClientPublic:
     return ClientPublic(
         client_id=client.client_id,
@@ -48,6 +58,8 @@ def public(client: OAuthClient) -> ClientPublic:
         scopes=list(client.scopes),
         auth_method=ClientAuthMethod(client.auth_method),
         key_ids=[str(key.get("kid")) for key in (client.jwks or {}).get("keys", [])],
+        redirect_uris=list(client.redirect_uris),
+        any_organization=client.any_organization,
         created_at=client.created_at,
         rotated_at=client.rotated_at,
         disabled_at=client.disabled_at,
@@ -87,15 +99,24 @@ async def create(session: AsyncSession, secret_key: str, body: ClientCreate) -> 
     method = body.auth_method or (
         ClientAuthMethod.private_key_jwt if body.jwks else ClientAuthMethod.client_secret_basic
     )
+    public_client = method is ClientAuthMethod.none
+    try:
+        uris = redirect_uris.check_all(body.redirect_uris, public=public_client)
+    except redirect_uris.RedirectUriRefused as error:
+        raise InvalidRedirectUri(str(error)) from error
+    if public_client and not uris:
+        raise InvalidRedirectUri("A public client acts for people only: give its redirect URIs.")
+    if body.any_organization and not uris:
+        raise BadRequest("any_organization is for clients acting for people (redirect_uris).")
     secret: str | None = None
     jwks: dict[str, Any] | None = None
     if method is ClientAuthMethod.private_key_jwt:
         if not body.jwks:
             raise InvalidJwks("private_key_jwt clients need a jwks.")
         jwks = validate_jwks(body.jwks)
-    else:
-        if body.jwks:
-            raise BadRequest("Secret-based clients take no jwks; use private_key_jwt.")
+    elif body.jwks:
+        raise BadRequest("Only private_key_jwt clients take a jwks.")
+    elif not public_client:
         secret = new_client_secret()
     client = await repository.add(
         session,
@@ -107,6 +128,8 @@ async def create(session: AsyncSession, secret_key: str, body: ClientCreate) -> 
             auth_method=method.value,
             secret_hash=keyed_hash(secret_key, secret) if secret else None,
             jwks=jwks,
+            redirect_uris=uris,
+            any_organization=body.any_organization,
         ),
     )
     return ClientCredentials(**public(client).model_dump(), client_secret=secret)
@@ -128,6 +151,8 @@ async def rotate_secret(
         raise ClientDisabled("A disabled client cannot get a new secret.")
     if client.auth_method == ClientAuthMethod.private_key_jwt:
         raise NoSecretToRotate("This client authenticates with keys, not a secret.")
+    if client.auth_method == ClientAuthMethod.none:
+        raise NoSecretToRotate("A public client has no secret.")
     secret = new_client_secret()
     await repository.set_secret(session, client, keyed_hash(secret_key, secret), datetime.now(UTC))
     return ClientCredentials(**public(client).model_dump(), client_secret=secret)

@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import passwords, totp
+from api.auth.holds import account_holds
 from api.auth.principal import Principal
-from api.auth.roles import requires_second_factor
 from api.auth.tokens import RECOVERY_CODE_LENGTH, canonical_code, keyed_hash
 from api.config import Settings
 from api.models.audit import Outcome
-from api.models.organization import Organization
+from api.models.organization import Organization, OrganizationStatus
 from api.models.people import UserAccount, UserRole
 from api.repositories import people as repository
 from api.services import audit
@@ -239,16 +239,21 @@ async def current_user(
 ) -> SignedInUser | None:
     """The person a session or token names, if it still holds: the account not deactivated,
     its organisation active, the generation the same (no deactivation, reset, role change or
-    "sign out everywhere" since) and, for a role that needs one, its authenticator confirmed."""
+    "sign out everywhere" since) and, for a role that needs one, its authenticator confirmed
+    (``account_holds``, the rule a person's bearer token is checked by too)."""
     found = await repository.get_with_organization(session, user_id)
     if found is None:
         return None
     user, organization = found
-    if not usable(user, organization) or user.generation != generation:
-        return None
-    if requires_second_factor(UserRole(user.role)) and user.totp_secret is None:
-        return None
-    return SignedInUser.of(user)
+    holds = account_holds(
+        role=UserRole(user.role),
+        deactivated=user.deactivated_at is not None,
+        organization_active=organization.status == OrganizationStatus.active.value,
+        generation=user.generation,
+        expected_generation=generation,
+        second_factor=user.totp_secret is not None,
+    )
+    return SignedInUser.of(user) if holds else None
 
 
 async def sign_out_everywhere(session: AsyncSession, principal: Principal) -> int:
