@@ -147,6 +147,54 @@ class TestOnboardingCommands:
         assert key_client.returncode == 0, key_client.stderr
         assert json.loads(key_client.stdout)["client_secret"] is None
 
+    def test_an_app_acting_for_people(self) -> None:
+        created = run_relay("orgs", "create", "--name", CLI_ORGANISATION, "--kind", "ngo", "--json")
+        organization = json.loads(created.stdout)["id"]
+        app = run_relay(
+            "clients",
+            "create",
+            "--org",
+            organization,
+            "--scopes",
+            "directory:read referrals:send",
+            "--name",
+            "Field app",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+            "--redirect-uri",
+            "https://app.example.org/relay",
+            "--any-organisation",
+            "--json",
+        )
+        assert app.returncode == 0, app.stderr
+        registered = json.loads(app.stdout)
+        assert registered["auth_method"] == "none"
+        assert registered["client_secret"] is None
+        assert registered["any_organization"] is True
+        assert registered["redirect_uris"] == [
+            "http://127.0.0.1/callback",
+            "https://app.example.org/relay",
+        ]
+        wildcard = run_relay(
+            "clients",
+            "create",
+            "--org",
+            organization,
+            "--scopes",
+            "directory:read",
+            "--public",
+            "--redirect-uri",
+            "https://*.example.org/cb",
+        )
+        assert wildcard.returncode == 1
+        assert "no wildcards" in wildcard.stderr
+        no_uri = run_relay(
+            "clients", "create", "--org", organization, "--scopes", "directory:read", "--public"
+        )
+        assert no_uri.returncode == 1
+        assert "redirect URIs" in no_uri.stderr
+
     def test_every_import_is_a_relay_import_command(self) -> None:
         result = run_relay("import", "--help")
         assert result.returncode == 0, result.stderr

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.scopes import Scope
 from api.config import Settings
+from api.routers.oauth import AUTHORIZE_PAGE
 from api.schemas.clients import ClientCredentials
 from tests.factories.auth import create_client, issue_token
 from tests.factories.organizations import create_organization
@@ -154,7 +155,13 @@ class TestMetadata:
         response = await client.get("/.well-known/oauth-authorization-server")
         metadata = AuthorizationServerMetadata(response.json())
         metadata.validate()  # raises on any field RFC 8414 requires or forbids
-        assert metadata["response_types_supported"] == ["none"]
+        if AUTHORIZE_PAGE:
+            assert metadata["response_types_supported"] == ["code"]
+            assert metadata["authorization_endpoint"] == settings.issuer + "/oauth/authorize"
+        else:
+            assert metadata["response_types_supported"] == ["none"]
+        assert metadata["code_challenge_methods_supported"] == ["S256"]
+        assert metadata["authorization_response_iss_parameter_supported"] is True
 
     async def test_lists_endpoints_methods_algorithms_and_scopes(
         self, client: httpx.AsyncClient, settings: Settings
@@ -166,8 +173,19 @@ class TestMetadata:
         assert body["token_endpoint"] == settings.token_endpoint
         assert body["introspection_endpoint"] == settings.issuer + "/oauth/introspect"
         assert body["revocation_endpoint"] == settings.issuer + "/oauth/revoke"
-        assert body["grant_types_supported"] == ["client_credentials"]
+        people = ["authorization_code", "refresh_token"] if AUTHORIZE_PAGE else []
+        assert body["grant_types_supported"] == ["client_credentials", *people]
+        # "none": public clients (apps acting for a person), never at introspection.
         assert set(body["token_endpoint_auth_methods_supported"]) == {
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none",
+        }
+        assert set(body["revocation_endpoint_auth_methods_supported"]) == set(
+            body["token_endpoint_auth_methods_supported"]
+        )
+        assert set(body["introspection_endpoint_auth_methods_supported"]) == {
             "client_secret_basic",
             "client_secret_post",
             "private_key_jwt",

@@ -24,15 +24,17 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import authenticate
+from api.auth.roles import scopes_of
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.main import create_app
 from api.models.people import UserRole
 from api.web.session import SIGNED_IN_DEPENDENCIES, sign_in_url
 from tests.conftest import make_settings
-from tests.factories.auth import create_client, issue_token
+from tests.factories.apps import issue_person_token
+from tests.factories.auth import create_client, issue_token, register_app
 from tests.factories.organizations import create_organization
-from tests.factories.people import create_person
+from tests.factories.people import create_operator_organization, create_person
 from tests.web.app_pages import browser_client, sign_in
 
 ANONYMOUS = {
@@ -304,3 +306,73 @@ async def test_a_form_post_without_the_sessions_token_is_403(
         response = await browser.post(concrete(path), data={"csrf_token": "forged"})
     assert response.status_code == 403, response.text
     assert response.headers["content-type"] == "text/html; charset=utf-8"
+
+
+# -- people (issue 20, acceptance 4): each role reaches what its scopes allow, 403 elsewhere ----
+
+ROLE_SCOPES_OF = {role: scopes_of(role) for role in UserRole}
+
+
+def _person_case(method: str, path: str, route: RouteContext, role: UserRole) -> object:
+    return pytest.param(method, path, route, role, id=f"{role.value}-{method}-{path}")
+
+
+SCOPED = [(m, p, r) for m, p, r in PROTECTED if (m, p) not in ANY_VALID_TOKEN]
+PERSON_CASES = [_person_case(m, p, r, role) for m, p, r in SCOPED for role in UserRole]
+
+
+async def person_token(session: AsyncSession, settings: Settings, role: UserRole) -> str:
+    """A token of an app (allowed every scope) acting for a person of ``role``."""
+    if role is UserRole.operator:
+        organization = await create_operator_organization(session)
+    else:
+        organization = await create_organization(session)
+    app = await register_app(session, settings, organization)
+    person = await create_person(session, settings, organization, role)
+    return await issue_person_token(session, settings, app, person)
+
+
+@pytest.mark.parametrize(("method", "path", "route", "role"), PERSON_CASES)
+async def test_a_persons_token_reaches_what_their_role_allows_and_is_403_elsewhere(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    method: str,
+    path: str,
+    route: RouteContext,
+    role: UserRole,
+) -> None:
+    needed = set(declared_scopes(route) or [])
+    token = await person_token(session, settings, role)
+    response = await client.request(
+        method, concrete(path), json={}, headers={"Authorization": f"Bearer {token}"}
+    )
+    if needed <= ROLE_SCOPES_OF[role]:
+        # Reached: whatever the route answers to an empty body and made-up ids, never a
+        # refusal of the person's token.
+        assert response.status_code not in (401, 403), response.text
+    else:
+        assert response.status_code == 403, response.text
+        assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route"),
+    [(m, p, r) for m, p, r in PROTECTED if (m, p) in ANY_VALID_TOKEN],
+    ids=lambda v: str(v),
+)
+@pytest.mark.parametrize("role", list(UserRole), ids=lambda role: role.value)
+async def test_a_persons_token_is_valid_on_the_routes_any_token_may_call(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    method: str,
+    path: str,
+    route: RouteContext,
+    role: UserRole,
+) -> None:
+    token = await person_token(session, settings, role)
+    response = await client.request(
+        method, concrete(path), json={}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code != 401, response.text

@@ -27,6 +27,7 @@ from api.db import connect_alone
 from api.repositories import tokens as token_repository
 from api.repositories.tokens import ActiveToken
 from api.schemas.clients import ClientCredentials
+from tests.factories.apps import app_and_person, exchange
 from tests.factories.auth import create_client
 from tests.factories.organizations import create_organization
 
@@ -118,6 +119,8 @@ class TestTheCache:
             "WITH gone AS (DELETE FROM oauth_token RETURNING 1) SELECT count(*) FROM gone",
             "TRUNCATE TABLE oauth_token",
             "INSERT INTO organization (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET status = $2",
+            "UPDATE user_account SET generation=$1 WHERE user_account.id = $2",
+            'UPDATE "user_account" SET deactivated_at = now()',
         ],
     )
     def test_writes_that_change_credentials(self, statement: str) -> None:
@@ -130,6 +133,9 @@ class TestTheCache:
             "SELECT * FROM oauth_token WHERE token_hash = $1",
             "SELECT id FROM organization WHERE id = $1 FOR UPDATE",
             "UPDATE referral SET status = $1",
+            "UPDATE oauth_token_family SET revoked_at = $1",
+            "UPDATE oauth_refresh_token SET used_at = $1",
+            "INSERT INTO user_account (id) VALUES ($1)",
         ],
     )
     def test_statements_that_do_not(self, statement: str) -> None:
@@ -225,6 +231,32 @@ class TestInTheApplication:
         await session.execute(text(change), {"organization": partner.organization_id})
         assert await self.search(client, token) == 401
 
+    @pytest.mark.parametrize(
+        "change",
+        [
+            "UPDATE user_account SET generation = generation + 1 WHERE id = :user",
+            "UPDATE user_account SET deactivated_at = now() WHERE id = :user",
+        ],
+    )
+    async def test_a_persons_token_is_forgotten_when_their_account_changes(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        settings: Settings,
+        lookups: list[str],
+        change: str,
+    ) -> None:
+        organization = await create_organization(session, name="Cached health centre")
+        field = await app_and_person(session, settings, organization)
+        token = (await exchange(client, session, settings, field.app, field.signed_in))[
+            "access_token"
+        ]
+        assert await self.search(client, token) == 200
+        assert await self.search(client, token) == 200
+        assert len(lookups) == 1
+        await session.execute(text(change), {"user": field.person.user_id})
+        assert await self.search(client, token) == 401
+
     async def test_a_bad_token_is_never_kept(
         self, app: FastAPI, client: httpx.AsyncClient, lookups: list[str]
     ) -> None:
@@ -274,6 +306,12 @@ class TestAnotherProcessesChanges:
             "UPDATE oauth_client SET disabled_at = now() WHERE false",
             "DELETE FROM oauth_client WHERE false",
             "UPDATE organization SET status = 'suspended' WHERE false",
+            "UPDATE user_account SET generation = generation + 1 WHERE false",
+            "UPDATE user_account SET deactivated_at = now() WHERE false",
+            "UPDATE user_account SET role = role WHERE false",
+            "UPDATE user_account SET totp_secret = NULL WHERE false",
+            "UPDATE user_account SET organization_id = organization_id WHERE false",
+            "DELETE FROM user_account WHERE false",
         ],
     )
     async def test_are_heard(
@@ -287,6 +325,8 @@ class TestAnotherProcessesChanges:
         listener.keep("h", a_token(), listener.generation())
         await committed(settings)("UPDATE oauth_client SET name = name WHERE false")
         await committed(settings)("UPDATE organization SET name = name WHERE false")
+        await committed(settings)("UPDATE user_account SET last_sign_in_at = now() WHERE false")
+        await committed(settings)("UPDATE oauth_token_family SET revoked_at = now() WHERE false")
         await asyncio.sleep(0.3)
         assert listener.get("h") is not None
 

@@ -31,11 +31,48 @@ async def create_client(
     scopes: list[Scope],
     auth_method: ClientAuthMethod | None = None,
     jwks: dict[str, Any] | None = None,
+    redirect_uris: list[str] | None = None,
+    any_organization: bool = False,
+    name: str = "default",
 ) -> ClientCredentials:
     body = ClientCreate(
-        organization_id=organization.id, scopes=scopes, auth_method=auth_method, jwks=jwks
+        organization_id=organization.id,
+        name=name,
+        scopes=scopes,
+        auth_method=auth_method,
+        jwks=jwks,
+        redirect_uris=redirect_uris or [],
+        any_organization=any_organization,
     )
     return await clients.create(session, settings.secret_key.get_secret_value(), body)
+
+
+NATIVE_REDIRECT_URI = "http://127.0.0.1/callback"
+WEB_REDIRECT_URI = "https://app.example.org/relay/callback"
+
+
+async def register_app(
+    session: AsyncSession,
+    settings: Settings,
+    organization: Organization,
+    *,
+    scopes: list[Scope] | None = None,
+    public: bool = True,
+    redirect_uris: list[str] | None = None,
+    any_organization: bool = False,
+) -> ClientCredentials:
+    """A client acting for people: a public native app (loopback redirect) by default, or a
+    confidential web app (``public=False``, an https redirect, a secret)."""
+    return await create_client(
+        session,
+        settings,
+        organization,
+        scopes=scopes if scopes is not None else list(Scope),
+        auth_method=ClientAuthMethod.none if public else None,
+        redirect_uris=redirect_uris or [NATIVE_REDIRECT_URI if public else WEB_REDIRECT_URI],
+        any_organization=any_organization,
+        name="Field app",
+    )
 
 
 def ec_key(kid: str = "ec-1", curve: str = "P-384") -> ECKey:

@@ -45,6 +45,12 @@ class Person:
             preferred_language="en",
         ).principal(expires_at=datetime.now(UTC) + timedelta(minutes=15))
 
+    async def signed_in(self, session: AsyncSession) -> SignedInUser:
+        """The person as a session holds them (``current_user``), for the authorize step."""
+        found = await people.current_user(session, self.user_id, self.generation)
+        assert found is not None, "the account no longer holds"
+        return found
+
     def next_code(self) -> str:
         """A TOTP code of a step not used yet (the next 30-second step when this one is)."""
         assert self.totp_secret is not None

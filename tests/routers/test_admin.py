@@ -200,3 +200,98 @@ class TestClients:
             headers=operator.headers,
         )
         assert response.status_code == 404
+
+
+class TestClientsActingForPeople:
+    async def test_a_public_app_has_no_secret_and_its_redirect_uris(
+        self, client: httpx.AsyncClient, operator: Partner
+    ) -> None:
+        created = await onboard(
+            client,
+            operator,
+            auth_method="none",
+            redirect_uris=["http://127.0.0.1/callback", "https://app.example.org/cb"],
+        )
+        assert created["client_secret"] is None
+        assert created["auth_method"] == "none"
+        assert created["redirect_uris"] == [
+            "http://127.0.0.1/callback",
+            "https://app.example.org/cb",
+        ]
+        assert created["any_organization"] is False
+        rotated = await client.post(
+            f"/v1/admin/clients/{created['client_id']}/rotate-secret", headers=operator.headers
+        )
+        assert rotated.status_code == 409
+        # It acts for people only: never for itself.
+        refused = await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": created["client_id"]},
+        )
+        assert refused.json()["error"] == "unauthorized_client"
+
+    async def test_a_confidential_app_for_every_organisations_people(
+        self, client: httpx.AsyncClient, operator: Partner
+    ) -> None:
+        created = await onboard(
+            client,
+            operator,
+            redirect_uris=["https://cases.example.org/relay"],
+            any_organization=True,
+        )
+        assert created["auth_method"] == "client_secret_basic"
+        assert created["client_secret"].startswith("rly_secret_")
+        assert created["any_organization"] is True
+        # A secret and redirect URIs: it acts for people, not for itself.
+        refused = await token_with(client, created["client_id"], created["client_secret"])
+        assert refused.json()["error"] == "unauthorized_client"
+
+    @pytest.mark.parametrize(
+        ("body", "why"),
+        [
+            ({"auth_method": "none"}, "redirect URIs"),
+            ({"auth_method": "none", "redirect_uris": ["http://app.example.org/cb"]}, "https"),
+            ({"auth_method": "none", "redirect_uris": ["https://*.example.org/cb"]}, "wildcards"),
+            ({"redirect_uris": ["http://127.0.0.1/cb"]}, "native apps"),
+            ({"auth_method": "none", "redirect_uris": ["http://localhost/cb"]}, "localhost"),
+            ({"any_organization": True}, "redirect_uris"),
+            (
+                {
+                    "auth_method": "none",
+                    "redirect_uris": ["http://127.0.0.1/cb"],
+                    "jwks": {"keys": []},
+                },
+                "jwks",
+            ),
+        ],
+    )
+    async def test_refused_registrations_are_400(
+        self, client: httpx.AsyncClient, operator: Partner, body: dict[str, object], why: str
+    ) -> None:
+        organization = await client.post(
+            "/v1/admin/organizations", json={"name": "N", "kind": "ngo"}, headers=operator.headers
+        )
+        response = await client.post(
+            "/v1/admin/clients",
+            json={"organization_id": organization.json()["id"], "scopes": ["admin"], **body},
+            headers=operator.headers,
+        )
+        assert response.status_code == 400, response.text
+        assert why in response.json()["detail"]
+
+    async def test_more_than_ten_redirect_uris_is_422(
+        self, client: httpx.AsyncClient, operator: Partner
+    ) -> None:
+        organization = await client.post(
+            "/v1/admin/organizations", json={"name": "N", "kind": "ngo"}, headers=operator.headers
+        )
+        response = await client.post(
+            "/v1/admin/clients",
+            json={
+                "organization_id": organization.json()["id"],
+                "scopes": ["admin"],
+                "redirect_uris": [f"https://app.example.org/{n}" for n in range(11)],
+            },
+            headers=operator.headers,
+        )
+        assert response.status_code == 422
