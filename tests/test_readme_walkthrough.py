@@ -36,7 +36,15 @@ BLOCK = re.compile(
 )
 README_URL = "http://127.0.0.1:8000"
 DELIMITER = "=== walkthrough block {} ==="
-VARIABLES = ("SENDER_ORG", "RECEIVER_ORG", "SERVICE_ID", "CONSENT_ID", "REFERRAL_ID", "KEY")
+VARIABLES = (
+    "SENDER_ORG",
+    "RECEIVER_ORG",
+    "SERVICE_ID",
+    "CONSENT_ID",
+    "REFERRAL_ID",
+    "KEY",
+    "APP_ID",
+)
 
 
 def walkthrough_blocks() -> list[str]:
@@ -131,7 +139,7 @@ async def _delete_organisations(engine: AsyncEngine, ids: list[uuid.UUID]) -> No
 class TestPartnerWalkthrough:
     def test_the_blocks_are_found(self) -> None:
         blocks = walkthrough_blocks()
-        assert len(blocks) >= 6
+        assert len(blocks) >= 7
         assert all(README_URL in block or "$RELAY" in block for block in blocks)
         script = "\n".join(blocks)
         assert "jq" not in re.findall(r"[a-z]+", script), "jq is not on a fresh Debian"
@@ -181,7 +189,7 @@ class TestPartnerWalkthrough:
             part.strip()
             for part in re.split(r"^=== walkthrough block \d+ ===$", output, flags=re.MULTILINE)
         ][1:]
-        operator, tokens, listing, referring, receiving, events = parts[:6]
+        operator, tokens, listing, referring, receiving, events, app = parts[:7]
         for name in VARIABLES:
             assert found.get(name), f"{name} was not set"
         uuid.UUID(found["KEY"])
@@ -195,3 +203,5 @@ class TestPartnerWalkthrough:
         assert '"referral.created"' in events
         assert operator == ""
         assert listing == ""
+        assert found["APP_ID"].startswith("rly_client_")  # a public app acting for people
+        assert app.splitlines()[0] == "['S256']"
