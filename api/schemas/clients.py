@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.scopes import Scope
 from api.models.oauth import ClientAuthMethod
-from api.schemas.common import RequestBody, ShortName
+from api.schemas.common import Flag, RequestBody, ShortName
 
 
 class ClientCreate(RequestBody):
@@ -33,7 +33,7 @@ class ClientCreate(RequestBody):
         "PKCE); one without, for itself (client credentials). Matched exactly: https://…, or "
         "http://127.0.0.1/… or http://[::1]/… for a public native app (any port).",
     )
-    any_organization: bool = Field(
+    any_organization: Flag = Field(
         default=False,
         description="A client acting for people: whether people of every organisation may let "
         "it act for them (false: only its own organisation's).",
