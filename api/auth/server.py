@@ -475,6 +475,21 @@ class RelayRefreshTokenGrant(RefreshTokenGrant):  # type: ignore[misc]
         if self.server.person is None:
             raise InvalidGrantError(description="The refresh token is not valid.")
 
+    def _validate_token_scope(self, token: "RefreshRecord") -> None:
+        """A refresh may ask fewer scopes than were granted, never more: what it asks beyond
+        the grant is left out (the answer's ``scope`` says what was given; an app asking the
+        same wide scope for every person, as Authlib's client does again at each refresh, is
+        narrowed here as it was at the code), none of the grant's left is ``invalid_scope``."""
+        asked = parse_scopes(self.request.payload.scope)
+        if not asked:
+            return
+        if unknown_scopes(asked):
+            raise InvalidScopeError(description="A requested scope does not exist.")
+        kept = [scope for scope in asked if scope in token.scopes]
+        if not kept:
+            raise InvalidScopeError(description="None of the scopes asked was granted.")
+        self.request.payload.data["scope"] = " ".join(kept)
+
     def authenticate_refresh_token(self, refresh_token: str) -> "RefreshRecord | None":
         return self.server.find_refresh(refresh_token)
 

@@ -401,7 +401,7 @@ class TestTokenEndpoint:
         # Presented by another client, it has leaked: its family ends.
         assert await sent_box(client, token) == 401
 
-    async def test_a_refresh_asks_at_most_what_was_granted(
+    async def test_a_refresh_gets_at_most_what_was_granted(
         self,
         client: httpx.AsyncClient,
         session: AsyncSession,
@@ -411,6 +411,15 @@ class TestTokenEndpoint:
         token = await exchange(
             client, session, settings, field.app, field.signed_in, scope="directory:read"
         )
+        nothing_granted = await self.post(
+            client,
+            grant_type="refresh_token",
+            refresh_token=token["refresh_token"],
+            client_id=field.app.client_id,
+            scope="referrals:send",
+        )
+        assert nothing_granted.json()["error"] == "invalid_scope"
+        # Refused before it was used: it still works. Asked more, it gives what was granted.
         wider = await self.post(
             client,
             grant_type="refresh_token",
@@ -418,16 +427,17 @@ class TestTokenEndpoint:
             client_id=field.app.client_id,
             scope="directory:read referrals:send",
         )
-        assert wider.json()["error"] == "invalid_scope"
-        # Refused before it was used: it still works, for what was granted.
-        same = await self.post(
+        assert wider.status_code == 200
+        assert wider.json()["scope"] == "directory:read"
+        renewed = wider.json()["refresh_token"]
+        unknown = await self.post(
             client,
             grant_type="refresh_token",
-            refresh_token=token["refresh_token"],
+            refresh_token=renewed,
             client_id=field.app.client_id,
+            scope="directory:read everything",
         )
-        assert same.status_code == 200
-        assert same.json()["scope"] == "directory:read"
+        assert unknown.json()["error"] == "invalid_scope"
 
     async def test_a_family_ends_at_its_absolute_lifetime(
         self,
