@@ -28,6 +28,7 @@ from api.middleware import RequestContextMiddleware
 from api.routers import (
     admin,
     areas,
+    authorize_page,
     clients,
     consents,
     directory,
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lookup.router)
     app.include_router(sign_in_pages.router)
     app.include_router(people_pages.router)
+    app.include_router(authorize_page.router)
     app.include_router(consents.router)
     app.include_router(referrals.router)
     app.include_router(events.router)

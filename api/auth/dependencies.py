@@ -11,7 +11,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.openapi.models import (
+    OAuthFlowAuthorizationCode,
+    OAuthFlowClientCredentials,
+    OAuthFlows,
+)
 from fastapi.security import OAuth2, SecurityScopes
 
 from api.auth.holds import token_holds
@@ -32,15 +36,21 @@ PURPOSE_OF_USE_HEADER = "X-Purpose-Of-Use"
 _ACTING_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 _PURPOSE_OF_USE = re.compile(r"[A-Za-z][A-Za-z0-9._:-]{0,63}")
 
+_SCOPES = {scope.value: text for scope, text in SCOPE_DESCRIPTIONS.items()}
 oauth2_scheme = OAuth2(
     flows=OAuthFlows(
-        clientCredentials=OAuthFlowClientCredentials(
+        clientCredentials=OAuthFlowClientCredentials(tokenUrl="/oauth/token", scopes=_SCOPES),
+        authorizationCode=OAuthFlowAuthorizationCode(
+            authorizationUrl="/oauth/authorize",
             tokenUrl="/oauth/token",
-            scopes={scope.value: text for scope, text in SCOPE_DESCRIPTIONS.items()},
-        )
+            refreshUrl="/oauth/token",
+            scopes=_SCOPES,
+        ),
     ),
     scheme_name="oauth2",
-    description="OAuth 2.0 client credentials; send the token as `Authorization: Bearer …`.",
+    description="OAuth 2.0: client credentials for a partner's system; the authorization code "
+    "grant with PKCE (S256) for an app acting for a person, whose tokens carry at most the "
+    "person's role's scopes. Send the token as `Authorization: Bearer …`.",
     auto_error=False,
 )
 

@@ -29,10 +29,10 @@ from api.schemas.oauth import (
 from api.services import oauth as service
 
 router = APIRouter(tags=["oauth"])
-# Whether GET/POST /oauth/authorize (the consent page, on the web session of Relay's own pages)
-# is served: until it is, apps acting for people are registered and their tokens work, but
-# the metadata names no authorization endpoint.
-AUTHORIZE_PAGE = False
+# GET/POST /oauth/authorize, the consent page on the web session of Relay's own pages, is served
+# (api/routers/authorize_page.py): the metadata names it, with the code grant. Without it, the
+# code grant could not be listed (RFC 8414 wants its endpoint).
+AUTHORIZE_PAGE = True
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 _CLIENT_AUTH_FIELDS: dict[str, Any] = {
     "client_id": {"type": "string", "maxLength": 128},

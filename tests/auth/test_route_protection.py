@@ -5,10 +5,13 @@ Anonymous routes are an explicit allow-list (DESIGN.md §4). Every other route m
 Bearer``; with a valid token holding every scope but the ones it needs, 403
 ``insufficient_scope``. A new route with no declared protection fails here.
 
-Relay's own pages (``/app``) take a web session, not a token: those that sign people in are an
-allow-list too; every other one must declare the signed-in session (``SignedInVisitor``) and
-answers a browser without one with a redirect to the sign-in page; every form post without the
-session's CSRF token is refused 403, whoever sends it.
+Relay's own pages (``/app``, and the consent page of ``/oauth/authorize``) take a web session,
+not a token: those that sign people in are an allow-list too; every other one must declare the
+signed-in session (``SignedInVisitor``) and answers a browser without one with a redirect to the
+sign-in page; every form post without the session's CSRF token is refused 403, whoever sends it.
+
+People's tokens (an app acting for a person of each role) reach every route their role's scopes
+allow and get 403 elsewhere (issue 20, acceptance 4).
 """
 
 import re
@@ -23,6 +26,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.authorize import AUTHORIZE_PATH
 from api.auth.dependencies import authenticate
 from api.auth.roles import scopes_of
 from api.auth.scopes import Scope
@@ -157,7 +161,9 @@ def all_routes(app: FastAPI) -> list[tuple[str, str, RouteContext]]:
 
 
 def is_page(path: str) -> bool:
-    return path == "/app" or path.startswith("/app/")
+    """Relay's own pages: ``/app``, and the authorization endpoint (the consent page an app
+    sends a person to, on the same web session)."""
+    return path in ("/app", AUTHORIZE_PATH) or path.startswith("/app/")
 
 
 def declares_session(route: RouteContext) -> bool:
