@@ -167,6 +167,25 @@ class TestThePage:
         # The language switch keeps the app's request: the form still carries it.
         assert hidden_fields(consent.text, "authorize")["client_id"] == app.client_id
 
+    async def test_what_the_app_sent_is_escaped_in_the_page(
+        self,
+        browser: httpx.AsyncClient,
+        session: AsyncSession,
+        settings: Settings,
+        organization: Organization,
+        volunteer: Person,
+    ) -> None:
+        app = await register_app(session, settings, organization)
+        state = '"><script>alert(1)</script>'
+        query = httpx.QueryParams(authorize_pairs(app.client_id, verifier="v" * 43, state=state))
+        await sign_in(browser, volunteer)
+        consent = await browser.get(f"/oauth/authorize?{query}")
+        assert consent.status_code == 200
+        assert "<script>" not in consent.text
+        assert hidden_fields(consent.text, "authorize")["state"] == state
+        allowed = await answer(browser, consent, "allow")
+        assert answer_of(allowed.headers["location"])["state"] == state
+
     async def test_a_forged_answer_is_refused(
         self,
         browser: httpx.AsyncClient,
