@@ -316,6 +316,16 @@ class Settings(BaseSettings):
             "erases it (its data key is destroyed; the ids, codes and history stay).",
         ),
     ] = 180
+    referral_draft_hours: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=24 * 14,
+            description="Hours a referral begun on Relay's pages is kept, sealed on the server, "
+            "for its sender to finish (after a lost connection or the idle timeout); the worker "
+            "then deletes it.",
+        ),
+    ] = 72
 
     worker_lag_warning_seconds: Annotated[
         int,

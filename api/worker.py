@@ -3,7 +3,7 @@
 Jobs are listed in ``JOBS``: numbering committed outbox events (first, so the feed and webhooks
 see new events within a tick), the removal of long-expired credentials, the referral SLA (an
 ``overdue`` event with alternatives), the erasure of closed referrals past retention, the
-webhook fan-out, the disabling of endpoints failing for days, the outbox retention and the audit
+deletion of referral drafts past their time (``RELAY_REFERRAL_DRAFT_HOURS``), the webhook fan-out, the disabling of endpoints failing for days, the outbox retention and the audit
 chain. Each tick runs every job once in its own transaction; a job that fails is logged (type
 and location only) and retried on the next tick. Webhook deliveries are sent by a second loop
 beside the jobs (``api.services.delivery``), so a slow receiver never delays the jobs. After each
@@ -29,6 +29,7 @@ from api.db import SessionMaker, create_engine, create_sessionmaker, transaction
 from api.logging import configure_logging, exception_location, get_logger
 from api.repositories import health
 from api.services import audit, delivery, events, maintenance, operations, referrals
+from api.services.referrals import drafts
 
 log = get_logger("relay.worker")
 
@@ -45,6 +46,7 @@ JOBS: list[Job] = [
     Job("forget_expired_credentials", maintenance.forget_expired_credentials),
     Job("flag_overdue_referrals", referrals.flag_overdue),
     Job("erase_closed_referrals", referrals.purge_closed),
+    Job("forget_expired_referral_drafts", drafts.purge_expired),
     Job("fan_out_webhooks", delivery.fan_out),
     Job("disable_failing_webhooks", delivery.disable_failing),
     Job("purge_old_events", delivery.purge_events),

@@ -220,3 +220,27 @@ class IdempotencyRecord(SQLModel, table=True):
     request_hash: str = Field(sa_type=sa.Text)
     referral_id: uuid.UUID = Field(foreign_key="referral.id", ondelete="CASCADE")
     created_at: datetime = created_at_field()
+
+
+class ReferralDraft(SQLModel, table=True):
+    """A referral a person is making on Relay's pages, step by step: what the steps gathered,
+    sealed under the draft's own data key (wrapped by the master key), until it is sent; then
+    only the referral it made, so that the same form sent again answers that referral."""
+
+    __tablename__ = "referral_draft"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(content IS NULL) = (referral_id IS NOT NULL)", name="content_until_sent"
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    organization_id: uuid.UUID = Field(foreign_key="organization.id")
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True)
+    wrapped_key: bytes = Field(sa_type=sa.LargeBinary)
+    master_version: int
+    content: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    referral_id: uuid.UUID | None = Field(default=None, foreign_key="referral.id")
+    created_at: datetime = created_at_field()
+    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)

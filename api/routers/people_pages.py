@@ -26,6 +26,7 @@ from api.services import people
 from api.services.people import Invited, Refused, SignedInUser, UserSummary, sessions
 from api.services.people.errors import PasswordNotAccepted, SecondFactorNotNeeded
 from api.services.people.sessions import Visitor
+from api.services.referrals import workspace
 from api.web import session as web
 from api.web.pages import (
     Problem,
@@ -96,12 +97,15 @@ def _not_allowed(request: Request, error: RelayError) -> Response:
 
 
 @router.get("", summary="Home of a person signed in (HTML)")
-async def home(request: Request, settings: SettingsDep, visitor: SignedInVisitor) -> Response:
+async def home(
+    request: Request, database: SessionDep, settings: SettingsDep, visitor: SignedInVisitor
+) -> Response:
     return app_page(
         request,
         "app/home.html",
         manages=_manages(_person(visitor)),
         idle_minutes=max(1, round(settings.session_idle_minutes)),
+        counts=await workspace.counts(database, _principal(request, visitor)),
     )
 
 

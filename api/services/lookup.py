@@ -10,6 +10,7 @@ voice and by WhatsApp is two phones, one of each type). ``fax`` is shown, never 
 other type (``voice``, ``cell``, ``hotline``, none…) is called.
 """
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +33,7 @@ RESULTS_PER_NEED = 3
 REACH_M = search.DEFAULT_RADIUS_M
 AREA_OPTIONS = 500  # options of one list at most
 MAXIMUM_AREA_VALUES = 12
+REFERRAL_CHOICES = 8  # services offered to refer to
 ANONYMOUS = Viewer(sees_partner_records=False, cleared=False)
 
 
@@ -109,6 +111,15 @@ class Phone:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """Places a service publishes: free now of the most, in a unit (beds, appointments)."""
+
+    unit: str
+    available: int | None
+    maximum: int | None
+
+
+@dataclass(frozen=True)
 class Card:
     """One service as a volunteer needs it: whom to call, how far, when, for whom."""
 
@@ -133,6 +144,7 @@ class Card:
     maximum_age: int | None
     accepts_referrals: bool
     updated: date | None
+    capacity: tuple["Capacity", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +204,10 @@ def card(found: Found, language: str) -> Card:
         maximum_age=service.get("maximum_age"),
         accepts_referrals=bool(service.get("accepts_referrals")),
         updated=datetime.fromisoformat(modified).date() if modified else None,
+        capacity=tuple(
+            Capacity(row["unit"], row.get("available"), row.get("maximum"))
+            for row in json.loads(found.details.capacity or "[]")
+        ),
     )
 
 
@@ -262,6 +278,17 @@ async def nearest(
 ) -> list[NeedResults]:
     """The nearest few services for each need, as an anonymous caller may see them."""
     return [await _nearest(session, origin, need, RESULTS_PER_NEED, language) for need in needs]
+
+
+async def referral_choices(
+    session: AsyncSession, viewer: Viewer, origin: Origin, needs: list[str], language: str
+) -> list[Card]:
+    """The nearest services a person may refer to for any of the needs: those that accept
+    referrals, as ``viewer`` may see them (a place it may not locate cannot be chosen)."""
+    filters = SearchFilters(needs=tuple(needs), accepts_referrals=True, radius_m=REACH_M)
+    query = NearestQuery(origin.latitude, origin.longitude, filters, None, REFERRAL_CHOICES)
+    found = await search.nearest_found(session, viewer, query)
+    return [card(item, language) for item in found if not item.redacted]
 
 
 async def pathway(session: AsyncSession, origin: Origin, language: str) -> list[NeedResults]:

@@ -1,0 +1,237 @@
+"""The queries of the referral workspace (Relay's pages for people): drafts of referrals, the
+receiving organisation's inbox in the order it is worked, its counts, and the sender's list with
+the case reference of each consent. Each unit of work first calls ``act_as`` (row-level security
+holds it to its organisation's rows)."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from api.models.directory import Service
+from api.models.organization import Organization
+from api.models.referral import Consent, Priority, Referral, ReferralDraft, ReferralStatus
+from api.repositories.base import one_or_none
+
+# Most pressing first: the FHIR priorities from stat down to routine.
+PRIORITY_RANK = {
+    Priority.stat.value: 0,
+    Priority.asap.value: 1,
+    Priority.urgent.value: 2,
+    Priority.routine.value: 3,
+}
+
+
+async def draft(
+    session: AsyncSession, draft_id: uuid.UUID, user_id: uuid.UUID, now: datetime, *, lock: bool
+) -> ReferralDraft | None:
+    """The person's draft, unless it has expired."""
+    statement = select(ReferralDraft).where(
+        col(ReferralDraft.id) == draft_id,
+        col(ReferralDraft.user_id) == user_id,
+        col(ReferralDraft.expires_at) > now,
+    )
+    return await one_or_none(session, statement, lock=lock)
+
+
+async def unsent_drafts(
+    session: AsyncSession, user_id: uuid.UUID, now: datetime, *, limit: int
+) -> list[ReferralDraft]:
+    """The person's drafts not sent yet and not expired, the latest first."""
+    statement = (
+        select(ReferralDraft)
+        .where(
+            col(ReferralDraft.user_id) == user_id,
+            col(ReferralDraft.referral_id).is_(None),
+            col(ReferralDraft.expires_at) > now,
+        )
+        .order_by(col(ReferralDraft.updated_at).desc())
+        .limit(limit)
+    )
+    return list(await session.scalars(statement))
+
+
+async def delete_draft(session: AsyncSession, draft_id: uuid.UUID) -> None:
+    await session.execute(delete(ReferralDraft).where(col(ReferralDraft.id) == draft_id))
+
+
+async def delete_expired_drafts(session: AsyncSession, now: datetime, *, limit: int) -> int:
+    expired = (
+        select(col(ReferralDraft.id))
+        .where(col(ReferralDraft.expires_at) <= now)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        delete(ReferralDraft)
+        .where(col(ReferralDraft.id).in_(expired))
+        .returning(col(ReferralDraft.id))
+    )
+    return len(result.all())
+
+
+@dataclass(frozen=True)
+class Line:
+    """One referral of a list, with the names a person reads it by."""
+
+    referral: Referral
+    service: str
+    other_party: str
+    case_reference: str | None
+    """The consent's subject reference: the sender's own case reference (None to the receiver)."""
+
+
+def _open(statuses: frozenset[ReferralStatus]) -> list[str]:
+    return sorted(status.value for status in statuses)
+
+
+async def inbox(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    open_statuses: frozenset[ReferralStatus],
+    now: datetime,
+    *,
+    limit: int,
+) -> list[Line]:
+    """The open referrals the organisation received, in the order they are worked: overdue
+    ones, then new ones (not received yet), then the rest; by priority, then due time."""
+    overdue = (col(Referral.status) == ReferralStatus.requested.value) & (
+        col(Referral.due_at) <= now
+    )
+    new = col(Referral.status) == ReferralStatus.requested.value
+    statement = (
+        select(Referral, col(Service.name), col(Organization.name))
+        .join(Service, col(Service.id) == col(Referral.to_service_id))
+        .join(Organization, col(Organization.id) == col(Referral.from_organization_id))
+        .where(
+            col(Referral.to_organization_id) == organization_id,
+            col(Referral.status).in_(_open(open_statuses)),
+        )
+        .order_by(
+            case((overdue, 0), (new, 1), else_=2),
+            case(PRIORITY_RANK, value=col(Referral.priority), else_=9),
+            col(Referral.due_at),
+            col(Referral.id),
+        )
+        .limit(limit)
+    )
+    rows = await session.execute(statement)
+    return [Line(referral, service, sender, None) for referral, service, sender in rows]
+
+
+async def recently_closed(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    closed_statuses: frozenset[ReferralStatus],
+    *,
+    limit: int,
+) -> list[Line]:
+    """The organisation's received referrals closed last, the latest first."""
+    statement = (
+        select(Referral, col(Service.name), col(Organization.name))
+        .join(Service, col(Service.id) == col(Referral.to_service_id))
+        .join(Organization, col(Organization.id) == col(Referral.from_organization_id))
+        .where(
+            col(Referral.to_organization_id) == organization_id,
+            col(Referral.status).in_(_open(closed_statuses)),
+        )
+        .order_by(col(Referral.updated_at).desc(), col(Referral.id))
+        .limit(limit)
+    )
+    rows = await session.execute(statement)
+    return [Line(referral, service, sender, None) for referral, service, sender in rows]
+
+
+async def sent(session: AsyncSession, organization_id: uuid.UUID, *, limit: int) -> list[Line]:
+    """The referrals the organisation sent, the latest changed first, with each consent's case
+    reference (the sender recorded it)."""
+    statement = (
+        select(Referral, col(Service.name), col(Organization.name), col(Consent.subject_ref))
+        .join(Service, col(Service.id) == col(Referral.to_service_id))
+        .join(Organization, col(Organization.id) == col(Referral.to_organization_id))
+        .join(Consent, col(Consent.id) == col(Referral.consent_id))
+        .where(col(Referral.from_organization_id) == organization_id)
+        .order_by(col(Referral.updated_at).desc(), col(Referral.id))
+        .limit(limit)
+    )
+    rows = await session.execute(statement)
+    return [Line(*row) for row in rows]
+
+
+async def inbox_counts(
+    session: AsyncSession, organization_id: uuid.UUID, now: datetime
+) -> tuple[int, int]:
+    """How many received referrals are new (not received yet), and how many of those overdue."""
+    waiting = (col(Referral.to_organization_id) == organization_id) & (
+        col(Referral.status) == ReferralStatus.requested.value
+    )
+    statement = select(
+        func.count().filter(waiting),
+        func.count().filter(waiting & (col(Referral.due_at) <= now)),
+    ).select_from(Referral)
+    new, overdue = (await session.execute(statement)).one()
+    return int(new), int(overdue)
+
+
+async def service_names(
+    session: AsyncSession, service_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    if not service_ids:
+        return {}
+    rows = await session.execute(
+        select(col(Service.id), col(Service.name)).where(col(Service.id).in_(service_ids))
+    )
+    return dict(rows.tuples())
+
+
+async def names(session: AsyncSession, referral: Referral) -> tuple[str, str, str]:
+    """The service, the sending and the receiving organisation's names of a referral."""
+    sender, receiver = aliased(Organization), aliased(Organization)
+    statement = (
+        select(col(Service.name), col(sender.name), col(receiver.name))
+        .select_from(Service)
+        .join(sender, col(sender.id) == referral.from_organization_id)
+        .join(receiver, col(receiver.id) == referral.to_organization_id)
+        .where(col(Service.id) == referral.to_service_id)
+    )
+    service, sending, receiving = (await session.execute(statement)).one()
+    return service, sending, receiving
+
+
+async def subject_reference(session: AsyncSession, consent_id: uuid.UUID) -> str | None:
+    return await session.scalar(
+        select(col(Consent.subject_ref)).where(col(Consent.id) == consent_id)
+    )
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The service a draft refers to, with its organisation (for the consent: its name and
+    kind)."""
+
+    service_id: uuid.UUID
+    service: str
+    organization_id: uuid.UUID
+    organization: str
+    kind: str
+
+
+async def chosen(session: AsyncSession, service_id: uuid.UUID) -> Chosen | None:
+    statement = (
+        select(
+            col(Service.id),
+            col(Service.name),
+            col(Organization.id),
+            col(Organization.name),
+            col(Organization.kind),
+        )
+        .join(Organization, col(Organization.id) == col(Service.organization_id))
+        .where(col(Service.id) == service_id)
+    )
+    row = (await session.execute(statement)).one_or_none()
+    return Chosen(*row) if row is not None else None

@@ -1,0 +1,347 @@
+"""The referral workspace's pages over HTTP (issue 21): a volunteer refers in steps, the draft is
+kept sealed on the server, a form sent twice makes one referral, the volunteer sees no person's
+data after sending, the receiving caseworker works the referral from the inbox, and the pages
+answer wrong input with a form or a page, never a stack trace."""
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import any_, func, literal, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from api.auth.principal import Principal
+from api.config import Settings
+from api.models.audit import AuditEvent
+from api.models.people import UserRole
+from api.models.referral import Referral, ReferralDraft
+from api.services.referrals import drafts
+from tests.factories import referrals as factories
+from tests.factories.people import create_person
+from tests.web.app_pages import ORIGIN, browser_client, hidden_fields, sign_in, submit
+from tests.web.pages import Page
+from tests.web.workspace import (
+    PERSON_NAME,
+    Cast,
+    by_id,
+    cast,
+    post_step,
+    refer_standard_case,
+    send,
+    title_of,
+)
+
+
+@pytest.fixture
+async def people(session: AsyncSession, settings: Settings) -> Cast:
+    return await cast(session, settings)
+
+
+@pytest.fixture
+async def volunteer(
+    app: FastAPI, client: httpx.AsyncClient, people: Cast
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with browser_client(app) as opened:
+        await sign_in(opened, people.volunteer)
+        yield opened
+
+
+@pytest.fixture
+async def caseworker(
+    app: FastAPI, client: httpx.AsyncClient, people: Cast
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with browser_client(app) as opened:
+        await sign_in(opened, people.caseworker)
+        yield opened
+
+
+async def referrals_from(session: AsyncSession, people: Cast) -> list[Referral]:
+    found = await session.execute(
+        select(Referral).where(col(Referral.from_organization_id) == people.committee.id)
+    )
+    return list(found.scalars())
+
+
+class TestReferring:
+    async def test_a_volunteer_refers_and_then_sees_the_status_only(
+        self, volunteer: httpx.AsyncClient, session: AsyncSession, people: Cast
+    ) -> None:
+        review_path = await refer_standard_case(volunteer, people.district_id)
+        review = await volunteer.get(review_path)
+        assert PERSON_NAME in review.text  # the sender reads back what they typed, until sent
+        assert review.headers["cache-control"] == "no-store"
+        assert PERSON_NAME not in title_of(review.text)
+        sent = await send(volunteer, review_path)
+        assert sent.status_code == 303, sent.text[:800]
+        case_path = sent.headers["location"].split("?")[0]
+        assert case_path.startswith("/app/referrals/")
+        page = await volunteer.get(sent.headers["location"])
+        assert page.status_code == 200
+        assert PERSON_NAME not in page.text
+        assert 'id="withheld"' in page.text
+        assert by_id(page.text, "case-reference").startswith("RL-")
+        (referral,) = await referrals_from(session, people)
+        assert referral.priority == "urgent"
+        assert referral.sharing_profile == "standard"
+        listing = await volunteer.get("/app/sent")
+        assert PERSON_NAME not in listing.text
+        assert case_path in listing.text
+
+    async def test_the_draft_is_sealed_on_the_server_and_gone_once_sent(
+        self, volunteer: httpx.AsyncClient, session: AsyncSession, people: Cast
+    ) -> None:
+        review_path = await refer_standard_case(volunteer, people.district_id)
+        draft_id = uuid.UUID(review_path.split("/")[3])
+        raw = await session.execute(
+            text("SELECT content FROM referral_draft WHERE id = :id"), {"id": draft_id}
+        )
+        sealed = raw.scalar_one()
+        assert sealed is not None
+        assert PERSON_NAME.encode() not in sealed
+        await send(volunteer, review_path)
+        row = await session.get(ReferralDraft, draft_id, populate_existing=True)
+        assert row is not None
+        assert row.content is None
+        assert row.referral_id is not None
+
+    async def test_a_draft_survives_signing_out_and_in_again(
+        self, app: FastAPI, volunteer: httpx.AsyncClient, people: Cast
+    ) -> None:
+        review_path = await refer_standard_case(volunteer, people.district_id)
+        async with browser_client(app) as again:  # another phone, or after the idle timeout
+            await sign_in(again, people.volunteer)
+            start = await again.get("/app/refer")
+            assert review_path in start.text
+            assert PERSON_NAME not in start.text
+            review = await again.get(review_path)
+            assert PERSON_NAME in review.text
+
+    async def test_another_persons_draft_is_not_found(
+        self, app: FastAPI, volunteer: httpx.AsyncClient, people: Cast
+    ) -> None:
+        review_path = await refer_standard_case(volunteer, people.district_id)
+        async with browser_client(app) as other:
+            await sign_in(other, people.caseworker)
+            page = await other.get(review_path)
+            assert page.status_code == 404
+            assert PERSON_NAME not in page.text
+            taken = await post_step(volunteer, review_path, {})
+            assert taken.status_code == 405  # the review page is read; only its forms post
+
+    async def test_sending_again_answers_the_same_referral(
+        self, volunteer: httpx.AsyncClient, session: AsyncSession, people: Cast
+    ) -> None:
+        """A double tap, then a resend of the same page after a lost answer (the form's
+        fields as the browser keeps them)."""
+        review_path = await refer_standard_case(volunteer, people.district_id)
+        page = await volunteer.get(review_path)
+        fields = hidden_fields(page.text, "send")
+        headers = {"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"}
+        send_path = review_path.replace("/review", "/send")
+        answers = [await volunteer.post(send_path, data=fields, headers=headers) for _ in range(3)]
+        assert [answer.status_code for answer in answers] == [303, 303, 303]
+        assert len({answer.headers["location"].split("?")[0] for answer in answers}) == 1
+        assert len(await referrals_from(session, people)) == 1
+        # The review page of a sent draft leads to its referral, not to a second one.
+        again = await volunteer.get(review_path)
+        assert again.status_code == 303
+        assert again.headers["location"] == answers[0].headers["location"].split("?")[0]
+
+    async def test_the_person_step_shows_only_what_the_profile_shares(
+        self, volunteer: httpx.AsyncClient, people: Cast
+    ) -> None:
+        review_path = await refer_standard_case(volunteer, people.district_id)
+        draft_path = review_path.rsplit("/", 1)[0]
+        changed = await post_step(
+            volunteer,
+            f"{draft_path}/consent",
+            {
+                "given_by": "parent_guardian",
+                "relationship": "mother",
+                "age": "14",
+                "child_assent": "yes",
+                "method": "verbal",
+                "profile": "minimal",
+            },
+        )
+        assert changed.status_code == 303
+        person = Page((await volunteer.get(f"{draft_path}/person")).text)
+        names = {field["name"] for field in person.all("input") + person.all("select")}
+        assert {"age", "gender", "language"} <= names
+        assert not names & {"name", "date_of_birth", "phone", "address", "gbv_type"}
+        review = await volunteer.get(review_path)
+        assert PERSON_NAME not in review.text  # the name the minimal profile does not share
+
+    async def test_wrong_answers_come_back_as_a_form(
+        self, volunteer: httpx.AsyncClient, people: Cast
+    ) -> None:
+        nothing = await submit(volunteer, "/app/refer", {})
+        assert nothing.status_code == 422
+        assert 'role="alert"' in nothing.text
+        review_path = await refer_standard_case(volunteer, people.district_id)
+        draft_path = review_path.rsplit("/", 1)[0]
+        child = await post_step(
+            volunteer,
+            f"{draft_path}/consent",
+            {"given_by": "parent_guardian", "age": "9", "method": "verbal", "profile": "standard"},
+        )
+        assert child.status_code == 422
+        assert "Relationship" in by_id(child.text, "problem")
+        bad = await post_step(
+            volunteer, f"{draft_path}/person", {"age": "two hundred", "phone": "call me"}
+        )
+        assert bad.status_code == 422
+        assert "Age" in by_id(bad.text, "problem")
+        for path in ("/app/referrals/not-an-id", f"{draft_path}x/review", "/app/refer/1/review"):
+            answer = await volunteer.get(path)
+            assert answer.status_code == 404, path
+            assert answer.headers["content-type"].startswith("text/html")
+
+    async def test_a_form_from_another_site_is_refused(
+        self, volunteer: httpx.AsyncClient, people: Cast
+    ) -> None:
+        page = await volunteer.get("/app/refer")
+        fields = hidden_fields(page.text, "refer")
+        answer = await volunteer.post(
+            "/app/refer",
+            data={**fields, "need": "post-rape-care", "area": people.district_id},
+            headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        )
+        assert answer.status_code == 403
+        no_token = await volunteer.post(
+            "/app/refer",
+            data={"need": "post-rape-care", "area": people.district_id},
+            headers={"Origin": ORIGIN},
+        )
+        assert no_token.status_code == 403
+
+
+class TestTheInbox:
+    async def test_the_caseworker_works_the_referral_and_the_audit_names_both(
+        self,
+        volunteer: httpx.AsyncClient,
+        caseworker: httpx.AsyncClient,
+        session: AsyncSession,
+        people: Cast,
+    ) -> None:
+        review_path = await refer_standard_case(volunteer, people.district_id)
+        case_path = (await send(volunteer, review_path)).headers["location"].split("?")[0]
+        inbox = await caseworker.get("/app/inbox")
+        assert inbox.status_code == 200
+        links = re.findall(r'href="(/app/referrals/[^"]+)"', inbox.text)
+        assert links[0] == case_path
+        assert "1 new" in by_id(inbox.text, "counts")
+        case = await caseworker.get(case_path)
+        assert PERSON_NAME in case.text  # the standard profile shares the name
+        assert "Do not contact the person directly" in case.text
+        for status, extra in (
+            ("received", {}),
+            ("accepted", {}),
+            ("completed", {"outcome": "service_provided"}),
+        ):
+            page = await caseworker.get(case_path)
+            fields = hidden_fields(page.text, f"move-{status}")
+            moved = await caseworker.post(
+                f"{case_path}/status",
+                data={**fields, **extra},
+                headers={"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"},
+            )
+            assert moved.status_code == 303, moved.text[:800]
+        closed = await caseworker.get(case_path)
+        assert PERSON_NAME not in closed.text  # closed: the receiver no longer reads it
+        seen = await volunteer.get(case_path)
+        assert "Completed" in by_id(seen.text, "status")
+        assert PERSON_NAME not in seen.text
+        referral_id = uuid.UUID(case_path.rsplit("/", 1)[1])
+        actors = await session.execute(
+            select(func.array_agg(func.distinct(AuditEvent.acting_user))).where(
+                literal(str(referral_id)) == any_(col(AuditEvent.resource_ids))
+            )
+        )
+        named = set(actors.scalar_one() or [])
+        assert f"user/{people.volunteer.user_id}" in named
+        assert f"user/{people.caseworker.user_id}" in named
+
+    async def test_a_volunteer_has_no_inbox(self, volunteer: httpx.AsyncClient) -> None:
+        answer = await volunteer.get("/app/inbox")
+        assert answer.status_code == 403
+        assert "inbox-list" not in answer.text
+
+
+class TestSendingAtOnce:
+    async def test_three_sends_at_once_make_one_referral(
+        self, owner_engine: AsyncEngine, settings: Settings
+    ) -> None:
+        """Real concurrency needs real connections: the rows are committed, and deleted after."""
+        sessions = async_sessionmaker(owner_engine, expire_on_commit=False)
+        async with sessions() as session:
+            net = await factories.network(session, settings)
+            person = await create_person(
+                session, settings, net.sender.organization, UserRole.volunteer
+            )
+            await session.commit()
+        principal = Principal.of_person(
+            user_id=person.user_id,
+            organization_id=net.sender.organization.id,
+            role=UserRole.volunteer,
+            expires_at=datetime.now(UTC) + timedelta(hours=1),
+        )
+        try:
+            async with sessions() as session:
+                draft = await drafts.begin(
+                    session,
+                    settings,
+                    principal,
+                    {
+                        "needs": ["post-rape-care"],
+                        "priority": "urgent",
+                        "place": {"latitude": 14.0, "longitude": -16.2},
+                        "service_id": str(net.service.id),
+                        "consent": {
+                            "given_by": "parent_guardian",
+                            "relationship": "mother",
+                            "child_assent": True,
+                            "age_at_consent": 14,
+                            "method": "verbal",
+                        },
+                        "sharing_profile": "standard",
+                        "subject": {"name": PERSON_NAME, "age": 14},
+                    },
+                )
+                await session.commit()
+
+            async def send_once() -> uuid.UUID:
+                async with sessions() as session:
+                    made = await drafts.send(session, settings, principal, draft.id)
+                    await session.commit()
+                    return made
+
+            made = await asyncio.gather(*(send_once() for _ in range(3)))
+            assert len(set(made)) == 1
+            async with owner_engine.connect() as connection:
+                count = await connection.scalar(
+                    text("SELECT count(*) FROM referral WHERE from_organization_id = :id"),
+                    {"id": net.sender.organization.id},
+                )
+                consents = await connection.scalar(
+                    text("SELECT count(*) FROM consent WHERE organization_id = :id"),
+                    {"id": net.sender.organization.id},
+                )
+            assert (count, consents) == (1, 1)
+        finally:
+            async with owner_engine.begin() as connection:
+                people = "user_id IN (SELECT id FROM user_account WHERE organization_id = :org)"
+                for statement in (
+                    "DELETE FROM referral_draft WHERE organization_id = :org",
+                    f"DELETE FROM invitation WHERE {people}",
+                    f"DELETE FROM recovery_code WHERE {people}",
+                    "DELETE FROM user_account WHERE organization_id = :org",
+                ):
+                    await connection.execute(text(statement), {"org": net.sender.organization.id})
+            await factories.delete_network(owner_engine, net)
