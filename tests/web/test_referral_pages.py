@@ -221,6 +221,48 @@ class TestReferring:
         )
         assert no_token.status_code == 403
 
+    async def test_the_worker_forgets_drafts_past_their_time(
+        self,
+        volunteer: httpx.AsyncClient,
+        session: AsyncSession,
+        settings: Settings,
+        people: Cast,
+    ) -> None:
+        review_path = await refer_standard_case(volunteer, people.district_id)
+        draft_id = uuid.UUID(review_path.split("/")[3])
+        await session.execute(
+            text(
+                "UPDATE referral_draft SET expires_at = now() - interval '1 minute' WHERE id = :id"
+            ),
+            {"id": draft_id},
+        )
+        assert await drafts.purge_expired(session, settings) >= 1
+        assert await session.get(ReferralDraft, draft_id, populate_existing=True) is None
+        assert (await volunteer.get(review_path)).status_code == 404
+
+    async def test_the_sender_cancels_with_a_reason(
+        self, volunteer: httpx.AsyncClient, session: AsyncSession, people: Cast
+    ) -> None:
+        review_path = await refer_standard_case(volunteer, people.district_id)
+        case_path = (await send(volunteer, review_path)).headers["location"].split("?")[0]
+        page = await volunteer.get(case_path)
+        assert 'id="move-received"' not in page.text  # the receiver's moves are not offered
+        fields = hidden_fields(page.text, "move-cancelled")
+        headers = {"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"}
+        wrong = await volunteer.post(
+            f"{case_path}/status", data={**fields, "reason": "bored"}, headers=headers
+        )
+        assert wrong.status_code == 422
+        cancelled = await volunteer.post(
+            f"{case_path}/status",
+            data={**fields, "reason": "no_longer_needed"},
+            headers=headers,
+        )
+        assert cancelled.status_code == 303
+        (referral,) = await referrals_from(session, people)
+        await session.refresh(referral)
+        assert referral.status == "cancelled"
+
 
 class TestTheInbox:
     async def test_the_caseworker_works_the_referral_and_the_audit_names_both(
@@ -267,6 +309,35 @@ class TestTheInbox:
         named = set(actors.scalar_one() or [])
         assert f"user/{people.volunteer.user_id}" in named
         assert f"user/{people.caseworker.user_id}" in named
+
+    async def test_overdue_then_new_then_by_priority(
+        self,
+        volunteer: httpx.AsyncClient,
+        caseworker: httpx.AsyncClient,
+        session: AsyncSession,
+        people: Cast,
+    ) -> None:
+        paths = []
+        for urgent in (False, True, False):
+            review_path = await refer_standard_case(volunteer, people.district_id)
+            if not urgent:  # the one tap on the review page
+                page = await volunteer.get(review_path)
+                toggled = await volunteer.post(
+                    review_path.replace("/review", "/urgency"),
+                    data=hidden_fields(page.text, "urgency"),
+                    headers={"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"},
+                )
+                assert toggled.status_code == 303
+            paths.append((await send(volunteer, review_path)).headers["location"].split("?")[0])
+        routine, urgent_path, late = paths
+        await session.execute(
+            text("UPDATE referral SET due_at = now() - interval '1 hour' WHERE id = :id"),
+            {"id": uuid.UUID(late.rsplit("/", 1)[1])},
+        )
+        inbox = await caseworker.get("/app/inbox")
+        listed = re.findall(r'href="(/app/referrals/[^"]+)"', inbox.text)
+        assert listed[:3] == [late, urgent_path, routine]
+        assert "3 new, 1 overdue" in by_id(inbox.text, "counts")
 
     async def test_a_volunteer_has_no_inbox(self, volunteer: httpx.AsyncClient) -> None:
         answer = await volunteer.get("/app/inbox")
@@ -345,3 +416,41 @@ class TestSendingAtOnce:
                 ):
                     await connection.execute(text(statement), {"org": net.sender.organization.id})
             await factories.delete_network(owner_engine, net)
+
+
+class TestWeightAndCaches:
+    async def test_every_page_is_light_local_and_never_cached(
+        self, volunteer: httpx.AsyncClient, caseworker: httpx.AsyncClient, people: Cast
+    ) -> None:
+        """Each page of the flow with everything it loads is under 150 KB, loads nothing from
+        another host, and is sent ``no-store`` (a shared phone's cache keeps none of them)."""
+        review_path = await refer_standard_case(volunteer, people.district_id)
+        case_path = (await send(volunteer, review_path)).headers["location"].split("?")[0]
+        pages = [
+            (volunteer, "/app/refer"),
+            (volunteer, "/app/sent"),
+            (volunteer, case_path),
+            (caseworker, "/app/inbox"),
+            (caseworker, case_path),
+            (caseworker, "/app"),
+        ]
+        other = await refer_standard_case(volunteer, people.district_id)
+        other_path = other.rsplit("/", 1)[0]
+        pages += [
+            (volunteer, f"{other_path}/{step}")
+            for step in ("services", "consent", "person", "safety", "review")
+        ]
+        for client, path in pages:
+            page = await client.get(path)
+            assert page.status_code == 200, (path, page.status_code)
+            assert page.headers["cache-control"] == "no-store", path
+            assert PERSON_NAME not in title_of(page.text)
+            loaded = re.findall(r'<(?:link|script|img)\b[^>]*\b(?:href|src)="([^"]+)"', page.text)
+            assert all(url.startswith("/") and not url.startswith("//") for url in loaded), loaded
+            weight = len(page.content)
+            for url in loaded:
+                asset = await client.get(url)
+                assert asset.status_code == 200, url
+                weight += len(asset.content)
+            assert weight < 150_000, (path, weight)
+            assert "<script" not in page.text  # the app's pages work without one
