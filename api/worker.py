@@ -3,7 +3,8 @@
 Jobs are listed in ``JOBS``: numbering committed outbox events (first, so the feed and webhooks
 see new events within a tick), the removal of long-expired credentials, the referral SLA (an
 ``overdue`` event with alternatives), the erasure of closed referrals past retention, the
-deletion of referral drafts past their time (``RELAY_REFERRAL_DRAFT_HOURS``), the webhook fan-out, the disabling of endpoints failing for days, the outbox retention and the audit
+deletion of referral drafts past their time (``RELAY_REFERRAL_DRAFT_HOURS``), the webhook
+fan-out, the disabling of endpoints failing for days, the outbox retention and the audit
 chain. Each tick runs every job once in its own transaction; a job that fails is logged (type
 and location only) and retried on the next tick. Webhook deliveries are sent by a second loop
 beside the jobs (``api.services.delivery``), so a slow receiver never delays the jobs. After each

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import Select, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -90,6 +90,27 @@ def _open(statuses: frozenset[ReferralStatus]) -> list[str]:
     return sorted(status.value for status in statuses)
 
 
+def _received(
+    organization_id: uuid.UUID, statuses: frozenset[ReferralStatus]
+) -> Select[Referral, str, str]:
+    """The organisation's received referrals in ``statuses``, with the service's and the
+    sender's names."""
+    return (
+        select(Referral, col(Service.name), col(Organization.name))
+        .join(Service, col(Service.id) == col(Referral.to_service_id))
+        .join(Organization, col(Organization.id) == col(Referral.from_organization_id))
+        .where(
+            col(Referral.to_organization_id) == organization_id,
+            col(Referral.status).in_(_open(statuses)),
+        )
+    )
+
+
+async def _lines(session: AsyncSession, statement: Select[Referral, str, str]) -> list[Line]:
+    rows = await session.execute(statement)
+    return [Line(referral, service, sender, None) for referral, service, sender in rows]
+
+
 async def inbox(
     session: AsyncSession,
     organization_id: uuid.UUID,
@@ -100,28 +121,15 @@ async def inbox(
 ) -> list[Line]:
     """The open referrals the organisation received, in the order they are worked: overdue
     ones, then new ones (not received yet), then the rest; by priority, then due time."""
-    overdue = (col(Referral.status) == ReferralStatus.requested.value) & (
-        col(Referral.due_at) <= now
-    )
     new = col(Referral.status) == ReferralStatus.requested.value
-    statement = (
-        select(Referral, col(Service.name), col(Organization.name))
-        .join(Service, col(Service.id) == col(Referral.to_service_id))
-        .join(Organization, col(Organization.id) == col(Referral.from_organization_id))
-        .where(
-            col(Referral.to_organization_id) == organization_id,
-            col(Referral.status).in_(_open(open_statuses)),
-        )
-        .order_by(
-            case((overdue, 0), (new, 1), else_=2),
-            case(PRIORITY_RANK, value=col(Referral.priority), else_=9),
-            col(Referral.due_at),
-            col(Referral.id),
-        )
-        .limit(limit)
+    overdue = new & (col(Referral.due_at) <= now)
+    statement = _received(organization_id, open_statuses).order_by(
+        case((overdue, 0), (new, 1), else_=2),
+        case(PRIORITY_RANK, value=col(Referral.priority), else_=9),
+        col(Referral.due_at),
+        col(Referral.id),
     )
-    rows = await session.execute(statement)
-    return [Line(referral, service, sender, None) for referral, service, sender in rows]
+    return await _lines(session, statement.limit(limit))
 
 
 async def recently_closed(
@@ -132,19 +140,10 @@ async def recently_closed(
     limit: int,
 ) -> list[Line]:
     """The organisation's received referrals closed last, the latest first."""
-    statement = (
-        select(Referral, col(Service.name), col(Organization.name))
-        .join(Service, col(Service.id) == col(Referral.to_service_id))
-        .join(Organization, col(Organization.id) == col(Referral.from_organization_id))
-        .where(
-            col(Referral.to_organization_id) == organization_id,
-            col(Referral.status).in_(_open(closed_statuses)),
-        )
-        .order_by(col(Referral.updated_at).desc(), col(Referral.id))
-        .limit(limit)
+    statement = _received(organization_id, closed_statuses).order_by(
+        col(Referral.updated_at).desc(), col(Referral.id)
     )
-    rows = await session.execute(statement)
-    return [Line(referral, service, sender, None) for referral, service, sender in rows]
+    return await _lines(session, statement.limit(limit))
 
 
 async def sent(session: AsyncSession, organization_id: uuid.UUID, *, limit: int) -> list[Line]:

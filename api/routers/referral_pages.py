@@ -9,10 +9,10 @@ post it, and the draft keeps it sealed on the server (``drafts``). Pages carry
 ``Cache-Control: no-store`` (``app_page``).
 """
 
-import contextlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -267,16 +267,41 @@ async def begin(request: Request, session: SessionDep, principal: PersonPrincipa
     return redirect(request, _step_path(draft.id, "services"))
 
 
-async def _draft(
-    request: Request, session: AsyncSession, principal: Principal, draft_id: str
-) -> Draft | None:
-    found = _identifier(draft_id)
-    if found is None:
-        return None
-    try:
-        return await drafts.load(session, _settings(request), principal, found)
-    except DraftNotFound:
-        return None
+# -- the steps of a draft: one GET and one POST route, each step a page and a recorder --------
+
+
+@dataclass
+class Here:
+    """A step of one draft, for one request: who asks, the draft, where the steps are."""
+
+    request: Request
+    session: AsyncSession
+    principal: Principal
+    draft: Draft
+
+    @property
+    def settings(self) -> Settings:
+        return _settings(self.request)
+
+    def go(self, step: str) -> Response:
+        return redirect(self.request, _step_path(self.draft.id, step))
+
+    async def keep(self, answers: dict[str, Any]) -> None:
+        self.draft = await drafts.update(
+            self.session, self.settings, self.principal, self.draft.id, answers
+        )
+
+    def page(self, step: str, problems: list[Problem] | None = None, **context: Any) -> Response:
+        return _page(
+            self.request,
+            f"app/referrals/{step}.html",
+            status_code=context.pop("status_code", 422 if problems else 200),
+            step=step,
+            steps=STEPS,
+            draft=self.draft,
+            problems=problems or [],
+            **context,
+        )
 
 
 def _draft_gone(request: Request) -> Response:
@@ -289,89 +314,67 @@ def _draft_gone(request: Request) -> Response:
     )
 
 
-async def _services_page(
-    request: Request,
-    session: AsyncSession,
-    principal: Principal,
-    draft: Draft,
-    problems: list[Problem] | None = None,
-) -> Response:
-    origin, chain = await _origin(session, draft.content["place"])
+async def _here(
+    request: Request, session: AsyncSession, principal: Principal, draft_id: str
+) -> Here | Response:
+    """The draft's step, or the answer instead: not found (another person's, expired), or a
+    draft already sent (a form sent again): its referral."""
+    found = _identifier(draft_id)
+    if found is None:
+        return _draft_gone(request)
+    try:
+        draft = await drafts.load(session, _settings(request), principal, found)
+    except DraftNotFound:
+        return _draft_gone(request)
+    if draft.sent:
+        return redirect(request, f"/app/referrals/{draft.referral_id}")
+    return Here(request, session, principal, draft)
+
+
+def _before(draft: Draft, step: str) -> str | None:
+    """The step to answer first, when ``step`` needs one not answered yet."""
+    if step in {"consent", "person", "safety", "review"} and draft.service_id is None:
+        return "services"
+    if step in {"person", "safety"} and draft.profile is None:
+        return "consent"
+    return None
+
+
+async def _services_page(here: Here, problems: list[Problem] | None = None) -> Response:
+    origin, chain = await _origin(here.session, here.draft.content["place"])
     choices = await lookup.referral_choices(
-        session,
-        Viewer.of(principal),
+        here.session,
+        Viewer.of(here.principal),
         origin,
-        list(draft.content["needs"]),
-        language_of(request),
+        list(here.draft.content["needs"]),
+        language_of(here.request),
     )
-    return _page(
-        request,
-        "app/referrals/services.html",
-        status_code=422 if problems else 200,
-        step="services",
-        steps=STEPS,
-        draft=draft,
+    return here.page(
+        "services",
+        problems,
         origin=origin,
         choices=choices,
-        chosen=str(draft.service_id) if draft.service_id else None,
-        lists=await lookup.picker(session, chain),
-        problems=problems or [],
+        chosen=str(here.draft.service_id) if here.draft.service_id else None,
+        lists=await lookup.picker(here.session, chain),
         reach_km=lookup.REACH_M // 1000,
     )
 
 
-@router.get("/refer/{draft_id}/services", summary="Refer a case: the nearest services (HTML)")
-async def services(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
-) -> Response:
-    draft = await _draft(request, session, principal, draft_id)
-    if draft is None or draft.sent:
-        return _draft_gone(request) if draft is None else _sent(request, draft)
-    return await _services_page(request, session, principal, draft)
-
-
-def _sent(request: Request, draft: Draft) -> Response:
-    """A draft already sent: its referral (a form sent again lands there too)."""
-    return redirect(request, f"/app/referrals/{draft.referral_id}")
-
-
-@router.post("/refer/{draft_id}/services", summary="Choose the service, or another place")
-async def choose_service(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
-) -> Response:
-    form = await Form.of(request)
-    draft = await _draft(request, session, principal, draft_id)
-    if draft is None or draft.sent:
-        return _draft_gone(request) if draft is None else _sent(request, draft)
-    settings = _settings(request)
+async def _choose_service(here: Here, form: Form) -> Response:
     if form.get("action") == "place":
-        place, problem = await _place(session, form)
+        place, problem = await _place(here.session, form)
         if place is None:
-            return await _services_page(
-                request, session, principal, draft, [problem or ("refer.place_invalid", {})]
-            )
-        await drafts.update(session, settings, principal, draft.id, {"place": place})
-        return redirect(request, _step_path(draft.id, "services"))
+            return await _services_page(here, [problem or ("refer.place_invalid", {})])
+        await here.keep({"place": place})
+        return here.go("services")
     service_id = _identifier(form.get("service"))
     if service_id is None:
-        return await _services_page(
-            request, session, principal, draft, [("refer.service_missing", {})]
-        )
-    changed = draft.service_id != service_id
+        return await _services_page(here, [("refer.service_missing", {})])
     answers: dict[str, Any] = {"service_id": str(service_id)}
-    if changed:  # another receiver: the consent named the one before
+    if here.draft.service_id != service_id:  # another receiver: the consent named the one before
         answers.update({"consent": None, "sharing_profile": None})
-    await drafts.update(session, settings, principal, draft.id, answers)
-    return redirect(request, _step_path(draft.id, "consent"))
-
-
-async def _receiver_or_back(
-    request: Request, session: AsyncSession, draft: Draft
-) -> tuple[Any, Response | None]:
-    chosen = await drafts.receiver(session, draft)
-    if chosen is None:
-        return None, redirect(request, _step_path(draft.id, "services"))
-    return chosen, None
+    await here.keep(answers)
+    return here.go("consent")
 
 
 def _whole_number(value: str) -> int | str | None:
@@ -386,76 +389,42 @@ def _yes_no(value: object) -> str:
     return "yes" if value is True else "no" if value is False else ""
 
 
-def _consent_form(draft: Draft, form: Form | None) -> dict[str, Any]:
+CONSENT_FIELDS = ("given_by", "relationship", "child_assent", "age", "method", "profile")
+
+
+def _consent_values(draft: Draft) -> dict[str, str]:
     given: dict[str, Any] = dict(draft.content.get("consent") or {})
-    if form is None:
-        return {
-            "given_by": given.get("given_by", ""),
-            "relationship": given.get("relationship") or "",
-            "child_assent": _yes_no(given.get("child_assent")),
-            "age": str(given["age_at_consent"]) if "age_at_consent" in given else "",
-            "method": given.get("method", ""),
-            "profile": draft.content.get("sharing_profile", ""),
-        }
     return {
-        key: form.get(key)
-        for key in ("given_by", "relationship", "child_assent", "age", "method", "profile")
+        "given_by": given.get("given_by", ""),
+        "relationship": given.get("relationship") or "",
+        "child_assent": _yes_no(given.get("child_assent")),
+        "age": str(given["age_at_consent"]) if "age_at_consent" in given else "",
+        "method": given.get("method", ""),
+        "profile": draft.content.get("sharing_profile", ""),
     }
 
 
-@router.get("/refer/{draft_id}/consent", summary="Refer a case: the consent (HTML)")
-async def consent(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
+async def _consent_page(
+    here: Here, values: dict[str, str] | None = None, problems: list[Problem] | None = None
 ) -> Response:
-    draft = await _draft(request, session, principal, draft_id)
-    if draft is None or draft.sent:
-        return _draft_gone(request) if draft is None else _sent(request, draft)
-    chosen, back = await _receiver_or_back(request, session, draft)
-    if back is not None:
-        return back
-    return _consent_page(request, draft, chosen, _consent_form(draft, None))
-
-
-def _consent_page(
-    request: Request,
-    draft: Draft,
-    chosen: Any,
-    values: dict[str, Any],
-    problems: list[Problem] | None = None,
-) -> Response:
-    return _page(
-        request,
-        "app/referrals/consent.html",
-        status_code=422 if problems else 200,
-        step="consent",
-        steps=STEPS,
-        draft=draft,
+    chosen = await drafts.receiver(here.session, here.draft)
+    assert chosen is not None  # _before: a service is chosen
+    return here.page(
+        "consent",
+        problems,
         chosen=chosen,
-        values=values,
+        values=values or _consent_values(here.draft),
         givers=list(ConsentGiver),
         methods=list(ConsentMethod),
         profiles=drafts.profiles_for(chosen.kind),
         categories={profile: sorted(PROFILE_CATEGORIES[profile]) for profile in SharingProfile},
-        problems=problems or [],
     )
 
 
-@router.post("/refer/{draft_id}/consent", summary="Record the consent in the draft")
-async def record_consent(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
-) -> Response:
-    form = await Form.of(request)
-    draft = await _draft(request, session, principal, draft_id)
-    if draft is None or draft.sent:
-        return _draft_gone(request) if draft is None else _sent(request, draft)
-    chosen, back = await _receiver_or_back(request, session, draft)
-    if back is not None:
-        return back
-    values = _consent_form(draft, form)
-    profiles = drafts.profiles_for(chosen.kind)
-    problems: list[Problem] = []
-    if values["profile"] not in {profile.value for profile in profiles}:
-        problems.append(("refer.invalid", {"field": "profile"}))
+async def _record_consent(here: Here, form: Form) -> Response:
+    chosen = await drafts.receiver(here.session, here.draft)
+    assert chosen is not None
+    values = {key: form.get(key) for key in CONSENT_FIELDS}
     given: dict[str, Any] = {
         "given_by": values["given_by"],
         "relationship": values["relationship"] or None,
@@ -463,34 +432,34 @@ async def record_consent(
         "age_at_consent": _whole_number(values["age"]),
         "method": values["method"],
     }
-    if not problems:
-        trial = Draft(
-            draft.id, {**draft.content, "consent": given, "sharing_profile": values["profile"]}
+    if values["profile"] not in {profile.value for profile in drafts.profiles_for(chosen.kind)}:
+        return await _consent_page(here, values, [("refer.invalid", {"field": "profile"})])
+    profile = SharingProfile(values["profile"])
+    trial = Draft(
+        here.draft.id, {**here.draft.content, "consent": given, "sharing_profile": profile}
+    )
+    try:
+        drafts.consent_body(trial, here.principal, chosen.organization_id, chosen.kind)
+    except DraftIncomplete as error:
+        cause = error.__cause__
+        problems = (
+            _consent_problems(cause)
+            if isinstance(cause, ValidationError)
+            else [("refer.incomplete_step", {})]
         )
-        try:
-            drafts.consent_body(trial, principal, chosen.organization_id, chosen.kind)
-        except DraftIncomplete as error:
-            cause = error.__cause__
-            if isinstance(cause, ValidationError):
-                problems = _consent_problems(cause)
-            else:
-                problems = [("refer.incomplete_step", {})]
-    if problems:
-        return _consent_page(request, draft, chosen, values, problems)
-    answers: dict[str, Any] = {"consent": given, "sharing_profile": values["profile"]}
-    if values["profile"] != draft.content.get("sharing_profile"):
+        return await _consent_page(here, values, problems)
+    answers: dict[str, Any] = {"consent": given, "sharing_profile": profile.value}
+    if profile.value != here.draft.content.get("sharing_profile"):
         # Another profile shares other categories: what it does not share is forgotten.
-        shared = PROFILE_CATEGORIES[SharingProfile(values["profile"])]
-        answers.update(_keep_shared(draft, shared))
-    shares_age = DataCategory.demographics in PROFILE_CATEGORIES[SharingProfile(values["profile"])]
-    subject = dict(answers.get("subject", draft.content.get("subject")) or {})
-    if shares_age and "age" not in subject:  # the age given for the consent, to start from
-        answers["subject"] = {**subject, "age": int(values["age"])}
-    await drafts.update(session, _settings(request), principal, draft.id, answers)
-    return redirect(request, _step_path(draft.id, "person"))
+        answers.update(_keep_shared(here.draft, PROFILE_CATEGORIES[profile]))
+    subject = dict(answers.get("subject", here.draft.content.get("subject")) or {})
+    if DataCategory.demographics in PROFILE_CATEGORIES[profile] and "age" not in subject:
+        answers["subject"] = {**subject, "age": given["age_at_consent"]}  # to start from
+    await here.keep(answers)
+    return here.go("person")
 
 
-_CONSENT_FIELDS = {
+_CONSENT_SCHEMA_FIELDS = {
     "given_by": "given_by",
     "relationship": "relationship",
     "child_assent": "child_assent",
@@ -500,16 +469,17 @@ _CONSENT_FIELDS = {
 
 
 def _consent_problems(error: ValidationError) -> list[Problem]:
+    """The consent schema's refusals, by the form's fields (a rule across fields, such as a
+    relationship needed when a carer consents, names the field it asks for)."""
     problems: list[Problem] = []
     for item in error.errors():
         location = [str(part) for part in item["loc"]]
-        field = next((_CONSENT_FIELDS[p] for p in location if p in _CONSENT_FIELDS), None)
+        found = [
+            _CONSENT_SCHEMA_FIELDS[part] for part in location if part in _CONSENT_SCHEMA_FIELDS
+        ]
         message = str(item.get("msg", ""))
-        if field is None and "relationship" in message:
-            field = "relationship"
-        if field is None and "child_assent" in message:
-            field = "child_assent"
-        problem: Problem = ("refer.invalid", {"field": field or "consent"})
+        named = [field for field in ("relationship", "child_assent") if field in message]
+        problem: Problem = ("refer.invalid", {"field": (found or named or ["consent"])[0]})
         if problem not in problems:
             problems.append(problem)
     return problems or [("refer.incomplete_step", {})]
@@ -554,246 +524,192 @@ def _person_values(draft: Draft) -> dict[str, Any]:
     }
 
 
-def _person_page(
-    request: Request, draft: Draft, values: dict[str, Any], problems: list[Problem] | None = None
-) -> Response:
-    return _page(
-        request,
-        "app/referrals/person.html",
-        status_code=422 if problems else 200,
-        step="person",
-        steps=STEPS,
-        draft=draft,
-        categories=_categories(draft),
-        values=values,
-        genders=list(Gender),
-        spoken=LANGUAGES,
-        gbv_types=list(GbvType),
-        concerns=list(ChildProtectionConcern),
-        indicators=list(TraffickingIndicator),
-        problems=problems or [],
-    )
-
-
-@router.get("/refer/{draft_id}/person", summary="Refer a case: the person's data (HTML)")
-async def person(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
-) -> Response:
-    draft = await _draft(request, session, principal, draft_id)
-    if draft is None or draft.sent:
-        return _draft_gone(request) if draft is None else _sent(request, draft)
-    if draft.profile is None:
-        return redirect(request, _step_path(draft.id, "consent"))
-    return _person_page(request, draft, _person_values(draft))
-
-
 def _validated(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     return model.model_validate(data).model_dump(
         mode="json", exclude_none=True, exclude_defaults=True
     )
 
 
-@router.post("/refer/{draft_id}/person", summary="Keep the person's data in the draft")
-async def record_person(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
+def _person_page(
+    here: Here, values: dict[str, Any] | None = None, problems: list[Problem] | None = None
 ) -> Response:
-    form = await Form.of(request)
-    draft = await _draft(request, session, principal, draft_id)
-    if draft is None or draft.sent:
-        return _draft_gone(request) if draft is None else _sent(request, draft)
-    if draft.profile is None:
-        return redirect(request, _step_path(draft.id, "consent"))
-    categories = _categories(draft)
+    return here.page(
+        "person",
+        problems,
+        categories=_categories(here.draft),
+        values=values or _person_values(here.draft),
+        genders=list(Gender),
+        spoken=LANGUAGES,
+        gbv_types=list(GbvType),
+        concerns=list(ChildProtectionConcern),
+        indicators=list(TraffickingIndicator),
+    )
+
+
+async def _record_person(here: Here, form: Form) -> Response:
     # Only the fields of the categories the profile shares are read: no other is even shown.
-    allowed = {name for c in categories if c in PERSON_FIELDS for name in PERSON_FIELDS[c]}
-    values = {
+    allowed = [
+        name for category in _categories(here.draft) for name in PERSON_FIELDS.get(category, ())
+    ]
+    values: dict[str, Any] = {
         name: form.all(name) if name == "trafficking_indicators" else form.get(name)
         for name in allowed
     }
     subject: dict[str, Any] = {
-        name: values[name]
+        name: _whole_number(values[name]) if name == "age" else values[name]
         for name in ("name", "date_of_birth", "age", "gender", "language")
         if values.get(name)
     }
-    if "age" in subject:
-        subject["age"] = _whole_number(subject["age"])
     contact = {name: values[name] for name in ("phone", "address") if values.get(name)}
     if contact:
         subject["contact"] = contact
-    reason: dict[str, Any] = {
-        name: values[name] for name in PERSON_FIELDS["incident"] if values.get(name)
-    }
+    reason = {name: values[name] for name in PERSON_FIELDS["incident"] if values.get(name)}
     try:
-        kept_subject = _validated(Subject, subject)
-        kept_reason = _validated(Reason, reason)
+        kept_subject, kept_reason = _validated(Subject, subject), _validated(Reason, reason)
     except ValidationError as error:
-        shown = {**_person_values(draft), **values}
-        return _person_page(request, draft, shown, _problems_of(error, sorted(allowed)))
-    await drafts.update(
-        session,
-        _settings(request),
-        principal,
-        draft.id,
-        {"subject": kept_subject or None, "reason": kept_reason or None},
-    )
-    return redirect(request, _step_path(draft.id, "safety"))
+        shown = {**_person_values(here.draft), **values}
+        return _person_page(here, shown, _problems_of(error, allowed))
+    await here.keep({"subject": kept_subject or None, "reason": kept_reason or None})
+    return here.go("safety")
 
 
 def _safety_page(
-    request: Request, draft: Draft, values: dict[str, Any], problems: list[Problem] | None = None
+    here: Here, values: dict[str, Any] | None = None, problems: list[Problem] | None = None
 ) -> Response:
-    return _page(
-        request,
-        "app/referrals/safety.html",
-        status_code=422 if problems else 200,
-        step="safety",
-        steps=STEPS,
-        draft=draft,
-        values=values,
+    given: dict[str, Any] = dict(here.draft.content.get("safety") or {})
+    return here.page(
+        "safety",
+        problems,
+        values=values
+        or {
+            "do_not_contact_directly": bool(given.get("do_not_contact_directly")),
+            "safe_channel": given.get("safe_channel", ""),
+            "safe_times": given.get("safe_times", ""),
+        },
         channels=list(ContactChannel),
-        problems=problems or [],
     )
 
 
-@router.get("/refer/{draft_id}/safety", summary="Refer a case: safety instructions (HTML)")
-async def safety(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
-) -> Response:
-    draft = await _draft(request, session, principal, draft_id)
-    if draft is None or draft.sent:
-        return _draft_gone(request) if draft is None else _sent(request, draft)
-    if draft.profile is None:
-        return redirect(request, _step_path(draft.id, "consent"))
-    given: dict[str, Any] = dict(draft.content.get("safety") or {})
-    values = {
-        "do_not_contact_directly": bool(given.get("do_not_contact_directly")),
-        "safe_channel": given.get("safe_channel", ""),
-        "safe_times": given.get("safe_times", ""),
-    }
-    return _safety_page(request, draft, values)
-
-
-@router.post("/refer/{draft_id}/safety", summary="Keep the safety instructions in the draft")
-async def record_safety(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
-) -> Response:
-    form = await Form.of(request)
-    draft = await _draft(request, session, principal, draft_id)
-    if draft is None or draft.sent:
-        return _draft_gone(request) if draft is None else _sent(request, draft)
+async def _record_safety(here: Here, form: Form) -> Response:
     values: dict[str, Any] = {
         "do_not_contact_directly": form.flag("do_not_contact_directly"),
         "safe_channel": form.get("safe_channel"),
         "safe_times": form.get("safe_times"),
     }
-    given = {key: value for key, value in values.items() if value}
     try:
-        kept = _validated(Safety, given)
+        kept = _validated(Safety, {key: value for key, value in values.items() if value})
     except ValidationError as error:
-        problems = _problems_of(error, ["safe_channel", "safe_times"])
-        return _safety_page(request, draft, values, problems)
-    await drafts.update(session, _settings(request), principal, draft.id, {"safety": kept or None})
-    return redirect(request, _step_path(draft.id, "review"))
+        return _safety_page(here, values, _problems_of(error, ["safe_channel", "safe_times"]))
+    await here.keep({"safety": kept or None})
+    return here.go("review")
 
 
 async def _review_page(
-    request: Request,
-    session: AsyncSession,
-    draft: Draft,
+    here: Here,
     problems: list[Problem] | None = None,
+    *,
     status_code: int = 200,
     fix: str | None = None,
 ) -> Response:
-    return _page(
-        request,
-        "app/referrals/review.html",
+    draft = here.draft
+    return here.page(
+        "review",
+        problems,
         status_code=status_code,
-        step="review",
-        steps=STEPS,
-        draft=draft,
-        chosen=await drafts.receiver(session, draft),
+        chosen=await drafts.receiver(here.session, draft),
         values=_person_values(draft),
         categories=_categories(draft),
         consent=dict(draft.content.get("consent") or {}),
         safety=dict(draft.content.get("safety") or {}),
         urgent=draft.content.get("priority") == Priority.urgent.value,
-        problems=problems or [],
         fix=fix,
     )
 
 
-@router.get("/refer/{draft_id}/review", summary="Refer a case: review and send (HTML)")
-async def review(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
-) -> Response:
-    draft = await _draft(request, session, principal, draft_id)
-    if draft is None or draft.sent:
-        return _draft_gone(request) if draft is None else _sent(request, draft)
-    return await _review_page(request, session, draft)
-
-
-@router.post("/refer/{draft_id}/urgency", summary="Mark the referral urgent, or not")
-async def urgency(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
-) -> Response:
-    form = await Form.of(request)
-    draft = await _draft(request, session, principal, draft_id)
-    if draft is None or draft.sent:
-        return _draft_gone(request) if draft is None else _sent(request, draft)
+async def _urgency(here: Here, form: Form) -> Response:
     priority = Priority.urgent if form.flag("urgent") else Priority.routine
-    await drafts.update(
-        session, _settings(request), principal, draft.id, {"priority": priority.value}
-    )
-    return redirect(request, _step_path(draft.id, "review"))
+    await here.keep({"priority": priority.value})
+    return here.go("review")
 
 
-@router.post("/refer/{draft_id}/send", summary="Send the referral (once, however often posted)")
-async def send(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
-) -> Response:
-    await Form.of(request)
-    found = _identifier(draft_id)
-    if found is None:
-        return _draft_gone(request)
+async def _send(here: Here, form: Form) -> Response:
     try:
-        referral_id = await drafts.send(session, _settings(request), principal, found)
+        referral_id = await drafts.send(here.session, here.settings, here.principal, here.draft.id)
     except DraftNotFound:
-        return _draft_gone(request)
+        return _draft_gone(here.request)
     except DraftIncomplete as error:
-        draft = await drafts.load(session, _settings(request), principal, found)
-        return await _review_page(
-            request,
-            session,
-            draft,
-            [("refer.incomplete", {})],
-            status_code=422,
-            fix=error.step,
-        )
+        return await _review_page(here, [("refer.incomplete", {})], status_code=422, fix=error.step)
     except RelayError as error:
         # The service refused (no room now, not eligible, the consent does not cover it):
         # nothing was written; the draft stays as it was, to choose another service.
-        draft = await drafts.load(session, _settings(request), principal, found)
         return await _review_page(
-            request,
-            session,
-            draft,
-            [problem_of(error)],
-            status_code=error.status,
-            fix="services",
+            here, [problem_of(error)], status_code=error.status, fix="services"
         )
-    return redirect(request, f"/app/referrals/{referral_id}?sent=1")
+    return redirect(here.request, f"/app/referrals/{referral_id}?sent=1")
 
 
-@router.post("/refer/{draft_id}/discard", summary="Forget a referral not sent")
-async def discard(
-    draft_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
+async def _discard(here: Here, form: Form) -> Response:
+    await drafts.discard(here.session, here.principal, here.draft.id)
+    return redirect(here.request, REFER_PATH)
+
+
+Page = Callable[[Here], Awaitable[Response] | Response]
+PAGES: dict[str, Page] = {
+    "services": _services_page,
+    "consent": _consent_page,
+    "person": _person_page,
+    "safety": _safety_page,
+    "review": _review_page,
+}
+ACTIONS: dict[str, Callable[[Here, Form], Awaitable[Response]]] = {
+    "services": _choose_service,
+    "consent": _record_consent,
+    "person": _record_person,
+    "safety": _record_safety,
+    "urgency": _urgency,
+    "send": _send,
+    "discard": _discard,
+}
+
+
+async def _at(
+    request: Request, session: AsyncSession, principal: Principal, draft_id: str, step: str
+) -> Here | Response:
+    """The draft at ``step`` (a page or a form), or the answer instead: the draft not found,
+    sent already, or a step to answer first."""
+    here = await _here(request, session, principal, draft_id)
+    if isinstance(here, Response):
+        return here
+    if step not in PAGES and step not in ACTIONS:
+        return _draft_gone(request)
+    first = _before(here.draft, step)
+    return here.go(first) if first is not None else here
+
+
+@router.get("/refer/{draft_id}/{step}", summary="Refer a case: one step of the draft (HTML)")
+async def step_page(
+    draft_id: str, step: str, request: Request, session: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    await Form.of(request)
-    found = _identifier(draft_id)
-    if found is not None:
-        with contextlib.suppress(DraftNotFound):
-            await drafts.discard(session, principal, found)
-    return redirect(request, REFER_PATH)
+    here = await _at(request, session, principal, draft_id, step)
+    if isinstance(here, Response):
+        return here
+    if step not in PAGES:
+        return _draft_gone(request)
+    shown = PAGES[step](here)
+    return await shown if isinstance(shown, Awaitable) else shown
+
+
+@router.post("/refer/{draft_id}/{action}", summary="Refer a case: answer a step (HTML form)")
+async def step_action(
+    draft_id: str, action: str, request: Request, session: SessionDep, principal: PersonPrincipal
+) -> Response:
+    form = await Form.of(request)
+    here = await _at(request, session, principal, draft_id, action)
+    if isinstance(here, Response):
+        return here
+    if action not in ACTIONS:
+        return _draft_gone(request)
+    return await ACTIONS[action](here, form)
 
 
 # -- the lists ------------------------------------------------------------------------------------
@@ -874,59 +790,68 @@ async def case(
     return await _case_page(request, session, principal, found)
 
 
-@router.post("/referrals/{referral_id}/status", summary="Move the referral in its loop (form)")
-async def move(
-    referral_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
+async def _on_case(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    referral_id: str,
+    body: Callable[[Form], BaseModel],
+    change: Callable[[uuid.UUID, Any], Awaitable[object]],
+    fields: Sequence[str],
 ) -> Response:
+    """A form of the case file: its body (a schema of the API's), the service's change, then
+    the case file again (``?done=``), or with what went wrong."""
     form = await Form.of(request)
     found = _identifier(referral_id)
     if found is None:
         return _not_found(request)
     try:
-        change = StatusChange.model_validate(
-            {
-                "status": form.get("status"),
-                "reason": form.get("reason") or None,
-                "outcome": form.get("outcome") or None,
-                "note": form.get("note") or None,
-            }
-        )
+        parsed = body(form)
     except ValidationError as error:
-        problems = _problems_of(error, ["status", "reason", "outcome", "note"])
+        problems = _problems_of(error, fields)
         return await _case_page(request, session, principal, found, problems, 422)
     try:
-        await referral_service.change_status(session, _settings(request), principal, found, change)
+        await change(found, parsed)
     except ReferralNotFound:
         return _not_found(request)
     except RelayError as error:
         return await _case_page(
             request, session, principal, found, [problem_of(error)], error.status
         )
-    return redirect(request, f"/app/referrals/{found}?done=status")
+    return redirect(request, f"/app/referrals/{found}?done=1")
+
+
+@router.post("/referrals/{referral_id}/status", summary="Move the referral in its loop (form)")
+async def move(
+    referral_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
+) -> Response:
+    def body(form: Form) -> StatusChange:
+        fields = {key: form.get(key) or None for key in ("status", "reason", "outcome", "note")}
+        return StatusChange.model_validate(fields)
+
+    async def change(found: uuid.UUID, parsed: StatusChange) -> object:
+        return await referral_service.change_status(
+            session, _settings(request), principal, found, parsed
+        )
+
+    return await _on_case(
+        request, session, principal, referral_id, body, change, ["status", "reason", "outcome"]
+    )
 
 
 @router.post("/referrals/{referral_id}/notes", summary="Add a note to the referral (form)")
 async def note(
     referral_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    form = await Form.of(request)
-    found = _identifier(referral_id)
-    if found is None:
-        return _not_found(request)
-    try:
-        body = NoteCreate.model_validate({"note": form.get("note")})
-    except ValidationError as error:
-        problems = _problems_of(error, ["note"])
-        return await _case_page(request, session, principal, found, problems, 422)
-    try:
-        await referral_service.add_note(session, _settings(request), principal, found, body)
-    except ReferralNotFound:
-        return _not_found(request)
-    except RelayError as error:
-        return await _case_page(
-            request, session, principal, found, [problem_of(error)], error.status
+    def body(form: Form) -> NoteCreate:
+        return NoteCreate.model_validate({"note": form.get("note")})
+
+    async def change(found: uuid.UUID, parsed: NoteCreate) -> object:
+        return await referral_service.add_note(
+            session, _settings(request), principal, found, parsed
         )
-    return redirect(request, f"/app/referrals/{found}?done=note")
+
+    return await _on_case(request, session, principal, referral_id, body, change, ["note"])
 
 
 @router.get("/referrals/{referral_id}/fhir", summary="The referral as a FHIR R4 Bundle (file)")

@@ -132,7 +132,7 @@ class TestReferring:
             assert page.status_code == 404
             assert PERSON_NAME not in page.text
             taken = await post_step(volunteer, review_path, {})
-            assert taken.status_code == 405  # the review page is read; only its forms post
+            assert taken.status_code == 404  # the review page is read; only its forms post
 
     async def test_sending_again_answers_the_same_referral(
         self, volunteer: httpx.AsyncClient, session: AsyncSession, people: Cast
