@@ -11,7 +11,7 @@ what cannot be undone) without JavaScript.
 """
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -29,13 +29,15 @@ from api.services.people.sessions import Visitor
 from api.services.referrals import workspace
 from api.web import session as web
 from api.web.pages import (
-    Problem,
+    FIRST_SHOWING,
+    FormAnswer,
     app_page,
+    confirm_page,
+    form_page,
     message_page,
     posted,
     problem_of,
     redirect,
-    refusal,
 )
 from api.web.session import SignedInVisitor
 
@@ -65,20 +67,6 @@ def _person(visitor: Visitor) -> SignedInUser:
 
 def _manages(person: SignedInUser) -> bool:
     return person.role in {UserRole.org_admin, UserRole.operator}
-
-
-def _confirm(request: Request, *, name: str, action: str, back: str, **context: Any) -> Response:
-    """A page asking to confirm ``name`` (``confirm.<name>.*`` in the catalogues)."""
-    return app_page(
-        request,
-        "app/confirm.html",
-        title_key=f"{name}.title",
-        text_key=f"{name}.text",
-        button_key=f"{name}.button",
-        action=action,
-        back=back,
-        **context,
-    )
 
 
 def _not_allowed(request: Request, error: RelayError) -> Response:
@@ -123,20 +111,8 @@ async def account(request: Request, database: SessionDep, visitor: SignedInVisit
     )
 
 
-def _password_form(
-    request: Request,
-    *,
-    problem: Problem | None = None,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    return app_page(
-        request,
-        "app/password.html",
-        status_code=status_code,
-        headers=headers,
-        problem=problem,
-    )
+def _password_form(request: Request, answer: FormAnswer = FIRST_SHOWING) -> Response:
+    return form_page(request, "app/password.html", answer)
 
 
 @router.get("/account/password", summary="Change one's password (HTML)")
@@ -150,7 +126,7 @@ async def change_password(
 ) -> Response:
     form = await posted(request)
     if form.get("password", "") != form.get("confirm", ""):
-        return _password_form(request, problem=("password.differ", {}), status_code=422)
+        return _password_form(request, FormAnswer.invalid("password.differ"))
     try:
         result = await people.change_password(
             database,
@@ -161,10 +137,11 @@ async def change_password(
             _address(request),
         )
     except PasswordNotAccepted as error:
-        return _password_form(request, problem=problem_of(error), status_code=422)
+        return _password_form(request, FormAnswer.of(error))
     if isinstance(result, Refused):
-        problem, status, headers = refusal(request, result, "password.current_wrong")
-        return _password_form(request, problem=problem, status_code=status, headers=headers)
+        return _password_form(
+            request, FormAnswer.refused(request, result, "password.current_wrong")
+        )
     # The account's generation moved (its other sessions ended): this one goes on, anew.
     value, renewed = await sessions.signed_in(database, settings, visitor, result)
     web.remember(request, value, renewed)
@@ -173,11 +150,8 @@ async def change_password(
 
 @router.get("/account/recovery-codes", summary="Make new recovery codes (HTML)")
 async def recovery_codes_page(request: Request, visitor: SignedInVisitor) -> Response:
-    return _confirm(
-        request,
-        name="new_codes",
-        action="/app/account/recovery-codes",
-        back=ACCOUNT_PATH,
+    return confirm_page(
+        request, name="new_codes", action="/app/account/recovery-codes", back=ACCOUNT_PATH
     )
 
 
@@ -197,11 +171,8 @@ async def new_recovery_codes(
 
 @router.get("/account/sign-out-everywhere", summary="Sign out everywhere (HTML)")
 async def sign_out_everywhere_page(request: Request, visitor: SignedInVisitor) -> Response:
-    return _confirm(
-        request,
-        name="everywhere",
-        action="/app/account/sign-out-everywhere",
-        back=ACCOUNT_PATH,
+    return confirm_page(
+        request, name="everywhere", action="/app/account/sign-out-everywhere", back=ACCOUNT_PATH
     )
 
 
@@ -253,19 +224,16 @@ def _invite_form(
     principal: Principal,
     organization_id: uuid.UUID,
     form: dict[str, str],
-    *,
-    problem: Problem | None = None,
-    status_code: int = 200,
+    answer: FormAnswer = FIRST_SHOWING,
 ) -> Response:
-    return app_page(
+    return form_page(
         request,
         "app/invite.html",
-        status_code=status_code,
+        answer,
         roles=people.grantable_roles(principal),
         organization_id=organization_id,
         invitation_hours=max(1, round(_settings(request).invitation_lifetime_hours)),
         form=form,
-        problem=problem,
     )
 
 
@@ -297,7 +265,7 @@ async def invite(
     except ValueError:
         organization_id = _organization(request, principal)
         return _invite_form(
-            request, principal, organization_id, form, problem=("problem.role", {}), status_code=422
+            request, principal, organization_id, form, FormAnswer.invalid("problem.role")
         )
     try:
         invited = await people.invite(
@@ -312,44 +280,35 @@ async def invite(
             preferred_language=form.get("language", "en"),
         )
     except RelayError as error:
-        return _invite_form(
-            request,
-            principal,
-            organization_id,
-            form,
-            problem=problem_of(error),
-            status_code=error.status,
-        )
+        return _invite_form(request, principal, organization_id, form, FormAnswer.of(error))
     return _invited(request, invited, f"{PEOPLE_PATH}?org={organization_id}")
 
 
 async def _managed(
     request: Request, database: AsyncSession, visitor: Visitor, user_id: uuid.UUID
-) -> tuple[Principal, UserSummary | None, Response | None]:
+) -> tuple[Principal, UserSummary] | Response:
+    """The person asked for, if the visitor manages them; else the page saying why not."""
     principal = _principal(request, visitor)
     try:
-        return principal, await people.get_user(database, principal, user_id), None
+        return principal, await people.get_user(database, principal, user_id)
     except RelayError as error:
-        return principal, None, _not_allowed(request, error)
+        return _not_allowed(request, error)
 
 
 def _person_page(
     request: Request,
     principal: Principal,
     user: UserSummary,
-    *,
-    problem: Problem | None = None,
-    status_code: int = 200,
+    answer: FormAnswer = FIRST_SHOWING,
 ) -> Response:
-    return app_page(
+    return form_page(
         request,
         "app/person.html",
-        status_code=status_code,
+        answer,
         user=user,
         roles=people.grantable_roles(principal),
         itself=user.id == principal.user_id,
         done=request.query_params.get("done"),
-        problem=problem,
     )
 
 
@@ -357,11 +316,10 @@ def _person_page(
 async def person_page(
     user_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
 ) -> Response:
-    principal, user, refused = await _managed(request, database, visitor, user_id)
-    if user is None:
-        assert refused is not None
-        return refused
-    return _person_page(request, principal, user)
+    managed = await _managed(request, database, visitor, user_id)
+    if isinstance(managed, Response):
+        return managed
+    return _person_page(request, *managed)
 
 
 @router.get("/people/{user_id}/role", summary="Change a person's role (HTML)")
@@ -380,96 +338,95 @@ async def change_role(
     visitor: SignedInVisitor,
 ) -> Response:
     form = await posted(request)
-    principal, user, refused = await _managed(request, database, visitor, user_id)
-    if user is None:
-        assert refused is not None
-        return refused
+    managed = await _managed(request, database, visitor, user_id)
+    if isinstance(managed, Response):
+        return managed
+    principal, user = managed
     try:
         await people.change_role(
             database, settings, principal, user_id, UserRole(form.get("role", ""))
         )
     except ValueError:
-        return _person_page(request, principal, user, problem=("problem.role", {}), status_code=422)
+        return _person_page(request, principal, user, FormAnswer.invalid("problem.role"))
     except RelayError as error:
-        return _person_page(
-            request, principal, user, problem=problem_of(error), status_code=error.status
-        )
+        return _person_page(request, principal, user, FormAnswer.of(error))
     return redirect(request, f"{PEOPLE_PATH}/{user_id}?done=role")
 
 
-@router.get("/people/{user_id}/reset", summary="Reset a person's account (HTML)")
-async def reset_page(
-    user_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
-) -> Response:
-    _, user, refused = await _managed(request, database, visitor, user_id)
-    if user is None:
-        assert refused is not None
-        return refused
-    return _confirm(
-        request,
-        name="reset",
-        action=f"{PEOPLE_PATH}/{user_id}/reset",
-        back=f"{PEOPLE_PATH}/{user_id}",
-        user=user,
-    )
+PersonAction = Callable[
+    [Request, AsyncSession, Settings, Principal, uuid.UUID], Awaitable[Response]
+]
 
 
-@router.post("/people/{user_id}/reset", summary="Reset a person's account (HTML form)")
-async def reset(
-    user_id: uuid.UUID,
-    request: Request,
-    database: SessionDep,
-    settings: SettingsDep,
-    visitor: SignedInVisitor,
-) -> Response:
-    await posted(request)
-    principal, user, refused = await _managed(request, database, visitor, user_id)
-    if user is None:
-        assert refused is not None
-        return refused
-    try:
-        invited = await people.reset(database, settings, principal, user_id)
-    except RelayError as error:
-        return _person_page(
-            request, principal, user, problem=problem_of(error), status_code=error.status
+def _asks_first(name: str, summary: str) -> Callable[[PersonAction], PersonAction]:
+    """Declare what is done to a person after a confirmation: ``GET /people/{user_id}/<name>``
+    asks (``<name>.title``, ``.text``, ``.button`` in the catalogues), and its ``POST`` does
+    it with the decorated function; a service's refusal is shown on the person's page."""
+    path = f"/people/{{user_id}}/{name}"
+
+    def declare(act: PersonAction) -> PersonAction:
+        async def ask(
+            user_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+        ) -> Response:
+            managed = await _managed(request, database, visitor, user_id)
+            if isinstance(managed, Response):
+                return managed
+            person_path = f"{PEOPLE_PATH}/{user_id}"
+            return confirm_page(
+                request,
+                name=name,
+                action=f"{person_path}/{name}",
+                back=person_path,
+                user=managed[1],
+            )
+
+        async def do(
+            user_id: uuid.UUID,
+            request: Request,
+            database: SessionDep,
+            settings: SettingsDep,
+            visitor: SignedInVisitor,
+        ) -> Response:
+            await posted(request)
+            managed = await _managed(request, database, visitor, user_id)
+            if isinstance(managed, Response):
+                return managed
+            principal, user = managed
+            try:
+                return await act(request, database, settings, principal, user_id)
+            except RelayError as error:
+                return _person_page(request, principal, user, FormAnswer.of(error))
+
+        router.add_api_route(
+            path, ask, methods=["GET"], name=f"{name}_page", summary=f"{summary} (HTML)"
         )
+        router.add_api_route(
+            path, do, methods=["POST"], name=name, summary=f"{summary} (HTML form)"
+        )
+        return act
+
+    return declare
+
+
+@_asks_first("reset", "Reset a person's account")
+async def reset(
+    request: Request,
+    database: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    user_id: uuid.UUID,
+) -> Response:
+    invited = await people.reset(database, settings, principal, user_id)
     return _invited(request, invited, f"{PEOPLE_PATH}/{user_id}")
 
 
-@router.get("/people/{user_id}/deactivate", summary="Deactivate a person's account (HTML)")
-async def deactivate_page(
-    user_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
-) -> Response:
-    _, user, refused = await _managed(request, database, visitor, user_id)
-    if user is None:
-        assert refused is not None
-        return refused
-    return _confirm(
-        request,
-        name="deactivate",
-        action=f"{PEOPLE_PATH}/{user_id}/deactivate",
-        back=f"{PEOPLE_PATH}/{user_id}",
-        user=user,
-    )
-
-
-@router.post("/people/{user_id}/deactivate", summary="Deactivate a person's account (HTML form)")
+@_asks_first("deactivate", "Deactivate a person's account")
 async def deactivate(
-    user_id: uuid.UUID,
     request: Request,
-    database: SessionDep,
-    settings: SettingsDep,
-    visitor: SignedInVisitor,
+    database: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    user_id: uuid.UUID,
 ) -> Response:
-    await posted(request)
-    principal, user, refused = await _managed(request, database, visitor, user_id)
-    if user is None:
-        assert refused is not None
-        return refused
-    try:
-        await people.deactivate(database, settings, principal, user_id)
-    except RelayError as error:
-        return _person_page(
-            request, principal, user, problem=problem_of(error), status_code=error.status
-        )
+    await people.deactivate(database, settings, principal, user_id)
     return redirect(request, f"{PEOPLE_PATH}/{user_id}?done=deactivated")

@@ -34,13 +34,14 @@ from api.services.people.errors import PasswordNotAccepted
 from api.services.people.sessions import Visitor
 from api.web import session as web
 from api.web.pages import (
-    Problem,
+    FIRST_SHOWING,
+    FormAnswer,
     app_page,
+    confirm_page,
+    form_page,
     page_visitor,
     posted,
-    problem_of,
     redirect,
-    refusal,
 )
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
@@ -89,20 +90,11 @@ def _sign_in_form(
     next_path: str | None,
     *,
     login: str = "",
-    problem: Problem | None = None,
     notice: str | None = None,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
+    answer: FormAnswer = FIRST_SHOWING,
 ) -> Response:
-    return app_page(
-        request,
-        "app/sign_in.html",
-        status_code=status_code,
-        headers=headers,
-        next_path=next_path,
-        login=login,
-        problem=problem,
-        notice=notice,
+    return form_page(
+        request, "app/sign_in.html", answer, next_path=next_path, login=login, notice=notice
     )
 
 
@@ -132,15 +124,8 @@ async def sign_in(request: Request, database: SessionDep, settings: SettingsDep)
         device=web.device_of(request),
     )
     if isinstance(step, Refused):
-        problem, status, headers = refusal(request, step, "sign_in.refused")
-        return _sign_in_form(
-            request,
-            next_path,
-            login=login[:128],
-            problem=problem,
-            status_code=status,
-            headers=headers,
-        )
+        refused = FormAnswer.refused(request, step, "sign_in.refused")
+        return _sign_in_form(request, next_path, login=login[:128], answer=refused)
     if isinstance(step, SignedIn):
         await _signed_in(request, database, settings, step.user, step.device)
         return redirect(request, next_path or web.HOME_PATH)
@@ -168,20 +153,16 @@ def _code_form(
     next_path: str | None,
     *,
     recovery: bool,
-    problem: Problem | None = None,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
+    answer: FormAnswer = FIRST_SHOWING,
 ) -> Response:
-    return app_page(
+    return form_page(
         request,
         "app/code.html",
-        status_code=status_code,
-        headers=headers,
+        answer,
         next_path=next_path,
         recovery=recovery,
         action=RECOVERY_PATH if recovery else CODE_PATH,
         other=web.with_next(CODE_PATH if recovery else RECOVERY_PATH, next_path),
-        problem=problem,
     )
 
 
@@ -220,15 +201,8 @@ async def _second_step(
         device=web.device_of(request),
     )
     if isinstance(result, Refused):
-        problem, status, headers = refusal(request, result, "code.refused")
-        return _code_form(
-            request,
-            next_path,
-            recovery=recovery,
-            problem=problem,
-            status_code=status,
-            headers=headers,
-        )
+        refused = FormAnswer.refused(request, result, "code.refused")
+        return _code_form(request, next_path, recovery=recovery, answer=refused)
     await _signed_in(request, database, settings, result.user, result.device)
     return redirect(request, next_path or web.HOME_PATH)
 
@@ -262,20 +236,15 @@ def _enrol_form(
     request: Request,
     next_path: str | None,
     enrolment: TotpEnrolment,
-    *,
-    problem: Problem | None = None,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
+    answer: FormAnswer = FIRST_SHOWING,
 ) -> Response:
-    return app_page(
+    return form_page(
         request,
         "app/enrol.html",
-        status_code=status_code,
-        headers=headers,
+        answer,
         next_path=next_path,
         secret=_grouped(enrolment.secret),
         uri=enrolment.uri,
-        problem=problem,
     )
 
 
@@ -321,16 +290,9 @@ async def enrol(request: Request, database: SessionDep, settings: SettingsDep) -
     except RelayError:  # no enrolment under way, or the account changed since the password
         return await _end_and_sign_in_again(request, database)
     if isinstance(result, Refused):
-        problem, status, headers = refusal(request, result, "code.refused")
+        refused = FormAnswer.refused(request, result, "code.refused")
         enrolment = await _enrolment(database, settings, visitor)
-        return _enrol_form(
-            request,
-            next_path,
-            enrolment,
-            problem=problem,
-            status_code=status,
-            headers=headers,
-        )
+        return _enrol_form(request, next_path, enrolment, refused)
     return await _show_recovery_codes(request, database, settings, result, next_path)
 
 
@@ -355,20 +317,8 @@ async def _show_recovery_codes(
 # -- invitations ----------------------------------------------------------------------------------
 
 
-def _invitation_form(
-    request: Request,
-    *,
-    problem: Problem | None = None,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    return app_page(
-        request,
-        "app/invitation.html",
-        status_code=status_code,
-        headers=headers,
-        problem=problem,
-    )
+def _invitation_form(request: Request, answer: FormAnswer = FIRST_SHOWING) -> Response:
+    return form_page(request, "app/invitation.html", answer)
 
 
 @router.get("/invitation", summary="Take an invitation: type its code (HTML)")
@@ -390,19 +340,9 @@ async def invitation(request: Request, database: SessionDep, settings: SettingsD
 
 
 async def _password_form(
-    request: Request,
-    details: InvitationDetails,
-    *,
-    problem: Problem | None = None,
-    status_code: int = 200,
+    request: Request, details: InvitationDetails, answer: FormAnswer = FIRST_SHOWING
 ) -> Response:
-    return app_page(
-        request,
-        "app/set_password.html",
-        status_code=status_code,
-        details=details,
-        problem=problem,
-    )
+    return form_page(request, "app/set_password.html", answer, details=details)
 
 
 async def _refused_invitation(
@@ -413,8 +353,7 @@ async def _refused_invitation(
     if visitor is not None and not refused.throttled:
         forgotten = await sessions.hold_invitation(database, settings, visitor, None)
         web.replace_visitor(request, forgotten)
-    problem, status, headers = refusal(request, refused, "invitation.refused")
-    return _invitation_form(request, problem=problem, status_code=status, headers=headers)
+    return _invitation_form(request, FormAnswer.refused(request, refused, "invitation.refused"))
 
 
 @router.get("/invitation/password", summary="Take an invitation: choose a password (HTML)")
@@ -445,15 +384,14 @@ async def choose_password(
         details = await people.invitation_details(database, settings, code, address)
         if isinstance(details, Refused):
             return await _refused_invitation(request, database, settings, details)
-        problem: Problem = ("password.differ", {})
-        return await _password_form(request, details, problem=problem, status_code=422)
+        return await _password_form(request, details, FormAnswer.invalid("password.differ"))
     try:
         step = await people.redeem_invitation(database, settings, code, password, address)
     except PasswordNotAccepted as error:
         details = await people.invitation_details(database, settings, code, address)
         if isinstance(details, Refused):
             return await _refused_invitation(request, database, settings, details)
-        return await _password_form(request, details, problem=problem_of(error), status_code=422)
+        return await _password_form(request, details, FormAnswer.of(error))
     if isinstance(step, Refused):
         return await _refused_invitation(request, database, settings, step)
     if isinstance(step, EnrolmentNeeded):
@@ -484,15 +422,7 @@ async def sign_out_page(request: Request, database: SessionDep) -> Response:
     visitor = await web.current_visitor(request, database)
     if visitor is None or visitor.person is None:
         return redirect(request, web.SIGN_IN_PATH)
-    return app_page(
-        request,
-        "app/confirm.html",
-        title_key="sign_out.title",
-        text_key="sign_out.text",
-        button_key="sign_out.button",
-        action="/app/sign-out",
-        back="/app",
-    )
+    return confirm_page(request, name="sign_out", action="/app/sign-out", back="/app")
 
 
 @router.post("/sign-out", summary="Sign out of this browser (HTML form)")

@@ -10,6 +10,7 @@ come from the catalogues only: a page title never holds a person's data.
 """
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -106,6 +107,23 @@ def wait_words(request: Request, seconds: float) -> str:
     if seconds < 120:
         return words("wait.seconds", seconds=max(1, math.ceil(seconds)))
     return words("wait.minutes", minutes=math.ceil(seconds / 60))
+
+
+def confirm_page(
+    request: Request, *, name: str, action: str, back: str, **context: Any
+) -> Response:
+    """A page asking to confirm what cannot be undone (``<name>.title``, ``.text`` and ``.button``
+    in the catalogues); its form posts to ``action``, its cancel link goes ``back``."""
+    return app_page(
+        request,
+        "app/confirm.html",
+        title_key=f"{name}.title",
+        text_key=f"{name}.text",
+        button_key=f"{name}.button",
+        action=action,
+        back=back,
+        **context,
+    )
 
 
 def message_page(
@@ -207,3 +225,46 @@ def refusal(request: Request, refused: Refused, wrong: str) -> tuple[Problem, in
             retry_after(refused.retry_after),
         )
     return (wrong, {}), 422, {}
+
+
+@dataclass(frozen=True)
+class FormAnswer:
+    """What a form's page says back: nothing the first time it is shown; after a post, the
+    problem in words, its status and headers (``Retry-After`` while a sign-in step must wait)."""
+
+    problem: Problem | None = None
+    status_code: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def invalid(cls, key: str) -> "FormAnswer":
+        """A field the form itself finds wrong (catalogue key ``key``): 422."""
+        return cls((key, {}), 422)
+
+    @classmethod
+    def of(cls, error: RelayError) -> "FormAnswer":
+        """A service's refusal (``problem_of``), with its status."""
+        return cls(problem_of(error), error.status)
+
+    @classmethod
+    def refused(cls, request: Request, refused: Refused, wrong: str) -> "FormAnswer":
+        """A refused sign-in step (``refusal``)."""
+        problem, status_code, headers = refusal(request, refused, wrong)
+        return cls(problem, status_code, headers)
+
+
+FIRST_SHOWING = FormAnswer()
+
+
+def form_page(
+    request: Request, template: str, answer: FormAnswer = FIRST_SHOWING, **context: Any
+) -> HTMLResponse:
+    """An app page with a form, showing ``answer``'s problem (as ``problem``) with its status."""
+    return app_page(
+        request,
+        template,
+        status_code=answer.status_code,
+        headers=answer.headers,
+        problem=answer.problem,
+        **context,
+    )
