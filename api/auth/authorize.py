@@ -185,19 +185,28 @@ def _untrusted(pairs: list[tuple[str, str]], client: ClientRecord | None) -> Err
     return None
 
 
+@dataclass(frozen=True)
+class AuthorizeCall:
+    """A request to the authorize endpoint (its fields as pairs, every value kept) with what it
+    is checked against: the issuer, the key, the time and the client it names, as loaded
+    (None: no such client)."""
+
+    issuer: str
+    secret_key: str
+    now: datetime
+    client: ClientRecord | None
+    pairs: list[tuple[str, str]]
+
+
 def _validated(
-    issuer: str,
-    secret_key: str,
-    now: datetime,
-    client: ClientRecord | None,
-    pairs: list[tuple[str, str]],
-    person: PersonOfOrganization | None,
+    call: AuthorizeCall, person: PersonOfOrganization | None
 ) -> tuple[Any, Valid] | ErrorPage | Redirect:
-    untrusted = _untrusted(pairs, client)
+    issuer, client = call.issuer, call.client
+    untrusted = _untrusted(call.pairs, client)
     if untrusted is not None:
         return untrusted
     assert client is not None
-    request = _Query(issuer + AUTHORIZE_PATH, pairs)
+    request = _Query(issuer + AUTHORIZE_PATH, call.pairs)
     state = request.payload.state
     if request.payload.response_type != "code":
         # Answered here: Authlib's own message would repeat what was sent.
@@ -208,7 +217,7 @@ def _validated(
         )
         return _error(issuer, unsupported, state)
     server = RequestServer(
-        issuer=issuer, secret_key=secret_key, token_lifetime=60, now=now, client=client
+        issuer=issuer, secret_key=call.secret_key, token_lifetime=60, now=call.now, client=client
     )
     try:
         grant = server.get_consent_grant(request, end_user=person)
@@ -234,33 +243,17 @@ def _validated(
     return grant, Valid(client, grant.redirect_uri, state, asked, granted, fields)
 
 
-def check(
-    *,
-    issuer: str,
-    secret_key: str,
-    now: datetime,
-    client: ClientRecord | None,
-    pairs: list[tuple[str, str]],
-    person: PersonOfOrganization | None = None,
-) -> Answer:
+def check(call: AuthorizeCall, person: PersonOfOrganization | None = None) -> Answer:
     """The request as sent: the consent screen's ``Valid``, an ``ErrorPage`` or a
     ``Redirect`` with the error (``client``: the client the request names, as loaded)."""
-    checked = _validated(issuer, secret_key, now, client, pairs, person)
+    checked = _validated(call, person)
     return checked[1] if isinstance(checked, tuple) else checked
 
 
-def approve(
-    *,
-    issuer: str,
-    secret_key: str,
-    now: datetime,
-    client: ClientRecord | None,
-    pairs: list[tuple[str, str]],
-    person: PersonOfOrganization,
-) -> Approved | ErrorPage | Redirect:
+def approve(call: AuthorizeCall, person: PersonOfOrganization) -> Approved | ErrorPage | Redirect:
     """The person said yes: the request is checked again as posted back, then a new code and
     the redirect carrying it (with ``state`` and ``iss``)."""
-    checked = _validated(issuer, secret_key, now, client, pairs, person)
+    checked = _validated(call, person)
     if not isinstance(checked, tuple):
         return checked
     grant, valid = checked
@@ -269,31 +262,23 @@ def approve(
     issued: IssuedCode = grant.server.issued_code
     location = dict(headers)["Location"]
     return Approved(
-        redirect=Redirect(add_params_to_uri(location, [("iss", issuer)])),
+        redirect=Redirect(add_params_to_uri(location, [("iss", call.issuer)])),
         code=issued,
         granted=valid.granted,
     )
 
 
-def deny(
-    *,
-    issuer: str,
-    secret_key: str,
-    now: datetime,
-    client: ClientRecord | None,
-    pairs: list[tuple[str, str]],
-    person: PersonOfOrganization | None = None,
-) -> ErrorPage | Redirect:
+def deny(call: AuthorizeCall, person: PersonOfOrganization | None = None) -> ErrorPage | Redirect:
     """The person said no: ``access_denied`` to the app (or the error page, for a request that
     does not hold)."""
-    checked = _validated(issuer, secret_key, now, client, pairs, person)
+    checked = _validated(call, person)
     if not isinstance(checked, tuple):
         return checked
     _, valid = checked
     refused = AccessDeniedError(
         description="The person did not allow the app.", redirect_uri=valid.redirect_uri
     )
-    return _error(issuer, refused, valid.state)
+    return _error(call.issuer, refused, valid.state)
 
 
 def requested_client_id(pairs: list[tuple[str, str]]) -> str | None:

@@ -76,6 +76,18 @@ async def _client(
     return client_record(found, settings) if found is not None else None
 
 
+def _call(
+    settings: Settings, client: ClientRecord | None, pairs: list[tuple[str, str]], now: datetime
+) -> authorize.AuthorizeCall:
+    return authorize.AuthorizeCall(
+        issuer=settings.issuer,
+        secret_key=settings.secret_key.get_secret_value(),
+        now=now,
+        client=client,
+        pairs=pairs,
+    )
+
+
 async def consent(
     session: AsyncSession,
     settings: Settings,
@@ -87,14 +99,7 @@ async def consent(
     signed in (``person`` None), it checks what it can, so that a request that cannot hold is
     refused before the person types a password."""
     client = await _client(session, settings, pairs)
-    checked = authorize.check(
-        issuer=settings.issuer,
-        secret_key=settings.secret_key.get_secret_value(),
-        now=datetime.now(UTC),
-        client=client,
-        pairs=pairs,
-        person=person,
-    )
+    checked = authorize.check(_call(settings, client, pairs, datetime.now(UTC)), person)
     if not isinstance(checked, authorize.Valid):
         return checked
     organization = await organization_repository.get(session, checked.client.organization_id)
@@ -122,27 +127,13 @@ async def decide(
     ``access_denied``. The request is checked again as posted, for this person."""
     now = datetime.now(UTC)
     client = await _client(session, settings, pairs)
-    secret_key = settings.secret_key.get_secret_value()
+    call = _call(settings, client, pairs, now)
     if not allow:
-        refused = authorize.deny(
-            issuer=settings.issuer,
-            secret_key=secret_key,
-            now=now,
-            client=client,
-            pairs=pairs,
-            person=person,
-        )
+        refused = authorize.deny(call, person)
         if isinstance(refused, Redirect) and client is not None:
             await _audit(session, person, client, Action.oauth_deny, Outcome.failure)
         return refused
-    approved = authorize.approve(
-        issuer=settings.issuer,
-        secret_key=secret_key,
-        now=now,
-        client=client,
-        pairs=pairs,
-        person=person,
-    )
+    approved = authorize.approve(call, person)
     if not isinstance(approved, authorize.Approved):
         return approved
     assert client is not None
@@ -150,7 +141,7 @@ async def decide(
     await grant_repository.add_code(
         session,
         OAuthAuthorizationCode(
-            code_hash=keyed_hash(secret_key, issued.code),
+            code_hash=keyed_hash(call.secret_key, issued.code),
             client_pk=client.pk,
             user_id=person.user_id,
             user_generation=person.generation,
