@@ -36,7 +36,6 @@ from api.auth.tokens import (
     new_invitation_code,
 )
 from api.config import Settings
-from api.models.audit import Outcome
 from api.models.organization import Organization
 from api.models.people import Invitation, InvitationPurpose, UserAccount, UserRole
 from api.repositories import people as repository
@@ -53,7 +52,7 @@ from api.services.people.errors import (
     UserDeactivated,
     UserNotFound,
 )
-from api.services.people.sign_in import by_themselves, complete, refuse
+from api.services.people.sign_in import audit_failure, by_themselves, complete, refuse
 from api.services.people.steps import (
     RESOURCE,
     EnrolmentNeeded,
@@ -335,16 +334,22 @@ async def _refuse_code(
     user: UserAccount | None,
 ) -> Refused:
     await throttle.failed_address_only(session, settings, address, now)
-    await audit.record(
-        session,
-        audit.SIGN_IN,
-        Action.user_redeem,
-        RESOURCE,
-        [user.id] if user else [],
-        [user.organization_id] if user else [],
-        Outcome.failure,
-    )
+    await audit_failure(session, Action.user_redeem, user)
     return Refused(retry_after=await throttle.address_wait(session, settings, address, now))
+
+
+async def _usable_invitation(
+    session: AsyncSession, settings: Settings, code: str, address: str | None, now: datetime
+) -> tuple[Invitation, UserAccount] | Refused:
+    """The invitation of this code with its account, locked, if it may be used now; else
+    refused alike (counted against the address), or while the address must wait."""
+    wait = await throttle.address_wait(session, settings, address, now)
+    if wait > 0:
+        return Refused(retry_after=wait)
+    invitation, user = await _open_invitation(session, settings, code, now)
+    if invitation is None or user is None:
+        return await _refuse_code(session, settings, address, now, user)
+    return invitation, user
 
 
 async def invitation_details(
@@ -353,12 +358,10 @@ async def invitation_details(
     """What an invitation is for, to show before the person chooses a password; an unknown,
     used or expired code is refused alike (and counted against the address)."""
     now = datetime.now(UTC)
-    wait = await throttle.address_wait(session, settings, address, now)
-    if wait > 0:
-        return Refused(retry_after=wait)
-    invitation, user = await _open_invitation(session, settings, code, now)
-    if invitation is None or user is None:
-        return await _refuse_code(session, settings, address, now, user)
+    opened = await _usable_invitation(session, settings, code, address, now)
+    if isinstance(opened, Refused):
+        return opened
+    invitation, user = opened
     role = UserRole(user.role)
     return InvitationDetails(
         display_name=user.display_name,
@@ -375,12 +378,10 @@ async def redeem_invitation(
     for a role that needs TOTP, goes on to enrol their authenticator (``EnrolmentNeeded``).
     A password not accepted raises ``PasswordNotAccepted`` and leaves the invitation unused."""
     now = datetime.now(UTC)
-    wait = await throttle.address_wait(session, settings, address, now)
-    if wait > 0:
-        return Refused(retry_after=wait)
-    invitation, user = await _open_invitation(session, settings, code, now)
-    if invitation is None or user is None:
-        return await _refuse_code(session, settings, address, now, user)
+    opened = await _usable_invitation(session, settings, code, address, now)
+    if isinstance(opened, Refused):
+        return opened
+    invitation, user = opened
     role = UserRole(user.role)
     try:
         accepted = passwords.check_new_password(

@@ -84,14 +84,15 @@ async def pending_totp(
     user = await _account_as_it_was(session, user_id, generation)
     if user is None or user.totp_pending_secret is None or user.totp_pending_version is None:
         return None
-    secret = settings.master.open(
-        user.totp_pending_secret,
-        user.totp_pending_version,
-        table=RESOURCE,
-        column=TOTP_COLUMN,
-        row=user.id,
-    ).decode()
+    secret = _pending_secret(settings, user, user.totp_pending_secret, user.totp_pending_version)
     return _enrolment(settings, user, secret)
+
+
+def _pending_secret(settings: Settings, user: UserAccount, sealed: bytes, version: int) -> str:
+    """The enrolment's secret (``user.totp_pending_secret``, sealed with key ``version``)."""
+    return settings.master.open(
+        sealed, version, table=RESOURCE, column=TOTP_COLUMN, row=user.id
+    ).decode()
 
 
 def _enrolment(settings: Settings, user: UserAccount, secret: str) -> TotpEnrolment:
@@ -125,13 +126,7 @@ async def confirm_totp(
         raise EnrolmentNotStarted("Start the enrolment again.")
     if during_sign_in and user.totp_secret is not None:
         raise SecondFactorNotNeeded("This account has an authenticator: sign in with it.")
-    secret = settings.master.open(
-        user.totp_pending_secret,
-        user.totp_pending_version,
-        table=RESOURCE,
-        column=TOTP_COLUMN,
-        row=user.id,
-    ).decode()
+    secret = _pending_secret(settings, user, user.totp_pending_secret, user.totp_pending_version)
     step = totp.matching_step(secret, code, now, None)
     if step is None:
         return await refuse(session, settings, keys, now, user)

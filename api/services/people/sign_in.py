@@ -57,19 +57,24 @@ async def refuse(
     now: datetime,
     user: UserAccount | None,
 ) -> Refused:
-    """Count the failure and audit it: the account tried (if any) as the resource, nobody as
-    the actor; never the login, the password or the code."""
+    """Count the failure and audit it (``audit_failure``)."""
     wait = await throttle.failed(session, settings, keys, now)
+    await audit_failure(session, Action.user_sign_in, user)
+    return Refused(retry_after=wait)
+
+
+async def audit_failure(session: AsyncSession, action: Action, user: UserAccount | None) -> None:
+    """Audit a refused step of a sign-in (or of taking an invitation): the account tried (if
+    any) as the resource, nobody as the actor; never the login, the password or the code."""
     await audit.record(
         session,
         audit.SIGN_IN,
-        Action.user_sign_in,
+        action,
         RESOURCE,
         [user.id] if user else [],
         [user.organization_id] if user else [],
         Outcome.failure,
     )
-    return Refused(retry_after=wait)
 
 
 async def by_themselves(session: AsyncSession, user: UserAccount, action: Action) -> None:
