@@ -163,12 +163,13 @@ async def results_part(request: Request, session: SessionDep) -> Response:
     form, origin = search.form, search.origin
     if origin is None and not form.errors:
         form.errors.append("error.place")
-    response = render.fragment(
+    response = render.page(
         "errors.html" if origin is None else "results.html",
         form.language,
         "/lookup",
         request.query_params,
         status_code=429 if search.retry else 422 if form.errors else 200,
+        fragment=True,
         form=form,
         origin=origin,
         results=search.results,

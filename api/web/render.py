@@ -102,23 +102,14 @@ def page(
     path: str,
     query: QueryParams,
     status_code: int = 200,
+    *,
+    fragment: bool = False,
     **context: Any,
 ) -> HTMLResponse:
+    """A lookup page; or, with ``fragment``, a part of one for the script to put in place (the
+    lookup's results), never kept in any cache, since the page that asked for it keeps it."""
     body = _render(template, language, path, query, **context)
     headers = {**PAGE_HEADERS, "Content-Language": language}
-    return HTMLResponse(body, status_code=status_code, headers=headers)
-
-
-def fragment(
-    template: str,
-    language: str,
-    path: str,
-    query: QueryParams,
-    status_code: int = 200,
-    **context: Any,
-) -> HTMLResponse:
-    """A part of a page, for the script to put in place (the lookup's results): never kept in
-    any cache, since the page that asked for it keeps it."""
-    body = _render(template, language, path, query, **context)
-    headers = {**PAGE_HEADERS, "Content-Language": language, "Cache-Control": "no-store"}
+    if fragment:
+        headers["Cache-Control"] = "no-store"
     return HTMLResponse(body, status_code=status_code, headers=headers)
