@@ -32,33 +32,28 @@ async def delete_of_person(session: AsyncSession, user_id: uuid.UUID) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def touch(session: AsyncSession, token_hash: str, now: datetime) -> None:
+async def _set(session: AsyncSession, token_hash: str, **values: object) -> None:
+    """Change columns of one session (named by its token's hash)."""
     await session.execute(
         update(WebSession)
         .where(col(WebSession.token_hash) == token_hash)
-        .values(last_seen_at=now)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
+
+
+async def touch(session: AsyncSession, token_hash: str, now: datetime) -> None:
+    await _set(session, token_hash, last_seen_at=now)
 
 
 async def set_language(session: AsyncSession, token_hash: str, language: str) -> None:
-    await session.execute(
-        update(WebSession)
-        .where(col(WebSession.token_hash) == token_hash)
-        .values(language=language)
-        .execution_options(synchronize_session=False)
-    )
+    await _set(session, token_hash, language=language)
 
 
 async def hold_invitation(
     session: AsyncSession, token_hash: str, sealed: bytes | None, version: int | None
 ) -> None:
-    await session.execute(
-        update(WebSession)
-        .where(col(WebSession.token_hash) == token_hash)
-        .values(invitation_code=sealed, invitation_code_version=version)
-        .execution_options(synchronize_session=False)
-    )
+    await _set(session, token_hash, invitation_code=sealed, invitation_code_version=version)
 
 
 async def delete_expired(
