@@ -137,8 +137,27 @@ class ClientRecord(ClientMixin):  # type: ignore[misc]
         return grant_type == "client_credentials" and not self.public
 
 
+class _ClientsToken(TokenMixin):  # type: ignore[misc]
+    """What Authlib asks alike of an access token and a refresh token: the client it was
+    issued to, its scopes, and whether it is past its end at ``now``."""
+
+    client_pk: uuid.UUID
+    scopes: tuple[str, ...]
+    expires_at: datetime
+    now: datetime
+
+    def check_client(self, client: ClientRecord) -> bool:
+        return client.pk == self.client_pk
+
+    def get_scope(self) -> str:
+        return " ".join(self.scopes)
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= self.now
+
+
 @dataclass(frozen=True)
-class TokenRecord(TokenMixin):  # type: ignore[misc]
+class TokenRecord(_ClientsToken):
     """An issued access token as Authlib sees it, loaded by its hash."""
 
     token_hash: str
@@ -153,17 +172,8 @@ class TokenRecord(TokenMixin):  # type: ignore[misc]
     user_id: uuid.UUID | None = None
     """The person an app's token acts for; None for a client's own."""
 
-    def check_client(self, client: ClientRecord) -> bool:
-        return client.pk == self.client_pk
-
-    def get_scope(self) -> str:
-        return " ".join(self.scopes)
-
     def get_expires_in(self) -> int:
         return int((self.expires_at - self.issued_at).total_seconds())
-
-    def is_expired(self) -> bool:
-        return self.expires_at <= self.now
 
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
@@ -192,7 +202,7 @@ class CodeRecord(AuthorizationCodeMixin):  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
-class RefreshRecord(TokenMixin):  # type: ignore[misc]
+class RefreshRecord(_ClientsToken):
     """A stored refresh token with its family, as Authlib sees it, loaded by its hash."""
 
     token_hash: str
@@ -208,17 +218,11 @@ class RefreshRecord(TokenMixin):  # type: ignore[misc]
     family_revoked: bool
     now: datetime
 
-    def check_client(self, client: ClientRecord) -> bool:
-        return client.pk == self.client_pk
-
-    def get_scope(self) -> str:
-        return " ".join(self.scopes)
-
     def get_expires_in(self) -> int:
         return int((self.expires_at - self.now).total_seconds())
 
     def is_expired(self) -> bool:
-        return self.expires_at <= self.now or self.family_expires_at <= self.now
+        return super().is_expired() or self.family_expires_at <= self.now
 
     def is_revoked(self) -> bool:
         return self.used or self.family_revoked
