@@ -85,15 +85,44 @@ def _respond(result: service.OAuthResponse) -> JSONResponse:
     return JSONResponse(result.body, status_code=result.status, headers=dict(result.headers))
 
 
-@router.post(
-    "/oauth/token",
+def _oauth_endpoint(
+    name: str,
+    endpoint: service.OAuthEndpoint,
+    *,
+    form: dict[str, Any] = _TOKEN_FORM,
+    **documented: Any,
+) -> None:
+    """Declare ``POST /oauth/<name>``: its form (by default a token's) read as an ``OAuthCall``
+    and answered by the service's ``endpoint`` (an OAuth body, not a problem); ``documented``:
+    its summary, description and responses."""
+    path = f"/oauth/{name}"
+
+    async def answer(
+        request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep
+    ) -> JSONResponse:
+        call = await _call(request, path, settings)
+        return _respond(await service.answer(session, settings, limits, call, endpoint))
+
+    router.add_api_route(
+        path,
+        answer,
+        methods=["POST"],
+        name=name,
+        response_model=None,
+        openapi_extra=form,
+        **documented,
+    )
+
+
+_oauth_endpoint(
+    "token",
+    service.OAuthEndpoint.token,
     summary="Get an access token (client credentials, authorization code, refresh token)",
     description="client_credentials: a client acting for itself. authorization_code (with the "
     "PKCE code_verifier) and refresh_token: an app acting for a person; every refresh token is "
     "good once, and one used twice revokes every token of its family.",
-    response_model=None,
     responses=_answers(TokenResponse, "A bearer token"),
-    openapi_extra=_form_body(
+    form=_form_body(
         {
             "grant_type": {
                 "type": "string",
@@ -108,39 +137,18 @@ def _respond(result: service.OAuthResponse) -> JSONResponse:
         ["grant_type"],
     ),
 )
-async def token(
-    request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep
-) -> JSONResponse:
-    call = await _call(request, "/oauth/token", settings)
-    return _respond(await service.token(session, settings, limits, call))
-
-
-@router.post(
-    "/oauth/introspect",
+_oauth_endpoint(
+    "introspect",
+    service.OAuthEndpoint.introspection,
     summary="Introspect one of your own tokens (RFC 7662)",
-    response_model=None,
     responses=_answers(IntrospectionResponse, "Token state"),
-    openapi_extra=_TOKEN_FORM,
 )
-async def introspect(
-    request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep
-) -> JSONResponse:
-    call = await _call(request, "/oauth/introspect", settings)
-    return _respond(await service.introspect(session, settings, limits, call))
-
-
-@router.post(
-    "/oauth/revoke",
+_oauth_endpoint(
+    "revoke",
+    service.OAuthEndpoint.revocation,
     summary="Revoke one of your own tokens (RFC 7009)",
-    response_model=None,
     responses=_answers(Revoked, "Revoked, or the token was not valid anyway"),
-    openapi_extra=_TOKEN_FORM,
 )
-async def revoke(
-    request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep
-) -> JSONResponse:
-    call = await _call(request, "/oauth/revoke", settings)
-    return _respond(await service.revoke(session, settings, limits, call))
 
 
 @router.get(

@@ -20,10 +20,12 @@ the actor (their pseudonymous id).
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from functools import partial
+from typing import Any, TypeVar
 
 from anyio import to_thread
 from authlib.oauth2.rfc6749 import (
@@ -69,6 +71,7 @@ from api.services.audit import Action
 from api.services.people import SignedInUser, current_user
 
 log = get_logger("relay.oauth")
+FoundT = TypeVar("FoundT")
 BASIC_CHALLENGE = ("WWW-Authenticate", 'Basic realm="relay"')
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 
@@ -90,25 +93,15 @@ class OAuthCall:
     client_address: str
 
 
-async def token(
-    session: AsyncSession, settings: Settings, limits: Limits, call: OAuthCall
-) -> OAuthResponse:
-    """POST /oauth/token: the client credentials grant."""
-    return await _handle(session, settings, limits, call, "token")
+class OAuthEndpoint(StrEnum):
+    """The endpoints that answer an ``OAuthCall`` (Authlib's names for them)."""
 
-
-async def introspect(
-    session: AsyncSession, settings: Settings, limits: Limits, call: OAuthCall
-) -> OAuthResponse:
+    token = "token"  # noqa: S105 (an endpoint's name)
+    """POST /oauth/token: client credentials, authorization code, refresh token."""
+    introspection = "introspection"
     """POST /oauth/introspect (RFC 7662): a client may introspect only its own tokens."""
-    return await _handle(session, settings, limits, call, "introspection")
-
-
-async def revoke(
-    session: AsyncSession, settings: Settings, limits: Limits, call: OAuthCall
-) -> OAuthResponse:
+    revocation = "revocation"
     """POST /oauth/revoke (RFC 7009): a client may revoke only its own tokens."""
-    return await _handle(session, settings, limits, call, "revocation")
 
 
 @dataclass
@@ -123,9 +116,15 @@ class _Outcome:
     """The person a token was issued to an app for, or whose refresh token was revoked."""
 
 
-async def _handle(
-    session: AsyncSession, settings: Settings, limits: Limits, call: OAuthCall, endpoint: str
+async def answer(
+    session: AsyncSession,
+    settings: Settings,
+    limits: Limits,
+    call: OAuthCall,
+    endpoint: OAuthEndpoint,
 ) -> OAuthResponse:
+    """The answer of ``endpoint`` to the call: an OAuth body (RFC 6749 §5.2 errors, never a
+    problem), the client authenticated, throttled and audited alike at every endpoint."""
     now = datetime.now(UTC)
     malformed: InvalidClientError | None = None
     try:
@@ -148,9 +147,9 @@ async def _handle(
         outcome = await _authorize(session, settings, call, endpoint, form, candidate, now)
     status, body, headers, client = outcome.status, outcome.body, outcome.headers, outcome.client
 
-    if endpoint == "token":
+    if endpoint is OAuthEndpoint.token:
         await _audit_token(session, client, status == 200, outcome.person)
-    elif endpoint == "revocation" and status == 200 and client is not None:
+    elif endpoint is OAuthEndpoint.revocation and status == 200 and client is not None:
         await audit.record(
             session,
             _actor(client, outcome.person),
@@ -174,7 +173,7 @@ async def _authorize(
     session: AsyncSession,
     settings: Settings,
     call: OAuthCall,
-    endpoint: str,
+    endpoint: OAuthEndpoint,
     form: dict[str, str],
     candidate: str | None,
     now: datetime,
@@ -185,22 +184,22 @@ async def _authorize(
     stored_token = code = refresh = person = None
     family_ends_at = None
     grant_type = form.get("grant_type")
-    if endpoint == "token" and grant_type == "authorization_code":
+    if endpoint is OAuthEndpoint.token and grant_type == "authorization_code":
         code = await _load_code(session, settings, form.get("code"))
         if code is not None:
             person = await current_user(session, code.user_id, code.user_generation)
         family_ends_at = now + timedelta(days=settings.refresh_family_lifetime_days)
-    elif endpoint == "token" and grant_type == "refresh_token":
+    elif endpoint is OAuthEndpoint.token and grant_type == "refresh_token":
         refresh = await _load_refresh(session, settings, form.get("refresh_token"), now)
         if refresh is not None:
             person = await current_user(session, refresh.user_id, refresh.user_generation)
             family_ends_at = refresh.family_expires_at
-    elif endpoint != "token":
+    elif endpoint is not OAuthEndpoint.token:
         value = form.get("token")
         if (
             value is not None
             and value.startswith(REFRESH_TOKEN_PREFIX)
-            and endpoint == "revocation"
+            and endpoint is OAuthEndpoint.revocation
         ):
             refresh = await _load_refresh(session, settings, value, now)
         else:
@@ -218,7 +217,7 @@ async def _authorize(
         family_ends_at=family_ends_at,
     )
     request = FormRequest(call.endpoint, call.headers, form)
-    if endpoint == "token":
+    if endpoint is OAuthEndpoint.token:
         status, body, headers = await to_thread.run_sync(server.create_token_response, request)
     else:
         status, body, headers = await to_thread.run_sync(
@@ -235,7 +234,7 @@ async def _authorize(
                 outcome,
                 InvalidClientError(status_code=401, description="The assertion was already used."),
             )
-    if endpoint == "token":
+    if endpoint is OAuthEndpoint.token:
         return await _token_outcome(session, settings, server, outcome, person, code, refresh, now)
     if status == 200 and isinstance(server.revoked, TokenRecord):
         await token_repository.revoke(session, server.revoked.token_hash, now)
@@ -469,19 +468,20 @@ def client_record(client: OAuthClient, settings: Settings) -> ClientRecord:
     )
 
 
-def _hash_of(settings: Settings, value: str | None) -> str | None:
+async def _found_by_hash(
+    settings: Settings, value: str | None, find: Callable[[str], Awaitable[FoundT | None]]
+) -> FoundT | None:
+    """What ``find`` finds by the keyed hash of a credential sent (none for an empty or an
+    over-long one)."""
     if not value or len(value) > MAXIMUM_CREDENTIAL_LENGTH:
         return None
-    return keyed_hash(settings.secret_key.get_secret_value(), value)
+    return await find(keyed_hash(settings.secret_key.get_secret_value(), value))
 
 
 async def _load_token(
     session: AsyncSession, settings: Settings, value: str | None, now: datetime
 ) -> TokenRecord | None:
-    token_hash = _hash_of(settings, value)
-    if token_hash is None:
-        return None
-    found = await token_repository.find(session, token_hash)
+    found = await _found_by_hash(settings, value, partial(token_repository.find, session))
     if found is None:
         return None
     revoked_at = found.revoked_at
@@ -504,10 +504,7 @@ async def _load_token(
 async def _load_code(
     session: AsyncSession, settings: Settings, value: str | None
 ) -> CodeRecord | None:
-    code_hash = _hash_of(settings, value)
-    if code_hash is None:
-        return None
-    found = await grant_repository.find_code(session, code_hash)
+    found = await _found_by_hash(settings, value, partial(grant_repository.find_code, session))
     if found is None:
         return None
     return CodeRecord(
@@ -526,10 +523,8 @@ async def _load_code(
 async def _load_refresh(
     session: AsyncSession, settings: Settings, value: str | None, now: datetime
 ) -> RefreshRecord | None:
-    token_hash = _hash_of(settings, value)
-    if token_hash is None:
-        return None
-    found = await grant_repository.find_refresh_token(session, token_hash)
+    finding = partial(grant_repository.find_refresh_token, session)
+    found = await _found_by_hash(settings, value, finding)
     if found is None:
         return None
     token, family = found
@@ -555,16 +550,30 @@ async def _persist_token(
     issued: dict[str, Any],
     now: datetime,
 ) -> None:
+    secret_key = settings.secret_key.get_secret_value()
     await token_repository.add(
-        session,
-        OAuthToken(
-            token_hash=keyed_hash(settings.secret_key.get_secret_value(), issued["access_token"]),
-            client_pk=client.pk,
-            organization_id=client.organization_id,
-            scopes=issued["scope"].split(),
-            issued_at=now,
-            expires_at=now + timedelta(seconds=int(issued["expires_in"])),
-        ),
+        session, _access_token(secret_key, client, issued, now, client.organization_id)
+    )
+
+
+def _access_token(
+    secret_key: str,
+    client: ClientRecord,
+    issued: dict[str, Any],
+    now: datetime,
+    organization_id: uuid.UUID,
+    **for_person: Any,
+) -> OAuthToken:
+    """The row of an access token Authlib ``issued`` (kept by its keyed hash); ``for_person``:
+    the person's columns of an app's token."""
+    return OAuthToken(
+        token_hash=keyed_hash(secret_key, issued["access_token"]),
+        client_pk=client.pk,
+        organization_id=organization_id,
+        scopes=issued["scope"].split(),
+        issued_at=now,
+        expires_at=now + timedelta(seconds=int(issued["expires_in"])),
+        **for_person,
     )
 
 
@@ -580,20 +589,17 @@ async def _persist_person_tokens(
 ) -> None:
     """An app's access token for a person, and the family's next refresh token."""
     secret_key = settings.secret_key.get_secret_value()
-    await token_repository.add(
-        session,
-        OAuthToken(
-            token_hash=keyed_hash(secret_key, issued["access_token"]),
-            client_pk=client.pk,
-            organization_id=person.organization_id,
-            scopes=issued["scope"].split(),
-            issued_at=now,
-            expires_at=now + timedelta(seconds=int(issued["expires_in"])),
-            user_id=person.user_id,
-            user_generation=person.generation,
-            family_id=family_id,
-        ),
+    token = _access_token(
+        secret_key,
+        client,
+        issued,
+        now,
+        person.organization_id,
+        user_id=person.user_id,
+        user_generation=person.generation,
+        family_id=family_id,
     )
+    await token_repository.add(session, token)
     idle = now + timedelta(days=settings.refresh_token_idle_days)
     await grant_repository.add_refresh_token(
         session,
