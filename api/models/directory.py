@@ -253,13 +253,22 @@ class Address(SQLModel, table=True):
     address_type: str = Field(default="physical", sa_type=sa.Text)
 
 
+def _one_owner(*owners: str) -> sa.CheckConstraint:
+    """Exactly one of the ``owners`` columns is set: the row belongs to one record."""
+    return sa.CheckConstraint(f"num_nonnulls({', '.join(owners)}) = 1", name="one_owner")
+
+
+class _OfServiceOrLocation(SQLModel):
+    """A row that belongs to a service or to a location (its table checks ``_one_owner``)."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID | None = Field(default=None, foreign_key="service.id", index=True)
+    location_id: uuid.UUID | None = Field(default=None, foreign_key="location.id", index=True)
+
+
 class Phone(SQLModel, table=True):
     __tablename__ = "phone"
-    __table_args__ = (
-        sa.CheckConstraint(
-            "num_nonnulls(organization_id, service_id, location_id) = 1", name="one_owner"
-        ),
-    )
+    __table_args__ = (_one_owner("organization_id", "service_id", "location_id"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     organization_id: uuid.UUID | None = Field(
@@ -273,17 +282,12 @@ class Phone(SQLModel, table=True):
     description: str | None = Field(default=None, sa_type=sa.Text)
 
 
-class Schedule(SQLModel, table=True):
+class Schedule(_OfServiceOrLocation, table=True):
     """Opening hours as RRULE parts (HSDS), in the IANA time zone ``time_zone``."""
 
     __tablename__ = "schedule"
-    __table_args__ = (
-        sa.CheckConstraint("num_nonnulls(service_id, location_id) = 1", name="one_owner"),
-    )
+    __table_args__ = (_one_owner("service_id", "location_id"),)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    service_id: uuid.UUID | None = Field(default=None, foreign_key="service.id", index=True)
-    location_id: uuid.UUID | None = Field(default=None, foreign_key="location.id", index=True)
     valid_from: date | None = None
     valid_to: date | None = None
     freq: str | None = Field(default="WEEKLY", sa_type=sa.Text)
@@ -317,15 +321,10 @@ class ServiceArea(SQLModel, table=True):
     vetted: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
-class Language(SQLModel, table=True):
+class Language(_OfServiceOrLocation, table=True):
     __tablename__ = "language"
-    __table_args__ = (
-        sa.CheckConstraint("num_nonnulls(service_id, location_id) = 1", name="one_owner"),
-    )
+    __table_args__ = (_one_owner("service_id", "location_id"),)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    service_id: uuid.UUID | None = Field(default=None, foreign_key="service.id", index=True)
-    location_id: uuid.UUID | None = Field(default=None, foreign_key="location.id", index=True)
     name: str | None = Field(default=None, sa_type=sa.Text)
     code: str = Field(sa_type=sa.Text)
     note: str | None = Field(default=None, sa_type=sa.Text)
