@@ -419,16 +419,11 @@ async def partner_credentials(session: AsyncSession, secret_key: str) -> dict[st
 
     organization = await repository.get_demo_partner(session, DEMO_PARTNER)
     if organization is None:
-        organization = await repository.add_organization(
+        organization = await _add_organization(
             session,
-            Organization(
-                name="Relay demo partner (demo)",
-                kind=OrganizationKind.ngo.value,
-                description="The organisation whose client `make run` prints.",
-                visibility=directory.Visibility.partners.value,
-                source=SOURCE,
-                source_id=DEMO_PARTNER,
-            ),
+            DEMO_PARTNER,
+            "Relay demo partner (demo)",
+            "The organisation whose client `make run` prints.",
         )
     client_id = await repository.first_client_of(session, organization.id)
     if client_id is None:
@@ -521,16 +516,29 @@ async def _operator_organization(session: AsyncSession) -> Organization:
     found = await organization_repository.operator(session)
     if found is not None:
         return found
+    return await _add_organization(
+        session,
+        DEMO_OPERATOR,
+        "Relay operator (demo)",
+        "The operating organisation of the demo: its people are operators.",
+        operator=True,
+    )
+
+
+async def _add_organization(
+    session: AsyncSession, source_id: str, name: str, description: str, *, operator: bool = False
+) -> Organization:
+    """One of the demo's own organisations (an NGO that only partners list)."""
     return await repository.add_organization(
         session,
         Organization(
-            name="Relay operator (demo)",
+            name=name,
             kind=OrganizationKind.ngo.value,
-            description="The operating organisation of the demo: its people are operators.",
+            description=description,
             visibility=directory.Visibility.partners.value,
             source=SOURCE,
-            source_id=DEMO_OPERATOR,
-            operator=True,
+            source_id=source_id,
+            operator=operator,
         ),
     )
 
