@@ -357,8 +357,7 @@ async def invitation_details(
 ) -> InvitationDetails | Refused:
     """What an invitation is for, to show before the person chooses a password; an unknown,
     used or expired code is refused alike (and counted against the address)."""
-    now = datetime.now(UTC)
-    opened = await _usable_invitation(session, settings, code, address, now)
+    opened = await _usable_invitation(session, settings, code, address, datetime.now(UTC))
     if isinstance(opened, Refused):
         return opened
     invitation, user = opened
