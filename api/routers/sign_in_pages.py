@@ -11,6 +11,9 @@ it in the browser's session, sealed, and redirects to ``/app/invitation/password
 posted. Logs name routes by their template (``/app/invitation/{code}``), never the path.
 """
 
+import uuid
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -180,26 +183,49 @@ async def recovery_page(request: Request, database: SessionDep) -> Response:
     return _code_form(request, _next(request), recovery=True)
 
 
-async def _second_step(
-    request: Request, database: AsyncSession, settings: Settings, *, recovery: bool
-) -> Response:
+@dataclass(frozen=True)
+class _CodePosted:
+    """A code posted at a step of a sign-in: the session at that step, the account's id and
+    generation, the code and the address it came from; where the sign-in goes after."""
+
+    visitor: Visitor
+    user_id: uuid.UUID
+    generation: int
+    code: str
+    address: str | None
+    next_path: str | None
+
+    def attempt(self) -> tuple[uuid.UUID, int, str, str | None]:
+        """The arguments of the people services that check a code, after the session and the
+        settings: the account, its generation, the code, the address."""
+        return self.user_id, self.generation, self.code, self.address
+
+
+async def _code_posted(
+    request: Request, database: AsyncSession, state: WebSessionState
+) -> _CodePosted | Response:
+    """The code posted, if the session is at this step; else back to the password."""
     visitor = await web.current_visitor(request, database)
     form = await posted(request)
     next_path = _next(request, form)
-    if visitor is None or visitor.state is not WebSessionState.second_factor:
+    if visitor is None or visitor.state is not state:
         return redirect(request, web.sign_in_url(next_path))
     assert visitor.user_id is not None
     assert visitor.generation is not None
+    code, address = form.get("code", ""), _address(request)
+    return _CodePosted(visitor, visitor.user_id, visitor.generation, code, address, next_path)
+
+
+async def _second_step(
+    request: Request, database: AsyncSession, settings: Settings, *, recovery: bool
+) -> Response:
+    posted_code = await _code_posted(request, database, WebSessionState.second_factor)
+    if isinstance(posted_code, Response):
+        return posted_code
     verify = people.use_recovery_code if recovery else people.verify_second_factor
-    result = await verify(
-        database,
-        settings,
-        visitor.user_id,
-        visitor.generation,
-        form.get("code", ""),
-        _address(request),
-        device=web.device_of(request),
-    )
+    device = web.device_of(request)
+    result = await verify(database, settings, *posted_code.attempt(), device=device)
+    next_path = posted_code.next_path
     if isinstance(result, Refused):
         refused = FormAnswer.refused(request, result, "code.refused")
         return _code_form(request, next_path, recovery=recovery, answer=refused)
@@ -270,22 +296,13 @@ async def enrol_page(request: Request, database: SessionDep, settings: SettingsD
 
 @router.post("/sign-in/enrol", summary="Sign in: the first code of the new authenticator")
 async def enrol(request: Request, database: SessionDep, settings: SettingsDep) -> Response:
-    visitor = await web.current_visitor(request, database)
-    form = await posted(request)
-    next_path = _next(request, form)
-    if visitor is None or visitor.state is not WebSessionState.enrolment:
-        return redirect(request, web.sign_in_url(next_path))
-    assert visitor.user_id is not None
-    assert visitor.generation is not None
+    posted_code = await _code_posted(request, database, WebSessionState.enrolment)
+    if isinstance(posted_code, Response):
+        return posted_code
+    visitor, next_path = posted_code.visitor, posted_code.next_path
     try:
         result = await people.confirm_totp(
-            database,
-            settings,
-            visitor.user_id,
-            visitor.generation,
-            form.get("code", ""),
-            _address(request),
-            during_sign_in=True,
+            database, settings, *posted_code.attempt(), during_sign_in=True
         )
     except RelayError:  # no enrolment under way, or the account changed since the password
         return await _end_and_sign_in_again(request, database)
