@@ -3,16 +3,15 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.deps import SessionDep
-from api.routers.routing import WithoutEmptyFields, record_router
+from api.routers.routing import resource_routers
 from api.schemas.areas import AreaLookup, AreaPublic
 from api.services import areas as service
 
 # The service leaves an area's empty fields out; so do the models that check it.
-router = APIRouter(prefix="/v1/areas", tags=["areas"], route_class=WithoutEmptyFields)
-area = record_router("/{area_id}", not_found="No such area")
+router, area = resource_routers("areas", "/{area_id}", not_found="No such area")
 
 
 @router.get(

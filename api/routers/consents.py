@@ -3,17 +3,16 @@
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from api.auth.dependencies import ReferralsSender
 from api.deps import SessionDep
-from api.routers.routing import WithoutEmptyFields, record_router
+from api.routers.routing import resource_routers
 from api.schemas.referrals import ConsentCreate, ConsentPublic, ConsentWithdrawal
 from api.services import consents as service
 
 # The service leaves a consent's empty fields out; so does the model that checks it.
-router = APIRouter(prefix="/v1/consents", tags=["consents"], route_class=WithoutEmptyFields)
-consent = record_router("/{consent_id}", not_found="No such consent")
+router, consent = resource_routers("consents", "/{consent_id}", not_found="No such consent")
 
 
 @router.post(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
@@ -16,7 +16,7 @@ from api.auth.dependencies import Authenticated, ReferralsSender
 from api.deps import SessionDep, SettingsDep
 from api.filters import ReferralFilters
 from api.models.referral import Box, Priority, ReferralStatus
-from api.routers.routing import WithoutEmptyFields, record_router
+from api.routers.routing import resource_routers
 from api.schemas.fhir import FhirBundle
 from api.schemas.referrals import (
     Erasure,
@@ -34,8 +34,7 @@ from api.web import render
 
 # The services shape referrals as dicts without their empty fields; the models check them on
 # the way out and leave those fields out as before.
-router = APIRouter(prefix="/v1/referrals", tags=["referrals"], route_class=WithoutEmptyFields)
-referral = record_router("/{referral_id}", not_found="No such referral")
+router, referral = resource_routers("referrals", "/{referral_id}", not_found="No such referral")
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 # Documented here rather than declared as a header parameter: FastAPI would answer a missing

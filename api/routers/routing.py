@@ -1,5 +1,6 @@
 """What several routers declare alike: the viewer a directory read is for, routes whose bodies
-leave out empty fields, and the documented 404 of the routes under one record's path."""
+leave out empty fields, the documented 404 of the routes under one record's path, and the pair
+of routers of a resource and its records."""
 
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -45,3 +46,11 @@ def record_router(path: str, not_found: str) -> APIRouter:
         responses={404: {"description": not_found}},
         route_class=WithoutEmptyFields,
     )
+
+
+def resource_routers(name: str, record: str, not_found: str) -> tuple[APIRouter, APIRouter]:
+    """The routers of a resource at ``/v1/<name>`` (tagged ``name``) whose bodies leave out
+    empty fields: the collection's, and its records' (``record_router``). The records' router
+    is included into the collection's after the routes are declared."""
+    collection = APIRouter(prefix=f"/v1/{name}", tags=[name], route_class=WithoutEmptyFields)
+    return collection, record_router(record, not_found)

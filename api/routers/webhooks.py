@@ -3,12 +3,12 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 
 from api.auth.dependencies import WebhooksManager
 from api.deps import SessionDep, SettingsDep
 from api.models.events import DeliveryStatus
-from api.routers.routing import WithoutEmptyFields, record_router
+from api.routers.routing import resource_routers
 from api.schemas.webhooks import (
     DeliveryDetail,
     DeliveryPage,
@@ -23,8 +23,7 @@ from api.schemas.webhooks import (
 from api.services import webhooks as service
 
 # The service leaves empty fields out of its bodies; so do the models that check them.
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=WithoutEmptyFields)
-webhook = record_router("/{webhook_id}", not_found="No such webhook")
+router, webhook = resource_routers("webhooks", "/{webhook_id}", not_found="No such webhook")
 
 
 @router.post(
