@@ -11,7 +11,6 @@ what cannot be undone) without JavaScript.
 """
 
 import uuid
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -24,19 +23,20 @@ from api.errors import RelayError
 from api.models.people import UserRole
 from api.services import people
 from api.services.people import Invited, Refused, SignedInUser, UserSummary, sessions
-from api.services.people.errors import PasswordNotAccepted, SecondFactorNotNeeded
+from api.services.people.errors import PasswordNotAccepted
 from api.services.people.sessions import Visitor
 from api.services.referrals import workspace
 from api.web import session as web
 from api.web.pages import (
     FIRST_SHOWING,
+    Confirmed,
     FormAnswer,
+    Subject,
     app_page,
-    confirm_page,
+    asks_first,
     form_page,
-    message_page,
+    not_allowed,
     posted,
-    problem_of,
     redirect,
 )
 from api.web.session import SignedInVisitor
@@ -67,18 +67,6 @@ def _person(visitor: Visitor) -> SignedInUser:
 
 def _manages(person: SignedInUser) -> bool:
     return person.role in {UserRole.org_admin, UserRole.operator}
-
-
-def _not_allowed(request: Request, error: RelayError) -> Response:
-    """A service's refusal that leaves nothing to fix in a form: its status, in words."""
-    key, _ = problem_of(error)
-    return message_page(
-        request,
-        status_code=error.status,
-        title="problem.title",
-        message=key,
-        back=web.HOME_PATH,
-    )
 
 
 # -- home and account -----------------------------------------------------------------------------
@@ -148,42 +136,28 @@ async def change_password(
     return redirect(request, f"{ACCOUNT_PATH}?done=password")
 
 
-@router.get("/account/recovery-codes", summary="Make new recovery codes (HTML)")
-async def recovery_codes_page(request: Request, visitor: SignedInVisitor) -> Response:
-    return confirm_page(
-        request, name="new_codes", action="/app/account/recovery-codes", back=ACCOUNT_PATH
+async def _own_account(request: Request, visitor: SignedInVisitor) -> Subject[None]:
+    return Subject(ACCOUNT_PATH, _principal(request, visitor), None)
+
+
+@asks_first(
+    router, _own_account, "/account/recovery-codes", "Make new recovery codes", name="new_codes"
+)
+async def new_recovery_codes(confirmed: Confirmed[None]) -> Response:
+    principal = confirmed.subject.principal
+    codes = await people.regenerate_recovery_codes(
+        confirmed.database, confirmed.settings, principal
     )
+    return app_page(confirmed.request, "app/recovery_codes.html", codes=codes, onwards=ACCOUNT_PATH)
 
 
-@router.post("/account/recovery-codes", summary="Make new recovery codes (HTML form)")
-async def new_recovery_codes(
-    request: Request, database: SessionDep, settings: SettingsDep, visitor: SignedInVisitor
-) -> Response:
-    await posted(request)
-    try:
-        codes = await people.regenerate_recovery_codes(
-            database, settings, _principal(request, visitor)
-        )
-    except SecondFactorNotNeeded as error:
-        return _not_allowed(request, error)
-    return app_page(request, "app/recovery_codes.html", codes=codes, onwards=ACCOUNT_PATH)
-
-
-@router.get("/account/sign-out-everywhere", summary="Sign out everywhere (HTML)")
-async def sign_out_everywhere_page(request: Request, visitor: SignedInVisitor) -> Response:
-    return confirm_page(
-        request, name="everywhere", action="/app/account/sign-out-everywhere", back=ACCOUNT_PATH
-    )
-
-
-@router.post("/account/sign-out-everywhere", summary="Sign out everywhere (HTML form)")
-async def sign_out_everywhere(
-    request: Request, database: SessionDep, settings: SettingsDep, visitor: SignedInVisitor
-) -> Response:
-    await posted(request)
-    await sessions.sign_out_everywhere(database, settings, visitor)
-    web.replace_visitor(request, None)
-    return redirect(request, web.SIGN_IN_PATH + "?signed_out=1")
+@asks_first(
+    router, _own_account, "/account/sign-out-everywhere", "Sign out everywhere", name="everywhere"
+)
+async def sign_out_everywhere(confirmed: Confirmed[None]) -> Response:
+    await sessions.sign_out_everywhere(confirmed.database, confirmed.settings, confirmed.visitor)
+    web.replace_visitor(confirmed.request, None)
+    return redirect(confirmed.request, web.SIGN_IN_PATH + "?signed_out=1")
 
 
 # -- an organisation's people ---------------------------------------------------------------------
@@ -207,7 +181,7 @@ async def people_page(request: Request, database: SessionDep, visitor: SignedInV
         organizations = await people.managed_organizations(database, principal)
         listed = await people.list_users(database, principal, organization_id)
     except RelayError as error:
-        return _not_allowed(request, error)
+        return not_allowed(request, error)
     chosen = next((item for item in organizations if item.id == organization_id), None)
     return app_page(
         request,
@@ -243,7 +217,7 @@ async def invite_page(request: Request, visitor: SignedInVisitor) -> Response:
     try:
         people.grantable_roles(principal)
     except RelayError as error:
-        return _not_allowed(request, error)
+        return not_allowed(request, error)
     organization_id = _organization(request, principal)
     return _invite_form(request, principal, organization_id, {"language": visitor.language})
 
@@ -292,7 +266,7 @@ async def _managed(
     try:
         return principal, await people.get_user(database, principal, user_id)
     except RelayError as error:
-        return _not_allowed(request, error)
+        return not_allowed(request, error)
 
 
 def _person_page(
@@ -353,80 +327,40 @@ async def change_role(
     return redirect(request, f"{PEOPLE_PATH}/{user_id}?done=role")
 
 
-PersonAction = Callable[
-    [Request, AsyncSession, Settings, Principal, uuid.UUID], Awaitable[Response]
-]
+async def _managed_person(
+    user_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+) -> Subject[UserSummary] | Response:
+    """A person the visitor manages (named on the confirmation; a service's refusal is shown
+    on their page), or the page saying why not."""
+    managed = await _managed(request, database, visitor, user_id)
+    if isinstance(managed, Response):
+        return managed
+    principal, user = managed
+
+    def refused(request: Request, error: RelayError) -> Response:
+        return _person_page(request, principal, user, FormAnswer.of(error))
+
+    path = f"{PEOPLE_PATH}/{user_id}"
+    return Subject(path, principal, user, shown={"user": user}, refused=refused)
 
 
-def _asks_first(name: str, summary: str) -> Callable[[PersonAction], PersonAction]:
-    """Declare what is done to a person after a confirmation: ``GET /people/{user_id}/<name>``
-    asks (``<name>.title``, ``.text``, ``.button`` in the catalogues), and its ``POST`` does
-    it with the decorated function; a service's refusal is shown on the person's page."""
-    path = f"/people/{{user_id}}/{name}"
-
-    def declare(act: PersonAction) -> PersonAction:
-        async def ask(
-            user_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
-        ) -> Response:
-            managed = await _managed(request, database, visitor, user_id)
-            if isinstance(managed, Response):
-                return managed
-            person_path = f"{PEOPLE_PATH}/{user_id}"
-            return confirm_page(
-                request,
-                name=name,
-                action=f"{person_path}/{name}",
-                back=person_path,
-                user=managed[1],
-            )
-
-        async def do(
-            user_id: uuid.UUID,
-            request: Request,
-            database: SessionDep,
-            settings: SettingsDep,
-            visitor: SignedInVisitor,
-        ) -> Response:
-            await posted(request)
-            managed = await _managed(request, database, visitor, user_id)
-            if isinstance(managed, Response):
-                return managed
-            principal, user = managed
-            try:
-                return await act(request, database, settings, principal, user_id)
-            except RelayError as error:
-                return _person_page(request, principal, user, FormAnswer.of(error))
-
-        router.add_api_route(
-            path, ask, methods=["GET"], name=f"{name}_page", summary=f"{summary} (HTML)"
-        )
-        router.add_api_route(
-            path, do, methods=["POST"], name=name, summary=f"{summary} (HTML form)"
-        )
-        return act
-
-    return declare
+@asks_first(
+    router, _managed_person, "/people/{user_id}/reset", "Reset a person's account", name="reset"
+)
+async def reset(confirmed: Confirmed[UserSummary]) -> Response:
+    at = confirmed.subject
+    invited = await people.reset(confirmed.database, confirmed.settings, at.principal, at.about.id)
+    return _invited(confirmed.request, invited, at.path)
 
 
-@_asks_first("reset", "Reset a person's account")
-async def reset(
-    request: Request,
-    database: AsyncSession,
-    settings: Settings,
-    principal: Principal,
-    user_id: uuid.UUID,
-) -> Response:
-    invited = await people.reset(database, settings, principal, user_id)
-    return _invited(request, invited, f"{PEOPLE_PATH}/{user_id}")
-
-
-@_asks_first("deactivate", "Deactivate a person's account")
-async def deactivate(
-    request: Request,
-    database: AsyncSession,
-    settings: Settings,
-    principal: Principal,
-    user_id: uuid.UUID,
-) -> Response:
-    await people.deactivate(database, settings, principal, user_id)
-    return redirect(request, f"{PEOPLE_PATH}/{user_id}?done=deactivated")
+@asks_first(
+    router,
+    _managed_person,
+    "/people/{user_id}/deactivate",
+    "Deactivate a person's account",
+    name="deactivate",
+)
+async def deactivate(confirmed: Confirmed[UserSummary]) -> Response:
+    at = confirmed.subject
+    await people.deactivate(confirmed.database, confirmed.settings, at.principal, at.about.id)
+    return redirect(confirmed.request, f"{at.path}?done=deactivated")

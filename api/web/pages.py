@@ -10,13 +10,17 @@ come from the catalogues only: a page title never holds a person's data.
 """
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from api.auth.principal import Principal
+from api.config import Settings
+from api.deps import SessionDep, SettingsDep
 from api.errors import RelayError
 from api.services.people import Refused
 from api.services.people.errors import PasswordNotAccepted
@@ -268,3 +272,101 @@ def form_page(
         problem=answer.problem,
         **context,
     )
+
+
+def not_allowed(request: Request, error: RelayError) -> HTMLResponse:
+    """A service's refusal that leaves nothing to fix in a form: its status, in words."""
+    key, _ = problem_of(error)
+    return message_page(
+        request,
+        status_code=error.status,
+        title="problem.title",
+        message=key,
+        back=session.HOME_PATH,
+    )
+
+
+# -- a change that asks first ----------------------------------------------------------------------
+
+AboutT = TypeVar("AboutT")
+
+
+@dataclass(frozen=True)
+class Subject(Generic[AboutT]):
+    """What a change that asks first is about, as its dependency found it for the visitor: the
+    page it is made from (``path``: the confirmation posts to ``<path>/<segment>``, and its
+    cancel link goes back there), the principal, and the record it changes (``about``)."""
+
+    path: str
+    principal: Principal
+    about: AboutT
+    shown: dict[str, Any] = field(default_factory=dict)
+    """What the confirmation shows beside its words (``app/confirm.html``: ``user``)."""
+    refused: Callable[[Request, RelayError], Response] = not_allowed
+    """How a service's refusal of the change is answered: by default, a page saying it."""
+
+
+@dataclass(frozen=True)
+class Confirmed(Generic[AboutT]):
+    """A change confirmed, to be made: the request, its database session, the settings, the
+    visitor who confirmed it and what it is about."""
+
+    request: Request
+    database: AsyncSession
+    settings: Settings
+    visitor: Visitor
+    subject: Subject[AboutT]
+
+
+Change = Callable[[Confirmed[AboutT]], Awaitable[Response]]
+
+
+def asks_first(
+    router: APIRouter,
+    find: Callable[..., Awaitable[Subject[AboutT] | Response]],
+    path: str,
+    summary: str,
+    *,
+    name: str,
+) -> Callable[[Change[AboutT]], Change[AboutT]]:
+    """Declare a change made after a confirmation, on ``router`` at ``path`` (its last segment
+    is the one the subject's ``path`` is followed by): ``GET`` asks (``<name>.title``,
+    ``.text`` and ``.button`` in the catalogues), and ``POST`` (the CSRF check first) makes it
+    with the decorated function; both need a signed-in visitor. ``find``, a dependency, says
+    what the change is about, or answers instead (a record the visitor may not change). The
+    routes are named ``<name>_page`` and ``<name>``."""
+    segment = path.rsplit("/", 1)[-1]
+    # What ``find`` gives, for FastAPI (the type variable cannot make an alias here).
+    About = Annotated[Subject[Any] | Response, Depends(find)]
+
+    def declare(change: Change[AboutT]) -> Change[AboutT]:
+        async def ask(request: Request, visitor: session.SignedInVisitor, at: About) -> Response:
+            if isinstance(at, Response):
+                return at
+            action = f"{at.path}/{segment}"
+            return confirm_page(request, name=name, action=action, back=at.path, **at.shown)
+
+        async def make(
+            request: Request,
+            database: SessionDep,
+            settings: SettingsDep,
+            visitor: session.SignedInVisitor,
+            at: About,
+        ) -> Response:
+            await posted(request)
+            if isinstance(at, Response):
+                return at
+            try:
+                return await change(Confirmed(request, database, settings, visitor, at))
+            except RelayError as error:
+                return at.refused(request, error)
+
+        router.add_api_route(
+            path, ask, methods=["GET"], name=f"{name}_page", summary=f"{summary} (HTML)"
+        )
+        router.add_api_route(
+            path, make, methods=["POST"], name=name, summary=f"{summary} (HTML form)"
+        )
+        return change
+
+    return declare
