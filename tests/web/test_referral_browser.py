@@ -186,12 +186,14 @@ async def test_a_volunteer_refers_and_a_caseworker_completes(
     opened = await step(browser, "#move-received", case_path + "$", f"9-case-{shot}", language)
     assert PERSON_NAME in opened
     assert words("refer.do_not_contact") in opened
-    for status in ("received", "accepted"):
+    # Each move answers with the case file again, showing the next moves (waiting for those,
+    # not for any part of the page, which the page before the move has too).
+    for status, then in (("received", "#move-accepted"), ("accepted", "#outcome-completed")):
         await browser.run(click(f"#move-{status} button"))
-        await browser.run(wait_for("#loop"))
+        await browser.run(wait_for(then))
     await browser.run(choose("outcome-completed", "service_provided"))
     await browser.run(click("#move-completed button"))
-    done = await step(browser, "#loop", case_path, f"10-completed-{shot}", language)
+    done = await step(browser, ".status-completed", case_path, f"10-completed-{shot}", language)
     assert words("referral.status.completed") in done
     await sign_out(browser)
 
