@@ -39,6 +39,7 @@ from api.routers import (
     oauth,
     ogc,
     people_pages,
+    referral_form_pages,
     referral_pages,
     referrals,
     search,
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lookup.router)
     app.include_router(sign_in_pages.router)
     app.include_router(people_pages.router)
+    app.include_router(referral_form_pages.router)
     app.include_router(referral_pages.router)
     app.include_router(authorize_page.router)
     app.include_router(consents.router)

@@ -259,6 +259,18 @@ async def organization(session: AsyncSession, organization_id: uuid.UUID) -> Org
     return await session.get(Organization, organization_id)
 
 
+async def organization_names(session: AsyncSession, organization_ids: list[uuid.UUID]) -> list[str]:
+    """The names of these organisations (those that exist), in alphabetical order."""
+    if not organization_ids:
+        return []
+    names = await session.scalars(
+        select(col(Organization.name))
+        .where(col(Organization.id).in_(organization_ids))
+        .order_by(col(Organization.name))
+    )
+    return list(names)
+
+
 async def overdue(session: AsyncSession, now: datetime, *, limit: int) -> list[Referral]:
     """Referrals not yet received by their due time and not yet flagged (locked, skipping rows
     another worker holds, so two workers never flag one twice)."""

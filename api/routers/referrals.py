@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.datastructures import QueryParams
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.auth.dependencies import Authenticated, ReferralsSender
 from api.deps import SessionDep, SettingsDep
 from api.filters import ReferralFilters
+from api.languages import Language
 from api.models.referral import Box, Priority, ReferralStatus
 from api.routers.routing import resource_routers
 from api.schemas.fhir import FhirBundle
@@ -31,6 +31,8 @@ from api.schemas.referrals import (
 from api.services import fhir
 from api.services import referrals as service
 from api.web import render
+from api.web.i18n import negotiate
+from api.web.referral_form import render_referral_form
 
 # The services shape referrals as dicts without their empty fields; the models check them on
 # the way out and leave those fields out as before.
@@ -212,26 +214,29 @@ class FhirJSONResponse(JSONResponse):
 )
 async def export_referral(
     referral_id: uuid.UUID,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     principal: Authenticated,
     format_: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.fhir,
+    lang: Annotated[
+        Language | None,
+        Query(
+            description="format=html: the form's language; without it, the best of "
+            "`Accept-Language`, else English"
+        ),
+    ] = None,
 ) -> Response:
-    found = await service.export(session, settings, principal, referral_id)
     # Personal data: never kept by a cache.
     headers = {"Cache-Control": "no-store"}
     if format_ is ExportFormat.html:
-        page = render.page(
-            "referral_form.html",
-            "en",
-            f"/v1/referrals/{referral_id}/export",
-            QueryParams(),
-            view=found.view,
-            sender=found.sender,
-            receiver=found.receiver,
+        form = await service.printable(session, settings, principal, referral_id)
+        language = negotiate(lang.value if lang else None, request.headers.get("accept-language"))
+        return HTMLResponse(
+            render_referral_form(form, language),
+            headers={**render.PAGE_HEADERS, "Content-Language": language, **headers},
         )
-        page.headers.update(headers)
-        return page
+    found = await service.export(session, settings, principal, referral_id)
     document = fhir.bundle(
         found.view, found.events, found.sender, found.receiver, found.consent, datetime.now(UTC)
     )

@@ -85,6 +85,19 @@ def app_page(
             **context,
         )
     )
+    return app_document(request, body, language, status_code=status_code, headers=headers)
+
+
+def app_document(
+    request: Request,
+    body: str,
+    language: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """An app page already rendered (the printable referral form), with the app's headers and
+    the session cookie as this request left it."""
     response = HTMLResponse(
         body,
         status_code=status_code,

@@ -9,12 +9,15 @@ referral from which status to which; every change appends a ``referral_event`` (
 
 - ``intake``: creating a referral (idempotent, every check before anything is written);
 - ``views``: what the caller may see of one (its ``Box``), reads, lists and exports;
+- ``printable``: what the printable form shows (the export, the consent's summary, who to call
+  back);
 - ``transitions``: status changes, notes and erasure;
 - ``sweeps``: the worker's jobs (overdue referrals, retention);
 - ``statuses``, ``history``, ``errors``: the status table, the event history, the problems.
 """
 
 from api.services.referrals.intake import create
+from api.services.referrals.printable import Printable, printable
 from api.services.referrals.statuses import REASONS, STATUSES, TRANSITIONS
 from api.services.referrals.sweeps import flag_overdue, purge_closed
 from api.services.referrals.transitions import add_note, change_status, erase
@@ -26,6 +29,7 @@ __all__ = [
     "STATUSES",
     "TRANSITIONS",
     "Export",
+    "Printable",
     "add_note",
     "change_status",
     "create",
@@ -35,5 +39,6 @@ __all__ = [
     "flag_overdue",
     "get",
     "listing",
+    "printable",
     "purge_closed",
 ]
