@@ -778,6 +778,32 @@ def users_set_role(
     _emit(_run_in_transaction(work), as_json)
 
 
+@users_app.command("notify")
+def users_notify(
+    user_id: UserIdArgument,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Stop telling the person of urgent referrals.")
+    ] = False,
+) -> None:
+    """Tell a person of new urgent referrals to their organisation, by e-mail or SMS: the
+    address or phone number (+ and the country code) is read from standard input (a prompt),
+    never from the command line, where the process list and the shell's history would keep
+    it."""
+    from api.services import audit, notify
+
+    chosen = _user_id(user_id)
+    typed = "" if remove else typer.prompt("E-mail address or phone number", err=True)
+
+    async def work(session: "AsyncSession", settings: "Settings") -> str:
+        if remove:
+            await notify.remove_contact(session, audit.CLI, chosen)
+            return "The person will not be told of urgent referrals."
+        contact = await notify.set_contact(session, audit.CLI, chosen, typed)
+        return f"The person will be told of urgent referrals by {contact.channel.value}."
+
+    typer.echo(_run_in_transaction(work))
+
+
 def _validation_summary(error: "ValidationError") -> str:
     return "; ".join(
         f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"

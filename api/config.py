@@ -38,6 +38,14 @@ class Environment(StrEnum):
     production = "production"
 
 
+class NotifierKind(StrEnum):
+    """How people are told of new urgent referrals by e-mail: written to the log (development),
+    or sent through an SMTP server."""
+
+    log = "log"
+    smtp = "smtp"
+
+
 class LogFormat(StrEnum):
     json = "json"
     console = "console"
@@ -391,6 +399,40 @@ class Settings(BaseSettings):
         ),
     ] = 24.0
 
+    notifier: Annotated[
+        NotifierKind,
+        Field(
+            description="How people with an e-mail contact are told of new urgent referrals: "
+            "'log' (the log says a message would be sent, without the address) or 'smtp'."
+        ),
+    ] = NotifierKind.log
+    smtp_host: str = "localhost"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
+    smtp_from: Annotated[
+        str, Field(description="The From address of notifications sent by SMTP.")
+    ] = "relay@localhost"
+    smtp_starttls: Annotated[
+        bool, Field(description="Upgrade the SMTP connection with STARTTLS before sending.")
+    ] = False
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    sms_gateway_url: Annotated[
+        str,
+        Field(
+            description='An HTTP SMS gateway taking POST {"to", "text"} as JSON with a '
+            "bearer token; empty: SMS contacts are written to the log, not sent."
+        ),
+    ] = ""
+    sms_gateway_token: SecretStr = SecretStr("")
+    notification_retry_schedule: Annotated[
+        str,
+        Field(
+            description="Seconds before each retry of a notification that could not be sent, "
+            "comma separated; the last is repeated until it is sent (never given up)."
+        ),
+    ] = "30,120,600,1800,3600"
+
     audit_enabled: Annotated[
         bool,
         Field(
@@ -492,11 +534,25 @@ class Settings(BaseSettings):
             raise ValueError(
                 "RELAY_WEBHOOK_LEASE_SECONDS must exceed RELAY_WEBHOOK_TIMEOUT_SECONDS"
             )
-        self.allowed_networks  # noqa: B018 (parses, or raises)
+        self.notification_retries  # noqa: B018 (parses, or raises)
+        self.allowed_networks  # noqa: B018
         self.proxy_networks  # noqa: B018
         self.audit_key_seed  # noqa: B018
         self.audit_retired_keys  # noqa: B018
         return self
+
+    @property
+    def notification_retries(self) -> list[float]:
+        """Seconds before each retry of a notification not sent (the last repeats)."""
+        try:
+            delays = [float(item) for item in _items(self.notification_retry_schedule)]
+        except ValueError:
+            raise ValueError(
+                "RELAY_NOTIFICATION_RETRY_SCHEDULE is seconds, comma separated"
+            ) from None
+        if not delays or any(delay <= 0 for delay in delays):
+            raise ValueError("RELAY_NOTIFICATION_RETRY_SCHEDULE needs positive delays")
+        return delays
 
     @property
     def retry_schedule(self) -> list[float]:

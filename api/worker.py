@@ -1,14 +1,15 @@
 """The background worker (``relay worker``): runs the registered jobs in a loop until stopped.
 
 Jobs are listed in ``JOBS``: numbering committed outbox events (first, so the feed and webhooks
-see new events within a tick), the removal of long-expired credentials, the referral SLA (an
-``overdue`` event with alternatives), the erasure of closed referrals past retention, the
-deletion of referral drafts past their time (``RELAY_REFERRAL_DRAFT_HOURS``), the webhook
-fan-out, the disabling of endpoints failing for days, the outbox retention and the audit
+see new events within a tick), the removal of long-expired credentials, the notifications of new
+urgent referrals (queued from the outbox, sent with retries: ``api.services.notify``), the
+referral SLA (an ``overdue`` event with alternatives), the erasure of closed referrals past
+retention, the deletion of referral drafts past their time (``RELAY_REFERRAL_DRAFT_HOURS``), the
+webhook fan-out, the disabling of endpoints failing for days, the outbox retention and the audit
 chain. Each tick runs every job once in its own transaction; a job that fails is logged (type
 and location only) and retried on the next tick. Webhook deliveries are sent by a second loop
-beside the jobs (``api.services.delivery``), so a slow receiver never delays the jobs. After each
-tick the jobs' last success is written to ``worker_job`` (``/metrics``), and every
+beside the jobs (``api.services.delivery``), so a slow receiver never delays the jobs. After
+each tick the jobs' last success is written to ``worker_job`` (``/metrics``), and every
 ``LAG_CHECK_SECONDS`` the worker warns about work waiting longer than
 ``RELAY_WORKER_LAG_WARNING_SECONDS``. SIGINT or SIGTERM stops both loops after their current
 round. Any number of workers may run at once: every job and the delivery lease skip rows another
@@ -29,7 +30,7 @@ from api.config import Settings
 from api.db import SessionMaker, create_engine, create_sessionmaker, transaction
 from api.logging import configure_logging, exception_location, get_logger
 from api.repositories import health
-from api.services import audit, delivery, events, maintenance, operations, referrals
+from api.services import audit, delivery, events, maintenance, notify, operations, referrals
 from api.services.referrals import drafts
 
 log = get_logger("relay.worker")
@@ -45,6 +46,8 @@ class Job:
 JOBS: list[Job] = [
     Job("sequence_events", events.sequence),
     Job("forget_expired_credentials", maintenance.forget_expired_credentials),
+    Job("queue_urgent_notifications", notify.queue_urgent),
+    Job("send_notifications", notify.send_due),
     Job("flag_overdue_referrals", referrals.flag_overdue),
     Job("erase_closed_referrals", referrals.purge_closed),
     Job("forget_expired_referral_drafts", drafts.purge_expired),

@@ -21,7 +21,7 @@ from api.config import Settings
 from api.deps import SessionDep, SettingsDep
 from api.errors import RelayError
 from api.models.people import UserRole
-from api.services import people
+from api.services import notify, people
 from api.services.people import Invited, Refused, SignedInUser, UserSummary, sessions
 from api.services.people.errors import PasswordNotAccepted
 from api.services.people.sessions import Visitor
@@ -273,8 +273,13 @@ def _person_page(
     request: Request,
     principal: Principal,
     user: UserSummary,
+    contact: notify.Contact | None,
     answer: FormAnswer = FIRST_SHOWING,
+    *,
+    typed_contact: str | None = None,
 ) -> Response:
+    """The person's page; ``contact``: where they are told of urgent referrals (the form shows
+    it, or ``typed_contact`` when what was typed is refused)."""
     return form_page(
         request,
         "app/person.html",
@@ -283,7 +288,15 @@ def _person_page(
         roles=people.grantable_roles(principal),
         itself=user.id == principal.user_id,
         done=request.query_params.get("done"),
+        contact=contact,
+        typed_contact=contact.address if typed_contact is None and contact else typed_contact,
     )
+
+
+async def _contact(
+    database: AsyncSession, principal: Principal, user: UserSummary
+) -> notify.Contact | None:
+    return await notify.contact_of(database, principal, user.id)
 
 
 @router.get("/people/{user_id}", summary="One of an organisation's people (HTML)")
@@ -293,7 +306,8 @@ async def person_page(
     managed = await _managed(request, database, visitor, user_id)
     if isinstance(managed, Response):
         return managed
-    return _person_page(request, *managed)
+    principal, user = managed
+    return _person_page(request, principal, user, await _contact(database, principal, user))
 
 
 @router.get("/people/{user_id}/role", summary="Change a person's role (HTML)")
@@ -321,10 +335,40 @@ async def change_role(
             database, settings, principal, user_id, UserRole(form.get("role", ""))
         )
     except ValueError:
-        return _person_page(request, principal, user, FormAnswer.invalid("problem.role"))
+        contact = await _contact(database, principal, user)
+        return _person_page(request, principal, user, contact, FormAnswer.invalid("problem.role"))
     except RelayError as error:
-        return _person_page(request, principal, user, FormAnswer.of(error))
+        contact = await _contact(database, principal, user)
+        return _person_page(request, principal, user, contact, FormAnswer.of(error))
     return redirect(request, f"{PEOPLE_PATH}/{user_id}?done=role")
+
+
+@router.post(
+    "/people/{user_id}/notifications",
+    summary="Set or remove a person's contact for urgent referrals (HTML form)",
+)
+async def notification_contact(
+    user_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+) -> Response:
+    """The address is posted in the form's body and shown again on the person's page only: it
+    never goes into a URL."""
+    form = await posted(request)
+    managed = await _managed(request, database, visitor, user_id)
+    if isinstance(managed, Response):
+        return managed
+    principal, user = managed
+    typed = form.get("contact", "")
+    try:
+        if "remove" in form:
+            await notify.remove_contact(database, principal, user_id)
+        else:
+            await notify.set_contact(database, principal, user_id, typed)
+    except RelayError as error:
+        contact = await _contact(database, principal, user)
+        return _person_page(
+            request, principal, user, contact, FormAnswer.of(error), typed_contact=typed
+        )
+    return redirect(request, f"{PEOPLE_PATH}/{user_id}?done=notifications")
 
 
 async def _managed_person(
@@ -336,9 +380,10 @@ async def _managed_person(
     if isinstance(managed, Response):
         return managed
     principal, user = managed
+    contact = await _contact(database, principal, user)
 
     def refused(request: Request, error: RelayError) -> Response:
-        return _person_page(request, principal, user, FormAnswer.of(error))
+        return _person_page(request, principal, user, contact, FormAnswer.of(error))
 
     path = f"{PEOPLE_PATH}/{user_id}"
     return Subject(path, principal, user, shown={"user": user}, refused=refused)

@@ -98,6 +98,8 @@ class Action(StrEnum):
     """A person ended their web session (this browser only)."""
     user_sign_out_everywhere = "user.sign_out_everywhere"
     user_password_change = "user.password_change"  # noqa: S105 (an action name)
+    user_notification_contact = "user.notification_contact"
+    """A person's contact for notifications set or removed (never the address itself)."""
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,54 @@ def test_bad_input_is_a_clear_error_without_a_traceback(organization: str) -> No
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+async def test_notify_reads_the_contact_from_standard_input(
+    organization: str, owner_engine: AsyncEngine
+) -> None:
+    import os
+    import subprocess
+
+    from tests.test_cli import RELAY
+
+    invited = relay_json(
+        "users", "invite", "--org", organization, "--role", "caseworker",
+        "--name", "Duty officer (CLI test)", "--login", "duty.officer.cli",
+    )  # fmt: skip
+    assert isinstance(invited, dict)
+    user_id = invited["user"]["id"]
+    environment = dict(os.environ)
+    environment["RELAY_DATABASE_URL"] = os.environ["RELAY_TEST_DATABASE_URL"]
+
+    def notify(*args: str, typed: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+            [str(RELAY), "users", "notify", user_id, *args],
+            input=typed,
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=120,
+        )
+
+    told = notify(typed="duty.officer@cli.example\n")
+    assert told.returncode == 0, told.stderr
+    assert "by email" in told.stdout
+    assert "duty.officer@cli.example" not in told.stdout + told.stderr
+    refused = notify(typed="not an address\n")
+    assert refused.returncode == 1
+    assert "e-mail address" in refused.stderr
+    assert "not an address" not in refused.stderr
+    async with owner_engine.connect() as connection:
+        found = await connection.scalar(
+            text("SELECT address FROM notification_contact WHERE user_id = :user"),
+            {"user": user_id},
+        )
+    assert found == "duty.officer@cli.example"
+    removed = notify("--remove")
+    assert removed.returncode == 0, removed.stderr
+    async with owner_engine.connect() as connection:
+        left = await connection.scalar(
+            text("SELECT count(*) FROM notification_contact WHERE user_id = :user"),
+            {"user": user_id},
+        )
+    assert left == 0
