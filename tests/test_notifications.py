@@ -233,6 +233,30 @@ class TestSmtp:
         [row] = await notifications(session, receiving.caseworker.user_id)
         assert row["outcome"] == "sent"
 
+    async def test_a_server_down_costs_one_attempt_per_round_not_one_per_person(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        settings: Settings,
+        receiving: Receiving,
+        smtp: SmtpServer,
+    ) -> None:
+        colleague = await create_person(
+            session, settings, receiving.net.receiver.organization, UserRole.caseworker
+        )
+        await notify.set_contact(session, audit.CLI, colleague.user_id, "colleague@health.example")
+        await urgent_referral(client, receiving.net)
+        down = make_settings(notifier="smtp", smtp_host="127.0.0.1", smtp_port=free_port())
+        assert await deliver(session, down) == 0
+        attempts = [
+            row["attempts"]
+            for user in (receiving.caseworker.user_id, colleague.user_id)
+            for row in await notifications(session, user)
+        ]
+        assert sorted(attempts) == [0, 1]  # the second was not tried: still due
+        assert await worker_job(session, smtp.settings(), notify.send_due) == 1
+        assert len(smtp.mailbox.received) == 1
+
     async def test_only_active_receivers_with_a_contact_are_told(
         self,
         client: httpx.AsyncClient,

@@ -10,7 +10,9 @@ in the same transaction as the rows it queued: reading an event again queues not
 ("2 new urgent referrals on Relay", and the inbox's address: nothing of any person), and marks
 them sent. A message not accepted (the SMTP server down, refusing, too slow) stays queued, tried
 again after ``RELAY_NOTIFICATION_RETRY_SCHEDULE`` (the last delay repeated: never given up); the
-log names the kind of failure, never the address. Rows being sent are locked, so two workers
+log names the kind of failure, never the address. After a failure the round sends nothing more on
+that channel (the rest stay due for the next round), so a server down or hanging costs a round
+one time limit, not one per message. Rows being sent are locked, so two workers
 never send the same ones; a worker that dies after sending and before committing sends them
 again (at least once).
 """
@@ -110,6 +112,7 @@ async def send_due(session: AsyncSession, settings: Settings) -> int:
         per_person[notification.user_id].append(notification)
         contacts[notification.user_id] = contact
     senders = notifiers(settings)
+    failing: set[NotificationChannel] = set()
     handled = 0
     for user_id, queued in per_person.items():
         ids = [notification.id for notification in queued]
@@ -120,7 +123,10 @@ async def send_due(session: AsyncSession, settings: Settings) -> int:
             )
             handled += len(ids)
             continue
-        sender = senders[NotificationChannel(contact.channel)]
+        channel = NotificationChannel(contact.channel)
+        if channel in failing:
+            continue  # its server just failed: the rest wait, due, for the next round
+        sender = senders[channel]
         try:
             await sender.send(message(settings, len(ids), contact.address))
         except Exception as error:
@@ -135,6 +141,7 @@ async def send_due(session: AsyncSession, settings: Settings) -> int:
                 attempts=attempts + 1,
                 error=type(error).__name__,
             )
+            failing.add(channel)
             continue
         await repository.mark(
             session, ids, sent_at=datetime.now(UTC), outcome=NotificationOutcome.sent.value
