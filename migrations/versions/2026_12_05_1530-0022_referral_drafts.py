@@ -11,7 +11,7 @@ deletes drafts past ``expires_at``.
 Row-level security: a transaction sees only its organisation's drafts (or the worker's, all).
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-05 15:30:00+00:00
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 from api.migration_support import grant_to_app
 
 revision: str = "0022"
-down_revision: str | None = "0020"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
