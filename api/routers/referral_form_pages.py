@@ -54,4 +54,5 @@ async def referral_form(
     except RelayError as error:
         return _refused(request, error.status)
     language = language_of(request)
-    return app_document(request, render_referral_form(found, language, back=HOME_PATH), language)
+    back = f"/app/referrals/{wanted}"  # the case file (api/routers/referral_pages.py)
+    return app_document(request, render_referral_form(found, language, back=back), language)

@@ -269,6 +269,7 @@ class TestTheAppPage:
         assert catalog("mg")("form.gbv_type.rape") in text
         assert NAME in text
         assert f"<title>{catalog('mg')('form.title')} · Relay</title>" in page.text
+        assert f'href="/app/referrals/{referred.referral_id}"' in page.text  # back to the case
 
     async def test_a_volunteer_of_the_sender_sees_no_person(
         self,
