@@ -335,6 +335,25 @@ class Settings(BaseSettings):
         ),
     ] = 72
 
+    statistics_threshold: Annotated[
+        int,
+        Field(
+            ge=3,
+            le=1000,
+            description="Counts of the accountability figures under this are not published "
+            "(nor the complements that would let them be worked out); never below 3.",
+        ),
+    ] = 5
+    statistics_refresh_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=86400,
+            description="The worker rebuilds a quarter's figures at most this often while its "
+            "referrals change.",
+        ),
+    ] = 60
+
     worker_lag_warning_seconds: Annotated[
         int,
         Field(

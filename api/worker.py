@@ -30,7 +30,16 @@ from api.config import Settings
 from api.db import SessionMaker, create_engine, create_sessionmaker, transaction
 from api.logging import configure_logging, exception_location, get_logger
 from api.repositories import health
-from api.services import audit, delivery, events, maintenance, notify, operations, referrals
+from api.services import (
+    audit,
+    delivery,
+    events,
+    maintenance,
+    notify,
+    operations,
+    referrals,
+    statistics,
+)
 from api.services.referrals import drafts
 
 log = get_logger("relay.worker")
@@ -51,6 +60,7 @@ JOBS: list[Job] = [
     Job("flag_overdue_referrals", referrals.flag_overdue),
     Job("erase_closed_referrals", referrals.purge_closed),
     Job("forget_expired_referral_drafts", drafts.purge_expired),
+    Job("roll_up_statistics", statistics.roll_up),
     Job("fan_out_webhooks", delivery.fan_out),
     Job("disable_failing_webhooks", delivery.disable_failing),
     Job("purge_old_events", delivery.purge_events),

@@ -7,12 +7,14 @@ roles may manage which.
 
 - ``volunteer``: ``directory:read``, ``referrals:send``. A committee member looks up and refers;
   reads no person's data back, even of what they sent (``reads_personal_data``).
-- ``caseworker``: the volunteer's and ``referrals:receive``. Sends and works referrals for the
-  organisation; reads what the sharing profile shares.
+- ``caseworker``: the volunteer's and ``referrals:receive``, ``stats:read``. Sends and works
+  referrals for the organisation; reads what the sharing profile shares, and the
+  organisation's figures (counts only: staff who work its cases account for them).
 - ``org_admin``: the caseworker's and ``directory:write``, ``webhooks:manage``, ``audit:read``.
   The organisation's entries, API clients, webhooks, audit trail, and its people.
 - ``operator``: ``admin``, ``directory:read``, ``directory:write``, ``directory:confidential``,
-  ``audit:read``. Relay's operating NGO: organisations, review, imports; no referral.
+  ``audit:read``, ``stats:read`` (the network's figures). Relay's operating NGO:
+  organisations, review, imports, the network's figures; no referral.
 
 No role of a partner's person holds ``directory:confidential``: an account on a phone that can be
 lost, shared or taken is the likeliest credential to fall into an abuser's hands, so locating a
@@ -27,7 +29,7 @@ from api.auth.scopes import Scope
 from api.models.people import UserRole
 
 _VOLUNTEER = (Scope.directory_read, Scope.referrals_send)
-_CASEWORKER = (*_VOLUNTEER, Scope.referrals_receive)
+_CASEWORKER = (*_VOLUNTEER, Scope.referrals_receive, Scope.stats_read)
 _ORG_ADMIN = (*_CASEWORKER, Scope.directory_write, Scope.webhooks_manage, Scope.audit_read)
 _OPERATOR = (
     Scope.admin,
@@ -35,6 +37,7 @@ _OPERATOR = (
     Scope.directory_write,
     Scope.directory_confidential,
     Scope.audit_read,
+    Scope.stats_read,
 )
 
 ROLE_SCOPES: MappingProxyType[UserRole, frozenset[str]] = MappingProxyType(

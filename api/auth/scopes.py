@@ -11,6 +11,7 @@ class Scope(StrEnum):
     referrals_receive = "referrals:receive"
     webhooks_manage = "webhooks:manage"
     audit_read = "audit:read"
+    stats_read = "stats:read"
     admin = "admin"
 
 
@@ -22,6 +23,8 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.referrals_receive: "Receive and work referrals sent to your organisation",
     Scope.webhooks_manage: "Manage webhook subscriptions",
     Scope.audit_read: "Read the audit trail of your organisation's resources",
+    Scope.stats_read: "Read the accountability figures: your organisation's (the operator: the "
+    "network's), with small counts hidden",
     Scope.admin: "Operate Relay: onboard organisations and clients (operator only)",
 }
 

@@ -10,6 +10,7 @@ from api.models import (
     organization,
     people,
     referral,
+    statistics,
     worker,
 )
 from api.models.base import metadata
@@ -24,5 +25,6 @@ __all__ = [
     "organization",
     "people",
     "referral",
+    "statistics",
     "worker",
 ]

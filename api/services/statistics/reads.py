@@ -1,0 +1,85 @@
+"""What a dashboard or an export reads: the release of the caller's scope for a quarter (an
+organisation its own, the operator the network's, anyone the network's public summary of an
+ended quarter), and the same release as CSV lines. One read of ``statistics_tally``; never a
+query on referrals."""
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.principal import Principal
+from api.auth.scopes import Scope
+from api.config import Settings
+from api.errors import Forbidden
+from api.repositories import statistics as repository
+from api.repositories.base import act_as
+from api.services.statistics.figures import Audience, Release, area_ids, release
+from api.services.statistics.periods import Quarter, ended
+
+NETWORK = "network"
+CSV_HEADER = ("table", "group", "line", "column", "figure", "value")
+HIDDEN = "*"
+"""How a hidden count is written, on the pages and in CSV (JSON: ``null``)."""
+
+
+class StatisticsNotAllowed(Forbidden, code="statistics-not-allowed"):
+    """Reading the figures needs ``stats:read``."""
+
+
+async def _release(
+    session: AsyncSession, audience: Audience, scope: str, quarter: Quarter, settings: Settings
+) -> Release:
+    counts = await repository.tallies(session, scope, str(quarter))
+    names = await repository.area_names(session, {uuid.UUID(area) for area in area_ids(counts)})
+    return release(
+        audience,
+        quarter,
+        counts,
+        settings.statistics_threshold,
+        {str(area): name for area, name in names.items()},
+    )
+
+
+async def referral_figures(
+    session: AsyncSession, principal: Principal, quarter: Quarter, settings: Settings
+) -> Release:
+    """The caller's figures: the network's for the operator (``admin``), else its
+    organisation's (the referrals it sent or received)."""
+    if not principal.has(Scope.stats_read):
+        raise StatisticsNotAllowed("Reading the figures needs the stats:read scope.")
+    await act_as(session, principal.organization_id)
+    if principal.has(Scope.admin):
+        return await _release(session, Audience.network, NETWORK, quarter, settings)
+    scope = str(principal.organization_id)
+    return await _release(session, Audience.organization, scope, quarter, settings)
+
+
+async def public_figures(session: AsyncSession, quarter: Quarter, settings: Settings) -> Release:
+    """The network's public summary of an ended quarter: regions, needs, the loop."""
+    return await _release(session, Audience.public, NETWORK, ended(quarter), settings)
+
+
+def csv_lines(release: Release) -> list[tuple[str, ...]]:
+    """The release as CSV lines (header first): one line per cell a table shows, its value or
+    ``*`` when hidden; the same cells, in the same order, as the page's tables."""
+    lines: list[tuple[str, ...]] = [CSV_HEADER]
+    for table in release.tables:
+        for line in table.lines:
+            columns = [*table.columns, *(["total"] if line.total else [])]
+            for column, cell in zip(columns, [*line.cells, line.total], strict=False):
+                if cell is not None:
+                    lines.append(
+                        _csv_line(release, table.name, line.group or "", line.key, column, cell)
+                    )
+        columns = [*table.columns, *(["total"] if table.total else [])]
+        for column, cell in zip(columns, [*table.totals, table.total], strict=False):
+            if cell is not None:
+                lines.append(_csv_line(release, table.name, "", "total", column, cell))
+    return lines
+
+
+def _csv_line(
+    release: Release, table: str, group: str, line: str, column: str, cell: str
+) -> tuple[str, ...]:
+    value = release.value(cell)
+    return (table, group, line, column, cell, HIDDEN if value is None else str(value))
