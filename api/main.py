@@ -44,6 +44,8 @@ from api.routers import (
     referrals,
     search,
     sign_in_pages,
+    stats,
+    stats_pages,
     webhooks,
 )
 from api.routers import audit as audit_router
@@ -160,6 +162,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(audit_router.router)
+    app.include_router(stats.router)
+    app.include_router(stats_pages.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -153,7 +153,7 @@ _BUILD_COUNTS = text(
                 WHEN received_seconds IS NULL THEN 'not_received'
                 WHEN accepted_seconds IS NULL THEN 'not_accepted'
                 WHEN stage <> 'completed' THEN 'not_completed'
-                ELSE 'completed' END,
+            END,  -- the completed are stage:completed
             'overdue:' || CASE WHEN overdue THEN 'yes' ELSE 'no' END,
             CASE WHEN ending IS NOT NULL THEN 'ending:' || stage || ':' || ending END
         ]) AS figure FROM scoped
@@ -237,7 +237,7 @@ async def tallies(session: AsyncSession, scope: str, quarter: str) -> dict[str, 
             col(StatisticsTally.scope) == scope, col(StatisticsTally.quarter) == quarter
         )
     )
-    return {figure: int(value) for figure, value in rows.tuples()}
+    return {figure: int(value) for figure, value in rows}
 
 
 async def area_names(session: AsyncSession, area_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -246,4 +246,4 @@ async def area_names(session: AsyncSession, area_ids: set[uuid.UUID]) -> dict[uu
     rows = await session.execute(
         select(col(AdminArea.id), col(AdminArea.name)).where(col(AdminArea.id).in_(area_ids))
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())

@@ -21,6 +21,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from api.auth.principal import Principal
 from api.config import Settings
 from api.deps import SessionDep, SettingsDep
+from api.auth.roles import scopes_of
+from api.auth.scopes import Scope
 from api.errors import RelayError
 from api.services.people import Refused
 from api.services.people.errors import PasswordNotAccepted
@@ -82,6 +84,9 @@ def app_page(
             switch=switcher(request.url.path, request.query_params),
             csrf=lambda: session.csrf_field(request),
             person=visitor.person if visitor is not None else None,
+            reads_figures=visitor is not None
+            and visitor.person is not None
+            and Scope.stats_read.value in scopes_of(visitor.person.role),
             **context,
         )
     )

@@ -121,7 +121,7 @@ def upgrade() -> None:
     op.execute("INSERT INTO statistics_pending (referral_id) SELECT id FROM referral")
 
     grant_to_app("statistics_referral", "SELECT, INSERT, UPDATE")
-    grant_to_app("statistics_pending", "SELECT, DELETE")
+    grant_to_app("statistics_pending", "SELECT, UPDATE, DELETE")  # UPDATE: its FOR UPDATE
     grant_to_app("statistics_period", "SELECT, INSERT, UPDATE")
     grant_to_app("statistics_tally", "SELECT, INSERT, DELETE")
     for table in (*WORKER_ONLY, "statistics_tally"):

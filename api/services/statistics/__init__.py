@@ -8,7 +8,7 @@ counts protected.
 - ``periods``: quarters.
 """
 
-from api.services.statistics.figures import Audience, Line, Release, Table, Time
+from api.services.statistics.figures import Audience, Line, Release, Table, Time, funnel_steps
 from api.services.statistics.periods import Quarter, QuarterNotPublished, last_ended
 from api.services.statistics.reads import (
     HIDDEN,
@@ -30,6 +30,7 @@ __all__ = [
     "Table",
     "Time",
     "csv_lines",
+    "funnel_steps",
     "last_ended",
     "public_figures",
     "rebuild_changed",

@@ -200,7 +200,6 @@ def _values(counts: Mapping[str, int], quarter: Quarter) -> dict[str, int]:
         values.setdefault(name, 0)
     values.setdefault("overdue:yes", 0)
     values.setdefault("overdue:no", 0)
-    values.pop("funnel:completed", None)  # the same referrals as stage:completed
     sums: dict[str, int] = defaultdict(int)
     for name, value in counts.items():
         kind, _, rest = name.partition(":")
@@ -317,3 +316,23 @@ def area_ids(counts: Mapping[str, int]) -> set[str]:
         if name.startswith("area:"):
             found.update(part for part in name.split(":")[1:] if part != UNKNOWN)
     return found
+
+
+def funnel_steps(release: Release) -> list[tuple[str, int | None]]:
+    """The loop as a funnel: sent, acted on by the receiver, accepted, completed, each the
+    running sum of the funnel's partition from its step down; a step is published only when
+    its published cells make it (from below, or the total less the steps above), so it says
+    nothing the table does not."""
+    cells = [line.cells[0] for line in release.table("funnel").lines]
+    steps: list[tuple[str, int | None]] = [("sent", release.value(TOTAL))]
+    for index, step in enumerate(("received", "accepted", "completed"), start=1):
+        below = [release.value(cell) for cell in cells[index:]]
+        above = [release.value(cell) for cell in cells[:index]]
+        total = release.value(TOTAL)
+        if all(value is not None for value in below):
+            steps.append((step, sum(value or 0 for value in below)))
+        elif total is not None and all(value is not None for value in above):
+            steps.append((step, total - sum(value or 0 for value in above)))
+        else:
+            steps.append((step, None))
+    return steps

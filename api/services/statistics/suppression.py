@@ -92,22 +92,30 @@ def suppress(values: Mapping[str, int], relations: Sequence[Sum], threshold: int
     """The counts of the release not to publish: the primary ones and their complements."""
     hidden = primary(values, threshold)
     order = {name: index for index, name in enumerate(values)}
-    while found := determined(relations, hidden):
+    settled: set[str] = set()
+    while found := determined(relations, hidden) - settled:
         exposed = min(found, key=order.__getitem__)
-        hidden.add(_complement(values, relations, hidden, exposed, order))
+        candidates = _candidates(values, relations, hidden, exposed, order)
+        if not candidates:
+            # Every relation around it is hidden throughout: what pins it down is the tables'
+            # shape alone (a status with no reason listed), which makes it 0 for every reader.
+            settled.add(exposed)
+            continue
+        hidden.add(_breaking(relations, hidden, exposed, candidates))
     return hidden
 
 
-def _complement(
+def _candidates(
     values: Mapping[str, int],
     relations: Sequence[Sum],
     hidden: set[str],
     exposed: str,
     order: Mapping[str, int],
-) -> str:
-    """A published count to hide beside ``exposed``: in a relation naming it (the one with the
-    fewest hidden counts first), the smallest non-zero part, else a zero part, else its total.
-    If every relation naming it is hidden throughout, one touching another hidden count."""
+) -> list[str]:
+    """Published counts that could be hidden beside ``exposed``, best first: the parts of the
+    relations naming it (those with the fewest hidden counts first), the smallest non-zero
+    first, then their totals (what readers need most), then those of relations touching
+    another hidden count."""
     naming = [relation for relation in relations if exposed in (relation.total, *relation.parts)]
     naming.sort(
         key=lambda relation: sum(name in hidden for name in (relation.total, *relation.parts))
@@ -117,10 +125,26 @@ def _complement(
         for relation in relations
         if relation not in naming and hidden & {relation.total, *relation.parts}
     ]
-    for relation in (*naming, *touching):
-        parts = [part for part in relation.parts if part not in hidden]
-        if parts:
-            return min(parts, key=lambda name: (values[name] == 0, values[name], order[name]))
-        if relation.total not in hidden:
-            return relation.total
-    raise AssertionError("a determined count always has a published neighbour")
+    found: list[str] = []
+    for group in (naming, touching):
+        parts = [part for relation in group for part in relation.parts if part not in hidden]
+        found += sorted(
+            dict.fromkeys(parts), key=lambda name: (values[name] == 0, values[name], order[name])
+        )
+        found += [relation.total for relation in group if relation.total not in hidden]
+    return list(dict.fromkeys(found))
+
+
+def _breaking(
+    relations: Sequence[Sum], hidden: set[str], exposed: str, candidates: list[str]
+) -> str:
+    """The first candidate whose hiding leaves neither ``exposed`` nor itself determined, else
+    the first that frees ``exposed``, else the first (the next rounds go on from there)."""
+    freeing = []
+    for candidate in candidates:
+        after = determined(relations, hidden | {candidate})
+        if exposed not in after:
+            if candidate not in after:
+                return candidate
+            freeing.append(candidate)
+    return freeing[0] if freeing else candidates[0]
