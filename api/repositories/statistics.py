@@ -155,6 +155,12 @@ _BUILD_COUNTS = text(
                 WHEN stage <> 'completed' THEN 'not_completed'
             END,  -- the completed are stage:completed
             'overdue:' || CASE WHEN overdue THEN 'yes' ELSE 'no' END,
+            -- a cancellation, by how far the referral had gone (its funnel step)
+            CASE WHEN stage = 'cancelled' THEN 'stage:cancelled:' || CASE
+                WHEN received_seconds IS NULL THEN 'not_received'
+                WHEN accepted_seconds IS NULL THEN 'not_accepted'
+                ELSE 'not_completed' END
+            END,
             CASE WHEN ending IS NOT NULL THEN 'ending:' || stage || ':' || ending END
         ]) AS figure FROM scoped
         UNION ALL

@@ -46,6 +46,7 @@ STORIES: list[list[tuple[str, str | None, float]]] = [
     [("accepted", None, 0.25), ("failed", "person_unreachable", 48.0)],
     [("received", None, 7.0), ("accepted", None, 20.0), ("on-hold", "awaiting_capacity", 21.0)],
     [("received", None, 1.0)],
+    [("accepted", None, 2.0), ("cancelled", "consent_withdrawn", 30.0)],
 ]
 
 
@@ -95,12 +96,19 @@ class History:
             counts[f"priority:{referral.priority}"] += 1
             counts[f"kind:{self.kinds[referral.sender]}:{self.kinds[referral.receiver]}"] += 1
             counts[f"stage:{stage}"] += 1
-            if not acted:
-                counts["funnel:not_received"] += 1
-            elif not accepted:
-                counts["funnel:not_accepted"] += 1
-            elif stage != "completed":
-                counts["funnel:not_completed"] += 1
+            step = (
+                "not_received"
+                if not acted
+                else "not_accepted"
+                if not accepted
+                else "not_completed"
+                if stage != "completed"
+                else None
+            )
+            if step:
+                counts[f"funnel:{step}"] += 1
+            if stage == "cancelled":
+                counts[f"stage:cancelled:{step}"] += 1
             counts[f"overdue:{'yes' if referral.overdue else 'no'}"] += 1
             if status in CLOSING:
                 counts[f"ending:{status}:{referral.story[-1][1]}"] += 1

@@ -13,7 +13,7 @@ operator's figures do not.
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 
@@ -194,7 +194,11 @@ def _values(counts: Mapping[str, int], quarter: Quarter) -> dict[str, int]:
     values = {name: value for name, value in counts.items() if not name.startswith("time:")}
     for month in quarter.months:
         values.setdefault(f"month:{month}", 0)
-    for name in [*[f"stage:{stage}" for stage in STAGES], *[f"funnel:{f}" for f in FUNNEL[:3]]]:
+    for name in [
+        *[f"stage:{stage}" for stage in STAGES],
+        *[f"funnel:{step}" for step in FUNNEL[:3]],
+        *[f"stage:cancelled:{step}" for step in CANCELLED_WHEN],
+    ]:
         values.setdefault(name, 0)
     for name in ("priority:" + priority.value for priority in Priority):
         values.setdefault(name, 0)
@@ -228,7 +232,7 @@ def _tables(counts: Mapping[str, int], quarter: Quarter) -> tuple[tuple[Table, .
         _column("needs", needs, "need", NEEDS_TOTAL),
         _column("priorities", [priority.value for priority in Priority], "priority", TOTAL),
         _kinds(counts),
-        _column("stages", STAGES, "stage", TOTAL),
+        _stages(),
         _funnel(),
         _endings(counts),
         _column("overdue", ("yes", "no"), "overdue", TOTAL),
@@ -236,6 +240,30 @@ def _tables(counts: Mapping[str, int], quarter: Quarter) -> tuple[tuple[Table, .
     tables = tuple(table for table, _ in built)
     relations = [relation for _, sums in built for relation in sums]
     return tables, relations
+
+
+CANCELLED_WHEN = FUNNEL[:3]
+
+
+def _stages() -> tuple[Table, list[Sum]]:
+    """Where each referral stands; the cancelled by how far they had gone, so that the funnel
+    is a sum of these lines (a reader who knows what the words mean knows these sums: they are
+    relations of the release, not a way around it)."""
+    lines: list[Line] = []
+    for stage in STAGES:
+        lines.append(Line(stage, (f"stage:{stage}",), subtotal=stage == "cancelled"))
+    lines += [
+        Line(step, (f"stage:cancelled:{step}",), group="cancelled") for step in CANCELLED_WHEN
+    ]
+    cancelled = tuple(f"stage:cancelled:{step}" for step in CANCELLED_WHEN)
+    relations = [
+        Sum(TOTAL, tuple(f"stage:{stage}" for stage in STAGES)),
+        Sum("stage:cancelled", cancelled),
+        Sum("funnel:not_received", ("stage:requested", cancelled[0])),
+        Sum("funnel:not_accepted", ("stage:received", "stage:rejected", cancelled[1])),
+        Sum("funnel:not_completed", ("stage:accepted", "stage:failed", cancelled[2])),
+    ]
+    return Table("stages", (COUNT_COLUMN,), tuple(lines), (TOTAL,)), relations
 
 
 def _funnel() -> tuple[Table, list[Sum]]:
@@ -253,6 +281,9 @@ def _protected(
     counts = dict(items)
     tables, relations = _tables(counts, quarter)
     values = _values(counts, quarter)
+    for relation in relations:  # a cell the tables name that nothing counted: 0
+        for cell in (relation.total, *relation.parts):
+            values.setdefault(cell, 0)
     return tables, values, frozenset(suppress(values, relations, threshold))
 
 
@@ -303,7 +334,7 @@ def _public(table: Table) -> Table:
     return Table(
         table.name,
         table.columns,
-        tuple(line for line in table.lines if line.subtotal),
+        tuple(replace(line, subtotal=False) for line in table.lines if line.subtotal),
         table.totals,
         table.total,
     )
