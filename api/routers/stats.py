@@ -91,7 +91,19 @@ async def get_referral_figures(
     "/referrals.csv",
     summary="The same figures as CSV (table, group, line, column, figure, value; * when hidden)",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={
+        200: {
+            "content": {
+                "text/csv": {
+                    "schema": {
+                        "type": "string",
+                        "description": "UTF-8 CSV with a header line: table, group, line, "
+                        "column, figure, value (* when hidden).",
+                    }
+                }
+            }
+        }
+    },
 )
 async def get_referral_figures_csv(
     session: SessionDep,

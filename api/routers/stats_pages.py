@@ -96,7 +96,9 @@ async def public_csv(
 ) -> Response:
     found = await _public_release(request, session, settings, quarter)
     if isinstance(found, str):
-        language = negotiate(None, request.headers.get("accept-language"))
+        language = negotiate(
+            request.query_params.get("lang"), request.headers.get("accept-language")
+        )
         return render.page(
             "stats/public.html",
             language,

@@ -839,4 +839,4 @@ class TestTheAuthorizeStep:
         assert row.redirect_uri == NATIVE_PORT_URI
         assert row.code_challenge == create_s256_code_challenge(verifier)
         assert row.user_generation == field.person.generation
-        assert row.scopes == ["directory:read", "referrals:send", "referrals:receive"]
+        assert row.scopes == ["directory:read", "referrals:send", "referrals:receive", "stats:read"]

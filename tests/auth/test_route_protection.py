@@ -94,6 +94,10 @@ ANONYMOUS = {
     ("GET", "/lookup/sw.js"),
     ("GET", "/lookup/manifest.webmanifest"),
     ("GET", "/lookup/area/{area_id}/offline.json"),
+    # The network's public figures (issue 24): counts of an ended quarter, small ones hidden,
+    # regions only (tests/web/test_stats_pages.py).
+    ("GET", "/stats"),
+    ("GET", "/stats.csv"),
 }
 # Relay's own pages that sign people in (api/routers/sign_in_pages.py): they need no signed-in
 # session (each checks the step of the sign-in its session is at); their posts need its CSRF token.

@@ -7,8 +7,11 @@ the history plainly, in Python, to check the worker's and the API's against.
 priority, pair of kinds, status, funnel step, ending and lateness, once per need it names, for
 the network and for each of its two organisations."""
 
+import csv
+import io
 import math
 import random
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -304,3 +307,13 @@ async def _write_referral(
 
 def settings_with(settings: Settings, threshold: int) -> Settings:
     return settings.model_copy(update={"statistics_threshold": threshold})
+
+
+def figures_in_page(html: str) -> list[tuple[str, str]]:
+    """Every count the page's tables show, in order: (its figure's name, what is written)."""
+    found = re.findall(r'<td data-figure="([^"]+)">([^<]*)</td>', html)
+    return [(figure, written.strip()) for figure, written in found]
+
+
+def figures_in_csv(body: str) -> list[tuple[str, str]]:
+    return [(line["figure"], line["value"]) for line in csv.DictReader(io.StringIO(body))]

@@ -20,7 +20,7 @@ class TestRoles:
     def test_each_role_holds_exactly_its_scopes(self) -> None:
         assert ROLE_SCOPES[UserRole.volunteer] == scopes(Scope.directory_read, Scope.referrals_send)
         assert ROLE_SCOPES[UserRole.caseworker] == scopes(
-            Scope.directory_read, Scope.referrals_send, Scope.referrals_receive
+            Scope.directory_read, Scope.referrals_send, Scope.referrals_receive, Scope.stats_read
         )
         assert ROLE_SCOPES[UserRole.org_admin] == scopes(
             Scope.directory_read,
@@ -29,6 +29,7 @@ class TestRoles:
             Scope.directory_write,
             Scope.webhooks_manage,
             Scope.audit_read,
+            Scope.stats_read,
         )
         assert ROLE_SCOPES[UserRole.operator] == scopes(
             Scope.admin,
@@ -36,6 +37,7 @@ class TestRoles:
             Scope.directory_write,
             Scope.directory_confidential,
             Scope.audit_read,
+            Scope.stats_read,
         )
         assert set(ROLE_SCOPES) == set(UserRole)
 
