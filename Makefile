@@ -10,7 +10,7 @@ PYTHON ?= python3
 # version relay's CLI runs on, so it has an environment of its own: .venv/openapi-client.
 OPENAPI_CLIENT := openapi-python-client>=0.29
 
-.PHONY: help run test lint typecheck pytest bench bench-referrals db venv migrate openapi lock clean
+.PHONY: help run test lint typecheck pytest bench bench-referrals bench-stats db venv migrate openapi lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ bench: venv db ## Benchmark the searches on 1M points (BENCH_ARGS="--points 1000
 bench-referrals: venv db ## Benchmark referral creation against a plain insert (BENCH_ARGS="--duration 5")
 	@scripts/with-db.sh bench $(BIN)/relay db upgrade
 	scripts/with-db.sh bench $(BIN)/python -m bench.referrals $(BENCH_ARGS)
+
+bench-stats: venv db ## Dashboard queries' p99 on 1M referrals over a year (BENCH_ARGS="--referrals 100000 --requests 50")
+	@scripts/with-db.sh bench $(BIN)/relay db upgrade
+	scripts/with-db.sh bench $(BIN)/python -m bench.stats $(BENCH_ARGS)
 
 lint: venv ## ruff lint and format check, and the layer rules (import-linter contracts)
 	$(BIN)/ruff check .

@@ -28,8 +28,7 @@ _TAKE_PENDING = text(
     """
     DELETE FROM statistics_pending
     WHERE referral_id IN (
-        SELECT referral_id FROM statistics_pending
-        ORDER BY queued_at LIMIT :limit FOR UPDATE SKIP LOCKED
+        SELECT referral_id FROM statistics_pending LIMIT :limit FOR UPDATE SKIP LOCKED
     )
     RETURNING referral_id
     """
