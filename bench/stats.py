@@ -93,17 +93,17 @@ def _dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
-async def _generate(owner: asyncpg.Connection, referrals: int) -> None:
-    """The network and its referrals, unless a run made them already."""
-    found = await owner.fetchval(
-        "SELECT count(*) FROM referral r JOIN organization o ON o.id = r.from_organization_id "
-        "WHERE o.source = $1",
+async def _network(owner: asyncpg.Connection) -> tuple[list[Any], list[Any], list[Any]]:
+    """The generated network's organisations, their services and consents (made the first
+    time), in the same order every run."""
+    rows = await owner.fetch(
+        "SELECT o.id, s.id AS service, c.id AS consent FROM organization o "
+        "JOIN service s ON s.organization_id = o.id JOIN consent c ON c.organization_id = o.id "
+        "WHERE o.source = $1 ORDER BY split_part(o.source_id, '/', 2)::int",
         SOURCE,
     )
-    if found >= referrals:
-        console.print(f"reusing {found:,} generated referrals")
-        return
-    started = time.perf_counter()
+    if rows:
+        return [r["id"] for r in rows], [r["service"] for r in rows], [r["consent"] for r in rows]
     async with owner.transaction():
         regions = []
         for region in range(REGIONS):
@@ -171,6 +171,21 @@ async def _generate(owner: asyncpg.Connection, referrals: int) -> None:
             organizations.append(organization)
             services.append(service)
             consents.append(consent)
+    return organizations, services, consents
+
+
+async def _generate(owner: asyncpg.Connection, referrals: int) -> None:
+    """The network and its referrals, unless a run made them already."""
+    found = await owner.fetchval(
+        "SELECT count(*) FROM referral r JOIN organization o ON o.id = r.from_organization_id "
+        "WHERE o.source = $1",
+        SOURCE,
+    )
+    if found >= referrals:
+        console.print(f"reusing {found:,} generated referrals")
+        return
+    started = time.perf_counter()
+    organizations, services, consents = await _network(owner)
     stories = [
         (story, sequence, status, reason, outcome, hours)
         for story, steps in enumerate(STORIES)

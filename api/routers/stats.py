@@ -5,7 +5,7 @@ import csv
 import io
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.auth.dependencies import StatsReader
 from api.deps import SessionDep, SettingsDep
@@ -71,18 +71,21 @@ def csv_response(release: Release, name: str, headers: dict[str, str]) -> Respon
     )
 
 
+async def callers_release(
+    session: SessionDep, settings: SettingsDep, principal: StatsReader, quarter: QuarterQuery = None
+) -> Release:
+    """The release of the caller's scope (its organisation's; with ``admin``, the network's)."""
+    return await statistics.referral_figures(session, principal, quarter_of(quarter), settings)
+
+
+CallersRelease = Annotated[Release, Depends(callers_release)]
+
+
 @router.get(
     "/referrals",
     summary="A quarter's referral figures: your organisation's (the operator: the network's)",
 )
-async def get_referral_figures(
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: StatsReader,
-    response: Response,
-    quarter: QuarterQuery = None,
-) -> StatsRelease:
-    release = await statistics.referral_figures(session, principal, quarter_of(quarter), settings)
+async def get_referral_figures(release: CallersRelease, response: Response) -> StatsRelease:
     response.headers.update(PRIVATE)
     return release_body(release)
 
@@ -105,11 +108,5 @@ async def get_referral_figures(
         }
     },
 )
-async def get_referral_figures_csv(
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: StatsReader,
-    quarter: QuarterQuery = None,
-) -> Response:
-    release = await statistics.referral_figures(session, principal, quarter_of(quarter), settings)
+async def get_referral_figures_csv(release: CallersRelease) -> Response:
     return csv_response(release, "referrals", PRIVATE)

@@ -8,7 +8,7 @@ kept for a few minutes by any cache. ``/app/stats`` is an app page (``no-store``
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from api.deps import SessionDep, SettingsDep
@@ -27,6 +27,8 @@ PUBLIC_QUARTERS = 4
 APP_QUARTERS = 4
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300", "Vary": "Accept-Language"}
 QuarterText = Annotated[str | None, Query(max_length=16)]
+ANONYMOUS: dict[str, Any] = {"person": None, "reads_figures": False}
+"""What the app's frame (``app/base.html``) asks of a page for someone not signed in."""
 
 
 def _parse(text: str | None, default: Quarter) -> Quarter | None:
@@ -76,6 +78,7 @@ async def public_page(
             release=None,
             error=found,
             quarters=quarters,
+            **ANONYMOUS,
         )
     response = render.page(
         "stats/public.html",
@@ -84,6 +87,7 @@ async def public_page(
         request.query_params,
         error=None,
         quarters=quarters,
+        **ANONYMOUS,
         **_shown(found),
     )
     response.headers.update(PUBLIC_CACHE)
@@ -108,6 +112,7 @@ async def public_csv(
             release=None,
             error=found,
             quarters=last_ended().recent(PUBLIC_QUARTERS),
+            **ANONYMOUS,
         )
     return csv_response(found, "network", PUBLIC_CACHE)
 
@@ -117,7 +122,7 @@ async def _app_release(
     session: SessionDep,
     settings: SettingsDep,
     visitor: SignedInVisitor,
-    quarter: str | None,
+    quarter: QuarterText = None,
 ) -> Release | Response:
     chosen = _parse(quarter, Quarter.current())
     if chosen is None:
@@ -139,15 +144,12 @@ async def _app_release(
         )
 
 
+AppRelease = Annotated[Release | Response, Depends(_app_release)]
+"""The person's release, or the page saying why there is none."""
+
+
 @router.get("/app/stats", summary="The figures of the person's organisation (HTML)")
-async def app_stats(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    visitor: SignedInVisitor,
-    quarter: QuarterText = None,
-) -> Response:
-    found = await _app_release(request, session, settings, visitor, quarter)
+async def app_stats(request: Request, found: AppRelease) -> Response:
     if isinstance(found, Response):
         return found
     return app_page(
@@ -156,14 +158,7 @@ async def app_stats(
 
 
 @router.get("/app/stats.csv", summary="The figures of the person's organisation (CSV)")
-async def app_stats_csv(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    visitor: SignedInVisitor,
-    quarter: QuarterText = None,
-) -> Response:
-    found = await _app_release(request, session, settings, visitor, quarter)
+async def app_stats_csv(found: AppRelease) -> Response:
     if isinstance(found, Response):
         return found
     return csv_response(found, "figures", {"Cache-Control": "no-store"})
