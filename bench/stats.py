@@ -280,7 +280,7 @@ async def _roll_up(settings: Settings) -> dict[str, float]:
         started, facts = time.perf_counter(), 0
         while True:
             async with transaction(sessionmaker) as session:
-                done = await statistics.refresh_facts(session, limit=20_000)
+                done = await statistics.refresh_facts(session, limit=5_000)
             facts += done
             if not done:
                 break

@@ -12,7 +12,7 @@ never placed finer than it; a place listed at a region counts in the region, not
 
 import uuid
 
-from sqlalchemy import Uuid, bindparam, select, text
+from sqlalchemy import TextClause, Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -120,7 +120,7 @@ _MARK_CHANGED = text(
 _NEXT_TO_BUILD = text(
     """
     SELECT quarter, version FROM statistics_period
-    WHERE version > built_version
+    WHERE version > built_version AND quarter <> 'directory'
       AND (built_at IS NULL OR built_at <= now() - make_interval(secs => :wait))
     ORDER BY quarter DESC LIMIT 1 FOR UPDATE SKIP LOCKED
     """
@@ -201,6 +201,9 @@ async def refresh_facts(session: AsyncSession, referral_ids: list[uuid.UUID]) ->
     """Write the facts of these referrals; the quarters they fall in."""
     if not referral_ids:
         return set()
+    # A plan for these ids, never the generic one a prepared statement turns to after five
+    # runs: not knowing the batch, it reads every event of every referral (seconds on 1M).
+    await session.execute(select(func.set_config("plan_cache_mode", "force_custom_plan", True)))
     found = await session.scalars(_REFRESH, {"ids": referral_ids})
     return set(found)
 
@@ -232,6 +235,100 @@ async def rebuild(session: AsyncSession, quarter: str, version: int) -> None:
             "WHERE quarter = :quarter"
         ),
         {"quarter": quarter, "version": version},
+    )
+
+
+DIRECTORY = "directory"
+"""The ``statistics_tally`` quarter (and ``statistics_period`` row) of the directory's health."""
+
+_DIRECTORY_SERVICES = text(
+    """
+    INSERT INTO statistics_tally (scope, quarter, figure, value)
+    SELECT 'network', 'directory', figure, count(*) FROM (
+        SELECT unnest(ARRAY[
+            'services:' || t.code,
+            CASE WHEN s.last_modified >= now() - interval '6 months' THEN 'checked:' || t.code END
+        ]) AS figure
+        FROM service s
+        JOIN attribute a ON a.link_entity = 'service' AND a.link_id = s.id
+        JOIN taxonomy_term t ON t.id = a.taxonomy_term_id AND t.taxonomy_id = :taxonomy
+        WHERE s.status = 'active'
+    ) AS cells
+    WHERE figure IS NOT NULL
+    GROUP BY figure
+    """
+)
+
+
+def _gaps(code: str, term: uuid.UUID) -> TextClause:
+    """Districts with no place meeting the need within ``:reach`` metres of a point inside them
+    (a confidential place at its listed area's point, as search ranks it). The need's term id
+    is written into the statement (a constant of ours, never input) so that the scan uses the
+    need's partial index of ``search_point``."""
+    return text(
+        f"""
+        INSERT INTO statistics_tally (scope, quarter, figure, value)
+        SELECT 'network', 'directory', 'gaps:{code}', count(*)
+        FROM admin_area d
+        WHERE d.level = {DISTRICT_LEVEL} AND NOT EXISTS (
+            SELECT FROM search_point p
+            WHERE p.taxonomy_term_id = '{term}'::uuid AND p.audience IS NOT NULL
+              AND ST_DWithin(p.stand_in, ST_PointOnSurface(d.geom)::geography, :reach)
+        )
+        """  # noqa: S608
+    )
+
+
+_DIRECTORY_DUE = text(
+    """
+    SELECT quarter FROM statistics_period
+    WHERE quarter = 'directory' AND built_at > now() - make_interval(secs => :wait)
+    """
+)
+
+
+async def directory_fresh(session: AsyncSession, wait_seconds: float) -> bool:
+    """Whether the directory's health was built less than ``wait_seconds`` ago (and, if not,
+    this worker takes the rebuild: the row is locked, another worker's skipped)."""
+    await session.execute(
+        text(
+            "INSERT INTO statistics_period (quarter, version, built_version) "
+            "VALUES ('directory', 0, 0) ON CONFLICT DO NOTHING"
+        )
+    )
+    if await session.scalar(_DIRECTORY_DUE, {"wait": wait_seconds}) is not None:
+        return True
+    locked = await session.scalar(
+        text(
+            "SELECT quarter FROM statistics_period WHERE quarter = 'directory' "
+            "FOR UPDATE SKIP LOCKED"
+        )
+    )
+    return locked is None
+
+
+async def rebuild_directory(
+    session: AsyncSession, needs: dict[str, uuid.UUID], taxonomy: uuid.UUID, reach_m: int
+) -> None:
+    """The directory's health: active services per need, those changed in the last six months,
+    and districts without one within ``reach_m``."""
+    await session.execute(
+        StatisticsTally.__table__.delete().where(  # type: ignore[attr-defined]
+            StatisticsTally.__table__.c.quarter == DIRECTORY  # type: ignore[attr-defined]
+        )
+    )
+    await session.execute(_DIRECTORY_SERVICES, {"taxonomy": taxonomy})
+    for code, term in needs.items():
+        await session.execute(_gaps(code, term), {"reach": reach_m})
+    await session.execute(
+        text(
+            "INSERT INTO statistics_tally (scope, quarter, figure, value) "  # noqa: S608
+            "SELECT 'network', 'directory', 'districts', count(*) FROM admin_area "
+            f"WHERE level = {DISTRICT_LEVEL}"
+        )
+    )
+    await session.execute(
+        text("UPDATE statistics_period SET built_at = now() WHERE quarter = 'directory'")
     )
 
 

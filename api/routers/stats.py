@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.auth.dependencies import StatsReader
 from api.deps import SessionDep, SettingsDep
-from api.schemas.statistics import StatsLine, StatsRelease, StatsTable, StatsTime
+from api.schemas.statistics import (
+    StatsDirectory,
+    StatsDirectoryNeed,
+    StatsLine,
+    StatsRelease,
+    StatsTable,
+    StatsTime,
+)
 from api.services import statistics
 from api.services.statistics import Quarter, Release
 from api.services.statistics.periods import QUARTER_PATTERN
@@ -110,3 +117,27 @@ async def get_referral_figures(release: CallersRelease, response: Response) -> S
 )
 async def get_referral_figures_csv(release: CallersRelease) -> Response:
     return csv_response(release, "referrals", PRIVATE)
+
+
+@router.get(
+    "/directory",
+    summary="The directory's health: services per need, how recently changed, districts without",
+)
+async def get_directory_health(
+    session: SessionDep, settings: SettingsDep, principal: StatsReader, response: Response
+) -> StatsDirectory:
+    health = await statistics.directory_health(session, principal, settings)
+    response.headers.update(PRIVATE)
+    return StatsDirectory(
+        districts=health.districts,
+        reach_km=health.reach_km,
+        needs=[
+            StatsDirectoryNeed(
+                need=need.need,
+                services=need.services,
+                checked_share=need.checked_share,
+                districts_without=need.districts_without,
+            )
+            for need in health.needs
+        ],
+    )

@@ -149,11 +149,22 @@ AppRelease = Annotated[Release | Response, Depends(_app_release)]
 
 
 @router.get("/app/stats", summary="The figures of the person's organisation (HTML)")
-async def app_stats(request: Request, found: AppRelease) -> Response:
+async def app_stats(
+    request: Request,
+    found: AppRelease,
+    session: SessionDep,
+    settings: SettingsDep,
+    visitor: SignedInVisitor,
+) -> Response:
     if isinstance(found, Response):
         return found
+    directory = await statistics.directory_health(session, visitor.principal(settings), settings)
     return app_page(
-        request, "app/stats.html", quarters=Quarter.current().recent(APP_QUARTERS), **_shown(found)
+        request,
+        "app/stats.html",
+        quarters=Quarter.current().recent(APP_QUARTERS),
+        directory=directory,
+        **_shown(found),
     )
 
 

@@ -45,3 +45,20 @@ class StatsRelease(BaseModel):
         description="How long receivers took, from sending (null when fewer referrals than the "
         "threshold say it)."
     )
+
+
+class StatsDirectoryNeed(BaseModel):
+    need: str
+    services: int = Field(description="Active services meeting the need.")
+    checked_share: float | None = Field(
+        description="Of them, the share changed in the last six months (null: none)."
+    )
+    districts_without: int = Field(
+        description="Districts with no place meeting the need within reach_km of their centre."
+    )
+
+
+class StatsDirectory(BaseModel):
+    districts: int
+    reach_km: int
+    needs: list[StatsDirectoryNeed]

@@ -6,6 +6,7 @@ import csv
 import io
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,11 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.scopes import Scope
 from api.config import Settings
+from api.models.directory import Attribute, Service
 from api.models.organization import Organization, OrganizationKind
 from api.repositories import statistics as repository
 from api.repositories.base import act_as_worker
 from api.services import statistics
 from api.services.statistics.suppression import suppress
+from api.taxonomy import term_id
 from tests.conftest import make_settings
 from tests.factories.auth import Partner, create_client, create_partner, issue_token
 from tests.factories.referrals import move, network, record_consent, refer
@@ -315,3 +318,62 @@ class TestWhoSeesWhat:
             "2001-02",
             "2001-03",
         ]
+
+
+class TestDirectoryHealth:
+    async def test_services_per_need_how_recently_changed_and_districts_without(
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    ) -> None:
+        partner = await operator(session, settings)
+
+        async def health() -> dict[str, Any]:
+            assert await statistics.rebuild_directory(session, 0) == 1
+            answer = await client.get("/v1/stats/directory", headers=partner.headers)
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["cache-control"] == "private, no-store"
+            body: dict[str, Any] = answer.json()
+            return body
+
+        before = await health()
+        owner = partner.organization.id
+        long_ago = datetime.now(UTC) - timedelta(days=365)
+        recent = Service(organization_id=owner, name="Legal clinic", accepts_referrals=True)
+        stale = Service(
+            organization_id=owner, name="Old legal desk", last_modified=long_ago, version=2
+        )
+        closed = Service(organization_id=owner, name="Closed desk", status="inactive")
+        session.add_all([recent, stale, closed])
+        await session.flush()
+        for service in (recent, stale, closed):
+            session.add(
+                Attribute(
+                    link_id=service.id,
+                    link_entity="service",
+                    link_type="need",
+                    taxonomy_term_id=term_id("legal-aid"),
+                )
+            )
+        await session.execute(
+            text(
+                "INSERT INTO admin_area (id, name, level, geom) VALUES (:id, 'Far district', 2, "
+                "ST_GeomFromText('MULTIPOLYGON(((170 -80, 170 -79, 171 -79, 171 -80, "
+                "170 -80)))', 4326))"
+            ),
+            {"id": uuid.uuid4()},
+        )
+        await session.flush()
+        after = await health()
+
+        def of(body: dict[str, Any], need: str) -> dict[str, Any]:
+            found: dict[str, Any] = next(item for item in body["needs"] if item["need"] == need)
+            return found
+
+        legal_before, legal_after = of(before, "legal-aid"), of(after, "legal-aid")
+        assert legal_after["services"] == legal_before["services"] + 2  # not the inactive one
+        checked_before = round((legal_before["checked_share"] or 0) * legal_before["services"])
+        assert round(legal_after["checked_share"] * legal_after["services"]) == checked_before + 1
+        assert after["districts"] == before["districts"] + 1
+        for need in after["needs"]:
+            assert need["districts_without"] == of(before, need["need"])["districts_without"] + 1
+        assert after["reach_km"] == 50
+        assert await statistics.rebuild_directory(session) == 0  # fresh for an hour

@@ -125,6 +125,7 @@ class TestAppPage:
         total = dict(figures_in_page(page.text))["total"]
         mine = sum(1 for referral in history.referrals if referral.receiver == "health")
         assert total == str(mine)
+        assert 'data-directory="needs"' in page.text  # the directory's health, below
         districts = [name for name, _ in figures_in_page(page.text) if name.startswith("area:")]
         assert districts  # the organisation's own figures go down to the district
 

@@ -4,7 +4,7 @@ counts protected.
 - ``rollup``: the worker's job (facts of changed referrals, then a changed quarter's counts);
 - ``figures``: the fixed tables of a release and which of their counts are published;
 - ``suppression``: the small-cell rule (primary and secondary suppression);
-- ``reads``: who sees which release, and the release as CSV;
+- ``reads``: who sees which release, the release as CSV, and the directory's health;
 - ``periods``: quarters.
 """
 
@@ -12,16 +12,26 @@ from api.services.statistics.figures import Audience, Line, Release, Table, Time
 from api.services.statistics.periods import Quarter, QuarterNotPublished, last_ended
 from api.services.statistics.reads import (
     HIDDEN,
+    DirectoryHealth,
+    DirectoryNeed,
     StatisticsNotAllowed,
     csv_lines,
+    directory_health,
     public_figures,
     referral_figures,
 )
-from api.services.statistics.rollup import rebuild_changed, refresh_facts, roll_up
+from api.services.statistics.rollup import (
+    rebuild_changed,
+    rebuild_directory,
+    refresh_facts,
+    roll_up,
+)
 
 __all__ = [
     "HIDDEN",
     "Audience",
+    "DirectoryHealth",
+    "DirectoryNeed",
     "Line",
     "Quarter",
     "QuarterNotPublished",
@@ -30,10 +40,12 @@ __all__ = [
     "Table",
     "Time",
     "csv_lines",
+    "directory_health",
     "funnel_steps",
     "last_ended",
     "public_figures",
     "rebuild_changed",
+    "rebuild_directory",
     "referral_figures",
     "refresh_facts",
     "roll_up",

@@ -4,6 +4,7 @@ ended quarter), and the same release as CSV lines. One read of ``statistics_tall
 query on referrals."""
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +16,8 @@ from api.repositories import statistics as repository
 from api.repositories.base import act_as
 from api.services.statistics.figures import Audience, Release, area_ids, release
 from api.services.statistics.periods import Quarter, ended
+from api.services.statistics.rollup import GAP_REACH_M
+from api.taxonomy import NEED_CODES
 
 NETWORK = "network"
 CSV_HEADER = ("table", "group", "line", "column", "figure", "value")
@@ -57,6 +60,47 @@ async def referral_figures(
 async def public_figures(session: AsyncSession, quarter: Quarter, settings: Settings) -> Release:
     """The network's public summary of an ended quarter: regions, needs, the loop."""
     return await _release(session, Audience.public, NETWORK, ended(quarter), settings)
+
+
+@dataclass(frozen=True)
+class DirectoryNeed:
+    need: str
+    services: int
+    checked_share: float | None
+    """Of the need's active services, the share changed in the last six months."""
+    districts_without: int
+    """Districts with no place meeting the need within ``GAP_REACH_M`` of their centre."""
+
+
+@dataclass(frozen=True)
+class DirectoryHealth:
+    districts: int
+    reach_km: int
+    needs: list[DirectoryNeed]
+
+
+async def directory_health(
+    session: AsyncSession, principal: Principal, settings: Settings
+) -> DirectoryHealth:
+    """The directory's health, as the worker last measured it (hourly): counts of services
+    and districts, not of people, so nothing is hidden; no place is placed finer than its
+    listed area (search ranks a confidential one at its area's point)."""
+    if not principal.has(Scope.stats_read):
+        raise StatisticsNotAllowed("Reading the figures needs the stats:read scope.")
+    await act_as(session, principal.organization_id)
+    counts = await repository.tallies(session, NETWORK, repository.DIRECTORY)
+    needs = [
+        DirectoryNeed(
+            code,
+            counts.get(f"services:{code}", 0),
+            counts.get(f"checked:{code}", 0) / counts[f"services:{code}"]
+            if counts.get(f"services:{code}")
+            else None,
+            counts.get(f"gaps:{code}", 0),
+        )
+        for code in NEED_CODES
+    ]
+    return DirectoryHealth(counts.get("districts", 0), GAP_REACH_M // 1000, needs)
 
 
 def csv_lines(release: Release) -> list[tuple[str, ...]]:

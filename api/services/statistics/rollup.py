@@ -1,15 +1,19 @@
 """The worker's job for the figures: refresh the facts of referrals that changed, then rebuild the
 counts of a quarter whose facts changed (at most one quarter a round, and a quarter at most once
 every ``RELAY_STATISTICS_REFRESH_SECONDS``), so dashboards read a few hundred rows whatever the
-number of referrals."""
+number of referrals; and, when no quarter waits, the directory's health once an hour."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.config import Settings
 from api.repositories import statistics as repository
 from api.repositories.base import act_as_worker
+from api.taxonomy import NEED_CODES, RELAY_TAXONOMY_ID, term_id
 
 FACTS_BATCH = 2000
+DIRECTORY_SECONDS = 3600
+GAP_REACH_M = 50_000
+"""A district has a gap for a need when no place meeting it is within this of its centre."""
 
 
 async def refresh_facts(session: AsyncSession, *, limit: int = FACTS_BATCH) -> int:
@@ -30,7 +34,19 @@ async def rebuild_changed(session: AsyncSession, wait_seconds: float) -> int:
     return 1
 
 
+async def rebuild_directory(session: AsyncSession, wait_seconds: float = DIRECTORY_SECONDS) -> int:
+    """Rebuild the directory's health if it is older than ``wait_seconds``; 1 if it was."""
+    await act_as_worker(session)
+    if await repository.directory_fresh(session, wait_seconds):
+        return 0
+    needs = {code: term_id(code) for code in NEED_CODES}
+    await repository.rebuild_directory(session, needs, RELAY_TAXONOMY_ID, GAP_REACH_M)
+    return 1
+
+
 async def roll_up(session: AsyncSession, settings: Settings) -> int:
-    """Worker job: the facts of changed referrals, then one changed quarter's counts."""
+    """Worker job: the facts of changed referrals, then one changed quarter's counts, or else
+    the directory's health when it is an hour old."""
     refreshed = await refresh_facts(session)
-    return refreshed + await rebuild_changed(session, settings.statistics_refresh_seconds)
+    rebuilt = await rebuild_changed(session, settings.statistics_refresh_seconds)
+    return refreshed + (rebuilt or await rebuild_directory(session))
