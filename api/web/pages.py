@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth.principal import Principal
-from api.config import Settings
-from api.deps import SessionDep, SettingsDep
 from api.auth.roles import scopes_of
 from api.auth.scopes import Scope
+from api.config import Settings
+from api.deps import SessionDep, SettingsDep
 from api.errors import RelayError
 from api.services.people import Refused
 from api.services.people.errors import PasswordNotAccepted

@@ -14,7 +14,7 @@ who may see the network's figures). Referrals already recorded are queued, so th
 run computes their facts.
 
 Revision ID: 0023
-Revises: 0020
+Revises: 0022
 Create Date: 2026-12-05 16:00:00+00:00
 """
 
@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql
 from api.migration_support import grant_to_app
 
 revision: str = "0023"
-down_revision: str | None = "0020"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
