@@ -1,19 +1,19 @@
 """The background worker (``relay worker``): runs the registered jobs in a loop until stopped.
 
-Jobs are listed in ``JOBS``: numbering committed outbox events (first, so the feed and webhooks
-see new events within a tick), the removal of long-expired credentials, the notifications of new
-urgent referrals (queued from the outbox, sent with retries: ``api.services.notify``), the
-referral SLA (an ``overdue`` event with alternatives), the erasure of closed referrals past
-retention, the deletion of referral drafts past their time (``RELAY_REFERRAL_DRAFT_HOURS``), the
-webhook fan-out, the disabling of endpoints failing for days, the outbox retention and the audit
-chain. Each tick runs every job once in its own transaction; a job that fails is logged (type
-and location only) and retried on the next tick. Webhook deliveries are sent by a second loop
-beside the jobs (``api.services.delivery``), so a slow receiver never delays the jobs. After
-each tick the jobs' last success is written to ``worker_job`` (``/metrics``), and every
-``LAG_CHECK_SECONDS`` the worker warns about work waiting longer than
-``RELAY_WORKER_LAG_WARNING_SECONDS``. SIGINT or SIGTERM stops both loops after their current
-round. Any number of workers may run at once: every job and the delivery lease skip rows another
-worker holds.
+Jobs are listed in ``JOBS``: numbering committed outbox events (first, so the feed and webhooks see
+new events within a tick), the removal of long-expired credentials, the notifications of new urgent
+referrals (queued from the outbox, sent with retries: ``api.services.notify``), the referral SLA
+(an ``overdue`` event with alternatives), the erasure of closed referrals past retention, the
+deletion of referral drafts past their time (``RELAY_REFERRAL_DRAFT_HOURS``), the accountability
+figures' roll-up (``api.services.statistics``), the webhook fan-out, the disabling of endpoints
+failing for days, the outbox retention and the audit chain. Each tick runs every job once in its
+own transaction; a job that fails is logged (type and location only) and retried on the next tick.
+Webhook deliveries are sent by a second loop beside the jobs (``api.services.delivery``), so a slow
+receiver never delays the jobs. After each tick the jobs' last success is written to ``worker_job``
+(``/metrics``), and every ``LAG_CHECK_SECONDS`` the worker warns about work waiting longer than
+``RELAY_WORKER_LAG_WARNING_SECONDS``. SIGINT or SIGTERM stops both loops after their current round.
+Any number of workers may run at once: every job and the delivery lease skip rows another worker
+holds.
 """
 
 import asyncio

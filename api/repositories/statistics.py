@@ -23,6 +23,7 @@ from api.models.statistics import StatisticsTally
 REGION_LEVEL = 1
 DISTRICT_LEVEL = 2
 QUARTER_FORMAT = 'YYYY"Q"Q'
+REBUILD_TIMEOUT = "300s"
 
 _TAKE_PENDING = text(
     """
@@ -221,7 +222,9 @@ async def next_to_build(session: AsyncSession, wait_seconds: float) -> tuple[str
 
 
 async def rebuild(session: AsyncSession, quarter: str, version: int) -> None:
-    """Every scope's counts of the quarter, from its facts, in place of the old ones."""
+    """Every scope's counts of the quarter, from its facts, in place of the old ones. The worker
+    may take longer over it than a request may (a quarter of 250,000 referrals takes seconds)."""
+    await session.execute(select(func.set_config("statement_timeout", REBUILD_TIMEOUT, True)))
     await session.execute(
         StatisticsTally.__table__.delete().where(  # type: ignore[attr-defined]
             StatisticsTally.__table__.c.quarter == quarter  # type: ignore[attr-defined]
@@ -312,6 +315,7 @@ async def rebuild_directory(
 ) -> None:
     """The directory's health: active services per need, those changed in the last six months,
     and districts without one within ``reach_m``."""
+    await session.execute(select(func.set_config("statement_timeout", REBUILD_TIMEOUT, True)))
     await session.execute(
         StatisticsTally.__table__.delete().where(  # type: ignore[attr-defined]
             StatisticsTally.__table__.c.quarter == DIRECTORY  # type: ignore[attr-defined]
