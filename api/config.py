@@ -335,6 +335,16 @@ class Settings(BaseSettings):
         ),
     ] = 72
 
+    directory_stale_days: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=3650,
+            description="Days after which a directory entry nobody confirmed is stale: its "
+            "organisation hears of it (directory.stale) and the operator lists it.",
+        ),
+    ] = 180
+
     worker_lag_warning_seconds: Annotated[
         int,
         Field(

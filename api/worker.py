@@ -5,6 +5,7 @@ see new events within a tick), the removal of long-expired credentials, the noti
 urgent referrals (queued from the outbox, sent with retries: ``api.services.notify``), the
 referral SLA (an ``overdue`` event with alternatives), the erasure of closed referrals past
 retention, the deletion of referral drafts past their time (``RELAY_REFERRAL_DRAFT_HOURS``), the
+flagging of directory entries nobody confirmed for too long (``directory.stale``), the
 webhook fan-out, the disabling of endpoints failing for days, the outbox retention and the audit
 chain. Each tick runs every job once in its own transaction; a job that fails is logged (type
 and location only) and retried on the next tick. Webhook deliveries are sent by a second loop
@@ -30,7 +31,16 @@ from api.config import Settings
 from api.db import SessionMaker, create_engine, create_sessionmaker, transaction
 from api.logging import configure_logging, exception_location, get_logger
 from api.repositories import health
-from api.services import audit, delivery, events, maintenance, notify, operations, referrals
+from api.services import (
+    audit,
+    delivery,
+    events,
+    maintenance,
+    notify,
+    operations,
+    referrals,
+    verification,
+)
 from api.services.referrals import drafts
 
 log = get_logger("relay.worker")
@@ -51,6 +61,7 @@ JOBS: list[Job] = [
     Job("flag_overdue_referrals", referrals.flag_overdue),
     Job("erase_closed_referrals", referrals.purge_closed),
     Job("forget_expired_referral_drafts", drafts.purge_expired),
+    Job("flag_stale_directory_entries", verification.flag_stale),
     Job("fan_out_webhooks", delivery.fan_out),
     Job("disable_failing_webhooks", delivery.disable_failing),
     Job("purge_old_events", delivery.purge_events),

@@ -127,6 +127,13 @@ class Service(_Kept, table=True):
             name="age_range",
         ),
         sa.UniqueConstraint("source", "source_id"),
+        # What the stale sweep reads: the entries not flagged yet, by when they were checked.
+        sa.Index(
+            "ix_service_check_due",
+            "assured_date",
+            "created_at",
+            postgresql_where=sa.text("stale_since IS NULL"),
+        ),
         *trigram_indexes("service"),
     )
 
@@ -147,6 +154,13 @@ class Service(_Kept, table=True):
     target_groups: list[str] = _text_array()
     accepts_referrals: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     intake_channel: str | None = Field(default=None, sa_type=sa.Text)
+    # HSDS 3.1's verification: the day someone last confirmed the entry still true, and the
+    # e-mail address of the organisation that did (never a person's: it is published).
+    assured_date: date | None = None
+    assurer_email: str | None = Field(default=None, sa_type=sa.Text)
+    # When the worker found the entry unchecked for too long (``directory.stale`` was sent then,
+    # once); cleared when someone confirms it. Not published.
+    stale_since: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class AdminArea(SQLModel, table=True):

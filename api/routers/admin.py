@@ -11,8 +11,9 @@ from api.auth.principal import Principal
 from api.deps import SessionDep, SettingsDep
 from api.pagination import Page, PageDep, PageMeta
 from api.schemas.clients import ClientCreate, ClientCredentials, ClientPublic
+from api.schemas.directory import StaleEntryPublic
 from api.schemas.organizations import OrganizationCreate, OrganizationPublic
-from api.services import audit, clients, organizations
+from api.services import audit, clients, organizations, verification
 from api.services.audit import Action
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -95,3 +96,19 @@ async def disable_client(
     disabled = await clients.disable(session, client_id)
     await _audit_client(session, principal, Action.admin_disable, disabled)
     return disabled
+
+
+@router.get(
+    "/stale-services",
+    summary="Services nobody confirmed for RELAY_DIRECTORY_STALE_DAYS, longest first",
+)
+async def list_stale_services(
+    session: SessionDep, page: PageDep, principal: AdminPrincipal
+) -> Page[StaleEntryPublic]:
+    rows, total = await verification.stale_entries(
+        session, principal, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        data=[StaleEntryPublic.model_validate(row, from_attributes=True) for row in rows],
+        meta=PageMeta(limit=page.limit, offset=page.offset, total=total),
+    )

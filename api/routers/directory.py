@@ -22,7 +22,7 @@ from api.schemas.directory import (
 )
 from api.schemas.hsds import HsdsLocation, HsdsOrganization, HsdsService
 from api.services import directory as service
-from api.services import hsds, hsds_presenter
+from api.services import hsds, hsds_presenter, verification
 from api.services.directory import etag
 
 IfMatch = Annotated[
@@ -116,6 +116,18 @@ async def deactivate_service(
 ) -> Any:
     updated = await service.deactivate_service(session, principal, service_id, if_match)
     return await _service_response(session, updated)
+
+
+@router.post(
+    "/services/{service_id}/confirm",
+    summary="Confirm a service is still correct (HSDS assured_date becomes today)",
+    response_model=HsdsService,
+)
+async def confirm_service(
+    service_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter, if_match: IfMatch = None
+) -> Any:
+    confirmed = await verification.confirm(session, principal, service_id, if_match)
+    return await _service_response(session, confirmed)
 
 
 @router.put(

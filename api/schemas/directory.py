@@ -8,12 +8,12 @@ zones, and service areas that are valid GeoJSON polygons.
 import re
 import uuid
 import zoneinfo
-from datetime import time
+from datetime import date, datetime, time
 from functools import cache
 from typing import Annotated, Any
 
 from geojson_pydantic import MultiPolygon, Polygon
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 from shapely.geometry import shape
 
 from api.models.directory import (
@@ -259,3 +259,14 @@ class OrganizationUpdate(RequestBody):
     website: Url | None = None
     visibility: Visibility | None = None
     translations: Translations | None = None
+
+
+class StaleEntryPublic(BaseModel):
+    """A service nobody confirmed for ``RELAY_DIRECTORY_STALE_DAYS``."""
+
+    service_id: uuid.UUID
+    name: str
+    organization_id: uuid.UUID
+    organization: str
+    assured_date: date | None = Field(description="Last confirmed; null: never.")
+    stale_since: datetime = Field(description="When the worker flagged it.")

@@ -76,6 +76,10 @@ class ServiceFound(Public):
     visibility: directory.Visibility
     translations: Translations | None = None
     last_modified: DateTime | None = None
+    assured_date: date | None = Field(
+        default=None,
+        description="HSDS: the day the service was last confirmed still correct (absent: never).",
+    )
     organization: OrganizationLabel
     needs: list[str] | None = Field(default=None, description="Referral-needs codes.")
     phones: list[PhonePublic] | None = None

@@ -355,7 +355,7 @@ async def writable(
     return record
 
 
-async def _to_change(
+async def to_change(
     session: AsyncSession,
     principal: Principal,
     model: type[directory.KeptT],
@@ -378,7 +378,7 @@ async def update_service(
     body: ServiceUpdate,
     if_match: str | None,
 ) -> directory.Service:
-    service = await _to_change(
+    service = await to_change(
         session, principal, directory.Service, service_id, if_match, required=True
     )
     log = ChangeLog(principal, service)
@@ -427,7 +427,7 @@ class AgeRangeConflict(Unprocessable, code="age-range"): ...
 async def deactivate_service(
     session: AsyncSession, principal: Principal, service_id: uuid.UUID, if_match: str | None
 ) -> directory.Service:
-    service = await _to_change(
+    service = await to_change(
         session, principal, directory.Service, service_id, if_match, required=False
     )
     if service.status != directory.ServiceStatus.inactive.value:
@@ -445,7 +445,7 @@ async def set_capacity(
     body: CapacityUpdate,
     if_match: str | None,
 ) -> directory.Service:
-    service = await _to_change(
+    service = await to_change(
         session, principal, directory.Service, service_id, if_match, required=False
     )
     unit = unit_id(body.unit)
@@ -499,7 +499,7 @@ async def update_location(
     body: LocationUpdate,
     if_match: str | None,
 ) -> directory.Location:
-    location = await _to_change(
+    location = await to_change(
         session, principal, directory.Location, location_id, if_match, required=True
     )
     log = ChangeLog(principal, location)

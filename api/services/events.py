@@ -8,6 +8,7 @@ and the consent allow at that moment.
 """
 
 import uuid
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -112,6 +113,25 @@ async def directory_changed(
     audience = organization_id if confidential else None
     await repository.add_events(
         session, [_row(EventType.directory_changed, audience, resource_id, data)]
+    )
+
+
+async def directory_stale(
+    session: AsyncSession,
+    *,
+    service_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    assured_date: date | None,
+) -> None:
+    """The organisation of an entry nobody confirmed for too long hears of it (alone)."""
+    data = {
+        "resource": "service",
+        "id": str(service_id),
+        "organization_id": str(organization_id),
+        "assured_date": assured_date.isoformat() if assured_date else None,
+    }
+    await repository.add_events(
+        session, [_row(EventType.directory_stale, organization_id, service_id, data)]
     )
 
 

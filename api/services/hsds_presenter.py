@@ -87,6 +87,8 @@ SERVICE_FIELDS = (
     "minimum_age",
     "maximum_age",
     "last_modified",
+    "assured_date",
+    "assurer_email",
     "genders",
     "target_groups",
     "accepts_referrals",

@@ -13,7 +13,7 @@ other type (``voice``, ``cell``, ``hotline``, none…) is called.
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -143,7 +143,9 @@ class Card:
     minimum_age: int | None
     maximum_age: int | None
     accepts_referrals: bool
-    updated: date | None
+    # When someone last confirmed the entry still correct (HSDS ``assured_date``), not when it
+    # last changed: a volunteer trusts a number someone checked.
+    checked: date | None
     capacity: tuple["Capacity", ...] = ()
 
 
@@ -182,7 +184,7 @@ def card(found: Found, language: str) -> Card:
         first: dict[str, Any] = next(iter(location.get("addresses") or []), {})
         parts = [first.get(key) for key in ("address_1", "city")]
         address = ", ".join(part for part in parts if part) or None
-    modified = service.get("last_modified")
+    checked = service.get("assured_date")
     phones = [Phone.of(phone) for phone in service.get("phones", [])]
     return Card(
         id=service["id"],
@@ -203,7 +205,7 @@ def card(found: Found, language: str) -> Card:
         minimum_age=service.get("minimum_age"),
         maximum_age=service.get("maximum_age"),
         accepts_referrals=bool(service.get("accepts_referrals")),
-        updated=datetime.fromisoformat(modified).date() if modified else None,
+        checked=date.fromisoformat(checked) if checked else None,
         capacity=tuple(
             Capacity(row["unit"], row.get("available"), row.get("maximum"))
             for row in json.loads(found.details.capacity or "[]")
