@@ -514,6 +514,36 @@ class ServiceCapacity(SQLModel, table=True):
     updated: datetime = created_at_field()
 
 
+class NationalLineKind(StrEnum):
+    police = "police"
+    child_helpline = "child_helpline"
+    womens_helpline = "womens_helpline"
+    other = "other"
+
+
+class NationalLine(SQLModel, table=True):
+    """A country's national line (police emergency number, child helpline, women's helpline),
+    entered by the operator: what the lookup and the search show for a need when no service
+    near the point meets it, so that a volunteer is never left with "no service known" alone."""
+
+    __tablename__ = "national_line"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("kind", NationalLineKind), name="kind"),
+        sa.CheckConstraint("country ~ '^[A-Z]{2}$'", name="country"),
+        sa.UniqueConstraint("country", "kind", "number"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    # ISO 3166-1 alpha-2, as ``admin_area.country``.
+    country: str = Field(sa_type=sa.Text, index=True)
+    kind: str = Field(sa_type=sa.Text)
+    name: str = Field(sa_type=sa.Text)
+    number: str = Field(sa_type=sa.Text)
+    # The needs it answers (referral-needs codes).
+    needs: list[str] = _text_array()
+    created_at: datetime = created_at_field()
+
+
 class Metadata(SQLModel, table=True):
     """HSDS change records: who changed which field of which record, when, from what to what."""
 

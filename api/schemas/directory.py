@@ -13,13 +13,22 @@ from functools import cache
 from typing import Annotated, Any
 
 from geojson_pydantic import MultiPolygon, Polygon
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from shapely.geometry import shape
 
 from api.models.directory import (
     Gender,
     IntakeChannel,
     LocationType,
+    NationalLineKind,
     ServiceStatus,
     TargetGroup,
     Visibility,
@@ -270,3 +279,44 @@ class StaleEntryPublic(BaseModel):
     organization: str
     assured_date: date | None = Field(description="Last confirmed; null: never.")
     stale_since: datetime = Field(description="When the worker flagged it.")
+
+
+Country = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$"),
+]
+
+
+class NationalLineCreate(RequestBody):
+    country: Country = Field(description="ISO 3166-1 alpha-2, as the areas' `country`.")
+    kind: NationalLineKind
+    name: ShortName = Field(examples=["Police secours"])
+    number: PhoneNumber
+    needs: list[NeedCode] | None = Field(
+        default=None,
+        max_length=len(NEED_CODES),
+        description="The needs it answers; by default those of its kind (police: "
+        "emergency-police; child helpline: helpline, child-protection-case-management; "
+        "women's helpline: helpline, psychosocial-support).",
+    )
+
+
+class NationalLinePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    country: str
+    kind: NationalLineKind
+    name: str
+    number: str
+    needs: list[str]
+
+
+class NationalLineShown(BaseModel):
+    """A national line shown for a need no service near the point meets."""
+
+    country: str
+    kind: NationalLineKind
+    name: str
+    number: str
+    needs: list[str]

@@ -14,6 +14,7 @@ from pydantic import Field
 from api.models import directory
 from api.models.organization import OrganizationKind
 from api.schemas.common import DateTime, Numeric, Open, Public
+from api.schemas.directory import NationalLineShown
 
 
 class TranslationPublic(Open):
@@ -167,6 +168,11 @@ class SearchMeta(Public):
         default=None, description="true when nothing was found within radius_m."
     )
     message: str | None = Field(default=None, description="Says so, and how to look further.")
+    national_lines: list[NationalLineShown] | None = Field(
+        default=None,
+        description="When nothing was found: the national lines of the point's country for the "
+        "needs asked (all needs when none), entered by the operator.",
+    )
 
 
 class SearchPage(Public):
@@ -178,6 +184,10 @@ class PathwayStep(Public):
     need: str = Field(description="A referral-needs code (/hsds/taxonomy_terms).")
     service: SearchResult | None = Field(
         default=None, description="The nearest service for it; absent when none is within reach."
+    )
+    national_lines: list[NationalLineShown] | None = Field(
+        default=None,
+        description="Without a service: the national lines of the point's country for the need.",
     )
 
 

@@ -12,7 +12,7 @@ other type (``voice``, ``cell``, ``hotline``, none…) is called.
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.viewer import Viewer
 from api.repositories import areas as area_repository
 from api.repositories.search import SearchFilters
-from api.services import search
+from api.services import national_lines, search
 from api.services.areas import AreaNotFound
+from api.services.national_lines import Line, of_need
 from api.services.search import Found, NearestQuery
 from api.taxonomy import NEED_CODES
 
@@ -153,6 +154,21 @@ class Card:
 class NeedResults:
     need: str
     cards: list[Card] = field(default_factory=list)
+    # Without a card: the national lines of the place's country for the need.
+    national_lines: list[Line] = field(default_factory=list)
+
+
+async def _with_national_lines(
+    session: AsyncSession, origin: "Origin", results: list[NeedResults]
+) -> list[NeedResults]:
+    """The results, each need without a card given its national lines (one query, and none
+    when every need found a service)."""
+    missing = [result.need for result in results if not result.cards]
+    lines = await national_lines.at(session, origin.latitude, origin.longitude, missing)
+    return [
+        result if result.cards else replace(result, national_lines=of_need(lines, result.need))
+        for result in results
+    ]
 
 
 def _translated(record: dict[str, Any], language: str) -> dict[str, Any]:
@@ -278,8 +294,10 @@ async def _nearest(
 async def nearest(
     session: AsyncSession, origin: Origin, needs: list[str], language: str
 ) -> list[NeedResults]:
-    """The nearest few services for each need, as an anonymous caller may see them."""
-    return [await _nearest(session, origin, need, RESULTS_PER_NEED, language) for need in needs]
+    """The nearest few services for each need, as an anonymous caller may see them (a need
+    with none: its national lines)."""
+    results = [await _nearest(session, origin, need, RESULTS_PER_NEED, language) for need in needs]
+    return await _with_national_lines(session, origin, results)
 
 
 async def referral_choices(
@@ -305,7 +323,8 @@ async def pathway(session: AsyncSession, origin: Origin, language: str) -> list[
         limit=1,
         radius_m=REACH_M,
     )
-    return [
+    steps = [
         NeedResults(need, [card(item, language) for item in found])
         for need, found in nearest.items()
     ]
+    return await _with_national_lines(session, origin, steps)
