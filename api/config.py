@@ -265,6 +265,16 @@ class Settings(BaseSettings):
         ),
     ] = 30
     sign_in_address_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 600
+    reports_per_address: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=10_000,
+            description="Anonymous reports of a wrong directory entry allowed per address (an "
+            "IPv6 /64) per RELAY_REPORT_ADDRESS_WINDOW_SECONDS.",
+        ),
+    ] = 5
+    report_address_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 3600
     session_idle_minutes: Annotated[
         float,
         Field(

@@ -544,6 +544,54 @@ class NationalLine(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
+class ReportReason(StrEnum):
+    wrong_number = "wrong_number"
+    closed = "closed"
+    moved = "moved"
+    other = "other"
+
+
+class ReportStatus(StrEnum):
+    open = "open"
+    accepted = "accepted"
+    dismissed = "dismissed"
+
+
+class DirectoryReport(SQLModel, table=True):
+    """Someone (anonymous) says an entry is wrong: what, and an optional correction. Waits in
+    the review queue of the entry's organisation and the operator; never published as it is.
+    Holds nothing of who sent it (no address, no session): the throttle keeps a keyed hash of
+    the address, elsewhere, for an hour."""
+
+    __tablename__ = "directory_report"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("reason", ReportReason), name="reason"),
+        sa.CheckConstraint(check_in("status", ReportStatus), name="status"),
+        sa.Index(
+            "ix_directory_report_open",
+            "organization_id",
+            "created_at",
+            postgresql_where=sa.text("status = 'open'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", ondelete="CASCADE", index=True)
+    # The organisation whose queue it waits in: the service's when reported.
+    organization_id: uuid.UUID = Field(foreign_key="organization.id", ondelete="CASCADE")
+    reason: str = Field(sa_type=sa.Text)
+    correction: str | None = Field(default=None, sa_type=sa.Text)
+    status: str = Field(
+        default=ReportStatus.open.value,
+        sa_type=sa.Text,
+        sa_column_kwargs={"server_default": ReportStatus.open.value},
+    )
+    created_at: datetime = created_at_field()
+    resolved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # Who accepted or dismissed it: a client id, or ``user/<id>`` for a person.
+    resolved_by: str | None = Field(default=None, sa_type=sa.Text)
+
+
 class Metadata(SQLModel, table=True):
     """HSDS change records: who changed which field of which record, when, from what to what."""
 

@@ -29,6 +29,8 @@ from api.models.directory import (
     IntakeChannel,
     LocationType,
     NationalLineKind,
+    ReportReason,
+    ReportStatus,
     ServiceStatus,
     TargetGroup,
     Visibility,
@@ -320,3 +322,36 @@ class NationalLineShown(BaseModel):
     name: str
     number: str
     needs: list[str]
+
+
+class ReportPublic(BaseModel):
+    """An anonymous report of a wrong entry, waiting in a review queue (nothing of who sent it
+    is kept)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    service_id: uuid.UUID
+    service: str = Field(description="The service's name.")
+    organization_id: uuid.UUID
+    organization: str
+    reason: ReportReason
+    correction: str | None = Field(description="What the reporter says is right, as typed.")
+    created_at: datetime
+
+
+class ReportQueueMeta(BaseModel):
+    total: int = Field(description="Open reports in the queue (the list shows the oldest 200).")
+
+
+class ReportQueue(BaseModel):
+    data: list[ReportPublic]
+    meta: ReportQueueMeta
+
+
+class ReportResolved(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: ReportStatus
+    resolved_at: datetime | None
