@@ -592,6 +592,22 @@ class DirectoryReport(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, sa_type=sa.Text)
 
 
+class ImportJob(SQLModel, table=True):
+    """One run of ``relay import …``, as the operator sees it: what was read, the counts
+    (``ImportReport.summary()``: created, updated, already present, rejected by reason) and its
+    CSV report of rejected rows (fixed phrases and source ids, never a row's values)."""
+
+    __tablename__ = "import_job"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(sa_type=sa.Text)
+    source: str = Field(sa_type=sa.Text)
+    file: str = Field(sa_type=sa.Text)
+    finished_at: datetime = created_at_field()
+    counts: dict[str, Any] = Field(default_factory=dict, sa_type=postgresql.JSONB)
+    report: str = Field(default="", sa_type=sa.Text)
+
+
 class Metadata(SQLModel, table=True):
     """HSDS change records: who changed which field of which record, when, from what to what."""
 

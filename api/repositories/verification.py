@@ -8,9 +8,10 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from api.models.directory import Service, ServiceStatus
+from api.models.directory import DirectoryReport, ReportStatus, Service, ServiceStatus
 from api.models.organization import Organization
 
+MAXIMUM_ENTRIES = 500  # services of one organisation listed on its page at most
 # Entries still offered to people: a withdrawn one is not worth checking.
 CHECKED_STATUSES = (ServiceStatus.active.value, ServiceStatus.temporarily_closed.value)
 
@@ -89,3 +90,45 @@ async def stale(
         for service_id, name, owner, organization, assured, since in rows
         if since is not None
     ], int(total or 0)
+
+
+@dataclass(frozen=True)
+class KeptEntry:
+    """One of an organisation's services as its directory page lists it."""
+
+    id: uuid.UUID
+    name: str
+    status: str
+    visibility: str
+    assured_date: date | None
+    stale_since: datetime | None
+    open_reports: int
+
+
+async def entries(session: AsyncSession, organization_id: uuid.UUID) -> list[KeptEntry]:
+    """An organisation's services (every visibility and status), by name, with how many
+    reports wait on each."""
+    waiting = (
+        select(func.count())
+        .select_from(DirectoryReport)
+        .where(
+            col(DirectoryReport.service_id) == col(Service.id),
+            col(DirectoryReport.status) == ReportStatus.open.value,
+        )
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(
+            col(Service.id),
+            col(Service.name),
+            col(Service.status),
+            col(Service.visibility),
+            col(Service.assured_date),
+            col(Service.stale_since),
+            waiting,
+        )
+        .where(col(Service.organization_id) == organization_id)
+        .order_by(col(Service.name), col(Service.id))
+        .limit(MAXIMUM_ENTRIES)
+    )
+    return [KeptEntry(*row) for row in rows]

@@ -22,9 +22,10 @@ from api.errors import InsufficientScope
 from api.models.directory import Service
 from api.repositories import verification as repository
 from api.repositories.base import act_as_worker
-from api.repositories.verification import StaleEntry
+from api.repositories.verification import KeptEntry as KeptEntry
+from api.repositories.verification import StaleEntry as StaleEntry
 from api.services import events
-from api.services.directory import ChangeLog, to_change
+from api.services.directory import ChangeLog, OrganizationNotWritable, to_change
 
 SWEEP_BATCH = 500
 
@@ -78,3 +79,22 @@ async def stale_entries(
     else:
         raise InsufficientScope([Scope.directory_write.value])
     return await repository.stale(session, organization_id=owner, limit=limit, offset=offset)
+
+
+def writer(principal: Principal) -> None:
+    """Refuse a caller who may not keep directory entries (the pages' check; the API's routes
+    declare the scope)."""
+    if not principal.has(Scope.directory_write):
+        raise InsufficientScope([Scope.directory_write.value])
+
+
+async def entries(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID | None = None
+) -> list[KeptEntry]:
+    """The services an organisation keeps, for its directory page: the caller's own, or with
+    ``admin`` any organisation's."""
+    writer(principal)
+    owner = organization_id or principal.organization_id
+    if owner != principal.organization_id and not principal.has(Scope.admin):
+        raise OrganizationNotWritable("No organisation with this id is yours to write.")
+    return await repository.entries(session, owner)

@@ -94,6 +94,10 @@ ANONYMOUS = {
     ("GET", "/lookup/sw.js"),
     ("GET", "/lookup/manifest.webmanifest"),
     ("GET", "/lookup/area/{area_id}/offline.json"),
+    # Reporting a wrong entry: anyone, anonymously, throttled per address (issue 22;
+    # tests/routers/test_reports.py).
+    ("GET", "/lookup/report"),
+    ("POST", "/lookup/report"),
 }
 # Relay's own pages that sign people in (api/routers/sign_in_pages.py): they need no signed-in
 # session (each checks the step of the sign-in its session is at); their posts need its CSRF token.
