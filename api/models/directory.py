@@ -158,6 +158,11 @@ class Service(_Kept, table=True):
     # e-mail address of the organisation that did (never a person's: it is published).
     assured_date: date | None = None
     assurer_email: str | None = Field(default=None, sa_type=sa.Text)
+    # HSDS ``alert``: a short-term notice (a temporary closure, a move), shown until
+    # ``alert_until`` (Relay's extension; none: until it is removed).
+    alert: str | None = Field(default=None, sa_type=sa.Text)
+    alert_until: date | None = None
+    wait_time: str | None = Field(default=None, sa_type=sa.Text)  # HSDS (deprecated in 3.1)
     # When the worker found the entry unchecked for too long (``directory.stale`` was sent then,
     # once); cleared when someone confirms it. Not published.
     stale_since: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
@@ -312,6 +317,45 @@ class Schedule(_OfServiceOrLocation, table=True):
     description: str | None = Field(default=None, sa_type=sa.Text)
     attending_type: str | None = Field(default=None, sa_type=sa.Text)
     notes: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class RequiredDocument(SQLModel, table=True):
+    """HSDS ``required_document``: what a person must bring to use the service."""
+
+    __tablename__ = "required_document"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    document: str = Field(sa_type=sa.Text)
+    uri: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class CostOption(SQLModel, table=True):
+    """HSDS ``cost_option``: what the service costs (``fees_description`` in structure)."""
+
+    __tablename__ = "cost_option"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    option: str | None = Field(default=None, sa_type=sa.Text)
+    currency: str | None = Field(default=None, sa_type=sa.Text)
+    amount: float | None = None
+    amount_description: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Contact(SQLModel, table=True):
+    """HSDS ``contact``: a named contact point of a service (a desk, a role; published)."""
+
+    __tablename__ = "contact"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    name: str | None = Field(default=None, sa_type=sa.Text)
+    title: str | None = Field(default=None, sa_type=sa.Text)
+    department: str | None = Field(default=None, sa_type=sa.Text)
+    email: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class ServiceArea(SQLModel, table=True):

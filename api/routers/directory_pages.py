@@ -129,7 +129,7 @@ async def service_page(
 
 
 # Each form's address shows the service's page too (a reload after a refused post, a link).
-for _action in ("confirm", "phones", "capacity", "status"):
+for _action in ("confirm", "phones", "capacity", "status", "notice"):
     router.add_api_route(
         f"/directory/services/{{service_id}}/{_action}",
         service_page,
@@ -241,6 +241,26 @@ async def change_status(
         await directory.update_service(database, principal, service_id, body, if_match)
 
     return await _change(request, database, visitor, service_id, "status", work)
+
+
+@router.post(
+    "/directory/services/{service_id}/notice",
+    summary="Post or remove a short-term notice, such as a temporary closure (HTML form)",
+)
+async def change_notice(
+    service_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+) -> Response:
+    async def work(principal: Principal, form: dict[str, str], if_match: str | None) -> None:
+        text = form.get("alert", "").strip()
+        body = ServiceUpdate.model_validate(
+            {
+                "alert": text or None,
+                "alert_until": (form.get("alert_until", "").strip() or None) if text else None,
+            }
+        )
+        await directory.update_service(database, principal, service_id, body, if_match)
+
+    return await _change(request, database, visitor, service_id, "notice", work)
 
 
 # -- the review queue ------------------------------------------------------------------------------

@@ -199,6 +199,37 @@ Translations = Annotated[
 ]
 
 
+class RequiredDocumentIn(RequestBody):
+    document: ShortName = Field(examples=["Birth certificate or health booklet"])
+    uri: Url | None = None
+
+
+class CostOptionIn(RequestBody):
+    option: ShortName | None = Field(default=None, examples=["Consultation"])
+    amount: Annotated[Number, Field(ge=0, le=1e9)] | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = Field(
+        default=None, description="ISO 4217, e.g. MGA."
+    )
+    amount_description: Annotated[Text, Field(max_length=200)] | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> "CostOptionIn":
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError("valid_to must not be before valid_from")
+        return self
+
+
+class ContactIn(RequestBody):
+    """A contact point, published: a desk or a role rather than a person, where possible."""
+
+    name: ShortName | None = None
+    title: ShortName | None = None
+    department: ShortName | None = None
+    email: Email | None = None
+
+
 class _ServiceFields(RequestBody):
     alternate_name: ShortName | None = None
     description: LongText | None = None
@@ -221,6 +252,16 @@ class _ServiceFields(RequestBody):
         Annotated[list[Annotated[str, Field(pattern=LANGUAGE_CODE)]], Field(max_length=20)] | None
     ) = None
     translations: Translations | None = None
+    alert: Annotated[Text, Field(max_length=500)] | None = Field(
+        default=None, description="HSDS: a short-term notice (a temporary closure, a move)."
+    )
+    alert_until: date | None = Field(
+        default=None, description="Relay: the last day the alert is shown (none: until removed)."
+    )
+    wait_time: ShortName | None = None
+    required_documents: Annotated[list[RequiredDocumentIn], Field(max_length=20)] | None = None
+    cost_options: Annotated[list[CostOptionIn], Field(max_length=20)] | None = None
+    contacts: Annotated[list[ContactIn], Field(max_length=10)] | None = None
 
     @model_validator(mode="after")
     def _age_range(self) -> Any:

@@ -81,6 +81,10 @@ class ServiceFound(Public):
         default=None,
         description="HSDS: the day the service was last confirmed still correct (absent: never).",
     )
+    alert: str | None = Field(
+        default=None, description="HSDS: a short-term notice (a temporary closure), while it lasts."
+    )
+    alert_until: date | None = Field(default=None, description="The last day of the notice.")
     organization: OrganizationLabel
     needs: list[str] | None = Field(default=None, description="Referral-needs codes.")
     phones: list[PhonePublic] | None = None

@@ -147,6 +147,9 @@ class Card:
     # When someone last confirmed the entry still correct (HSDS ``assured_date``), not when it
     # last changed: a volunteer trusts a number someone checked.
     checked: date | None
+    # A short-term notice from the organisation (a temporary closure), while it lasts.
+    alert: str | None = None
+    alert_until: date | None = None
     capacity: tuple["Capacity", ...] = ()
 
 
@@ -186,6 +189,10 @@ def _position(location: dict[str, Any], redacted: bool) -> tuple[float, float] |
     return float(latitude), float(longitude)
 
 
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
 def card(found: Found, language: str) -> Card:
     """A search result in the chosen language: the service's and its organisation's names and
     the description where the directory has a translation (an administrative area has none:
@@ -221,7 +228,9 @@ def card(found: Found, language: str) -> Card:
         minimum_age=service.get("minimum_age"),
         maximum_age=service.get("maximum_age"),
         accepts_referrals=bool(service.get("accepts_referrals")),
-        checked=date.fromisoformat(checked) if checked else None,
+        checked=_day(checked),
+        alert=service.get("alert"),
+        alert_until=_day(service.get("alert_until")),
         capacity=tuple(
             Capacity(row["unit"], row.get("available"), row.get("maximum"))
             for row in json.loads(found.details.capacity or "[]")

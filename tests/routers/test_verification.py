@@ -84,7 +84,7 @@ class TestConfirm:
         assert body["assured_date"] == datetime.now(UTC).date().isoformat()
         assert body["assurer_email"] == "contact@police.example"
         assert confirmed.headers["etag"] != before.headers["etag"]
-        validate_hsds(body, "service")
+        assert validate_hsds(body, "service") == []
         public = (await client.get(f"/hsds/services/{service['id']}")).json()
         assert public["assured_date"] == body["assured_date"]
         changed = await events_of(session, EventType.directory_changed, service["id"])

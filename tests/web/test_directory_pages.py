@@ -255,3 +255,37 @@ class TestWhoMay:
             assert shown.all("a", href=f"/app/directory?org={service.organization_id}")
             entry = await opened.get(f"/app/directory/services/{service.id}")
             assert entry.status_code == 200
+
+
+class TestNotice:
+    async def test_a_closure_notice_is_posted_shown_and_removed(
+        self, browser: httpx.AsyncClient, admin: Person, service: Service
+    ) -> None:
+        await sign_in(browser, admin)
+        path = f"/app/directory/services/{service.id}"
+        wrong = await submit(
+            browser,
+            path,
+            {"alert": "Closed", "alert_until": "next week"},
+            action=f"{path}/notice",
+            form_id="notice-form",
+        )
+        assert wrong.status_code == 422
+        assert "2026-12-31" in problem(wrong)
+        posted = await submit(
+            browser,
+            path,
+            {"alert": "Closed until the team is back", "alert_until": "2099-01-31"},
+            action=f"{path}/notice",
+            form_id="notice-form",
+        )
+        assert posted.status_code == 303
+        query = {"lat": "-18.91", "lon": "47.51", "need": "psychosocial-support", "lang": "en"}
+        card = Page((await browser.get("/lookup", params=query)).text).card(str(service.id))
+        assert "Closed until the team is back (until 2099-01-31)" in card.text
+        removed = await submit(
+            browser, path, {"alert": ""}, action=f"{path}/notice", form_id="notice-form"
+        )
+        assert removed.status_code == 303
+        card = Page((await browser.get("/lookup", params=query)).text).card(str(service.id))
+        assert "Closed until" not in card.text
