@@ -11,7 +11,7 @@
 The application role already writes every column of ``service`` (migration 0003).
 
 Revision ID: 0024
-Revises: 0020
+Revises: 0022
 Create Date: 2026-12-05 17:00:00+00:00
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0024"
-down_revision: str | None = "0020"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
