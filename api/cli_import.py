@@ -139,7 +139,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
             f"  {label:<20}{value:>9,}" if isinstance(value, int) else f"  {label:<20}{value}"
         )
 
-    for key in ("rows_read", "rows_selected", "created", "already_present", "rejected"):
+    for key in ("rows_read", "rows_selected", "created", "updated", "already_present", "rejected"):
         line(key.replace("_", " "), summary[key])
         if key == "rejected":
             for reason, count in summary["rejected_by_reason"].items():
@@ -176,6 +176,7 @@ def import_facilities(
 ) -> None:
     """Import health facilities (WHO/KEMRI or healthsites.io CSV): idempotent, batch by batch."""
     from api.importers import facilities
+    from api.services import import_jobs
 
     countries = country or []
     if not all(_ISO3.fullmatch(code) for code in countries):
@@ -185,7 +186,7 @@ def import_facilities(
     async def work(
         session: "AsyncSession", advance: Advance, commit: Callable[[], Awaitable[None]]
     ) -> "ImportReport":
-        return await facilities.import_facilities(
+        done = await facilities.import_facilities(
             session,
             csv_file,
             mapping.value,
@@ -195,6 +196,8 @@ def import_facilities(
             after_batch=commit,
             advance=advance,
         )
+        await import_jobs.record(session, done)  # what the operator's page lists
+        return done
 
     result = _run(
         work,

@@ -265,6 +265,16 @@ class Settings(BaseSettings):
         ),
     ] = 30
     sign_in_address_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 600
+    reports_per_address: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=10_000,
+            description="Anonymous reports of a wrong directory entry allowed per address (an "
+            "IPv6 /64) per RELAY_REPORT_ADDRESS_WINDOW_SECONDS.",
+        ),
+    ] = 5
+    report_address_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 3600
     session_idle_minutes: Annotated[
         float,
         Field(
@@ -353,6 +363,15 @@ class Settings(BaseSettings):
             "referrals change.",
         ),
     ] = 60
+    directory_stale_days: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=3650,
+            description="Days after which a directory entry nobody confirmed is stale: its "
+            "organisation hears of it (directory.stale) and the operator lists it.",
+        ),
+    ] = 180
 
     worker_lag_warning_seconds: Annotated[
         int,

@@ -32,6 +32,7 @@ from api.routers import (
     clients,
     consents,
     directory,
+    directory_pages,
     events,
     health,
     hsds,
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(people_pages.router)
     app.include_router(referral_form_pages.router)
     app.include_router(referral_pages.router)
+    app.include_router(directory_pages.router)
     app.include_router(authorize_page.router)
     app.include_router(consents.router)
     app.include_router(referrals.router)

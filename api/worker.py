@@ -4,10 +4,11 @@ Jobs are listed in ``JOBS``: numbering committed outbox events (first, so the fe
 new events within a tick), the removal of long-expired credentials, the notifications of new urgent
 referrals (queued from the outbox, sent with retries: ``api.services.notify``), the referral SLA
 (an ``overdue`` event with alternatives), the erasure of closed referrals past retention, the
-deletion of referral drafts past their time (``RELAY_REFERRAL_DRAFT_HOURS``), the accountability
-figures' roll-up (``api.services.statistics``), the webhook fan-out, the disabling of endpoints
-failing for days, the outbox retention and the audit chain. Each tick runs every job once in its
-own transaction; a job that fails is logged (type and location only) and retried on the next tick.
+deletion of referral drafts past their time (``RELAY_REFERRAL_DRAFT_HOURS``), the flagging of
+directory entries nobody confirmed for too long (``directory.stale``), the accountability figures'
+roll-up (``api.services.statistics``), the webhook fan-out, the disabling of endpoints failing for
+days, the outbox retention and the audit chain. Each tick runs every job once in its own
+transaction; a job that fails is logged (type and location only) and retried on the next tick.
 Webhook deliveries are sent by a second loop beside the jobs (``api.services.delivery``), so a slow
 receiver never delays the jobs. After each tick the jobs' last success is written to ``worker_job``
 (``/metrics``), and every ``LAG_CHECK_SECONDS`` the worker warns about work waiting longer than
@@ -39,6 +40,7 @@ from api.services import (
     operations,
     referrals,
     statistics,
+    verification,
 )
 from api.services.referrals import drafts
 
@@ -61,6 +63,7 @@ JOBS: list[Job] = [
     Job("erase_closed_referrals", referrals.purge_closed),
     Job("forget_expired_referral_drafts", drafts.purge_expired),
     Job("roll_up_statistics", statistics.roll_up),
+    Job("flag_stale_directory_entries", verification.flag_stale),
     Job("fan_out_webhooks", delivery.fan_out),
     Job("disable_failing_webhooks", delivery.disable_failing),
     Job("purge_old_events", delivery.purge_events),

@@ -405,6 +405,9 @@ async def forget_cli_facilities(owner_engine: AsyncEngine) -> AsyncIterator[None
     services = "SELECT id FROM service WHERE source = :source AND source_id = ANY(:ids)"
     async with owner_engine.begin() as connection:
         for statement in (
+            # What the import told partners, and the job it recorded for the operator.
+            f"DELETE FROM outbox_event WHERE subject_id IN ({services})",
+            "DELETE FROM import_job WHERE source = :source AND counts->>'file' = 'who.csv'",
             f"DELETE FROM attribute WHERE link_entity = 'service' AND link_id IN ({services})",
             f"DELETE FROM service_at_location WHERE service_id IN ({services})",
             "DELETE FROM service WHERE source = :source AND source_id = ANY(:ids)",

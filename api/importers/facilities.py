@@ -35,6 +35,7 @@ from api.importers.report import ImportReport, default_report_path
 from api.models.directory import LocationType, ServiceStatus, Visibility
 from api.models.organization import OrganizationKind, OrganizationStatus
 from api.repositories import imports as repository
+from api.services import events
 from api.taxonomy import NEED_CODES, term_id
 
 Row = Mapping[str, str | None]
@@ -53,6 +54,8 @@ _PHYSICAL = LocationType.physical.value
 _ACTIVE = ServiceStatus.active.value
 _PUBLIC = Visibility.public.value
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+# The column naming a row's facility (its organisation), per table updated on a re-import.
+_OWNER = {"organization": "id", "location": "organization_id", "service": "organization_id"}
 
 
 @dataclass(frozen=True)
@@ -491,9 +494,31 @@ def _accept(
 async def _write(
     session: AsyncSession, source: str, batch: Sequence[Facility], report: ImportReport
 ) -> None:
-    created = await repository.insert_new_rows(session, directory_rows(source, batch))
+    rows = directory_rows(source, batch)
+    created = await repository.insert_new_rows(session, rows)
     for table, ids in created.items():
         report.created_rows[table] += len(ids)
-    new_facilities = len(created["organization"])
-    report.created += new_facilities
-    report.already_present += len(batch) - new_facilities
+    await repository.fill_admin_areas(session, created["location"])
+    new = set(created["organization"])
+    present = {
+        table: [row for row in rows[table] if row[_OWNER[table]] not in new]
+        for table in ("organization", "location", "service")
+    }
+    changed = await repository.update_changed_facilities(session, present)
+    report.created += len(new)
+    report.updated += len(changed)
+    report.already_present += len(batch) - len(new) - len(changed)
+    # Partners hear of every service created or changed (one event per facility).
+    await events.public_services_changed(
+        session,
+        [
+            (row["id"], row["organization_id"], "create")
+            for row in rows["service"]
+            if row["organization_id"] in new
+        ]
+        + [
+            (row["id"], row["organization_id"], "update")
+            for row in rows["service"]
+            if row["source_id"] in changed
+        ],
+    )

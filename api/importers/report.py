@@ -5,6 +5,7 @@ values: the report and the summary can be shared without leaking what the source
 """
 
 import csv
+import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ class ImportReport:
     rows_read: int = 0
     rows_selected: int = 0
     created: int = 0
+    updated: int = 0  # already there, and changed in the source since: updated in place
     already_present: int = 0
     created_rows: Counter[str] = field(default_factory=Counter)
     lines: list[ReportLine] = field(default_factory=list)
@@ -64,17 +66,26 @@ class ImportReport:
         counts = Counter(line.reason for line in self.lines if line.outcome == outcome)
         return dict(counts.most_common())
 
+    def _write_lines(self, handle: Any) -> None:
+        writer = csv.writer(handle)
+        writer.writerow(REPORT_COLUMNS)
+        for line in self.lines:
+            writer.writerow(
+                (line.row, line.source_id or "", line.outcome, line.reason, line.detail)
+            )
+
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(REPORT_COLUMNS)
-            for line in self.lines:
-                writer.writerow(
-                    (line.row, line.source_id or "", line.outcome, line.reason, line.detail)
-                )
+            self._write_lines(handle)
         self.report_path = path
         return path
+
+    def csv_text(self) -> str:
+        """The CSV report as text (what the operator downloads from the import's job)."""
+        buffer = io.StringIO()
+        self._write_lines(buffer)
+        return buffer.getvalue()
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -84,6 +95,7 @@ class ImportReport:
             "rows_read": self.rows_read,
             "rows_selected": self.rows_selected,
             "created": self.created,
+            "updated": self.updated,
             "already_present": self.already_present,
             "rejected": self.rejected,
             "rejected_by_reason": self.reasons("rejected"),

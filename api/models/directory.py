@@ -127,6 +127,13 @@ class Service(_Kept, table=True):
             name="age_range",
         ),
         sa.UniqueConstraint("source", "source_id"),
+        # What the stale sweep reads: the entries not flagged yet, by when they were checked.
+        sa.Index(
+            "ix_service_check_due",
+            "assured_date",
+            "created_at",
+            postgresql_where=sa.text("stale_since IS NULL"),
+        ),
         *trigram_indexes("service"),
     )
 
@@ -147,6 +154,18 @@ class Service(_Kept, table=True):
     target_groups: list[str] = _text_array()
     accepts_referrals: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     intake_channel: str | None = Field(default=None, sa_type=sa.Text)
+    # HSDS 3.1's verification: the day someone last confirmed the entry still true, and the
+    # e-mail address of the organisation that did (never a person's: it is published).
+    assured_date: date | None = None
+    assurer_email: str | None = Field(default=None, sa_type=sa.Text)
+    # HSDS ``alert``: a short-term notice (a temporary closure, a move), shown until
+    # ``alert_until`` (Relay's extension; none: until it is removed).
+    alert: str | None = Field(default=None, sa_type=sa.Text)
+    alert_until: date | None = None
+    wait_time: str | None = Field(default=None, sa_type=sa.Text)  # HSDS (deprecated in 3.1)
+    # When the worker found the entry unchecked for too long (``directory.stale`` was sent then,
+    # once); cleared when someone confirms it. Not published.
+    stale_since: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class AdminArea(SQLModel, table=True):
@@ -298,6 +317,45 @@ class Schedule(_OfServiceOrLocation, table=True):
     description: str | None = Field(default=None, sa_type=sa.Text)
     attending_type: str | None = Field(default=None, sa_type=sa.Text)
     notes: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class RequiredDocument(SQLModel, table=True):
+    """HSDS ``required_document``: what a person must bring to use the service."""
+
+    __tablename__ = "required_document"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    document: str = Field(sa_type=sa.Text)
+    uri: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class CostOption(SQLModel, table=True):
+    """HSDS ``cost_option``: what the service costs (``fees_description`` in structure)."""
+
+    __tablename__ = "cost_option"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    option: str | None = Field(default=None, sa_type=sa.Text)
+    currency: str | None = Field(default=None, sa_type=sa.Text)
+    amount: float | None = None
+    amount_description: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Contact(SQLModel, table=True):
+    """HSDS ``contact``: a named contact point of a service (a desk, a role; published)."""
+
+    __tablename__ = "contact"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    name: str | None = Field(default=None, sa_type=sa.Text)
+    title: str | None = Field(default=None, sa_type=sa.Text)
+    department: str | None = Field(default=None, sa_type=sa.Text)
+    email: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class ServiceArea(SQLModel, table=True):
@@ -498,6 +556,100 @@ class ServiceCapacity(SQLModel, table=True):
     maximum: int | None = None
     description: str | None = Field(default=None, sa_type=sa.Text)
     updated: datetime = created_at_field()
+
+
+class NationalLineKind(StrEnum):
+    police = "police"
+    child_helpline = "child_helpline"
+    womens_helpline = "womens_helpline"
+    other = "other"
+
+
+class NationalLine(SQLModel, table=True):
+    """A country's national line (police emergency number, child helpline, women's helpline),
+    entered by the operator: what the lookup and the search show for a need when no service
+    near the point meets it, so that a volunteer is never left with "no service known" alone."""
+
+    __tablename__ = "national_line"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("kind", NationalLineKind), name="kind"),
+        sa.CheckConstraint("country ~ '^[A-Z]{2}$'", name="country"),
+        sa.UniqueConstraint("country", "kind", "number"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    # ISO 3166-1 alpha-2, as ``admin_area.country``.
+    country: str = Field(sa_type=sa.Text, index=True)
+    kind: str = Field(sa_type=sa.Text)
+    name: str = Field(sa_type=sa.Text)
+    number: str = Field(sa_type=sa.Text)
+    # The needs it answers (referral-needs codes).
+    needs: list[str] = _text_array()
+    created_at: datetime = created_at_field()
+
+
+class ReportReason(StrEnum):
+    wrong_number = "wrong_number"
+    closed = "closed"
+    moved = "moved"
+    other = "other"
+
+
+class ReportStatus(StrEnum):
+    open = "open"
+    accepted = "accepted"
+    dismissed = "dismissed"
+
+
+class DirectoryReport(SQLModel, table=True):
+    """Someone (anonymous) says an entry is wrong: what, and an optional correction. Waits in
+    the review queue of the entry's organisation and the operator; never published as it is.
+    Holds nothing of who sent it (no address, no session): the throttle keeps a keyed hash of
+    the address, elsewhere, for an hour."""
+
+    __tablename__ = "directory_report"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("reason", ReportReason), name="reason"),
+        sa.CheckConstraint(check_in("status", ReportStatus), name="status"),
+        sa.Index(
+            "ix_directory_report_open",
+            "organization_id",
+            "created_at",
+            postgresql_where=sa.text("status = 'open'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", ondelete="CASCADE", index=True)
+    # The organisation whose queue it waits in: the service's when reported.
+    organization_id: uuid.UUID = Field(foreign_key="organization.id", ondelete="CASCADE")
+    reason: str = Field(sa_type=sa.Text)
+    correction: str | None = Field(default=None, sa_type=sa.Text)
+    status: str = Field(
+        default=ReportStatus.open.value,
+        sa_type=sa.Text,
+        sa_column_kwargs={"server_default": ReportStatus.open.value},
+    )
+    created_at: datetime = created_at_field()
+    resolved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # Who accepted or dismissed it: a client id, or ``user/<id>`` for a person.
+    resolved_by: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class ImportJob(SQLModel, table=True):
+    """One run of ``relay import …``, as the operator sees it: what was read, the counts
+    (``ImportReport.summary()``: created, updated, already present, rejected by reason) and its
+    CSV report of rejected rows (fixed phrases and source ids, never a row's values)."""
+
+    __tablename__ = "import_job"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(sa_type=sa.Text)
+    source: str = Field(sa_type=sa.Text)
+    file: str = Field(sa_type=sa.Text)
+    finished_at: datetime = created_at_field()
+    counts: dict[str, Any] = Field(default_factory=dict, sa_type=postgresql.JSONB)
+    report: str = Field(default="", sa_type=sa.Text)
 
 
 class Metadata(SQLModel, table=True):

@@ -38,6 +38,7 @@ class EventType(StrEnum):
     consent_recorded = "consent.recorded"
     consent_withdrawn = "consent.withdrawn"
     directory_changed = "directory.changed"
+    directory_stale = "directory.stale"
     webhook_disabled = "webhook.disabled"
 
 

@@ -21,11 +21,14 @@ from api.models.directory import (
     Address,
     AdminArea,
     Attribute,
+    Contact,
+    CostOption,
     KeptT,
     Language,
     Location,
     Metadata,
     Phone,
+    RequiredDocument,
     Schedule,
     Service,
     ServiceArea,
@@ -459,6 +462,17 @@ async def languages_by(
 ) -> dict[uuid.UUID, list[Language]]:
     statement = select(Language).order_by(col(Language.code))
     return await _grouped(session, statement, col(getattr(Language, owner)), ids)
+
+
+OwnedT = TypeVar("OwnedT", RequiredDocument, CostOption, Contact)
+
+
+async def owned_by_service(
+    session: AsyncSession, model: type[OwnedT], ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[OwnedT]]:
+    """Rows of one of a service's HSDS arrays (required documents, cost options, contacts)."""
+    statement = select(model).order_by(col(model.id))
+    return await _grouped(session, statement, col(model.service_id), ids)
 
 
 async def addresses_by_location(

@@ -1,16 +1,19 @@
-"""Writes of imported public data (api/importers/): insert-only and idempotent.
+"""Writes of imported public data (api/importers/): idempotent.
 
-Every statement is ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` with many rows, so a
-re-run inserts nothing and the returned ids tell what was new. SQLAlchemy sends a list of
-parameter sets as multi-row ``VALUES`` statements (its "insertmanyvalues" mode, up to 1,000 rows
-per statement), which keeps an import of 100,000 facilities to a few hundred round trips.
+Every insert is ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` with many rows, so a
+re-run inserts nothing and the returned ids tell what was new; a facility already there whose
+source row changed is updated in place, field by field, only where a value differs
+(``update_changed_facilities``), so a re-run that changes nothing writes nothing. SQLAlchemy
+sends a list of parameter sets as multi-row ``VALUES`` statements (its "insertmanyvalues" mode,
+up to 1,000 rows per statement), which keeps an import of 100,000 facilities to a few hundred
+round trips.
 """
 
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import LargeBinary, Table, bindparam, func, select, update
+from sqlalchemy import LargeBinary, Table, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,3 +102,77 @@ async def link_admin_area_parents(session: AsyncSession, source: str, level: int
     )
     result = await session.execute(statement)
     return len(result.all())
+
+
+# The smallest administrative area containing a location's point (as a new place is listed).
+_SMALLEST_AREA = """
+    SELECT area.id FROM admin_area AS area
+    WHERE ST_Contains(area.geom, ST_SetSRID(ST_MakePoint({longitude}, {latitude}), 4326))
+    ORDER BY area.level DESC, ST_Area(area.geom) LIMIT 1
+"""
+
+# What an import owns of each facility's rows, per table: (columns, their PostgreSQL types).
+_UPDATED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "organization": (("name", "text"), ("description", "text")),
+    "location": (
+        ("name", "text"),
+        ("latitude", "float8"),
+        ("longitude", "float8"),
+        ("region_key", "text"),
+    ),
+    "service": (("name", "text"), ("description", "text")),
+}
+
+
+def _update_statement(table: str) -> Any:
+    columns = _UPDATED_COLUMNS[table]
+    names = [name for name, _ in columns]
+    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
+    assignments = ", ".join(f"{name} = given.{name}" for name in names)
+    if table == "location":
+        area = _SMALLEST_AREA.format(longitude="given.longitude", latitude="given.latitude")
+        assignments += f", admin_area_id = ({area})"
+    kept = ", ".join(f"row.{name}" for name in names)
+    sent = ", ".join(f"given.{name}" for name in names)
+    # Table and column names are this module's constants; every value is bound.
+    sql = f"""
+        UPDATE {table} AS row SET {assignments},
+            version = row.version + 1, last_modified = now()
+        FROM unnest(CAST(:ids AS uuid[]), {arrays}) AS given(id, {", ".join(names)})
+        WHERE row.id = given.id AND ({kept}) IS DISTINCT FROM ({sent})
+        RETURNING row.source_id
+        """  # noqa: S608
+    return text(sql)
+
+
+async def update_changed_facilities(
+    session: AsyncSession, rows_by_table: Mapping[str, Sequence[dict[str, Any]]]
+) -> set[str]:
+    """Update the organisation, location and service rows of facilities already there whose
+    imported fields differ (bumping their version); the source ids of those that changed."""
+    changed: set[str] = set()
+    for table in _UPDATED_COLUMNS:
+        rows = rows_by_table.get(table, ())
+        if not rows:
+            continue
+        values: dict[str, Any] = {"ids": [row["id"] for row in rows]}
+        for name, _ in _UPDATED_COLUMNS[table]:
+            values[name] = [row.get(name) for row in rows]
+        result = await session.execute(_update_statement(table), values)
+        changed.update(source_id for source_id in result.scalars() if source_id is not None)
+    return changed
+
+
+async def fill_admin_areas(session: AsyncSession, location_ids: Sequence[uuid.UUID]) -> None:
+    """List new imported places in the smallest administrative area containing them."""
+    if not location_ids:
+        return
+    area = _SMALLEST_AREA.format(longitude="location.longitude", latitude="location.latitude")
+    await session.execute(
+        text(
+            f"UPDATE location SET admin_area_id = ({area}) "  # noqa: S608 (constants only)
+            "WHERE location.id = ANY(CAST(:ids AS uuid[])) AND location.admin_area_id IS NULL "
+            "AND location.latitude IS NOT NULL"
+        ),
+        {"ids": list(location_ids)},
+    )

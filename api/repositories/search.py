@@ -685,7 +685,10 @@ DETAILS = text(
         'genders', s.genders, 'target_groups', s.target_groups,
         'accepts_referrals', s.accepts_referrals, 'intake_channel', s.intake_channel,
         'visibility', s.visibility, 'translations', nullif(s.translations, '{}'::jsonb),
-        'last_modified', s.last_modified,
+        'last_modified', s.last_modified, 'assured_date', s.assured_date,
+        'alert', CASE WHEN s.alert_until IS NULL OR s.alert_until >= current_date
+                      THEN s.alert END,
+        'alert_until', CASE WHEN s.alert_until >= current_date THEN s.alert_until END,
         'organization', json_build_object(
           'id', o.id, 'name', o.name, 'kind', o.kind, 'website', o.website,
           'translations', nullif(o.translations, '{}'::jsonb)),

@@ -11,8 +11,9 @@ from api.auth.principal import Principal
 from api.deps import SessionDep, SettingsDep
 from api.pagination import Page, PageDep, PageMeta
 from api.schemas.clients import ClientCreate, ClientCredentials, ClientPublic
+from api.schemas.directory import NationalLineCreate, NationalLinePublic, StaleEntryPublic
 from api.schemas.organizations import OrganizationCreate, OrganizationPublic
-from api.services import audit, clients, organizations
+from api.services import audit, clients, national_lines, organizations, verification
 from api.services.audit import Action
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -95,3 +96,52 @@ async def disable_client(
     disabled = await clients.disable(session, client_id)
     await _audit_client(session, principal, Action.admin_disable, disabled)
     return disabled
+
+
+@router.get(
+    "/stale-services",
+    summary="Services nobody confirmed for RELAY_DIRECTORY_STALE_DAYS, longest first",
+)
+async def list_stale_services(
+    session: SessionDep, page: PageDep, principal: AdminPrincipal
+) -> Page[StaleEntryPublic]:
+    rows, total = await verification.stale_entries(
+        session, principal, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        data=[StaleEntryPublic.model_validate(row, from_attributes=True) for row in rows],
+        meta=PageMeta(limit=page.limit, offset=page.offset, total=total),
+    )
+
+
+@router.post(
+    "/national-lines",
+    status_code=201,
+    summary="Add a country's national line (police emergency, child or women's helpline)",
+)
+async def create_national_line(
+    body: NationalLineCreate, session: SessionDep, principal: AdminPrincipal
+) -> NationalLinePublic:
+    created = await national_lines.create(session, body)
+    await audit.record(session, principal, Action.admin_create, "national_line", [created.id], [])
+    return NationalLinePublic.model_validate(created)
+
+
+@router.get("/national-lines", summary="The national lines, of one country or of all")
+async def list_national_lines(
+    session: SessionDep,
+    _: AdminPrincipal,
+    country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
+) -> list[NationalLinePublic]:
+    return [
+        NationalLinePublic.model_validate(line)
+        for line in await national_lines.listed(session, country)
+    ]
+
+
+@router.delete("/national-lines/{line_id}", status_code=204, summary="Remove a national line")
+async def delete_national_line(
+    line_id: uuid.UUID, session: SessionDep, principal: AdminPrincipal
+) -> None:
+    await national_lines.remove(session, line_id)
+    await audit.record(session, principal, Action.delete, "national_line", [line_id], [])

@@ -17,12 +17,16 @@ from api.schemas.directory import (
     LocationIn,
     LocationUpdate,
     OrganizationUpdate,
+    ReportPublic,
+    ReportQueue,
+    ReportQueueMeta,
+    ReportResolved,
     ServiceCreate,
     ServiceUpdate,
 )
 from api.schemas.hsds import HsdsLocation, HsdsOrganization, HsdsService
 from api.services import directory as service
-from api.services import hsds, hsds_presenter
+from api.services import hsds, hsds_presenter, reports, verification
 from api.services.directory import etag
 
 IfMatch = Annotated[
@@ -118,6 +122,18 @@ async def deactivate_service(
     return await _service_response(session, updated)
 
 
+@router.post(
+    "/services/{service_id}/confirm",
+    summary="Confirm a service is still correct (HSDS assured_date becomes today)",
+    response_model=HsdsService,
+)
+async def confirm_service(
+    service_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter, if_match: IfMatch = None
+) -> Any:
+    confirmed = await verification.confirm(session, principal, service_id, if_match)
+    return await _service_response(session, confirmed)
+
+
 @router.put(
     "/services/{service_id}/capacity",
     summary="Say how many beds or places are available now",
@@ -193,3 +209,41 @@ async def update_organization(
     updated = await service.update_organization(session, principal, organization_id, body, if_match)
     shaped = hsds_presenter.clean(hsds_presenter.organization_item(updated))
     return _with_etag(shaped, updated.version, None)
+
+
+@router.get(
+    "/directory/reports",
+    summary="Open reports of wrong entries: your organisation's (the operator: all, or one's)",
+)
+async def list_reports(
+    session: SessionDep,
+    principal: DirectoryWriter,
+    organization_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> ReportQueue:
+    found, total = await reports.queue(session, principal, organization_id=organization_id)
+    return ReportQueue(
+        data=[ReportPublic.model_validate(row) for row in found],
+        meta=ReportQueueMeta(total=total),
+    )
+
+
+@router.post(
+    "/directory/reports/{report_id}/accept",
+    summary="Accept a report (you corrected the entry); 409 when already resolved",
+)
+async def accept_report(
+    report_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
+) -> ReportResolved:
+    resolved = await reports.resolve(session, principal, report_id, accepted=True)
+    return ReportResolved.model_validate(resolved)
+
+
+@router.post(
+    "/directory/reports/{report_id}/dismiss",
+    summary="Dismiss a report (the entry was right); 409 when already resolved",
+)
+async def dismiss_report(
+    report_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
+) -> ReportResolved:
+    resolved = await reports.resolve(session, principal, report_id, accepted=False)
+    return ReportResolved.model_validate(resolved)

@@ -13,6 +13,7 @@ import math
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -23,10 +24,12 @@ from api.auth.viewer import Viewer
 from api.db import transaction
 from api.deps import SessionDep, SessionMakerDep
 from api.errors import TooManyRequests, Unprocessable
-from api.services import exports, lookup, saved_area
+from api.models.directory import ReportReason
+from api.services import exports, lookup, reports, saved_area
 from api.services.areas import AreaNotFound
 from api.services.exports import ExportFormat
 from api.services.lookup import Area, NeedResults, Origin
+from api.services.reports import Reportable, ReportedServiceNotFound
 from api.taxonomy import NEED_CODES
 from api.web import assets, render
 from api.web import saved_area as saved_area_document
@@ -243,6 +246,118 @@ async def pathway_page(request: Request, session: SessionDep) -> Response:
             else {}
         ),
     )
+
+
+def _report_page(
+    request: Request,
+    language: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Response:
+    values = {
+        "service_id": None,
+        "service_name": None,
+        "problem": None,
+        "problem_values": {},
+        "chosen": None,
+        "correction": "",
+        "done": False,
+        **context,
+    }
+    response = render.page(
+        "report.html",
+        language,
+        "/lookup/report",
+        request.query_params,
+        status_code=status_code,
+        reasons=[reason.value for reason in ReportReason],
+        maximum=reports.MAXIMUM_CORRECTION,
+        **values,
+    )
+    response.headers.update(headers or {})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _service_name(found: Reportable, language: str) -> str:
+    translated = (found.translations.get(language) or {}).get("name")
+    return f"{translated or found.name} ({found.organization})"
+
+
+def _service_id(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID((value or "").strip())
+    except ValueError:
+        return None
+
+
+@router.get("/report", summary="Report a problem with a lookup card (HTML form)")
+async def report_form(request: Request, session: SessionDep) -> Response:
+    language = negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
+    service_id = _service_id(request.query_params.get("service"))
+    try:
+        found = await reports.reportable(session, service_id) if service_id else None
+    except ReportedServiceNotFound:
+        found = None
+    if found is None:
+        return _report_page(request, language, status_code=404, problem="report.error.service")
+    return _report_page(
+        request, language, service_id=found.id, service_name=_service_name(found, language)
+    )
+
+
+@router.post("/report", summary="Report a problem with a lookup card (HTML form post)")
+async def report_post(request: Request, session: SessionDep) -> Response:
+    """Anonymous, throttled per address (``RELAY_REPORTS_PER_ADDRESS``): 429 with
+    ``Retry-After`` past it. A post from another site is refused (403)."""
+    language = negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
+    if request.headers.get("sec-fetch-site", "same-origin") not in {"same-origin", "none"}:
+        return _report_page(request, language, status_code=403, problem="report.error.origin")
+    form = await request.form()
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    service_id = _service_id(fields.get("service"))
+    try:
+        found = await reports.reportable(session, service_id) if service_id else None
+    except ReportedServiceNotFound:
+        found = None
+    if found is None:
+        return _report_page(request, language, status_code=404, problem="report.error.service")
+    correction = fields.get("correction", "")[: reports.MAXIMUM_CORRECTION * 4]
+    kept: dict[str, Any] = {
+        "service_id": found.id,
+        "service_name": _service_name(found, language),
+        "chosen": fields.get("reason"),
+        "correction": correction[: reports.MAXIMUM_CORRECTION],
+    }
+    try:
+        reason = ReportReason(fields.get("reason", ""))
+    except ValueError:
+        return _report_page(
+            request, language, status_code=422, problem="report.error.reason", **kept
+        )
+    client = request.client
+    filed = await reports.report(
+        session,
+        request.app.state.settings,
+        found.id,
+        reason,
+        correction,
+        client.host if client else None,
+    )
+    if isinstance(filed, reports.Throttled):
+        minutes = max(1, math.ceil(filed.retry_after / 60))
+        return _report_page(
+            request,
+            language,
+            status_code=429,
+            headers={"Retry-After": str(max(1, math.ceil(filed.retry_after)))},
+            problem="report.error.busy",
+            problem_values={"minutes": minutes},
+            **kept,
+        )
+    return _report_page(request, language, done=True)
 
 
 @router.get("/export", summary="An area's directory as GeoJSON or CSV (public view)")

@@ -8,18 +8,29 @@ zones, and service areas that are valid GeoJSON polygons.
 import re
 import uuid
 import zoneinfo
-from datetime import time
+from datetime import date, datetime, time
 from functools import cache
 from typing import Annotated, Any
 
 from geojson_pydantic import MultiPolygon, Polygon
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from shapely.geometry import shape
 
 from api.models.directory import (
     Gender,
     IntakeChannel,
     LocationType,
+    NationalLineKind,
+    ReportReason,
+    ReportStatus,
     ServiceStatus,
     TargetGroup,
     Visibility,
@@ -188,6 +199,37 @@ Translations = Annotated[
 ]
 
 
+class RequiredDocumentIn(RequestBody):
+    document: ShortName = Field(examples=["Birth certificate or health booklet"])
+    uri: Url | None = None
+
+
+class CostOptionIn(RequestBody):
+    option: ShortName | None = Field(default=None, examples=["Consultation"])
+    amount: Annotated[Number, Field(ge=0, le=1e9)] | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = Field(
+        default=None, description="ISO 4217, e.g. MGA."
+    )
+    amount_description: Annotated[Text, Field(max_length=200)] | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> "CostOptionIn":
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError("valid_to must not be before valid_from")
+        return self
+
+
+class ContactIn(RequestBody):
+    """A contact point, published: a desk or a role rather than a person, where possible."""
+
+    name: ShortName | None = None
+    title: ShortName | None = None
+    department: ShortName | None = None
+    email: Email | None = None
+
+
 class _ServiceFields(RequestBody):
     alternate_name: ShortName | None = None
     description: LongText | None = None
@@ -210,6 +252,16 @@ class _ServiceFields(RequestBody):
         Annotated[list[Annotated[str, Field(pattern=LANGUAGE_CODE)]], Field(max_length=20)] | None
     ) = None
     translations: Translations | None = None
+    alert: Annotated[Text, Field(max_length=500)] | None = Field(
+        default=None, description="HSDS: a short-term notice (a temporary closure, a move)."
+    )
+    alert_until: date | None = Field(
+        default=None, description="Relay: the last day the alert is shown (none: until removed)."
+    )
+    wait_time: ShortName | None = None
+    required_documents: Annotated[list[RequiredDocumentIn], Field(max_length=20)] | None = None
+    cost_options: Annotated[list[CostOptionIn], Field(max_length=20)] | None = None
+    contacts: Annotated[list[ContactIn], Field(max_length=10)] | None = None
 
     @model_validator(mode="after")
     def _age_range(self) -> Any:
@@ -259,3 +311,88 @@ class OrganizationUpdate(RequestBody):
     website: Url | None = None
     visibility: Visibility | None = None
     translations: Translations | None = None
+
+
+class StaleEntryPublic(BaseModel):
+    """A service nobody confirmed for ``RELAY_DIRECTORY_STALE_DAYS``."""
+
+    service_id: uuid.UUID
+    name: str
+    organization_id: uuid.UUID
+    organization: str
+    assured_date: date | None = Field(description="Last confirmed; null: never.")
+    stale_since: datetime = Field(description="When the worker flagged it.")
+
+
+Country = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$"),
+]
+
+
+class NationalLineCreate(RequestBody):
+    country: Country = Field(description="ISO 3166-1 alpha-2, as the areas' `country`.")
+    kind: NationalLineKind
+    name: ShortName = Field(examples=["Police secours"])
+    number: PhoneNumber
+    needs: list[NeedCode] | None = Field(
+        default=None,
+        max_length=len(NEED_CODES),
+        description="The needs it answers; by default those of its kind (police: "
+        "emergency-police; child helpline: helpline, child-protection-case-management; "
+        "women's helpline: helpline, psychosocial-support).",
+    )
+
+
+class NationalLinePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    country: str
+    kind: NationalLineKind
+    name: str
+    number: str
+    needs: list[str]
+
+
+class NationalLineShown(BaseModel):
+    """A national line shown for a need no service near the point meets."""
+
+    country: str
+    kind: NationalLineKind
+    name: str
+    number: str
+    needs: list[str]
+
+
+class ReportPublic(BaseModel):
+    """An anonymous report of a wrong entry, waiting in a review queue (nothing of who sent it
+    is kept)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    service_id: uuid.UUID
+    service: str = Field(description="The service's name.")
+    organization_id: uuid.UUID
+    organization: str
+    reason: ReportReason
+    correction: str | None = Field(description="What the reporter says is right, as typed.")
+    created_at: datetime
+
+
+class ReportQueueMeta(BaseModel):
+    total: int = Field(description="Open reports in the queue (the list shows the oldest 200).")
+
+
+class ReportQueue(BaseModel):
+    data: list[ReportPublic]
+    meta: ReportQueueMeta
+
+
+class ReportResolved(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: ReportStatus
+    resolved_at: datetime | None

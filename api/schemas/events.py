@@ -2,6 +2,7 @@
 ``data``, with the event's id): ids, codes and times, never a person's data."""
 
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -39,6 +40,18 @@ class DirectoryEventData(Public):
     action: str = Field(examples=["create", "update"])
 
 
+class DirectoryStaleData(Public):
+    """directory.stale: one of your services was not confirmed for too long; confirm it
+    (POST /v1/services/{id}/confirm) or correct it. Sent once, until the next confirmation."""
+
+    resource: str = Field(examples=["service"])
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    assured_date: date | None = Field(
+        description="When it was last confirmed; null: never since it was listed."
+    )
+
+
 class WebhookEventData(Public):
     """webhook.disabled: Relay stopped delivering to one of your webhooks."""
 
@@ -46,7 +59,13 @@ class WebhookEventData(Public):
     reason: str
 
 
-EventData = ReferralEventData | ConsentEventData | DirectoryEventData | WebhookEventData
+EventData = (
+    ReferralEventData
+    | ConsentEventData
+    | DirectoryEventData
+    | DirectoryStaleData
+    | WebhookEventData
+)
 
 
 class EventMessage(Public):

@@ -14,6 +14,7 @@ from pydantic import Field
 from api.models import directory
 from api.models.organization import OrganizationKind
 from api.schemas.common import DateTime, Numeric, Open, Public
+from api.schemas.directory import NationalLineShown
 
 
 class TranslationPublic(Open):
@@ -76,6 +77,14 @@ class ServiceFound(Public):
     visibility: directory.Visibility
     translations: Translations | None = None
     last_modified: DateTime | None = None
+    assured_date: date | None = Field(
+        default=None,
+        description="HSDS: the day the service was last confirmed still correct (absent: never).",
+    )
+    alert: str | None = Field(
+        default=None, description="HSDS: a short-term notice (a temporary closure), while it lasts."
+    )
+    alert_until: date | None = Field(default=None, description="The last day of the notice.")
     organization: OrganizationLabel
     needs: list[str] | None = Field(default=None, description="Referral-needs codes.")
     phones: list[PhonePublic] | None = None
@@ -163,6 +172,11 @@ class SearchMeta(Public):
         default=None, description="true when nothing was found within radius_m."
     )
     message: str | None = Field(default=None, description="Says so, and how to look further.")
+    national_lines: list[NationalLineShown] | None = Field(
+        default=None,
+        description="When nothing was found: the national lines of the point's country for the "
+        "needs asked (all needs when none), entered by the operator.",
+    )
 
 
 class SearchPage(Public):
@@ -174,6 +188,10 @@ class PathwayStep(Public):
     need: str = Field(description="A referral-needs code (/hsds/taxonomy_terms).")
     service: SearchResult | None = Field(
         default=None, description="The nearest service for it; absent when none is within reach."
+    )
+    national_lines: list[NationalLineShown] | None = Field(
+        default=None,
+        description="Without a service: the national lines of the point's country for the need.",
     )
 
 

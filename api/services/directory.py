@@ -186,6 +186,21 @@ def _schedules(items: list[ScheduleIn], **owner: Any) -> list[directory.Schedule
     ]
 
 
+# The service's HSDS arrays written as rows of their own tables, replaced as a whole.
+OWNED_ARRAYS: dict[
+    str, type[directory.RequiredDocument | directory.CostOption | directory.Contact]
+] = {
+    "required_documents": directory.RequiredDocument,
+    "cost_options": directory.CostOption,
+    "contacts": directory.Contact,
+}
+
+
+def _owned_rows(service_id: uuid.UUID, name: str, items: list[Any] | None) -> list[Any]:
+    model = OWNED_ARRAYS[name]
+    return [model(service_id=service_id, **item.model_dump()) for item in items or []]
+
+
 def _needs(service_id: uuid.UUID, codes: list[str]) -> list[directory.Attribute]:
     return [
         directory.Attribute(
@@ -312,10 +327,13 @@ async def create_service(
             "translations",
             "locations",
             "service_areas",
+            *OWNED_ARRAYS,
         },
         exclude_none=True,
         mode="json",
     )
+    if body.alert_until is not None:
+        fields["alert_until"] = body.alert_until  # a date, not its JSON text
     service = directory.Service(
         organization_id=organization.id,
         translations=_translations(body.translations or {}),
@@ -338,6 +356,8 @@ async def create_service(
     related += _schedules(body.schedules or [], service_id=service.id)
     related += _languages(service.id, body.languages or [])
     related += [_area(item, service.id) for item in body.service_areas]
+    for name in OWNED_ARRAYS:
+        related += _owned_rows(service.id, name, getattr(body, name))
     log = ChangeLog(principal, service)
     log.record("create", "service", None, service.name)
     await log.save(session, [service], locations, links, related)
@@ -355,7 +375,7 @@ async def writable(
     return record
 
 
-async def _to_change(
+async def to_change(
     session: AsyncSession,
     principal: Principal,
     model: type[directory.KeptT],
@@ -378,7 +398,7 @@ async def update_service(
     body: ServiceUpdate,
     if_match: str | None,
 ) -> directory.Service:
-    service = await _to_change(
+    service = await to_change(
         session, principal, directory.Service, service_id, if_match, required=True
     )
     log = ChangeLog(principal, service)
@@ -401,6 +421,10 @@ async def update_service(
         elif name == "languages":
             await repository.delete_owned(session, directory.Language, service_id=service.id)
             replaced += _languages(service.id, value or [])
+        elif name in OWNED_ARRAYS:
+            await repository.delete_owned(session, OWNED_ARRAYS[name], service_id=service.id)
+            replaced += _owned_rows(service.id, name, getattr(body, name))
+            value = len(value or [])
         elif name == "translations":
             before = service.translations
             service.translations = _translations(body.translations or {})
@@ -427,7 +451,7 @@ class AgeRangeConflict(Unprocessable, code="age-range"): ...
 async def deactivate_service(
     session: AsyncSession, principal: Principal, service_id: uuid.UUID, if_match: str | None
 ) -> directory.Service:
-    service = await _to_change(
+    service = await to_change(
         session, principal, directory.Service, service_id, if_match, required=False
     )
     if service.status != directory.ServiceStatus.inactive.value:
@@ -445,7 +469,7 @@ async def set_capacity(
     body: CapacityUpdate,
     if_match: str | None,
 ) -> directory.Service:
-    service = await _to_change(
+    service = await to_change(
         session, principal, directory.Service, service_id, if_match, required=False
     )
     unit = unit_id(body.unit)
@@ -499,7 +523,7 @@ async def update_location(
     body: LocationUpdate,
     if_match: str | None,
 ) -> directory.Location:
-    location = await _to_change(
+    location = await to_change(
         session, principal, directory.Location, location_id, if_match, required=True
     )
     log = ChangeLog(principal, location)

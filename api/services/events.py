@@ -8,6 +8,7 @@ and the consent allow at that moment.
 """
 
 import uuid
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,15 +104,59 @@ async def directory_changed(
 ) -> None:
     """Every organisation hears of a change to a public or partner entry; a confidential
     entry's change goes to its own organisation only."""
+    audience = organization_id if confidential else None
+    await repository.add_events(
+        session, [_directory_row(resource, resource_id, organization_id, action, audience)]
+    )
+
+
+def _directory_row(
+    resource: str,
+    resource_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    action: str,
+    audience: uuid.UUID | None,
+) -> dict[str, Any]:
     data = {
         "resource": resource,
         "id": str(resource_id),
         "organization_id": str(organization_id),
         "action": action,
     }
-    audience = organization_id if confidential else None
+    return _row(EventType.directory_changed, audience, resource_id, data)
+
+
+async def public_services_changed(
+    session: AsyncSession, changes: list[tuple[uuid.UUID, uuid.UUID, str]]
+) -> None:
+    """``directory.changed`` for many public services at once (an import's batch): each
+    ``(service id, organisation id, "create" or "update")``, heard by every organisation."""
+    if changes:
+        await repository.add_events(
+            session,
+            [
+                _directory_row("service", service_id, organization_id, action, None)
+                for service_id, organization_id, action in changes
+            ],
+        )
+
+
+async def directory_stale(
+    session: AsyncSession,
+    *,
+    service_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    assured_date: date | None,
+) -> None:
+    """The organisation of an entry nobody confirmed for too long hears of it (alone)."""
+    data = {
+        "resource": "service",
+        "id": str(service_id),
+        "organization_id": str(organization_id),
+        "assured_date": assured_date.isoformat() if assured_date else None,
+    }
     await repository.add_events(
-        session, [_row(EventType.directory_changed, audience, resource_id, data)]
+        session, [_row(EventType.directory_stale, organization_id, service_id, data)]
     )
 
 

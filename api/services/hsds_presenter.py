@@ -87,6 +87,11 @@ SERVICE_FIELDS = (
     "minimum_age",
     "maximum_age",
     "last_modified",
+    "assured_date",
+    "assurer_email",
+    "alert",
+    "alert_until",
+    "wait_time",
     "genders",
     "target_groups",
     "accepts_referrals",
@@ -159,6 +164,18 @@ METADATA_FIELDS = (
     "replacement_value",
     "updated_by",
 )
+REQUIRED_DOCUMENT_FIELDS = ("id", "service_id", "document", "uri")
+COST_OPTION_FIELDS = (
+    "id",
+    "service_id",
+    "valid_from",
+    "valid_to",
+    "option",
+    "currency",
+    "amount",
+    "amount_description",
+)
+CONTACT_FIELDS = ("id", "service_id", "name", "title", "department", "email")
 TAXONOMY_FIELDS = ("id", "name", "description", "uri", "version")
 LINK_FIELDS = ("id", "service_id", "location_id", "description")
 
@@ -317,6 +334,9 @@ class Nester:
         capacities = await repository.capacities_by_service(self.session, ids)
         attributes = await repository.attributes_by(self.session, "service", ids)
         metadata = await repository.metadata_by(self.session, "service", ids)
+        documents = await repository.owned_by_service(self.session, directory.RequiredDocument, ids)
+        costs = await repository.owned_by_service(self.session, directory.CostOption, ids)
+        named = await repository.owned_by_service(self.session, directory.Contact, ids)
         links = await repository.service_at_locations_of_services(self.session, self.viewer, ids)
         located = await self.locations(
             [location for pairs in links.values() for _, location in pairs]
@@ -334,6 +354,13 @@ class Nester:
                 attribute_item(attribute, term)
                 for attribute, term in attributes.get(service.id, [])
             ]
+            body["required_documents"] = [
+                _fields(row, REQUIRED_DOCUMENT_FIELDS) for row in documents.get(service.id, [])
+            ]
+            body["cost_options"] = [
+                _fields(row, COST_OPTION_FIELDS) for row in costs.get(service.id, [])
+            ]
+            body["contacts"] = [_fields(row, CONTACT_FIELDS) for row in named.get(service.id, [])]
             # Change history names partner clients and staff pseudonyms: partners only.
             if self.viewer.sees_partner_records:
                 body["metadata"] = [metadata_item(row) for row in metadata.get(service.id, [])]

@@ -12,8 +12,8 @@ other type (``voice``, ``cell``, ``hotline``, none…) is called.
 
 import json
 import uuid
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.viewer import Viewer
 from api.repositories import areas as area_repository
 from api.repositories.search import SearchFilters
-from api.services import search
+from api.services import national_lines, search
 from api.services.areas import AreaNotFound
+from api.services.national_lines import Line, of_need
 from api.services.search import Found, NearestQuery
 from api.taxonomy import NEED_CODES
 
@@ -143,7 +144,12 @@ class Card:
     minimum_age: int | None
     maximum_age: int | None
     accepts_referrals: bool
-    updated: date | None
+    # When someone last confirmed the entry still correct (HSDS ``assured_date``), not when it
+    # last changed: a volunteer trusts a number someone checked.
+    checked: date | None
+    # A short-term notice from the organisation (a temporary closure), while it lasts.
+    alert: str | None = None
+    alert_until: date | None = None
     capacity: tuple["Capacity", ...] = ()
 
 
@@ -151,6 +157,21 @@ class Card:
 class NeedResults:
     need: str
     cards: list[Card] = field(default_factory=list)
+    # Without a card: the national lines of the place's country for the need.
+    national_lines: list[Line] = field(default_factory=list)
+
+
+async def _with_national_lines(
+    session: AsyncSession, origin: "Origin", results: list[NeedResults]
+) -> list[NeedResults]:
+    """The results, each need without a card given its national lines (one query, and none
+    when every need found a service)."""
+    missing = [result.need for result in results if not result.cards]
+    lines = await national_lines.at(session, origin.latitude, origin.longitude, missing)
+    return [
+        result if result.cards else replace(result, national_lines=of_need(lines, result.need))
+        for result in results
+    ]
 
 
 def _translated(record: dict[str, Any], language: str) -> dict[str, Any]:
@@ -168,6 +189,10 @@ def _position(location: dict[str, Any], redacted: bool) -> tuple[float, float] |
     return float(latitude), float(longitude)
 
 
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
 def card(found: Found, language: str) -> Card:
     """A search result in the chosen language: the service's and its organisation's names and
     the description where the directory has a translation (an administrative area has none:
@@ -182,7 +207,7 @@ def card(found: Found, language: str) -> Card:
         first: dict[str, Any] = next(iter(location.get("addresses") or []), {})
         parts = [first.get(key) for key in ("address_1", "city")]
         address = ", ".join(part for part in parts if part) or None
-    modified = service.get("last_modified")
+    checked = service.get("assured_date")
     phones = [Phone.of(phone) for phone in service.get("phones", [])]
     return Card(
         id=service["id"],
@@ -203,7 +228,9 @@ def card(found: Found, language: str) -> Card:
         minimum_age=service.get("minimum_age"),
         maximum_age=service.get("maximum_age"),
         accepts_referrals=bool(service.get("accepts_referrals")),
-        updated=datetime.fromisoformat(modified).date() if modified else None,
+        checked=_day(checked),
+        alert=service.get("alert"),
+        alert_until=_day(service.get("alert_until")),
         capacity=tuple(
             Capacity(row["unit"], row.get("available"), row.get("maximum"))
             for row in json.loads(found.details.capacity or "[]")
@@ -276,8 +303,10 @@ async def _nearest(
 async def nearest(
     session: AsyncSession, origin: Origin, needs: list[str], language: str
 ) -> list[NeedResults]:
-    """The nearest few services for each need, as an anonymous caller may see them."""
-    return [await _nearest(session, origin, need, RESULTS_PER_NEED, language) for need in needs]
+    """The nearest few services for each need, as an anonymous caller may see them (a need
+    with none: its national lines)."""
+    results = [await _nearest(session, origin, need, RESULTS_PER_NEED, language) for need in needs]
+    return await _with_national_lines(session, origin, results)
 
 
 async def referral_choices(
@@ -303,7 +332,8 @@ async def pathway(session: AsyncSession, origin: Origin, language: str) -> list[
         limit=1,
         radius_m=REACH_M,
     )
-    return [
+    steps = [
         NeedResults(need, [card(item, language) for item in found])
         for need, found in nearest.items()
     ]
+    return await _with_national_lines(session, origin, steps)

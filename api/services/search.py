@@ -19,6 +19,7 @@ from api.auth.viewer import Viewer
 from api.db import Database
 from api.repositories import search as repository
 from api.repositories.search import Candidate, SearchFilters
+from api.services import national_lines
 from api.services.hsds_presenter import REDACTED_LOCATION_NAME, clean
 from api.services.opening import is_open
 from api.taxonomy import NEED_CODES
@@ -228,6 +229,12 @@ async def nearest_json(database: Database, viewer: Viewer, query: NearestQuery) 
         # Say that the search was bounded, so that "nothing" is not read as "nothing anywhere".
         meta["nothing_within_radius"] = True
         meta["message"] = nothing_within(query.filters.radius_m)
+    if not items:
+        # Never "nothing" alone: the country's national lines for what was asked.
+        asked = list(query.filters.needs) or list(NEED_CODES)
+        lines = await national_lines.at(database, query.latitude, query.longitude, asked)
+        if lines:
+            meta["national_lines"] = [line.json() for line in lines]
     return f'{{"data":[{",".join(items)}],"meta":{_encode(clean(meta))}}}'.encode()
 
 
@@ -375,11 +382,15 @@ async def pathway_json(
         database, viewer, latitude, longitude, NEED_CODES, limit=1, radius_m=radius_m
     )
     eligibility = _encode(_eligibility(SearchFilters()))
+    missing = [code for code, found in nearest.items() if not found]
+    lines = await national_lines.at(database, latitude, longitude, missing)
     steps = []
     for code, found in nearest.items():
         step = f'{{"need":{_encode(code)}'
         if found:
             step += f',"service":{_item_json(found[0], frozenset((code,)), eligibility)}'
+        elif fallback := national_lines.of_need(lines, code):
+            step += f',"national_lines":{_encode([line.json() for line in fallback])}'
         steps.append(step + "}")
     meta = {"latitude": latitude, "longitude": longitude, "area": area, "radius_m": radius_m}
     return f'{{"data":[{",".join(steps)}],"meta":{_encode(clean(meta))}}}'.encode()

@@ -14,7 +14,8 @@ come), and the phone only measures distances and orders the services. Format (``
                    | "listed_in": "<area id>"       (a confidential place: no position)
                    | "covers": ["<area id>", ...]   (a service area covering these areas),
                    "confidential", "address", "area", "links": [[kind, href, label]],
-                   "faxes", "hours", "who", "referrals"}]}
+                   "faxes", "hours", "who", "alert" (a notice), "checked" (when confirmed),
+                   "referrals"}]}
 
 The document is at most ``MAXIMUM_BYTES`` long, whatever the directory holds: services are
 written nearest to the area first, and those that do not fit are left out (``complete`` is
@@ -92,6 +93,17 @@ def _service(catalog: Catalog, saved: SavedService) -> dict[str, Any]:
         written["faxes"] = faxes
     written["hours"] = words.hours(catalog, card.schedules) or catalog("result.hours_unknown")
     written["who"] = words.who(catalog, card)
+    if card.alert:
+        until = card.alert_until
+        written["alert"] = card.alert + (
+            " " + catalog("directory.notice_until", date=catalog.numerals(until.isoformat()))
+            if until
+            else ""
+        )
+    if card.checked is not None:
+        written["checked"] = catalog(
+            "directory.checked_on", date=catalog.numerals(card.checked.isoformat())
+        )
     written["referrals"] = catalog(
         "result.referrals" if card.accepts_referrals else "result.no_referrals"
     )

@@ -98,6 +98,10 @@ ANONYMOUS = {
     # regions only (tests/web/test_stats_pages.py).
     ("GET", "/stats"),
     ("GET", "/stats.csv"),
+    # Reporting a wrong entry: anyone, anonymously, throttled per address (issue 22;
+    # tests/routers/test_reports.py).
+    ("GET", "/lookup/report"),
+    ("POST", "/lookup/report"),
 }
 # Relay's own pages that sign people in (api/routers/sign_in_pages.py): they need no signed-in
 # session (each checks the step of the sign-in its session is at); their posts need its CSRF token.

@@ -123,6 +123,8 @@ async def rwanda(
                 "SELECT id FROM service WHERE source = 'who-kemri' AND source_id LIKE 'RWA-%'"
             )
             for statement in (
+                # The import told partners of each facility (directory.changed): forgotten too.
+                f"DELETE FROM outbox_event WHERE subject_id IN ({services})",
                 f"DELETE FROM attribute WHERE link_id IN ({services})",
                 f"DELETE FROM service_at_location WHERE service_id IN ({services})",
                 "DELETE FROM service WHERE source = 'who-kemri' AND source_id LIKE 'RWA-%'",

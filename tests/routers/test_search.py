@@ -134,6 +134,8 @@ async def madagascar(
         async with owner_engine.begin() as owner:
             services = "SELECT id FROM service WHERE source = 'who-kemri'"
             for statement in (
+                # The import told partners of each facility (directory.changed): forgotten too.
+                f"DELETE FROM outbox_event WHERE subject_id IN ({services})",
                 f"DELETE FROM attribute WHERE link_id IN ({services})",
                 f"DELETE FROM service_at_location WHERE service_id IN ({services})",
                 "DELETE FROM service WHERE source = 'who-kemri'",

@@ -62,6 +62,12 @@ class Page(HTMLParser):
         assert match, f"no card of {service}"
         return Page(match.group(0))
 
+    def step(self, need: str) -> "Page":
+        """The pathway's row of one need, parsed alone."""
+        match = re.search(rf'<tr data-need="{need}">.*?</tr>', self.html, re.S)
+        assert match, f"no step for {need}"
+        return Page(match.group(0))
+
     def services(self) -> list[str]:
         """The ids of the service cards, in page order."""
         return [attrs["data-service"] for _, attrs in self.elements if "data-service" in attrs]

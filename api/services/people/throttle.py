@@ -107,12 +107,40 @@ def _interval(settings: Settings) -> timedelta:
     )
 
 
-def _address_wait(settings: Settings, arrival: datetime | None, now: datetime) -> float:
+def _cell_wait(arrival: datetime | None, now: datetime, interval: timedelta, burst: int) -> float:
+    """Seconds to wait under a generic cell rate of ``burst`` per ``burst * interval``, the
+    last arrival being ``arrival`` (0: go on)."""
     if arrival is None:
         return 0.0
-    interval = _interval(settings)
-    tolerance = interval * (settings.sign_in_failures_per_address - 1)
-    return max(0.0, (arrival - now - tolerance).total_seconds())
+    return max(0.0, (arrival - now - interval * (burst - 1)).total_seconds())
+
+
+def _address_wait(settings: Settings, arrival: datetime | None, now: datetime) -> float:
+    return _cell_wait(arrival, now, _interval(settings), settings.sign_in_failures_per_address)
+
+
+async def spend(
+    session: AsyncSession,
+    settings: Settings,
+    purpose: str,
+    address: str | None,
+    now: datetime,
+    *,
+    allowed: int,
+    window_seconds: int,
+) -> float:
+    """Count one anonymous ``purpose`` (a report of a wrong entry) from the address, when
+    within ``allowed`` per ``window_seconds``; returns how long to wait when it is not (nothing
+    counted). The same cell rate and table as the sign-in's address count, under a key of its
+    own: a keyed hash, never the address."""
+    where = address_key(address) if address else "unknown"
+    key = keyed_hash(settings.secret_key.get_secret_value(), f"{purpose}/address:{where}")
+    interval = timedelta(seconds=window_seconds / allowed)
+    wait = _cell_wait(await repository.address_arrival(session, key), now, interval, allowed)
+    if wait > 0:
+        return wait
+    await repository.count_address_failure(session, key, now, interval)
+    return 0.0
 
 
 async def begin(session: AsyncSession, settings: Settings, keys: Keys, now: datetime) -> float:

@@ -235,6 +235,8 @@
     details.appendChild(element("dd", "", service.hours));
     details.appendChild(element("dt", "", words["result.who"]));
     details.appendChild(element("dd", "", service.who));
+    if (service.alert) li.appendChild(element("p", "alert", service.alert));
+    if (service.checked) li.appendChild(element("p", "checked", service.checked));
     li.appendChild(element("p", "referrals", service.referrals));
     if (service.description) li.appendChild(element("p", "description", service.description));
     return li;
