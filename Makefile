@@ -10,7 +10,8 @@ PYTHON ?= python3
 # version relay's CLI runs on, so it has an environment of its own: .venv/openapi-client.
 OPENAPI_CLIENT := openapi-python-client>=0.29
 
-.PHONY: help run test lint typecheck pytest bench bench-referrals db venv migrate openapi lock clean
+.PHONY: help run test lint typecheck pytest bench bench-referrals db venv migrate openapi lock clean \
+	cluster cluster-stop cluster-status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +48,15 @@ bench: venv db ## Benchmark the searches on 1M points (BENCH_ARGS="--points 1000
 bench-referrals: venv db ## Benchmark referral creation against a plain insert (BENCH_ARGS="--duration 5")
 	@scripts/with-db.sh bench $(BIN)/relay db upgrade
 	scripts/with-db.sh bench $(BIN)/python -m bench.referrals $(BENCH_ARGS)
+
+cluster: venv ## Start etcd and 3 PostgreSQL nodes under Patroni (ports 5441-5443), migrate (docs/scaling.md)
+	@scripts/cluster.sh start
+
+cluster-stop: ## Stop the Patroni cluster started by `make cluster` (its data is kept)
+	@scripts/cluster.sh stop
+
+cluster-status: ## The Patroni cluster's members, roles and lag
+	@scripts/cluster.sh status
 
 lint: venv ## ruff lint and format check, and the layer rules (import-linter contracts)
 	$(BIN)/ruff check .
