@@ -114,6 +114,34 @@ def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+class ReadSession(Session):
+    """A session for the reads that tolerate lag, bound to the replicas, that turns to the
+    primary when told so before its first statement (``info[PRIMARY]`` is a callable that says
+    whether to, and gives the primary's bind): whether the caller may write what it reads is
+    known only once authentication has run, after the session was made."""
+
+    def get_bind(self, *arguments: Any, **keywords: Any) -> Any:
+        primary = self.info.get(PRIMARY)
+        if primary is not None:
+            bind = primary()
+            if bind is not None:
+                return bind
+        return super().get_bind(*arguments, **keywords)
+
+
+PRIMARY = "relay.primary"
+
+
+def create_read_sessionmaker(
+    engine: AsyncEngine, *, info: dict[str, Any] | None = None
+) -> SessionMaker:
+    """Sessions on the replicas' engine (``RELAY_DATABASE_READ_URL``), which may turn to the
+    primary (``ReadSession``)."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=ReadSession, info=info
+    )
+
+
 @asynccontextmanager
 async def transaction(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
     """Yield a session whose work is committed on success and rolled back on any error.
@@ -200,13 +228,34 @@ class Reader:
 
     Each statement sees what was committed when it started, as in a session's READ
     COMMITTED transaction; nothing can be written through it.
+
+    With a replica to read from (``RELAY_DATABASE_READ_URL``), ``bind`` is the replicas' and
+    ``primary`` the primary's: ``to_primary`` moves the reader there, for a caller who must see
+    what it has just written (docs/scaling.md).
     """
 
-    def __init__(self, bind: AsyncEngine | AsyncConnection) -> None:
+    def __init__(
+        self,
+        bind: AsyncEngine | AsyncConnection,
+        *,
+        primary: AsyncEngine | AsyncConnection | None = None,
+    ) -> None:
         """``bind``: what the request's sessions are bound to; an engine in the application,
         a connection (already checked out, held by its owner) in the test harness."""
         self._bind = bind
+        self._primary = bind if primary is None else primary
         self._checked_out: Any = None
+
+    @property
+    def on_replica(self) -> bool:
+        """Whether this reader reads from somewhere other than the primary."""
+        return self._bind is not self._primary
+
+    async def to_primary(self) -> None:
+        """Read from the primary from now on (the connection held so far is given back)."""
+        if self.on_replica:
+            await self.close()
+            self._bind = self._primary
 
     async def fetch(self, sql: str, values: list[Any]) -> list[Any]:
         if self._checked_out is None:

@@ -205,6 +205,8 @@ start() {
   [ -x "$relay" ] || die "$relay missing: run 'make venv' first"
   RELAY_DATABASE_URL="$CLUSTER_DATABASE_URL" RELAY_MIGRATION_DATABASE_URL="$CLUSTER_MIGRATION_DATABASE_URL" \
     "$relay" db upgrade
+  # The fictional demo network (as `make run` loads it), for searches to find something.
+  RELAY_DATABASE_URL="$CLUSTER_DATABASE_URL" "$relay" demo load --if-empty >/dev/null
   RELAY_DATABASE_URL="$CLUSTER_BENCH_DATABASE_URL" \
     RELAY_MIGRATION_DATABASE_URL="$CLUSTER_BENCH_MIGRATION_DATABASE_URL" "$relay" db upgrade
   status
