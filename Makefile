@@ -11,7 +11,7 @@ PYTHON ?= python3
 OPENAPI_CLIENT := openapi-python-client>=0.29
 
 .PHONY: help run test lint typecheck pytest bench bench-referrals db venv migrate openapi lock clean \
-	cluster cluster-stop cluster-status
+	cluster cluster-stop cluster-status cluster-failover
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ cluster: venv ## Start etcd and 3 PostgreSQL nodes under Patroni (ports 5441-544
 
 cluster-stop: ## Stop the Patroni cluster started by `make cluster` (its data is kept)
 	@scripts/cluster.sh stop
+
+cluster-failover: cluster ## Kill the cluster's primary while referrals are created over HTTP; check nothing is lost
+	@set -a && . ./.local/cluster.env && set +a && $(BIN)/python -m bench.failover $(FAILOVER_ARGS)
 
 cluster-status: ## The Patroni cluster's members, roles and lag
 	@scripts/cluster.sh status
