@@ -5,7 +5,8 @@ dependency owns one transaction per request: commit when the handler returns, ro
 it raises. Services ``flush()``; only this module commits.
 """
 
-from collections.abc import AsyncIterator, Callable, Collection
+import random
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -84,7 +85,7 @@ async def connect_alone(engine: AsyncEngine, settings: Settings, application_nam
     arguments, parameters = engine.dialect.create_connect_args(engine.url)
     return await asyncpg.connect(
         *arguments,
-        **parameters,
+        **spread_hosts(parameters),
         timeout=settings.database_connect_timeout_seconds,
         server_settings={"application_name": application_name},
     )
@@ -94,11 +95,30 @@ def _connect(dialect: Dialect, _: Any, arguments: list[Any], parameters: dict[st
     """Open a driver connection; a database refusing or not answering is ``DatabaseUnavailable``
     (SQLAlchemy lets a refused or reset socket through as a bare ``OSError``)."""
     try:
-        return dialect.connect(*arguments, **parameters)
+        return dialect.connect(*arguments, **spread_hosts(parameters))
     except Exception as error:
         if database_unreachable(error):
             raise DatabaseUnavailable from error
         raise
+
+
+def spread_hosts(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """libpq's ``load_balance_hosts=random`` (PostgreSQL 16), which asyncpg does not know: the
+    URL's hosts in a new random order for each connection, so that a pool reading from
+    ``target_session_attrs=prefer-standby`` spreads over every standby instead of filling up on
+    the first one listed. ``disable`` (libpq's default) or absent: the order given."""
+    choice = parameters.get("load_balance_hosts")
+    if choice is None:
+        return dict(parameters)
+    spread = {name: value for name, value in parameters.items() if name != "load_balance_hosts"}
+    if choice not in ("random", "disable"):
+        raise ValueError("load_balance_hosts is random or disable")
+    hosts, ports = spread.get("host"), spread.get("port")
+    if choice == "random" and isinstance(hosts, list) and isinstance(ports, list):
+        pairs = list(zip(hosts, ports, strict=True))
+        random.shuffle(pairs)
+        spread["host"], spread["port"] = [host for host, _ in pairs], [port for _, port in pairs]
+    return spread
 
 
 def _unreachable_is_unavailable(context: ExceptionContext) -> BaseException | None:

@@ -87,7 +87,8 @@ prepare() {
     name="${NODES[$index]}"
     node_dir="$DIR/$name"
     as_root install -d -o postgres -g postgres -m 700 "$node_dir"
-    sed -e "s|@NAME@|$name|g" -e "s|@HOST@|$HOST|g" \
+    sed -e "s|@NAME@|$name|g" -e "s|@HOST@|$HOST|g" -e "s|@LISTEN@|$HOST|g" \
+      -e "s|@CLIENTS@|$HOST/32|g" \
       -e "s|@REST_PORT@|${REST_PORTS[$index]}|g" -e "s|@PG_PORT@|${PG_PORTS[$index]}|g" \
       -e "s|@ETCD_HOSTS@|$HOST:$ETCD_CLIENT_PORT|g" -e "s|@DATA_DIR@|$node_dir/data|g" \
       -e "s|@NODE_DIR@|$node_dir|g" -e "s|@BIN_DIR@|$BIN_DIR|g" \

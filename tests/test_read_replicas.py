@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 
 from api.auth.scopes import Scope
 from api.config import Settings
-from api.db import create_engine
+from api.db import create_engine, spread_hosts
 from api.main import create_app
 from tests.conftest import TEST_DATABASE_URL, make_settings
 from tests.factories.auth import create_partner
@@ -91,6 +91,38 @@ class TestSettings:
         assert parameters["port"] == [5441, 5442, 5443]
         assert parameters["target_session_attrs"] == "read-write"
         assert parameters["database"] == "relay"
+
+
+class TestSpreadHosts:
+    """``load_balance_hosts=random``, as libpq 16 has it: each connection tries the hosts in a
+    new order, so a pool spreads over every standby."""
+
+    def parameters(self, url: str) -> dict[str, Any]:
+        engine = create_engine(make_settings(), url=url)
+        _, parameters = engine.dialect.create_connect_args(engine.url)
+        return dict(parameters)
+
+    def test_random_orders_hosts_and_ports_together(self) -> None:
+        parameters = self.parameters(MULTI_HOST + "&load_balance_hosts=random")
+        orders = set()
+        for _ in range(200):
+            spread = spread_hosts(parameters)
+            assert "load_balance_hosts" not in spread
+            assert sorted(spread["port"]) == [5441, 5442, 5443]
+            orders.add(tuple(spread["port"]))
+            assert spread["target_session_attrs"] == "read-write"
+        assert len(orders) == 6
+        assert parameters["port"] == [5441, 5442, 5443]  # the engine's own are left as they were
+
+    def test_without_it_the_order_is_kept(self) -> None:
+        parameters = self.parameters(MULTI_HOST)
+        assert spread_hosts(parameters) == parameters
+        disabled = spread_hosts(self.parameters(MULTI_HOST + "&load_balance_hosts=disable"))
+        assert disabled["port"] == [5441, 5442, 5443]
+
+    def test_anything_else_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="random or disable"):
+            spread_hosts(self.parameters(MULTI_HOST + "&load_balance_hosts=sometimes"))
 
 
 class TestWithoutReplicas:
