@@ -10,7 +10,8 @@ PYTHON ?= python3
 # version relay's CLI runs on, so it has an environment of its own: .venv/openapi-client.
 OPENAPI_CLIENT := openapi-python-client>=0.29
 
-.PHONY: help run test lint typecheck pytest bench bench-referrals bench-stats db venv migrate openapi lock clean
+.PHONY: help run test lint typecheck pytest bench bench-referrals bench-stats db venv migrate openapi lock \
+	clean cluster cluster-stop cluster-status cluster-failover bench-replicas
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +52,22 @@ bench-referrals: venv db ## Benchmark referral creation against a plain insert (
 bench-stats: venv db ## Dashboard queries' p99 on 1M referrals over a year (BENCH_ARGS="--referrals 100000 --requests 50")
 	@scripts/with-db.sh bench $(BIN)/relay db upgrade
 	scripts/with-db.sh bench $(BIN)/python -m bench.stats $(BENCH_ARGS)
+
+cluster: venv ## Start etcd and 3 PostgreSQL nodes under Patroni (ports 5441-5443), migrate (docs/scaling.md)
+	@scripts/cluster.sh start
+
+cluster-stop: ## Stop the Patroni cluster started by `make cluster` (its data is kept)
+	@scripts/cluster.sh stop
+
+cluster-failover: cluster ## Kill the cluster's primary while referrals are created over HTTP; check nothing is lost
+	@set -a && . ./.local/cluster.env && set +a && $(BIN)/python -m bench.failover $(FAILOVER_ARGS)
+
+bench-replicas: cluster ## Search throughput with reads on 1 and 2 replicas against the primary alone (BENCH_ARGS="--points 50000")
+	@TOOL_PACKAGES=wrk TOOL_COMMANDS=wrk scripts/test-tools.sh
+	@set -a && . ./.local/cluster.env && set +a && $(BIN)/python -m bench.replicas $(BENCH_ARGS)
+
+cluster-status: ## The Patroni cluster's members, roles and lag
+	@scripts/cluster.sh status
 
 lint: venv ## ruff lint and format check, and the layer rules (import-linter contracts)
 	$(BIN)/ruff check .

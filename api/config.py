@@ -69,6 +69,15 @@ class Settings(BaseSettings):
         SecretStr | None,
         Field(description="Where migrations run: the owner role. Defaults to database_url."),
     ] = None
+    database_read_url: Annotated[
+        SecretStr | None,
+        Field(
+            description="Where the reads that tolerate a little lag go (the searches, HSDS, "
+            "OGC, the lookup pages), as the application role: a cluster's replicas, e.g. a "
+            "multi-host URL with target_session_attrs=prefer-standby (docs/scaling.md). A caller "
+            "that may write the directory reads from database_url. Unset: every read does."
+        ),
+    ] = None
     app_role: Annotated[
         str,
         Field(

@@ -5,7 +5,8 @@ dependency owns one transaction per request: commit when the handler returns, ro
 it raises. Services ``flush()``; only this module commits.
 """
 
-from collections.abc import AsyncIterator, Callable, Collection
+import random
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -84,7 +85,7 @@ async def connect_alone(engine: AsyncEngine, settings: Settings, application_nam
     arguments, parameters = engine.dialect.create_connect_args(engine.url)
     return await asyncpg.connect(
         *arguments,
-        **parameters,
+        **spread_hosts(parameters),
         timeout=settings.database_connect_timeout_seconds,
         server_settings={"application_name": application_name},
     )
@@ -94,11 +95,30 @@ def _connect(dialect: Dialect, _: Any, arguments: list[Any], parameters: dict[st
     """Open a driver connection; a database refusing or not answering is ``DatabaseUnavailable``
     (SQLAlchemy lets a refused or reset socket through as a bare ``OSError``)."""
     try:
-        return dialect.connect(*arguments, **parameters)
+        return dialect.connect(*arguments, **spread_hosts(parameters))
     except Exception as error:
         if database_unreachable(error):
             raise DatabaseUnavailable from error
         raise
+
+
+def spread_hosts(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """libpq's ``load_balance_hosts=random`` (PostgreSQL 16), which asyncpg does not know: the
+    URL's hosts in a new random order for each connection, so that a pool reading from
+    ``target_session_attrs=prefer-standby`` spreads over every standby instead of filling up on
+    the first one listed. ``disable`` (libpq's default) or absent: the order given."""
+    choice = parameters.get("load_balance_hosts")
+    if choice is None:
+        return dict(parameters)
+    spread = {name: value for name, value in parameters.items() if name != "load_balance_hosts"}
+    if choice not in ("random", "disable"):
+        raise ValueError("load_balance_hosts is random or disable")
+    hosts, ports = spread.get("host"), spread.get("port")
+    if choice == "random" and isinstance(hosts, list) and isinstance(ports, list):
+        pairs = list(zip(hosts, ports, strict=True))
+        random.shuffle(pairs)
+        spread["host"], spread["port"] = [host for host, _ in pairs], [port for _, port in pairs]
+    return spread
 
 
 def _unreachable_is_unavailable(context: ExceptionContext) -> BaseException | None:
@@ -112,6 +132,34 @@ def _unreachable_is_unavailable(context: ExceptionContext) -> BaseException | No
 
 def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class ReadSession(Session):
+    """A session for the reads that tolerate lag, bound to the replicas, that turns to the
+    primary when told so before its first statement (``info[PRIMARY]`` is a callable that says
+    whether to, and gives the primary's bind): whether the caller may write what it reads is
+    known only once authentication has run, after the session was made."""
+
+    def get_bind(self, *arguments: Any, **keywords: Any) -> Any:
+        primary = self.info.get(PRIMARY)
+        if primary is not None:
+            bind = primary()
+            if bind is not None:
+                return bind
+        return super().get_bind(*arguments, **keywords)
+
+
+PRIMARY = "relay.primary"
+
+
+def create_read_sessionmaker(
+    engine: AsyncEngine, *, info: dict[str, Any] | None = None
+) -> SessionMaker:
+    """Sessions on the replicas' engine (``RELAY_DATABASE_READ_URL``), which may turn to the
+    primary (``ReadSession``)."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=ReadSession, info=info
+    )
 
 
 @asynccontextmanager
@@ -200,13 +248,34 @@ class Reader:
 
     Each statement sees what was committed when it started, as in a session's READ
     COMMITTED transaction; nothing can be written through it.
+
+    With a replica to read from (``RELAY_DATABASE_READ_URL``), ``bind`` is the replicas' and
+    ``primary`` the primary's: ``to_primary`` moves the reader there, for a caller who must see
+    what it has just written (docs/scaling.md).
     """
 
-    def __init__(self, bind: AsyncEngine | AsyncConnection) -> None:
+    def __init__(
+        self,
+        bind: AsyncEngine | AsyncConnection,
+        *,
+        primary: AsyncEngine | AsyncConnection | None = None,
+    ) -> None:
         """``bind``: what the request's sessions are bound to; an engine in the application,
         a connection (already checked out, held by its owner) in the test harness."""
         self._bind = bind
+        self._primary = bind if primary is None else primary
         self._checked_out: Any = None
+
+    @property
+    def on_replica(self) -> bool:
+        """Whether this reader reads from somewhere other than the primary."""
+        return self._bind is not self._primary
+
+    async def to_primary(self) -> None:
+        """Read from the primary from now on (the connection held so far is given back)."""
+        if self.on_replica:
+            await self.close()
+            self._bind = self._primary
 
     async def fetch(self, sql: str, values: list[Any]) -> list[Any]:
         if self._checked_out is None:

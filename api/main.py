@@ -19,7 +19,7 @@ from api.auth import token_cache
 from api.auth.ratelimit import Limits
 from api.compression import CompressionMiddleware
 from api.config import Settings
-from api.db import connect_alone, create_engine, create_sessionmaker
+from api.db import connect_alone, create_engine, create_read_sessionmaker, create_sessionmaker
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, install_error_handlers
 from api.input_guard import InputGuardMiddleware
 from api.logging import configure_logging, get_logger
@@ -80,6 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        # The replicas, for the reads that tolerate lag (docs/scaling.md); none: the primary.
+        read_url = settings.database_read_url
+        read_engine = create_engine(settings, url=read_url.get_secret_value()) if read_url else None
+        app.state.read_sessionmaker = (
+            create_read_sessionmaker(read_engine) if read_engine is not None else None
+        )
         if app.state.freeze_heap:
             # What the process holds once started (modules, models, compiled routes) will be
             # kept to the end: moved out of the collector's sight, so that a full collection
@@ -106,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with suppress(asyncio.CancelledError):
                     await listening
             await engine.dispose()
+            if read_engine is not None:
+                await read_engine.dispose()
             log.info("api_stopped")
 
     app = FastAPI(

@@ -112,37 +112,8 @@ SQL
   fi
 fi
 
-# Development passwords only: the cluster listens on loopback, and production sets its own URLs.
-psql_admin -d postgres <<SQL
-DO \$\$
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${OWNER_ROLE}') THEN
-    CREATE ROLE ${OWNER_ROLE} LOGIN PASSWORD '${OWNER_ROLE}';
-  END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
-    CREATE ROLE ${APP_ROLE} LOGIN PASSWORD '${APP_ROLE}' NOSUPERUSER NOCREATEDB NOCREATEROLE;
-  END IF;
-END
-\$\$;
-SQL
-
-for database in "${DATABASES[@]}"; do
-  psql_admin -d postgres <<SQL
-SELECT 'CREATE DATABASE ${database} OWNER ${OWNER_ROLE}'
-WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${database}') \gexec
-GRANT CONNECT, TEMPORARY ON DATABASE ${database} TO ${APP_ROLE};
-SQL
-  # PostGIS is not a trusted extension: the superuser creates it once, the owner role's
-  # migrations then find it in place ("CREATE EXTENSION IF NOT EXISTS"). pg_trgm (the text
-  # search's indexes) and intarray (the search's opening hours) are trusted, but are created
-  # here too for owners without CREATE.
-  psql_admin -d "$database" <<SQL
-CREATE EXTENSION IF NOT EXISTS postgis;
-CREATE EXTENSION IF NOT EXISTS btree_gist;
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE EXTENSION IF NOT EXISTS intarray;
-SQL
-done
+# The roles, the databases and their extensions (shared with scripts/cluster.sh).
+"$(dirname "$0")/db-roles.sh" "$port" "${DATABASES[@]}"
 
 mkdir -p "$(dirname "$ENV_FILE")"
 tmp="${ENV_FILE}.tmp"

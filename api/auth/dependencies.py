@@ -25,8 +25,8 @@ from api.auth.scopes import SCOPE_DESCRIPTIONS, Scope
 from api.auth.token_cache import TokenCache
 from api.auth.tokens import MAXIMUM_CREDENTIAL_LENGTH, keyed_hash
 from api.config import Settings
-from api.db import Database
-from api.deps import SessionDep
+from api.db import Database, Reader
+from api.deps import SessionDep, read_own_writes
 from api.errors import BadRequest, InsufficientScope, TooManyRequests, Unauthenticated
 from api.models.people import UserRole
 from api.repositories import tokens as token_repository
@@ -112,6 +112,10 @@ async def _principal(
     if found is None:
         generation = cache.generation()
         found = await token_repository.find(database, token_hash)
+        if found is None and isinstance(database, Reader) and database.on_replica:
+            # A token issued a moment ago may not have reached the replica yet.
+            await database.to_primary()
+            found = await token_repository.find(database, token_hash)
         if found is not None and token_holds(found):
             cache.keep(token_hash, found, generation)
     if found is None or not token_holds(found) or found.expires_at <= datetime.now(UTC):
@@ -152,6 +156,12 @@ async def _principal(
     missing = [scope for scope in security_scopes.scopes if scope not in principal.scopes]
     if missing:
         raise InsufficientScope(missing)
+    if Scope.directory_write in principal.scopes or Scope.admin in principal.scopes:
+        # A caller that may write the directory reads it from the primary: it sees its own
+        # changes at once, whatever a replica's lag (docs/scaling.md).
+        read_own_writes(request)
+        if isinstance(database, Reader):
+            await database.to_primary()
     return principal
 
 

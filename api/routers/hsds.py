@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from api.deps import SessionDep, SessionMakerDep, SettingsDep
+from api.deps import ReadSessionDep, ReadSessionMakerDep, SettingsDep
 from api.filters import DirectoryFilters
 from api.routers.routing import MeteredViewerDep, ViewerDep
 from api.schemas.hsds import (
@@ -148,8 +148,8 @@ async def api_details(settings: SettingsDep) -> ApiDetails:
     },
 )
 async def list_services(
-    session: SessionDep,
-    sessionmaker: SessionMakerDep,
+    session: ReadSessionDep,
+    sessionmaker: ReadSessionMakerDep,
     viewer: MeteredViewerDep,
     paging: PagingDep,
     filters: FiltersDep,
@@ -170,13 +170,13 @@ async def list_services(
     response_model=HsdsService,
     responses=NOT_FOUND,
 )
-async def get_service(service_id: uuid.UUID, session: SessionDep, viewer: ViewerDep) -> Any:
+async def get_service(service_id: uuid.UUID, session: ReadSessionDep, viewer: ViewerDep) -> Any:
     return _json(await service.get_service(session, viewer, service_id))
 
 
 @router.get("/organizations", summary="Organizations (paged)", response_model=OrganizationPage)
 async def list_organizations(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: MeteredViewerDep,
     paging: PagingDep,
     filters: FiltersDep,
@@ -198,7 +198,7 @@ async def list_organizations(
 )
 async def get_organization(
     organization_id: uuid.UUID,
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: ViewerDep,
     full_service: Flag = False,
 ) -> Any:
@@ -229,7 +229,7 @@ Confidential places still appear, redacted, in listings without `lat`, `long` an
     response_model=ServiceAtLocationPage,
 )
 async def list_service_at_locations(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: MeteredViewerDep,
     paging: PagingDep,
     filters: FiltersDep,
@@ -250,14 +250,14 @@ async def list_service_at_locations(
     responses=NOT_FOUND,
 )
 async def get_service_at_location(
-    service_at_location_id: uuid.UUID, session: SessionDep, viewer: ViewerDep
+    service_at_location_id: uuid.UUID, session: ReadSessionDep, viewer: ViewerDep
 ) -> Any:
     return _json(await service.get_service_at_location(session, viewer, service_at_location_id))
 
 
 @router.get("/taxonomies", summary="Taxonomies (paged)", response_model=TaxonomyPage)
 async def list_taxonomies(
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: PagingDep,
     search: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> Any:
@@ -270,13 +270,13 @@ async def list_taxonomies(
     response_model=HsdsTaxonomy,
     responses=NOT_FOUND,
 )
-async def get_taxonomy(taxonomy_id: uuid.UUID, session: SessionDep) -> Any:
+async def get_taxonomy(taxonomy_id: uuid.UUID, session: ReadSessionDep) -> Any:
     return _json(await service.get_taxonomy(session, taxonomy_id))
 
 
 @router.get("/taxonomy_terms", summary="Taxonomy terms (paged)", response_model=TaxonomyTermPage)
 async def list_taxonomy_terms(
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: PagingDep,
     taxonomy_id: Annotated[uuid.UUID | None, Query()] = None,
     parent_id: Annotated[uuid.UUID | None, Query()] = None,
@@ -301,7 +301,7 @@ async def list_taxonomy_terms(
     response_model=HsdsTaxonomyTerm,
     responses=NOT_FOUND,
 )
-async def get_taxonomy_term(taxonomy_term_id: uuid.UUID, session: SessionDep) -> Any:
+async def get_taxonomy_term(taxonomy_term_id: uuid.UUID, session: ReadSessionDep) -> Any:
     return _json(await service.get_taxonomy_term(session, taxonomy_term_id))
 
 

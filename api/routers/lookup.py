@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.dependencies import charge_anonymous
 from api.auth.viewer import Viewer
 from api.db import transaction
-from api.deps import SessionDep, SessionMakerDep
+from api.deps import ReadSessionDep, ReadSessionMakerDep
 from api.errors import TooManyRequests, Unprocessable
 from api.models.directory import ReportReason
 from api.services import exports, lookup, reports, saved_area
@@ -149,7 +149,7 @@ async def _search(request: Request, session: AsyncSession) -> Search:
 
 
 @router.get("", summary="Find the nearest services for a place and a need (HTML)")
-async def lookup_page(request: Request, session: SessionDep) -> Response:
+async def lookup_page(request: Request, session: ReadSessionDep) -> Response:
     search = await _search(request, session)
     return await _form_page(
         request, session, search.form, search.chain, search.origin, search.results, search.retry
@@ -157,7 +157,7 @@ async def lookup_page(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/results", summary="The results part of a lookup page, for its script (HTML)")
-async def results_part(request: Request, session: SessionDep) -> Response:
+async def results_part(request: Request, session: ReadSessionDep) -> Response:
     """What ``GET /lookup`` shows under the form for the same query, alone: the script asks for
     it when a need is ticked and puts it in place of the page's. A query that names no place,
     or bad input, is answered with the problem and an error status: the script then loads the
@@ -219,7 +219,7 @@ def _place_parameters(form: Form, origin: Origin) -> dict[str, str]:
 
 
 @router.get("/pathway", summary="The printable referral pathway of a place (HTML)")
-async def pathway_page(request: Request, session: SessionDep) -> Response:
+async def pathway_page(request: Request, session: ReadSessionDep) -> Response:
     form = Form.read(request)
     retry = _charge(request, form)  # a search per need of the taxonomy
     if retry:
@@ -361,7 +361,9 @@ async def report_post(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/export", summary="An area's directory as GeoJSON or CSV (public view)")
-async def export(request: Request, session: SessionDep, sessionmaker: SessionMakerDep) -> Response:
+async def export(
+    request: Request, session: ReadSessionDep, sessionmaker: ReadSessionMakerDep
+) -> Response:
     charge_anonymous(request)  # a whole area's directory
     form = Form.read(request)
     words = catalog(form.language)
@@ -401,7 +403,7 @@ async def export(request: Request, session: SessionDep, sessionmaker: SessionMak
     summary="An area and its neighbours' public directory, for a phone to search offline",
 )
 async def saved_area_directory(
-    area_id: uuid.UUID, request: Request, session: SessionDep
+    area_id: uuid.UUID, request: Request, session: ReadSessionDep
 ) -> Response:
     """What the page's script keeps when a committee saves its area: public directory data only,
     in the chosen language; 404 problem for an unknown area, 422 for an id that is none. Kept by

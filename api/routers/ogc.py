@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth.dependencies import BearerIfPresent, principal_if_present
 from api.auth.viewer import Viewer
-from api.deps import SessionDep, reading
+from api.deps import ReadSessionDep, reading
 from api.routers.routing import ViewerDep
 from api.schemas.ogc import (
     Collection,
@@ -130,7 +130,7 @@ async def conformance(f: JsonFormat = None) -> Any:
 
 @router.get("/collections", summary="The feature collections", response_model=Collections)
 async def collections(
-    session: SessionDep, viewer: ViewerDep, urls: UrlsDep, f: JsonFormat = None
+    session: ReadSessionDep, viewer: ViewerDep, urls: UrlsDep, f: JsonFormat = None
 ) -> Any:
     return JSONResponse(await service.collections(session, viewer, urls))
 
@@ -143,7 +143,7 @@ async def collections(
 )
 async def collection(
     collectionId: CollectionId,
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: ViewerDep,
     urls: UrlsDep,
     f: JsonFormat = None,
@@ -188,7 +188,7 @@ async def item(
     collectionId: CollectionId,
     featureId: Annotated[str, Path(description="The feature's id (a UUID).")],
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: ViewerDep,
     urls: UrlsDep,
     simplify: Simplify = None,

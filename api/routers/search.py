@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from api.auth.dependencies import BearerIfPresent, principal_if_present
 from api.auth.viewer import Viewer
-from api.deps import SessionDep, reading
+from api.deps import ReadSessionDep, reading
 from api.errors import Unprocessable
 from api.models.directory import Gender, TargetGroup
 from api.query import QueryModel
@@ -139,7 +139,7 @@ async def nearest(
     response_model_exclude_none=True,
 )
 async def pathway(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: MeteredViewerDep,
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
