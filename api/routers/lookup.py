@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.dependencies import charge_anonymous
 from api.auth.viewer import Viewer
 from api.db import transaction
-from api.deps import ReadSessionDep, ReadSessionMakerDep
+from api.deps import ReadSessionDep, ReadSessionMakerDep, SessionDep
 from api.errors import TooManyRequests, Unprocessable
 from api.models.directory import ReportReason
 from api.services import exports, lookup, reports, saved_area
