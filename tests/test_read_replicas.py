@@ -125,6 +125,35 @@ class TestSpreadHosts:
             spread_hosts(self.parameters(MULTI_HOST + "&load_balance_hosts=sometimes"))
 
 
+def _depends_on(dependant: Any, wanted: set[Any]) -> bool:
+    return any(
+        dependency.call in wanted or _depends_on(dependency, wanted)
+        for dependency in dependant.dependencies
+    )
+
+
+class TestOnlyReadsAreRoutedToReplicas:
+    def test_every_route_on_the_replicas_is_a_get(self, app: FastAPI) -> None:
+        """A route that writes must take the primary's session (``SessionDep``): on a replica
+        its write would fail (read-only), and only when ``RELAY_DATABASE_READ_URL`` is set."""
+        from fastapi.routing import iter_route_contexts
+
+        from api.deps import _read_session, _read_sessionmaker
+
+        on_replicas = [
+            route
+            for route in iter_route_contexts(app.routes)
+            if getattr(route, "dependant", None) is not None
+            and _depends_on(route.dependant, {_read_session, _read_sessionmaker})
+        ]
+        assert len(on_replicas) >= 15
+        assert [
+            (route.path, sorted(route.methods or ()))
+            for route in on_replicas
+            if not (route.methods or set()) <= {"GET", "HEAD"}
+        ] == []
+
+
 class TestWithoutReplicas:
     async def test_every_read_uses_the_primary(self, app: FastAPI) -> None:
         assert app.state.read_sessionmaker is None
