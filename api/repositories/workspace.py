@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from api.models.directory import Service
-from api.models.organization import Organization
+from api.models.directory import Service, ServiceStatus, Visibility
+from api.models.organization import Organization, OrganizationStatus
 from api.models.referral import Consent, Priority, Referral, ReferralDraft, ReferralStatus
 from api.repositories.base import one_or_none
 
@@ -221,6 +221,9 @@ class Chosen:
 
 
 async def chosen(session: AsyncSession, service_id: uuid.UUID) -> Chosen | None:
+    """The service a referral may be sent to, or None: an active service, listed (not
+    confidential: a shelter is reached through the hotline), of an active organisation, that
+    accepts referrals. Anything else is not named on a page, whatever id a form posts."""
     statement = (
         select(
             col(Service.id),
@@ -230,7 +233,13 @@ async def chosen(session: AsyncSession, service_id: uuid.UUID) -> Chosen | None:
             col(Organization.kind),
         )
         .join(Organization, col(Organization.id) == col(Service.organization_id))
-        .where(col(Service.id) == service_id)
+        .where(
+            col(Service.id) == service_id,
+            col(Service.status) == ServiceStatus.active.value,
+            col(Service.visibility) != Visibility.confidential.value,
+            col(Service.accepts_referrals).is_(True),
+            col(Organization.status) == OrganizationStatus.active.value,
+        )
     )
     row = (await session.execute(statement)).one_or_none()
     return Chosen(*row) if row is not None else None

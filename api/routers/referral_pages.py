@@ -368,7 +368,7 @@ async def _choose_service(here: Here, form: Form) -> Response:
         await here.keep({"place": place})
         return here.go("services")
     service_id = _identifier(form.get("service"))
-    if service_id is None:
+    if service_id is None or await drafts.receiver_of(here.session, service_id) is None:
         return await _services_page(here, [("refer.service_missing", {})])
     answers: dict[str, Any] = {"service_id": str(service_id)}
     if here.draft.service_id != service_id:  # another receiver: the consent named the one before
@@ -408,7 +408,8 @@ async def _consent_page(
     here: Here, values: dict[str, str] | None = None, problems: list[Problem] | None = None
 ) -> Response:
     chosen = await drafts.receiver(here.session, here.draft)
-    assert chosen is not None  # _before: a service is chosen
+    if chosen is None:  # the service can no longer receive referrals: choose another
+        return here.go("services")
     return here.page(
         "consent",
         problems,
@@ -423,7 +424,8 @@ async def _consent_page(
 
 async def _record_consent(here: Here, form: Form) -> Response:
     chosen = await drafts.receiver(here.session, here.draft)
-    assert chosen is not None
+    if chosen is None:
+        return here.go("services")
     values = {key: form.get(key) for key in CONSENT_FIELDS}
     given: dict[str, Any] = {
         "given_by": values["given_by"],

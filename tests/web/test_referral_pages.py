@@ -19,6 +19,7 @@ from sqlmodel import col
 from api.auth.principal import Principal
 from api.config import Settings
 from api.models.audit import AuditEvent
+from api.models.directory import Service
 from api.models.people import UserRole
 from api.models.referral import Referral, ReferralDraft
 from api.services.referrals import drafts
@@ -202,6 +203,31 @@ class TestReferring:
             answer = await volunteer.get(path)
             assert answer.status_code == 404, path
             assert answer.headers["content-type"].startswith("text/html")
+
+    async def test_a_service_that_cannot_receive_is_not_chosen_whatever_id_is_posted(
+        self, volunteer: httpx.AsyncClient, session: AsyncSession, people: Cast
+    ) -> None:
+        """A shelter (confidential) or a service that takes no referrals is neither offered
+        nor accepted, nor named on the consent page, when a form posts its id."""
+        begun = await submit(
+            volunteer, "/app/refer", {"need": "post-rape-care", "area": people.district_id}
+        )
+        services_path = begun.headers["location"]
+        hidden = await session.execute(
+            select(Service.id, Service.name).where(
+                (col(Service.visibility) == "confidential")
+                | col(Service.accepts_referrals).is_(False)
+            )
+        )
+        refused = list(hidden)
+        assert refused
+        for service_id, name in refused:
+            answer = await post_step(volunteer, services_path, {"service": str(service_id)})
+            assert answer.status_code == 422, name
+            assert "Choose a service" in by_id(answer.text, "problem")
+        consent = await volunteer.get(services_path.replace("/services", "/consent"))
+        assert consent.status_code == 303
+        assert consent.headers["location"] == services_path
 
     async def test_a_form_from_another_site_is_refused(
         self, volunteer: httpx.AsyncClient, people: Cast

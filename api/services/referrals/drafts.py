@@ -302,7 +302,13 @@ async def purge_expired(session: AsyncSession, settings: Settings) -> int:
 
 
 async def receiver(session: AsyncSession, draft: Draft) -> Chosen | None:
-    """The service the draft refers to and its organisation, or None (none chosen yet)."""
+    """The service the draft refers to and its organisation, or None (none chosen yet, or
+    one that can no longer receive referrals)."""
     if draft.service_id is None:
         return None
-    return await repository.chosen(session, draft.service_id)
+    return await receiver_of(session, draft.service_id)
+
+
+async def receiver_of(session: AsyncSession, service_id: uuid.UUID) -> Chosen | None:
+    """A service a referral may be sent to, with its organisation; None for any other id."""
+    return await repository.chosen(session, service_id)
