@@ -62,7 +62,6 @@ from api.web.session import PersonPrincipal, check_csrf
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
 
 REFER_PATH = "/app/refer"
-INBOX_PATH = "/app/inbox"
 SENT_PATH = "/app/sent"
 STEPS = ("need", "services", "consent", "person", "safety", "review")
 MAXIMUM_FIELD_LENGTH = 4000
