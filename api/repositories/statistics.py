@@ -250,7 +250,8 @@ _DIRECTORY_SERVICES = text(
     SELECT 'network', 'directory', figure, count(*) FROM (
         SELECT unnest(ARRAY[
             'services:' || t.code,
-            CASE WHEN s.last_modified >= now() - interval '6 months' THEN 'checked:' || t.code END
+            CASE WHEN s.assured_date >= current_date - CAST(:checked_days AS integer)
+                THEN 'checked:' || t.code END
         ]) AS figure
         FROM service s
         JOIN attribute a ON a.link_entity = 'service' AND a.link_id = s.id
@@ -311,17 +312,22 @@ async def directory_fresh(session: AsyncSession, wait_seconds: float) -> bool:
 
 
 async def rebuild_directory(
-    session: AsyncSession, needs: dict[str, uuid.UUID], taxonomy: uuid.UUID, reach_m: int
+    session: AsyncSession,
+    needs: dict[str, uuid.UUID],
+    taxonomy: uuid.UUID,
+    reach_m: int,
+    checked_days: int,
 ) -> None:
-    """The directory's health: active services per need, those changed in the last six months,
-    and districts without one within ``reach_m``."""
+    """The directory's health: active services per need, those confirmed still correct
+    (``assured_date``) in the last ``checked_days``, and districts without one within
+    ``reach_m``."""
     await session.execute(select(func.set_config("statement_timeout", REBUILD_TIMEOUT, True)))
     await session.execute(
         StatisticsTally.__table__.delete().where(  # type: ignore[attr-defined]
             StatisticsTally.__table__.c.quarter == DIRECTORY  # type: ignore[attr-defined]
         )
     )
-    await session.execute(_DIRECTORY_SERVICES, {"taxonomy": taxonomy})
+    await session.execute(_DIRECTORY_SERVICES, {"taxonomy": taxonomy, "checked_days": checked_days})
     for code, term in needs.items():
         await session.execute(_gaps(code, term), {"reach": reach_m})
     await session.execute(

@@ -121,7 +121,7 @@ async def get_referral_figures_csv(release: CallersRelease) -> Response:
 
 @router.get(
     "/directory",
-    summary="The directory's health: services per need, how recently changed, districts without",
+    summary="The directory's health: services per need, how many checked lately, districts without",
 )
 async def get_directory_health(
     session: SessionDep, settings: SettingsDep, principal: StatsReader, response: Response
@@ -131,6 +131,7 @@ async def get_directory_health(
     return StatsDirectory(
         districts=health.districts,
         reach_km=health.reach_km,
+        checked_within_days=health.checked_within_days,
         needs=[
             StatsDirectoryNeed(
                 need=need.need,

@@ -51,7 +51,8 @@ class StatsDirectoryNeed(BaseModel):
     need: str
     services: int = Field(description="Active services meeting the need.")
     checked_share: float | None = Field(
-        description="Of them, the share changed in the last six months (null: none)."
+        description="Of them, the share confirmed still correct (assured_date) within "
+        "checked_within_days (null: none)."
     )
     districts_without: int = Field(
         description="Districts with no place meeting the need within reach_km of their centre."
@@ -61,4 +62,8 @@ class StatsDirectoryNeed(BaseModel):
 class StatsDirectory(BaseModel):
     districts: int
     reach_km: int
+    checked_within_days: int = Field(
+        description="A service counts as checked when confirmed within this many days (the "
+        "directory's staleness period)."
+    )
     needs: list[StatsDirectoryNeed]

@@ -6,7 +6,7 @@ import csv
 import io
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -321,13 +321,14 @@ class TestWhoSeesWhat:
 
 
 class TestDirectoryHealth:
-    async def test_services_per_need_how_recently_changed_and_districts_without(
+    async def test_services_per_need_how_many_checked_lately_and_districts_without(
         self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
     ) -> None:
         partner = await operator(session, settings)
 
         async def health() -> dict[str, Any]:
-            assert await statistics.rebuild_directory(session, 0) == 1
+            checked_days = settings.directory_stale_days
+            assert await statistics.rebuild_directory(session, checked_days, 0) == 1
             answer = await client.get("/v1/stats/directory", headers=partner.headers)
             assert answer.status_code == 200, answer.text
             assert answer.headers["cache-control"] == "private, no-store"
@@ -337,9 +338,20 @@ class TestDirectoryHealth:
         before = await health()
         owner = partner.organization.id
         long_ago = datetime.now(UTC) - timedelta(days=365)
-        recent = Service(organization_id=owner, name="Legal clinic", accepts_referrals=True)
+        # Checked means confirmed still correct (assured_date), not changed: the entry edited
+        # yesterday but confirmed a year ago is not checked, the one confirmed today is.
+        recent = Service(
+            organization_id=owner,
+            name="Legal clinic",
+            accepts_referrals=True,
+            assured_date=date.today(),
+            last_modified=long_ago,
+        )
         stale = Service(
-            organization_id=owner, name="Old legal desk", last_modified=long_ago, version=2
+            organization_id=owner,
+            name="Old legal desk",
+            assured_date=(long_ago - timedelta(days=settings.directory_stale_days)).date(),
+            version=2,
         )
         closed = Service(organization_id=owner, name="Closed desk", status="inactive")
         session.add_all([recent, stale, closed])
@@ -376,4 +388,5 @@ class TestDirectoryHealth:
         for need in after["needs"]:
             assert need["districts_without"] == of(before, need["need"])["districts_without"] + 1
         assert after["reach_km"] == 50
-        assert await statistics.rebuild_directory(session) == 0  # fresh for an hour
+        assert after["checked_within_days"] == settings.directory_stale_days
+        assert await statistics.rebuild_directory(session, 180) == 0  # fresh for an hour

@@ -67,7 +67,8 @@ class DirectoryNeed:
     need: str
     services: int
     checked_share: float | None
-    """Of the need's active services, the share changed in the last six months."""
+    """Of the need's active services, the share confirmed still correct within
+    ``DirectoryHealth.checked_within_days``."""
     districts_without: int
     """Districts with no place meeting the need within ``GAP_REACH_M`` of their centre."""
 
@@ -76,6 +77,7 @@ class DirectoryNeed:
 class DirectoryHealth:
     districts: int
     reach_km: int
+    checked_within_days: int
     needs: list[DirectoryNeed]
 
 
@@ -100,7 +102,9 @@ async def directory_health(
         )
         for code in NEED_CODES
     ]
-    return DirectoryHealth(counts.get("districts", 0), GAP_REACH_M // 1000, needs)
+    return DirectoryHealth(
+        counts.get("districts", 0), GAP_REACH_M // 1000, settings.directory_stale_days, needs
+    )
 
 
 def csv_lines(release: Release) -> list[tuple[str, ...]]:

@@ -34,13 +34,16 @@ async def rebuild_changed(session: AsyncSession, wait_seconds: float) -> int:
     return 1
 
 
-async def rebuild_directory(session: AsyncSession, wait_seconds: float = DIRECTORY_SECONDS) -> int:
-    """Rebuild the directory's health if it is older than ``wait_seconds``; 1 if it was."""
+async def rebuild_directory(
+    session: AsyncSession, checked_days: int, wait_seconds: float = DIRECTORY_SECONDS
+) -> int:
+    """Rebuild the directory's health if it is older than ``wait_seconds``; 1 if it was. A
+    service counts as checked when confirmed within ``checked_days`` (the staleness period)."""
     await act_as_worker(session)
     if await repository.directory_fresh(session, wait_seconds):
         return 0
     needs = {code: term_id(code) for code in NEED_CODES}
-    await repository.rebuild_directory(session, needs, RELAY_TAXONOMY_ID, GAP_REACH_M)
+    await repository.rebuild_directory(session, needs, RELAY_TAXONOMY_ID, GAP_REACH_M, checked_days)
     return 1
 
 
@@ -49,4 +52,4 @@ async def roll_up(session: AsyncSession, settings: Settings) -> int:
     the directory's health when it is an hour old."""
     refreshed = await refresh_facts(session)
     rebuilt = await rebuild_changed(session, settings.statistics_refresh_seconds)
-    return refreshed + (rebuilt or await rebuild_directory(session))
+    return refreshed + (rebuilt or await rebuild_directory(session, settings.directory_stale_days))
