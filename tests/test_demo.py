@@ -41,7 +41,7 @@ async def test_partner_credentials_get_a_token_and_read_partner_records(
     assert again["client_secret"] != first["client_secret"]
     token = await client.post(
         "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": "directory:read"},
+        data={"grant_type": "client_credentials", "scope": "directory:read stats:read"},
         auth=httpx.BasicAuth(again["client_id"], again["client_secret"]),
     )
     assert token.status_code == 200
@@ -49,3 +49,6 @@ async def test_partner_credentials_get_a_token_and_read_partner_records(
     anonymous = (await client.get("/hsds/services")).json()["total_items"]
     partner = (await client.get("/hsds/services", headers=headers)).json()["total_items"]
     assert partner == anonymous + 1
+    # The README's accountability figures work with the printed credentials too.
+    figures = await client.get("/v1/stats/directory", headers=headers)
+    assert figures.status_code == 200, figures.text

@@ -408,6 +408,7 @@ DEMO_PARTNER_SCOPES = [
     "referrals:receive",
     "webhooks:manage",
     "audit:read",
+    "stats:read",
 ]
 
 
