@@ -11,7 +11,7 @@ PYTHON ?= python3
 OPENAPI_CLIENT := openapi-python-client>=0.29
 
 .PHONY: help run test lint typecheck pytest bench bench-referrals bench-stats db venv migrate openapi lock \
-	clean cluster cluster-stop cluster-status cluster-failover bench-replicas
+	clean cluster cluster-stop cluster-status cluster-failover test-cluster bench-replicas
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,11 @@ cluster-stop: ## Stop the Patroni cluster started by `make cluster` (its data is
 
 cluster-failover: cluster ## Kill the cluster's primary while referrals are created over HTTP; check nothing is lost
 	@set -a && . ./.local/cluster.env && set +a && $(BIN)/python -m bench.failover $(FAILOVER_ARGS)
+
+test-cluster: venv ## The failover test on a fresh start of the cluster (make cluster-failover), then stop it; .ci/run runs it after make test
+	@scripts/cluster.sh start
+	@set -a && . ./.local/cluster.env && set +a && $(BIN)/python -m bench.failover $(FAILOVER_ARGS); \
+	  status=$$?; scripts/cluster.sh stop; exit $$status
 
 bench-replicas: cluster ## Search throughput with reads on 1 and 2 replicas against the primary alone (BENCH_ARGS="--points 50000")
 	@TOOL_PACKAGES=wrk TOOL_COMMANDS=wrk scripts/test-tools.sh

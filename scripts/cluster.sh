@@ -119,14 +119,19 @@ start_etcd() {
 }
 
 start_nodes() {
-  local index name
+  local index name bootstrap=yes
+  # A cluster that ran before (any node has data) restarts all its nodes at once: the leader
+  # after the last failover may be any of them, and the others will not lead without it.
+  for name in "${NODES[@]}"; do
+    [ -f "$DIR/$name/data/PG_VERSION" ] && bootstrap=no
+  done
   for index in "${!NODES[@]}"; do
     name="${NODES[$index]}"
     running "$name" && continue
     say "starting $name: PostgreSQL on $HOST:${PG_PORTS[$index]}, Patroni on $HOST:${REST_PORTS[$index]}"
     start_daemon "$name" /usr/bin/patroni "$DIR/$name/patroni.yml"
-    # The first node bootstraps the cluster alone; the others then clone it.
-    if [ "$index" -eq 0 ]; then wait_for_leader 120 >/dev/null; fi
+    # A new cluster: the first node bootstraps it alone; the others then clone it.
+    if [ "$index" -eq 0 ] && [ "$bootstrap" = yes ]; then wait_for_leader 120 >/dev/null; fi
   done
 }
 
