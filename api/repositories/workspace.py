@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, case, delete, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -36,6 +37,23 @@ async def draft(
         col(ReferralDraft.expires_at) > now,
     )
     return await one_or_none(session, statement, lock=lock)
+
+
+async def add_draft(session: AsyncSession, row: ReferralDraft) -> bool:
+    """Insert a new draft unless one with its id exists (whoever's: the id was a form's); True
+    if it was inserted. A concurrent insert of the same id waits for the first to commit."""
+    values = {
+        column.name: getattr(row, column.name)
+        for column in ReferralDraft.__table__.columns  # type: ignore[attr-defined]
+        if getattr(row, column.name) is not None
+    }
+    inserted = await session.scalar(
+        insert(ReferralDraft)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(col(ReferralDraft.id))
+    )
+    return inserted is not None
 
 
 async def unsent_drafts(

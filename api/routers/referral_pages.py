@@ -232,6 +232,8 @@ async def _need_page(
         chosen_needs=form.all("need") if form else [],
         urgent=form.flag("urgent") if form else False,
         lists=await lookup.picker(session, chain),
+        # The form's own id: the draft it begins takes it, so posting it twice makes one draft.
+        form_id=(form and _identifier(form.get("form_id"))) or uuid.uuid4(),
         latitude=form.get("lat") if form else "",
         longitude=form.get("lon") if form else "",
         problems=problems or [],
@@ -262,6 +264,7 @@ async def begin(request: Request, session: SessionDep, principal: PersonPrincipa
         _settings(request),
         principal,
         {"needs": needs, "priority": priority.value, "place": place},
+        _identifier(form.get("form_id")),
     )
     return redirect(request, _step_path(draft.id, "services"))
 

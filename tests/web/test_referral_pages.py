@@ -123,6 +123,30 @@ class TestReferring:
             review = await again.get(review_path)
             assert PERSON_NAME in review.text
 
+    async def test_the_first_step_posted_twice_makes_one_draft(
+        self, volunteer: httpx.AsyncClient, session: AsyncSession, people: Cast
+    ) -> None:
+        """A double tap, or the form sent again after its answer was lost: one draft."""
+        page = await volunteer.get("/app/refer")
+        fields = {
+            **hidden_fields(page.text, "refer"),
+            "need": "post-rape-care",
+            "area": people.district_id,
+        }
+        sent = {"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"}
+        first = await volunteer.post("/app/refer", data=fields, headers=sent)
+        again = await volunteer.post("/app/refer", data=fields, headers=sent)
+        assert first.status_code == again.status_code == 303
+        assert first.headers["location"] == again.headers["location"]
+        reopened = await volunteer.get("/app/refer")  # a new form: a new draft when posted
+        assert hidden_fields(reopened.text, "refer")["form_id"] != fields["form_id"]
+        drafts_made = await session.scalar(
+            select(func.count())
+            .select_from(ReferralDraft)
+            .where(col(ReferralDraft.organization_id) == people.committee.id)
+        )
+        assert drafts_made == 1
+
     async def test_another_persons_draft_is_not_found(
         self, app: FastAPI, volunteer: httpx.AsyncClient, people: Cast
     ) -> None:
@@ -389,7 +413,23 @@ class TestSendingAtOnce:
             role=UserRole.volunteer,
             expires_at=datetime.now(UTC) + timedelta(hours=1),
         )
+        form_id = uuid.uuid4()
         try:
+
+            async def begin_once() -> uuid.UUID:
+                """The first step's form posted three times at once: one draft."""
+                async with sessions() as session:
+                    begun = await drafts.begin(
+                        session,
+                        settings,
+                        principal,
+                        {"needs": ["post-rape-care"], "priority": "urgent", "place": {}},
+                        form_id,
+                    )
+                    await session.commit()
+                    return begun.id
+
+            assert set(await asyncio.gather(*(begin_once() for _ in range(3)))) == {form_id}
             async with sessions() as session:
                 draft = await drafts.begin(
                     session,

@@ -115,13 +115,49 @@ def _person(principal: Principal) -> uuid.UUID:
 
 
 async def begin(
-    session: AsyncSession, settings: Settings, principal: Principal, content: dict[str, Any]
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    content: dict[str, Any],
+    form_id: uuid.UUID | None = None,
 ) -> Draft:
-    """A new draft holding the first step's answers."""
+    """A new draft holding the first step's answers. ``form_id``, the id the first step's form
+    was shown with, becomes the draft's: the same form posted again (a double tap, a resend
+    after a lost answer) finds the draft it made instead of making another."""
     user_id = _person(principal)
     await act_as(session, principal.organization_id)
     now = datetime.now(UTC)
-    draft_id = uuid.uuid4()
+    if form_id is not None:
+        made = await repository.draft(session, form_id, user_id, now, lock=False)
+        if made is not None:
+            return _opened(settings, made)
+    for draft_id in (form_id or uuid.uuid4(), uuid.uuid4()):
+        draft = _new(settings, principal, user_id, draft_id, content, now)
+        if await repository.add_draft(session, draft.row):
+            return draft.opened
+        # Taken: by the same form posted at the same moment (its draft, now committed), or,
+        # never in practice, by someone else's draft (then a new id of our own).
+        made = await repository.draft(session, draft_id, user_id, now, lock=False)
+        if made is not None:
+            return _opened(settings, made)
+    raise AssertionError("two random draft ids taken")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class _Made:
+    row: ReferralDraft
+    opened: Draft
+
+
+def _new(
+    settings: Settings,
+    principal: Principal,
+    user_id: uuid.UUID,
+    draft_id: uuid.UUID,
+    content: dict[str, Any],
+    now: datetime,
+) -> _Made:
+    """A draft row (not added yet) with the first step's answers sealed under its own key."""
     wrapped, version = settings.master.wrap(crypto.new_key(), draft_id)
     row = ReferralDraft(
         id=draft_id,
@@ -134,8 +170,7 @@ async def begin(
     )
     content = {"case_reference": case_reference(), **content}
     row.content = _seal(settings, row, content)
-    await add(session, row)
-    return Draft(row.id, content, None, now)
+    return _Made(row, Draft(row.id, content, None, now))
 
 
 async def _row(
