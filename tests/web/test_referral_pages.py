@@ -332,6 +332,11 @@ class TestTheInbox:
         case = await caseworker.get(case_path)
         assert PERSON_NAME in case.text  # the standard profile shares the name
         assert "Do not contact the person directly" in case.text
+        assert by_id(case.text, "due")  # waiting to be received: by when
+        first_step = re.search(r'<ol class="loop" id="loop">\s*<li>(.*?)</li>', case.text, re.S)
+        assert first_step is not None
+        assert "Sent" in first_step[1]
+        assert ": Sent" not in first_step[1]
         for status, extra in (
             ("received", {}),
             ("accepted", {}),
@@ -350,6 +355,8 @@ class TestTheInbox:
         seen = await volunteer.get(case_path)
         assert "Completed" in by_id(seen.text, "status")
         assert PERSON_NAME not in seen.text
+        assert 'id="due"' not in seen.text  # received long ago: no "to be received by"
+        assert "Status: Completed" in by_id(seen.text, "loop")
         referral_id = uuid.UUID(case_path.rsplit("/", 1)[1])
         actors = await session.execute(
             select(func.array_agg(func.distinct(AuditEvent.acting_user))).where(
