@@ -28,10 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.testing import capture_logs
 
 from api.config import NotifierKind, Settings
+from api.languages import LANGUAGES
 from api.models.people import UserRole
 from api.repositories.base import act_as
 from api.services import audit, notify
-from api.services.notify import InvalidContact, Message
+from api.services.notify import InvalidContact, Message, jobs
 from tests.conftest import make_settings
 from tests.factories.events import number_events
 from tests.factories.people import Person, create_person
@@ -147,6 +148,19 @@ async def urgent_referral(client: httpx.AsyncClient, net: Network, priority: str
     return str((await refer(client, net, consent_id, priority=priority))["id"])
 
 
+def test_the_message_is_written_in_every_language_of_the_pages() -> None:
+    settings = make_settings()
+    assert set(jobs.SUMMARIES) == set(LANGUAGES)
+    for language in LANGUAGES:
+        one = jobs.message(settings, 1, "x", language)
+        several = jobs.message(settings, 12, "x", language)
+        assert "1" in one.subject
+        assert "12" in several.subject
+        assert one.subject != several.subject
+        assert NAME not in one.text
+    assert jobs.message(settings, 1, "x", "xx").subject == "1 new urgent referral on Relay"
+
+
 class TestSmtp:
     async def test_an_urgent_referral_is_told_once_by_email_with_no_personal_data(
         self,
@@ -187,6 +201,25 @@ class TestSmtp:
         assert await deliver(session, smtp.settings()) == 2
         [(_, email)] = smtp.mailbox.received
         assert email["Subject"] == "2 new urgent referrals on Relay"
+
+    async def test_the_message_is_in_the_persons_language(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        receiving: Receiving,
+        smtp: SmtpServer,
+    ) -> None:
+        await session.execute(
+            text("UPDATE user_account SET preferred_language = 'fr' WHERE id = :user"),
+            {"user": receiving.caseworker.user_id},
+        )
+        await urgent_referral(client, receiving.net)
+        await urgent_referral(client, receiving.net)
+        assert await deliver(session, smtp.settings()) == 2
+        [(_, email)] = smtp.mailbox.received
+        assert email["Subject"] == "2 nouvelles orientations urgentes sur Relay"
+        body = email.get_payload(decode=True).decode()
+        assert body.strip().endswith(": https://relay.test/app/inbox")
 
     @pytest.mark.parametrize("failure", ["refused", "unreachable"])
     async def test_a_failing_server_is_retried_with_back_off_and_nothing_is_lost(

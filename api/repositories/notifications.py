@@ -110,11 +110,12 @@ async def advance(session: AsyncSession, cursor: NotificationCursor, seq: int) -
 
 async def due(
     session: AsyncSession, now: datetime, limit: int
-) -> list[tuple[Notification, NotificationContact | None]]:
+) -> list[tuple[Notification, NotificationContact | None, str]]:
     """Notifications not sent whose time has come, locked (another worker skips them), each with
-    the person's contact now (None: removed since)."""
+    the person's contact now (None: removed since) and their preferred language."""
     rows = await session.execute(
-        select(Notification, NotificationContact)
+        select(Notification, NotificationContact, col(UserAccount.preferred_language))
+        .join(UserAccount, col(UserAccount.id) == col(Notification.user_id))
         .outerjoin(
             NotificationContact,
             col(NotificationContact.user_id) == col(Notification.user_id),
@@ -124,7 +125,7 @@ async def due(
         .limit(limit)
         .with_for_update(of=Notification, skip_locked=True)
     )
-    return [(row[0], row[1]) for row in rows.all()]
+    return [(row[0], row[1], row[2]) for row in rows.all()]
 
 
 async def mark(session: AsyncSession, ids: Sequence[uuid.UUID], **values: Any) -> None:

@@ -7,7 +7,8 @@ active and has a contact. A notification is unique per person and referral, and 
 in the same transaction as the rows it queued: reading an event again queues nothing twice.
 
 ``send_due`` sends what is due, one message per person however many referrals it counts
-("2 new urgent referrals on Relay", and the inbox's address: nothing of any person), and marks
+("2 new urgent referrals on Relay", in the person's preferred language, and the inbox's address:
+nothing of any person), and marks
 them sent. A message not accepted (the SMTP server down, refusing, too slow) stays queued, tried
 again after ``RELAY_NOTIFICATION_RETRY_SCHEDULE`` (the last delay repeated: never given up); the
 log names the kind of failure, never the address. After a failure the round sends nothing more on
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.roles import ROLE_SCOPES
 from api.auth.scopes import Scope
 from api.config import Settings
+from api.languages import DEFAULT_LANGUAGE
 from api.logging import get_logger
 from api.models.events import EventType
 from api.models.notifications import (
@@ -51,11 +53,29 @@ RECEIVING_ROLES = frozenset(
 INBOX_PATH = "/app/inbox"
 
 
-def message(settings: Settings, count: int, to: str) -> Message:
-    """The message: how many new urgent referrals, and where to read them (signed in)."""
-    summary = (
-        "1 new urgent referral on Relay" if count == 1 else f"{count} new urgent referrals on Relay"
-    )
+# The message in each language of Relay's pages (``api.languages``): one, then several. Services
+# do not read the pages' catalogues; these words are the pages' own ("referral", "urgent").
+# Digits stay ASCII: an SMS in any script reads them, and a phone's link needs them anyway.
+SUMMARIES: dict[str, tuple[str, str]] = {
+    "en": ("1 new urgent referral on Relay", "{count} new urgent referrals on Relay"),
+    "fr": (
+        "1 nouvelle orientation urgente sur Relay",
+        "{count} nouvelles orientations urgentes sur Relay",
+    ),
+    "mg": (
+        "Fandefasana maika vaovao 1 ao amin'ny Relay",
+        "Fandefasana maika vaovao {count} ao amin'ny Relay",
+    ),
+    "ne": ("Relay मा 1 नयाँ अत्यावश्यक रेफरल", "Relay मा {count} नयाँ अत्यावश्यक रेफरल"),
+    "km": ("ការបញ្ជូនករណីបន្ទាន់ថ្មី 1 នៅលើ Relay", "ការបញ្ជូនករណីបន្ទាន់ថ្មី {count} នៅលើ Relay"),
+}
+
+
+def message(settings: Settings, count: int, to: str, language: str = DEFAULT_LANGUAGE) -> Message:
+    """The message in the person's language: how many new urgent referrals, and where to read
+    them (signed in)."""
+    one, several = SUMMARIES.get(language, SUMMARIES[DEFAULT_LANGUAGE])
+    summary = one if count == 1 else several.format(count=count)
     return Message(to=to, subject=summary, text=f"{summary}: {settings.issuer}{INBOX_PATH}")
 
 
@@ -108,9 +128,11 @@ async def send_due(session: AsyncSession, settings: Settings) -> int:
     due = await repository.due(session, now, SEND_BATCH)
     per_person: dict[uuid.UUID, list[Notification]] = defaultdict(list)
     contacts: dict[uuid.UUID, NotificationContact | None] = {}
-    for notification, contact in due:
+    languages: dict[uuid.UUID, str] = {}
+    for notification, contact, language in due:
         per_person[notification.user_id].append(notification)
         contacts[notification.user_id] = contact
+        languages[notification.user_id] = language
     senders = notifiers(settings)
     failing: set[NotificationChannel] = set()
     handled = 0
@@ -128,7 +150,7 @@ async def send_due(session: AsyncSession, settings: Settings) -> int:
             continue  # its server just failed: the rest wait, due, for the next round
         sender = senders[channel]
         try:
-            await sender.send(message(settings, len(ids), contact.address))
+            await sender.send(message(settings, len(ids), contact.address, languages[user_id]))
         except Exception as error:
             attempts = min(notification.attempts for notification in queued)
             await repository.mark_failed(
