@@ -25,7 +25,7 @@ def _drift(connection: Connection) -> list[object]:
 
 
 def _enumerated_checks() -> dict[str, set[str]]:
-    """The models' CHECKs that keep a column within an enumeration (``check_in``): the values each
+    """The models' CHECKs that keep a column within an enumeration (``enum_check``): the values each
     allows, by the constraint's name in the database."""
     found = {}
     for table in metadata.tables.values():

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import check_in, created_at_field
+from api.models.base import created_at_field, enum_check
 
 
 class Outcome(StrEnum):
@@ -26,7 +26,7 @@ class Outcome(StrEnum):
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     __table_args__ = (
-        sa.CheckConstraint(check_in("outcome", Outcome), name="outcome"),
+        enum_check("outcome", Outcome),
         sa.Index("ix_audit_event_at", "at", "id"),
         sa.Index("ix_audit_event_parties", "parties", postgresql_using="gin"),
     )

@@ -68,8 +68,8 @@ def trigram_indexes(table: str) -> tuple[sa.Index, ...]:
     )
 
 
-def check_in(column: str, values: type[StrEnum]) -> str:
-    """SQL for a CHECK that keeps a text column within an enumeration (easier to extend than a
-    PostgreSQL enum type)."""
+def enum_check(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
+    """A CHECK, named for its column (``ck_<table>_<column>``), that keeps a text column within
+    an enumeration (easier to extend than a PostgreSQL enum type)."""
     listed = ", ".join(f"'{value}'" for value in values)
-    return f"{column} IN ({listed})"
+    return sa.CheckConstraint(f"{column} IN ({listed})", name=column)

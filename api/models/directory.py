@@ -21,7 +21,7 @@ from geoalchemy2 import Geography, Geometry
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import check_in, created_at_field, trigram_indexes, utcnow
+from api.models.base import created_at_field, enum_check, trigram_indexes, utcnow
 from api.taxonomy import NEED_CODES, term_id
 
 
@@ -120,8 +120,8 @@ class _Kept(SQLModel):
 class Service(_Kept, table=True):
     __tablename__ = "service"
     __table_args__ = (
-        sa.CheckConstraint(check_in("status", ServiceStatus), name="status"),
-        sa.CheckConstraint(check_in("visibility", Visibility), name="visibility"),
+        enum_check("status", ServiceStatus),
+        enum_check("visibility", Visibility),
         sa.CheckConstraint(
             "minimum_age IS NULL OR maximum_age IS NULL OR minimum_age <= maximum_age",
             name="age_range",
@@ -194,8 +194,8 @@ class AdminArea(SQLModel, table=True):
 class Location(_Kept, table=True):
     __tablename__ = "location"
     __table_args__ = (
-        sa.CheckConstraint(check_in("location_type", LocationType), name="location_type"),
-        sa.CheckConstraint(check_in("visibility", Visibility), name="visibility"),
+        enum_check("location_type", LocationType),
+        enum_check("visibility", Visibility),
         sa.CheckConstraint("latitude IS NULL OR latitude BETWEEN -90 AND 90", name="latitude"),
         sa.CheckConstraint("longitude IS NULL OR longitude BETWEEN -180 AND 180", name="longitude"),
         sa.CheckConstraint("(latitude IS NULL) = (longitude IS NULL)", name="both_coordinates"),
@@ -277,6 +277,14 @@ def _one_owner(*owners: str) -> sa.CheckConstraint:
     return sa.CheckConstraint(f"num_nonnulls({', '.join(owners)}) = 1", name="one_owner")
 
 
+class _OfService(SQLModel):
+    """A row that belongs to a service (a document it asks for, a cost, a contact, an area it
+    reaches, its capacity)."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+
+
 class _OfServiceOrLocation(SQLModel):
     """A row that belongs to a service or to a location (its table checks ``_one_owner``)."""
 
@@ -319,24 +327,20 @@ class Schedule(_OfServiceOrLocation, table=True):
     notes: str | None = Field(default=None, sa_type=sa.Text)
 
 
-class RequiredDocument(SQLModel, table=True):
+class RequiredDocument(_OfService, table=True):
     """HSDS ``required_document``: what a person must bring to use the service."""
 
     __tablename__ = "required_document"
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
     document: str = Field(sa_type=sa.Text)
     uri: str | None = Field(default=None, sa_type=sa.Text)
 
 
-class CostOption(SQLModel, table=True):
+class CostOption(_OfService, table=True):
     """HSDS ``cost_option``: what the service costs (``fees_description`` in structure)."""
 
     __tablename__ = "cost_option"
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
     valid_from: date | None = None
     valid_to: date | None = None
     option: str | None = Field(default=None, sa_type=sa.Text)
@@ -345,27 +349,23 @@ class CostOption(SQLModel, table=True):
     amount_description: str | None = Field(default=None, sa_type=sa.Text)
 
 
-class Contact(SQLModel, table=True):
+class Contact(_OfService, table=True):
     """HSDS ``contact``: a named contact point of a service (a desk, a role; published)."""
 
     __tablename__ = "contact"
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
     name: str | None = Field(default=None, sa_type=sa.Text)
     title: str | None = Field(default=None, sa_type=sa.Text)
     department: str | None = Field(default=None, sa_type=sa.Text)
     email: str | None = Field(default=None, sa_type=sa.Text)
 
 
-class ServiceArea(SQLModel, table=True):
+class ServiceArea(_OfService, table=True):
     """Where a service reaches without a visit: a mobile team's district, a national hotline."""
 
     __tablename__ = "service_area"
     __table_args__ = (sa.Index("ix_service_area_extent", "extent", postgresql_using="gist"),)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
     name: str | None = Field(default=None, sa_type=sa.Text)
     description: str | None = Field(default=None, sa_type=sa.Text)
     extent: Any = Field(
@@ -480,8 +480,8 @@ class SearchPoint(SQLModel, table=True):
 
     __tablename__ = "search_point"
     __table_args__ = (
-        sa.CheckConstraint(check_in("audience", Audience), name="audience"),
-        sa.CheckConstraint(check_in("intake", Intake), name="intake"),
+        enum_check("audience", Audience),
+        enum_check("intake", Intake),
         *(
             sa.Index(
                 need_index_name(prefix, code),
@@ -541,7 +541,7 @@ class Unit(SQLModel, table=True):
     identifier: str | None = Field(default=None, sa_type=sa.Text)
 
 
-class ServiceCapacity(SQLModel, table=True):
+class ServiceCapacity(_OfService, table=True):
     __tablename__ = "service_capacity"
     __table_args__ = (
         sa.UniqueConstraint("service_id", "unit_id"),
@@ -549,8 +549,6 @@ class ServiceCapacity(SQLModel, table=True):
         sa.CheckConstraint("maximum IS NULL OR maximum >= available", name="maximum"),
     )
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
     unit_id: uuid.UUID = Field(foreign_key="unit.id")
     available: int
     maximum: int | None = None
@@ -572,7 +570,7 @@ class NationalLine(SQLModel, table=True):
 
     __tablename__ = "national_line"
     __table_args__ = (
-        sa.CheckConstraint(check_in("kind", NationalLineKind), name="kind"),
+        enum_check("kind", NationalLineKind),
         sa.CheckConstraint("country ~ '^[A-Z]{2}$'", name="country"),
         sa.UniqueConstraint("country", "kind", "number"),
     )
@@ -609,8 +607,8 @@ class DirectoryReport(SQLModel, table=True):
 
     __tablename__ = "directory_report"
     __table_args__ = (
-        sa.CheckConstraint(check_in("reason", ReportReason), name="reason"),
-        sa.CheckConstraint(check_in("status", ReportStatus), name="status"),
+        enum_check("reason", ReportReason),
+        enum_check("status", ReportStatus),
         sa.Index(
             "ix_directory_report_open",
             "organization_id",

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import check_in, created_at_field, timestamp_field
+from api.models.base import created_at_field, enum_check, timestamp_field
 
 
 class EventType(StrEnum):
@@ -51,7 +51,7 @@ class DeliveryStatus(StrEnum):
 class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox_event"
     __table_args__ = (
-        sa.CheckConstraint(check_in("type", EventType), name="type"),
+        enum_check("type", EventType),
         sa.Index("ix_outbox_event_feed", "organization_id", "seq"),
         sa.Index(
             "ix_outbox_event_unsequenced", "position", postgresql_where=sa.text("seq IS NULL")
@@ -115,7 +115,7 @@ class WebhookSubscription(SQLModel, table=True):
 class WebhookDelivery(SQLModel, table=True):
     __tablename__ = "webhook_delivery"
     __table_args__ = (
-        sa.CheckConstraint(check_in("status", DeliveryStatus), name="status"),
+        enum_check("status", DeliveryStatus),
         sa.UniqueConstraint("subscription_id", "event_id"),
         sa.Index(
             "ix_webhook_delivery_due",

@@ -17,7 +17,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from api.models.base import check_in, created_at_field, timestamp_field
+from api.models.base import created_at_field, enum_check, timestamp_field
 from api.models.people import PHONE_PATTERN
 
 # An address with one @, a dot in its domain, no spaces or angle brackets (what SMTP takes).
@@ -38,7 +38,7 @@ class NotificationOutcome(StrEnum):
 class NotificationContact(SQLModel, table=True):
     __tablename__ = "notification_contact"
     __table_args__ = (
-        sa.CheckConstraint(check_in("channel", NotificationChannel), name="channel"),
+        enum_check("channel", NotificationChannel),
         sa.CheckConstraint(
             f"(channel = 'email' AND address ~ '{EMAIL_PATTERN}' "
             f"AND length(address) <= {MAXIMUM_EMAIL_LENGTH}) "
@@ -58,7 +58,7 @@ class Notification(SQLModel, table=True):
     __tablename__ = "notification"
     __table_args__ = (
         sa.UniqueConstraint("user_id", "referral_id"),
-        sa.CheckConstraint(check_in("outcome", NotificationOutcome), name="outcome"),
+        enum_check("outcome", NotificationOutcome),
         sa.CheckConstraint("(sent_at IS NULL) = (outcome IS NULL)", name="sent_with_outcome"),
         sa.Index(
             "ix_notification_due", "next_attempt_at", postgresql_where=sa.text("sent_at IS NULL")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import check_in, created_at_field, timestamp_field
+from api.models.base import created_at_field, enum_check, timestamp_field
 
 
 class ClientAuthMethod(StrEnum):
@@ -30,7 +30,7 @@ class ClientAuthMethod(StrEnum):
 class OAuthClient(SQLModel, table=True):
     __tablename__ = "oauth_client"
     __table_args__ = (
-        sa.CheckConstraint(check_in("auth_method", ClientAuthMethod), name="auth_method"),
+        enum_check("auth_method", ClientAuthMethod),
         sa.CheckConstraint(
             "(auth_method = 'private_key_jwt') = (jwks IS NOT NULL AND secret_hash IS NULL)",
             name="credential_matches_method",

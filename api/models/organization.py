@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import check_in, created_at_field, trigram_indexes, utcnow
+from api.models.base import created_at_field, enum_check, trigram_indexes, utcnow
 
 
 class OrganizationKind(StrEnum):
@@ -32,8 +32,8 @@ class OrganizationStatus(StrEnum):
 class Organization(SQLModel, table=True):
     __tablename__ = "organization"
     __table_args__ = (
-        sa.CheckConstraint(check_in("kind", OrganizationKind), name="kind"),
-        sa.CheckConstraint(check_in("status", OrganizationStatus), name="status"),
+        enum_check("kind", OrganizationKind),
+        enum_check("status", OrganizationStatus),
         sa.CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
         sa.CheckConstraint(
             "visibility IN ('public', 'partners', 'confidential')", name="visibility"

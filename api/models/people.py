@@ -18,7 +18,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from api.models.base import check_in, created_at_field, timestamp_field
+from api.models.base import created_at_field, enum_check, timestamp_field
 
 LOGIN_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
 """Lower case (so that uniqueness is case-insensitive): the service lower-cases what is typed."""
@@ -41,7 +41,7 @@ class InvitationPurpose(StrEnum):
 class UserAccount(SQLModel, table=True):
     __tablename__ = "user_account"
     __table_args__ = (
-        sa.CheckConstraint(check_in("role", UserRole), name="role"),
+        enum_check("role", UserRole),
         sa.CheckConstraint(f"login_name ~ '{LOGIN_NAME_PATTERN}'", name="login_name_format"),
         sa.CheckConstraint(f"phone ~ '{PHONE_PATTERN}'", name="phone_format"),
         sa.CheckConstraint("login_name IS NOT NULL OR phone IS NOT NULL", name="identified"),
@@ -96,7 +96,7 @@ class Invitation(SQLModel, table=True):
     """A one-time code that lets a person set their password (first time, or after a reset)."""
 
     __tablename__ = "invitation"
-    __table_args__ = (sa.CheckConstraint(check_in("purpose", InvitationPurpose), name="purpose"),)
+    __table_args__ = (enum_check("purpose", InvitationPurpose),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True)
@@ -164,7 +164,7 @@ class WebSession(SQLModel, table=True):
 
     __tablename__ = "web_session"
     __table_args__ = (
-        sa.CheckConstraint(check_in("state", WebSessionState), name="state"),
+        enum_check("state", WebSessionState),
         sa.CheckConstraint("(state = 'anonymous') = (user_id IS NULL)", name="person_known"),
         sa.CheckConstraint("(user_id IS NULL) = (generation IS NULL)", name="generation"),
         sa.CheckConstraint(

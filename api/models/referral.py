@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import check_in, created_at_field, timestamp_field
+from api.models.base import created_at_field, enum_check, timestamp_field
 
 
 class ConsentGiver(StrEnum):
@@ -108,8 +108,8 @@ class SharingProfile(StrEnum):
 class Consent(SQLModel, table=True):
     __tablename__ = "consent"
     __table_args__ = (
-        sa.CheckConstraint(check_in("given_by", ConsentGiver), name="given_by"),
-        sa.CheckConstraint(check_in("method", ConsentMethod), name="method"),
+        enum_check("given_by", ConsentGiver),
+        enum_check("method", ConsentMethod),
         sa.CheckConstraint("age_at_consent BETWEEN 0 AND 120", name="age"),
         sa.CheckConstraint("valid_until IS NULL OR valid_until > valid_from", name="validity"),
         sa.CheckConstraint(
@@ -140,9 +140,9 @@ class Consent(SQLModel, table=True):
 class Referral(SQLModel, table=True):
     __tablename__ = "referral"
     __table_args__ = (
-        sa.CheckConstraint(check_in("status", ReferralStatus), name="status"),
-        sa.CheckConstraint(check_in("priority", Priority), name="priority"),
-        sa.CheckConstraint(check_in("sharing_profile", SharingProfile), name="sharing_profile"),
+        enum_check("status", ReferralStatus),
+        enum_check("priority", Priority),
+        enum_check("sharing_profile", SharingProfile),
         sa.CheckConstraint(
             "from_organization_id <> to_organization_id", name="between_two_organisations"
         ),
