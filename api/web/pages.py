@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -23,7 +24,7 @@ from api.auth.roles import scopes_of
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.deps import SessionDep, SettingsDep
-from api.errors import RelayError
+from api.errors import RelayError, validation_issues, validation_problem
 from api.services.people import Refused
 from api.services.people.errors import PasswordNotAccepted
 from api.services.people.sessions import Visitor
@@ -195,10 +196,27 @@ async def _too_many_sessions(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _unreadable_address(request: Request, exc: Exception) -> Response:
+    """An app page's address whose id does not parse names nothing: the page a missing entry
+    gets (404), not the API's JSON 422. Elsewhere, the API's problem."""
+    assert isinstance(exc, RequestValidationError)
+    in_path = all(issue.get("loc", ("",))[0] == "path" for issue in exc.errors())
+    if request.url.path.startswith("/app/") and in_path:
+        return message_page(
+            request,
+            status_code=404,
+            title="missing.title",
+            message="missing.message",
+            back=session.HOME_PATH,
+        )
+    return validation_problem(validation_issues(exc.errors()))
+
+
 def install_page_handlers(app: FastAPI) -> None:
     app.add_exception_handler(session.SignInRequired, _sign_in_required)
     app.add_exception_handler(session.CsrfRefused, _csrf_refused)
     app.add_exception_handler(session.TooManySessions, _too_many_sessions)
+    app.add_exception_handler(RequestValidationError, _unreadable_address)
 
 
 # -- forms ----------------------------------------------------------------------------------------

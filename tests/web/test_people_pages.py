@@ -49,6 +49,25 @@ def invitation(data: dict[str, str], organization: Organization) -> dict[str, st
 
 
 class TestAnAdminsPeople:
+    async def test_an_address_with_an_id_that_does_not_parse_is_a_page_not_json(
+        self, browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person
+    ) -> None:
+        signed_out = await browser.get("/app/people/not-an-id")
+        assert signed_out.status_code == 303  # sign in first, as for any app page
+        await sign_in(browser, admin)
+        for path in ("/app/people/not-an-id", "/app/directory/services/12345"):
+            page = await browser.get(path)
+            assert page.status_code == 404, path
+            assert page.headers["content-type"].startswith("text/html")
+            assert page.headers["cache-control"] == "no-store"
+            assert message(page) == (
+                "Nothing is found at this address. Check the link, or start again from your "
+                "home page."
+            )
+        api = await client.get("/hsds/services/not-an-id")  # the API still says what it wants
+        assert api.status_code == 422
+        assert api.headers["content-type"] == "application/problem+json"
+
     async def test_the_list_shows_role_and_last_sign_in(
         self,
         browser: httpx.AsyncClient,
