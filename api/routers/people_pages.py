@@ -23,7 +23,7 @@ from api.errors import RelayError
 from api.models.people import UserRole
 from api.services import notify, people
 from api.services.people import Invited, Refused, SignedInUser, UserSummary, sessions
-from api.services.people.errors import PasswordNotAccepted
+from api.services.people.errors import InvalidLanguage, PasswordNotAccepted
 from api.services.people.sessions import Visitor
 from api.services.referrals import workspace
 from api.web import session as web
@@ -95,8 +95,27 @@ async def account(request: Request, database: SessionDep, visitor: SignedInVisit
         "app/account.html",
         account=mine,
         recovery_codes_left=left,
-        done=request.query_params.get("done") == "password",
+        done=request.query_params.get("done"),
     )
+
+
+@router.post("/account/language", summary="Choose one's language (HTML form)")
+async def choose_language(
+    request: Request, database: SessionDep, visitor: SignedInVisitor
+) -> Response:
+    """The language of the person's pages from now on (this session's too) and of what Relay
+    sends them; an unknown code changes nothing."""
+    form = await posted(request)
+    try:
+        await people.choose_own_language(
+            database, _principal(request, visitor), form.get("language", "")
+        )
+    except InvalidLanguage:
+        return redirect(request, ACCOUNT_PATH)
+    web.replace_visitor(
+        request, await sessions.choose_language(database, visitor, form["language"])
+    )
+    return redirect(request, f"{ACCOUNT_PATH}?done=language")
 
 
 def _password_form(request: Request, answer: FormAnswer = FIRST_SHOWING) -> Response:

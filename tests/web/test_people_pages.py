@@ -48,7 +48,37 @@ def invitation(data: dict[str, str], organization: Organization) -> dict[str, st
     return {"org": str(organization.id), "role": "volunteer", "language": "en", **data}
 
 
+LANGUAGE = "/app/account/language"
+
+
 class TestAnAdminsPeople:
+    async def test_a_person_chooses_their_language_and_stays_signed_in(
+        self, browser: httpx.AsyncClient, session: AsyncSession, admin: Person
+    ) -> None:
+        await sign_in(browser, admin)
+        unknown = await submit(
+            browser, "/app/account", {"language": "xx"}, action=LANGUAGE, form_id="language-form"
+        )
+        assert unknown.status_code == 303
+        forged = await browser.post(
+            "/app/account/language",
+            data={"language": "fr"},
+            headers={"Origin": "https://elsewhere.example", "Sec-Fetch-Site": "cross-site"},
+        )
+        assert forged.status_code == 403
+        chosen = await submit(
+            browser, "/app/account", {"language": "fr"}, action=LANGUAGE, form_id="language-form"
+        )
+        assert chosen.status_code == 303
+        page = await browser.get(chosen.headers["location"])
+        assert page.status_code == 200  # the same session goes on
+        assert '<html lang="fr"' in page.text
+        assert "Votre langue est enregistrée." in page.text
+        user = await people_repository.get(session, admin.user_id)
+        assert user is not None
+        await session.refresh(user)
+        assert user.preferred_language == "fr"
+
     async def test_an_address_with_an_id_that_does_not_parse_is_a_page_not_json(
         self, browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person
     ) -> None:

@@ -544,6 +544,19 @@ async def own_account(session: AsyncSession, principal: Principal) -> UserSummar
     return summary(user)
 
 
+async def choose_own_language(session: AsyncSession, principal: Principal, code: str) -> None:
+    """The language the person's pages open in after sign-in and their notifications are
+    written in. Not a credential: sessions and tokens go on (the account's generation stays)."""
+    chosen = identifiers.language(code)
+    if principal.user_id is None:
+        raise UserNotFound()
+    user = await repository.get(session, principal.user_id, lock=True)
+    if user is None:
+        raise UserNotFound()
+    user.preferred_language = chosen
+    await session.flush()
+
+
 def grantable_roles(by: Manager) -> list[UserRole]:
     """The roles ``by`` may give (in ``UserRole``'s order): for a page to offer only those."""
     authority = _authority(by)
