@@ -5,6 +5,10 @@ select, and a trigger refuses UPDATE, DELETE and TRUNCATE (migration 0010). An e
 and codes only, never a person's data, so erasing a referral never touches the trail.
 ``audit_pending`` is the one exception: the events not chained yet, filled by a trigger on
 ``audit_event`` and emptied by the sealer as it chains them (migration 0011).
+
+``audit_event`` is partitioned by month on ``at`` (migration 0029, ``docs/scaling.md``): its keys
+hold ``at``, and ``audit_chain`` names its event without a foreign key, so that a month archived
+by the operator leaves the links the rest of the chain verifies from.
 """
 
 import uuid
@@ -29,14 +33,16 @@ class AuditEvent(SQLModel, table=True):
         enum_check("outcome", Outcome),
         sa.Index("ix_audit_event_at", "at", "id"),
         sa.Index("ix_audit_event_parties", "parties", postgresql_using="gin"),
+        sa.UniqueConstraint("position", "at", name="uq_audit_event_position"),
+        {"postgresql_partition_by": "RANGE (at)"},
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     position: int | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False)
     )
-    at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    at: datetime = Field(sa_type=sa.DateTime(timezone=True), primary_key=True)
+    """When it happened; also the month partition it is in (migration 0029)."""
     organization_id: uuid.UUID | None = None
     """The acting organisation (None: Relay itself, or a caller not identified)."""
     client_id: str | None = Field(default=None, sa_type=sa.Text)
@@ -60,7 +66,8 @@ class AuditChain(SQLModel, table=True):
     __table_args__ = (sa.CheckConstraint("seq >= 1", name="seq_positive"),)
 
     seq: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
-    event_id: uuid.UUID = Field(foreign_key="audit_event.id", unique=True)
+    event_id: uuid.UUID = Field(unique=True)
+    """The event linked (no foreign key: an archived month of events leaves its links)."""
     event_position: int = Field(sa_type=sa.BigInteger)
     hash: bytes = Field(sa_type=sa.LargeBinary)
     sealed_at: datetime = created_at_field()

@@ -7,7 +7,9 @@ directory changes). Its order is ``seq``, given by the worker once the event has
 in the order they were written, after the last number it gave. Readers see numbered events only,
 so an event can never appear behind a cursor already handed out, and an event whose transaction
 commits late simply gets a later number: nothing else running on the server can hold the feed
-back.
+back. The table is partitioned by month on ``occurred_at`` (migration 0029): its keys hold the
+time, and a month past ``RELAY_OUTBOX_RETENTION_MONTHS`` is dropped whole once every event in it
+has reached everyone who should hear of it (``api.services.partitions``).
 
 Events carry ids, types, status codes and times, never a person's data: the receiver fetches
 details with its own token.
@@ -26,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import created_at_field, enum_check, timestamp_field
+from api.models.base import created_at_field, enum_check, timestamp_field, utcnow
 
 
 class EventType(StrEnum):
@@ -56,21 +58,29 @@ class OutboxEvent(SQLModel, table=True):
         sa.Index(
             "ix_outbox_event_unsequenced", "position", postgresql_where=sa.text("seq IS NULL")
         ),
+        sa.UniqueConstraint("position", "occurred_at", name="uq_outbox_event_position"),
+        sa.UniqueConstraint("seq", "occurred_at", name="uq_outbox_event_seq"),
+        {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     position: int | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False)
     )
-    seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, unique=True))
+    seq: int | None = Field(default=None, sa_type=sa.BigInteger)
     """The event's place in the feed, given by the worker after it committed; None until then."""
     organization_id: uuid.UUID | None = Field(
         default=None, foreign_key="organization.id", ondelete="CASCADE"
     )
     """Who hears of it; None: every organisation."""
     type: str = Field(sa_type=sa.Text)
-    occurred_at: datetime = created_at_field()
+    occurred_at: datetime = Field(
+        default_factory=utcnow,
+        primary_key=True,
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs={"server_default": sa.func.now()},
+    )
+    """When it was written; also the month partition it is in (migration 0029)."""
     subject_id: uuid.UUID | None = Field(default=None)
     """What it is about (a referral, a consent, a service): deliveries of one subject keep order."""
     data: dict[str, Any] = Field(sa_type=postgresql.JSONB)
@@ -117,6 +127,11 @@ class WebhookDelivery(SQLModel, table=True):
     __table_args__ = (
         enum_check("status", DeliveryStatus),
         sa.UniqueConstraint("subscription_id", "event_id"),
+        sa.ForeignKeyConstraint(
+            ["event_id", "event_occurred_at"],
+            ["outbox_event.id", "outbox_event.occurred_at"],
+            ondelete="CASCADE",
+        ),
         sa.Index(
             "ix_webhook_delivery_due",
             "next_attempt_at",
@@ -140,7 +155,9 @@ class WebhookDelivery(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     subscription_id: uuid.UUID = Field(foreign_key="webhook_subscription.id", ondelete="CASCADE")
     organization_id: uuid.UUID = Field(sa_type=sa.Uuid)
-    event_id: uuid.UUID = Field(foreign_key="outbox_event.id", ondelete="CASCADE", index=True)
+    event_id: uuid.UUID = Field(index=True)
+    event_occurred_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    """The event's time: with ``event_id``, the key of a row of the partitioned outbox."""
     event_seq: int = Field(sa_type=sa.BigInteger)
     subject_id: uuid.UUID | None = None
     status: str = Field(default=DeliveryStatus.pending.value, sa_type=sa.Text)

@@ -240,7 +240,8 @@ async def attempts(session: AsyncSession, delivery_id: uuid.UUID) -> list[Webhoo
 
 
 async def event(session: AsyncSession, event_id: uuid.UUID) -> OutboxEvent | None:
-    return await session.get(OutboxEvent, event_id)
+    found = await session.scalars(select(OutboxEvent).where(col(OutboxEvent.id) == event_id))
+    return found.one_or_none()
 
 
 # The worker

@@ -79,6 +79,7 @@ async def fan_out(session: AsyncSession, settings: Settings) -> int:
                 "organization_id": subscription.organization_id,
                 "event_id": event.id,
                 "event_seq": event.seq,
+                "event_occurred_at": event.occurred_at,
                 "subject_id": event.subject_id,
                 "next_attempt_at": now,
             }
