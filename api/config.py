@@ -402,6 +402,26 @@ class Settings(BaseSettings):
             "catch up); older cursors get 410.",
         ),
     ] = 30
+    outbox_retention_months: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=120,
+            description="Whole months the outbox keeps before the current one: an older month's "
+            "partition is dropped once every event in it reached everyone who should hear of it "
+            "(never before). Keep it longer than RELAY_EVENT_RETENTION_DAYS.",
+        ),
+    ] = 2
+    partition_months_ahead: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=24,
+            description="Months of partitions of the audit trail and the outbox the worker keeps "
+            "made ahead of the current one (there is no default partition: a write to a month "
+            "without one would fail).",
+        ),
+    ] = 3
     webhook_allowed_networks: Annotated[
         str,
         Field(

@@ -7,7 +7,9 @@ referrals (queued from the outbox, sent with retries: ``api.services.notify``), 
 deletion of referral drafts past their time (``RELAY_REFERRAL_DRAFT_HOURS``), the flagging of
 directory entries nobody confirmed for too long (``directory.stale``), the accountability figures'
 roll-up (``api.services.statistics``), the webhook fan-out, the disabling of endpoints failing for
-days, the outbox retention and the audit chain. Each tick runs every job once in its own
+days, the outbox retention, the month partitions of the outbox and the audit trail (made ahead;
+the outbox's dropped past ``RELAY_OUTBOX_RETENTION_MONTHS`` once nothing needs them) and the
+audit chain. Each tick runs every job once in its own
 transaction; a job that fails is logged (type and location only) and retried on the next tick.
 Webhook deliveries are sent by a second loop beside the jobs (``api.services.delivery``), so a slow
 receiver never delays the jobs. After each tick the jobs' last success is written to ``worker_job``
@@ -38,6 +40,7 @@ from api.services import (
     maintenance,
     notify,
     operations,
+    partitions,
     referrals,
     statistics,
     verification,
@@ -67,6 +70,8 @@ JOBS: list[Job] = [
     Job("fan_out_webhooks", delivery.fan_out),
     Job("disable_failing_webhooks", delivery.disable_failing),
     Job("purge_old_events", delivery.purge_events),
+    Job("make_partitions_ahead", partitions.make_months_ahead),
+    Job("drop_old_outbox_partitions", partitions.drop_old_outbox_months),
     Job("seal_audit_chain", audit.seal),
     Job("sign_audit_checkpoint", audit.sign_checkpoint),
 ]
