@@ -105,10 +105,12 @@ async def checkpoints(
 
 async def chain_with_events(
     session: AsyncSession, after: int, limit: int
-) -> list[tuple[AuditChain, AuditEvent]]:
+) -> list[tuple[AuditChain, AuditEvent | None]]:
+    """Links after ``after`` with their events; None for an event no longer in the table (an
+    archived month, or a deleted event: the verifier tells them apart)."""
     found = await session.execute(
         select(AuditChain, AuditEvent)
-        .join(AuditEvent, col(AuditEvent.id) == col(AuditChain.event_id))
+        .outerjoin(AuditEvent, col(AuditEvent.id) == col(AuditChain.event_id))
         .where(col(AuditChain.seq) > after)
         .order_by(col(AuditChain.seq))
         .limit(limit)

@@ -89,6 +89,10 @@ class VerificationReport(Public):
     events_checked: int
     checkpoints_checked: int
     unsealed_events: int
+    archived_through: int = Field(
+        description="Links whose events were archived (0: none); the check starts from the "
+        "signed checkpoint at this seq."
+    )
     first_broken_seq: int | None
     problem: str | None
     details: list[str] = Field(description="The first 20 problems found.")

@@ -23,7 +23,9 @@ and keep them: a history rewritten later no longer matches what they hold.
 
 **Verification** (``relay audit verify``, ``GET /v1/audit/verify``) walks the chain, recomputes
 every hash, checks every checkpoint's signature and that the chain still reaches it and passes
-through its hash, and names the first sequence number that does not hold.
+through its hash, and names the first sequence number that does not hold. ``audit_event`` is
+partitioned by month; months the operator archived leave their links, and the walk starts from
+the signed checkpoint where they end.
 """
 
 import base64
@@ -353,6 +355,9 @@ class Report:
     events_checked: int = 0
     checkpoints_checked: int = 0
     unsealed_events: int = 0
+    archived_through: int = 0
+    """The links whose events were archived (a prefix of the chain, ending at a checkpoint):
+    the check starts from that checkpoint's signed hash."""
     first_broken_seq: int | None = None
     problem: str | None = None
     details: list[str] = field(default_factory=list)
@@ -370,11 +375,17 @@ class Report:
 
 
 async def verify(session: AsyncSession, settings: Settings) -> Report:
-    """Recompute the chain and check the checkpoints; the report names the first broken seq."""
+    """Recompute the chain and check the checkpoints; the report names the first broken seq.
+
+    When the oldest months of events were archived (``docs/scaling.md``), their links are still
+    here but their events are not: the check starts from the signed checkpoint at the end of
+    that prefix (whose signature ``_finish`` checks), and an event missing anywhere else is a
+    break."""
     await act_as_worker(session)
     report = Report()
     signed = await repository.checkpoints(session, 0, None)
     wanted = {checkpoint.seq for checkpoint in signed}
+    checkpoint_hashes = {checkpoint.seq: checkpoint.hash for checkpoint in signed}
     hashes_at: dict[int, bytes] = {}
     previous, expected, after = GENESIS, 1, 0
     while True:
@@ -385,6 +396,22 @@ async def verify(session: AsyncSession, settings: Settings) -> Report:
             if chain.seq != expected:
                 report.broken(expected, f"missing from the chain (next is {chain.seq})")
                 return await _finish(session, report, signed, hashes_at, settings, expected - 1)
+            if event is None:
+                if report.events_checked:
+                    report.broken(chain.seq, "its event is missing (deleted)")
+                    return await _finish(
+                        session, report, signed, hashes_at, settings, chain.seq - 1
+                    )
+                # An archived month (so far): the link is taken as it is, until a checkpoint.
+                if chain.seq in wanted:
+                    hashes_at[chain.seq] = chain.hash
+                previous, expected, after = chain.hash, chain.seq + 1, chain.seq
+                report.archived_through = chain.seq
+                continue
+            if _archive_unsigned(report, checkpoint_hashes, previous):
+                return await _finish(
+                    session, report, signed, hashes_at, settings, report.archived_through - 1
+                )
             recomputed = link(previous, event, chain.seq)
             if recomputed != chain.hash:
                 report.broken(chain.seq, "the event does not match its hash (altered)")
@@ -393,7 +420,25 @@ async def verify(session: AsyncSession, settings: Settings) -> Report:
                 hashes_at[chain.seq] = chain.hash
             previous, expected, after = chain.hash, chain.seq + 1, chain.seq
             report.events_checked += 1
+    if _archive_unsigned(report, checkpoint_hashes, previous):
+        return await _finish(
+            session, report, signed, hashes_at, settings, report.archived_through - 1
+        )
     return await _finish(session, report, signed, hashes_at, settings, expected - 1)
+
+
+def _archive_unsigned(report: Report, checkpoint_hashes: dict[int, bytes], head: bytes) -> bool:
+    """Whether the links whose events are archived (all the chain has walked so far, ending with
+    hash ``head``) fail to end where a checkpoint signed the chain: then it is a break."""
+    if not report.archived_through or report.events_checked:
+        return False
+    if checkpoint_hashes.get(report.archived_through) == head:
+        return False
+    report.broken(
+        report.archived_through,
+        "events are missing and no checkpoint signs the chain where they end",
+    )
+    return True
 
 
 async def _finish(
