@@ -26,6 +26,7 @@ from api.config import Settings
 from api.services import audit
 from tests.conftest import TEST_DATABASE_URL
 from tests.factories import referrals as factories
+from tests.factories.audit import seal_and_sign
 from tests.factories.auth import Partner, create_client, create_partner, issue_token
 from tests.factories.referrals import Network, move, record_consent, refer
 
@@ -271,15 +272,6 @@ class TestAppendOnly:
         assert await connection.scalar(text("SELECT count(*) FROM audit_pending")) == 0
 
 
-async def _seal_and_sign(engine: AsyncEngine, settings: Settings) -> None:
-    every = settings.model_copy(update={"audit_checkpoint_events": 1})
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
-    async with sessions() as session:
-        await audit.seal(session, every)
-        await audit.sign_checkpoint(session, every)
-        await session.commit()
-
-
 def _verify_cli(settings: Settings, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 (our own command)
         [RELAY, "audit", "verify", *options],
@@ -306,7 +298,7 @@ class TestTamperEvidence:
                     session, audit.RELAY, audit.Action.read, "tamper_test", [identifier], []
                 )
             await session.commit()
-        await _seal_and_sign(app.state.engine, settings)
+        await seal_and_sign(app.state.engine, settings)
         async with owner_engine.connect() as connection:
             rows = await connection.execute(
                 text(

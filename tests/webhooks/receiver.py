@@ -2,6 +2,8 @@
 records every request, and can be down, answer an error, or hold a request open."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,3 +77,14 @@ class Receiver:
 
     def ids(self) -> list[str]:
         return [item.webhook_id for item in self.received]
+
+
+@asynccontextmanager
+async def listening() -> AsyncIterator[Receiver]:
+    """A receiver started for the block and stopped after it (a test's fixture)."""
+    endpoint = Receiver()
+    await endpoint.start()
+    try:
+        yield endpoint
+    finally:
+        await endpoint.stop()

@@ -32,7 +32,7 @@ from api.services import events as events_service
 from tests.conftest import TEST_DATABASE_URL
 from tests.factories import referrals as factories
 from tests.factories.referrals import Network, move, record_consent, refer
-from tests.webhooks.receiver import Receiver
+from tests.webhooks.receiver import Receiver, listening
 
 Json = dict[str, Any]
 RELAY = str(Path(sys.executable).parent / "relay")
@@ -74,12 +74,8 @@ async def committed(owner_engine: AsyncEngine, settings: Settings) -> AsyncItera
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    endpoint = Receiver()
-    await endpoint.start()
-    try:
+    async with listening() as endpoint:
         yield endpoint
-    finally:
-        await endpoint.stop()
 
 
 Workers = Callable[..., subprocess.Popen[bytes]]
