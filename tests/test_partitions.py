@@ -6,6 +6,7 @@ in it reached everyone who should hear of it, and an undelivered event is still 
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from api.services import audit, delivery, notify, partitions
 from tests.conftest import run_alembic
 from tests.factories import referrals as factories
 from tests.factories.audit import seal_and_sign
+from tests.factories.auth import Partner
 from tests.factories.events import number_events
 from tests.factories.organizations import create_organization
 from tests.factories.referrals import Network
@@ -192,7 +194,70 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield endpoint
 
 
+@dataclass(frozen=True)
+class Waiting:
+    subscription_id: str
+    ids: list[uuid.UUID]
+    cursor: str
+    """The partner's feed cursor from before the events were numbered."""
+
+
+async def events_to_deliver(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    partner: Partner,
+    times: list[datetime],
+) -> Waiting:
+    """A webhook subscription of the partner, and one event for it written at each of
+    ``times``, numbered and fanned out: one pending delivery each."""
+    created = await client.post("/v1/webhooks", json={"url": PUBLIC_URL}, headers=partner.headers)
+    assert created.status_code == 201, created.text
+    ids = [uuid.uuid4() for _ in times]
+    await events_repository.add_events(
+        session,
+        [
+            {
+                "id": identifier,
+                "organization_id": partner.organization.id,
+                "type": EventType.directory_changed.value,
+                "occurred_at": moment,
+                "subject_id": None,
+                "data": {"test": str(identifier)},
+            }
+            for identifier, moment in zip(ids, times, strict=True)
+        ],
+    )
+    page = await client.get("/v1/events", headers=partner.headers)
+    cursor = page.json()["meta"]["next_cursor"]
+    await number_events(session, settings)
+    assert await delivery.fan_out(session, settings) >= len(times)
+    return Waiting(created.json()["id"], ids, cursor)
+
+
 class TestOutboxRetention:
+    async def test_the_feeds_sweep_stops_before_an_event_still_to_be_delivered(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        connection: AsyncConnection,
+        settings: Settings,
+    ) -> None:
+        network: Network = await factories.network(session, settings)
+        waiting = await events_to_deliver(
+            client, session, settings, network.receiver, [datetime.now(UTC)]
+        )
+        later = settings.model_copy(update={"event_retention_days": -1})
+        count = text("SELECT count(*) FROM outbox_event WHERE id = ANY(:ids)")
+        await delivery.purge_events(session, later)
+        assert await connection.scalar(count, {"ids": waiting.ids}) == 1
+        await connection.execute(
+            text("UPDATE webhook_delivery SET status = 'dead' WHERE event_id = ANY(:ids)"),
+            {"ids": waiting.ids},
+        )
+        assert await delivery.purge_events(session, later) == 1
+        assert await connection.scalar(count, {"ids": waiting.ids}) == 0
+
     async def test_an_old_month_is_dropped_only_once_all_its_events_were_delivered(
         self,
         client: httpx.AsyncClient,
@@ -203,36 +268,21 @@ class TestOutboxRetention:
     ) -> None:
         network: Network = await factories.network(session, settings)
         partner = network.receiver
-        created = await client.post(
-            "/v1/webhooks", json={"url": PUBLIC_URL}, headers=partner.headers
-        )
-        assert created.status_code == 201, created.text
         old = partition_name("outbox_event", OLD_MONTH)
         assert await repository.make_months(session, "outbox_event", OLD_MONTH, 1) == 1
-        ids = [uuid.uuid4(), uuid.uuid4()]
-        await events_repository.add_events(
+        waiting = await events_to_deliver(
+            client,
             session,
-            [
-                {
-                    "id": ids[number],
-                    "organization_id": partner.organization.id,
-                    "type": EventType.directory_changed.value,
-                    "occurred_at": datetime(2020, 1, 10 + number, tzinfo=UTC),
-                    "subject_id": None,
-                    "data": {"test": number},
-                }
-                for number in range(2)
-            ],
+            settings,
+            partner,
+            [datetime(2020, 1, day, tzinfo=UTC) for day in (10, 11)],
         )
-        page = await client.get("/v1/events", headers=partner.headers)
-        cursor = page.json()["meta"]["next_cursor"]  # before the old month's events are numbered
-        await number_events(session, settings)
-        assert await delivery.fan_out(session, settings) >= 2
+        created, ids, cursor = waiting.subscription_id, waiting.ids, waiting.cursor
         for _ in range(3):  # the notifications' cursor passes them (in batches)
             await notify.queue_urgent(session, settings)
         await connection.execute(
             text("UPDATE webhook_subscription SET url = :url WHERE id = :id"),
-            {"url": receiver.url, "id": created.json()["id"]},
+            {"url": receiver.url, "id": created},
         )
         # The second event's delivery is not due yet: the first one is sent, the second waits.
         await connection.execute(

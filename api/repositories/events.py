@@ -378,7 +378,10 @@ _PURGE = sa.text(
     """
     WITH oldest AS (SELECT id, seq, occurred_at FROM outbox_event
                     WHERE seq IS NOT NULL ORDER BY seq LIMIT :limit),
-         kept AS (SELECT min(seq) AS seq FROM oldest WHERE occurred_at >= :cutoff)
+         kept AS (SELECT min(seq) AS seq FROM oldest
+                  WHERE occurred_at >= :cutoff
+                     OR EXISTS (SELECT FROM webhook_delivery d
+                                WHERE d.event_id = oldest.id AND d.status = 'pending'))
     DELETE FROM outbox_event
     WHERE id IN (SELECT id FROM oldest
                  WHERE seq < COALESCE((SELECT seq FROM kept), 9223372036854775807))
@@ -388,9 +391,10 @@ _PURGE = sa.text(
 
 
 async def purge_events(session: AsyncSession, cutoff: datetime, limit: int) -> int | None:
-    """Delete the oldest numbered events up to the first one written at or after ``cutoff``
-    (and their deliveries): always a prefix of the feed, so the horizon says exactly what is
-    gone. Returns the newest number deleted. An event not numbered yet is never deleted."""
+    """Delete the oldest numbered events up to the first one written at or after ``cutoff``,
+    or still waiting to be delivered to a webhook (and their deliveries): always a prefix of the
+    feed, so the horizon says exactly what is gone. Returns the newest number deleted. An event
+    not numbered yet, or with a pending delivery, is never deleted."""
     first = await session.scalar(
         select(OutboxEvent.occurred_at)
         .where(col(OutboxEvent.seq).is_not(None))
