@@ -259,10 +259,16 @@ def audit_verify(as_json: JsonOption = False) -> None:
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     elif report["ok"]:
+        archived = report["archived_through"]
         typer.echo(
             f"audit chain intact: {report['events_checked']} events, "
             f"{report['checkpoints_checked']} signed checkpoints "
             f"({report['unsealed_events']} events not yet sealed)"
+            + (
+                f"; from the signed checkpoint at seq {archived} (archived before)"
+                if archived
+                else ""
+            )
         )
     else:
         typer.echo(
