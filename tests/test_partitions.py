@@ -14,6 +14,7 @@ import httpx
 import pytest
 from alembic import command
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -164,6 +165,41 @@ class TestAuditTrailByMonth:
         assert broken.ok is False
         assert broken.first_broken_seq == checkpoint + 1
         assert "no checkpoint signs" in (broken.problem or "")
+
+
+class TestAppendOnlyByMonth:
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "UPDATE {partition} SET action = 'read'",
+            "DELETE FROM {partition}",
+            "TRUNCATE {partition}",
+        ],
+    )
+    async def test_even_the_owner_is_refused_on_a_month_itself(
+        self, owner_engine: AsyncEngine, statement: str
+    ) -> None:
+        partition = partition_name("audit_event", datetime.now(UTC).date())
+        async with owner_engine.connect() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO audit_event (id, at, action, resource_type, resource_ids, parties,"
+                    " outcome) VALUES (gen_random_uuid(), now(), 'list', 'test', '{}', '{}',"
+                    " 'success')"
+                )
+            )
+            with pytest.raises(DBAPIError, match="append-only"):
+                await connection.execute(text(statement.format(partition=partition)))
+            await connection.rollback()
+
+    @pytest.mark.parametrize("table", ["audit_event", "outbox_event"])
+    async def test_the_application_role_reaches_a_month_only_through_its_table(
+        self, connection: AsyncConnection, table: str
+    ) -> None:
+        """No grant on a partition: every read and write goes through the parent's policies."""
+        partition = partition_name(table, datetime.now(UTC).date())
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await connection.execute(text(f"SELECT count(*) FROM {partition}"))
 
 
 class TestMonthsAhead:
