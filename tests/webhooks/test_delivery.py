@@ -406,7 +406,21 @@ class TestNothingElseHoldsThemBack:
         assert oldest_running <= foreign_transaction
 
         hook = await subscribe(http, net, receiver.url)
+        async with owner_engine.connect() as connection:
+            before = await connection.scalar(text("SELECT clock_timestamp()"))
         workers(interval="1.0")  # the default tick
+
+        async def up() -> bool:
+            """The worker has started and ticked once (its start, imports included, is slow
+            on a busy machine and says nothing of what the other database holds back)."""
+            async with owner_engine.connect() as connection:
+                ticked = await connection.scalar(
+                    text("SELECT count(*) FROM worker_job WHERE last_success_at > :before"),
+                    {"before": before},
+                )
+            return bool(ticked)
+
+        await eventually(up, what="the worker's first tick", within=60)
         started = asyncio.get_running_loop().time()
         referral_id = await referral_with_steps(http, net)
 
