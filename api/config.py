@@ -59,468 +59,194 @@ class Settings(BaseSettings):
         extra="ignore",
         # An empty variable (compose passes `${RELAY_MASTER_KEYS:-}`) counts as unset.
         env_ignore_empty=True,
+        # What a setting is for is the docstring under it (its field's description).
+        use_attribute_docstrings=True,
     )
 
     environment: Environment = Environment.development
-    database_url: Annotated[
-        SecretStr, Field(description="Where the API and worker connect: the application role.")
-    ] = SecretStr(DEVELOPMENT_DATABASE_URL)
-    migration_database_url: Annotated[
-        SecretStr | None,
-        Field(description="Where migrations run: the owner role. Defaults to database_url."),
-    ] = None
-    database_read_url: Annotated[
-        SecretStr | None,
-        Field(
-            description="Where the reads that tolerate a little lag go (the searches, HSDS, "
-            "OGC, the lookup pages), as the application role: a cluster's replicas, e.g. a "
-            "multi-host URL with target_session_attrs=prefer-standby (docs/scaling.md). A caller "
-            "that may write the directory reads from database_url. Unset: every read does."
-        ),
-    ] = None
-    app_role: Annotated[
-        str,
-        Field(
-            pattern=r"^[a-z_][a-z0-9_]{0,62}$",
-            description="Database role the API runs as; migrations grant it table privileges.",
-        ),
-    ] = "relay_app"
-    database_pool_size: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=100,
-            description="Connections per process, at most; a request beyond waits for one.",
-        ),
-    ] = 10
-    database_pool_timeout_seconds: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=60,
-            description="How long a request waits for a connection before a 503 database-busy.",
-        ),
-    ] = 10.0
+    database_url: SecretStr = SecretStr(DEVELOPMENT_DATABASE_URL)
+    """Where the API and worker connect: the application role."""
+    migration_database_url: SecretStr | None = None
+    """Where migrations run: the owner role. Defaults to database_url."""
+    database_read_url: SecretStr | None = None
+    """Where the reads that tolerate a little lag go (the searches, HSDS, OGC, the lookup pages), as
+    the application role: a cluster's replicas, e.g. a multi-host URL with
+    target_session_attrs=prefer-standby (docs/scaling.md). A caller that may write the directory
+    reads from database_url. Unset: every read does."""
+    app_role: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "relay_app"
+    """Database role the API runs as; migrations grant it table privileges."""
+    database_pool_size: Annotated[int, Field(ge=1, le=100)] = 10
+    """Connections per process, at most; a request beyond waits for one."""
+    database_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    """How long a request waits for a connection before a 503 database-busy."""
     database_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 15_000
-    database_connect_timeout_seconds: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=60,
-            description="How long opening a database connection may take before the request "
-            "is answered 503 database-unavailable (a host that stops answering, not refusing).",
-        ),
-    ] = 5.0
+    database_connect_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    """How long opening a database connection may take before the request is answered 503
+    database-unavailable (a host that stops answering, not refusing)."""
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
-    public_url: Annotated[
-        str, Field(description="Base URL partners reach the API at (issuer, links).")
-    ] = "http://127.0.0.1:8000"
+    public_url: str = "http://127.0.0.1:8000"
+    """Base URL partners reach the API at (issuer, links)."""
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
-    max_service_area_km2: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=600_000_000,
-            description="Largest total service area a partner may declare for a service, in km² "
-            "(a large region of a country); larger ones only the operator (admin).",
-        ),
-    ] = 100_000.0
+    max_service_area_km2: Annotated[float, Field(gt=0, le=600_000_000)] = 100_000.0
+    """Largest total service area a partner may declare for a service, in km² (a large region of a
+    country); larger ones only the operator (admin)."""
 
-    access_token_lifetime_seconds: Annotated[
-        int, Field(ge=60, le=3600, description="Lifetime of issued access tokens.")
-    ] = 600
-    refresh_token_idle_days: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=30,
-            description="How long a refresh token of an app acting for a person may wait for its "
-            "use (each use gives a new one).",
-        ),
-    ] = 7.0
-    refresh_family_lifetime_days: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=90,
-            description="How long an app may act for a person after they allowed it, however "
-            "often it refreshes: then the person signs in to the app again.",
-        ),
-    ] = 30.0
-    token_cache_seconds: Annotated[
-        float,
-        Field(
-            ge=0,
-            le=300,
-            description="How long a process may answer from memory for a token it has checked "
-            "(0: ask the database every time). Only while it hears PostgreSQL's notices of "
-            "revocations (docs/security.md, 'Token checks').",
-        ),
-    ] = 30.0
-    client_requests_per_minute: Annotated[
-        int, Field(ge=1, le=1_000_000, description="Per-client request budget, per process.")
-    ] = 1200
-    anonymous_requests_per_minute: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=1_000_000,
-            description="Budget of callers without a token on the expensive routes (searches, "
-            "directory listings, OGC items, the lookup pages' results), per address (an IPv6 "
-            "/64) and per process; 429 beyond it.",
-        ),
-    ] = 120
-    trusted_proxies: Annotated[
-        str,
-        Field(
-            description="Addresses or networks of reverse proxies whose X-Forwarded-For names "
-            "the caller (comma separated; `relay serve` passes them to uvicorn). Empty: the TCP "
-            "peer is the caller.",
-        ),
-    ] = ""
-    token_failures_per_window: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=10_000,
-            description="Failed token requests allowed per client id from one address.",
-        ),
-    ] = 10
-    token_failures_per_ip_per_window: Annotated[
-        int, Field(ge=1, le=100_000, description="Failed token requests allowed per address.")
-    ] = 50
+    access_token_lifetime_seconds: Annotated[int, Field(ge=60, le=3600)] = 600
+    """Lifetime of issued access tokens."""
+    refresh_token_idle_days: Annotated[float, Field(gt=0, le=30)] = 7.0
+    """How long a refresh token of an app acting for a person may wait for its use (each use gives a
+    new one)."""
+    refresh_family_lifetime_days: Annotated[float, Field(gt=0, le=90)] = 30.0
+    """How long an app may act for a person after they allowed it, however often it refreshes: then
+    the person signs in to the app again."""
+    token_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 30.0
+    """How long a process may answer from memory for a token it has checked (0: ask the database
+    every time). Only while it hears PostgreSQL's notices of revocations (docs/security.md, 'Token
+    checks')."""
+    client_requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = 1200
+    """Per-client request budget, per process."""
+    anonymous_requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = 120
+    """Budget of callers without a token on the expensive routes (searches, directory listings, OGC
+    items, the lookup pages' results), per address (an IPv6 /64) and per process; 429 beyond it."""
+    trusted_proxies: str = ""
+    """Addresses or networks of reverse proxies whose X-Forwarded-For names the caller (comma
+    separated; `relay serve` passes them to uvicorn). Empty: the TCP peer is the caller."""
+    token_failures_per_window: Annotated[int, Field(ge=1, le=10_000)] = 10
+    """Failed token requests allowed per client id from one address."""
+    token_failures_per_ip_per_window: Annotated[int, Field(ge=1, le=100_000)] = 50
+    """Failed token requests allowed per address."""
     token_failure_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 300
 
-    password_hash_time_cost: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=20,
-            description="Argon2id passes over memory when hashing a person's password (RFC 9106 "
-            "second recommended option: 3). Production refuses fewer than 2.",
-        ),
-    ] = 3
-    password_hash_memory_kib: Annotated[
-        int,
-        Field(
-            ge=8,
-            le=4 * 1024 * 1024,
-            description="Argon2id memory per password hash, in KiB (64 MiB). Production refuses "
-            "less than 19 MiB (19456), OWASP's minimum.",
-        ),
-    ] = 64 * 1024
-    password_hash_parallelism: Annotated[
-        int, Field(ge=1, le=16, description="Argon2id lanes per password hash.")
-    ] = 4
-    password_hash_concurrency: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=64,
-            description="Password hashes computed at once per process, at most (each takes "
-            "RELAY_PASSWORD_HASH_MEMORY_KIB); sign-ins beyond wait their turn.",
-        ),
-    ] = 4
-    invitation_lifetime_hours: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=24 * 30,
-            description="How long an invitation (or a reset) code may be used to set a password.",
-        ),
-    ] = 72.0
-    sign_in_free_failures: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=100,
-            description="Failed sign-ins of one account (or one login) before it must wait.",
-        ),
-    ] = 5
-    sign_in_backoff_seconds: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=600,
-            description="The wait after the first failure past the free ones; it doubles with "
-            "each further failure, up to RELAY_SIGN_IN_BACKOFF_MAX_SECONDS.",
-        ),
-    ] = 15.0
-    sign_in_backoff_max_seconds: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=3600,
-            description="The longest an account waits after a failure: never locked for hours.",
-        ),
-    ] = 300.0
-    sign_in_failures_forgotten_minutes: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=7 * 24 * 60,
-            description="An account's failures are forgotten after this long without one.",
-        ),
-    ] = 60.0
-    sign_in_failures_per_address: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=100_000,
-            description="Failed sign-ins and invitation codes allowed per address (an IPv6 /64) "
-            "per RELAY_SIGN_IN_ADDRESS_WINDOW_SECONDS, before that address must wait.",
-        ),
-    ] = 30
+    password_hash_time_cost: Annotated[int, Field(ge=1, le=20)] = 3
+    """Argon2id passes over memory when hashing a person's password (RFC 9106 second recommended
+    option: 3). Production refuses fewer than 2."""
+    password_hash_memory_kib: Annotated[int, Field(ge=8, le=4 * 1024 * 1024)] = 64 * 1024
+    """Argon2id memory per password hash, in KiB (64 MiB). Production refuses less than 19 MiB
+    (19456), OWASP's minimum."""
+    password_hash_parallelism: Annotated[int, Field(ge=1, le=16)] = 4
+    """Argon2id lanes per password hash."""
+    password_hash_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    """Password hashes computed at once per process, at most (each takes
+    RELAY_PASSWORD_HASH_MEMORY_KIB); sign-ins beyond wait their turn."""
+    invitation_lifetime_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 72.0
+    """How long an invitation (or a reset) code may be used to set a password."""
+    sign_in_free_failures: Annotated[int, Field(ge=1, le=100)] = 5
+    """Failed sign-ins of one account (or one login) before it must wait."""
+    sign_in_backoff_seconds: Annotated[float, Field(gt=0, le=600)] = 15.0
+    """The wait after the first failure past the free ones; it doubles with each further failure, up
+    to RELAY_SIGN_IN_BACKOFF_MAX_SECONDS."""
+    sign_in_backoff_max_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    """The longest an account waits after a failure: never locked for hours."""
+    sign_in_failures_forgotten_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60.0
+    """An account's failures are forgotten after this long without one."""
+    sign_in_failures_per_address: Annotated[int, Field(ge=1, le=100_000)] = 30
+    """Failed sign-ins and invitation codes allowed per address (an IPv6 /64) per
+    RELAY_SIGN_IN_ADDRESS_WINDOW_SECONDS, before that address must wait."""
     sign_in_address_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 600
-    reports_per_address: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=10_000,
-            description="Anonymous reports of a wrong directory entry allowed per address (an "
-            "IPv6 /64) per RELAY_REPORT_ADDRESS_WINDOW_SECONDS.",
-        ),
-    ] = 5
+    reports_per_address: Annotated[int, Field(ge=1, le=10_000)] = 5
+    """Anonymous reports of a wrong directory entry allowed per address (an IPv6 /64) per
+    RELAY_REPORT_ADDRESS_WINDOW_SECONDS."""
     report_address_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 3600
-    session_idle_minutes: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=24 * 60,
-            description="A web session (Relay's own pages) ends after this long without a "
-            "request: phones are shared.",
-        ),
-    ] = 15.0
-    session_absolute_hours: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=7 * 24,
-            description="A web session ends this long after sign-in, however busy.",
-        ),
-    ] = 12.0
+    session_idle_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 15.0
+    """A web session (Relay's own pages) ends after this long without a request: phones are shared.
+    """
+    session_absolute_hours: Annotated[float, Field(gt=0, le=7 * 24)] = 12.0
+    """A web session ends this long after sign-in, however busy."""
     totp_issuer: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=40,
-            pattern=r"^[A-Za-z0-9 ._-]+$",
-            description="The name authenticator apps show beside a person's Relay code.",
-        ),
+        str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9 ._-]+$")
     ] = "Relay"
+    """The name authenticator apps show beside a person's Relay code."""
 
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.json
 
-    secret_key: Annotated[
-        SecretStr,
-        Field(description="Root secret for keyed hashes of tokens and secrets (32+ characters)."),
-    ] = SecretStr(PLACEHOLDER_PREFIX + "secret-key-change-me-0123456789")
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_PREFIX + "secret-key-change-me-0123456789")
+    """Root secret for keyed hashes of tokens and secrets (32+ characters)."""
 
-    master_keys: Annotated[
-        SecretStr,
-        Field(
-            description="Master keys wrapping referrals' data keys: 'version:base64url' (32 "
-            "bytes), comma separated; the highest version wraps new keys "
-            "(`relay keys generate` makes one)."
-        ),
-    ] = SecretStr(PLACEHOLDER_MASTER_KEYS)
-    referral_due_hours: Annotated[
-        str,
-        Field(
-            description="Hours the receiver has to acknowledge a referral, per priority "
-            "(routine, urgent, asap, stat)."
-        ),
-    ] = "routine:72,urgent:24,asap:4,stat:1"
-    referral_retention_days: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=3650,
-            description="Days a closed referral keeps the person's data before the worker "
-            "erases it (its data key is destroyed; the ids, codes and history stay).",
-        ),
-    ] = 180
-    referral_draft_hours: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=24 * 14,
-            description="Hours a referral begun on Relay's pages is kept, sealed on the server, "
-            "for its sender to finish (after a lost connection or the idle timeout); the worker "
-            "then deletes it.",
-        ),
-    ] = 72
+    master_keys: SecretStr = SecretStr(PLACEHOLDER_MASTER_KEYS)
+    """Master keys wrapping referrals' data keys: 'version:base64url' (32 bytes), comma separated;
+    the highest version wraps new keys (`relay keys generate` makes one)."""
+    referral_due_hours: str = "routine:72,urgent:24,asap:4,stat:1"
+    """Hours the receiver has to acknowledge a referral, per priority (routine, urgent, asap, stat).
+    """
+    referral_retention_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    """Days a closed referral keeps the person's data before the worker erases it (its data key is
+    destroyed; the ids, codes and history stay)."""
+    referral_draft_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 72
+    """Hours a referral begun on Relay's pages is kept, sealed on the server, for its sender to
+    finish (after a lost connection or the idle timeout); the worker then deletes it."""
 
-    statistics_threshold: Annotated[
-        int,
-        Field(
-            ge=3,
-            le=1000,
-            description="Counts of the accountability figures under this are not published "
-            "(nor the complements that would let them be worked out); never below 3.",
-        ),
-    ] = 5
-    statistics_refresh_seconds: Annotated[
-        float,
-        Field(
-            ge=0,
-            le=86400,
-            description="The worker rebuilds a quarter's figures at most this often while its "
-            "referrals change.",
-        ),
-    ] = 60
-    directory_stale_days: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=3650,
-            description="Days after which a directory entry nobody confirmed is stale: its "
-            "organisation hears of it (directory.stale) and the operator lists it.",
-        ),
-    ] = 180
+    statistics_threshold: Annotated[int, Field(ge=3, le=1000)] = 5
+    """Counts of the accountability figures under this are not published (nor the complements that
+    would let them be worked out); never below 3."""
+    statistics_refresh_seconds: Annotated[float, Field(ge=0, le=86400)] = 60
+    """The worker rebuilds a quarter's figures at most this often while its referrals change."""
+    directory_stale_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    """Days after which a directory entry nobody confirmed is stale: its organisation hears of it
+    (directory.stale) and the operator lists it."""
 
-    worker_lag_warning_seconds: Annotated[
-        int,
-        Field(
-            ge=5,
-            le=86400,
-            description="The worker logs a warning when events wait this long to be numbered, "
-            "audit events to be sealed, due webhook deliveries to be sent, or a job has not "
-            "succeeded for this long.",
-        ),
-    ] = 60
+    worker_lag_warning_seconds: Annotated[int, Field(ge=5, le=86400)] = 60
+    """The worker logs a warning when events wait this long to be numbered, audit events to be
+    sealed, due webhook deliveries to be sent, or a job has not succeeded for this long."""
 
-    event_retention_days: Annotated[
-        int,
-        Field(
-            ge=8,
-            le=3650,
-            description="Days the event feed keeps events (a partner down for a week can "
-            "catch up); older cursors get 410.",
-        ),
-    ] = 30
-    outbox_retention_months: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=120,
-            description="Whole months the outbox keeps before the current one: an older month's "
-            "partition is dropped once every event in it reached everyone who should hear of it "
-            "(never before). Keep it longer than RELAY_EVENT_RETENTION_DAYS.",
-        ),
-    ] = 2
-    partition_months_ahead: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=24,
-            description="Months of partitions of the audit trail and the outbox the worker keeps "
-            "made ahead of the current one (there is no default partition: a write to a month "
-            "without one would fail).",
-        ),
-    ] = 3
-    webhook_allowed_networks: Annotated[
-        str,
-        Field(
-            description="Comma-separated networks webhooks may reach although they are not "
-            "public (e.g. '127.0.0.0/8,::1/128' to try webhooks on this machine). Empty: "
-            "private, loopback, link-local and reserved addresses are refused."
-        ),
-    ] = ""
-    webhook_retry_schedule: Annotated[
-        str,
-        Field(
-            description="Seconds to wait before each retry of a failed delivery, comma "
-            "separated (each +-20% jitter); after the last, the delivery is dead-lettered."
-        ),
-    ] = "5,300,1800,7200,18000,36000,36000"
+    event_retention_days: Annotated[int, Field(ge=8, le=3650)] = 30
+    """Days the event feed keeps events (a partner down for a week can catch up); older cursors get
+    410."""
+    outbox_retention_months: Annotated[int, Field(ge=1, le=120)] = 2
+    """Whole months the outbox keeps before the current one: an older month's partition is dropped
+    once every event in it reached everyone who should hear of it (never before). Keep it longer
+    than RELAY_EVENT_RETENTION_DAYS."""
+    partition_months_ahead: Annotated[int, Field(ge=1, le=24)] = 3
+    """Months of partitions of the audit trail and the outbox the worker keeps made ahead of the
+    current one (there is no default partition: a write to a month without one would fail)."""
+    webhook_allowed_networks: str = ""
+    """Comma-separated networks webhooks may reach although they are not public (e.g.
+    '127.0.0.0/8,::1/128' to try webhooks on this machine). Empty: private, loopback, link-local and
+    reserved addresses are refused."""
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    """Seconds to wait before each retry of a failed delivery, comma separated (each +-20% jitter);
+    after the last, the delivery is dead-lettered."""
     webhook_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
-    webhook_lease_seconds: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=3600,
-            description="How long a worker holds a delivery it is sending; a worker that dies "
-            "lets another retry it after this. Must exceed the timeout.",
-        ),
-    ] = 60.0
-    webhook_disable_after_hours: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=24 * 90,
-            description="An endpoint failing without a success for this long is disabled "
-            "(and a webhook.disabled event tells its organisation).",
-        ),
-    ] = 120.0
-    webhook_secret_overlap_hours: Annotated[
-        float,
-        Field(
-            ge=0,
-            le=24 * 30,
-            description="After a secret rotation, deliveries are signed with both secrets for "
-            "this long.",
-        ),
-    ] = 24.0
+    webhook_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """How long a worker holds a delivery it is sending; a worker that dies lets another retry it
+    after this. Must exceed the timeout."""
+    webhook_disable_after_hours: Annotated[float, Field(gt=0, le=24 * 90)] = 120.0
+    """An endpoint failing without a success for this long is disabled (and a webhook.disabled event
+    tells its organisation)."""
+    webhook_secret_overlap_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 24.0
+    """After a secret rotation, deliveries are signed with both secrets for this long."""
 
-    notifier: Annotated[
-        NotifierKind,
-        Field(
-            description="How people with an e-mail contact are told of new urgent referrals: "
-            "'log' (the log says a message would be sent, without the address) or 'smtp'."
-        ),
-    ] = NotifierKind.log
+    notifier: NotifierKind = NotifierKind.log
+    """How people with an e-mail contact are told of new urgent referrals: 'log' (the log says a
+    message would be sent, without the address) or 'smtp'."""
     smtp_host: str = "localhost"
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
-    smtp_from: Annotated[
-        str, Field(description="The From address of notifications sent by SMTP.")
-    ] = "relay@localhost"
-    smtp_starttls: Annotated[
-        bool, Field(description="Upgrade the SMTP connection with STARTTLS before sending.")
-    ] = False
+    smtp_from: str = "relay@localhost"
+    """The From address of notifications sent by SMTP."""
+    smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS before sending."""
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
-    sms_gateway_url: Annotated[
-        str,
-        Field(
-            description='An HTTP SMS gateway taking POST {"to", "text"} as JSON with a '
-            "bearer token; empty: SMS contacts are written to the log, not sent."
-        ),
-    ] = ""
+    sms_gateway_url: str = ""
+    """An HTTP SMS gateway taking POST {"to", "text"} as JSON with a bearer token; empty: SMS
+    contacts are written to the log, not sent."""
     sms_gateway_token: SecretStr = SecretStr("")
-    notification_retry_schedule: Annotated[
-        str,
-        Field(
-            description="Seconds before each retry of a notification that could not be sent, "
-            "comma separated; the last is repeated until it is sent (never given up)."
-        ),
-    ] = "30,120,600,1800,3600"
+    notification_retry_schedule: str = "30,120,600,1800,3600"
+    """Seconds before each retry of a notification that could not be sent, comma separated; the last
+    is repeated until it is sent (never given up)."""
 
-    audit_enabled: Annotated[
-        bool,
-        Field(
-            description="Record the audit trail. Only the benchmark turns it off, to measure "
-            "its cost; production refuses to start without it."
-        ),
-    ] = True
-    audit_signing_key: Annotated[
-        SecretStr,
-        Field(
-            description="Ed25519 private key (base64url of its 32-byte seed) signing the audit "
-            "checkpoints; kept outside the database (`relay audit generate-key`)."
-        ),
-    ] = SecretStr(PLACEHOLDER_AUDIT_KEY)
-    audit_retired_public_keys: Annotated[
-        str,
-        Field(
-            description="Public keys (base64url, 32 bytes) of audit signing keys no longer in "
-            "use, comma separated: their checkpoints still verify and stay published."
-        ),
-    ] = ""
+    audit_enabled: bool = True
+    """Record the audit trail. Only the benchmark turns it off, to measure its cost; production
+    refuses to start without it."""
+    audit_signing_key: SecretStr = SecretStr(PLACEHOLDER_AUDIT_KEY)
+    """Ed25519 private key (base64url of its 32-byte seed) signing the audit checkpoints; kept
+    outside the database (`relay audit generate-key`)."""
+    audit_retired_public_keys: str = ""
+    """Public keys (base64url, 32 bytes) of audit signing keys no longer in use, comma separated:
+    their checkpoints still verify and stay published."""
     audit_checkpoint_events: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
     audit_checkpoint_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5.0
 
@@ -611,12 +337,7 @@ class Settings(BaseSettings):
     @property
     def notification_retries(self) -> list[float]:
         """Seconds before each retry of a notification not sent (the last repeats)."""
-        try:
-            delays = [float(item) for item in _items(self.notification_retry_schedule)]
-        except ValueError:
-            raise ValueError(
-                "RELAY_NOTIFICATION_RETRY_SCHEDULE is seconds, comma separated"
-            ) from None
+        delays = _seconds(self.notification_retry_schedule, "RELAY_NOTIFICATION_RETRY_SCHEDULE")
         if not delays or any(delay <= 0 for delay in delays):
             raise ValueError("RELAY_NOTIFICATION_RETRY_SCHEDULE needs positive delays")
         return delays
@@ -624,10 +345,7 @@ class Settings(BaseSettings):
     @property
     def retry_schedule(self) -> list[float]:
         """Seconds before each retry of a failed webhook delivery."""
-        try:
-            delays = [float(item) for item in _items(self.webhook_retry_schedule)]
-        except ValueError:
-            raise ValueError("RELAY_WEBHOOK_RETRY_SCHEDULE is seconds, comma separated") from None
+        delays = _seconds(self.webhook_retry_schedule, "RELAY_WEBHOOK_RETRY_SCHEDULE")
         if any(delay < 0 for delay in delays):
             raise ValueError("RELAY_WEBHOOK_RETRY_SCHEDULE has a negative delay")
         return delays
@@ -700,6 +418,14 @@ class Settings(BaseSettings):
 def _items(value: str) -> list[str]:
     """The items of a comma-separated setting, blanks left out."""
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _seconds(value: str, name: str) -> list[float]:
+    """A comma-separated list of seconds, the setting ``name``."""
+    try:
+        return [float(item) for item in _items(value)]
+    except ValueError:
+        raise ValueError(f"{name} is seconds, comma separated") from None
 
 
 def _networks(value: str, what: str) -> list[IPv4Network | IPv6Network]:
