@@ -286,21 +286,22 @@ def _service_name(found: Reportable, language: str) -> str:
     return f"{translated or found.name} ({found.organization})"
 
 
-def _service_id(value: str | None) -> uuid.UUID | None:
+async def _reportable(session: AsyncSession, value: str | None) -> Reportable | None:
+    """The service a report form names (``value``, its id), if it may be reported."""
     try:
-        return uuid.UUID((value or "").strip())
+        service_id = uuid.UUID((value or "").strip())
     except ValueError:
+        return None
+    try:
+        return await reports.reportable(session, service_id)
+    except ReportedServiceNotFound:
         return None
 
 
 @router.get("/report", summary="Report a problem with a lookup card (HTML form)")
 async def report_form(request: Request, session: SessionDep) -> Response:
     language = negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
-    service_id = _service_id(request.query_params.get("service"))
-    try:
-        found = await reports.reportable(session, service_id) if service_id else None
-    except ReportedServiceNotFound:
-        found = None
+    found = await _reportable(session, request.query_params.get("service"))
     if found is None:
         return _report_page(request, language, status_code=404, problem="report.error.service")
     return _report_page(
@@ -317,11 +318,7 @@ async def report_post(request: Request, session: SessionDep) -> Response:
         return _report_page(request, language, status_code=403, problem="report.error.origin")
     form = await request.form()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
-    service_id = _service_id(fields.get("service"))
-    try:
-        found = await reports.reportable(session, service_id) if service_id else None
-    except ReportedServiceNotFound:
-        found = None
+    found = await _reportable(session, fields.get("service"))
     if found is None:
         return _report_page(request, language, status_code=404, problem="report.error.service")
     correction = fields.get("correction", "")[: reports.MAXIMUM_CORRECTION * 4]
