@@ -15,6 +15,8 @@ The steps a page (or an app's sign-in) goes through:
 """
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -155,50 +157,52 @@ async def sign_in(
     return await complete(session, settings, keys, user, now)
 
 
-async def _second_step(
-    session: AsyncSession,
-    settings: Settings,
-    user_id: uuid.UUID,
-    generation: int,
-    address: str | None,
-    device: str | None,
-) -> tuple[throttle.Keys, datetime, UserAccount | None, Refused | None]:
-    """What both second steps begin with: the throttle, and the account still as it was when
-    its password was checked (same generation, still usable, with a confirmed authenticator)."""
-    now = datetime.now(UTC)
-    keys = throttle.keys(settings, address, user_id=user_id, device=device)
-    wait = await throttle.begin(session, settings, keys, now)
-    if wait > 0:
-        return keys, now, None, Refused(retry_after=wait)
-    user, organization = await _account(session, user_id)
-    if (
-        user is None
-        or not usable(user, organization)
-        or user.generation != generation
-        or user.totp_secret is None
-    ):
-        return keys, now, None, await refuse(session, settings, keys, now, user)
-    return keys, now, user, None
+# Whether a second step's code is right for the account (and, if so, spends it) at ``now``.
+CodeCheck = Callable[[AsyncSession, Settings, UserAccount, str, datetime], Awaitable[bool]]
 
 
-async def verify_second_factor(
-    session: AsyncSession,
-    settings: Settings,
-    user_id: uuid.UUID,
-    generation: int,
-    code: str,
-    address: str | None,
-    *,
-    device: str | None = None,
-) -> Refused | SignedIn:
-    """The second step: a TOTP code of the current 30-second step or the one either side, and
-    later than the last one accepted (a code is never accepted twice)."""
-    keys, now, user, refused = await _second_step(
-        session, settings, user_id, generation, address, device
-    )
-    if refused is not None:
-        return refused
-    assert user is not None
+@dataclass(frozen=True)
+class SecondStep:
+    """A second step of a sign-in, after ``SecondFactorNeeded``: the throttle, the account still
+    as it was when its password was checked (same generation, still usable, with a confirmed
+    authenticator), then the code, which ``accepts`` (a wrong one is counted and audited); then
+    the person is signed in."""
+
+    accepts: CodeCheck
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        user_id: uuid.UUID,
+        generation: int,
+        code: str,
+        address: str | None,
+        *,
+        device: str | None = None,
+    ) -> Refused | SignedIn:
+        now = datetime.now(UTC)
+        keys = throttle.keys(settings, address, user_id=user_id, device=device)
+        wait = await throttle.begin(session, settings, keys, now)
+        if wait > 0:
+            return Refused(retry_after=wait)
+        user, organization = await _account(session, user_id)
+        if (
+            user is None
+            or not usable(user, organization)
+            or user.generation != generation
+            or user.totp_secret is None
+            or not await self.accepts(session, settings, user, code, now)
+        ):
+            return await refuse(session, settings, keys, now, user)
+        return await complete(session, settings, keys, user, now)
+
+
+async def _authenticator_code(
+    session: AsyncSession, settings: Settings, user: UserAccount, code: str, now: datetime
+) -> bool:
+    """A TOTP code of the current 30-second step or the one either side, and later than the
+    last one accepted (a code is never accepted twice)."""
     assert user.totp_secret is not None
     assert user.totp_secret_version is not None
     secret = settings.master.open(
@@ -206,37 +210,27 @@ async def verify_second_factor(
     ).decode()
     step = totp.matching_step(secret, code, now, user.last_totp_step)
     if step is None:
-        return await refuse(session, settings, keys, now, user)
+        return False
     user.last_totp_step = step
-    return await complete(session, settings, keys, user, now)
+    return True
 
 
-async def use_recovery_code(
-    session: AsyncSession,
-    settings: Settings,
-    user_id: uuid.UUID,
-    generation: int,
-    code: str,
-    address: str | None,
-    *,
-    device: str | None = None,
-) -> Refused | SignedIn:
+async def _recovery_code(
+    session: AsyncSession, settings: Settings, user: UserAccount, code: str, now: datetime
+) -> bool:
     """The second step without the authenticator: one of the person's recovery codes, each
     good once."""
-    keys, now, user, refused = await _second_step(
-        session, settings, user_id, generation, address, device
-    )
-    if refused is not None:
-        return refused
-    assert user is not None
     canonical = canonical_code(code, RECOVERY_CODE_LENGTH)
     used = canonical is not None and await repository.use_recovery_code(
         session, user.id, recovery_code_hash(settings, canonical), now
     )
-    if not used:
-        return await refuse(session, settings, keys, now, user)
-    await by_themselves(session, user, Action.user_recovery_code_use)
-    return await complete(session, settings, keys, user, now)
+    if used:
+        await by_themselves(session, user, Action.user_recovery_code_use)
+    return used
+
+
+verify_second_factor = SecondStep(_authenticator_code)
+use_recovery_code = SecondStep(_recovery_code)
 
 
 async def current_user(
