@@ -8,7 +8,7 @@ import areas --country``); a point in no area with a country has no national lin
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,13 +47,7 @@ class Line:
         return "".join(char for char in self.number if char.isdigit() or char == "+")
 
     def json(self) -> dict[str, object]:
-        return {
-            "country": self.country,
-            "kind": self.kind,
-            "name": self.name,
-            "number": self.number,
-            "needs": list(self.needs),
-        }
+        return {**asdict(self), "needs": list(self.needs)}
 
 
 async def at(database: Database, latitude: float, longitude: float, needs: list[str]) -> list[Line]:
