@@ -62,6 +62,7 @@ from api.models.oauth import (
     OAuthToken,
     OAuthTokenFamily,
 )
+from api.records import record_of
 from api.repositories import clients as client_repository
 from api.repositories import grants as grant_repository
 from api.repositories import people as people_repository
@@ -453,18 +454,13 @@ async def _load_client(
 
 def client_record(client: OAuthClient, settings: Settings) -> ClientRecord:
     """A stored client as Authlib's server sees it."""
-    return ClientRecord(
+    return record_of(
+        ClientRecord,
+        client,
         pk=client.id,
-        client_id=client.client_id,
-        organization_id=client.organization_id,
         scopes=tuple(client.scopes),
-        auth_method=client.auth_method,
-        secret_hash=client.secret_hash,
-        jwks=client.jwks,
         secret_key=settings.secret_key.get_secret_value(),
-        name=client.name,
         redirect_uris=tuple(client.redirect_uris),
-        any_organization=client.any_organization,
     )
 
 
@@ -487,18 +483,8 @@ async def _load_token(
     revoked_at = found.revoked_at
     if not token_holds(found):
         revoked_at = revoked_at or now
-    return TokenRecord(
-        token_hash=found.token_hash,
-        client_pk=found.client_pk,
-        client_id=found.client_id,
-        organization_id=found.organization_id,
-        scopes=found.scopes,
-        issued_at=found.issued_at,
-        expires_at=found.expires_at,
-        revoked_at=revoked_at,
-        now=now,
-        user_id=found.person.user_id if found.person else None,
-    )
+    user_id = found.person.user_id if found.person else None
+    return record_of(TokenRecord, found, revoked_at=revoked_at, now=now, user_id=user_id)
 
 
 async def _load_code(
@@ -507,17 +493,7 @@ async def _load_code(
     found = await _found_by_hash(settings, value, partial(grant_repository.find_code, session))
     if found is None:
         return None
-    return CodeRecord(
-        code_hash=found.code_hash,
-        client_pk=found.client_pk,
-        user_id=found.user_id,
-        user_generation=found.user_generation,
-        redirect_uri=found.redirect_uri,
-        scopes=tuple(found.scopes),
-        code_challenge=found.code_challenge,
-        expires_at=found.expires_at,
-        used=found.used_at is not None,
-    )
+    return record_of(CodeRecord, found, scopes=tuple(found.scopes), used=found.used_at is not None)
 
 
 async def _load_refresh(

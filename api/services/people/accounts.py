@@ -38,6 +38,7 @@ from api.auth.tokens import (
 from api.config import Settings
 from api.models.organization import Organization
 from api.models.people import Invitation, InvitationPurpose, UserAccount, UserRole
+from api.records import record_of
 from api.repositories import people as repository
 from api.services import audit, organizations
 from api.services.audit import Action, Actor
@@ -155,17 +156,10 @@ def _fits(organization: Organization, role: UserRole) -> None:
 
 
 def summary(user: UserAccount, invitation_expires_at: datetime | None = None) -> UserSummary:
-    return UserSummary(
-        id=user.id,
-        organization_id=user.organization_id,
+    return record_of(
+        UserSummary,
+        user,
         role=UserRole(user.role),
-        login_name=user.login_name,
-        phone=user.phone,
-        display_name=user.display_name,
-        preferred_language=user.preferred_language,
-        created_at=user.created_at,
-        last_sign_in_at=user.last_sign_in_at,
-        deactivated_at=user.deactivated_at,
         second_factor=user.totp_secret is not None,
         invitation_expires_at=invitation_expires_at,
     )

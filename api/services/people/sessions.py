@@ -29,6 +29,7 @@ from api.auth.principal import Principal
 from api.auth.tokens import keyed_hash
 from api.config import Settings
 from api.models.people import WebSession, WebSessionState
+from api.records import record_of
 from api.repositories import web_sessions as repository
 from api.services import audit
 from api.services.audit import Action
@@ -98,17 +99,8 @@ def _visitor(settings: Settings, row: WebSession, person: SignedInUser | None = 
             column=INVITATION_COLUMN,
             row=_sealed_row(row.token_hash),
         ).decode()
-    return Visitor(
-        token_hash=row.token_hash,
-        state=WebSessionState(row.state),
-        user_id=row.user_id,
-        generation=row.generation,
-        csrf_secret=row.csrf_secret,
-        language=row.language,
-        last_seen_at=row.last_seen_at,
-        expires_at=row.expires_at,
-        invitation_code=code,
-        person=person,
+    return record_of(
+        Visitor, row, state=WebSessionState(row.state), invitation_code=code, person=person
     )
 
 

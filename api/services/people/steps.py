@@ -12,6 +12,7 @@ from api.auth.principal import WEB_CLIENT_ID, Principal
 from api.auth.roles import requires_second_factor, scopes_of
 from api.models.organization import Organization, OrganizationStatus
 from api.models.people import UserAccount, UserRole
+from api.records import record_of
 
 RESOURCE = "user_account"
 TOTP_COLUMN = "totp_secret"
@@ -56,14 +57,7 @@ class SignedInUser:
 
     @classmethod
     def of(cls, user: UserAccount) -> "SignedInUser":
-        return cls(
-            user_id=user.id,
-            organization_id=user.organization_id,
-            role=UserRole(user.role),
-            generation=user.generation,
-            display_name=user.display_name,
-            preferred_language=user.preferred_language,
-        )
+        return record_of(cls, user, user_id=user.id, role=UserRole(user.role))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.principal import Principal
 from api.config import Settings
 from api.models.referral import Consent, DataCategory, SharingProfile
+from api.records import record_of
 from api.repositories import areas, directory
 from api.repositories import referrals as repository
 from api.schemas.referrals import ConsentState
@@ -65,19 +66,15 @@ class Printable:
 
 def _summary(consent: Consent, profile: SharingProfile, names: list[str]) -> ConsentSummary:
     allowed = set(consent.data_categories)
-    return ConsentSummary(
+    return record_of(
+        ConsentSummary,
+        consent,
         state=consents.state(consent, datetime.now(UTC)),
-        given_by=consent.given_by,
-        relationship=consent.relationship,
-        child_assent=consent.child_assent,
-        age_at_consent=consent.age_at_consent,
-        method=consent.method,
         purposes=list(consent.purposes),
         shared=[c for c in DataCategory if c in PROFILE_CATEGORIES[profile] and c.value in allowed],
         recipient_kinds=list(consent.allowed_recipient_kinds),
         recipient_names=names,
         given_on=consent.valid_from,
-        valid_until=consent.valid_until,
     )
 
 
