@@ -42,6 +42,7 @@ from api.models.directory import (
 from api.models.organization import Organization, OrganizationStatus
 
 ModelT = TypeVar("ModelT", bound=SQLModel)
+SelectT = TypeVar("SelectT")
 
 
 def _contains(search: str, *columns: Any) -> Any:
@@ -131,21 +132,30 @@ def _has_term(entity_id: Any, filters: DirectoryFilters) -> list[Any]:
     return conditions
 
 
-def filter_services(statement: Select[Any], filters: DirectoryFilters) -> Select[Any]:
-    """HSDS filters on a statement that has ``service`` (and ``organization``) in its FROM."""
+def _described(
+    statement: Select[SelectT], filters: DirectoryFilters, record: type[Service | Organization]
+) -> Select[SelectT]:
+    """The filters services and organisations share: words in the record's name, alternate name
+    or description, and a change on or after a time."""
     if filters.search:
         statement = statement.where(
             _contains(
                 filters.search,
-                col(Service.name),
-                col(Service.alternate_name),
-                col(Service.description),
+                col(record.name),
+                col(record.alternate_name),
+                col(record.description),
             )
         )
+    if filters.modified_after is not None:
+        statement = statement.where(col(record.last_modified) >= filters.modified_after)
+    return statement
+
+
+def filter_services(statement: Select[Any], filters: DirectoryFilters) -> Select[Any]:
+    """HSDS filters on a statement that has ``service`` (and ``organization``) in its FROM."""
+    statement = _described(statement, filters, Service)
     if filters.organization_id is not None:
         statement = statement.where(col(Service.organization_id) == filters.organization_id)
-    if filters.modified_after is not None:
-        statement = statement.where(col(Service.last_modified) >= filters.modified_after)
     for condition in _has_term(col(Service.id), filters):
         statement = statement.where(condition)
     return statement
@@ -154,17 +164,7 @@ def filter_services(statement: Select[Any], filters: DirectoryFilters) -> Select
 def filter_organizations(
     statement: Select[Organization], filters: DirectoryFilters
 ) -> Select[Organization]:
-    if filters.search:
-        statement = statement.where(
-            _contains(
-                filters.search,
-                col(Organization.name),
-                col(Organization.alternate_name),
-                col(Organization.description),
-            )
-        )
-    if filters.modified_after is not None:
-        statement = statement.where(col(Organization.last_modified) >= filters.modified_after)
+    statement = _described(statement, filters, Organization)
     if filters.taxonomy_term_id is not None or filters.taxonomy_id is not None:
         service_ids = select(col(Service.id)).where(
             col(Service.organization_id) == col(Organization.id),
@@ -235,27 +235,6 @@ def by_distance(
         .offset(offset)
     )
     return ByDistance(count, page)
-
-
-async def _page_by_distance(
-    session: AsyncSession,
-    statement: Select[Any],
-    latitude: float,
-    longitude: float,
-    *,
-    within_m: float | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[tuple[Any, float]], int]:
-    """A page of ``by_distance``: rows with their distance in metres, and the total."""
-    query = by_distance(
-        statement, latitude, longitude, within_m=within_m, limit=limit, offset=offset
-    )
-    total = int(await session.scalar(query.count) or 0)
-    if offset >= total:
-        return [], total
-    rows = await session.execute(query.page)
-    return [(row, float(metres)) for row, metres in rows], total
 
 
 async def postcode_point(
@@ -376,9 +355,14 @@ async def service_at_locations_near(
     select, nearest the point first, each with its distance in metres; and how many there are
     (``by_distance``)."""
     statement = filter_services(located_service_at_locations(viewer), filters)
-    return await _page_by_distance(
-        session, statement, latitude, longitude, within_m=within_m, limit=limit, offset=offset
+    query = by_distance(
+        statement, latitude, longitude, within_m=within_m, limit=limit, offset=offset
     )
+    total = int(await session.scalar(query.count) or 0)
+    if offset >= total:
+        return [], total
+    rows = await session.execute(query.page)
+    return [(row, float(metres)) for row, metres in rows], total
 
 
 async def visible_service_at_location(
