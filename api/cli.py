@@ -599,14 +599,19 @@ def clients_disable(
     _change_client(disable, Action.admin_disable, as_json)
 
 
-def _user_id(value: str) -> "uuid.UUID":
+def _identifier(value: str, what: str) -> "uuid.UUID":
+    """An id typed on the command line, or exit 2 saying what it is (``what``)."""
     import uuid
 
     try:
         return uuid.UUID(value)
     except ValueError:
-        typer.echo("error: a user id is a UUID, as `relay users list` prints it", err=True)
+        typer.echo(f"error: {what}", err=True)
         raise typer.Exit(2) from None
+
+
+def _user_id(value: str) -> "uuid.UUID":
+    return _identifier(value, "a user id is a UUID, as `relay users list` prints it")
 
 
 def _role(value: str) -> "UserRole":
@@ -688,13 +693,7 @@ def users_invite(
 
 
 def _organization_id(value: str) -> "uuid.UUID":
-    import uuid
-
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        typer.echo("error: --org is an organisation id, as `relay orgs list` prints it", err=True)
-        raise typer.Exit(2) from None
+    return _identifier(value, "--org is an organisation id, as `relay orgs list` prints it")
 
 
 @users_app.command("list")
