@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from api.models.directory import DirectoryReport, ReportStatus, Service, ServiceStatus
+from api.models.directory import DirectoryReport, Location, ReportStatus, Service, ServiceStatus
 from api.models.organization import Organization
 
 MAXIMUM_ENTRIES = 500  # services of one organisation listed on its page at most
@@ -132,3 +132,14 @@ async def entries(session: AsyncSession, organization_id: uuid.UUID) -> list[Kep
         .limit(MAXIMUM_ENTRIES)
     )
     return [KeptEntry(*row) for row in rows]
+
+
+async def kept_locations(session: AsyncSession, organization_id: uuid.UUID) -> list[Location]:
+    """An organisation's locations (every visibility), by name, for its directory page."""
+    rows = await session.execute(
+        select(Location)
+        .where(col(Location.organization_id) == organization_id)
+        .order_by(col(Location.name), col(Location.id))
+        .limit(MAXIMUM_ENTRIES)
+    )
+    return list(rows.scalars())

@@ -10,7 +10,9 @@ the same history (metadata, audit, ``directory.changed``). A refusal becomes wor
 language. Every form carries the session's CSRF token and posts to its own page's address.
 """
 
+import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,12 +25,22 @@ from api.auth.viewer import Viewer
 from api.config import Settings
 from api.deps import SessionDep
 from api.errors import RelayError
-from api.models.directory import Service, ServiceStatus
-from api.schemas.directory import CapacityUpdate, PhoneIn, ServiceUpdate
+from api.models.directory import Gender, Location, Service, ServiceStatus, TargetGroup, Visibility
+from api.schemas.directory import CapacityUpdate, LocationUpdate, ServiceUpdate
 from api.services import directory, hsds, import_jobs, organizations, reports, verification
 from api.services.directory import etag
 from api.services.people.sessions import Visitor
-from api.web.pages import Problem, app_page, message_page, posted, problem_of, redirect
+from api.web.pages import (
+    FIRST_SHOWING,
+    FormAnswer,
+    Problem,
+    app_page,
+    form_page,
+    message_page,
+    posted,
+    problem_of,
+    redirect,
+)
 from api.web.session import HOME_PATH, SignedInVisitor
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
@@ -39,6 +51,10 @@ PHONE_TYPES = ("voice", "sms", "whatsapp", "hotline", "fax")
 PHONE_ROWS = 4  # phone rows a service's form offers at most (its phones, then empty ones)
 CAPACITY_UNITS = ("bed", "place", "appointment")
 STATUSES = (ServiceStatus.active, ServiceStatus.temporarily_closed, ServiceStatus.inactive)
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+HOUR_ROWS = 4  # empty rows of opening hours a service's form offers besides its own (14 at most)
+MAXIMUM_HOUR_ROWS = 14  # as many as the API takes
+ADDRESS_FIELDS = ("address_1", "address_2", "city", "state_province", "postal_code", "country")
 
 
 def _principal(request: Request, visitor: Visitor) -> Principal:
@@ -65,6 +81,10 @@ def _service_path(service_id: uuid.UUID) -> str:
     return f"{DIRECTORY_PATH}/services/{service_id}"
 
 
+def _location_path(location_id: uuid.UUID) -> str:
+    return f"{DIRECTORY_PATH}/locations/{location_id}"
+
+
 # -- an organisation's entries ---------------------------------------------------------------------
 
 
@@ -76,12 +96,15 @@ async def directory_page(
     chosen = _organization(request)
     try:
         entries = await verification.entries(database, principal, chosen)
+        places = await verification.places(database, principal, chosen)
         queue, waiting = await reports.queue(
             database, principal, organization_id=chosen or principal.organization_id
         )
     except RelayError as error:
         return _refused(request, error)
-    return app_page(request, "app/directory.html", entries=entries, queue=queue, waiting=waiting)
+    return app_page(
+        request, "app/directory.html", entries=entries, places=places, queue=queue, waiting=waiting
+    )
 
 
 async def _service_page(
@@ -89,9 +112,7 @@ async def _service_page(
     database: AsyncSession,
     principal: Principal,
     service_id: uuid.UUID,
-    *,
-    problem: Problem | None = None,
-    status_code: int = 200,
+    answer: FormAnswer = FIRST_SHOWING,
     form: dict[str, str] | None = None,
 ) -> Response:
     try:
@@ -103,10 +124,13 @@ async def _service_page(
         return _refused(request, error)
     phones = list(shown.get("phones", []))[:PHONE_ROWS]
     phones += [{"number": "", "type": "voice"}] * (PHONE_ROWS - len(phones))
-    return app_page(
+    hours = [_hours_row(item) for item in shown.get("schedules", [])][:MAXIMUM_HOUR_ROWS]
+    time_zone = hours[0]["time_zone"] if hours else ""
+    hours += [_hours_row({})] * (min(len(hours) + HOUR_ROWS, MAXIMUM_HOUR_ROWS) - len(hours))
+    return form_page(
         request,
         "app/directory_service.html",
-        status_code=status_code,
+        answer,
         service=found,
         shown=shown,
         version=found.version,
@@ -114,8 +138,14 @@ async def _service_page(
         phone_types=PHONE_TYPES,
         units=CAPACITY_UNITS,
         statuses=[status.value for status in STATUSES],
+        hours=hours,
+        time_zone=time_zone,
+        weekdays=WEEKDAYS,
+        languages_spoken=", ".join(item["code"] for item in shown.get("languages", [])),
+        genders=[gender.value for gender in Gender],
+        groups=[group.value for group in TargetGroup],
+        visibilities=[level.value for level in Visibility],
         queue=queue,
-        problem=problem,
         form=form or {},
         done=request.query_params.get("done"),
     )
@@ -128,54 +158,34 @@ async def service_page(
     return await _service_page(request, database, _principal(request, visitor), service_id)
 
 
-# Each form's address shows the service's page too (a reload after a refused post, a link).
-for _action in ("confirm", "phones", "capacity", "status", "notice"):
-    router.add_api_route(
-        f"/directory/services/{{service_id}}/{_action}",
-        service_page,
-        methods=["GET"],
-        summary=f"One service to keep true, at its {_action} form (HTML)",
-        name=f"service_page_{_action}",
-    )
-
-
 async def _change(
     request: Request,
     database: AsyncSession,
     visitor: Visitor,
-    service_id: uuid.UUID,
+    record_id: uuid.UUID,
     done: str,
     work: Any,
+    explain: Callable[[ValidationError], Problem] | None = None,
+    *,
+    page: Callable[..., Awaitable[Response]] = _service_page,
+    path: Callable[[uuid.UUID], str] = _service_path,
 ) -> Response:
-    """Run one change of the service page's forms: 303 back to the page when done, the page
-    with the problem named otherwise (the form as sent kept)."""
+    """Run one change of a service's (or, with ``page=_location_page``, a location's) forms:
+    303 back to its page when done, the page with the problem named otherwise (the form as sent
+    kept): a request the API's contract refuses is ``directory.problem.<done>``, or what
+    ``explain`` makes of it."""
     form = await posted(request)
     principal = _principal(request, visitor)
     if_match = etag(int(form["version"])) if form.get("version", "").isdigit() else None
     try:
         verification.writer(principal)
         await work(principal, form, if_match)
-    except ValidationError:
-        return await _service_page(
-            request,
-            database,
-            principal,
-            service_id,
-            problem=(f"directory.problem.{done}", {}),
-            status_code=422,
-            form=form,
-        )
+    except ValidationError as error:
+        problem = explain(error) if explain else (f"directory.problem.{done}", {})
+        return await page(request, database, principal, record_id, FormAnswer(problem, 422), form)
     except RelayError as error:
-        return await _service_page(
-            request,
-            database,
-            principal,
-            service_id,
-            problem=problem_of(error),
-            status_code=error.status,
-            form=form,
-        )
-    return redirect(request, f"{_service_path(service_id)}?done={done}")
+        return await page(request, database, principal, record_id, FormAnswer.of(error), form)
+    return redirect(request, f"{path(record_id)}?done={done}")
 
 
 @router.post("/directory/services/{service_id}/confirm", summary="Confirm a service (HTML form)")
@@ -186,22 +196,6 @@ async def confirm(
         await verification.confirm(database, principal, service_id, if_match)
 
     return await _change(request, database, visitor, service_id, "confirmed", work)
-
-
-@router.post("/directory/services/{service_id}/phones", summary="Change its phones (HTML form)")
-async def change_phones(
-    service_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
-) -> Response:
-    async def work(principal: Principal, form: dict[str, str], if_match: str | None) -> None:
-        phones = [
-            PhoneIn(number=number, type=form.get(f"type_{row}", "voice"))
-            for row in range(PHONE_ROWS)
-            if (number := form.get(f"number_{row}", "").strip())
-        ]
-        body = ServiceUpdate(phones=phones)
-        await directory.update_service(database, principal, service_id, body, if_match)
-
-    return await _change(request, database, visitor, service_id, "phones", work)
 
 
 def _count(value: str | None) -> int | None:
@@ -228,39 +222,235 @@ async def change_capacity(
     return await _change(request, database, visitor, service_id, "capacity", work)
 
 
-@router.post(
-    "/directory/services/{service_id}/status",
-    summary="Open, close for a while, or withdraw a service (HTML form)",
-)
-async def change_status(
-    service_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+# The service page's forms that change fields of the service: each reads its form into the
+# API's PATCH body (``ServiceUpdate``, validated as the API validates it) and optionally names
+# what a refused one got wrong; one route per form, ``/app/directory/services/{id}/<form>``.
+
+
+def _phones(form: dict[str, str]) -> dict[str, Any]:
+    return {
+        "phones": [
+            {"number": number, "type": form.get(f"type_{row}", "voice")}
+            for row in range(PHONE_ROWS)
+            if (number := form.get(f"number_{row}", "").strip())
+        ]
+    }
+
+
+def _status(form: dict[str, str]) -> dict[str, Any]:
+    # The page offers fewer statuses than the API takes; the API's contract checks what is sent.
+    return {"status": form.get("status", "")}
+
+
+def _notice(form: dict[str, str]) -> dict[str, Any]:
+    text = form.get("alert", "").strip()
+    return {
+        "alert": text or None,
+        "alert_until": (form.get("alert_until", "").strip() or None) if text else None,
+    }
+
+
+def _hours_row(item: dict[str, Any]) -> dict[str, Any]:
+    """A schedule as the hours form shows it: its days, and its times as HH:MM."""
+    return {
+        "days": set((item.get("byday") or "").split(",")),
+        "opens_at": str(item.get("opens_at") or "")[:5],
+        "closes_at": str(item.get("closes_at") or "")[:5],
+        "time_zone": item.get("time_zone") or "",
+    }
+
+
+def _posted_hours(form: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows of the hours form a person filled (days ticked or a time typed), as the API's
+    ``schedules`` (weekly: HSDS ``byday``, ``opens_at``, ``closes_at``, one IANA time zone)."""
+    time_zone = form.get("time_zone", "").strip()
+    rows: list[dict[str, Any]] = []
+    for row in range(MAXIMUM_HOUR_ROWS):
+        days = [day for day in WEEKDAYS if form.get(f"day_{row}_{day}")]
+        opens, closes = (form.get(f"{end}_{row}", "").strip() for end in ("opens", "closes"))
+        if days or opens or closes:
+            rows.append(
+                {
+                    "byday": ",".join(days),
+                    "opens_at": opens or None,
+                    "closes_at": closes or None,
+                    "time_zone": time_zone,
+                }
+            )
+    return rows
+
+
+def _hours_problem(error: ValidationError) -> Problem:
+    """What is wrong with the hours sent, in words: the row, and which of its parts."""
+    for item in error.errors():
+        where = [part for part in item["loc"] if part != "schedules"]
+        row = next((part + 1 for part in where if isinstance(part, int)), 1)
+        if "time_zone" in where:
+            return "directory.problem.hours_zone", {}
+        if "byday" in where:
+            return "directory.problem.hours_days", {"row": row}
+        if "opens_at" in where or "closes_at" in where:
+            return "directory.problem.hours_time", {"row": row}
+        if "closes_at must be after" in item["msg"]:
+            return "directory.problem.hours_order", {"row": row}
+    return "directory.problem.hours", {}
+
+
+def _hours(form: dict[str, str]) -> dict[str, Any]:
+    return {"schedules": _posted_hours(form)}
+
+
+def _languages(form: dict[str, str]) -> dict[str, Any]:
+    return {"languages": [code for code in re.split(r"[\s,;]+", form.get("languages", "")) if code]}
+
+
+def _age(value: str | None) -> int | str | None:
+    """An age typed in the form: a whole number, none when empty; anything else is passed on as
+    typed, for the API's contract to refuse."""
+    text = (value or "").strip()
+    return int(text) if text.isdigit() and len(text) <= 3 else (text or None)
+
+
+def _eligibility(form: dict[str, str]) -> dict[str, Any]:
+    return {
+        "minimum_age": _age(form.get("minimum_age")),
+        "maximum_age": _age(form.get("maximum_age")),
+        "genders": [gender.value for gender in Gender if form.get(f"gender_{gender}")],
+        "target_groups": [group.value for group in TargetGroup if form.get(f"group_{group}")],
+        "eligibility_description": form.get("eligibility_description", "").strip() or None,
+    }
+
+
+def _visibility(form: dict[str, str]) -> dict[str, Any]:
+    return {"visibility": form.get("visibility", "")}
+
+
+ServiceForm = tuple[
+    str, Callable[[dict[str, str]], dict[str, Any]], Callable[[ValidationError], Problem] | None
+]
+SERVICE_FORMS: dict[str, ServiceForm] = {
+    "phones": ("Change its phones", _phones, None),
+    "status": ("Open, close for a while, or withdraw a service", _status, None),
+    "notice": ("Post or remove a short-term notice, such as a temporary closure", _notice, None),
+    "hours": ("Change its weekly opening hours", _hours, _hours_problem),
+    "languages": ("Change the languages spoken there", _languages, None),
+    "eligibility": ("Change who may come: ages, genders, groups", _eligibility, None),
+    "visibility": ("Change who may list the service", _visibility, None),
+}
+
+
+def _service_form(done: str) -> Callable[..., Awaitable[Response]]:
+    """The route of one of ``SERVICE_FORMS``: the API's ``update_service`` with its body."""
+    _, fields, explain = SERVICE_FORMS[done]
+
+    async def change(
+        service_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    ) -> Response:
+        async def work(principal: Principal, form: dict[str, str], if_match: str | None) -> None:
+            body = ServiceUpdate.model_validate(fields(form))
+            await directory.update_service(database, principal, service_id, body, if_match)
+
+        return await _change(request, database, visitor, service_id, done, work, explain)
+
+    return change
+
+
+for _form, _described in SERVICE_FORMS.items():
+    router.add_api_route(
+        f"/directory/services/{{service_id}}/{_form}",
+        _service_form(_form),
+        methods=["POST"],
+        summary=f"{_described[0]} (HTML form)",
+        name=f"change_{_form}",
+    )
+
+# Each form's address shows the service's page too (a reload after a refused post, a link).
+for _action in ("confirm", "capacity", *SERVICE_FORMS):
+    router.add_api_route(
+        f"/directory/services/{{service_id}}/{_action}",
+        service_page,
+        methods=["GET"],
+        summary=f"One service to keep true, at its {_action} form (HTML)",
+        name=f"service_page_{_action}",
+    )
+
+
+# -- an organisation's locations -------------------------------------------------------------------
+
+
+async def _location_page(
+    request: Request,
+    database: AsyncSession,
+    principal: Principal,
+    location_id: uuid.UUID,
+    answer: FormAnswer = FIRST_SHOWING,
+    form: dict[str, str] | None = None,
+) -> Response:
+    try:
+        verification.writer(principal)
+        found = await directory.writable(database, principal, Location, location_id)
+        [shown] = await verification.places_shown(database, principal, [found])
+    except RelayError as error:
+        return _refused(request, error)
+    return form_page(
+        request,
+        "app/directory_location.html",
+        answer,
+        location=found,
+        shown=shown,
+        address=(shown.get("addresses") or [{}])[0],
+        address_fields=ADDRESS_FIELDS,
+        visibilities=[level.value for level in Visibility],
+        version=found.version,
+        form=form or {},
+        done=request.query_params.get("done"),
+    )
+
+
+@router.get("/directory/locations/{location_id}", summary="One location to keep true (HTML)")
+async def location_page(
+    location_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+) -> Response:
+    return await _location_page(request, database, _principal(request, visitor), location_id)
+
+
+def _location_update(form: dict[str, str], redacted: bool) -> LocationUpdate:
+    """The location form as the API's PATCH body. Its name and address replace what was there;
+    for a place whose name and address the page withholds from the person (a confidential one),
+    what is left empty is left as it was."""
+    fields: dict[str, Any] = {"visibility": form["visibility"]} if "visibility" in form else {}
+    name = form.get("name", "").strip()
+    if name or not redacted:
+        fields["name"] = name
+    address = {key: form.get(key, "").strip() for key in ADDRESS_FIELDS}
+    if any(address.values()):
+        fields["address"] = {key: value for key, value in address.items() if value} | {
+            "country": address["country"].upper()
+        }
+    elif not redacted:
+        fields["address"] = None
+    return LocationUpdate.model_validate(fields)
+
+
+@router.post("/directory/locations/{location_id}", summary="Change a location (HTML form)")
+async def change_location(
+    location_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
 ) -> Response:
     async def work(principal: Principal, form: dict[str, str], if_match: str | None) -> None:
-        # Validated as the API validates it (the page offers fewer statuses than it takes).
-        body = ServiceUpdate.model_validate({"status": form.get("status", "")})
-        await directory.update_service(database, principal, service_id, body, if_match)
+        found = await directory.writable(database, principal, Location, location_id)
+        body = _location_update(form, Viewer.of(principal).redacts(found))
+        await directory.update_location(database, principal, location_id, body, if_match)
 
-    return await _change(request, database, visitor, service_id, "status", work)
-
-
-@router.post(
-    "/directory/services/{service_id}/notice",
-    summary="Post or remove a short-term notice, such as a temporary closure (HTML form)",
-)
-async def change_notice(
-    service_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
-) -> Response:
-    async def work(principal: Principal, form: dict[str, str], if_match: str | None) -> None:
-        text = form.get("alert", "").strip()
-        body = ServiceUpdate.model_validate(
-            {
-                "alert": text or None,
-                "alert_until": (form.get("alert_until", "").strip() or None) if text else None,
-            }
-        )
-        await directory.update_service(database, principal, service_id, body, if_match)
-
-    return await _change(request, database, visitor, service_id, "notice", work)
+    return await _change(
+        request,
+        database,
+        visitor,
+        location_id,
+        "location",
+        work,
+        page=_location_page,
+        path=_location_path,
+    )
 
 
 # -- the review queue ------------------------------------------------------------------------------

@@ -11,21 +11,25 @@ changes nothing partners read, so the entry's ETag stays.
 """
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.auth.scopes import Scope
+from api.auth.viewer import Viewer
 from api.config import Settings
 from api.errors import InsufficientScope
-from api.models.directory import Service
+from api.models.directory import Location, Service, Visibility
 from api.repositories import verification as repository
 from api.repositories.base import act_as_worker
 from api.repositories.verification import KeptEntry as KeptEntry
 from api.repositories.verification import StaleEntry as StaleEntry
 from api.services import events
 from api.services.directory import ChangeLog, OrganizationNotWritable, to_change
+from api.services.hsds_presenter import Nester
 
 SWEEP_BATCH = 500
 
@@ -88,13 +92,42 @@ def writer(principal: Principal) -> None:
         raise InsufficientScope([Scope.directory_write.value])
 
 
+def _kept_by(principal: Principal, organization_id: uuid.UUID | None) -> uuid.UUID:
+    """The organisation whose entries the caller keeps: its own, or with ``admin`` any."""
+    writer(principal)
+    owner = organization_id or principal.organization_id
+    if owner != principal.organization_id and not principal.has(Scope.admin):
+        raise OrganizationNotWritable("No organisation with this id is yours to write.")
+    return owner
+
+
 async def entries(
     session: AsyncSession, principal: Principal, organization_id: uuid.UUID | None = None
 ) -> list[KeptEntry]:
     """The services an organisation keeps, for its directory page: the caller's own, or with
     ``admin`` any organisation's."""
-    writer(principal)
-    owner = organization_id or principal.organization_id
-    if owner != principal.organization_id and not principal.has(Scope.admin):
-        raise OrganizationNotWritable("No organisation with this id is yours to write.")
-    return await repository.entries(session, owner)
+    return await repository.entries(session, _kept_by(principal, organization_id))
+
+
+async def places(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID | None = None
+) -> list[dict[str, Any]]:
+    """The locations an organisation keeps, for its directory page (as ``entries``), shaped as
+    HSDS shows them to the caller (``places_shown``)."""
+    found = await repository.kept_locations(session, _kept_by(principal, organization_id))
+    return await places_shown(session, principal, found)
+
+
+async def places_shown(
+    session: AsyncSession, principal: Principal, locations: Sequence[Location]
+) -> list[dict[str, Any]]:
+    """Locations as HSDS shows them to the caller, with their address: a confidential one is
+    redacted for a caller not cleared to locate it (no name, position or address, as search
+    and ``/hsds`` answer), even its own organisation's admin (``api/auth/roles.py``);
+    ``position_withheld``: whether the public and partners not cleared are told its area only."""
+    shaped = await Nester(session, Viewer.of(principal)).locations(locations)
+    return [
+        shaped[location.id]
+        | {"position_withheld": location.visibility == Visibility.confidential.value}
+        for location in locations
+    ]
