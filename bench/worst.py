@@ -123,10 +123,18 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-async def _explain(connection: Any, viewer: Viewer, filters: SearchFilters, window: int) -> str:
-    statement = nearest_statement(viewer, filters, *NAIROBI, window=window)
+async def explain(
+    connection: Any,
+    viewer: Viewer,
+    filters: SearchFilters,
+    window: int,
+    point: tuple[float, float] = NAIROBI,
+) -> str:
+    """The first nearest statement from ``point``, as a generic prepared plan, under ``EXPLAIN
+    (ANALYZE, BUFFERS)`` (``bench/prefer_checked.py`` reads it too)."""
+    statement = nearest_statement(viewer, filters, *point, window=window)
     compiled = Compiled(statement, parameters=PARAMETERS)
-    values = compiled.values(_values(filters, *NAIROBI))
+    values = compiled.values(_values(filters, *point))
     await connection.execute("SET plan_cache_mode = force_generic_plan")
     await connection.execute(f"PREPARE worst AS {compiled.sql}")
     arguments = ", ".join(_literal(value) for value in values)
@@ -168,7 +176,7 @@ async def run(url: str, repeat: int) -> None:
                 scanned = filters
                 if open_at is not None:
                     scanned = replace(filters, open_hour=hour_of_week(open_at))
-                explained = await _explain(raw, viewer, scanned, window_for(10 + SLACK))
+                explained = await explain(raw, viewer, scanned, window_for(10 + SLACK))
                 print(
                     f"{name:48} search p50 {statistics.median(timings):7.2f} ms "
                     f"max {max(timings):7.2f} | first statement {explained}"

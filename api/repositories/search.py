@@ -12,6 +12,7 @@ Two candidate sets are merged by the service layer:
 
 import uuid
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 import shapely
@@ -91,6 +92,9 @@ class Candidate:
     distance_m: float  # on the ellipsoid (to the stand-in when redacted)
     redacted: bool  # a confidential place the viewer may not locate
     covering: bool
+    # When the service was last confirmed (HSDS ``assured_date``): read with the candidate, from
+    # the service row the scan joins anyway, for searches that prefer checked entries.
+    assured_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -392,6 +396,7 @@ def _ordered_scan(
             func.ST_Distance(position, here).label("distance"),
             position.op("<->", return_type=Float)(here).label("rank"),
             redacted.label("redacted"),
+            col(Service.assured_date).label("assured_date"),
             # A second wall behind the triggers, for positions copied into search_point: whether
             # the row still ranks at the place's own stand-in (checked in the select, not the
             # filter, to leave the plan alone).
@@ -490,8 +495,10 @@ async def nearest_located(
     rows = await compiled.fetch(database, **_values(filters, latitude, longitude))
     return Window(
         candidates=[
-            Candidate(service_id, location_id, link_id, float(distance), bool(redacted), False)
-            for service_id, location_id, link_id, distance, _, redacted, current in rows
+            Candidate(
+                service_id, location_id, link_id, float(distance), bool(redacted), False, assured
+            )
+            for service_id, location_id, link_id, distance, _, redacted, assured, current in rows
             if current
         ],
         exhausted=len(rows) < window,
@@ -501,12 +508,12 @@ async def nearest_located(
 
 def covering_statement(
     viewer: Viewer, filters: SearchFilters, latitude: float, longitude: float
-) -> Select[Any]:
+) -> Select[uuid.UUID, date | None]:
     """Services whose service area contains the point (mobile teams, hotlines). Only vetted
     areas count (``ServiceArea.vetted``): a covering service ranks first, at distance 0, so an
     area nobody checked (a world-wide one) must not; its service is found by its places."""
     return (
-        select(col(Service.id))
+        select(col(Service.id), col(Service.assured_date))
         .where(
             exists().where(
                 col(ServiceArea.service_id) == col(Service.id),
@@ -527,7 +534,7 @@ async def covering(
         lambda: covering_statement(viewer, filters, latitude, longitude),
     )
     rows = await compiled.fetch(database, **_values(filters, latitude, longitude))
-    return [Candidate(row[0], None, None, 0.0, False, True) for row in rows]
+    return [Candidate(row[0], None, None, 0.0, False, True, row[1]) for row in rows]
 
 
 def nearest_of_needs_statement(
@@ -561,6 +568,7 @@ def nearest_of_needs_statement(
                 scan.c.distance,
                 scan.c.rank,
                 scan.c.redacted,
+                scan.c.assured_date,
                 scan.c.current,
                 literal(False).label("covering"),
             )
@@ -576,6 +584,7 @@ def nearest_of_needs_statement(
                 literal(0.0, Float).label("distance"),
                 cast(null(), Float).label("rank"),
                 literal(False).label("redacted"),
+                col(Service.assured_date).label("assured_date"),
                 literal(True).label("current"),
                 literal(True).label("covering"),
             )
@@ -635,7 +644,9 @@ async def nearest_of_needs(
     for row in rows:
         code = codes[row["need"]]
         if row["covering"]:
-            covering[code].append(Candidate(row["service_id"], None, None, 0.0, False, True))
+            covering[code].append(
+                Candidate(row["service_id"], None, None, 0.0, False, True, row["assured_date"])
+            )
         else:
             scanned[code].append(row)
     return NeedsRead(
@@ -655,6 +666,7 @@ def _window(rows: list[Any], window: int) -> Window:
                 float(row["distance"]),
                 bool(row["redacted"]),
                 False,
+                row["assured_date"],
             )
             for row in rows
             if row["current"]

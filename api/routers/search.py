@@ -1,14 +1,15 @@
 """Search: the nearest appropriate services for a point, a need and a person."""
 
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
 from api.auth.dependencies import BearerIfPresent, principal_if_present
 from api.auth.viewer import Viewer
+from api.config import Settings
 from api.deps import ReadSessionDep, reading
 from api.errors import Unprocessable
 from api.models.directory import Gender, TargetGroup
@@ -70,9 +71,22 @@ class NearestParameters(BaseModel):
         None, description="Only places inside this administrative area (see /v1/areas/lookup)."
     )
     limit: int = Field(10, ge=1, le=100)
+    prefer: Literal["checked"] | None = Field(
+        None,
+        description="`checked`: services someone confirmed within the staleness period "
+        "(`assured_date` in the last `RELAY_DIRECTORY_STALE_DAYS` days, `meta.checked_since` "
+        "on) rank before unchecked ones at a similar distance: an unchecked one ranks as if "
+        f"{round((service.UNCHECKED_HANDICAP - 1) * 100)} % further. Nothing is left out.",
+    )
 
 
 NEAREST = QueryModel(NearestParameters)
+
+
+def checked_since(request: Request) -> date:
+    """The first day a confirmation still counts as a check (``RELAY_DIRECTORY_STALE_DAYS``)."""
+    settings: Settings = request.app.state.settings
+    return datetime.now(UTC).date() - timedelta(days=settings.directory_stale_days)
 
 
 NEAREST_DESCRIPTION = f"""\
@@ -126,6 +140,7 @@ async def nearest(
             ),
             open_at=moment,
             limit=given.limit,
+            checked_since=checked_since(request) if given.prefer == "checked" else None,
         )
         # The body as the service wrote it: encoded once, never decoded and validated again.
         body = await service.nearest_json(reader, Viewer.of(principal), query)

@@ -8,6 +8,7 @@ address or name (``position_withheld``)."""
 
 import uuid
 from datetime import date
+from typing import Literal
 
 from pydantic import Field
 
@@ -176,6 +177,14 @@ class SearchMeta(Public):
         default=None,
         description="When nothing was found: the national lines of the point's country for the "
         "needs asked (all needs when none), entered by the operator.",
+    )
+    prefer: Literal["checked"] | None = Field(
+        default=None, description="`checked` when asked: checked entries ranked first."
+    )
+    checked_since: date | None = Field(
+        default=None,
+        description="With prefer=checked: services confirmed on or after this day count as "
+        "checked (the staleness period).",
     )
 
 

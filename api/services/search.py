@@ -39,6 +39,11 @@ OPEN_HOURS_YEARS = range(2020, 2040)
 MAXIMUM_RADIUS_M = 2_000_000
 
 
+# How much further an entry nobody confirmed lately may be and still rank after a checked one,
+# when a search prefers checked entries: an unchecked place ranks as if it were 25 % further.
+UNCHECKED_HANDICAP = 1.25
+
+
 @dataclass(frozen=True)
 class NearestQuery:
     latitude: float
@@ -46,6 +51,9 @@ class NearestQuery:
     filters: SearchFilters
     open_at: datetime | None
     limit: int
+    # ``prefer=checked``: the services confirmed on or after this day (within the staleness
+    # period) rank before unchecked ones at a similar distance (``UNCHECKED_HANDICAP``).
+    checked_since: date | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,7 @@ async def nearest_found(database: Database, viewer: Viewer, query: NearestQuery)
     covering = await repository.covering(
         database, viewer, query.filters, query.latitude, query.longitude
     )
+    rank = Ranking(query.checked_since)
 
     async def located(window: int) -> repository.Window:
         return await repository.nearest_located(
@@ -159,8 +168,8 @@ async def nearest_found(database: Database, viewer: Viewer, query: NearestQuery)
         window = window_for(query.limit + SLACK)
         while True:
             read = await located(window)
-            nearest = sorted(read.candidates + covering, key=_key)[: query.limit]
-            distances = [candidate.distance_m for candidate in nearest]
+            nearest = sorted(read.candidates + covering, key=rank.key)[: query.limit]
+            distances = [rank.distance(candidate) for candidate in nearest]
             if window >= MAXIMUM_WINDOW or _settled(read, distances, query.limit):
                 return await _found(database, viewer, nearest, instant)
             window = window_for(window * 4)
@@ -173,8 +182,8 @@ async def nearest_found(database: Database, viewer: Viewer, query: NearestQuery)
         fresh = [candidate for candidate in read.candidates if candidate.link_id not in seen]
         seen.update(candidate.link_id for candidate in fresh)
         found += [item for item in await _found(database, viewer, fresh, instant) if item.open_now]
-        found = sorted(found, key=lambda item: _key(item.candidate))[: query.limit]
-        distances = [item.candidate.distance_m for item in found]
+        found = sorted(found, key=lambda item: rank.key(item.candidate))[: query.limit]
+        distances = [rank.distance(item.candidate) for item in found]
         if window >= MAXIMUM_WINDOW or _settled(read, distances, query.limit):
             return found
         window = window_for(window * 4)
@@ -192,19 +201,46 @@ def window_for(rows: int) -> int:
 
 
 def _settled(window: repository.Window, distances: list[float], limit: int) -> bool:
-    """Whether no row beyond the window can rank among the first ``limit`` on the ellipsoid."""
+    """Whether no row beyond the window can rank among the first ``limit`` on the ellipsoid
+    (``distances``: the ranking distances of the first ``limit``, never shorter than the real
+    ones, so that a row beyond the window ranks at least as far as it is)."""
     if window.exhausted:
         return True
     return len(distances) == limit and distances[-1] <= window.reach_m * (1 - SPHERE_ERROR)
 
 
-def _key(candidate: Candidate) -> tuple[float, bool, str, str]:
-    return (
-        candidate.distance_m,
-        not candidate.covering,
-        str(candidate.service_id),
-        str(candidate.location_id),
-    )
+@dataclass(frozen=True)
+class Ranking:
+    """The order of a search's results: by distance; with ``checked_since`` (``prefer=checked``)
+    an entry not confirmed since then ranks as if ``UNCHECKED_HANDICAP`` times further. The
+    ranking distance is never shorter than the real one, so the scan's stopping rule (``_settled``)
+    holds as it is: the order stays exact, the index scan unchanged (it may read further)."""
+
+    checked_since: date | None = None
+
+    def checked(self, candidate: Candidate) -> bool:
+        return (
+            self.checked_since is not None
+            and candidate.assured_date is not None
+            and candidate.assured_date >= self.checked_since
+        )
+
+    def distance(self, candidate: Candidate) -> float:
+        if self.checked_since is None or self.checked(candidate):
+            return candidate.distance_m
+        return candidate.distance_m * UNCHECKED_HANDICAP
+
+    def key(self, candidate: Candidate) -> tuple[float, bool, bool, str, str]:
+        return (
+            self.distance(candidate),
+            not candidate.covering,
+            self.checked_since is not None and not self.checked(candidate),
+            str(candidate.service_id),
+            str(candidate.location_id),
+        )
+
+
+BY_DISTANCE = Ranking()
 
 
 async def nearest_json(database: Database, viewer: Viewer, query: NearestQuery) -> bytes:
@@ -225,6 +261,9 @@ async def nearest_json(database: Database, viewer: Viewer, query: NearestQuery) 
         "limit": query.limit,
         "count": len(items),
     }
+    if query.checked_since is not None:
+        meta["prefer"] = "checked"
+        meta["checked_since"] = query.checked_since.isoformat()
     if not items and query.filters.radius_m is not None:
         # Say that the search was bounded, so that "nothing" is not read as "nothing anywhere".
         meta["nothing_within_radius"] = True
@@ -343,7 +382,7 @@ async def nearest_of_each_need(
     chosen: dict[str, list[Candidate]] = {}
     while True:
         for code, window in list(pending.items()):
-            nearest = sorted(scanned[code].candidates + covering[code], key=_key)[:limit]
+            nearest = sorted(scanned[code].candidates + covering[code], key=BY_DISTANCE.key)[:limit]
             distances = [candidate.distance_m for candidate in nearest]
             if window >= MAXIMUM_WINDOW or _settled(scanned[code], distances, limit):
                 chosen[code] = nearest
