@@ -52,7 +52,7 @@ PHONE_ROWS = 4  # phone rows a service's form offers at most (its phones, then e
 CAPACITY_UNITS = ("bed", "place", "appointment")
 STATUSES = (ServiceStatus.active, ServiceStatus.temporarily_closed, ServiceStatus.inactive)
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-HOUR_ROWS = 4  # empty rows of opening hours a service's form offers besides its own (14 at most)
+HOUR_ROWS = 2  # empty rows of opening hours a service's form offers besides its own (14 at most)
 MAXIMUM_HOUR_ROWS = 14  # as many as the API takes
 ADDRESS_FIELDS = ("address_1", "address_2", "city", "state_province", "postal_code", "country")
 
