@@ -11,13 +11,15 @@ from urllib.parse import urlencode
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from api.config import Settings
 from api.main import create_app
+from api.models.people import UserRole
 from api.web.session import COOKIE_NAME, CSRF_FIELD, SECURE_COOKIE_NAME
 from tests.conftest import make_settings
-from tests.factories.people import Person
+from tests.factories.organizations import create_organization
+from tests.factories.people import Person, create_person
 from tests.web.pages import Page
 
 BASE_URL = "https://relay.test"
@@ -119,3 +121,15 @@ async def sign_in(client: httpx.AsyncClient, person: Person, *, next_path: str =
         answer = await submit(client, where, {"code": person.next_code(), "next": next_path})
         assert answer.status_code == 303, answer.text[:500]
     assert answer.headers["location"] == (next_path or "/app")
+
+
+@asynccontextmanager
+async def another_organisations(
+    app: FastAPI, session: AsyncSession, settings: Settings, role: UserRole, name: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser signed in as a person of ``role`` in another organisation, named ``name``."""
+    elsewhere = await create_organization(session, name=name)
+    stranger = await create_person(session, settings, elsewhere, role)
+    async with browser_client(app) as other:
+        await sign_in(other, stranger)
+        yield other

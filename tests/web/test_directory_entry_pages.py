@@ -26,9 +26,15 @@ from api.models.organization import Organization
 from api.models.people import UserRole
 from api.schemas.directory import LocationIn
 from api.services import directory
-from tests.factories.organizations import create_organization
 from tests.factories.people import Person, create_operator_organization, create_person
-from tests.web.app_pages import ORIGIN, browser_client, hidden_fields, sign_in, submit
+from tests.web.app_pages import (
+    ORIGIN,
+    another_organisations,
+    browser_client,
+    hidden_fields,
+    sign_in,
+    submit,
+)
 from tests.web.pages import Page
 from tests.web.test_directory_pages import (  # noqa: F401 (fixtures)
     admin,
@@ -349,10 +355,9 @@ class TestWhoMay:
             )
             assert sent.status_code == 403
 
-        elsewhere = await create_organization(session, name="Another NGO (entry pages)")
-        stranger = await create_person(session, settings, elsewhere, UserRole.org_admin)
-        async with browser_client(app) as other:
-            await sign_in(other, stranger)
+        async with another_organisations(
+            app, session, settings, UserRole.org_admin, "Another NGO (entry pages)"
+        ) as other:
             assert (await other.get(f"/app/directory/locations/{place.id}")).status_code == 404
             assert (await other.get(f"/app/directory/locations/{uuid.uuid4()}")).status_code == 404
             listed = Page((await other.get("/app/directory")).text)

@@ -24,7 +24,13 @@ from api.schemas.directory import ServiceCreate
 from api.services import directory, reports
 from tests.factories.organizations import create_organization
 from tests.factories.people import Person, create_operator_organization, create_person
-from tests.web.app_pages import browser_client, hidden_fields, sign_in, submit
+from tests.web.app_pages import (
+    another_organisations,
+    browser_client,
+    hidden_fields,
+    sign_in,
+    submit,
+)
 from tests.web.pages import Page
 
 SERVICE_BODY: dict[str, Any] = {
@@ -221,10 +227,9 @@ class TestWhoMay:
         assert (await browser.get(f"/app/directory/services/{service.id}")).status_code == 403
         assert (await browser.get("/app/operator")).status_code == 403
 
-        elsewhere = await create_organization(session, name="Another NGO (pages)")
-        stranger = await create_person(session, settings, elsewhere, UserRole.org_admin)
-        async with browser_client(app) as other:
-            await sign_in(other, stranger)
+        async with another_organisations(
+            app, session, settings, UserRole.org_admin, "Another NGO (pages)"
+        ) as other:
             assert (await other.get(f"/app/directory/services/{service.id}")).status_code == 404
             assert (await other.get(f"/app/directory?org={organization.id}")).status_code == 404
             assert (await other.get("/app/operator")).status_code == 403
