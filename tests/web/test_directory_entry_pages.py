@@ -283,6 +283,7 @@ class TestLocations:
             headers=SAME_ORIGIN,
         )
         assert stale.status_code == 412
+        assert "changed this entry meanwhile" in problem(stale)
 
         # Made confidential, its name and address are no longer shown to the org admin (not
         # cleared to locate shelters, as search and /hsds answer); a field left empty keeps
@@ -360,6 +361,7 @@ class TestWhoMay:
         ) as other:
             assert (await other.get(f"/app/directory/locations/{place.id}")).status_code == 404
             assert (await other.get(f"/app/directory/locations/{uuid.uuid4()}")).status_code == 404
+            assert (await other.get("/app/directory/locations/not-an-id")).status_code == 404
             listed = Page((await other.get("/app/directory")).text)
             assert not listed.all("li", **{"data-location": str(place.id)})
 
