@@ -11,6 +11,7 @@ language. Every form carries the session's CSRF token and posts to its own page'
 """
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -260,6 +261,13 @@ def _hours_row(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _ascii(value: str) -> str:
+    """A time as typed, its digits those of any script (Devanagari, Khmer...) written as 0-9."""
+    return "".join(
+        str(unicodedata.digit(char)) if char.isdigit() else char for char in value.strip()
+    )
+
+
 def _posted_hours(form: dict[str, str]) -> list[dict[str, Any]]:
     """The rows of the hours form a person filled (days ticked or a time typed), as the API's
     ``schedules`` (weekly: HSDS ``byday``, ``opens_at``, ``closes_at``, one IANA time zone)."""
@@ -267,7 +275,7 @@ def _posted_hours(form: dict[str, str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for row in range(MAXIMUM_HOUR_ROWS):
         days = [day for day in WEEKDAYS if form.get(f"day_{row}_{day}")]
-        opens, closes = (form.get(f"{end}_{row}", "").strip() for end in ("opens", "closes"))
+        opens, closes = (_ascii(form.get(f"{end}_{row}", "")) for end in ("opens", "closes"))
         if days or opens or closes:
             rows.append(
                 {

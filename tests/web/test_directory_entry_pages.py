@@ -26,6 +26,7 @@ from api.models.organization import Organization
 from api.models.people import UserRole
 from api.schemas.directory import LocationIn
 from api.services import directory
+from api.web.i18n import catalog
 from tests.factories.people import Person, create_operator_organization, create_person
 from tests.web.app_pages import (
     ORIGIN,
@@ -153,6 +154,13 @@ class TestHours:
         )
         assert stale.status_code == 412
         assert "changed this entry meanwhile" in problem(stale)
+
+        # Times typed in the digits of Nepali or Khmer are read as the same times.
+        nepali, khmer = catalog("ne").numerals("09:00"), catalog("km").numerals("12:30")
+        native = hours_form([("SU", nepali, khmer)], "Asia/Kathmandu")
+        assert (await submit(browser, path, native, **action)).status_code == 303
+        [sunday] = (await client.get(f"/hsds/services/{service_id}")).json()["schedules"]
+        assert (sunday["opens_at"], sunday["closes_at"]) == ("09:00", "12:30")
 
         # Every row left empty removes the hours.
         cleared = await submit(browser, path, hours_form([], ""), **action)
