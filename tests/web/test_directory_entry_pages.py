@@ -367,9 +367,10 @@ class TestWhoMay:
         async with another_organisations(
             app, session, settings, UserRole.org_admin, "Another NGO (entry pages)"
         ) as other:
-            assert (await other.get(f"/app/directory/locations/{place.id}")).status_code == 404
-            assert (await other.get(f"/app/directory/locations/{uuid.uuid4()}")).status_code == 404
-            assert (await other.get("/app/directory/locations/not-an-id")).status_code == 404
+            # Another organisation's location, one that does not exist, an id that does not parse.
+            for wanted in (place.id, uuid.uuid4(), "not-an-id"):
+                missing = await other.get(f"/app/directory/locations/{wanted}")
+                assert missing.status_code == 404, wanted
             listed = Page((await other.get("/app/directory")).text)
             assert not listed.all("li", **{"data-location": str(place.id)})
 
