@@ -34,6 +34,17 @@ class Viewer:
             cleared=cleared,
         )
 
+    @classmethod
+    def owner(cls, principal: Principal) -> "Viewer":
+        """The organisation keeping the records, reading them back: every one of them, located;
+        but a person only as their scopes allow. No role is cleared for confidential places, so
+        an org admin's app reads the organisation's own shelter redacted, as their pages show
+        it; a machine client that keeps it reads it whole."""
+        return cls(
+            sees_partner_records=True,
+            cleared=principal.user_id is None or principal.has(Scope.directory_confidential),
+        )
+
     @property
     def levels(self) -> tuple[str, ...]:
         """Record visibilities listed to this viewer (confidential ones are listed, redacted)."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from api.auth.dependencies import DirectoryWriter
+from api.auth.principal import Principal
 from api.auth.viewer import Viewer
 from api.deps import SessionDep, SettingsDep
 from api.models.directory import Location, Service
@@ -39,9 +40,6 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     428: {"description": "If-Match is missing"},
 }
 router = APIRouter(prefix="/v1", tags=["directory"], responses=WRITE_ERRORS)
-OWNER = Viewer(sees_partner_records=True, cleared=True)
-
-
 def _with_etag(body: dict[str, Any], version: int, created_at: str | None) -> JSONResponse:
     """The record as its owner reads it, with its ETag; a new one's is a 201 with its
     ``Location`` (``created_at``)."""
@@ -53,16 +51,16 @@ def _with_etag(body: dict[str, Any], version: int, created_at: str | None) -> JS
 
 
 async def _service_response(
-    session: SessionDep, found: Service, *, created: bool = False
+    session: SessionDep, principal: Principal, found: Service, *, created: bool = False
 ) -> JSONResponse:
-    body = await hsds.get_service(session, OWNER, found.id)
+    body = await hsds.get_service(session, Viewer.owner(principal), found.id)
     return _with_etag(body, found.version, f"/v1/services/{found.id}" if created else None)
 
 
 async def _location_response(
-    session: SessionDep, found: Location, *, created: bool = False
+    session: SessionDep, principal: Principal, found: Location, *, created: bool = False
 ) -> JSONResponse:
-    shaped = await hsds_presenter.Nester(session, OWNER).locations([found])
+    shaped = await hsds_presenter.Nester(session, Viewer.owner(principal)).locations([found])
     body = hsds_presenter.clean(shaped[found.id])
     return _with_etag(body, found.version, f"/v1/locations/{found.id}" if created else None)
 
@@ -79,7 +77,7 @@ async def create_service(
     created = await service.create_service(
         session, principal, body, largest_area_km2=settings.max_service_area_km2
     )
-    return await _service_response(session, created, created=True)
+    return await _service_response(session, principal, created, created=True)
 
 
 @router.get(
@@ -91,7 +89,7 @@ async def get_service(
     service_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
 ) -> Any:
     found = await service.writable(session, principal, Service, service_id)
-    return await _service_response(session, found)
+    return await _service_response(session, principal, found)
 
 
 @router.patch(
@@ -107,7 +105,7 @@ async def update_service(
     if_match: IfMatch = None,
 ) -> Any:
     updated = await service.update_service(session, principal, service_id, body, if_match)
-    return await _service_response(session, updated)
+    return await _service_response(session, principal, updated)
 
 
 @router.post(
@@ -119,7 +117,7 @@ async def deactivate_service(
     service_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter, if_match: IfMatch = None
 ) -> Any:
     updated = await service.deactivate_service(session, principal, service_id, if_match)
-    return await _service_response(session, updated)
+    return await _service_response(session, principal, updated)
 
 
 @router.post(
@@ -131,7 +129,7 @@ async def confirm_service(
     service_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter, if_match: IfMatch = None
 ) -> Any:
     confirmed = await verification.confirm(session, principal, service_id, if_match)
-    return await _service_response(session, confirmed)
+    return await _service_response(session, principal, confirmed)
 
 
 @router.put(
@@ -147,7 +145,7 @@ async def set_capacity(
     if_match: IfMatch = None,
 ) -> Any:
     updated = await service.set_capacity(session, principal, service_id, body, if_match)
-    return await _service_response(session, updated)
+    return await _service_response(session, principal, updated)
 
 
 @router.post(
@@ -163,7 +161,7 @@ async def create_location(
     organization_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Any:
     created = await service.create_location(session, principal, body, organization_id)
-    return await _location_response(session, created, created=True)
+    return await _location_response(session, principal, created, created=True)
 
 
 @router.get(
@@ -175,7 +173,7 @@ async def get_location(
     location_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
 ) -> Any:
     found = await service.writable(session, principal, Location, location_id)
-    return await _location_response(session, found)
+    return await _location_response(session, principal, found)
 
 
 @router.patch(
@@ -191,7 +189,7 @@ async def update_location(
     if_match: IfMatch = None,
 ) -> Any:
     updated = await service.update_location(session, principal, location_id, body, if_match)
-    return await _location_response(session, updated)
+    return await _location_response(session, principal, updated)
 
 
 @router.patch(

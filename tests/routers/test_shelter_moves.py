@@ -25,8 +25,18 @@ from sqlmodel import col
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.models.directory import AdminArea, Location
-from tests.factories.auth import Partner, create_partner
+from api.models.organization import Organization
+from api.models.people import UserRole
+from tests.factories.apps import issue_person_token
+from tests.factories.auth import (
+    Partner,
+    create_client,
+    create_partner,
+    issue_token,
+    register_app,
+)
 from tests.factories.directory import DemoNetwork, load_demo
+from tests.factories.people import create_person
 from tests.web.pages import KOUNDA, REGION, SABALI, SHELTER_SERVICE, demo_id
 
 MBAYENE = demo_id("area", "mbayene")
@@ -334,3 +344,33 @@ class TestTheStandIn:
         assert await session.scalar(stand_in, {"id": place.id}) == await session.scalar(
             area_point, {"id": KOUNDA}
         )
+
+
+class TestItsOwnOrganisation:
+    async def test_reads_it_whole_from_its_system_and_redacted_through_a_persons_app(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        settings: Settings,
+        network: DemoNetwork,
+    ) -> None:
+        """No role is cleared for confidential places: the shelter's own org admin, through an
+        app acting for them, reads the shelter as their pages show it (no name, address or
+        position); the shelter's own system (a machine client) reads it whole."""
+        owner = await session.get(Organization, network.shelter.organization_id)
+        assert owner is not None
+        url = f"/v1/locations/{network.shelter.id}"
+        machine = await create_client(session, settings, owner, scopes=[Scope.directory_write])
+        system = {"Authorization": f"Bearer {await issue_token(session, settings, machine)}"}
+        whole = await client.get(url, headers=system)
+        assert whole.status_code == 200, whole.text
+        assert whole.json()["latitude"] is not None
+        app = await register_app(session, settings, owner)
+        admin = await create_person(session, settings, owner, UserRole.org_admin)
+        token = await issue_person_token(session, settings, app, admin)
+        read = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert read.status_code == 200, read.text
+        body = read.json()
+        assert body["confidential"] is True
+        assert "latitude" not in body
+        assert network.shelter.name not in read.text
