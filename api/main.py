@@ -39,6 +39,7 @@ from api.routers import (
     lookup,
     oauth,
     ogc,
+    operator_pages,
     people_pages,
     referral_form_pages,
     referral_pages,
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(referral_form_pages.router)
     app.include_router(referral_pages.router)
     app.include_router(directory_pages.router)
+    app.include_router(operator_pages.router)
     app.include_router(authorize_page.router)
     app.include_router(consents.router)
     app.include_router(referrals.router)

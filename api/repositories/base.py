@@ -9,10 +9,16 @@ calls ``act_as`` (a request) or ``act_as_worker`` (maintenance over every row).
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 RowT = TypeVar("RowT")
+
+
+def contains(search: str, *columns: Any) -> Any:
+    """Any of ``columns`` contains ``search``, without case (``%`` and ``_`` as themselves)."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(*(column.ilike(f"%{escaped}%", escape="\\") for column in columns))
 
 
 async def act_as(session: AsyncSession, organization_id: uuid.UUID) -> None:

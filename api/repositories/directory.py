@@ -40,15 +40,10 @@ from api.models.directory import (
     Visibility,
 )
 from api.models.organization import Organization, OrganizationStatus
+from api.repositories.base import contains
 
 ModelT = TypeVar("ModelT", bound=SQLModel)
 SelectT = TypeVar("SelectT")
-
-
-def _contains(search: str, *columns: Any) -> Any:
-    """Any of ``columns`` contains ``search``, without case (``%`` and ``_`` as themselves)."""
-    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return or_(*(column.ilike(f"%{escaped}%", escape="\\") for column in columns))
 
 
 def _listed(viewer: Viewer) -> tuple[Any, Any]:
@@ -139,7 +134,7 @@ def _described(
     or description, and a change on or after a time."""
     if filters.search:
         statement = statement.where(
-            _contains(
+            contains(
                 filters.search,
                 col(record.name),
                 col(record.alternate_name),
@@ -378,7 +373,7 @@ async def taxonomies_page(
     """A page of the taxonomies, by name, whose name contains ``search`` if given."""
     statement = select(Taxonomy)
     if search:
-        statement = statement.where(_contains(search, col(Taxonomy.name)))
+        statement = statement.where(contains(search, col(Taxonomy.name)))
     return await _page(session, statement, TAXONOMY_ORDER, limit=limit, offset=offset)
 
 
@@ -609,7 +604,7 @@ def _taxonomy_terms(
         statement = statement.where(col(TaxonomyTerm.parent_id).is_(None))
     if search:
         statement = statement.where(
-            _contains(
+            contains(
                 search,
                 col(TaxonomyTerm.name),
                 col(TaxonomyTerm.code),

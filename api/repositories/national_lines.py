@@ -53,6 +53,10 @@ async def listed(session: AsyncSession, country: str | None) -> list[NationalLin
     return list((await session.execute(statement)).scalars())
 
 
+async def get(session: AsyncSession, line_id: uuid.UUID) -> NationalLine | None:
+    return await session.get(NationalLine, line_id)
+
+
 async def exists(session: AsyncSession, country: str, kind: str, number: str) -> bool:
     found = await session.scalar(
         select(col(NationalLine.id)).where(

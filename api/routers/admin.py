@@ -4,16 +4,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import AdminPrincipal
-from api.auth.principal import Principal
 from api.deps import SessionDep, SettingsDep
+from api.models.organization import OrganizationStatus
 from api.pagination import Page, PageDep, PageMeta
 from api.schemas.clients import ClientCreate, ClientCredentials, ClientPublic
 from api.schemas.directory import NationalLineCreate, NationalLinePublic, StaleEntryPublic
 from api.schemas.organizations import OrganizationCreate, OrganizationPublic
-from api.services import audit, clients, national_lines, organizations, verification
+from api.services import clients, national_lines, organizations, verification
 from api.services.audit import Action
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -23,18 +22,21 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 async def create_organization(
     body: OrganizationCreate, session: SessionDep, principal: AdminPrincipal
 ) -> OrganizationPublic:
-    created = await organizations.create(session, body)
-    await audit.record(
-        session, principal, Action.admin_create, "organization", [created.id], [created.id]
-    )
+    created = await organizations.register(session, principal, body)
     return OrganizationPublic.model_validate(created)
 
 
-@router.get("/organizations", summary="List organisations")
+@router.get("/organizations", summary="List organisations, or find them by name")
 async def list_organizations(
-    session: SessionDep, page: PageDep, _: AdminPrincipal
+    session: SessionDep,
+    page: PageDep,
+    _: AdminPrincipal,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Part of the name (any case)."),
+    ] = None,
 ) -> Page[OrganizationPublic]:
-    rows, total = await organizations.page(session, limit=page.limit, offset=page.offset)
+    rows, total = await organizations.page(session, limit=page.limit, offset=page.offset, search=q)
     return Page(
         data=[OrganizationPublic.model_validate(row) for row in rows],
         meta=PageMeta(limit=page.limit, offset=page.offset, total=total),
@@ -49,22 +51,37 @@ async def get_organization(
 
 
 @router.post(
+    "/organizations/{organization_id}/suspend",
+    summary="Suspend an organisation: its tokens, sessions and listings stop",
+)
+async def suspend_organization(
+    organization_id: uuid.UUID, session: SessionDep, principal: AdminPrincipal
+) -> OrganizationPublic:
+    suspended = await organizations.set_status(
+        session, principal, organization_id, OrganizationStatus.suspended
+    )
+    return OrganizationPublic.model_validate(suspended)
+
+
+@router.post("/organizations/{organization_id}/reactivate", summary="Reactivate an organisation")
+async def reactivate_organization(
+    organization_id: uuid.UUID, session: SessionDep, principal: AdminPrincipal
+) -> OrganizationPublic:
+    active = await organizations.set_status(
+        session, principal, organization_id, OrganizationStatus.active
+    )
+    return OrganizationPublic.model_validate(active)
+
+
+@router.post(
     "/clients", status_code=201, summary="Register an OAuth client (the secret is shown once)"
 )
 async def create_client(
     body: ClientCreate, session: SessionDep, settings: SettingsDep, principal: AdminPrincipal
 ) -> ClientCredentials:
     created = await clients.create(session, settings.secret_key.get_secret_value(), body)
-    await _audit_client(session, principal, Action.admin_create, created)
+    await clients.audited(session, principal, Action.admin_create, created)
     return created
-
-
-async def _audit_client(
-    session: AsyncSession, principal: Principal, action: Action, client: ClientPublic
-) -> None:
-    await audit.record(
-        session, principal, action, "oauth_client", [client.client_id], [client.organization_id]
-    )
 
 
 @router.get("/clients", summary="List OAuth clients")
@@ -85,7 +102,7 @@ async def rotate_client_secret(
     rotated = await clients.rotate_secret(
         session, settings.secret_key.get_secret_value(), client_id
     )
-    await _audit_client(session, principal, Action.admin_rotate_secret, rotated)
+    await clients.audited(session, principal, Action.admin_rotate_secret, rotated)
     return rotated
 
 
@@ -93,9 +110,7 @@ async def rotate_client_secret(
 async def disable_client(
     client_id: str, session: SessionDep, principal: AdminPrincipal
 ) -> ClientPublic:
-    disabled = await clients.disable(session, client_id)
-    await _audit_client(session, principal, Action.admin_disable, disabled)
-    return disabled
+    return await clients.disable(session, client_id, by=principal)
 
 
 @router.get(
@@ -122,8 +137,7 @@ async def list_stale_services(
 async def create_national_line(
     body: NationalLineCreate, session: SessionDep, principal: AdminPrincipal
 ) -> NationalLinePublic:
-    created = await national_lines.create(session, body)
-    await audit.record(session, principal, Action.admin_create, "national_line", [created.id], [])
+    created = await national_lines.create(session, principal, body)
     return NationalLinePublic.model_validate(created)
 
 
@@ -143,5 +157,4 @@ async def list_national_lines(
 async def delete_national_line(
     line_id: uuid.UUID, session: SessionDep, principal: AdminPrincipal
 ) -> None:
-    await national_lines.remove(session, line_id)
-    await audit.record(session, principal, Action.delete, "national_line", [line_id], [])
+    await national_lines.remove(session, principal, line_id)

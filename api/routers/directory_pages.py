@@ -1,7 +1,7 @@
 """Relay's pages for keeping the directory true (HTML, issue 22): ``/app/directory`` for an
 organisation's admins (its services, their review queue of reports, a service's phones,
-capacity and status, the one-step confirmation) and ``/app/operator`` for the operator (every
-open report, those organisations leave unanswered, stale entries, organisations).
+capacity and status, the one-step confirmation); the operator's own pages are
+``api/routers/operator_pages.py``.
 
 Each page calls the same services as the API (``api.services.directory``, ``verification``,
 ``reports``), with the person as the principal: the same validation, the same ETags (each form
@@ -28,7 +28,7 @@ from api.deps import SessionDep
 from api.errors import RelayError
 from api.models.directory import Gender, Location, Service, ServiceStatus, TargetGroup, Visibility
 from api.schemas.directory import CapacityUpdate, LocationUpdate, ServiceUpdate
-from api.services import directory, hsds, import_jobs, organizations, reports, verification
+from api.services import directory, hsds, reports, verification
 from api.services.directory import etag
 from api.services.people.sessions import Visitor
 from api.web.pages import (
@@ -515,58 +515,3 @@ async def dismiss(
     report_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
 ) -> Response:
     return await _resolve(request, database, visitor, report_id, accepted=False)
-
-
-# -- the operator ----------------------------------------------------------------------------------
-
-
-@router.get("/operator", summary="The operator's queues, stale entries and organisations (HTML)")
-async def operator_page(
-    request: Request, database: SessionDep, visitor: SignedInVisitor
-) -> Response:
-    principal = _principal(request, visitor)
-    try:
-        unanswered, late = await reports.unanswered(database, principal)
-        queue, waiting = await reports.queue(database, principal)
-        stale, stale_total = await verification.stale_entries(
-            database, principal, limit=100, offset=0
-        )
-        listed, total = await organizations.page(database, limit=200, offset=0)
-        jobs = await import_jobs.latest(database, principal)
-    except RelayError as error:
-        return _refused(request, error)
-    return app_page(
-        request,
-        "app/operator.html",
-        queue=queue,
-        waiting=waiting,
-        unanswered=unanswered,
-        late=late,
-        stale=stale,
-        stale_total=stale_total,
-        organizations=listed,
-        organizations_total=total,
-        jobs=jobs,
-        done=request.query_params.get("done"),
-    )
-
-
-@router.get(
-    "/operator/imports/{job_id}/report.csv", summary="An import's report of rejected rows (CSV)"
-)
-async def import_report(
-    job_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
-) -> Response:
-    try:
-        body = await import_jobs.report_csv(database, _principal(request, visitor), job_id)
-    except RelayError as error:
-        return _refused(request, error)
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="import-{job_id}.csv"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )

@@ -44,8 +44,13 @@ def _refuse_control_characters(value: str) -> str:
 Text = Annotated[str, AfterValidator(_refuse_control_characters)]
 """Free text: any printable characters, line breaks and tabs."""
 
-ShortName = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-"""A name: 1 to 200 characters, trimmed."""
+ShortName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_refuse_control_characters),
+]
+"""A name: 1 to 200 characters, trimmed (its length counted once trimmed: a name of spaces
+only is refused, never stored empty)."""
 
 # Numbers and flags of request bodies are taken as JSON spells them, never converted: a
 # coordinate sent as "14" or true is a partner's bug to hear about, not a position to guess.

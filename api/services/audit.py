@@ -82,6 +82,9 @@ class Action(StrEnum):
     admin_create = "admin.create"
     admin_disable = "admin.disable"
     admin_rotate_secret = "admin.rotate_secret"  # noqa: S105
+    admin_suspend = "admin.suspend"
+    """An organisation suspended: its tokens, sessions and listings stop."""
+    admin_reactivate = "admin.reactivate"
     # People's accounts (api/services/people/): the resource is the person's ``user_account``.
     user_invite = "user.invite"
     user_reset = "user.reset"

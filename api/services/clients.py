@@ -28,7 +28,8 @@ from api.models.oauth import ClientAuthMethod, OAuthClient
 from api.repositories import clients as repository
 from api.repositories import tokens as token_repository
 from api.schemas.clients import ClientCreate, ClientCredentials, ClientPublic
-from api.services import organizations
+from api.services import audit, organizations
+from api.services.audit import Action
 
 MAXIMUM_KEYS = 10
 MINIMUM_RSA_BITS = 2048
@@ -158,20 +159,52 @@ async def rotate_secret(
     return ClientCredentials(**public(client).model_dump(), client_secret=secret)
 
 
-async def disable(session: AsyncSession, client_id: str) -> ClientPublic:
-    """Disabling is final and revokes every token the client holds."""
+async def audited(
+    session: AsyncSession, principal: Principal, action: Action, client: ClientPublic
+) -> None:
+    """The audit event of the operator's change to a client (the organisation is its party)."""
+    await audit.record(
+        session, principal, action, "oauth_client", [client.client_id], [client.organization_id]
+    )
+
+
+async def disable(
+    session: AsyncSession, client_id: str, *, by: Principal | None = None
+) -> ClientPublic:
+    """Disabling is final and revokes every token the client holds; ``by`` the operator (who
+    alone may, and is audited), or the command line."""
+    if by is not None:
+        organizations.operator_only(by)
     client = await get(session, client_id)
     now = datetime.now(UTC)
     await repository.disable(session, client, now)
     await token_repository.revoke_all_for_client(session, client.id, now)
-    return public(client)
+    disabled = public(client)
+    if by is not None:
+        await audited(session, by, Action.admin_disable, disabled)
+    return disabled
 
 
 async def page(
     session: AsyncSession, organization_id: uuid.UUID | None, *, limit: int, offset: int
 ) -> tuple[list[ClientPublic], int]:
+    """Clients of every organisation, or of one (the operator's lists)."""
     rows, total = await repository.page(session, organization_id, limit=limit, offset=offset)
     return [public(row) for row in rows], total
+
+
+async def overseen(session: AsyncSession, principal: Principal, client_id: str) -> ClientPublic:
+    """Any organisation's client, as the operator's pages show it."""
+    organizations.operator_only(principal)
+    return public(await get(session, client_id))
+
+
+async def of_organization(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, *, limit: int
+) -> tuple[list[ClientPublic], int]:
+    """An organisation's clients as the operator's page lists them, oldest first."""
+    organizations.operator_only(principal)
+    return await page(session, organization_id, limit=limit, offset=0)
 
 
 async def page_own(

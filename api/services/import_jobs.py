@@ -8,11 +8,11 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
-from api.auth.scopes import Scope
-from api.errors import InsufficientScope, NotFound
+from api.errors import NotFound
 from api.importers.report import ImportReport
 from api.models.directory import ImportJob
 from api.repositories import import_jobs as repository
+from api.services.organizations import operator_only
 
 LISTED = 20
 
@@ -32,18 +32,13 @@ async def record(session: AsyncSession, report: ImportReport) -> ImportJob:
     return job
 
 
-def _operator(principal: Principal) -> None:
-    if not principal.has(Scope.admin):
-        raise InsufficientScope([Scope.admin.value])
-
-
 async def latest(session: AsyncSession, principal: Principal) -> list[ImportJob]:
-    _operator(principal)
+    operator_only(principal)
     return await repository.latest(session, LISTED)
 
 
 async def report_csv(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> str:
-    _operator(principal)
+    operator_only(principal)
     found = await repository.report(session, job_id)
     if found is None:
         raise ImportJobNotFound("No import job with this id.")

@@ -12,11 +12,15 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.principal import Principal
 from api.db import Database
 from api.errors import Conflict, NotFound
 from api.models.directory import NationalLine, NationalLineKind
 from api.repositories import national_lines as repository
 from api.schemas.directory import NationalLineCreate
+from api.services import audit
+from api.services.audit import Action
+from api.services.organizations import operator_only
 
 # The needs a line answers when the operator names none.
 KIND_NEEDS: dict[NationalLineKind, tuple[str, ...]] = {
@@ -62,11 +66,15 @@ def of_need(lines: list[Line], need: str) -> list[Line]:
     return [line for line in lines if need in line.needs]
 
 
-async def create(session: AsyncSession, body: NationalLineCreate) -> NationalLine:
+async def create(
+    session: AsyncSession, principal: Principal, body: NationalLineCreate
+) -> NationalLine:
+    """A line the operator adds (audited); 409 when the country has this number of this kind."""
+    operator_only(principal)
     kind = NationalLineKind(body.kind)
     if await repository.exists(session, body.country, kind.value, body.number):
         raise NationalLineExists("This country already has this line.")
-    return await repository.add(
+    created = await repository.add(
         session,
         NationalLine(
             country=body.country,
@@ -76,12 +84,26 @@ async def create(session: AsyncSession, body: NationalLineCreate) -> NationalLin
             needs=list(dict.fromkeys(body.needs or KIND_NEEDS[kind])),
         ),
     )
+    await audit.record(session, principal, Action.admin_create, "national_line", [created.id], [])
+    return created
 
 
 async def listed(session: AsyncSession, country: str | None) -> list[NationalLine]:
     return await repository.listed(session, country)
 
 
-async def remove(session: AsyncSession, line_id: uuid.UUID) -> None:
+async def get(session: AsyncSession, principal: Principal, line_id: uuid.UUID) -> NationalLine:
+    """One line, for the operator's confirmation before removing it."""
+    operator_only(principal)
+    line = await repository.get(session, line_id)
+    if line is None:
+        raise NationalLineNotFound("No national line with this id.")
+    return line
+
+
+async def remove(session: AsyncSession, principal: Principal, line_id: uuid.UUID) -> None:
+    """Remove a line (audited); 404 when there is none with this id."""
+    operator_only(principal)
     if not await repository.remove(session, line_id):
         raise NationalLineNotFound("No national line with this id.")
+    await audit.record(session, principal, Action.delete, "national_line", [line_id], [])

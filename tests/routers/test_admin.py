@@ -64,6 +64,7 @@ class TestOrganizations:
         [
             {"name": "X", "kind": "bakery"},
             {"name": "", "kind": "ngo"},
+            {"name": "   ", "kind": "ngo"},  # empty once trimmed (was a 500: the CHECK refused it)
             {"name": "x" * 201, "kind": "ngo"},
             {"name": "X", "kind": "ngo", "extra": 1},
             {"kind": "ngo"},
@@ -76,6 +77,47 @@ class TestOrganizations:
         response = await client.post("/v1/admin/organizations", json=body, headers=operator.headers)
         assert response.status_code == 422
         assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_found_by_name(self, client: httpx.AsyncClient, operator: Partner) -> None:
+        for name in ("Foyer Akany Avoko", "Akany Soa", "Clinique du Port"):
+            made = await client.post(
+                "/v1/admin/organizations",
+                json={"name": name, "kind": "shelter"},
+                headers=operator.headers,
+            )
+            assert made.status_code == 201
+        found = await client.get("/v1/admin/organizations?q=AKANY", headers=operator.headers)
+        assert [row["name"] for row in found.json()["data"]] == ["Akany Soa", "Foyer Akany Avoko"]
+        assert found.json()["meta"]["total"] == 2
+        wildcard = await client.get("/v1/admin/organizations?q=%25", headers=operator.headers)
+        assert wildcard.json()["data"] == []
+
+    async def test_suspended_then_reactivated(
+        self, client: httpx.AsyncClient, operator: Partner
+    ) -> None:
+        created = await onboard(client, operator)
+        organization_id = created["organization_id"]
+        token = await token_with(client, created["client_id"], created["client_secret"])
+        bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        assert (await client.get("/v1/clients", headers=bearer)).status_code == 200
+        path = f"/v1/admin/organizations/{organization_id}"
+        suspended = await client.post(f"{path}/suspend", headers=operator.headers)
+        assert suspended.status_code == 200
+        assert suspended.json()["status"] == "suspended"
+        assert (await client.get("/v1/clients", headers=bearer)).status_code == 401
+        refused = await token_with(client, created["client_id"], created["client_secret"])
+        assert refused.status_code in {400, 401}
+        again = await client.post(f"{path}/suspend", headers=operator.headers)
+        assert again.status_code == 409
+        assert again.json()["type"] == "urn:relay:problem:organization-status-unchanged"
+        reactivated = await client.post(f"{path}/reactivate", headers=operator.headers)
+        assert reactivated.json()["status"] == "active"
+        assert (await client.get("/v1/clients", headers=bearer)).status_code == 200
+        missing = await client.post(
+            "/v1/admin/organizations/00000000-0000-4000-8000-000000000000/suspend",
+            headers=operator.headers,
+        )
+        assert missing.status_code == 404
 
     async def test_unknown_organisation_is_404(
         self, client: httpx.AsyncClient, operator: Partner

@@ -74,6 +74,16 @@ def hidden_fields(html: str, form_id: str | None = None) -> dict[str, str]:
     return {attrs["name"]: attrs.get("value", "") for attrs in page.all("input", type="hidden")}
 
 
+def problem_words(response: httpx.Response) -> str:
+    """What a page says went wrong: its form's error box, or the message of a page that only
+    says something."""
+    found = re.search(r'<div class="errors"[^>]*>(.*?)</div>', response.text, re.S) or re.search(
+        r'<p id="message">(.*?)</p>', response.text, re.S
+    )
+    assert found, response.text[:800]
+    return Page(found.group(1)).text.strip()
+
+
 def token_of(html: str, form_id: str | None = None) -> str:
     """The CSRF token of the page's form (the first one, or the one with ``id=form_id``)."""
     token = hidden_fields(html, form_id).get(CSRF_FIELD)

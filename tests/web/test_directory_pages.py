@@ -3,7 +3,6 @@
 operator sees every queue and the stale entries on ``/app/operator``; other roles and other
 organisations are refused."""
 
-import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from tests.web.app_pages import (
     sign_in,
     submit,
 )
+from tests.web.app_pages import problem_words as problem
 from tests.web.pages import Page
 
 SERVICE_BODY: dict[str, Any] = {
@@ -65,14 +65,6 @@ async def service(session: AsyncSession, settings: Settings, admin: Person) -> S
 async def browser(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
     async with browser_client(app) as opened:
         yield opened
-
-
-def problem(response: httpx.Response) -> str:
-    found = re.search(r'<div class="errors"[^>]*>(.*?)</div>', response.text, re.S) or re.search(
-        r'<p id="message">(.*?)</p>', response.text, re.S
-    )
-    assert found, response.text[:800]
-    return Page(found.group(1)).text.strip()
 
 
 async def reported(
