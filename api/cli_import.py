@@ -6,7 +6,8 @@ at the top of it. Runs as the application role, like the other commands. Facilit
 committed batch by batch (whole facilities only: see api/importers/facilities.py), so a
 re-run after a failure finishes the job; areas and HSDS feeds in one transaction. Progress goes
 to stderr and only to a terminal; the summary to stdout; refused rows to a CSV report, never to
-the screen.
+the screen. Every run is recorded as an import job (its counts and its report of rejected
+rows), which the operator's page lists (``api/services/import_jobs.py``).
 """
 
 import asyncio
@@ -233,6 +234,7 @@ def import_areas(
 ) -> None:
     """Import administrative areas (polygons) from GeoJSON: idempotent, one transaction."""
     from api.importers import areas
+    from api.services import import_jobs
 
     if country is not None and not _COUNTRY.fullmatch(country):
         typer.echo("error: --country takes an ISO 3166 code, e.g. MDG", err=True)
@@ -241,7 +243,7 @@ def import_areas(
     async def work(
         session: "AsyncSession", advance: Advance, commit: Callable[[], Awaitable[None]]
     ) -> "ImportReport":
-        return await areas.import_areas(
+        done = await areas.import_areas(
             session,
             geojson_file,
             level=level,
@@ -251,6 +253,8 @@ def import_areas(
             report_path=report,
             advance=advance,
         )
+        await import_jobs.record(session, done)  # what the operator's page lists
+        return done
 
     result = _run(work, label="areas", total=None, batches_committed=False)
     _print_summary(result.summary(), as_json)
@@ -277,6 +281,7 @@ def import_hsds(
     from api.importers.hsds import HsdsImportResult, import_feed
     from api.importers.report import default_report_path
     from api.models.organization import OrganizationKind
+    from api.services import import_jobs
 
     try:
         organization_kind = OrganizationKind(kind)
@@ -289,9 +294,11 @@ def import_hsds(
     async def work(
         session: "AsyncSession", advance: Advance, commit: Callable[[], Awaitable[None]]
     ) -> HsdsImportResult:
-        return await import_feed(
+        done = await import_feed(
             session, path, source=feed, kind=organization_kind, time_zone=time_zone
         )
+        await import_jobs.record(session, done.report(feed, path.name))  # the operator's page
+        return done
 
     result = _run(work, label=f"HSDS feed {feed}", total=None, batches_committed=False)
     report_path = result.write(report or default_report_path("hsds", feed))
@@ -299,6 +306,7 @@ def import_hsds(
         "source": feed,
         "read": result.read,
         "created": result.created,
+        "updated": result.updated,
         "already_present": result.present,
         "rejected": len(result.rejected),
         "report": str(report_path),

@@ -1,12 +1,20 @@
 """Importing Open Referral HSDS feeds: the examples of ../shared/data, bad rows rejected."""
 
+import csv
+import shutil
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from api.importers.hsds import import_feed
+from api.models.directory import Location, Service
+from api.models.events import EventType, OutboxEvent
+from api.models.organization import Organization
 from tests.hsds_conformance import validate_hsds
 
 EXAMPLES = (
@@ -74,3 +82,120 @@ async def test_broken_rows_are_rejected_with_reasons(session: AsyncSession, tmp_
     assert result.created["services"] == 1
     assert result.created["locations"] == 1
     assert result.created["phones"] == 1
+
+
+def _edit(path: Path, row_id: str, **values: str) -> None:
+    """Change some columns of the row ``row_id`` of a feed's CSV table."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns, rows = list(reader.fieldnames or []), list(reader)
+    for row in rows:
+        if row["id"] == row_id:
+            row.update(values)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+async def _changed_events(session: AsyncSession) -> list[tuple[str, str]]:
+    found = await session.execute(
+        select(OutboxEvent.data)
+        .where(col(OutboxEvent.type) == EventType.directory_changed.value)
+        .order_by(col(OutboxEvent.id))
+    )
+    return [(data["id"], data["action"]) for data in found.scalars()]
+
+
+class TestReimport:
+    """Issue 22: a feed imported again updates in place what changed in it, and only that."""
+
+    SERVICE = "ac148810-d857-441c-9679-408f346de14b"
+    LOCATION = "3a19ff88-4620-4d17-9830-ac1d859eb5d5"
+
+    async def _versions(self, session: AsyncSession) -> dict[str, int]:
+        found = await session.execute(
+            select(col(Service.source_id), col(Service.version)).where(
+                col(Service.source) == "hsds-reimport"
+            )
+        )
+        rows = {f"service/{source_id}": version for source_id, version in found}
+        located = await session.execute(
+            select(col(Location.source_id), col(Location.version)).where(
+                col(Location.source) == "hsds-reimport"
+            )
+        )
+        rows.update({f"location/{source_id}": version for source_id, version in located})
+        organized = await session.execute(
+            select(col(Organization.source_id), col(Organization.version)).where(
+                col(Organization.source) == "hsds-reimport"
+            )
+        )
+        rows.update({f"organization/{source_id}": version for source_id, version in organized})
+        return rows
+
+    async def test_changed_rows_are_updated_in_place_and_heard_of(
+        self, session: AsyncSession, client: httpx.AsyncClient, tmp_path: Path
+    ) -> None:
+        feed = tmp_path / "feed"
+        shutil.copytree(EXAMPLES / "csv", feed)
+        # The example's one location lies at (100, 101): put it in London to import it.
+        _edit(feed / "locations.csv", self.LOCATION, latitude="51.5072", longitude="-0.1276")
+        first = await import_feed(session, feed, source="hsds-reimport")
+        assert (first.created["services"], first.created["locations"]) == (1, 1)
+        service_id = str(first_id(first, "services"))
+        assert (service_id, "create") in await _changed_events(session)
+        before = await self._versions(session)
+        heard = len(await _changed_events(session))
+
+        # The place moves: the location is updated, its service heard of (its row unchanged).
+        _edit(feed / "locations.csv", self.LOCATION, latitude="51.5155")
+        moved = await import_feed(session, feed, source="hsds-reimport")
+        assert sum(moved.created.values()) == 0
+        assert moved.updated == {"organizations": 0, "locations": 1, "services": 0}
+        after_move = await self._versions(session)
+        assert {key for key in before if after_move[key] != before[key]} == {
+            f"location/{self.LOCATION}"
+        }
+        assert (await _changed_events(session))[heard:] == [(service_id, "update")]
+        location = (
+            await session.execute(select(Location).where(col(Location.source_id) == self.LOCATION))
+        ).scalar_one()
+        await session.refresh(location)
+        assert abs((location.latitude or 0) - 51.5155) < 1e-9
+
+        # The service's description changes: its row and version (its ETag) move.
+        _edit(feed / "services.csv", self.SERVICE, description="Counselling, now on Saturdays.")
+        described = await import_feed(session, feed, source="hsds-reimport")
+        assert described.updated["services"] == 1
+        shown = await client.get(f"/hsds/services/{service_id}")
+        assert shown.json()["description"] == "Counselling, now on Saturdays."
+        versions = await self._versions(session)
+        assert versions[f"service/{self.SERVICE}"] == after_move[f"service/{self.SERVICE}"] + 1
+        assert {key for key in versions if versions[key] != after_move[key]} == {
+            f"service/{self.SERVICE}"
+        }
+        assert (await _changed_events(session))[heard + 1 :] == [(service_id, "update")]
+
+        # The same feed again writes nothing: no version moves, nobody hears anything.
+        settled = await self._versions(session)
+        events = len(await _changed_events(session))
+        again = await import_feed(session, feed, source="hsds-reimport")
+        assert sum(again.updated.values()) == 0
+        assert sum(again.created.values()) == 0
+        assert await self._versions(session) == settled
+        assert len(await _changed_events(session)) == events
+
+        # As a job the operator's page lists: every table's rows counted together.
+        job = again.report("hsds-reimport", "feed")
+        assert (job.kind, job.created, job.updated) == ("hsds", 0, 0)
+        assert job.already_present == sum(again.present.values())
+        assert job.rejected == len(again.rejected)
+        assert job.csv_text().splitlines()[0] == "row,source_id,outcome,reason,detail"
+
+
+def first_id(result: object, table: str) -> uuid.UUID:
+    """The id the importer gave the feed's service (derived from the source and the feed's id)."""
+    from api.importers.hsds import NAMESPACE
+
+    return uuid.uuid5(NAMESPACE, f"hsds-reimport/{table}/{TestReimport.SERVICE}")

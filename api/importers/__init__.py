@@ -3,8 +3,9 @@ facilities (``facilities``) and administrative areas (``areas``).
 
 The facility and area importers give every row ``source`` and ``source_id`` and derive its
 primary key from them (``record_id``), so importing the same file twice inserts nothing new: the
-writes are ``INSERT ... ON CONFLICT DO NOTHING`` (api/repositories/imports.py). They only ever
-insert: a source row that changed since the last import is not updated.
+writes are ``INSERT ... ON CONFLICT DO NOTHING`` (api/repositories/imports.py). A facility, or
+an HSDS feed's organisation, location or service, whose source row changed since the last
+import is updated in place (``update_changed``), field by field, only where a value differs.
 """
 
 import json

@@ -5,7 +5,11 @@ data package (a folder of CSV files, one per table).
 The feed is read into flat tables (``read_feed``), then each table's rows are made into directory
 rows one by one (``_organization``, ``_location``, ... in ``TABLES`` order, so that what a row
 attaches to is made before it), then written in ``WRITE_ORDER``. Ids derive from the source and
-the feed's own ids, so importing the same feed again writes nothing new. A row that fails a check
+the feed's own ids, so importing the same feed again writes nothing new; an organisation,
+location or service already there whose fields in the feed changed is updated in place (only
+the fields the import owns, ``HSDS_UPDATED_COLUMNS``, only where a value differs; its version
+moves), and partners hear ``directory.changed`` for every service created or changed (its own
+row, its organisation's or a location of its). A row that fails a check
 (a latitude of 100, a phone that is no number) is refused with a fixed reason, never its values,
 and whatever depends on it is refused in turn; the rest of the feed imports. The caller commits
 (the CLI: once, at the end) and writes the report (``HsdsImportResult.write``).
@@ -25,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.geo.regions import region_key
 from api.importers import ImportFileError, Refused, read_json
+from api.importers.report import ImportReport
 from api.models.directory import (
     Address,
     Attribute,
@@ -40,6 +45,9 @@ from api.models.directory import (
 )
 from api.models.organization import Organization, OrganizationKind
 from api.repositories import directory_writes
+from api.repositories import imports as import_repository
+from api.repositories.imports import HSDS_UPDATED_COLUMNS
+from api.services import events
 
 Row = dict[str, Any]
 
@@ -62,8 +70,30 @@ class HsdsImportResult:
     read: dict[str, int] = field(default_factory=dict)
     created: dict[str, int] = field(default_factory=dict)
     present: dict[str, int] = field(default_factory=dict)
+    """Rows already there (updated in place or not)."""
+    updated: dict[str, int] = field(default_factory=dict)
+    """Rows already there whose fields in the feed changed: updated in place."""
     rejected: list[tuple[str, str, str]] = field(default_factory=list)
     """(table, the feed's id, reason) for every row not imported, or imported in part."""
+
+    def report(self, source: str, file: str) -> ImportReport:
+        """The run as every import's report (what the operator's page lists as a job): rows
+        of every table counted together, the rejected ones with their table as the detail
+        (a feed's rows have no line number: 0)."""
+        done = ImportReport(
+            kind="hsds",
+            source=source,
+            file=file,
+            rows_read=sum(self.read.values()),
+            rows_selected=sum(self.read.values()),
+            created=sum(self.created.values()),
+            updated=sum(self.updated.values()),
+            already_present=sum(self.present.values()) - sum(self.updated.values()),
+        )
+        done.created_rows.update({table: n for table, n in self.created.items() if n})
+        for table, original, reason in self.rejected:
+            done.reject(0, original or None, reason, table)
+        return done
 
     def reject(self, table: str, original: Any, reason: str) -> None:
         self.rejected.append((table, str(original or ""), reason))
@@ -532,6 +562,8 @@ async def import_feed(
                 result.reject(table, item.get("id"), made.reason)
             else:
                 feed.keep(table, made)
+    changed: dict[str, set[uuid.UUID]] = {}
+    new_services: set[uuid.UUID] = set()
     for table in WRITE_ORDER:
         rows = feed.rows.get(table, [])
         fresh = [
@@ -540,4 +572,51 @@ async def import_feed(
         result.created[table] = len(fresh)
         result.present[table] = len(rows) - len(fresh)
         await directory_writes.add_in_order(session, fresh)
+        if table == "locations":
+            await import_repository.fill_admin_areas(session, [row.id for row in fresh])
+        if table == "services":
+            new_services = {row.id for row in fresh}
+        owned = _OWNED.get(table)
+        if owned is not None:
+            made = {row.id for row in fresh}
+            present = [_owned_values(row, owned) for row in rows if row.id not in made]
+            updated = await import_repository.update_changed(
+                session, owned, HSDS_UPDATED_COLUMNS[owned], present
+            )
+            changed[table] = {row_id for row_id, _ in updated}
+            result.updated[table] = len(updated)
+    await events.public_services_changed(session, _service_changes(feed, new_services, changed))
     return result
+
+
+# The feed's tables updated in place on a re-import, and their directory tables.
+_OWNED = {"organizations": "organization", "locations": "location", "services": "service"}
+
+
+def _owned_values(row: Any, table: str) -> dict[str, Any]:
+    values = {name: getattr(row, name) for name, _ in HSDS_UPDATED_COLUMNS[table]}
+    return {"id": row.id, **values}
+
+
+def _service_changes(
+    feed: _Feed, new_services: set[uuid.UUID], changed: dict[str, set[uuid.UUID]]
+) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+    """``directory.changed`` for each service of the feed created (``create``), or whose row,
+    organisation or one of whose locations changed (``update``)."""
+    moved = changed.get("locations", set())
+    at_changed_location = {
+        link.service_id
+        for link in feed.rows.get("service_at_locations", [])
+        if link.location_id in moved
+    }
+    changes = []
+    for service in feed.rows.get("services", []):
+        if service.id in new_services:
+            changes.append((service.id, service.organization_id, "create"))
+        elif (
+            service.id in changed.get("services", set())
+            or service.organization_id in changed.get("organizations", set())
+            or service.id in at_changed_location
+        ):
+            changes.append((service.id, service.organization_id, "update"))
+    return changes

@@ -111,8 +111,11 @@ _SMALLEST_AREA = """
     ORDER BY area.level DESC, ST_Area(area.geom) LIMIT 1
 """
 
-# What an import owns of each facility's rows, per table: (columns, their PostgreSQL types).
-_UPDATED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+Columns = tuple[tuple[str, str], ...]
+"""What an import owns of a table's rows: (column, its PostgreSQL type), in order."""
+
+# What the facilities import owns of each facility's rows, per table.
+_UPDATED_COLUMNS: dict[str, Columns] = {
     "organization": (("name", "text"), ("description", "text")),
     "location": (
         ("name", "text"),
@@ -123,9 +126,45 @@ _UPDATED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "service": (("name", "text"), ("description", "text")),
 }
 
+# What an HSDS feed import owns of its organisations, locations and services (the fields it
+# reads from the feed; what people changed on Relay beyond them stays).
+HSDS_UPDATED_COLUMNS: dict[str, Columns] = {
+    "organization": (
+        ("name", "text"),
+        ("alternate_name", "text"),
+        ("description", "text"),
+        ("email", "text"),
+        ("website", "text"),
+    ),
+    "location": (
+        ("location_type", "text"),
+        ("name", "text"),
+        ("alternate_name", "text"),
+        ("description", "text"),
+        ("transportation", "text"),
+        ("latitude", "float8"),
+        ("longitude", "float8"),
+        ("region_key", "text"),
+        ("external_identifier", "text"),
+        ("external_identifier_type", "text"),
+    ),
+    "service": (
+        ("name", "text"),
+        ("alternate_name", "text"),
+        ("description", "text"),
+        ("url", "text"),
+        ("email", "text"),
+        ("status", "text"),
+        ("application_process", "text"),
+        ("fees_description", "text"),
+        ("eligibility_description", "text"),
+        ("minimum_age", "int4"),
+        ("maximum_age", "int4"),
+    ),
+}
 
-def _update_statement(table: str) -> Any:
-    columns = _UPDATED_COLUMNS[table]
+
+def _update_statement(table: str, columns: Columns) -> Any:
     names = [name for name, _ in columns]
     arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
     assignments = ", ".join(f"{name} = given.{name}" for name in names)
@@ -140,9 +179,24 @@ def _update_statement(table: str) -> Any:
             version = row.version + 1, last_modified = now()
         FROM unnest(CAST(:ids AS uuid[]), {arrays}) AS given(id, {", ".join(names)})
         WHERE row.id = given.id AND ({kept}) IS DISTINCT FROM ({sent})
-        RETURNING row.source_id
+        RETURNING row.id, row.source_id
         """  # noqa: S608
     return text(sql)
+
+
+async def update_changed(
+    session: AsyncSession, table: str, columns: Columns, rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[uuid.UUID, str | None]]:
+    """Update the ``table`` rows already there (by ``id``) whose ``columns`` differ from those
+    given, only those, bumping their version (a moved place is listed in its area again); the
+    id and source id of each row changed."""
+    if not rows:
+        return []
+    values: dict[str, Any] = {"ids": [row["id"] for row in rows]}
+    for name, _ in columns:
+        values[name] = [row.get(name) for row in rows]
+    result = await session.execute(_update_statement(table, columns), values)
+    return [(row_id, source_id) for row_id, source_id in result]
 
 
 async def update_changed_facilities(
@@ -151,15 +205,9 @@ async def update_changed_facilities(
     """Update the organisation, location and service rows of facilities already there whose
     imported fields differ (bumping their version); the source ids of those that changed."""
     changed: set[str] = set()
-    for table in _UPDATED_COLUMNS:
-        rows = rows_by_table.get(table, ())
-        if not rows:
-            continue
-        values: dict[str, Any] = {"ids": [row["id"] for row in rows]}
-        for name, _ in _UPDATED_COLUMNS[table]:
-            values[name] = [row.get(name) for row in rows]
-        result = await session.execute(_update_statement(table), values)
-        changed.update(source_id for source_id in result.scalars() if source_id is not None)
+    for table, columns in _UPDATED_COLUMNS.items():
+        updated = await update_changed(session, table, columns, rows_by_table.get(table, ()))
+        changed.update(source_id for _, source_id in updated if source_id is not None)
     return changed
 
 
