@@ -53,6 +53,24 @@ async def listed(session: AsyncSession, country: str | None) -> list[NationalLin
     return list((await session.execute(statement)).scalars())
 
 
+async def of_countries(
+    session: AsyncSession, countries: list[str], limit: int
+) -> list[NationalLine]:
+    """The lines of these countries (at most ``limit``), by country, kind and name."""
+    statement = (
+        select(NationalLine)
+        .where(col(NationalLine.country).in_(countries))
+        .order_by(
+            col(NationalLine.country),
+            col(NationalLine.kind),
+            col(NationalLine.name),
+            col(NationalLine.id),
+        )
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
 async def get(session: AsyncSession, line_id: uuid.UUID) -> NationalLine | None:
     return await session.get(NationalLine, line_id)
 

@@ -62,6 +62,14 @@ async def at(database: Database, latitude: float, longitude: float, needs: list[
     return [Line(row[0], row[1], row[2], row[3], tuple(row[4])) for row in rows]
 
 
+async def of_countries(session: AsyncSession, countries: set[str], *, limit: int) -> list[Line]:
+    """The lines of these countries (what a saved area carries for its areas' countries)."""
+    if not countries:
+        return []
+    rows = await repository.of_countries(session, sorted(countries), limit)
+    return [Line(row.country, row.kind, row.name, row.number, tuple(row.needs)) for row in rows]
+
+
 def of_need(lines: list[Line], need: str) -> list[Line]:
     return [line for line in lines if need in line.needs]
 

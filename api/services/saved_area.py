@@ -7,12 +7,15 @@ it (``api.services.lookup.card``): public places with their positions, confident
 (ranked, like the search ranks them, at a point of the area they are listed in), nothing listed
 to partners only, and never anything about a referral or a person.
 
+It carries the national lines of the areas' countries (``api.services.national_lines``), which
+the phone offers for a need no saved service within reach meets, as the lookup does online.
+
 The neighbours of an area are the areas of its level whose outlines touch it (within
 ``NEIGHBOUR_TOLERANCE`` degrees: see ``api.repositories.areas.with_neighbours``): a child seen in
 one district is often taken to the next one's health centre or police post.
 
-Three statements whatever the number of services: the areas, the rows to keep, their details
-(the search's own statement, ``api.repositories.search.details``).
+Four statements whatever the number of services: the areas, the rows to keep, their details
+(the search's own statement, ``api.repositories.search.details``), the national lines.
 """
 
 import uuid
@@ -24,9 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.repositories import areas as area_repository
 from api.repositories import saved_area as repository
 from api.repositories import search as search_repository
+from api.services import national_lines
 from api.services.areas import AreaNotFound
 from api.services.hsds_presenter import REDACTED_LOCATION_NAME
 from api.services.lookup import ANONYMOUS, Card, card
+from api.services.national_lines import Line
 from api.services.search import Found
 
 # About 110 m: the slivers and overlaps between neighbours' outlines from real boundary files.
@@ -36,6 +41,9 @@ MAXIMUM_NEIGHBOURS = 16
 # writes them keeps fewer if they do not fit its size (``api.web.saved_area``): about 750 real
 # facilities fill it (a Malagasy region and its neighbours, WHO/KEMRI and healthsites data).
 MAXIMUM_ROWS = 1000
+# National lines kept at most (a few per country; the areas saved span one country, or two on
+# a border).
+MAXIMUM_LINES = 40
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class SavedArea:
     latitude: float
     longitude: float
     searchable: bool  # the chosen area or a neighbour (not only where a shelter is listed)
+    country: str | None = None  # as ``admin_area.country``: whose national lines apply there
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,7 @@ class SavedDirectory:
     services: list[SavedService]  # covering services first, then the nearest to the area
     complete: bool  # False when there were more than MAXIMUM_ROWS to keep
     made: datetime
+    lines: list[Line]  # the national lines of the searchable areas' countries
 
 
 async def directory(session: AsyncSession, area_id: uuid.UUID, language: str) -> SavedDirectory:
@@ -82,7 +92,13 @@ async def directory(session: AsyncSession, area_id: uuid.UUID, language: str) ->
         raise AreaNotFound("No administrative area with this id.")
     areas = {
         row["id"]: SavedArea(
-            row["id"], row["name"], row["level"], row["latitude"], row["longitude"], True
+            row["id"],
+            row["name"],
+            row["level"],
+            row["latitude"],
+            row["longitude"],
+            True,
+            row["country"],
         )
         for row in rows
     }
@@ -118,4 +134,8 @@ async def directory(session: AsyncSession, area_id: uuid.UUID, language: str) ->
             )
         )
     chosen = areas[rows[0]["id"]]
-    return SavedDirectory(chosen, list(areas.values()), services, complete, datetime.now(UTC))
+    countries = {area.country for area in areas.values() if area.searchable and area.country}
+    lines = await national_lines.of_countries(session, countries, limit=MAXIMUM_LINES)
+    return SavedDirectory(
+        chosen, list(areas.values()), services, complete, datetime.now(UTC), lines
+    )

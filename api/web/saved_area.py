@@ -7,8 +7,11 @@ come), and the phone only measures distances and orders the services. Format (``
 
     {"format": 1, "language": "fr", "made": "2026-12-05T10:00:00Z", "complete": true,
      "area": "<id of the area saved>",
-     "areas": [{"id", "name", "latitude", "longitude", "searchable"}],
+     "areas": [{"id", "name", "latitude", "longitude", "searchable", "country" (when known)}],
      "words": {messages the page needs to write results: distances, headings, none found},
+     "lines": [{"country", "kind", "label" (the kind in words), "name", "number", "tel",
+                "needs": [codes]}]      (the national lines of the areas' countries: offered
+                                         for a need no service within reach meets),
      "services": [{"id", "name", "organization", "description", "needs": [codes],
                    "latitude", "longitude"          (a public place)
                    | "listed_in": "<area id>"       (a confidential place: no position)
@@ -51,6 +54,7 @@ FIXED = (
     "result.hours",
     "result.who",
     "offline.not_saved",
+    "directory.national_lines",
 )
 
 
@@ -124,10 +128,23 @@ def document(saved: SavedDirectory, catalog: Catalog) -> bytes:
                 "latitude": round(area.latitude, 6),
                 "longitude": round(area.longitude, 6),
                 "searchable": area.searchable,
+                **({"country": area.country} if area.country else {}),
             }
             for area in saved.areas
         ],
         "words": _words(catalog),
+        "lines": [
+            {
+                "country": line.country,
+                "kind": line.kind,
+                "label": catalog(f"directory.line.{line.kind}"),
+                "name": line.name,
+                "number": line.number,
+                "tel": line.tel,
+                "needs": list(line.needs),
+            }
+            for line in saved.lines
+        ],
     }
     complete = saved.complete
     opening = _ENCODER.encode(head)[:-1]

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from api.models.directory import Phone
+from api.models.directory import NationalLine, Phone
 from api.web.i18n import LANGUAGES
 from tests.factories.directory import DemoNetwork, load_demo
 from tests.web.browser import Browser, LiveServer, live, missing
@@ -476,6 +476,52 @@ class TestSavedArea:
         await browser.get(f"{server.url}/lookup/pathway?area={KOUNDA}&lang=en")
         title = await browser.script("return document.querySelector('h1').textContent.trim()")
         assert title == "Referral pathway: Kounda (demo)"
+
+    async def test_offline_a_need_nothing_near_meets_offers_the_national_line(
+        self, browser: Browser, server: LiveServer, session: AsyncSession
+    ) -> None:
+        """Issue 22: the saved area carries its country's national lines; offline, a need
+        that no saved service within reach meets shows them, with a number to call."""
+        session.add(
+            NationalLine(
+                country="ZZ",
+                kind="police",
+                name="Police secours (demo)",
+                number="17",
+                needs=["emergency-police"],
+            )
+        )
+        await session.flush()
+        await browser.get(f"{server.url}/lookup/pathway?area={KOUNDA}&lang=en")
+        await keep_this_area(browser)
+        await server.stop()
+
+        await browser.get(f"{server.url}/lookup?lang=en&area={REGION}&area={KOUNDA}")
+        assert await browser.script("return document.documentElement.dataset.offline") == "1"
+        # A point 300 km north of the saved districts: no police post within reach; the
+        # country is that of the saved area nearest to it.
+        await browser.script(
+            "document.getElementById('lat').value = '16.90';"
+            "document.getElementById('lon').value = '-15.90';"
+        )
+        await browser.run(click('input[name="need"][value="emergency-police"]'))
+        await browser.run(wait_for('[data-need="emergency-police"] .national-line'))
+        line: dict[str, str] = await browser.script(
+            """const group = document.querySelector('[data-need="emergency-police"]');
+               const call = group.querySelector('.national-line a.call');
+               return {none: group.querySelector('.none').textContent,
+                       hint: group.querySelector('.national-hint').textContent,
+                       line: group.querySelector('.national-line').textContent,
+                       call: call.getAttribute('href'),
+                       cards: group.querySelectorAll('.card').length};"""
+        )
+        assert line["cards"] == 0
+        assert line["hint"] == "Call a national line:"
+        assert line["line"] == "Police emergency: Police secours (demo) 17"
+        assert line["call"] == "tel:17"
+        await fits_the_phone(browser)
+        await browser.run(click("#forget-area"))
+        await browser.run(wait_for('#saved-area[data-state="forgotten"]'))
 
     async def test_a_server_that_hangs_gives_the_saved_copy_within_5_seconds(
         self, browser: Browser, server: LiveServer

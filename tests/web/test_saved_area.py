@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from api.models.directory import Phone
+from api.models.directory import NationalLine, Phone
 from api.taxonomy import NEED_CODES
 from api.web import saved_area
 from api.web.i18n import LANGUAGES, catalog
@@ -138,10 +138,13 @@ class TestWhatIsKept:
         referral, consent, e-mail, capacity or record listed to partners has a field here)."""
         body = await _saved(client, KOUNDA)
         assert body.keys() == {
-            "format", "language", "made", "area", "areas", "words", "complete", "services"
+            "format", "language", "made", "area", "areas", "words", "lines", "complete",
+            "services",
         }  # fmt: skip
         for area in body["areas"]:
-            assert area.keys() == {"id", "name", "latitude", "longitude", "searchable"}
+            assert area.keys() - {"country"} == {
+                "id", "name", "latitude", "longitude", "searchable"
+            }  # fmt: skip
         assert "@" not in json.dumps(body)  # no e-mail address
         allowed = {
             "id", "name", "organization", "description", "needs", "latitude", "longitude",
@@ -235,3 +238,64 @@ class TestTheRequest:
         assert response.status_code == status
         assert response.headers["content-type"] == PROBLEM
         assert "Traceback" not in response.text
+
+
+class TestNationalLines:
+    """Issue 22: the saved area carries the national lines of its areas' countries, so that
+    the phone, offline, offers them for a need no saved service within reach meets, as the
+    lookup does online (lookup.js writes them with the words given here)."""
+
+    async def test_the_lines_of_the_areas_country_and_no_other(
+        self, client: httpx.AsyncClient, network: DemoNetwork, session: AsyncSession
+    ) -> None:
+        session.add_all(
+            [
+                NationalLine(
+                    country="ZZ",
+                    kind="police",
+                    name="Police secours (demo)",
+                    number="17",
+                    needs=["emergency-police"],
+                ),
+                NationalLine(
+                    country="ZZ",
+                    kind="child_helpline",
+                    name="Allô enfance (demo)",
+                    number="+221 800 00 11 16",
+                    needs=["helpline", "child-protection-case-management"],
+                ),
+                NationalLine(
+                    country="YY",
+                    kind="police",
+                    name="Another country's police",
+                    number="112",
+                    needs=["emergency-police"],
+                ),
+            ]
+        )
+        await session.flush()
+        for language in ("en", "fr", "km"):
+            body = await _saved(client, KOUNDA, language)
+            words = catalog(language)
+            assert {area["country"] for area in body["areas"] if area["searchable"]} == {"ZZ"}
+            assert body["words"]["directory.national_lines"] == words("directory.national_lines")
+            lines = {line["name"]: line for line in body["lines"]}
+            assert set(lines) == {"Police secours (demo)", "Allô enfance (demo)"}
+            police = lines["Police secours (demo)"]
+            assert police == {
+                "country": "ZZ",
+                "kind": "police",
+                "label": words("directory.line.police"),
+                "name": "Police secours (demo)",
+                "number": "17",
+                "tel": "17",
+                "needs": ["emergency-police"],
+            }
+            assert lines["Allô enfance (demo)"]["tel"] == "+221800001116"
+        # Still far under the bound.
+        assert len((await client.get(_path(KOUNDA, "km"))).content) < 30_000
+
+    async def test_none_when_the_country_has_none(
+        self, client: httpx.AsyncClient, network: DemoNetwork
+    ) -> None:
+        assert (await _saved(client, SABALI))["lines"] == []

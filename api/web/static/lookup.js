@@ -184,7 +184,30 @@
       });
       return { need: need, found: found.slice(0, words.per_need) };
     });
-    return { origin: origin, groups: groups };
+    /* The national lines that apply: those of the country of the area searched from. */
+    var country = (areas[origin.covered] || {}).country;
+    return { origin: origin, groups: groups, country: country };
+  };
+
+  /* A need no saved service within reach meets: the country's national lines for it, as
+     card.html's national() lays them out. */
+  var nationalLines = function (saved, found, need, section) {
+    var lines = (saved.lines || []).filter(function (line) {
+      return found.country && line.country === found.country && line.needs.indexOf(need) >= 0;
+    });
+    if (!lines.length) return;
+    section.appendChild(element("p", "national-hint", saved.words["directory.national_lines"]));
+    var list = section.appendChild(element("ul", "national-lines"));
+    lines.forEach(function (line) {
+      var item = list.appendChild(element("li", "national-line"));
+      item.setAttribute("data-kind", line.kind);
+      item.appendChild(element("span", "kind", line.label));
+      item.appendChild(document.createTextNode(": "));
+      item.appendChild(element("span", "name", line.name));
+      item.appendChild(document.createTextNode(" "));
+      var call = item.appendChild(element("a", "contact call", line.number));
+      call.href = "tel:" + line.tel;
+    });
   };
 
   var element = function (tag, name, text) {
@@ -271,6 +294,7 @@
         group.found.forEach(function (item) { list.appendChild(card(words, item)); });
       } else {
         section.appendChild(element("p", "none", words["results.none"]));
+        nationalLines(saved, found, group.need, section);
       }
       results.insertBefore(section, before);
     });
