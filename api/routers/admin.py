@@ -1,6 +1,7 @@
 """Operator endpoints: onboard organisations and their OAuth clients (scope ``admin``)."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -50,27 +51,31 @@ async def get_organization(
     return OrganizationPublic.model_validate(await organizations.get(session, organization_id))
 
 
-@router.post(
-    "/organizations/{organization_id}/suspend",
-    summary="Suspend an organisation: its tokens, sessions and listings stop",
-)
-async def suspend_organization(
-    organization_id: uuid.UUID, session: SessionDep, principal: AdminPrincipal
-) -> OrganizationPublic:
-    suspended = await organizations.set_status(
-        session, principal, organization_id, OrganizationStatus.suspended
-    )
-    return OrganizationPublic.model_validate(suspended)
+def _status_change(status: OrganizationStatus) -> Callable[..., Awaitable[OrganizationPublic]]:
+    async def change(
+        organization_id: uuid.UUID, session: SessionDep, principal: AdminPrincipal
+    ) -> OrganizationPublic:
+        changed = await organizations.set_status(session, principal, organization_id, status)
+        return OrganizationPublic.model_validate(changed)
+
+    return change
 
 
-@router.post("/organizations/{organization_id}/reactivate", summary="Reactivate an organisation")
-async def reactivate_organization(
-    organization_id: uuid.UUID, session: SessionDep, principal: AdminPrincipal
-) -> OrganizationPublic:
-    active = await organizations.set_status(
-        session, principal, organization_id, OrganizationStatus.active
+for _status, _verb, _summary in (
+    (
+        OrganizationStatus.suspended,
+        "suspend",
+        "Suspend an organisation: its tokens, sessions and listings stop",
+    ),
+    (OrganizationStatus.active, "reactivate", "Reactivate an organisation"),
+):
+    router.add_api_route(
+        f"/organizations/{{organization_id}}/{_verb}",
+        _status_change(_status),
+        methods=["POST"],
+        summary=_summary,
+        name=f"{_verb}_organization",
     )
-    return OrganizationPublic.model_validate(active)
 
 
 @router.post(

@@ -278,32 +278,27 @@ async def _overseen(
     )
 
 
-async def _set_status(confirmed: Confirmed[Organization], status: OrganizationStatus) -> Response:
-    at = confirmed.subject
-    await organizations.set_status(confirmed.database, at.principal, at.about.id, status)
-    return redirect(confirmed.request, f"{at.path}?done={status.value}")
+def _status_change(status: OrganizationStatus) -> Callable[[Confirmed[Organization]], Any]:
+    async def change(confirmed: Confirmed[Organization]) -> Response:
+        at = confirmed.subject
+        await organizations.set_status(confirmed.database, at.principal, at.about.id, status)
+        return redirect(confirmed.request, f"{at.path}?done={status.value}")
+
+    return change
 
 
-@asks_first(
-    router,
-    _overseen,
-    "/operator/organizations/{organization_id}/suspend",
-    "Suspend an organisation",
-    name="suspend",
-)
-async def suspend(confirmed: Confirmed[Organization]) -> Response:
-    return await _set_status(confirmed, OrganizationStatus.suspended)
-
-
-@asks_first(
-    router,
-    _overseen,
-    "/operator/organizations/{organization_id}/reactivate",
-    "Reactivate an organisation",
-    name="reactivate",
-)
-async def reactivate(confirmed: Confirmed[Organization]) -> Response:
-    return await _set_status(confirmed, OrganizationStatus.active)
+# Suspending and reactivating, each after a confirmation (``suspend.*``, ``reactivate.*``).
+for _status, _segment, _summary in (
+    (OrganizationStatus.suspended, "suspend", "Suspend an organisation"),
+    (OrganizationStatus.active, "reactivate", "Reactivate an organisation"),
+):
+    asks_first(
+        router,
+        _overseen,
+        f"/operator/organizations/{{organization_id}}/{_segment}",
+        _summary,
+        name=_segment,
+    )(_status_change(_status))
 
 
 # -- an organisation's API clients ---------------------------------------------------------------

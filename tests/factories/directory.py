@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from api.models.directory import Location, Service, Visibility
+from api.models.directory import Location, NationalLine, Service, Visibility
 from api.services import demo
 
 # The WHO/KEMRI health facilities of sub-Saharan Africa, read from ../shared/data at run time.
@@ -37,3 +37,13 @@ async def load_demo(session: AsyncSession) -> DemoNetwork:
     ).scalar_one()
     partner_only = next(s for s in services if s.visibility == Visibility.partners.value)
     return DemoNetwork(services, shelter, partner_only)
+
+
+async def add_national_lines(session: AsyncSession, *lines: tuple[str, str, str, str, str]) -> None:
+    """National lines, each ``(country, kind, name, number, need)`` answering that one need
+    (the demo's areas are in country ``ZZ``)."""
+    session.add_all(
+        NationalLine(country=country, kind=kind, name=name, number=number, needs=[need])
+        for country, kind, name, number, need in lines
+    )
+    await session.flush()

@@ -26,9 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from api.models.directory import NationalLine, Phone
+from api.models.directory import Phone
 from api.web.i18n import LANGUAGES
-from tests.factories.directory import DemoNetwork, load_demo
+from tests.factories.directory import DemoNetwork, add_national_lines, load_demo
 from tests.web.browser import Browser, LiveServer, live, missing
 from tests.web.pages import (
     HOTLINE,
@@ -482,16 +482,9 @@ class TestSavedArea:
     ) -> None:
         """Issue 22: the saved area carries its country's national lines; offline, a need
         that no saved service within reach meets shows them, with a number to call."""
-        session.add(
-            NationalLine(
-                country="ZZ",
-                kind="police",
-                name="Police secours (demo)",
-                number="17",
-                needs=["emergency-police"],
-            )
+        await add_national_lines(
+            session, ("ZZ", "police", "Police secours (demo)", "17", "emergency-police")
         )
-        await session.flush()
         await browser.get(f"{server.url}/lookup/pathway?area={KOUNDA}&lang=en")
         await keep_this_area(browser)
         await server.stop()

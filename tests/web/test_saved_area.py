@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from api.models.directory import NationalLine, Phone
+from api.models.directory import Phone
 from api.taxonomy import NEED_CODES
 from api.web import saved_area
 from api.web.i18n import LANGUAGES, catalog
-from tests.factories.directory import DemoNetwork, load_demo
+from tests.factories.directory import DemoNetwork, add_national_lines, load_demo
 from tests.web.pages import (
     HOTLINE,
     KOUNDA,
@@ -248,32 +248,12 @@ class TestNationalLines:
     async def test_the_lines_of_the_areas_country_and_no_other(
         self, client: httpx.AsyncClient, network: DemoNetwork, session: AsyncSession
     ) -> None:
-        session.add_all(
-            [
-                NationalLine(
-                    country="ZZ",
-                    kind="police",
-                    name="Police secours (demo)",
-                    number="17",
-                    needs=["emergency-police"],
-                ),
-                NationalLine(
-                    country="ZZ",
-                    kind="child_helpline",
-                    name="Allô enfance (demo)",
-                    number="+221 800 00 11 16",
-                    needs=["helpline", "child-protection-case-management"],
-                ),
-                NationalLine(
-                    country="YY",
-                    kind="police",
-                    name="Another country's police",
-                    number="112",
-                    needs=["emergency-police"],
-                ),
-            ]
+        await add_national_lines(
+            session,
+            ("ZZ", "police", "Police secours (demo)", "17", "emergency-police"),
+            ("ZZ", "child_helpline", "Allô enfance (demo)", "+221 800 00 11 16", "helpline"),
+            ("YY", "police", "Another country's police", "112", "emergency-police"),
         )
-        await session.flush()
         for language in ("en", "fr", "km"):
             body = await _saved(client, KOUNDA, language)
             words = catalog(language)
