@@ -2,9 +2,10 @@
 
 A suspended organisation's tokens and people's sessions stop working at once (each checks the
 organisation's status on every use), its services leave every list, search and saved area, and
-no referral may be sent to it (as for any organisation that is not active); reactivating it
-brings all of that back. Relay's operating organisation is never suspended: its people are the
-only ones who could reactivate it.
+no referral may be sent to it (as for any organisation that is not active); partners hear
+``directory.changed`` for the organisation; reactivating it brings all of that back. Relay's
+operating organisation is never suspended: its people are the only ones who could reactivate
+it.
 """
 
 import uuid
@@ -17,7 +18,7 @@ from api.errors import Conflict, InsufficientScope, NotFound
 from api.models.organization import Organization, OrganizationStatus
 from api.repositories import organizations as repository
 from api.schemas.organizations import OrganizationCreate
-from api.services import audit
+from api.services import audit, events
 from api.services.audit import Action
 
 
@@ -80,6 +81,15 @@ async def set_status(
     if organization.status == status.value:
         raise StatusUnchanged(f"The organisation is {status.value} already.")
     await repository.set_status(session, organization, status.value)
+    # Partners keeping a copy of the directory hear that its entries left it (or came back).
+    await events.directory_changed(
+        session,
+        resource="organization",
+        resource_id=organization.id,
+        organization_id=organization.id,
+        action="update",
+        confidential=organization.visibility == "confidential",
+    )
     active = status is OrganizationStatus.active
     action = Action.admin_reactivate if active else Action.admin_suspend
     await audit.record(

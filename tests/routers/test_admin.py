@@ -1,11 +1,16 @@
 """Operator onboarding over HTTP: organisations, clients, rotation, disabling."""
 
+import uuid
+
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from api.auth.scopes import Scope
 from api.config import Settings
+from api.models.events import EventType, OutboxEvent
 from tests.factories.auth import Partner, create_partner, ec_key, public_jwks, rsa_key
 
 
@@ -93,7 +98,10 @@ class TestOrganizations:
         assert wildcard.json()["data"] == []
 
     async def test_suspended_then_reactivated(
-        self, client: httpx.AsyncClient, operator: Partner
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        operator: Partner,
     ) -> None:
         created = await onboard(client, operator)
         organization_id = created["organization_id"]
@@ -105,6 +113,21 @@ class TestOrganizations:
         assert suspended.status_code == 200
         assert suspended.json()["status"] == "suspended"
         assert (await client.get("/v1/clients", headers=bearer)).status_code == 401
+        found = await session.execute(
+            select(OutboxEvent.data).where(
+                col(OutboxEvent.type) == EventType.directory_changed.value,
+                col(OutboxEvent.subject_id) == uuid.UUID(organization_id),
+            )
+        )
+        heard = list(found.scalars())
+        assert heard == [
+            {
+                "resource": "organization",
+                "id": organization_id,
+                "organization_id": organization_id,
+                "action": "update",
+            }
+        ]
         refused = await token_with(client, created["client_id"], created["client_secret"])
         assert refused.status_code in {400, 401}
         again = await client.post(f"{path}/suspend", headers=operator.headers)
