@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Text, bindparam, delete, select, tuple_, update
+from sqlalchemy import Text, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -162,6 +162,21 @@ async def use_assertion(
         .returning(col(OAuthAssertion.jti))
     )
     return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def last_issued(
+    session: AsyncSession, client_pks: list[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    """When each of these clients last got a token still kept (tokens are removed once
+    expired: an older use is not known)."""
+    if not client_pks:
+        return {}
+    rows = await session.execute(
+        select(col(OAuthToken.client_pk), func.max(col(OAuthToken.issued_at)))
+        .where(col(OAuthToken.client_pk).in_(client_pks))
+        .group_by(col(OAuthToken.client_pk))
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 async def delete_expired(session: AsyncSession, before: datetime, batch: int) -> int:

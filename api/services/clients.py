@@ -13,6 +13,7 @@ a public native app; no wildcard).
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -199,12 +200,22 @@ async def overseen(session: AsyncSession, principal: Principal, client_id: str) 
     return public(await get(session, client_id))
 
 
+@dataclass(frozen=True)
+class Overseen:
+    """A client as the operator's page lists it: when it last got a token, if known."""
+
+    client: ClientPublic
+    last_token_at: datetime | None
+
+
 async def of_organization(
     session: AsyncSession, principal: Principal, organization_id: uuid.UUID, *, limit: int
-) -> tuple[list[ClientPublic], int]:
+) -> tuple[list[Overseen], int]:
     """An organisation's clients as the operator's page lists them, oldest first."""
     organizations.operator_only(principal)
-    return await page(session, organization_id, limit=limit, offset=0)
+    rows, total = await repository.page(session, organization_id, limit=limit, offset=0)
+    last = await token_repository.last_issued(session, [row.id for row in rows])
+    return [Overseen(public(row), last.get(row.id)) for row in rows], total
 
 
 async def page_own(

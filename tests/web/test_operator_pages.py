@@ -214,10 +214,24 @@ class TestClients:
         credentials = await create_client(
             session, settings, partner, scopes=[Scope.referrals_send], name="Clinic records"
         )
+        unused = await create_client(
+            session, settings, partner, scopes=[Scope.directory_read], name="Never used"
+        )
+        await issue_token(session, settings, credentials)
         path = f"/app/operator/organizations/{partner.id}"
         page = Page((await browser.get(path)).text)
         card = page.all("li", **{"data-client": credentials.client_id})
         assert card
+        used = re.search(
+            rf'data-client="{credentials.client_id}".*?<p class="used">(.*?)</p>', page.html, re.S
+        )
+        assert used
+        assert used.group(1).startswith("Last token issued 20")
+        never = re.search(
+            rf'data-client="{unused.client_id}".*?<p class="used">(.*?)</p>', page.html, re.S
+        )
+        assert never
+        assert never.group(1) == "No token in use now"
         assert "Clinic records" in page.text
         assert "referrals:send" in page.text
         assert "Active" in page.text
