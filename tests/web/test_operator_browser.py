@@ -1,11 +1,8 @@
-"""Issue 22, the operator's pages in a real headless Chromium on a 360 px phone, without a
-script (the app's pages load none): the operator finds an organisation by name, suspends it
-after a confirmation and reactivates it, registers another, and adds then removes a country's
-national line; every page fits the screen."""
+"""Issue 22, the operator's pages in a real headless Chromium on a 360 px phone, with the
+browser's script on and off (the app's pages load none): the operator finds an organisation by
+name, suspends it after a confirmation and reactivates it, registers another, and adds then
+removes a country's national line; every page fits the screen."""
 
-from collections.abc import Iterator
-
-import pytest
 from selenium.webdriver.common.by import By
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,21 +10,12 @@ from api.config import Settings
 from api.models.people import UserRole
 from tests.factories.organizations import create_organization
 from tests.factories.people import create_operator_organization, create_person
-from tests.web.browser import Browser, LiveServer, missing
-from tests.web.test_app_browser import fill, on_page, server, sign_in, text, wait_for
+from tests.web.browser import Browser, LiveServer
+from tests.web.test_app_browser import chromium, fill, on_page, server, sign_in, text, wait_for
 from tests.web.test_app_browser import path as path_of
 
-__all__ = ["server"]  # the live server fixture, shared with the people pages' browser test
-
-
-@pytest.fixture
-def chromium() -> Iterator[Browser]:
-    reason = missing()
-    if reason:
-        pytest.fail(reason)
-    browser = Browser(javascript=False)
-    yield browser
-    browser.quit()
+# The live server and the browser (with its script, and without) of the people pages' test.
+__all__ = ["chromium", "server"]
 
 
 def click(css: str) -> object:
