@@ -3,6 +3,7 @@
 import csv
 import shutil
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -98,13 +99,12 @@ def _edit(path: Path, row_id: str, **values: str) -> None:
         writer.writerows(rows)
 
 
-async def _changed_events(session: AsyncSession) -> list[tuple[str, str]]:
+async def _changed_events(session: AsyncSession) -> Counter[tuple[str, str]]:
+    """How many ``directory.changed`` events there are of each (id, action)."""
     found = await session.execute(
-        select(OutboxEvent.data)
-        .where(col(OutboxEvent.type) == EventType.directory_changed.value)
-        .order_by(col(OutboxEvent.id))
+        select(OutboxEvent.data).where(col(OutboxEvent.type) == EventType.directory_changed.value)
     )
-    return [(data["id"], data["action"]) for data in found.scalars()]
+    return Counter((data["id"], data["action"]) for data in found.scalars())
 
 
 class TestReimport:
@@ -146,7 +146,7 @@ class TestReimport:
         service_id = str(first_id(first, "services"))
         assert (service_id, "create") in await _changed_events(session)
         before = await self._versions(session)
-        heard = len(await _changed_events(session))
+        heard = await _changed_events(session)
 
         # The place moves: the location is updated, its service heard of (its row unchanged).
         _edit(feed / "locations.csv", self.LOCATION, latitude="51.5155")
@@ -157,7 +157,7 @@ class TestReimport:
         assert {key for key in before if after_move[key] != before[key]} == {
             f"location/{self.LOCATION}"
         }
-        assert (await _changed_events(session))[heard:] == [(service_id, "update")]
+        assert await _changed_events(session) - heard == Counter({(service_id, "update"): 1})
         location = (
             await session.execute(select(Location).where(col(Location.source_id) == self.LOCATION))
         ).scalar_one()
@@ -175,16 +175,16 @@ class TestReimport:
         assert {key for key in versions if versions[key] != after_move[key]} == {
             f"service/{self.SERVICE}"
         }
-        assert (await _changed_events(session))[heard + 1 :] == [(service_id, "update")]
+        assert await _changed_events(session) - heard == Counter({(service_id, "update"): 2})
 
         # The same feed again writes nothing: no version moves, nobody hears anything.
         settled = await self._versions(session)
-        events = len(await _changed_events(session))
+        events = await _changed_events(session)
         again = await import_feed(session, feed, source="hsds-reimport")
         assert sum(again.updated.values()) == 0
         assert sum(again.created.values()) == 0
         assert await self._versions(session) == settled
-        assert len(await _changed_events(session)) == events
+        assert await _changed_events(session) == events
 
         # As a job the operator's page lists: every table's rows counted together.
         job = again.report("hsds-reimport", "feed")
