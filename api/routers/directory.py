@@ -40,6 +40,8 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     428: {"description": "If-Match is missing"},
 }
 router = APIRouter(prefix="/v1", tags=["directory"], responses=WRITE_ERRORS)
+
+
 def _with_etag(body: dict[str, Any], version: int, created_at: str | None) -> JSONResponse:
     """The record as its owner reads it, with its ETag; a new one's is a 201 with its
     ``Location`` (``created_at``)."""
