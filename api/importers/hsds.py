@@ -60,7 +60,7 @@ OWNER_COLUMNS = {
     "locations": "location_id",
     "organizations": "organization_id",
 }
-_PHONE = re.compile(r"\+[1-9]\d{6,14}|\d{3,6}")
+_PHONE = re.compile(r"\+[1-9]\d{6,14}|\d{2,6}")
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _ADDRESS_TYPES = frozenset({"physical", "postal", "virtual"})
 

@@ -1,8 +1,8 @@
 """Contract of the directory management API (``/v1/services``, ``/v1/locations``, ...).
 
 Validation here is what makes a directory trustworthy: coordinates in range, E.164 phone
-numbers (or a 3-6 digit short code such as 116), age ranges in order, RRULE weekdays, IANA time
-zones, and service areas that are valid GeoJSON polygons.
+numbers (or a 2-6 digit short code such as 116, or 17 for the police in Senegal), age ranges
+in order, RRULE weekdays, IANA time zones, and service areas that are valid GeoJSON polygons.
 """
 
 import re
@@ -38,7 +38,7 @@ from api.models.directory import (
 from api.schemas.common import Flag, Integer, Number, RequestBody, ShortName, Text
 from api.taxonomy import NEED_CODES
 
-_PHONE = re.compile(r"\+[1-9]\d{6,14}|\d{3,6}")
+_PHONE = re.compile(r"\+[1-9]\d{6,14}|\d{2,6}")
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 LANGUAGE_CODE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 
@@ -50,7 +50,7 @@ Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+
 def _phone_number(value: str) -> str:
     compact = re.sub(r"[\s().-]", "", value)
     if not _PHONE.fullmatch(compact):
-        raise ValueError("must be an E.164 number (+ and 7 to 15 digits) or a 3-6 digit short code")
+        raise ValueError("must be an E.164 number (+ and 7 to 15 digits) or a 2-6 digit short code")
     return compact
 
 
