@@ -14,7 +14,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.auth.viewer import Viewer
-from api.config import Settings
 from api.deps import SessionDep
 from api.errors import RelayError
 from api.models.directory import Gender, Location, Service, ServiceStatus, TargetGroup, Visibility
@@ -42,7 +41,7 @@ from api.web.pages import (
     problem_of,
     redirect,
 )
-from api.web.session import HOME_PATH, SignedInVisitor
+from api.web.session import HOME_PATH, SignedInVisitor, principal_of
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
 
@@ -56,11 +55,6 @@ WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 HOUR_ROWS = 2  # empty rows of opening hours a service's form offers besides its own (14 at most)
 MAXIMUM_HOUR_ROWS = 14  # as many as the API takes
 ADDRESS_FIELDS = ("address_1", "address_2", "city", "state_province", "postal_code", "country")
-
-
-def _principal(request: Request, visitor: Visitor) -> Principal:
-    settings: Settings = request.app.state.settings
-    return visitor.principal(settings)
 
 
 def _refused(request: Request, error: RelayError) -> Response:
@@ -93,7 +87,7 @@ def _location_path(location_id: uuid.UUID) -> str:
 async def directory_page(
     request: Request, database: SessionDep, visitor: SignedInVisitor
 ) -> Response:
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     chosen = _organization(request)
     try:
         entries = await verification.entries(database, principal, chosen)
@@ -108,6 +102,40 @@ async def directory_page(
     )
 
 
+KeptT = TypeVar("KeptT", Service, Location)
+
+
+async def _kept(
+    database: AsyncSession, principal: Principal, model: type[KeptT], record_id: uuid.UUID
+) -> KeptT:
+    """The service or location a person keeps true (their organisation's; any, for the operator),
+    locked for the page or the change to come."""
+    verification.writer(principal)
+    return await directory.writable(database, principal, model, record_id)
+
+
+def _entry_page(
+    request: Request,
+    template: str,
+    answer: FormAnswer,
+    found: Service | Location,
+    form: dict[str, str] | None,
+    **values: Any,
+) -> Response:
+    """A service's or location's page: every form carries the version shown (a form shown before
+    someone else's change is refused), a refused form shows what was sent, and ``?done=`` what
+    was saved."""
+    return form_page(
+        request,
+        template,
+        answer,
+        version=found.version,
+        form=form or {},
+        done=request.query_params.get("done"),
+        **values,
+    )
+
+
 async def _service_page(
     request: Request,
     database: AsyncSession,
@@ -117,8 +145,7 @@ async def _service_page(
     form: dict[str, str] | None = None,
 ) -> Response:
     try:
-        verification.writer(principal)
-        found = await directory.writable(database, principal, Service, service_id)
+        found = await _kept(database, principal, Service, service_id)
         shown = await hsds.get_service(database, Viewer.of(principal), service_id)
         queue, _ = await reports.queue(database, principal, service_id=service_id)
     except RelayError as error:
@@ -128,13 +155,14 @@ async def _service_page(
     hours = [_hours_row(item) for item in shown.get("schedules", [])][:MAXIMUM_HOUR_ROWS]
     time_zone = hours[0]["time_zone"] if hours else ""
     hours += [_hours_row({})] * (min(len(hours) + HOUR_ROWS, MAXIMUM_HOUR_ROWS) - len(hours))
-    return form_page(
+    return _entry_page(
         request,
         "app/directory_service.html",
         answer,
+        found,
+        form,
         service=found,
         shown=shown,
-        version=found.version,
         phones=phones,
         phone_types=PHONE_TYPES,
         units=CAPACITY_UNITS,
@@ -147,8 +175,6 @@ async def _service_page(
         groups=[group.value for group in TargetGroup],
         visibilities=[level.value for level in Visibility],
         queue=queue,
-        form=form or {},
-        done=request.query_params.get("done"),
     )
 
 
@@ -156,7 +182,7 @@ async def _service_page(
 async def service_page(
     service_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
 ) -> Response:
-    return await _service_page(request, database, _principal(request, visitor), service_id)
+    return await _service_page(request, database, principal_of(request, visitor), service_id)
 
 
 async def _change(
@@ -176,7 +202,7 @@ async def _change(
     kept): a request the API's contract refuses is ``directory.problem.<done>``, or what
     ``explain`` makes of it."""
     form = await posted(request)
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     if_match = etag(int(form["version"])) if form.get("version", "").isdigit() else None
     try:
         verification.writer(principal)
@@ -395,23 +421,21 @@ async def _location_page(
     form: dict[str, str] | None = None,
 ) -> Response:
     try:
-        verification.writer(principal)
-        found = await directory.writable(database, principal, Location, location_id)
+        found = await _kept(database, principal, Location, location_id)
         [shown] = await verification.places_shown(database, principal, [found])
     except RelayError as error:
         return _refused(request, error)
-    return form_page(
+    return _entry_page(
         request,
         "app/directory_location.html",
         answer,
+        found,
+        form,
         location=found,
         shown=shown,
         address=(shown.get("addresses") or [{}])[0],
         address_fields=ADDRESS_FIELDS,
         visibilities=[level.value for level in Visibility],
-        version=found.version,
-        form=form or {},
-        done=request.query_params.get("done"),
     )
 
 
@@ -419,7 +443,7 @@ async def _location_page(
 async def location_page(
     location_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
 ) -> Response:
-    return await _location_page(request, database, _principal(request, visitor), location_id)
+    return await _location_page(request, database, principal_of(request, visitor), location_id)
 
 
 def _location_update(form: dict[str, str], redacted: bool) -> LocationUpdate:
@@ -473,7 +497,7 @@ async def _resolve(
     accepted: bool,
 ) -> Response:
     form = await posted(request)
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     try:
         verification.writer(principal)
         resolved = await reports.resolve(database, principal, report_id, accepted=accepted)

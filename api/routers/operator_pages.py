@@ -21,7 +21,6 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from api.auth.principal import Principal
-from api.config import Settings
 from api.deps import SessionDep
 from api.errors import RelayError
 from api.models.directory import NationalLine, NationalLineKind
@@ -49,7 +48,7 @@ from api.web.pages import (
     posted,
     redirect,
 )
-from api.web.session import SignedInVisitor
+from api.web.session import SignedInVisitor, principal_of
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
 AboutT = TypeVar("AboutT")
@@ -63,11 +62,6 @@ CLIENTS_SHOWN = 100
 SEARCH_LENGTH = 200  # an organisation's name is at most this long
 
 
-def _principal(request: Request, visitor: Visitor) -> Principal:
-    settings: Settings = request.app.state.settings
-    return visitor.principal(settings)
-
-
 def _organization_path(organization_id: uuid.UUID) -> str:
     return f"{ORGANIZATIONS_PATH}/{organization_id}"
 
@@ -79,7 +73,7 @@ def _organization_path(organization_id: uuid.UUID) -> str:
 async def operator_page(
     request: Request, database: SessionDep, visitor: SignedInVisitor
 ) -> Response:
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     try:
         unanswered, late = await reports.unanswered(database, principal)
         queue, waiting = await reports.queue(database, principal)
@@ -115,7 +109,7 @@ async def import_report(
     job_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
 ) -> Response:
     try:
-        body = await import_jobs.report_csv(database, _principal(request, visitor), job_id)
+        body = await import_jobs.report_csv(database, principal_of(request, visitor), job_id)
     except RelayError as error:
         return not_allowed(request, error)
     return Response(
@@ -146,7 +140,7 @@ async def organizations_page(
     try:
         listed, total = await organizations.found(
             database,
-            _principal(request, visitor),
+            principal_of(request, visitor),
             search or None,
             limit=PER_PAGE,
             offset=(number - 1) * PER_PAGE,
@@ -181,7 +175,7 @@ async def new_organization_page(
     request: Request, database: SessionDep, visitor: SignedInVisitor
 ) -> Response:
     try:
-        organizations.operator_only(_principal(request, visitor))
+        organizations.operator_only(principal_of(request, visitor))
     except RelayError as error:
         return not_allowed(request, error)
     return _new_organization_form(request, {})
@@ -192,7 +186,7 @@ async def new_organization(
     request: Request, database: SessionDep, visitor: SignedInVisitor
 ) -> Response:
     form = await posted(request)
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     try:
         body = OrganizationCreate.model_validate(
             {"name": form.get("name", ""), "kind": form.get("kind", "")}
@@ -245,7 +239,7 @@ async def organization_page(
     organization_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
 ) -> Response:
     return await _organization_page(
-        request, database, _principal(request, visitor), organization_id
+        request, database, principal_of(request, visitor), organization_id
     )
 
 
@@ -258,7 +252,7 @@ async def _subject(
 ) -> Subject[AboutT] | Response:
     """What a change of the operator's is about (``find`` for the principal; ``named`` on the
     confirmation), or the page saying why not (403 for anyone but the operator, 404)."""
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     try:
         about = await find(principal)
     except RelayError as error:
@@ -377,7 +371,7 @@ async def _lines_page(
 
 @router.get("/operator/national-lines", summary="The national lines of every country (HTML)")
 async def lines_page(request: Request, database: SessionDep, visitor: SignedInVisitor) -> Response:
-    return await _lines_page(request, database, _principal(request, visitor), {})
+    return await _lines_page(request, database, principal_of(request, visitor), {})
 
 
 # What a field of a national line refused says (the first refused field's).
@@ -392,7 +386,7 @@ LINE_PROBLEMS = {
 @router.post("/operator/national-lines", summary="Add a national line (HTML form)")
 async def add_line(request: Request, database: SessionDep, visitor: SignedInVisitor) -> Response:
     form = await posted(request)
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     values: dict[str, Any] = {name: form.get(name, "") for name in LINE_PROBLEMS}
     try:
         body = NationalLineCreate.model_validate(values)

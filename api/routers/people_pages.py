@@ -39,7 +39,7 @@ from api.web.pages import (
     posted,
     redirect,
 )
-from api.web.session import SignedInVisitor
+from api.web.session import SignedInVisitor, principal_of
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
 
@@ -54,10 +54,6 @@ def _address(request: Request) -> str | None:
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def _principal(request: Request, visitor: Visitor) -> Principal:
-    return visitor.principal(_settings(request))
 
 
 def _person(visitor: Visitor) -> SignedInUser:
@@ -81,13 +77,13 @@ async def home(
         "app/home.html",
         manages=_manages(_person(visitor)),
         idle_minutes=max(1, round(settings.session_idle_minutes)),
-        counts=await workspace.counts(database, _principal(request, visitor)),
+        counts=await workspace.counts(database, principal_of(request, visitor)),
     )
 
 
 @router.get("/account", summary="The person's own account (HTML)")
 async def account(request: Request, database: SessionDep, visitor: SignedInVisitor) -> Response:
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     mine = await people.own_account(database, principal)
     left = await people.recovery_codes_left(database, mine.id) if mine.second_factor else 0
     return app_page(
@@ -108,7 +104,7 @@ async def choose_language(
     form = await posted(request)
     try:
         await people.choose_own_language(
-            database, _principal(request, visitor), form.get("language", "")
+            database, principal_of(request, visitor), form.get("language", "")
         )
     except InvalidLanguage:
         return redirect(request, ACCOUNT_PATH)
@@ -138,7 +134,7 @@ async def change_password(
         result = await people.change_password(
             database,
             settings,
-            _principal(request, visitor),
+            principal_of(request, visitor),
             form.get("current", ""),
             form.get("password", ""),
             _address(request),
@@ -156,7 +152,7 @@ async def change_password(
 
 
 async def _own_account(request: Request, visitor: SignedInVisitor) -> Subject[None]:
-    return Subject(ACCOUNT_PATH, _principal(request, visitor), None)
+    return Subject(ACCOUNT_PATH, principal_of(request, visitor), None)
 
 
 @asks_first(
@@ -194,7 +190,7 @@ def _organization(request: Request, principal: Principal) -> uuid.UUID:
 
 @router.get("/people", summary="An organisation's people (HTML)")
 async def people_page(request: Request, database: SessionDep, visitor: SignedInVisitor) -> Response:
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     organization_id = _organization(request, principal)
     try:
         organizations = await people.managed_organizations(database, principal)
@@ -232,7 +228,7 @@ def _invite_form(
 
 @router.get("/people/invite", summary="Invite a person (HTML)")
 async def invite_page(request: Request, visitor: SignedInVisitor) -> Response:
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     try:
         people.grantable_roles(principal)
     except RelayError as error:
@@ -251,7 +247,7 @@ async def invite(
     request: Request, database: SessionDep, settings: SettingsDep, visitor: SignedInVisitor
 ) -> Response:
     form = await posted(request)
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     try:
         organization_id = uuid.UUID(form.get("org", ""))
         role = UserRole(form.get("role", ""))
@@ -281,7 +277,7 @@ async def _managed(
     request: Request, database: AsyncSession, visitor: Visitor, user_id: uuid.UUID
 ) -> tuple[Principal, UserSummary] | Response:
     """The person asked for, if the visitor manages them; else the page saying why not."""
-    principal = _principal(request, visitor)
+    principal = principal_of(request, visitor)
     try:
         return principal, await people.get_user(database, principal, user_id)
     except RelayError as error:

@@ -207,10 +207,16 @@ async def _signed_in_person(
     return visitor.person
 
 
+def principal_of(request: Request, visitor: Visitor) -> Principal:
+    """Whom a signed-in visitor acts as, for the services (a page that also needs the visitor
+    itself takes ``SignedInVisitor`` and asks this)."""
+    return visitor.principal(_settings(request))
+
+
 async def _person_principal(
     request: Request, visitor: Annotated[Visitor, Depends(_signed_in_visitor)]
 ) -> Principal:
-    return visitor.principal(_settings(request))
+    return principal_of(request, visitor)
 
 
 SignedInVisitor = Annotated[Visitor, Depends(_signed_in_visitor)]
