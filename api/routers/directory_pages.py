@@ -29,7 +29,6 @@ from api.models.directory import Gender, Location, Service, ServiceStatus, Targe
 from api.schemas.directory import CapacityUpdate, LocationUpdate, ServiceUpdate
 from api.services import directory, hsds, reports, verification
 from api.services.directory import etag
-from api.services.people.sessions import Visitor
 from api.web.pages import (
     FIRST_SHOWING,
     FormAnswer,
@@ -41,7 +40,7 @@ from api.web.pages import (
     problem_of,
     redirect,
 )
-from api.web.session import HOME_PATH, SignedInVisitor, principal_of
+from api.web.session import HOME_PATH, PersonPrincipal, SignedInVisitor
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
 
@@ -85,9 +84,8 @@ def _location_path(location_id: uuid.UUID) -> str:
 
 @router.get("/directory", summary="An organisation's directory entries and review queue (HTML)")
 async def directory_page(
-    request: Request, database: SessionDep, visitor: SignedInVisitor
+    request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    principal = principal_of(request, visitor)
     chosen = _organization(request)
     try:
         entries = await verification.entries(database, principal, chosen)
@@ -180,15 +178,15 @@ async def _service_page(
 
 @router.get("/directory/services/{service_id}", summary="One service to keep true (HTML)")
 async def service_page(
-    service_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    service_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    return await _service_page(request, database, principal_of(request, visitor), service_id)
+    return await _service_page(request, database, principal, service_id)
 
 
 async def _change(
     request: Request,
     database: AsyncSession,
-    visitor: Visitor,
+    principal: Principal,
     record_id: uuid.UUID,
     done: str,
     work: Any,
@@ -202,7 +200,6 @@ async def _change(
     kept): a request the API's contract refuses is ``directory.problem.<done>``, or what
     ``explain`` makes of it."""
     form = await posted(request)
-    principal = principal_of(request, visitor)
     if_match = etag(int(form["version"])) if form.get("version", "").isdigit() else None
     try:
         verification.writer(principal)
@@ -217,12 +214,12 @@ async def _change(
 
 @router.post("/directory/services/{service_id}/confirm", summary="Confirm a service (HTML form)")
 async def confirm(
-    service_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    service_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
     async def work(principal: Principal, form: dict[str, str], if_match: str | None) -> None:
         await verification.confirm(database, principal, service_id, if_match)
 
-    return await _change(request, database, visitor, service_id, "confirmed", work)
+    return await _change(request, database, principal, service_id, "confirmed", work)
 
 
 def _count(value: str | None) -> int | None:
@@ -234,7 +231,7 @@ def _count(value: str | None) -> int | None:
     "/directory/services/{service_id}/capacity", summary="Say what is available now (HTML form)"
 )
 async def change_capacity(
-    service_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    service_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
     async def work(principal: Principal, form: dict[str, str], if_match: str | None) -> None:
         body = CapacityUpdate.model_validate(
@@ -246,7 +243,7 @@ async def change_capacity(
         )
         await directory.set_capacity(database, principal, service_id, body, if_match)
 
-    return await _change(request, database, visitor, service_id, "capacity", work)
+    return await _change(request, database, principal, service_id, "capacity", work)
 
 
 # The service page's forms that change fields of the service: each reads its form into the
@@ -378,13 +375,13 @@ def _service_form(done: str) -> Callable[..., Awaitable[Response]]:
     _, fields, explain = SERVICE_FORMS[done]
 
     async def change(
-        service_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+        service_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
     ) -> Response:
         async def work(principal: Principal, form: dict[str, str], if_match: str | None) -> None:
             body = ServiceUpdate.model_validate(fields(form))
             await directory.update_service(database, principal, service_id, body, if_match)
 
-        return await _change(request, database, visitor, service_id, done, work, explain)
+        return await _change(request, database, principal, service_id, done, work, explain)
 
     return change
 
@@ -441,9 +438,9 @@ async def _location_page(
 
 @router.get("/directory/locations/{location_id}", summary="One location to keep true (HTML)")
 async def location_page(
-    location_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    location_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    return await _location_page(request, database, principal_of(request, visitor), location_id)
+    return await _location_page(request, database, principal, location_id)
 
 
 def _location_update(form: dict[str, str], redacted: bool) -> LocationUpdate:
@@ -466,7 +463,7 @@ def _location_update(form: dict[str, str], redacted: bool) -> LocationUpdate:
 
 @router.post("/directory/locations/{location_id}", summary="Change a location (HTML form)")
 async def change_location(
-    location_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    location_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
     async def work(principal: Principal, form: dict[str, str], if_match: str | None) -> None:
         found = await directory.writable(database, principal, Location, location_id)
@@ -476,7 +473,7 @@ async def change_location(
     return await _change(
         request,
         database,
-        visitor,
+        principal,
         location_id,
         "location",
         work,
@@ -491,13 +488,12 @@ async def change_location(
 async def _resolve(
     request: Request,
     database: AsyncSession,
-    visitor: Visitor,
+    principal: Principal,
     report_id: uuid.UUID,
     *,
     accepted: bool,
 ) -> Response:
     form = await posted(request)
-    principal = principal_of(request, visitor)
     try:
         verification.writer(principal)
         resolved = await reports.resolve(database, principal, report_id, accepted=accepted)
@@ -521,9 +517,9 @@ async def accept_page(report_id: uuid.UUID, request: Request, visitor: SignedInV
 
 @router.post("/directory/reports/{report_id}/accept", summary="Accept a report (HTML form)")
 async def accept(
-    report_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    report_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    return await _resolve(request, database, visitor, report_id, accepted=True)
+    return await _resolve(request, database, principal, report_id, accepted=True)
 
 
 @router.get("/directory/reports/{report_id}/dismiss", summary="Dismiss a report (HTML)")
@@ -536,6 +532,6 @@ async def dismiss_page(
 
 @router.post("/directory/reports/{report_id}/dismiss", summary="Dismiss a report (HTML form)")
 async def dismiss(
-    report_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    report_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    return await _resolve(request, database, visitor, report_id, accepted=False)
+    return await _resolve(request, database, principal, report_id, accepted=False)

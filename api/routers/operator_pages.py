@@ -36,7 +36,6 @@ from api.services import (
     reports,
     verification,
 )
-from api.services.people.sessions import Visitor
 from api.web.pages import (
     FIRST_SHOWING,
     Confirmed,
@@ -48,7 +47,7 @@ from api.web.pages import (
     posted,
     redirect,
 )
-from api.web.session import SignedInVisitor, principal_of
+from api.web.session import PersonPrincipal
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
 AboutT = TypeVar("AboutT")
@@ -71,9 +70,8 @@ def _organization_path(organization_id: uuid.UUID) -> str:
 
 @router.get("/operator", summary="The operator's queues, stale entries and imports (HTML)")
 async def operator_page(
-    request: Request, database: SessionDep, visitor: SignedInVisitor
+    request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    principal = principal_of(request, visitor)
     try:
         unanswered, late = await reports.unanswered(database, principal)
         queue, waiting = await reports.queue(database, principal)
@@ -106,10 +104,10 @@ async def operator_page(
     "/operator/imports/{job_id}/report.csv", summary="An import's report of rejected rows (CSV)"
 )
 async def import_report(
-    job_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    job_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
     try:
-        body = await import_jobs.report_csv(database, principal_of(request, visitor), job_id)
+        body = await import_jobs.report_csv(database, principal, job_id)
     except RelayError as error:
         return not_allowed(request, error)
     return Response(
@@ -133,14 +131,14 @@ def _page_number(request: Request) -> int:
 
 @router.get("/operator/organizations", summary="Organisations, found by name (HTML)")
 async def organizations_page(
-    request: Request, database: SessionDep, visitor: SignedInVisitor
+    request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
     search = request.query_params.get("q", "").strip()[:SEARCH_LENGTH]
     number = _page_number(request)
     try:
         listed, total = await organizations.found(
             database,
-            principal_of(request, visitor),
+            principal,
             search or None,
             limit=PER_PAGE,
             offset=(number - 1) * PER_PAGE,
@@ -172,10 +170,10 @@ def _new_organization_form(
 
 @router.get("/operator/organizations/new", summary="Register an organisation (HTML)")
 async def new_organization_page(
-    request: Request, database: SessionDep, visitor: SignedInVisitor
+    request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
     try:
-        organizations.operator_only(principal_of(request, visitor))
+        organizations.operator_only(principal)
     except RelayError as error:
         return not_allowed(request, error)
     return _new_organization_form(request, {})
@@ -183,10 +181,9 @@ async def new_organization_page(
 
 @router.post("/operator/organizations/new", summary="Register an organisation (HTML form)")
 async def new_organization(
-    request: Request, database: SessionDep, visitor: SignedInVisitor
+    request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
     form = await posted(request)
-    principal = principal_of(request, visitor)
     try:
         body = OrganizationCreate.model_validate(
             {"name": form.get("name", ""), "kind": form.get("kind", "")}
@@ -236,23 +233,20 @@ async def _organization_page(
     summary="One organisation: its status, people and API clients (HTML)",
 )
 async def organization_page(
-    organization_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    organization_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    return await _organization_page(
-        request, database, principal_of(request, visitor), organization_id
-    )
+    return await _organization_page(request, database, principal, organization_id)
 
 
 async def _subject(
     request: Request,
-    visitor: Visitor,
+    principal: Principal,
     path: str,
     find: Callable[[Principal], Awaitable[AboutT]],
     named: Callable[[AboutT], str],
 ) -> Subject[AboutT] | Response:
     """What a change of the operator's is about (``find`` for the principal; ``named`` on the
     confirmation), or the page saying why not (403 for anyone but the operator, 404)."""
-    principal = principal_of(request, visitor)
     try:
         about = await find(principal)
     except RelayError as error:
@@ -261,11 +255,11 @@ async def _subject(
 
 
 async def _overseen(
-    organization_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    organization_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Subject[Organization] | Response:
     return await _subject(
         request,
-        visitor,
+        principal,
         _organization_path(organization_id),
         lambda principal: organizations.overseen(database, principal, organization_id),
         lambda organization: organization.name,
@@ -300,21 +294,21 @@ for _status, _segment, _summary in (
 
 @router.get("/operator/clients/{client_id}", summary="An API client: its organisation's page")
 async def client_page(
-    client_id: str, request: Request, database: SessionDep, visitor: SignedInVisitor
+    client_id: str, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
     """A client is shown on its organisation's page (where a confirmation's cancel goes)."""
-    found = await _client(client_id, request, database, visitor)
+    found = await _client(client_id, request, database, principal)
     if isinstance(found, Response):
         return found
     return redirect(request, _organization_path(found.about.organization_id))
 
 
 async def _client(
-    client_id: str, request: Request, database: SessionDep, visitor: SignedInVisitor
+    client_id: str, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Subject[ClientPublic] | Response:
     return await _subject(
         request,
-        visitor,
+        principal,
         f"{OPERATOR_PATH}/clients/{client_id}",
         lambda principal: clients.overseen(database, principal, client_id),
         lambda client: client.name,
@@ -370,8 +364,10 @@ async def _lines_page(
 
 
 @router.get("/operator/national-lines", summary="The national lines of every country (HTML)")
-async def lines_page(request: Request, database: SessionDep, visitor: SignedInVisitor) -> Response:
-    return await _lines_page(request, database, principal_of(request, visitor), {})
+async def lines_page(
+    request: Request, database: SessionDep, principal: PersonPrincipal
+) -> Response:
+    return await _lines_page(request, database, principal, {})
 
 
 # What a field of a national line refused says (the first refused field's).
@@ -384,9 +380,8 @@ LINE_PROBLEMS = {
 
 
 @router.post("/operator/national-lines", summary="Add a national line (HTML form)")
-async def add_line(request: Request, database: SessionDep, visitor: SignedInVisitor) -> Response:
+async def add_line(request: Request, database: SessionDep, principal: PersonPrincipal) -> Response:
     form = await posted(request)
-    principal = principal_of(request, visitor)
     values: dict[str, Any] = {name: form.get(name, "") for name in LINE_PROBLEMS}
     try:
         body = NationalLineCreate.model_validate(values)
@@ -402,19 +397,19 @@ async def add_line(request: Request, database: SessionDep, visitor: SignedInVisi
 
 @router.get("/operator/national-lines/{line_id}", summary="A national line: the list (HTML)")
 async def line_page(
-    line_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    line_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
     """A line is shown in the list (where a confirmation's cancel goes)."""
-    found = await _line(line_id, request, database, visitor)
+    found = await _line(line_id, request, database, principal)
     return found if isinstance(found, Response) else redirect(request, LINES_PATH)
 
 
 async def _line(
-    line_id: uuid.UUID, request: Request, database: SessionDep, visitor: SignedInVisitor
+    line_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Subject[NationalLine] | Response:
     return await _subject(
         request,
-        visitor,
+        principal,
         f"{LINES_PATH}/{line_id}",
         lambda principal: national_lines.get(database, principal, line_id),
         lambda line: f"{line.country} · {line.name} · {line.number}",
