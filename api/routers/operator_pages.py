@@ -242,13 +242,13 @@ async def _subject(
     request: Request,
     principal: Principal,
     path: str,
-    find: Callable[[Principal], Awaitable[AboutT]],
+    find: Awaitable[AboutT],
     named: Callable[[AboutT], str],
 ) -> Subject[AboutT] | Response:
-    """What a change of the operator's is about (``find`` for the principal; ``named`` on the
-    confirmation), or the page saying why not (403 for anyone but the operator, 404)."""
+    """What a change of the operator's is about (what ``find`` finds for the principal; ``named``
+    on the confirmation), or the page saying why not (403 for anyone but the operator, 404)."""
     try:
-        about = await find(principal)
+        about = await find
     except RelayError as error:
         return not_allowed(request, error)
     return Subject(path, principal, about, shown={"named": named(about)})
@@ -261,7 +261,7 @@ async def _overseen(
         request,
         principal,
         _organization_path(organization_id),
-        lambda principal: organizations.overseen(database, principal, organization_id),
+        organizations.overseen(database, principal, organization_id),
         lambda organization: organization.name,
     )
 
@@ -310,7 +310,7 @@ async def _client(
         request,
         principal,
         f"{OPERATOR_PATH}/clients/{client_id}",
-        lambda principal: clients.overseen(database, principal, client_id),
+        clients.overseen(database, principal, client_id),
         lambda client: client.name,
     )
 
@@ -411,7 +411,7 @@ async def _line(
         request,
         principal,
         f"{LINES_PATH}/{line_id}",
-        lambda principal: national_lines.get(database, principal, line_id),
+        national_lines.get(database, principal, line_id),
         lambda line: f"{line.country} · {line.name} · {line.number}",
     )
 
