@@ -223,6 +223,21 @@ class TestMonthsAhead:
             for (_, _, end), (_, start, _) in itertools.pairwise(found):
                 assert end == start  # contiguous: no instant without a partition
 
+    @pytest.mark.parametrize(
+        ("first", "months"), [(date(2100, 1, 1), 1), (date(2000, 1, 1), 600), (None, 27)]
+    )
+    async def test_the_application_role_cannot_make_months_far_ahead(
+        self, connection: AsyncConnection, first: date | None, months: int
+    ) -> None:
+        """The function is the application role's to call: each month is a table with its
+        indexes, which every query of the parent plans over, so it makes none more than 24 months
+        past this one (the most RELAY_PARTITION_MONTHS_AHEAD keeps) however it is called."""
+        start = first or partitions.first_month_kept(datetime.now(UTC).date())
+        call = text("SELECT relay_month_partitions('audit_event', :first, :months)")
+        with pytest.raises(DBAPIError, match="months out of range"):
+            async with connection.begin_nested():
+                await connection.execute(call, {"first": start, "months": months})
+
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:

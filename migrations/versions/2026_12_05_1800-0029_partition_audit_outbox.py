@@ -22,13 +22,15 @@ partition key:
 
 Partitions are made by ``relay_month_partitions(table, first month, months)``, a ``SECURITY
 DEFINER`` function the application role may call (it owns no table, so it cannot create one):
-the worker keeps ``RELAY_PARTITION_MONTHS_AHEAD`` months ahead. There is no DEFAULT partition:
-a row there would forbid creating its month's partition later and could never be dropped with a
-month; the months ahead are the safety net. ``relay_drop_outbox_partitions(keep months)`` drops
-the outbox's months older than that, oldest first, only while every event of the month is
-numbered, fanned out to every enabled subscription of its audience, sent or given up, and read
-by the notifications, and moves the feed's horizon past them. Both run with a short
-``lock_timeout``: a busy table makes them fail and the worker tries again on its next tick.
+the worker keeps ``RELAY_PARTITION_MONTHS_AHEAD`` months ahead, and it makes none more than 24
+months past this one (the most that setting allows), however it is called. There is no DEFAULT
+partition: a row there would forbid creating its month's partition later and could never be
+dropped with a month; the months ahead are the safety net.
+``relay_drop_outbox_partitions(keep months)`` drops the outbox's months older than that, oldest
+first, only while every event of the month is numbered, fanned out to every enabled
+subscription of its audience, sent or given up, and read by the notifications, and moves the
+feed's horizon past them. Both run with a short ``lock_timeout``: a busy table makes them fail
+and the worker tries again on its next tick.
 
 Revision ID: 0029
 Revises: 0028
@@ -147,7 +149,11 @@ BEGIN
     RAISE EXCEPTION 'not a table Relay partitions: %', parent
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  IF months NOT BETWEEN 1 AND 600 OR first_month < DATE '2000-01-01' THEN
+  -- Each month is a table every query of the parent plans over: none further than the worker's
+  -- most (24 months ahead of this one), whoever calls.
+  IF months NOT BETWEEN 1 AND 600 OR first_month < DATE '2000-01-01'
+     OR month + make_interval(months => months - 1)
+        > date_trunc('month', now() AT TIME ZONE 'UTC') + interval '24 months' THEN
     RAISE EXCEPTION 'months out of range' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   FOR i IN 1..months LOOP
