@@ -3,6 +3,7 @@ verifies across a month boundary and from a checkpoint once older months are arc
 worker keeps months made ahead; an outbox month past retention is dropped only once every event
 in it reached everyone who should hear of it, and an undelivered event is still delivered."""
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -399,6 +400,89 @@ class TestOutboxRetention:
         # Numbered, but the notifications have not read it yet.
         assert await partitions.drop_old_outbox_months(session, keep_one) == 0
         assert old in [name for name, _, _ in await repository.months(session, "outbox_event")]
+
+
+class TestDropRacingARedelivery:
+    """A dead delivery redelivered by hand while the month drop runs: the drop found the month
+    finished (its check saw the delivery dead), then met the delivery pending when it came to
+    delete it. It must not take the redelivery with the month."""
+
+    MONTH = date(2019, 3, 1)
+
+    async def test_a_delivery_made_pending_after_the_check_keeps_its_month(
+        self, app: Any, owner_engine: AsyncEngine
+    ) -> None:
+        ids = {name: uuid.uuid4() for name in ("organization", "subscription", "event", "delivery")}
+        at = datetime(2019, 3, 10, tzinfo=UTC)
+        partition = partition_name("outbox_event", self.MONTH)
+        async with owner_engine.begin() as owner:
+            await owner.execute(
+                text("SELECT relay_month_partitions('outbox_event', :first, 1)"),
+                {"first": self.MONTH},
+            )
+            await owner.execute(
+                text(
+                    "INSERT INTO organization (id, name, kind, status)"
+                    " VALUES (:organization, 'Drop race', 'ngo', 'active')"
+                ),
+                ids,
+            )
+            await owner.execute(
+                text(
+                    "INSERT INTO webhook_subscription (id, organization_id, url, event_types,"
+                    " enabled, secret, secret_version, cursor_seq) VALUES (:subscription,"
+                    " :organization, 'https://93.184.215.14/race', '{}', false, '\\x00', 1, 0)"
+                ),
+                ids,
+            )
+            # seq 0: behind every cursor, so only the delivery's state can hold the month.
+            await owner.execute(
+                text(
+                    "INSERT INTO outbox_event (id, organization_id, type, occurred_at, seq, data)"
+                    " VALUES (:event, :organization, 'directory.changed', :at, 0, '{}')"
+                ),
+                {**ids, "at": at},
+            )
+            await owner.execute(
+                text(
+                    "INSERT INTO webhook_delivery (id, subscription_id, organization_id,"
+                    " event_id, status, attempts, step, event_seq, event_occurred_at)"
+                    " VALUES (:delivery, :subscription, :organization, :event, 'dead', 8, 8, 0,"
+                    " :at)"
+                ),
+                {**ids, "at": at},
+            )
+        try:
+            async with owner_engine.connect() as redelivery, app.state.engine.connect() as worker:
+                await redelivery.execute(
+                    text("UPDATE webhook_delivery SET status = 'pending' WHERE id = :delivery"),
+                    ids,
+                )  # not committed yet: the drop's check still sees it dead
+                dropping = asyncio.create_task(
+                    worker.scalar(text("SELECT relay_drop_outbox_partitions(1)"))
+                )
+                await asyncio.sleep(0.3)  # the drop now waits on the delivery's row
+                await redelivery.commit()
+                assert await dropping == 0
+                await worker.commit()
+            async with owner_engine.connect() as owner:
+                status = await owner.scalar(
+                    text("SELECT status FROM webhook_delivery WHERE id = :delivery"), ids
+                )
+                assert status == "pending"
+                assert await owner.scalar(text("SELECT to_regclass(:p)::text"), {"p": partition})
+        finally:
+            async with owner_engine.begin() as owner:
+                await owner.execute(text("DELETE FROM webhook_delivery WHERE id = :delivery"), ids)
+                await owner.execute(
+                    text("DELETE FROM webhook_subscription WHERE id = :subscription"), ids
+                )
+                if await owner.scalar(text("SELECT to_regclass(:p)"), {"p": partition}):
+                    await owner.execute(
+                        text(f"ALTER TABLE outbox_event DETACH PARTITION {partition}")
+                    )
+                    await owner.execute(text(f"DROP TABLE {partition}"))
+                await owner.execute(text("DELETE FROM organization WHERE id = :organization"), ids)
 
 
 async def _kind(connection: AsyncConnection, table: str) -> str:

@@ -190,6 +190,7 @@ DECLARE
   cutoff timestamptz;
   part record;
   newest bigint;
+  redelivered bigint;
   dropped integer := 0;
 BEGIN
   IF keep_months < 1 THEN
@@ -221,12 +222,25 @@ BEGIN
       THEN NULL ELSE coalesce((SELECT max(seq) FROM %1$s), 0) END
     $check$, part.name) INTO newest;
     EXIT WHEN newest IS NULL;
-    -- Sent or given up: the deliveries (and their attempts) go with their events.
-    EXECUTE format('DELETE FROM webhook_delivery d USING %s e WHERE e.id = d.event_id',
-                   part.name);
-    UPDATE outbox_horizon SET seq = newest WHERE id = 1 AND seq < newest;
-    EXECUTE format('ALTER TABLE outbox_event DETACH PARTITION %s', part.name);
-    EXECUTE format('DROP TABLE %s', part.name);
+    BEGIN
+      -- Sent or given up: the deliveries (and their attempts) go with their events. One
+      -- redelivered by hand since the check (its row was locked; the delete met it pending) is
+      -- still to be sent: then nothing of the month goes, and it and every later one wait.
+      EXECUTE format($delete$
+        WITH gone AS (DELETE FROM webhook_delivery d USING %s e WHERE e.id = d.event_id
+                      RETURNING d.status)
+        SELECT count(*) FROM gone WHERE status = 'pending'
+      $delete$, part.name) INTO redelivered;
+      IF redelivered > 0 THEN
+        RAISE EXCEPTION 'a delivery of % was redelivered', part.name
+          USING ERRCODE = 'object_in_use';
+      END IF;
+      UPDATE outbox_horizon SET seq = newest WHERE id = 1 AND seq < newest;
+      EXECUTE format('ALTER TABLE outbox_event DETACH PARTITION %s', part.name);
+      EXECUTE format('DROP TABLE %s', part.name);
+    EXCEPTION WHEN object_in_use THEN
+      EXIT;
+    END;
     dropped := dropped + 1;
   END LOOP;
   RETURN dropped;
