@@ -402,87 +402,104 @@ class TestOutboxRetention:
         assert old in [name for name, _, _ in await repository.months(session, "outbox_event")]
 
 
-class TestDropRacingARedelivery:
-    """A dead delivery redelivered by hand while the month drop runs: the drop found the month
-    finished (its check saw the delivery dead), then met the delivery pending when it came to
-    delete it. It must not take the redelivery with the month."""
+RACE_MONTH = date(2019, 3, 1)
+RACE_AT = datetime(2019, 3, 10, tzinfo=UTC)
 
-    MONTH = date(2019, 3, 1)
 
-    async def test_a_delivery_made_pending_after_the_check_keeps_its_month(
-        self, app: Any, owner_engine: AsyncEngine
+@pytest.fixture
+async def dead_delivery(owner_engine: AsyncEngine) -> AsyncIterator[dict[str, uuid.UUID]]:
+    """Committed (the race needs two connections): an event of March 2019 numbered 0 (behind
+    every cursor, so only its delivery's state can hold it) and its dead delivery to a disabled
+    subscription; all of it removed afterwards."""
+    ids = {name: uuid.uuid4() for name in ("organization", "subscription", "event", "delivery")}
+    partition = partition_name("outbox_event", RACE_MONTH)
+    statements = (
+        "SELECT relay_month_partitions('outbox_event', :month, 1)",
+        "INSERT INTO organization (id, name, kind, status)"
+        " VALUES (:organization, 'Sweep race', 'ngo', 'active')",
+        "INSERT INTO webhook_subscription (id, organization_id, url, event_types, enabled,"
+        " secret, secret_version, cursor_seq) VALUES (:subscription, :organization,"
+        " 'https://93.184.215.14/race', '{}', false, '\\x00', 1, 0)",
+        "INSERT INTO outbox_event (id, organization_id, type, occurred_at, seq, data)"
+        " VALUES (:event, :organization, 'directory.changed', :at, 0, '{}')",
+        "INSERT INTO webhook_delivery (id, subscription_id, organization_id, event_id, status,"
+        " attempts, step, event_seq, event_occurred_at) VALUES (:delivery, :subscription,"
+        " :organization, :event, 'dead', 8, 8, 0, :at)",
+    )
+    async with owner_engine.begin() as owner:
+        for statement in statements:
+            await owner.execute(text(statement), {**ids, "month": RACE_MONTH, "at": RACE_AT})
+    yield ids
+    async with owner_engine.begin() as owner:
+        await owner.execute(text("DELETE FROM webhook_delivery WHERE id = :delivery"), ids)
+        await owner.execute(text("DELETE FROM outbox_event WHERE id = :event"), ids)
+        await owner.execute(text("DELETE FROM webhook_subscription WHERE id = :subscription"), ids)
+        if await owner.scalar(text("SELECT to_regclass(:p)"), {"p": partition}):
+            await owner.execute(text(f"ALTER TABLE outbox_event DETACH PARTITION {partition}"))
+            await owner.execute(text(f"DROP TABLE {partition}"))
+        await owner.execute(text("DELETE FROM organization WHERE id = :organization"), ids)
+
+
+async def race_a_redelivery(
+    app: Any,
+    owner_engine: AsyncEngine,
+    ids: dict[str, uuid.UUID],
+    sweep: Callable[[AsyncConnection], Awaitable[Any]],
+) -> Any:
+    """The delivery redelivered by hand while ``sweep`` runs: the redelivery is not committed
+    when the sweep reads (it sees the delivery dead) and is committed while the sweep waits on
+    the delivery's row. What the sweep returned; the delivery must still be there, pending."""
+    async with owner_engine.connect() as redelivery, app.state.engine.connect() as worker:
+        await redelivery.execute(
+            text("UPDATE webhook_delivery SET status = 'pending' WHERE id = :delivery"), ids
+        )
+        sweeping = asyncio.create_task(sweep(worker))
+        await asyncio.sleep(0.3)  # the sweep now waits on the delivery's row
+        await redelivery.commit()
+        swept = await sweeping
+        await worker.commit()
+    async with owner_engine.connect() as owner:
+        status = await owner.scalar(
+            text("SELECT status FROM webhook_delivery WHERE id = :delivery"), ids
+        )
+    assert status == "pending"
+    return swept
+
+
+class TestSweepsRacingARedelivery:
+    """A dead delivery redelivered by hand while a sweep runs: the sweep found its event
+    finished (it saw the delivery dead), then met the delivery pending when it came to delete
+    it. Neither the month drop nor the row sweep may take the redelivery with the event."""
+
+    async def test_the_month_drop_keeps_the_month(
+        self, app: Any, owner_engine: AsyncEngine, dead_delivery: dict[str, uuid.UUID]
     ) -> None:
-        ids = {name: uuid.uuid4() for name in ("organization", "subscription", "event", "delivery")}
-        at = datetime(2019, 3, 10, tzinfo=UTC)
-        partition = partition_name("outbox_event", self.MONTH)
-        async with owner_engine.begin() as owner:
-            await owner.execute(
-                text("SELECT relay_month_partitions('outbox_event', :first, 1)"),
-                {"first": self.MONTH},
-            )
-            await owner.execute(
-                text(
-                    "INSERT INTO organization (id, name, kind, status)"
-                    " VALUES (:organization, 'Drop race', 'ngo', 'active')"
-                ),
-                ids,
-            )
-            await owner.execute(
-                text(
-                    "INSERT INTO webhook_subscription (id, organization_id, url, event_types,"
-                    " enabled, secret, secret_version, cursor_seq) VALUES (:subscription,"
-                    " :organization, 'https://93.184.215.14/race', '{}', false, '\\x00', 1, 0)"
-                ),
-                ids,
-            )
-            # seq 0: behind every cursor, so only the delivery's state can hold the month.
-            await owner.execute(
-                text(
-                    "INSERT INTO outbox_event (id, organization_id, type, occurred_at, seq, data)"
-                    " VALUES (:event, :organization, 'directory.changed', :at, 0, '{}')"
-                ),
-                {**ids, "at": at},
-            )
-            await owner.execute(
-                text(
-                    "INSERT INTO webhook_delivery (id, subscription_id, organization_id,"
-                    " event_id, status, attempts, step, event_seq, event_occurred_at)"
-                    " VALUES (:delivery, :subscription, :organization, :event, 'dead', 8, 8, 0,"
-                    " :at)"
-                ),
-                {**ids, "at": at},
-            )
-        try:
-            async with owner_engine.connect() as redelivery, app.state.engine.connect() as worker:
-                await redelivery.execute(
-                    text("UPDATE webhook_delivery SET status = 'pending' WHERE id = :delivery"),
-                    ids,
-                )  # not committed yet: the drop's check still sees it dead
-                dropping = asyncio.create_task(
-                    worker.scalar(text("SELECT relay_drop_outbox_partitions(1)"))
+        async def drop(worker: AsyncConnection) -> Any:
+            return await worker.scalar(text("SELECT relay_drop_outbox_partitions(1)"))
+
+        assert await race_a_redelivery(app, owner_engine, dead_delivery, drop) == 0
+        months = [name for name, _, _ in await _months(owner_engine)]
+        assert partition_name("outbox_event", RACE_MONTH) in months
+
+    async def test_the_row_sweep_keeps_the_event(
+        self, app: Any, owner_engine: AsyncEngine, dead_delivery: dict[str, uuid.UUID]
+    ) -> None:
+        async def purge(worker: AsyncConnection) -> Any:
+            async with AsyncSession(bind=worker) as session:
+                await session.execute(text("SELECT set_config('relay.worker', 'on', true)"))
+                # Only the race's event is older than this (and it is numbered first).
+                newest = await events_repository.purge_events(
+                    session, RACE_AT + timedelta(seconds=1), 1
                 )
-                await asyncio.sleep(0.3)  # the drop now waits on the delivery's row
-                await redelivery.commit()
-                assert await dropping == 0
-                await worker.commit()
-            async with owner_engine.connect() as owner:
-                status = await owner.scalar(
-                    text("SELECT status FROM webhook_delivery WHERE id = :delivery"), ids
-                )
-                assert status == "pending"
-                assert await owner.scalar(text("SELECT to_regclass(:p)::text"), {"p": partition})
-        finally:
-            async with owner_engine.begin() as owner:
-                await owner.execute(text("DELETE FROM webhook_delivery WHERE id = :delivery"), ids)
-                await owner.execute(
-                    text("DELETE FROM webhook_subscription WHERE id = :subscription"), ids
-                )
-                if await owner.scalar(text("SELECT to_regclass(:p)"), {"p": partition}):
-                    await owner.execute(
-                        text(f"ALTER TABLE outbox_event DETACH PARTITION {partition}")
-                    )
-                    await owner.execute(text(f"DROP TABLE {partition}"))
-                await owner.execute(text("DELETE FROM organization WHERE id = :organization"), ids)
+                await session.commit()
+                return newest
+
+        assert await race_a_redelivery(app, owner_engine, dead_delivery, purge) is None
+
+
+async def _months(engine: AsyncEngine) -> list[tuple[str, datetime, datetime]]:
+    async with AsyncSession(bind=engine) as session:
+        return await repository.months(session, "outbox_event")
 
 
 async def _kind(connection: AsyncConnection, table: str) -> str:

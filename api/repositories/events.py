@@ -378,10 +378,14 @@ _PURGE = sa.text(
     """
     WITH oldest AS (SELECT id, seq, occurred_at FROM outbox_event
                     WHERE seq IS NOT NULL ORDER BY seq LIMIT :limit),
+         -- Locked, so a delivery redelivered by hand meanwhile is read as it now is (pending)
+         -- rather than as this statement's snapshot had it (dead), and is not deleted with it.
+         held AS MATERIALIZED (SELECT d.event_id, d.status FROM webhook_delivery d
+                               WHERE d.event_id IN (SELECT id FROM oldest) FOR UPDATE OF d),
          kept AS (SELECT min(seq) AS seq FROM oldest
                   WHERE occurred_at >= :cutoff
-                     OR EXISTS (SELECT FROM webhook_delivery d
-                                WHERE d.event_id = oldest.id AND d.status = 'pending'))
+                     OR EXISTS (SELECT FROM held
+                                WHERE held.event_id = oldest.id AND held.status = 'pending'))
     DELETE FROM outbox_event
     WHERE id IN (SELECT id FROM oldest
                  WHERE seq < COALESCE((SELECT seq FROM kept), 9223372036854775807))
