@@ -6,6 +6,7 @@ Services raise ``RelayError`` subclasses named after what happened; the handlers
 SQL, or the value a caller sent: validation errors name the field and the rule only.
 """
 
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -233,6 +234,18 @@ class DatabaseBusy(ServiceUnavailable, code="database-busy"):
         )
 
 
+class MonthNotReady(ServiceUnavailable, code="month-not-ready"):
+    """A write fell in a month that has no partition of the audit trail or the outbox (the
+    worker's ``make_partitions_ahead`` has not run for months, or a clock is far off): nothing
+    was written; the operators are told (``partition_missing``, the table only)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Relay cannot record this change now; nothing was saved. Try again later.",
+            headers={"Retry-After": "60"},
+        )
+
+
 def validation_issues(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic errors without ``input`` and ``ctx``: those can hold what the caller sent."""
     return [
@@ -284,6 +297,21 @@ async def _validation_error(_: Request, exc: Exception) -> ProblemResponse:
 QUERY_CANCELED = "57014"
 
 
+# SQLSTATE of a row that breaks a CHECK, or that no partition of its table takes.
+CHECK_VIOLATION = "23514"
+# PostgreSQL's words for it; the table's name only (the row's key is in the error's detail).
+_NO_PARTITION = re.compile(r'.*no partition of relation "([a-z_]+)" found for row')
+
+
+def _missing_partition(exc: DBAPIError) -> str | None:
+    """The table of a row no partition takes (the months ahead ran out), else None."""
+    cause = exc.orig
+    if getattr(cause, "sqlstate", None) != CHECK_VIOLATION:
+        return None
+    found = _NO_PARTITION.match(str(cause))
+    return found[1] if found else None
+
+
 def _canceled(exc: BaseException) -> bool:
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     return getattr(cause, "sqlstate", None) == QUERY_CANCELED
@@ -293,6 +321,11 @@ async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, DBAPIError)
     if _canceled(exc):
         return await _statement_canceled(request, exc)
+    table = _missing_partition(exc)
+    if table is not None:
+        route = getattr(request.scope.get("route"), "path", None)
+        log.error("partition_missing", table=table, route=route, request_id=request_id_var.get())
+        return await _relay_error(request, MonthNotReady())
     if not exc.connection_invalidated:
         raise exc  # any other database error is a defect: logged, answered 500
     return await _relay_error(request, DatabaseUnavailable())

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     AsyncSession,
     async_sessionmaker,
 )
+from structlog.testing import capture_logs
 
 from api.config import Settings
 from api.models.events import EventType
@@ -238,6 +239,32 @@ class TestMonthsAhead:
         with pytest.raises(DBAPIError, match="months out of range"):
             async with connection.begin_nested():
                 await connection.execute(call, {"first": start, "months": months})
+
+
+class TestAMonthWithoutItsPartition:
+    async def test_a_write_there_is_a_503_that_says_so_not_a_500(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The worker made no partition for years (stopped, or a clock far ahead): a write the
+        audit trail cannot take is refused with what it is, nothing written, and logged for the
+        operators with the table only (never the row)."""
+        network: Network = await factories.network(session, settings)
+        monkeypatch.setattr(audit, "datetime", frozen_at(datetime(2031, 6, 1, tzinfo=UTC)))
+        with capture_logs() as logs:
+            created = await client.post(
+                "/v1/webhooks", json={"url": PUBLIC_URL}, headers=network.receiver.headers
+            )
+        assert created.status_code == 503, created.text
+        assert created.headers["content-type"] == "application/problem+json"
+        assert created.json()["type"] == "urn:relay:problem:month-not-ready"
+        assert created.headers["retry-after"]
+        missing = [entry for entry in logs if entry["event"] == "partition_missing"]
+        assert [entry["table"] for entry in missing] == ["audit_event"]
+        assert "2031" not in str(logs)  # the row's values stay out of the log
 
 
 @pytest.fixture
