@@ -267,6 +267,32 @@ class TestAMonthWithoutItsPartition:
         assert "2031" not in str(logs)  # the row's values stay out of the log
 
 
+class TestMonthMakerNames:
+    async def test_a_temporary_table_of_a_months_name_does_not_stop_the_month_being_made(
+        self, connection: AsyncConnection
+    ) -> None:
+        """The function runs as the owner with the caller's own temporary schema on its path: a
+        temporary table named like a month must not pass for that month's partition."""
+        month = datetime.now(UTC).date().replace(day=1)
+        for _ in range(6):
+            month = next_month(month)
+        name = partition_name("outbox_event", month)
+        await connection.execute(text(f"CREATE TEMPORARY TABLE {name} (x integer)"))
+        made = await connection.scalar(
+            text("SELECT relay_month_partitions('outbox_event', :month, 1)"), {"month": month}
+        )
+        assert made == 1
+        owned = await connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_inherits"
+                " WHERE inhparent = 'public.outbox_event'::regclass"
+                " AND inhrelid = to_regclass(:name)"
+            ),
+            {"name": f"public.{name}"},
+        )
+        assert owned == 1
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     async with listening() as endpoint:

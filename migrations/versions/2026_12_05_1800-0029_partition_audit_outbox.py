@@ -158,19 +158,22 @@ BEGIN
   END IF;
   FOR i IN 1..months LOOP
     partition := format('%s_y%sm%s', parent, to_char(month, 'YYYY'), to_char(month, 'MM'));
-    IF to_regclass(partition) IS NULL THEN
+    -- Named in public: the caller's temporary schema is on the path too, and a temporary
+    -- table of the month's name must not pass for its partition.
+    IF to_regclass(format('public.%I', partition)) IS NULL THEN
       -- One maker at a time; made apart and attached, which only takes SHARE UPDATE EXCLUSIVE
       -- on the parent (CREATE TABLE ... PARTITION OF would take ACCESS EXCLUSIVE).
       PERFORM pg_advisory_xact_lock(hashtext('relay_month_partitions'));
-      IF to_regclass(partition) IS NULL THEN
-        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
-                       partition, parent);
-        EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+      IF to_regclass(format('public.%I', partition)) IS NULL THEN
+        EXECUTE format('CREATE TABLE public.%I (LIKE public.%I INCLUDING DEFAULTS '
+                       'INCLUDING CONSTRAINTS)', partition, parent);
+        EXECUTE format('ALTER TABLE public.%I ATTACH PARTITION public.%I '
+                       'FOR VALUES FROM (%L) TO (%L)',
                        parent, partition, month::timestamp AT TIME ZONE 'UTC',
                        (month + 1 * interval '1 month')::timestamp AT TIME ZONE 'UTC');
         IF parent = 'audit_event' THEN
           -- TRUNCATE of the parent is refused by its own trigger; of a partition, by this one.
-          EXECUTE format('CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON %I '
+          EXECUTE format('CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON public.%I '
                          'FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()', partition);
         END IF;
         made := made + 1;
