@@ -352,6 +352,8 @@ class TestOutboxRetention:
         waiting = await events_to_deliver(
             client, session, settings, network.receiver, [datetime.now(UTC)]
         )
+        for _ in range(3):  # the notifications read it (the sweep waits for them too)
+            await notify.queue_urgent(session, settings)
         later = settings.model_copy(update={"event_retention_days": -1})
         count = text("SELECT count(*) FROM outbox_event WHERE id = ANY(:ids)")
         await delivery.purge_events(session, later)
@@ -362,6 +364,53 @@ class TestOutboxRetention:
         )
         assert await delivery.purge_events(session, later) == 1
         assert await connection.scalar(count, {"ids": waiting.ids}) == 0
+
+    async def test_the_feeds_sweep_stops_before_an_event_not_fanned_out_or_not_read(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        connection: AsyncConnection,
+        settings: Settings,
+    ) -> None:
+        """A worker back after a stop longer than RELAY_EVENT_RETENTION_DAYS: the backlog is
+        past retention before the fan-out (500 events a subscription a tick) and the
+        notifications have read it. The sweep waits for them, as the month drop does."""
+        network: Network = await factories.network(session, settings)
+        partner = network.receiver
+        created = await client.post(
+            "/v1/webhooks", json={"url": PUBLIC_URL}, headers=partner.headers
+        )
+        assert created.status_code == 201, created.text
+        identifier = uuid.uuid4()
+        await events_repository.add_events(
+            session,
+            [
+                {
+                    "id": identifier,
+                    "organization_id": partner.organization.id,
+                    "type": EventType.directory_changed.value,
+                    "occurred_at": datetime.now(UTC),
+                    "subject_id": None,
+                    "data": {},
+                }
+            ],
+        )
+        await number_events(session, settings)
+        later = settings.model_copy(update={"event_retention_days": -1})
+        count = text("SELECT count(*) FROM outbox_event WHERE id = :id")
+        await delivery.purge_events(session, later)
+        assert await connection.scalar(count, {"id": identifier}) == 1  # nothing read it yet
+        for _ in range(3):
+            await notify.queue_urgent(session, settings)
+        await delivery.purge_events(session, later)
+        assert await connection.scalar(count, {"id": identifier}) == 1  # not fanned out yet
+        assert await delivery.fan_out(session, settings) >= 1
+        await connection.execute(
+            text("UPDATE webhook_delivery SET status = 'dead' WHERE subscription_id = :id"),
+            {"id": created.json()["id"]},
+        )
+        await delivery.purge_events(session, later)
+        assert await connection.scalar(count, {"id": identifier}) == 0
 
     async def test_an_old_month_is_dropped_only_once_all_its_events_were_delivered(
         self,

@@ -376,7 +376,7 @@ async def failing_since_before(
 
 _PURGE = sa.text(
     """
-    WITH oldest AS (SELECT id, seq, occurred_at FROM outbox_event
+    WITH oldest AS (SELECT id, seq, occurred_at, organization_id FROM outbox_event
                     WHERE seq IS NOT NULL ORDER BY seq LIMIT :limit),
          -- Locked, so a delivery redelivered by hand meanwhile is read as it now is (pending)
          -- rather than as this statement's snapshot had it (dead), and is not deleted with it.
@@ -385,7 +385,14 @@ _PURGE = sa.text(
          kept AS (SELECT min(seq) AS seq FROM oldest
                   WHERE occurred_at >= :cutoff
                      OR EXISTS (SELECT FROM held
-                                WHERE held.event_id = oldest.id AND held.status = 'pending'))
+                                WHERE held.event_id = oldest.id AND held.status = 'pending')
+                     -- Not read yet by the notifications, or not fanned out to an enabled
+                     -- subscription of its audience (a worker back from a long stop).
+                     OR oldest.seq > (SELECT seq FROM notification_cursor WHERE id = 1)
+                     OR EXISTS (SELECT FROM webhook_subscription s
+                                WHERE s.enabled AND s.cursor_seq < oldest.seq
+                                  AND (s.organization_id = oldest.organization_id
+                                       OR oldest.organization_id IS NULL)))
     DELETE FROM outbox_event
     WHERE id IN (SELECT id FROM oldest
                  WHERE seq < COALESCE((SELECT seq FROM kept), 9223372036854775807))
@@ -398,7 +405,8 @@ async def purge_events(session: AsyncSession, cutoff: datetime, limit: int) -> i
     """Delete the oldest numbered events up to the first one written at or after ``cutoff``,
     or still waiting to be delivered to a webhook (and their deliveries): always a prefix of the
     feed, so the horizon says exactly what is gone. Returns the newest number deleted. An event
-    not numbered yet, or with a pending delivery, is never deleted."""
+    not numbered yet, with a pending delivery, not yet read by the notifications or not yet fanned
+    out to an enabled subscription of its audience is never deleted (nor any after it)."""
     first = await session.scalar(
         select(OutboxEvent.occurred_at)
         .where(col(OutboxEvent.seq).is_not(None))

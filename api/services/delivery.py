@@ -14,7 +14,8 @@
    ``disable_failing`` turns off an endpoint that has failed without a success for
    ``RELAY_WEBHOOK_DISABLE_AFTER_HOURS`` and tells its organisation (``webhook.disabled``).
 4. ``purge_events`` keeps the outbox to ``RELAY_EVENT_RETENTION_DAYS``, never deleting an event
-   still to be delivered; whole months of it go by ``api.services.partitions``.
+   still to be fanned out, delivered or read by the notifications; whole months of it go by
+   ``api.services.partitions``.
 
 Signing is Standard Webhooks: ``v1,`` + base64 HMAC-SHA256 of ``{webhook-id}.{timestamp}.{body}``
 under each current secret, space separated.
@@ -286,8 +287,8 @@ async def disable_failing(session: AsyncSession, settings: Settings) -> int:
 async def purge_events(session: AsyncSession, settings: Settings) -> int:
     """Worker job: events past retention go, with their deliveries, up to the first one still
     waiting to be delivered (an endpoint disabled with deliveries pending holds the sweep until
-    it is enabled again or deleted); the horizon moves so an older cursor is refused rather than
-    served a gap."""
+    it is enabled again or deleted), fanned out or read by the notifications; the horizon moves
+    so an older cursor is refused rather than served a gap."""
     await act_as_worker(session)
     cutoff = datetime.now(UTC) - timedelta(days=settings.event_retention_days)
     newest = await repository.purge_events(session, cutoff, PURGE_BATCH)

@@ -15,7 +15,7 @@ from api import crypto, net
 from api.auth.scopes import Scope
 from api.config import Settings
 from api.models.events import WebhookSubscription
-from api.services import delivery, keys
+from api.services import delivery, keys, notify
 from api.services.webhooks import MAXIMUM_SUBSCRIPTIONS, signing_secrets
 from tests.conftest import make_settings
 from tests.factories import referrals as factories
@@ -344,6 +344,8 @@ class TestMaintenance:
         cursor = page["meta"]["next_cursor"]
         assert page["data"]
         assert await delivery.purge_events(session, settings) == 0  # all recent
+        for _ in range(3):  # the notifications read the events first (the sweep waits for them)
+            await notify.queue_urgent(session, settings)
         # The same sweep, a retention period later (the application role cannot back-date an
         # event: it may not update the outbox).
         later = settings.model_copy(update={"event_retention_days": -1})
