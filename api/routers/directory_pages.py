@@ -39,6 +39,7 @@ from api.web.pages import (
     posted,
     problem_of,
     redirect,
+    whole_number,
 )
 from api.web.session import HOME_PATH, PersonPrincipal, SignedInVisitor
 
@@ -53,6 +54,7 @@ STATUSES = (ServiceStatus.active, ServiceStatus.temporarily_closed, ServiceStatu
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 HOUR_ROWS = 2  # empty rows of opening hours a service's form offers besides its own (14 at most)
 MAXIMUM_HOUR_ROWS = 14  # as many as the API takes
+VERSION_DIGITS = 18  # a record's version as its form carries it (a bigint)
 ADDRESS_FIELDS = ("address_1", "address_2", "city", "state_province", "postal_code", "country")
 
 
@@ -200,7 +202,8 @@ async def _change(
     kept): a request the API's contract refuses is ``directory.problem.<done>``, or what
     ``explain`` makes of it."""
     form = await posted(request)
-    if_match = etag(int(form["version"])) if form.get("version", "").isdigit() else None
+    version = whole_number(form.get("version"), digits=VERSION_DIGITS)
+    if_match = None if version is None else etag(version)
     try:
         verification.writer(principal)
         await work(principal, form, if_match)
@@ -222,9 +225,13 @@ async def confirm(
     return await _change(request, database, principal, service_id, "confirmed", work)
 
 
-def _count(value: str | None) -> int | None:
+def _typed(value: str | None, *, digits: int) -> int | str | None:
+    """A count or an age typed in a form: a whole number (of at most ``digits`` digits, in any
+    script), none when empty; anything else is passed on as typed, for the API's contract to
+    refuse."""
     text = (value or "").strip()
-    return int(text) if text.isdigit() and len(text) <= 6 else None
+    number = whole_number(text, digits=digits)
+    return (text or None) if number is None else number
 
 
 @router.post(
@@ -237,8 +244,8 @@ async def change_capacity(
         body = CapacityUpdate.model_validate(
             {
                 "unit": form.get("unit", "bed"),
-                "available": _count(form.get("available")),
-                "maximum": _count(form.get("maximum")),
+                "available": _typed(form.get("available"), digits=6),
+                "maximum": _typed(form.get("maximum"), digits=6),
             }
         )
         await directory.set_capacity(database, principal, service_id, body, if_match)
@@ -335,17 +342,10 @@ def _languages(form: dict[str, str]) -> dict[str, Any]:
     return {"languages": [code for code in re.split(r"[\s,;]+", form.get("languages", "")) if code]}
 
 
-def _age(value: str | None) -> int | str | None:
-    """An age typed in the form: a whole number, none when empty; anything else is passed on as
-    typed, for the API's contract to refuse."""
-    text = (value or "").strip()
-    return int(text) if text.isdigit() and len(text) <= 3 else (text or None)
-
-
 def _eligibility(form: dict[str, str]) -> dict[str, Any]:
     return {
-        "minimum_age": _age(form.get("minimum_age")),
-        "maximum_age": _age(form.get("maximum_age")),
+        "minimum_age": _typed(form.get("minimum_age"), digits=3),
+        "maximum_age": _typed(form.get("maximum_age"), digits=3),
         "genders": [gender.value for gender in Gender if form.get(f"gender_{gender}")],
         "target_groups": [group.value for group in TargetGroup if form.get(f"group_{group}")],
         "eligibility_description": form.get("eligibility_description", "").strip() or None,

@@ -46,6 +46,7 @@ from api.web.pages import (
     not_allowed,
     posted,
     redirect,
+    whole_number,
 )
 from api.web.session import PersonPrincipal
 
@@ -125,8 +126,7 @@ async def import_report(
 
 
 def _page_number(request: Request) -> int:
-    text = request.query_params.get("page", "1")
-    return int(text) if text.isdigit() and 0 < len(text) <= 6 and int(text) > 0 else 1
+    return whole_number(request.query_params.get("page"), digits=6) or 1
 
 
 @router.get("/operator/organizations", summary="Organisations, found by name (HTML)")

@@ -226,6 +226,14 @@ Problem = tuple[str, dict[str, object]]
 """What a form says went wrong: a catalogue key and its values."""
 
 
+def whole_number(value: str | None, *, digits: int) -> int | None:
+    """A whole number typed in a form (at most ``digits`` digits of any script: Nepali's and
+    Khmer's read as 0-9), or None. ``str.isdecimal``, not ``isdigit``: "²" is a digit but no
+    number ``int`` reads."""
+    text = (value or "").strip()
+    return int(text) if text.isdecimal() and len(text) <= digits else None
+
+
 async def posted(request: Request) -> dict[str, str]:
     """The form posted (first value of each field, at most ``MAXIMUM_FIELD_LENGTH`` characters,
     a value holding NUL read as empty), once its CSRF token and origin are checked."""

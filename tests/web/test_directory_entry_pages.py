@@ -217,6 +217,29 @@ class TestWhoAndWhere:
         assert str(service_id) not in ids[0]
         assert str(service_id) in ids[1]
 
+    async def test_a_digit_that_is_not_a_number_is_a_form_error(
+        self, session: AsyncSession, entry: Entry
+    ) -> None:
+        """A "²" is a digit to ``isdigit`` but no ``int``: an age, a count or the form's
+        version typed so is refused in words (it was a 500), while an age in Nepali or Khmer
+        digits is still read as the number it writes."""
+        path, service_id, browser, _ = entry
+        eligibility = {"action": f"{path}/eligibility", "form_id": "eligibility-form"}
+        refused = await submit(browser, path, {"minimum_age": "²"}, **eligibility)
+        assert refused.status_code == 422
+        assert "whole years from 0 to 120" in problem(refused)
+        capacity = {"action": f"{path}/capacity", "form_id": "capacity-form"}
+        counted = await submit(browser, path, {"available": "²", "maximum": "3"}, **capacity)
+        assert counted.status_code == 422
+        languages = {"action": f"{path}/languages", "form_id": "languages-form"}
+        stale = await submit(browser, path, {"languages": "fr", "version": "²"}, **languages)
+        assert stale.status_code == 428
+        nepali = {"minimum_age": "१२", "maximum_age": "២៤"}
+        assert (await submit(browser, path, nepali, **eligibility)).status_code == 303
+        saved = await session.get(Service, service_id, populate_existing=True)
+        assert saved is not None
+        assert (saved.minimum_age, saved.maximum_age) == (12, 24)
+
     async def test_visibility_as_the_api_allows_it(
         self, session: AsyncSession, entry: Entry
     ) -> None:

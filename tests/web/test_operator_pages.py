@@ -87,6 +87,9 @@ class TestOrganisations:
         nothing = await browser.get("/app/operator/organizations?q=%25_%5C&page=-3")
         assert nothing.status_code == 200
         assert "No organisation found." in Page(nothing.text).text
+        # "²" is a digit to ``str.isdigit`` but no number (it was a 500): the first page.
+        superscript = await browser.get("/app/operator/organizations?q=foyer&page=%C2%B2")
+        assert superscript.status_code == 200
 
     async def test_registered_with_the_apis_validation_and_audited(
         self, browser: httpx.AsyncClient, session: AsyncSession, operator: Person
