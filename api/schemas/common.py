@@ -2,7 +2,7 @@
 of every response body, and the types of their fields."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Self
 
 import pydantic
 from pydantic import (
@@ -24,6 +24,21 @@ class RequestBody(pydantic.BaseModel):
     misspelt field is a partner's bug to hear about, not a value silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class PatchBody(RequestBody):
+    """The base of a PATCH's body: a field left out stays as it was; ``NEVER_NULL`` names the
+    fields the record cannot do without, which may be left out but never sent as null (422,
+    not the database's refusal)."""
+
+    NEVER_NULL: ClassVar[tuple[str, ...]] = ()
+
+    @pydantic.model_validator(mode="after")
+    def _never_null(self) -> Self:
+        for name in self.NEVER_NULL:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} may be left out, never null")
+        return self
 
 
 def unique(values: list[Any]) -> list[Any]:

@@ -35,7 +35,7 @@ from api.models.directory import (
     TargetGroup,
     Visibility,
 )
-from api.schemas.common import Flag, Integer, Number, RequestBody, ShortName, Text
+from api.schemas.common import Flag, Integer, Number, PatchBody, RequestBody, ShortName, Text
 from api.taxonomy import NEED_CODES
 
 _PHONE = re.compile(r"\+[1-9]\d{6,14}|\d{2,6}")
@@ -129,7 +129,9 @@ class LocationIn(RequestBody):
     schedules: Annotated[list[ScheduleIn], Field(max_length=14)] = []
 
 
-class LocationUpdate(RequestBody):
+class LocationUpdate(PatchBody):
+    NEVER_NULL = ("visibility",)
+
     name: ShortName | None = None
     description: LongText | None = None
     latitude: Latitude | None = None
@@ -284,8 +286,10 @@ class ServiceCreate(_ServiceFields):
     service_areas: Annotated[list[ServiceAreaIn], Field(max_length=20)] = []
 
 
-class ServiceUpdate(_ServiceFields):
+class ServiceUpdate(_ServiceFields, PatchBody):
     """Every field optional; what is sent replaces what was there (lists as a whole)."""
+
+    NEVER_NULL = ("name", "status", "visibility", "accepts_referrals")
 
     name: ShortName | None = None
     status: ServiceStatus | None = None
@@ -303,7 +307,9 @@ class CapacityUpdate(RequestBody):
         return self
 
 
-class OrganizationUpdate(RequestBody):
+class OrganizationUpdate(PatchBody):
+    NEVER_NULL = ("name", "visibility")
+
     name: ShortName | None = None
     alternate_name: ShortName | None = None
     description: LongText | None = None

@@ -222,6 +222,9 @@ class TestCreate:
         assert field in locations, locations
 
 
+SERVICE_NEVER_NULL = ("name", "status", "visibility", "accepts_referrals")
+
+
 class TestUpdate:
     async def test_if_match_guards_every_update(
         self, client: httpx.AsyncClient, writer: Partner, session: AsyncSession
@@ -310,6 +313,32 @@ class TestUpdate:
             headers={**writer.headers, "If-Match": moved.headers["etag"]},
         )
         assert half.status_code == 422
+
+    async def test_a_field_that_cannot_be_empty_is_never_set_to_null(
+        self, client: httpx.AsyncClient, writer: Partner
+    ) -> None:
+        """A PATCH may leave a field out; null for one the record cannot do without (a
+        service's name, status, visibility, accepts_referrals; a location's or an
+        organisation's visibility, an organisation's name) is a 422 naming it (it was a 500:
+        the database refused the NULL)."""
+        created = await create(client, writer)
+        location_id = created.json()["service_at_locations"][0]["location_id"]
+        records = [
+            (f"/v1/services/{created.json()['id']}", SERVICE_NEVER_NULL),
+            (f"/v1/locations/{location_id}", ("visibility",)),
+            (f"/v1/organizations/{writer.organization.id}", ("name", "visibility")),
+        ]
+        for url, fields in records:
+            current = await client.get(url, headers=writer.headers)
+            for field in fields:
+                refused = await client.patch(
+                    url, json={field: None}, headers={**writer.headers, "If-Match": "*"}
+                )
+                assert refused.status_code == 422, (url, field, refused.text)
+                assert refused.headers["content-type"] == "application/problem+json"
+                assert field in refused.text
+            if current.status_code == 200:  # (an organisation is read at /hsds)
+                assert (await client.get(url, headers=writer.headers)).json() == current.json()
 
     async def test_organisation_profile(self, client: httpx.AsyncClient, writer: Partner) -> None:
         url = f"/v1/organizations/{writer.organization.id}"
