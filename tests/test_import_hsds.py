@@ -1,6 +1,7 @@
 """Importing Open Referral HSDS feeds: the examples of ../shared/data, bad rows rejected."""
 
 import csv
+import json
 import shutil
 import uuid
 from collections import Counter
@@ -57,20 +58,23 @@ async def test_organization_feed_with_its_services(session: AsyncSession) -> Non
     assert result.read["organizations"] == 1
 
 
+def tabular_feed(folder: Path, **tables: str) -> Path:
+    """A tabular data package: one CSV file per table (``organizations=...``)."""
+    folder.mkdir()
+    for table, rows in tables.items():
+        (folder / f"{table}.csv").write_text(rows)
+    return folder
+
+
 async def test_broken_rows_are_rejected_with_reasons(session: AsyncSession, tmp_path: Path) -> None:
-    feed = tmp_path / "feed"
-    feed.mkdir()
-    (feed / "organizations.csv").write_text("id,name,description\no1,Good org,\no2,,nameless\n")
-    (feed / "services.csv").write_text(
-        "id,organization_id,name,status\ns1,o1,Counselling,active\ns2,o2,Orphan,active\n"
-        "s3,o1,Odd,sleeping\n"
-    )
-    (feed / "locations.csv").write_text(
-        "id,organization_id,name,latitude,longitude\nl1,o1,Here,14.1,-16.0\nl2,o1,Nowhere,91,0\n"
-        "l3,o1,Half,14.0,\n"
-    )
-    (feed / "phones.csv").write_text(
-        "id,service_id,number\np1,s1,+221 33 000 00 01\np2,s1,call us\n"
+    feed = tabular_feed(
+        tmp_path / "feed",
+        organizations="id,name,description\no1,Good org,\no2,,nameless\n",
+        services="id,organization_id,name,status\ns1,o1,Counselling,active\ns2,o2,Orphan,active\n"
+        "s3,o1,Odd,sleeping\n",
+        locations="id,organization_id,name,latitude,longitude\nl1,o1,Here,14.1,-16.0\n"
+        "l2,o1,Nowhere,91,0\nl3,o1,Half,14.0,\n",
+        phones="id,service_id,number\np1,s1,+221 33 000 00 01\np2,s1,call us\n",
     )
     result = await import_feed(session, feed, source="broken")
     reasons = {(table, original): reason for table, original, reason in result.rejected}
@@ -83,6 +87,37 @@ async def test_broken_rows_are_rejected_with_reasons(session: AsyncSession, tmp_
     assert result.created["services"] == 1
     assert result.created["locations"] == 1
     assert result.created["phones"] == 1
+
+
+async def test_a_value_holding_nul_is_read_as_left_out(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    """PostgreSQL text cannot hold NUL: one in any value of a feed (CSV or JSON) stopped the
+    whole import with a database error. It is read as a value left out, as the pages read a
+    form's (``api.web.pages.posted``): a name or id so left is refused with its reason, the
+    rest of the feed imports."""
+    lines = {
+        "organizations": ["id,name,description", "o1,Good org,Kind\x00words", "o2,Bad\x00org,"],
+        "services": ["id,organization_id,name", "s1,o1,Counselling", "s\x002,o1,Legal"],
+        "locations": ["id,organization_id,name,latitude,longitude", "l1,o1,Here\x00,14.1,-16"],
+    }
+    feed = tabular_feed(
+        tmp_path / "feed", **{table: "\n".join(rows) for table, rows in lines.items()}
+    )
+    result = await import_feed(session, feed, source="nul-csv")
+    reasons = {(table, original): reason for table, original, reason in result.rejected}
+    assert reasons[("organizations", "o2")] == "an organization needs an id and a name"
+    assert [table for table, original in reasons if original == ""] == ["services"]
+    assert (result.created["organizations"], result.created["services"]) == (1, 1)
+    assert result.created["locations"] == 1
+
+    document = tmp_path / "feed.json"
+    service = {"id": "s1", "name": "Écoute", "status": "active", "description": "a\u0000b"}
+    document.write_text(
+        json.dumps({"id": "o1", "name": "Org\u0000", "services": [service]}), encoding="utf-8"
+    )
+    refused = await import_feed(session, document, source="nul-json")
+    assert ("organizations", "o1", "an organization needs an id and a name") in refused.rejected
 
 
 def _edit(path: Path, row_id: str, **values: str) -> None:

@@ -110,19 +110,36 @@ class HsdsImportResult:
 
 
 def read_feed(path: Path) -> dict[str, list[Row]]:
-    """The feed as flat HSDS tables, whatever its shape."""
+    """The feed as flat HSDS tables, whatever its shape (a value holding NUL, which PostgreSQL
+    text cannot hold, read as left out: ``_without_nul``)."""
     tables: dict[str, list[Row]] = defaultdict(list)
     if path.is_dir():
         for file in sorted(path.glob("*.csv")):
             name = CSV_NAMES.get(file.stem, file.stem)
             if name in TABLES:
                 tables[name] = _csv_rows(file)
-        return tables
-    document = read_json(path)
-    records = document.get("contents", [document]) if isinstance(document, dict) else document
-    for record in records:
-        _flatten(record, tables)
+    else:
+        document = read_json(path)
+        records = document.get("contents", [document]) if isinstance(document, dict) else document
+        for record in records:
+            _flatten(record, tables)
+    for rows in tables.values():
+        rows[:] = [_without_nul(row) for row in rows]
     return tables
+
+
+def _without_nul(value: Any) -> Any:
+    """A row with every value holding NUL left out (in lists and nested records too), as the
+    pages read a form's (``api.web.pages.posted``)."""
+    if isinstance(value, dict):
+        return {key: _without_nul(item) for key, item in value.items() if not _has_nul(item)}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value if not _has_nul(item)]
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    return isinstance(value, str) and "\x00" in value
 
 
 def _csv_rows(file: Path) -> list[Row]:
