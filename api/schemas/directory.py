@@ -247,7 +247,7 @@ class _ServiceFields(RequestBody):
     accepts_referrals: Flag | None = None
     intake_channel: IntakeChannel | None = None
     visibility: Visibility | None = None
-    needs: Annotated[list[NeedCode], Field(max_length=len(NEED_CODES))] | None = None
+    needs: Annotated[list[NeedCode], Field(min_length=1, max_length=len(NEED_CODES))] | None = None
     phones: Annotated[list[PhoneIn], Field(max_length=10)] | None = None
     schedules: Annotated[list[ScheduleIn], Field(max_length=14)] | None = None
     languages: (
@@ -289,7 +289,7 @@ class ServiceCreate(_ServiceFields):
 class ServiceUpdate(_ServiceFields, PatchBody):
     """Every field optional; what is sent replaces what was there (lists as a whole)."""
 
-    NEVER_NULL = ("name", "status", "visibility", "accepts_referrals")
+    NEVER_NULL = ("name", "status", "visibility", "accepts_referrals", "needs")
 
     name: ShortName | None = None
     status: ServiceStatus | None = None

@@ -222,7 +222,7 @@ class TestCreate:
         assert field in locations, locations
 
 
-SERVICE_NEVER_NULL = ("name", "status", "visibility", "accepts_referrals")
+SERVICE_NEVER_NULL = ("name", "status", "visibility", "accepts_referrals", "needs")
 
 
 class TestUpdate:
@@ -318,7 +318,7 @@ class TestUpdate:
         self, client: httpx.AsyncClient, writer: Partner
     ) -> None:
         """A PATCH may leave a field out; null for one the record cannot do without (a
-        service's name, status, visibility, accepts_referrals; a location's or an
+        service's name, status, visibility, accepts_referrals, needs; a location's or an
         organisation's visibility, an organisation's name) is a 422 naming it (it was a 500:
         the database refused the NULL)."""
         created = await create(client, writer)
@@ -339,6 +339,12 @@ class TestUpdate:
                 assert field in refused.text
             if current.status_code == 200:  # (an organisation is read at /hsds)
                 assert (await client.get(url, headers=writer.headers)).json() == current.json()
+        # A service meets one need at least, as it was created: no PATCH leaves it none.
+        service_url, _ = records[0]
+        emptied = await client.patch(
+            service_url, json={"needs": []}, headers={**writer.headers, "If-Match": "*"}
+        )
+        assert emptied.status_code == 422
 
     async def test_organisation_profile(self, client: httpx.AsyncClient, writer: Partner) -> None:
         url = f"/v1/organizations/{writer.organization.id}"
