@@ -9,40 +9,53 @@ applies, the service is closed whatever its other hours say.
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 CLOSED = "closed"
 
 
-class Rule(Protocol):
-    """What ``is_open`` reads of a schedule (read-only: frozen records qualify)."""
+@dataclass(frozen=True)
+class Hours:
+    """A schedule row as the search's details query returns it: what ``is_open`` reads."""
 
-    @property
-    def byday(self) -> str | None: ...
-    @property
-    def opens_at(self) -> time | None: ...
-    @property
-    def closes_at(self) -> time | None: ...
-    @property
-    def time_zone(self) -> str: ...
-    @property
-    def valid_from(self) -> date | None: ...
-    @property
-    def valid_to(self) -> date | None: ...
-    @property
-    def attending_type(self) -> str | None: ...
+    byday: str | None
+    opens_at: time | None
+    closes_at: time | None
+    time_zone: str
+    valid_from: date | None
+    valid_to: date | None
+    attending_type: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> "Hours":
+        def moment(value: str | None) -> time | None:
+            return time.fromisoformat(value) if value else None
+
+        def day(value: str | None) -> date | None:
+            return date.fromisoformat(value) if value else None
+
+        return cls(
+            byday=row.get("byday"),
+            opens_at=moment(row.get("opens_at")),
+            closes_at=moment(row.get("closes_at")),
+            time_zone=row["time_zone"],
+            valid_from=day(row.get("valid_from")),
+            valid_to=day(row.get("valid_to")),
+            attending_type=row.get("attending_type"),
+        )
 
 
-def _valid_on(rule: Rule, day: date) -> bool:
+def _valid_on(rule: Hours, day: date) -> bool:
     return (rule.valid_from is None or rule.valid_from <= day) and (
         rule.valid_to is None or day <= rule.valid_to
     )
 
 
-def _days(rule: Rule) -> frozenset[str]:
+def _days(rule: Hours) -> frozenset[str]:
     return _days_of(rule.byday)
 
 
@@ -52,7 +65,7 @@ def _days_of(byday: str | None) -> frozenset[str]:
     return frozenset(day.strip() for day in (byday or ",".join(WEEKDAYS)).split(",") if day.strip())
 
 
-def _covers(rule: Rule, local: datetime) -> bool:
+def _covers(rule: Hours, local: datetime) -> bool:
     """Whether the rule's hours include this local moment."""
     opens, closes = rule.opens_at, rule.closes_at
     today, now = local.date(), local.time()
@@ -71,7 +84,7 @@ def _covers(rule: Rule, local: datetime) -> bool:
     return started_today or started_yesterday
 
 
-def is_open(rules: Sequence[Rule], instant: datetime) -> bool | None:
+def is_open(rules: Sequence[Hours], instant: datetime) -> bool | None:
     """True or False, or None when the service publishes no hours."""
     if not rules:
         return None

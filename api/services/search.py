@@ -12,7 +12,7 @@ listed in one area) are broken by ids, never by anything their positions decide.
 import functools
 import json
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any
 
 from api.auth.viewer import Viewer
@@ -21,7 +21,7 @@ from api.repositories import search as repository
 from api.repositories.search import Candidate, SearchFilters
 from api.services import national_lines
 from api.services.hsds_presenter import REDACTED_LOCATION_NAME, clean
-from api.services.opening import is_open
+from api.services.opening import Hours, is_open
 from api.taxonomy import NEED_CODES
 
 # Distances on the WGS 84 ellipsoid and on PostGIS's sphere (mean radius) differ by at most
@@ -54,37 +54,6 @@ class NearestQuery:
     # ``prefer=checked``: the services confirmed on or after this day (within the staleness
     # period) rank before unchecked ones at a similar distance (``UNCHECKED_HANDICAP``).
     checked_since: date | None = None
-
-
-@dataclass(frozen=True)
-class Hours:
-    """A schedule row as the details query returns it, in the shape ``is_open`` reads."""
-
-    byday: str | None
-    opens_at: time | None
-    closes_at: time | None
-    time_zone: str
-    valid_from: date | None
-    valid_to: date | None
-    attending_type: str | None
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> "Hours":
-        def moment(value: str | None) -> time | None:
-            return time.fromisoformat(value) if value else None
-
-        def day(value: str | None) -> date | None:
-            return date.fromisoformat(value) if value else None
-
-        return cls(
-            byday=row.get("byday"),
-            opens_at=moment(row.get("opens_at")),
-            closes_at=moment(row.get("closes_at")),
-            time_zone=row["time_zone"],
-            valid_from=day(row.get("valid_from")),
-            valid_to=day(row.get("valid_to")),
-            attending_type=row.get("attending_type"),
-        )
 
 
 @dataclass(frozen=True)
