@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import created_at_field, enum_check
+from api.models.base import created_at_field, enum_check, partitioned_by_month, position_field
 
 
 class Outcome(StrEnum):
@@ -29,18 +29,16 @@ class Outcome(StrEnum):
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
-    __table_args__ = (
+    __table_args__ = partitioned_by_month(
         enum_check("outcome", Outcome),
         sa.Index("ix_audit_event_at", "at", "id"),
         sa.Index("ix_audit_event_parties", "parties", postgresql_using="gin"),
         sa.UniqueConstraint("position", "at", name="uq_audit_event_position"),
-        {"postgresql_partition_by": "RANGE (at)"},
+        on="at",
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    position: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False)
-    )
+    position: int | None = position_field()
     at: datetime = Field(sa_type=sa.DateTime(timezone=True), primary_key=True)
     """When it happened; also the month partition it is in (migration 0029)."""
     organization_id: uuid.UUID | None = None

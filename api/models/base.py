@@ -28,6 +28,12 @@ EXTENSION_TABLES = frozenset({"spatial_ref_sys", "geography_columns", "geometry_
 MONTH_PARTITION = re.compile(r"(audit_event|outbox_event)_y\d{4}m\d{2}")
 
 
+def partitioned_by_month(*table_args: Any, on: str) -> tuple[Any, ...]:
+    """``__table_args__`` of a table partitioned by month on its column ``on`` (migration 0029,
+    ``MONTH_PARTITION``): a unique key among ``table_args`` holds that column too."""
+    return (*table_args, {"postgresql_partition_by": f"RANGE ({on})"})
+
+
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
@@ -58,6 +64,11 @@ def timestamp_field(*, nullable: bool = True) -> Any:
         sa_type=sa.DateTime(timezone=True),
         nullable=nullable,
     )
+
+
+def position_field() -> Any:
+    """A ``bigint NOT NULL`` identity: the order in which the database wrote the rows."""
+    return Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False))
 
 
 # Text columns the directory's ``search`` parameter reads with ``ILIKE '%words%'`` (HSDS).

@@ -28,7 +28,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from api.models.base import created_at_field, enum_check, timestamp_field, utcnow
+from api.models.base import (
+    created_at_field,
+    enum_check,
+    partitioned_by_month,
+    position_field,
+    timestamp_field,
+    utcnow,
+)
 
 
 class EventType(StrEnum):
@@ -52,7 +59,7 @@ class DeliveryStatus(StrEnum):
 
 class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox_event"
-    __table_args__ = (
+    __table_args__ = partitioned_by_month(
         enum_check("type", EventType),
         sa.Index("ix_outbox_event_feed", "organization_id", "seq"),
         sa.Index(
@@ -60,13 +67,11 @@ class OutboxEvent(SQLModel, table=True):
         ),
         sa.UniqueConstraint("position", "occurred_at", name="uq_outbox_event_position"),
         sa.UniqueConstraint("seq", "occurred_at", name="uq_outbox_event_seq"),
-        {"postgresql_partition_by": "RANGE (occurred_at)"},
+        on="occurred_at",
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    position: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False)
-    )
+    position: int | None = position_field()
     seq: int | None = Field(default=None, sa_type=sa.BigInteger)
     """The event's place in the feed, given by the worker after it committed; None until then."""
     organization_id: uuid.UUID | None = Field(
