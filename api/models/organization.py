@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from api.models.base import created_at_field, enum_check, trigram_indexes, utcnow
+from api.models.directory import Visibility
 
 
 class OrganizationKind(StrEnum):
@@ -34,10 +35,8 @@ class Organization(SQLModel, table=True):
     __table_args__ = (
         enum_check("kind", OrganizationKind),
         enum_check("status", OrganizationStatus),
+        enum_check("visibility", Visibility),
         sa.CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
-        sa.CheckConstraint(
-            "visibility IN ('public', 'partners', 'confidential')", name="visibility"
-        ),
         sa.UniqueConstraint("source", "source_id"),
         # What people's accounts refer to with their role (api/models/people.py): only operators
         # in the operator's organisation, and operators nowhere else.
