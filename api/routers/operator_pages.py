@@ -73,32 +73,20 @@ def _organization_path(organization_id: uuid.UUID) -> str:
 async def operator_page(
     request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
+    shown: dict[str, Any] = {"done": request.query_params.get("done")}
     try:
-        unanswered, late = await reports.unanswered(database, principal)
-        queue, waiting = await reports.queue(database, principal)
-        stale, stale_total = await verification.stale_entries(
+        shown["unanswered"], shown["late"] = await reports.unanswered(database, principal)
+        shown["queue"], shown["waiting"] = await reports.queue(database, principal)
+        shown["stale"], shown["stale_total"] = await verification.stale_entries(
             database, principal, limit=100, offset=0
         )
-        listed, total = await organizations.found(
+        shown["organizations"], shown["organizations_total"] = await organizations.found(
             database, principal, None, limit=OVERVIEW_ORGANIZATIONS, offset=0
         )
-        jobs = await import_jobs.latest(database, principal)
+        shown["jobs"] = await import_jobs.latest(database, principal)
     except RelayError as error:
         return not_allowed(request, error)
-    return form_page(
-        request,
-        "app/operator.html",
-        queue=queue,
-        waiting=waiting,
-        unanswered=unanswered,
-        late=late,
-        stale=stale,
-        stale_total=stale_total,
-        organizations=listed,
-        organizations_total=total,
-        jobs=jobs,
-        done=request.query_params.get("done"),
-    )
+    return form_page(request, "app/operator.html", **shown)
 
 
 @router.get(
