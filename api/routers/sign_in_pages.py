@@ -258,19 +258,19 @@ async def _enrolment(database: AsyncSession, settings: Settings, visitor: Visito
     )
 
 
-def _enrol_form(
+async def _enrol_form(
     request: Request,
+    database: AsyncSession,
+    settings: Settings,
+    visitor: Visitor,
     next_path: str | None,
-    enrolment: TotpEnrolment,
     answer: FormAnswer = FIRST_SHOWING,
 ) -> Response:
+    """The form of the enrolment under way (its secret, to type or scan), or of a new one."""
+    enrolment = await _enrolment(database, settings, visitor)
+    secret = _grouped(enrolment.secret)
     return form_page(
-        request,
-        "app/enrol.html",
-        answer,
-        next_path=next_path,
-        secret=_grouped(enrolment.secret),
-        uri=enrolment.uri,
+        request, "app/enrol.html", answer, next_path=next_path, secret=secret, uri=enrolment.uri
     )
 
 
@@ -288,10 +288,9 @@ async def enrol_page(request: Request, database: SessionDep, settings: SettingsD
     if visitor is None:
         return redirect(request, web.sign_in_url(_next(request)))
     try:
-        enrolment = await _enrolment(database, settings, visitor)
+        return await _enrol_form(request, database, settings, visitor, _next(request))
     except RelayError:  # the account changed since the password (a reset, a deactivation)
         return await _end_and_sign_in_again(request, database)
-    return _enrol_form(request, _next(request), enrolment)
 
 
 @router.post("/sign-in/enrol", summary="Sign in: the first code of the new authenticator")
@@ -308,8 +307,7 @@ async def enrol(request: Request, database: SessionDep, settings: SettingsDep) -
         return await _end_and_sign_in_again(request, database)
     if isinstance(result, Refused):
         refused = FormAnswer.refused(request, result, "code.refused")
-        enrolment = await _enrolment(database, settings, visitor)
-        return _enrol_form(request, next_path, enrolment, refused)
+        return await _enrol_form(request, database, settings, visitor, next_path, refused)
     return await _show_recovery_codes(request, database, settings, result, next_path)
 
 
