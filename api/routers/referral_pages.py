@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -139,14 +139,11 @@ def _page(request: Request, template: str, **context: Any) -> Response:
     )
 
 
-def _not_found(request: Request) -> Response:
-    return message_page(
-        request,
-        status_code=404,
-        title="problem.title",
-        message="problem.referral-not-found",
-        back=SENT_PATH,
-    )
+def _not_found(
+    request: Request, message: str = "problem.referral-not-found", back: str = SENT_PATH
+) -> Response:
+    """A referral (or, with its words and the page to go back to, a draft) that is not there."""
+    return message_page(request, status_code=404, title="problem.title", message=message, back=back)
 
 
 def _refused(request: Request, error: RelayError, back: str) -> Response:
@@ -307,13 +304,7 @@ class Here:
 
 
 def _draft_gone(request: Request) -> Response:
-    return message_page(
-        request,
-        status_code=404,
-        title="problem.title",
-        message="problem.draft-not-found",
-        back=REFER_PATH,
-    )
+    return _not_found(request, "problem.draft-not-found", REFER_PATH)
 
 
 async def _here(
@@ -756,20 +747,38 @@ async def inbox(request: Request, session: SessionDep, principal: PersonPrincipa
 # -- one referral ---------------------------------------------------------------------------------
 
 
-async def _case_page(
-    request: Request,
-    session: AsyncSession,
-    principal: Principal,
-    referral_id: uuid.UUID,
-    problems: list[Problem] | None = None,
-    status_code: int = 200,
-) -> Response:
+ReadT = TypeVar("ReadT")
+
+
+async def _read_referral(
+    request: Request, found: uuid.UUID | None, read: Callable[[uuid.UUID], Awaitable[ReadT]]
+) -> ReadT | Response:
+    """What ``read`` gives of the referral ``found``, or the page saying why not: not found (an
+    address naming none, or a referral the person's organisation is not a party to) or refused."""
+    if found is None:
+        return _not_found(request)
     try:
-        case = await workspace.case_file(session, _settings(request), principal, referral_id)
+        return await read(found)
     except ReferralNotFound:
         return _not_found(request)
     except RelayError as error:
         return _refused(request, error, "/app")
+
+
+async def _case_page(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    referral_id: uuid.UUID | None,
+    problems: list[Problem] | None = None,
+    status_code: int = 200,
+) -> Response:
+    settings = _settings(request)
+    case = await _read_referral(
+        request, referral_id, lambda found: workspace.case_file(session, settings, principal, found)
+    )
+    if isinstance(case, Response):
+        return case
     return _page(
         request,
         "app/referrals/case.html",
@@ -788,10 +797,7 @@ async def _case_page(
 async def case(
     referral_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    found = _identifier(referral_id)
-    if found is None:
-        return _not_found(request)
-    return await _case_page(request, session, principal, found)
+    return await _case_page(request, session, principal, _identifier(referral_id))
 
 
 async def _on_case(
@@ -862,15 +868,13 @@ async def note(
 async def fhir_export(
     referral_id: str, request: Request, session: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    found = _identifier(referral_id)
-    if found is None:
-        return _not_found(request)
-    try:
-        exported = await referral_service.export(session, _settings(request), principal, found)
-    except ReferralNotFound:
-        return _not_found(request)
-    except RelayError as error:
-        return _refused(request, error, "/app")
+    settings = _settings(request)
+    asked = _identifier(referral_id)
+    exported = await _read_referral(
+        request, asked, lambda found: referral_service.export(session, settings, principal, found)
+    )
+    if isinstance(exported, Response):
+        return exported
     document = fhir.bundle(
         exported.view,
         exported.events,
@@ -884,7 +888,7 @@ async def fhir_export(
         media_type="application/fhir+json",
         headers={
             "Cache-Control": "no-store",
-            "Content-Disposition": f'attachment; filename="referral-{found}.fhir.json"',
+            "Content-Disposition": f'attachment; filename="referral-{asked}.fhir.json"',
             "X-Content-Type-Options": "nosniff",
         },
     )
