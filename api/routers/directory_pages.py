@@ -35,13 +35,12 @@ from api.web.pages import (
     Problem,
     app_page,
     form_page,
-    message_page,
+    not_allowed,
     posted,
-    problem_of,
     redirect,
     whole_number,
 )
-from api.web.session import HOME_PATH, PersonPrincipal, SignedInVisitor
+from api.web.session import PersonPrincipal, SignedInVisitor
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
 
@@ -56,13 +55,6 @@ HOUR_ROWS = 2  # empty rows of opening hours a service's form offers besides its
 MAXIMUM_HOUR_ROWS = 14  # as many as the API takes
 VERSION_DIGITS = 18  # a record's version as its form carries it (a bigint)
 ADDRESS_FIELDS = ("address_1", "address_2", "city", "state_province", "postal_code", "country")
-
-
-def _refused(request: Request, error: RelayError) -> Response:
-    key, _ = problem_of(error)
-    return message_page(
-        request, status_code=error.status, title="problem.title", message=key, back=HOME_PATH
-    )
 
 
 def _organization(request: Request) -> uuid.UUID | None:
@@ -96,7 +88,7 @@ async def directory_page(
             database, principal, organization_id=chosen or principal.organization_id
         )
     except RelayError as error:
-        return _refused(request, error)
+        return not_allowed(request, error)
     return app_page(
         request, "app/directory.html", entries=entries, places=places, queue=queue, waiting=waiting
     )
@@ -149,7 +141,7 @@ async def _service_page(
         shown = await hsds.get_service(database, Viewer.of(principal), service_id)
         queue, _ = await reports.queue(database, principal, service_id=service_id)
     except RelayError as error:
-        return _refused(request, error)
+        return not_allowed(request, error)
     phones = list(shown.get("phones", []))[:PHONE_ROWS]
     phones += [{"number": "", "type": "voice"}] * (PHONE_ROWS - len(phones))
     hours = [_hours_row(item) for item in shown.get("schedules", [])][:MAXIMUM_HOUR_ROWS]
@@ -421,7 +413,7 @@ async def _location_page(
         found = await _kept(database, principal, Location, location_id)
         [shown] = await verification.places_shown(database, principal, [found])
     except RelayError as error:
-        return _refused(request, error)
+        return not_allowed(request, error)
     return _entry_page(
         request,
         "app/directory_location.html",
@@ -485,53 +477,48 @@ async def change_location(
 # -- the review queue ------------------------------------------------------------------------------
 
 
-async def _resolve(
-    request: Request,
-    database: AsyncSession,
-    principal: Principal,
-    report_id: uuid.UUID,
-    *,
-    accepted: bool,
-) -> Response:
-    form = await posted(request)
-    try:
-        verification.writer(principal)
-        resolved = await reports.resolve(database, principal, report_id, accepted=accepted)
-    except RelayError as error:
-        return _refused(request, error)
-    back = form.get("back", "")
-    if back not in {"directory", "operator"}:
-        back = "service"
-    where = {
-        "directory": DIRECTORY_PATH,
-        "operator": OPERATOR_PATH,
-        "service": _service_path(resolved.service_id),
-    }[back]
-    return redirect(request, f"{where}?done={'accepted' if accepted else 'dismissed'}")
+def _resolution(accepted: bool) -> Callable[..., Awaitable[Response]]:
+    """The route that accepts a report (``accepted``) or dismisses it, then goes back to the page
+    the form was on: the queue, the operator's, or the service's."""
+    done = "accepted" if accepted else "dismissed"
+
+    async def resolve(
+        report_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
+    ) -> Response:
+        form = await posted(request)
+        try:
+            verification.writer(principal)
+            resolved = await reports.resolve(database, principal, report_id, accepted=accepted)
+        except RelayError as error:
+            return not_allowed(request, error)
+        back = form.get("back", "")
+        if back not in {"directory", "operator"}:
+            back = "service"
+        where = {
+            "directory": DIRECTORY_PATH,
+            "operator": OPERATOR_PATH,
+            "service": _service_path(resolved.service_id),
+        }[back]
+        return redirect(request, f"{where}?done={done}")
+
+    return resolve
 
 
-@router.get("/directory/reports/{report_id}/accept", summary="Accept a report (HTML)")
-async def accept_page(report_id: uuid.UUID, request: Request, visitor: SignedInVisitor) -> Response:
-    return redirect(request, DIRECTORY_PATH)
-
-
-@router.post("/directory/reports/{report_id}/accept", summary="Accept a report (HTML form)")
-async def accept(
-    report_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
-) -> Response:
-    return await _resolve(request, database, principal, report_id, accepted=True)
-
-
-@router.get("/directory/reports/{report_id}/dismiss", summary="Dismiss a report (HTML)")
-async def dismiss_page(
-    report_id: uuid.UUID, request: Request, visitor: SignedInVisitor
-) -> Response:
+async def report_page(report_id: uuid.UUID, request: Request, visitor: SignedInVisitor) -> Response:
     """A report's action has nothing of its own to show: the queue does."""
     return redirect(request, DIRECTORY_PATH)
 
 
-@router.post("/directory/reports/{report_id}/dismiss", summary="Dismiss a report (HTML form)")
-async def dismiss(
-    report_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
-) -> Response:
-    return await _resolve(request, database, principal, report_id, accepted=False)
+REPORT_ACTIONS = {"accept": ("Accept a report", True), "dismiss": ("Dismiss a report", False)}
+for _action, (_summary, _accepted) in REPORT_ACTIONS.items():
+    _path = f"/directory/reports/{{report_id}}/{_action}"
+    router.add_api_route(
+        _path, report_page, methods=["GET"], summary=f"{_summary} (HTML)", name=f"{_action}_page"
+    )
+    router.add_api_route(
+        _path,
+        _resolution(_accepted),
+        methods=["POST"],
+        summary=f"{_summary} (HTML form)",
+        name=_action,
+    )
