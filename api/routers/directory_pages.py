@@ -40,12 +40,11 @@ from api.web.pages import (
     redirect,
     whole_number,
 )
+from api.web.paths import DIRECTORY_PATH, OPERATOR_PATH
 from api.web.session import PersonPrincipal, SignedInVisitor
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
 
-DIRECTORY_PATH = "/app/directory"
-OPERATOR_PATH = "/app/operator"
 PHONE_TYPES = ("voice", "sms", "whatsapp", "hotline", "fax")
 PHONE_ROWS = 4  # phone rows a service's form offers at most (its phones, then empty ones)
 CAPACITY_UNITS = ("bed", "place", "appointment")

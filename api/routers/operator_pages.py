@@ -48,12 +48,12 @@ from api.web.pages import (
     redirect,
     whole_number,
 )
+from api.web.paths import OPERATOR_PATH
 from api.web.session import PersonPrincipal
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
 AboutT = TypeVar("AboutT")
 
-OPERATOR_PATH = "/app/operator"
 ORGANIZATIONS_PATH = f"{OPERATOR_PATH}/organizations"
 LINES_PATH = f"{OPERATOR_PATH}/national-lines"
 PER_PAGE = 25  # organisations a page of the search lists

@@ -39,12 +39,10 @@ from api.web.pages import (
     posted,
     redirect,
 )
+from api.web.paths import ACCOUNT_PATH, PEOPLE_PATH
 from api.web.session import SignedInVisitor, principal_of
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
-
-PEOPLE_PATH = "/app/people"
-ACCOUNT_PATH = "/app/account"
 
 
 def _address(request: Request) -> str | None:

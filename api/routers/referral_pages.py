@@ -57,12 +57,11 @@ from api.taxonomy import NEED_CODES
 from api.web import words
 from api.web.i18n import LANGUAGES, catalog
 from api.web.pages import Problem, app_page, language_of, message_page, problem_of, redirect
+from api.web.paths import REFER_PATH, SENT_PATH
 from api.web.session import PersonPrincipal, check_csrf
 
 router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
 
-REFER_PATH = "/app/refer"
-SENT_PATH = "/app/sent"
 STEPS = ("need", "services", "consent", "person", "safety", "review")
 MAXIMUM_FIELD_LENGTH = 4000
 MAXIMUM_VALUES = 32
