@@ -51,7 +51,7 @@ from api.web.pages import (
 from api.web.paths import OPERATOR_PATH
 from api.web.session import PersonPrincipal
 
-router = APIRouter(prefix="/app", tags=["app"], include_in_schema=False)
+router = APIRouter(prefix=OPERATOR_PATH, tags=["app"], include_in_schema=False)
 AboutT = TypeVar("AboutT")
 
 ORGANIZATIONS_PATH = f"{OPERATOR_PATH}/organizations"
@@ -69,7 +69,7 @@ def _organization_path(organization_id: uuid.UUID) -> str:
 # -- the queues, stale entries and imports ---------------------------------------------------------
 
 
-@router.get("/operator", summary="The operator's queues, stale entries and imports (HTML)")
+@router.get("", summary="The operator's queues, stale entries and imports (HTML)")
 async def operator_page(
     request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
@@ -89,9 +89,7 @@ async def operator_page(
     return form_page(request, "app/operator.html", **shown)
 
 
-@router.get(
-    "/operator/imports/{job_id}/report.csv", summary="An import's report of rejected rows (CSV)"
-)
+@router.get("/imports/{job_id}/report.csv", summary="An import's report of rejected rows (CSV)")
 async def import_report(
     job_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
@@ -117,7 +115,7 @@ def _page_number(request: Request) -> int:
     return whole_number(request.query_params.get("page"), digits=6) or 1
 
 
-@router.get("/operator/organizations", summary="Organisations, found by name (HTML)")
+@router.get("/organizations", summary="Organisations, found by name (HTML)")
 async def organizations_page(
     request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
@@ -156,7 +154,7 @@ def _new_organization_form(
     )
 
 
-@router.get("/operator/organizations/new", summary="Register an organisation (HTML)")
+@router.get("/organizations/new", summary="Register an organisation (HTML)")
 async def new_organization_page(
     request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
@@ -167,7 +165,7 @@ async def new_organization_page(
     return _new_organization_form(request, {})
 
 
-@router.post("/operator/organizations/new", summary="Register an organisation (HTML form)")
+@router.post("/organizations/new", summary="Register an organisation (HTML form)")
 async def new_organization(
     request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
@@ -217,7 +215,7 @@ async def _organization_page(
 
 
 @router.get(
-    "/operator/organizations/{organization_id}",
+    "/organizations/{organization_id}",
     summary="One organisation: its status, people and API clients (HTML)",
 )
 async def organization_page(
@@ -271,7 +269,7 @@ for _status, _segment, _summary in (
     asks_first(
         router,
         _overseen,
-        f"/operator/organizations/{{organization_id}}/{_segment}",
+        f"/organizations/{{organization_id}}/{_segment}",
         _summary,
         name=_segment,
     )(_status_change(_status))
@@ -280,7 +278,7 @@ for _status, _segment, _summary in (
 # -- an organisation's API clients ---------------------------------------------------------------
 
 
-@router.get("/operator/clients/{client_id}", summary="An API client: its organisation's page")
+@router.get("/clients/{client_id}", summary="An API client: its organisation's page")
 async def client_page(
     client_id: str, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
@@ -306,7 +304,7 @@ async def _client(
 @asks_first(
     router,
     _client,
-    "/operator/clients/{client_id}/disable",
+    "/clients/{client_id}/disable",
     "Disable an API client and revoke its tokens",
     name="disable_client",
 )
@@ -351,7 +349,7 @@ async def _lines_page(
     )
 
 
-@router.get("/operator/national-lines", summary="The national lines of every country (HTML)")
+@router.get("/national-lines", summary="The national lines of every country (HTML)")
 async def lines_page(
     request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
@@ -367,7 +365,7 @@ LINE_PROBLEMS = {
 }
 
 
-@router.post("/operator/national-lines", summary="Add a national line (HTML form)")
+@router.post("/national-lines", summary="Add a national line (HTML form)")
 async def add_line(request: Request, database: SessionDep, principal: PersonPrincipal) -> Response:
     form = await posted(request)
     values: dict[str, Any] = {name: form.get(name, "") for name in LINE_PROBLEMS}
@@ -383,7 +381,7 @@ async def add_line(request: Request, database: SessionDep, principal: PersonPrin
     return redirect(request, f"{LINES_PATH}?done=line_added")
 
 
-@router.get("/operator/national-lines/{line_id}", summary="A national line: the list (HTML)")
+@router.get("/national-lines/{line_id}", summary="A national line: the list (HTML)")
 async def line_page(
     line_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
@@ -405,11 +403,7 @@ async def _line(
 
 
 @asks_first(
-    router,
-    _line,
-    "/operator/national-lines/{line_id}/remove",
-    "Remove a national line",
-    name="remove_line",
+    router, _line, "/national-lines/{line_id}/remove", "Remove a national line", name="remove_line"
 )
 async def remove_line(confirmed: Confirmed[NationalLine]) -> Response:
     at = confirmed.subject
