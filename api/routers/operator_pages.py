@@ -191,11 +191,12 @@ def _first_field(error: ValidationError) -> str:
     return str(location[0]) if location else ""
 
 
-async def _organization_page(
-    request: Request,
-    database: SessionDep,
-    principal: Principal,
-    organization_id: uuid.UUID,
+@router.get(
+    "/organizations/{organization_id}",
+    summary="One organisation: its status, people and API clients (HTML)",
+)
+async def organization_page(
+    organization_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
     try:
         organization = await organizations.overseen(database, principal, organization_id)
@@ -212,16 +213,6 @@ async def _organization_page(
         clients_total=total,
         done=request.query_params.get("done"),
     )
-
-
-@router.get(
-    "/organizations/{organization_id}",
-    summary="One organisation: its status, people and API clients (HTML)",
-)
-async def organization_page(
-    organization_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
-) -> Response:
-    return await _organization_page(request, database, principal, organization_id)
 
 
 async def _subject(
