@@ -14,7 +14,8 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -64,14 +65,6 @@ def _organization(request: Request) -> uuid.UUID | None:
         return None
 
 
-def _service_path(service_id: uuid.UUID) -> str:
-    return f"{DIRECTORY_PATH}/services/{service_id}"
-
-
-def _location_path(location_id: uuid.UUID) -> str:
-    return f"{DIRECTORY_PATH}/locations/{location_id}"
-
-
 # -- an organisation's entries ---------------------------------------------------------------------
 
 
@@ -105,75 +98,98 @@ async def _kept(
     return await directory.writable(database, principal, model, record_id)
 
 
-def _entry_page(
+@dataclass(frozen=True)
+class EntryKind(Generic[KeptT]):
+    """A kind of entry a person keeps true: its model, where its pages are, their template and
+    what a page shows of one (``shows``: besides the version and the form, which every page has)."""
+
+    model: type[KeptT]
+    segment: str
+    template: str
+    shows: Callable[[AsyncSession, Principal, KeptT], Awaitable[dict[str, Any]]]
+
+    def path(self, record_id: uuid.UUID) -> str:
+        return f"{DIRECTORY_PATH}/{self.segment}/{record_id}"
+
+
+async def _entry_page(
     request: Request,
-    template: str,
-    answer: FormAnswer,
-    found: Service | Location,
-    form: dict[str, str] | None,
-    **values: Any,
+    database: AsyncSession,
+    principal: Principal,
+    entry: EntryKind[KeptT],
+    record_id: uuid.UUID,
+    answer: FormAnswer = FIRST_SHOWING,
+    form: dict[str, str] | None = None,
 ) -> Response:
     """A service's or location's page: every form carries the version shown (a form shown before
     someone else's change is refused), a refused form shows what was sent, and ``?done=`` what
     was saved."""
+    try:
+        found = await _kept(database, principal, entry.model, record_id)
+        shown = await entry.shows(database, principal, found)
+    except RelayError as error:
+        return not_allowed(request, error)
     return form_page(
         request,
-        template,
+        entry.template,
         answer,
         version=found.version,
         form=form or {},
         done=request.query_params.get("done"),
-        **values,
+        **shown,
     )
 
 
-async def _service_page(
-    request: Request,
-    database: AsyncSession,
-    principal: Principal,
-    service_id: uuid.UUID,
-    answer: FormAnswer = FIRST_SHOWING,
-    form: dict[str, str] | None = None,
-) -> Response:
-    try:
-        found = await _kept(database, principal, Service, service_id)
-        shown = await hsds.get_service(database, Viewer.of(principal), service_id)
-        queue, _ = await reports.queue(database, principal, service_id=service_id)
-    except RelayError as error:
-        return not_allowed(request, error)
+async def _service_shows(
+    database: AsyncSession, principal: Principal, service: Service
+) -> dict[str, Any]:
+    shown = await hsds.get_service(database, Viewer.of(principal), service.id)
+    queue, _ = await reports.queue(database, principal, service_id=service.id)
     phones = list(shown.get("phones", []))[:PHONE_ROWS]
     phones += [{"number": "", "type": "voice"}] * (PHONE_ROWS - len(phones))
     hours = [_hours_row(item) for item in shown.get("schedules", [])][:MAXIMUM_HOUR_ROWS]
     time_zone = hours[0]["time_zone"] if hours else ""
     hours += [_hours_row({})] * (min(len(hours) + HOUR_ROWS, MAXIMUM_HOUR_ROWS) - len(hours))
-    return _entry_page(
-        request,
-        "app/directory_service.html",
-        answer,
-        found,
-        form,
-        service=found,
-        shown=shown,
-        phones=phones,
-        phone_types=PHONE_TYPES,
-        units=CAPACITY_UNITS,
-        statuses=[status.value for status in STATUSES],
-        hours=hours,
-        time_zone=time_zone,
-        weekdays=WEEKDAYS,
-        languages_spoken=", ".join(item["code"] for item in shown.get("languages", [])),
-        genders=[gender.value for gender in Gender],
-        groups=[group.value for group in TargetGroup],
-        visibilities=[level.value for level in Visibility],
-        queue=queue,
-    )
+    return {
+        "service": service,
+        "shown": shown,
+        "phones": phones,
+        "phone_types": PHONE_TYPES,
+        "units": CAPACITY_UNITS,
+        "statuses": [status.value for status in STATUSES],
+        "hours": hours,
+        "time_zone": time_zone,
+        "weekdays": WEEKDAYS,
+        "languages_spoken": ", ".join(item["code"] for item in shown.get("languages", [])),
+        "genders": [gender.value for gender in Gender],
+        "groups": [group.value for group in TargetGroup],
+        "visibilities": [level.value for level in Visibility],
+        "queue": queue,
+    }
+
+
+async def _location_shows(
+    database: AsyncSession, principal: Principal, location: Location
+) -> dict[str, Any]:
+    [shown] = await verification.places_shown(database, principal, [location])
+    return {
+        "location": location,
+        "shown": shown,
+        "address": (shown.get("addresses") or [{}])[0],
+        "address_fields": ADDRESS_FIELDS,
+        "visibilities": [level.value for level in Visibility],
+    }
+
+
+SERVICE = EntryKind(Service, "services", "app/directory_service.html", _service_shows)
+LOCATION = EntryKind(Location, "locations", "app/directory_location.html", _location_shows)
 
 
 @router.get("/directory/services/{service_id}", summary="One service to keep true (HTML)")
 async def service_page(
     service_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    return await _service_page(request, database, principal, service_id)
+    return await _entry_page(request, database, principal, SERVICE, service_id)
 
 
 async def _change(
@@ -185,10 +201,9 @@ async def _change(
     work: Any,
     explain: Callable[[ValidationError], Problem] | None = None,
     *,
-    page: Callable[..., Awaitable[Response]] = _service_page,
-    path: Callable[[uuid.UUID], str] = _service_path,
+    entry: EntryKind[Any] = SERVICE,
 ) -> Response:
-    """Run one change of a service's (or, with ``page=_location_page``, a location's) forms:
+    """Run one change of a service's (or, with ``entry=LOCATION``, a location's) forms:
     303 back to its page when done, the page with the problem named otherwise (the form as sent
     kept): a request the API's contract refuses is ``directory.problem.<done>``, or what
     ``explain`` makes of it."""
@@ -200,10 +215,12 @@ async def _change(
         await work(principal, form, if_match)
     except ValidationError as error:
         problem = explain(error) if explain else (f"directory.problem.{done}", {})
-        return await page(request, database, principal, record_id, FormAnswer(problem, 422), form)
+        answer = FormAnswer(problem, 422)
     except RelayError as error:
-        return await page(request, database, principal, record_id, FormAnswer.of(error), form)
-    return redirect(request, f"{path(record_id)}?done={done}")
+        answer = FormAnswer.of(error)
+    else:
+        return redirect(request, f"{entry.path(record_id)}?done={done}")
+    return await _entry_page(request, database, principal, entry, record_id, answer, form)
 
 
 @router.post("/directory/services/{service_id}/confirm", summary="Confirm a service (HTML form)")
@@ -400,38 +417,11 @@ for _action in ("confirm", "capacity", *SERVICE_FORMS):
 # -- an organisation's locations -------------------------------------------------------------------
 
 
-async def _location_page(
-    request: Request,
-    database: AsyncSession,
-    principal: Principal,
-    location_id: uuid.UUID,
-    answer: FormAnswer = FIRST_SHOWING,
-    form: dict[str, str] | None = None,
-) -> Response:
-    try:
-        found = await _kept(database, principal, Location, location_id)
-        [shown] = await verification.places_shown(database, principal, [found])
-    except RelayError as error:
-        return not_allowed(request, error)
-    return _entry_page(
-        request,
-        "app/directory_location.html",
-        answer,
-        found,
-        form,
-        location=found,
-        shown=shown,
-        address=(shown.get("addresses") or [{}])[0],
-        address_fields=ADDRESS_FIELDS,
-        visibilities=[level.value for level in Visibility],
-    )
-
-
 @router.get("/directory/locations/{location_id}", summary="One location to keep true (HTML)")
 async def location_page(
     location_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    return await _location_page(request, database, principal, location_id)
+    return await _entry_page(request, database, principal, LOCATION, location_id)
 
 
 def _location_update(form: dict[str, str], redacted: bool) -> LocationUpdate:
@@ -462,14 +452,7 @@ async def change_location(
         await directory.update_location(database, principal, location_id, body, if_match)
 
     return await _change(
-        request,
-        database,
-        principal,
-        location_id,
-        "location",
-        work,
-        page=_location_page,
-        path=_location_path,
+        request, database, principal, location_id, "location", work, entry=LOCATION
     )
 
 
@@ -496,7 +479,7 @@ def _resolution(accepted: bool) -> Callable[..., Awaitable[Response]]:
         where = {
             "directory": DIRECTORY_PATH,
             "operator": OPERATOR_PATH,
-            "service": _service_path(resolved.service_id),
+            "service": SERVICE.path(resolved.service_id),
         }[back]
         return redirect(request, f"{where}?done={done}")
 
