@@ -14,11 +14,13 @@ removing a line) asks first. Every form carries the session's CSRF token.
 import math
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.deps import SessionDep
@@ -53,6 +55,7 @@ from api.web.session import PersonPrincipal
 
 router = APIRouter(prefix=OPERATOR_PATH, tags=["app"], include_in_schema=False)
 AboutT = TypeVar("AboutT")
+IdT = TypeVar("IdT")
 
 ORGANIZATIONS_PATH = f"{OPERATOR_PATH}/organizations"
 LINES_PATH = f"{OPERATOR_PATH}/national-lines"
@@ -215,32 +218,36 @@ async def organization_page(
     )
 
 
-async def _subject(
-    request: Request,
-    principal: Principal,
-    path: str,
-    find: Awaitable[AboutT],
-    named: Callable[[AboutT], str],
-) -> Subject[AboutT] | Response:
-    """What a change of the operator's is about (what ``find`` finds for the principal; ``named``
-    on the confirmation), or the page saying why not (403 for anyone but the operator, 404)."""
-    try:
-        about = await find
-    except RelayError as error:
-        return not_allowed(request, error)
-    return Subject(path, principal, about, shown={"named": named(about)})
+@dataclass(frozen=True)
+class Overseen(Generic[IdT, AboutT]):
+    """What a change of the operator's can be about: its page's address, how the services find
+    one for the principal (403 for anyone but the operator, 404), and its name on the
+    confirmation."""
+
+    path: Callable[[IdT], str]
+    find: Callable[[AsyncSession, Principal, IdT], Awaitable[AboutT]]
+    named: Callable[[AboutT], str]
+
+    async def subject(
+        self, record_id: IdT, request: Request, database: AsyncSession, principal: Principal
+    ) -> Subject[AboutT] | Response:
+        """The one ``record_id`` names, or the page saying why not."""
+        try:
+            about = await self.find(database, principal, record_id)
+        except RelayError as error:
+            return not_allowed(request, error)
+        return Subject(self.path(record_id), principal, about, shown={"named": self.named(about)})
+
+
+ORGANIZATION = Overseen(
+    _organization_path, organizations.overseen, lambda organization: organization.name
+)
 
 
 async def _overseen(
     organization_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Subject[Organization] | Response:
-    return await _subject(
-        request,
-        principal,
-        _organization_path(organization_id),
-        organizations.overseen(database, principal, organization_id),
-        lambda organization: organization.name,
-    )
+    return await ORGANIZATION.subject(organization_id, request, database, principal)
 
 
 def _status_change(status: OrganizationStatus) -> Callable[[Confirmed[Organization]], Any]:
@@ -280,16 +287,17 @@ async def client_page(
     return redirect(request, _organization_path(found.about.organization_id))
 
 
+CLIENT = Overseen(
+    lambda client_id: f"{OPERATOR_PATH}/clients/{client_id}",
+    clients.overseen,
+    lambda client: client.name,
+)
+
+
 async def _client(
     client_id: str, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Subject[ClientPublic] | Response:
-    return await _subject(
-        request,
-        principal,
-        f"{OPERATOR_PATH}/clients/{client_id}",
-        clients.overseen(database, principal, client_id),
-        lambda client: client.name,
-    )
+    return await CLIENT.subject(client_id, request, database, principal)
 
 
 @asks_first(
@@ -381,16 +389,17 @@ async def line_page(
     return found if isinstance(found, Response) else redirect(request, LINES_PATH)
 
 
+LINE = Overseen(
+    lambda line_id: f"{LINES_PATH}/{line_id}",
+    national_lines.get,
+    lambda line: f"{line.country} · {line.name} · {line.number}",
+)
+
+
 async def _line(
     line_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Subject[NationalLine] | Response:
-    return await _subject(
-        request,
-        principal,
-        f"{LINES_PATH}/{line_id}",
-        national_lines.get(database, principal, line_id),
-        lambda line: f"{line.country} · {line.name} · {line.number}",
-    )
+    return await LINE.subject(line_id, request, database, principal)
 
 
 @asks_first(
