@@ -5,9 +5,9 @@ search and exports alike.
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, and_, exists, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +44,7 @@ from api.repositories.base import contains
 
 ModelT = TypeVar("ModelT", bound=SQLModel)
 SelectT = TypeVar("SelectT")
+RecordT = TypeVar("RecordT", Service, Organization, ServiceAtLocation)
 
 
 def _listed(viewer: Viewer) -> tuple[Any, Any]:
@@ -280,12 +281,53 @@ TAXONOMY_ORDER = (col(Taxonomy.name),)
 TAXONOMY_TERM_ORDER = (col(TaxonomyTerm.taxonomy_id), col(TaxonomyTerm.code))
 
 
-async def services_page(
-    session: AsyncSession, viewer: Viewer, filters: DirectoryFilters, *, limit: int, offset: int
-) -> tuple[list[Service], int]:
-    """A page of the visible services the filters select, by name, and how many there are."""
-    statement = filter_services(visible_services(viewer), filters)
-    return await _page(session, statement, SERVICE_ORDER, limit=limit, offset=offset)
+@dataclass(frozen=True)
+class _Collection(Generic[RecordT]):
+    """An HSDS collection as a viewer reads it: the rows they may see, how the filters select
+    among them, the order of its pages, and its id."""
+
+    visible: Callable[[Viewer], Select[RecordT]]
+    filtered: Callable[[Select[RecordT], DirectoryFilters], Select[RecordT]]
+    order: tuple[Any, ...]
+    id: Any
+
+    async def page(
+        self,
+        session: AsyncSession,
+        viewer: Viewer,
+        filters: DirectoryFilters,
+        *,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[RecordT], int]:
+        """A page of the visible records the filters select, in order, and how many there are."""
+        statement = self.filtered(self.visible(viewer), filters)
+        return await _page(session, statement, self.order, limit=limit, offset=offset)
+
+    async def one(
+        self, session: AsyncSession, viewer: Viewer, record_id: uuid.UUID
+    ) -> RecordT | None:
+        """The visible record of this id, or None."""
+        return await _first(session, self.visible(viewer).where(self.id == record_id))
+
+
+_SERVICES = _Collection(visible_services, filter_services, SERVICE_ORDER, col(Service.id))
+_ORGANIZATIONS = _Collection(
+    visible_organizations, filter_organizations, ORGANIZATION_ORDER, col(Organization.id)
+)
+_SERVICE_AT_LOCATIONS = _Collection(
+    visible_service_at_locations,
+    filter_services,
+    SERVICE_AT_LOCATION_ORDER,
+    col(ServiceAtLocation.id),
+)
+
+services_page = _SERVICES.page
+visible_service = _SERVICES.one
+organizations_page = _ORGANIZATIONS.page
+visible_organization = _ORGANIZATIONS.one
+service_at_locations_page = _SERVICE_AT_LOCATIONS.page
+visible_service_at_location = _SERVICE_AT_LOCATIONS.one
 
 
 async def services_batch(
@@ -303,36 +345,6 @@ async def services_batch(
     if area_id is not None:
         statement = statement.where(col(Service.id).in_(service_ids_in_area(area_id, viewer)))
     return await _rows(session, statement, SERVICE_ORDER, limit=limit, offset=offset)
-
-
-async def visible_service(
-    session: AsyncSession, viewer: Viewer, service_id: uuid.UUID
-) -> Service | None:
-    return await _first(session, visible_services(viewer).where(col(Service.id) == service_id))
-
-
-async def organizations_page(
-    session: AsyncSession, viewer: Viewer, filters: DirectoryFilters, *, limit: int, offset: int
-) -> tuple[list[Organization], int]:
-    """A page of the visible organisations the filters select, by name, and how many."""
-    statement = filter_organizations(visible_organizations(viewer), filters)
-    return await _page(session, statement, ORGANIZATION_ORDER, limit=limit, offset=offset)
-
-
-async def visible_organization(
-    session: AsyncSession, viewer: Viewer, organization_id: uuid.UUID
-) -> Organization | None:
-    statement = visible_organizations(viewer).where(col(Organization.id) == organization_id)
-    return await _first(session, statement)
-
-
-async def service_at_locations_page(
-    session: AsyncSession, viewer: Viewer, filters: DirectoryFilters, *, limit: int, offset: int
-) -> tuple[list[ServiceAtLocation], int]:
-    """A page of the visible service-at-locations whose service the filters select, by the
-    service's name, and how many there are."""
-    statement = filter_services(visible_service_at_locations(viewer), filters)
-    return await _page(session, statement, SERVICE_AT_LOCATION_ORDER, limit=limit, offset=offset)
 
 
 async def service_at_locations_near(
@@ -358,13 +370,6 @@ async def service_at_locations_near(
         return [], total
     rows = await session.execute(query.page)
     return [(row, float(metres)) for row, metres in rows], total
-
-
-async def visible_service_at_location(
-    session: AsyncSession, viewer: Viewer, link_id: uuid.UUID
-) -> ServiceAtLocation | None:
-    statement = visible_service_at_locations(viewer).where(col(ServiceAtLocation.id) == link_id)
-    return await _first(session, statement)
 
 
 async def taxonomies_page(
