@@ -487,6 +487,16 @@ def _matching_areas(box: BoundingBox | None) -> Select[Any]:
     return statement
 
 
+# An area feature's properties: these columns of the page, under their own names.
+_AREA_PROPERTIES: tuple[Any, ...] = (
+    col(AdminArea.name),
+    col(AdminArea.level),
+    col(AdminArea.code),
+    col(AdminArea.country),
+    col(AdminArea.parent_id),
+)
+
+
 def areas_statement(
     box: BoundingBox | None, keyset: Keyset, *, simplify: float | None, one: bool = False
 ) -> Select[Any]:
@@ -495,14 +505,7 @@ def areas_statement(
     key = col(AdminArea.id)
     direction = _direction(keyset)
     page = _paged(
-        _matching_areas(box).with_only_columns(
-            key.label("id"),
-            col(AdminArea.name).label("name"),
-            col(AdminArea.level).label("level"),
-            col(AdminArea.code).label("code"),
-            col(AdminArea.country).label("country"),
-            col(AdminArea.parent_id).label("parent_id"),
-        ),
+        _matching_areas(box).with_only_columns(key.label("id"), *_AREA_PROPERTIES),
         key,
         direction,
         keyset.limit,
@@ -527,13 +530,7 @@ def areas_statement(
             type=_key("Feature"),
             id=row.c.id,
             geometry=geojson,
-            properties=_object(
-                name=row.c.name,
-                level=row.c.level,
-                code=row.c.code,
-                country=row.c.country,
-                parent_id=row.c.parent_id,
-            ),
+            properties=_object(**{column.key: row.c[column.key] for column in _AREA_PROPERTIES}),
         )
 
     matched = None
