@@ -77,13 +77,7 @@ async def last_checkpoint(session: AsyncSession) -> AuditCheckpoint | None:
 async def add_checkpoint(session: AsyncSession, checkpoint: AuditCheckpoint) -> int:
     inserted = await session.execute(
         upsert(AuditCheckpoint)
-        .values(
-            seq=checkpoint.seq,
-            hash=checkpoint.hash,
-            at=checkpoint.at,
-            key_id=checkpoint.key_id,
-            signature=checkpoint.signature,
-        )
+        .values(checkpoint.model_dump())
         .on_conflict_do_nothing(index_elements=["seq"])
         .returning(col(AuditCheckpoint.seq))
     )
