@@ -12,6 +12,7 @@ from sqlmodel import col
 from api.models.directory import DirectoryReport, ReportStatus, Service, Visibility
 from api.models.organization import Organization
 from api.repositories.base import one_or_none
+from api.repositories.named_services import services_named
 
 QUEUE_LIMIT = 200
 
@@ -31,15 +32,7 @@ async def reportable(session: AsyncSession, service_id: uuid.UUID) -> Reportable
     """A service the lookup pages may show (not one listed to partners only)."""
     row = (
         await session.execute(
-            select(
-                col(Service.id),
-                col(Service.name),
-                col(Service.organization_id),
-                col(Organization.name),
-                col(Service.translations),
-            )
-            .join(Organization, col(Organization.id) == col(Service.organization_id))
-            .where(
+            services_named(col(Service.translations)).where(
                 col(Service.id) == service_id,
                 col(Service.visibility) != Visibility.partners.value,
             )

@@ -10,6 +10,7 @@ from sqlmodel import col
 
 from api.models.directory import DirectoryReport, Location, ReportStatus, Service, ServiceStatus
 from api.models.organization import Organization
+from api.repositories.named_services import services_named
 
 MAXIMUM_ENTRIES = 500  # services of one organisation listed on its page at most
 # Entries still offered to people: a withdrawn one is not worth checking.
@@ -71,15 +72,7 @@ async def stale(
         where.append(col(Service.organization_id) == organization_id)
     total = await session.scalar(select(func.count()).select_from(Service).where(*where))
     rows = await session.execute(
-        select(
-            col(Service.id),
-            col(Service.name),
-            col(Service.organization_id),
-            col(Organization.name),
-            col(Service.assured_date),
-            col(Service.stale_since),
-        )
-        .join(Organization, col(Organization.id) == col(Service.organization_id))
+        services_named(col(Service.assured_date), col(Service.stale_since))
         .where(*where)
         .order_by(col(Service.stale_since), col(Service.id))
         .limit(limit)

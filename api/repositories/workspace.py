@@ -17,6 +17,7 @@ from api.models.directory import Service, ServiceStatus, Visibility
 from api.models.organization import Organization, OrganizationStatus
 from api.models.referral import Consent, Priority, Referral, ReferralDraft, ReferralStatus
 from api.repositories.base import one_or_none
+from api.repositories.named_services import services_named
 
 # Most pressing first: the FHIR priorities from stat down to routine.
 PRIORITY_RANK = {
@@ -242,22 +243,12 @@ async def chosen(session: AsyncSession, service_id: uuid.UUID) -> Chosen | None:
     """The service a referral may be sent to, or None: an active service, listed (not
     confidential: a shelter is reached through the hotline), of an active organisation, that
     accepts referrals. Anything else is not named on a page, whatever id a form posts."""
-    statement = (
-        select(
-            col(Service.id),
-            col(Service.name),
-            col(Organization.id),
-            col(Organization.name),
-            col(Organization.kind),
-        )
-        .join(Organization, col(Organization.id) == col(Service.organization_id))
-        .where(
-            col(Service.id) == service_id,
-            col(Service.status) == ServiceStatus.active.value,
-            col(Service.visibility) != Visibility.confidential.value,
-            col(Service.accepts_referrals).is_(True),
-            col(Organization.status) == OrganizationStatus.active.value,
-        )
+    statement = services_named(col(Organization.kind)).where(
+        col(Service.id) == service_id,
+        col(Service.status) == ServiceStatus.active.value,
+        col(Service.visibility) != Visibility.confidential.value,
+        col(Service.accepts_referrals).is_(True),
+        col(Organization.status) == OrganizationStatus.active.value,
     )
     row = (await session.execute(statement)).one_or_none()
     return Chosen(*row) if row is not None else None
