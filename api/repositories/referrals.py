@@ -306,23 +306,19 @@ async def service_position(
     """Where a service is (its first place), for suggesting alternatives near it. For a
     confidential place, a point inside the area it is listed in: the suggestions must not
     outline a shelter's position."""
-    row = (
-        await session.execute(
-            select(
-                col(Location.latitude),
-                col(Location.longitude),
-                col(Location.visibility),
-                col(Location.admin_area_id),
-            )
-            .join(ServiceAtLocation, col(ServiceAtLocation.location_id) == col(Location.id))
-            .where(
-                col(ServiceAtLocation.service_id) == service_id,
-                col(Location.latitude).is_not(None),
-            )
-            .order_by(col(Location.id))
-            .limit(1)
+    first_place = (
+        select(
+            col(Location.latitude),
+            col(Location.longitude),
+            col(Location.visibility),
+            col(Location.admin_area_id),
         )
-    ).first()
+        .join(ServiceAtLocation, col(ServiceAtLocation.location_id) == col(Location.id))
+        .where(col(ServiceAtLocation.service_id) == service_id, col(Location.latitude).is_not(None))
+        .order_by(col(Location.id))
+        .limit(1)
+    )
+    row = (await session.execute(first_place)).first()
     if row is None:
         return None
     latitude, longitude, visibility, area_id = row
