@@ -7,12 +7,17 @@ calls ``act_as`` (a request) or ``act_as_worker`` (maintenance over every row).
 """
 
 import uuid
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from api.models.directory import AdminArea, Service
 
 RowT = TypeVar("RowT")
+NamedT = TypeVar("NamedT", AdminArea, Service)
 
 
 def contains(search: str, *columns: Any) -> Any:
@@ -45,6 +50,18 @@ async def one_or_none(session: AsyncSession, statement: Select[RowT], *, lock: b
     if lock:
         statement = statement.with_for_update()
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def names_by_id(
+    session: AsyncSession, model: type[NamedT], ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The name of each row of ``model`` whose id is one of ``ids``, by id."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(col(model.id), col(model.name)).where(col(model.id).in_(ids))
+    )
+    return dict(rows.all())
 
 
 async def lock_organization_key(

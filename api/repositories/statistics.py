@@ -19,6 +19,7 @@ from sqlmodel import col
 
 from api.models.directory import AdminArea
 from api.models.statistics import StatisticsTally
+from api.repositories.base import names_by_id
 
 REGION_LEVEL = 1
 DISTRICT_LEVEL = 2
@@ -353,9 +354,4 @@ async def tallies(session: AsyncSession, scope: str, quarter: str) -> dict[str, 
 
 
 async def area_names(session: AsyncSession, area_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not area_ids:
-        return {}
-    rows = await session.execute(
-        select(col(AdminArea.id), col(AdminArea.name)).where(col(AdminArea.id).in_(area_ids))
-    )
-    return dict(rows.all())
+    return await names_by_id(session, AdminArea, area_ids)

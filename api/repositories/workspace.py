@@ -16,7 +16,7 @@ from sqlmodel import col
 from api.models.directory import Service, ServiceStatus, Visibility
 from api.models.organization import Organization, OrganizationStatus
 from api.models.referral import Consent, Priority, Referral, ReferralDraft, ReferralStatus
-from api.repositories.base import one_or_none
+from api.repositories.base import names_by_id, one_or_none
 from api.repositories.named_services import services_named
 
 # Most pressing first: the FHIR priorities from stat down to routine.
@@ -199,12 +199,7 @@ async def inbox_counts(
 async def service_names(
     session: AsyncSession, service_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
-    if not service_ids:
-        return {}
-    rows = await session.execute(
-        select(col(Service.id), col(Service.name)).where(col(Service.id).in_(service_ids))
-    )
-    return dict(rows.tuples())
+    return await names_by_id(session, Service, service_ids)
 
 
 async def names(session: AsyncSession, referral: Referral) -> tuple[str, str, str]:
