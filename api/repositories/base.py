@@ -17,6 +17,8 @@ from sqlmodel import col
 from api.models.directory import AdminArea, Service
 
 RowT = TypeVar("RowT")
+FirstT = TypeVar("FirstT")
+SecondT = TypeVar("SecondT")
 NamedT = TypeVar("NamedT", AdminArea, Service)
 
 
@@ -50,6 +52,15 @@ async def one_or_none(session: AsyncSession, statement: Select[RowT], *, lock: b
     if lock:
         statement = statement.with_for_update()
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def first_pair(
+    session: AsyncSession, statement: Select[FirstT, SecondT]
+) -> tuple[FirstT, SecondT] | None:
+    """The two things the first row of ``statement`` selects (a row and the row it belongs to),
+    or None."""
+    row = (await session.execute(statement)).first()
+    return (row[0], row[1]) if row else None
 
 
 async def names_by_id(

@@ -19,6 +19,7 @@ from api.models.oauth import (
     OAuthToken,
     OAuthTokenFamily,
 )
+from api.repositories.base import first_pair
 
 
 async def add_code(session: AsyncSession, code: OAuthAuthorizationCode) -> None:
@@ -62,13 +63,12 @@ async def add_refresh_token(session: AsyncSession, token: OAuthRefreshToken) -> 
 async def find_refresh_token(
     session: AsyncSession, token_hash: str
 ) -> tuple[OAuthRefreshToken, OAuthTokenFamily] | None:
-    statement = (
+    return await first_pair(
+        session,
         select(OAuthRefreshToken, OAuthTokenFamily)
         .join(OAuthTokenFamily, col(OAuthTokenFamily.id) == col(OAuthRefreshToken.family_id))
-        .where(col(OAuthRefreshToken.token_hash) == token_hash)
+        .where(col(OAuthRefreshToken.token_hash) == token_hash),
     )
-    row = (await session.execute(statement)).first()
-    return (row[0], row[1]) if row else None
 
 
 async def use_refresh_token(session: AsyncSession, token_hash: str, at: datetime) -> bool:

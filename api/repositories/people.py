@@ -23,7 +23,7 @@ from api.models.people import (
     SignInAddressFailures,
     UserAccount,
 )
-from api.repositories.base import one_or_none
+from api.repositories.base import first_pair, one_or_none
 
 # -- accounts -------------------------------------------------------------------------------------
 
@@ -49,8 +49,7 @@ async def get_with_organization(
         statement = statement.with_for_update(of=UserAccount).execution_options(
             populate_existing=True
         )
-    row = (await session.execute(statement)).first()
-    return (row[0], row[1]) if row else None
+    return await first_pair(session, statement)
 
 
 async def find_by_login(
@@ -135,8 +134,7 @@ async def invitation_by_hash(
         .where(col(Invitation.code_hash) == code_hash)
         .with_for_update()
     )
-    row = (await session.execute(statement)).first()
-    return (row[0], row[1]) if row else None
+    return await first_pair(session, statement)
 
 
 async def end_open_invitations(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
