@@ -6,12 +6,13 @@ Anonymous callers see public records; ``directory:read`` adds partner records;
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.types import DecoratedCallable
 
 from api.deps import ReadSessionDep, ReadSessionMakerDep, SettingsDep
 from api.filters import DirectoryFilters
@@ -118,10 +119,19 @@ Format = Annotated[
     Query(description="ndjson streams every result, one per line, without paging."),
 ]
 Flag = Annotated[bool, Query()]
+Search = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 
 def _json(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body)
+
+
+def _record(
+    path: str, summary: str, model: type[Any]
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The route of one record by its id, which answers 404 for a record that does not exist or
+    that the caller may not see."""
+    return router.get(path, summary=summary, response_model=model, responses=NOT_FOUND)
 
 
 @router.get("/", summary="About this HSDS API")
@@ -164,12 +174,7 @@ async def list_services(
     return _json(await service.list_services(session, viewer, filters, paging, full=full))
 
 
-@router.get(
-    "/services/{service_id}",
-    summary="One service, fully nested",
-    response_model=HsdsService,
-    responses=NOT_FOUND,
-)
+@_record("/services/{service_id}", "One service, fully nested", HsdsService)
 async def get_service(service_id: uuid.UUID, session: ReadSessionDep, viewer: ViewerDep) -> Any:
     return _json(await service.get_service(session, viewer, service_id))
 
@@ -190,11 +195,10 @@ async def list_organizations(
     )
 
 
-@router.get(
+@_record(
     "/organizations/{organization_id}",
-    summary="One organization, with its services and locations",
-    response_model=HsdsOrganization,
-    responses=NOT_FOUND,
+    "One organization, with its services and locations",
+    HsdsOrganization,
 )
 async def get_organization(
     organization_id: uuid.UUID,
@@ -243,11 +247,10 @@ async def list_service_at_locations(
     )
 
 
-@router.get(
+@_record(
     "/service_at_locations/{service_at_location_id}",
-    summary="One service at a location",
-    response_model=HsdsServiceAtLocation,
-    responses=NOT_FOUND,
+    "One service at a location",
+    HsdsServiceAtLocation,
 )
 async def get_service_at_location(
     service_at_location_id: uuid.UUID, session: ReadSessionDep, viewer: ViewerDep
@@ -256,20 +259,11 @@ async def get_service_at_location(
 
 
 @router.get("/taxonomies", summary="Taxonomies (paged)", response_model=TaxonomyPage)
-async def list_taxonomies(
-    session: ReadSessionDep,
-    paging: PagingDep,
-    search: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-) -> Any:
+async def list_taxonomies(session: ReadSessionDep, paging: PagingDep, search: Search = None) -> Any:
     return _json(await service.list_taxonomies(session, paging, search))
 
 
-@router.get(
-    "/taxonomies/{taxonomy_id}",
-    summary="One taxonomy",
-    response_model=HsdsTaxonomy,
-    responses=NOT_FOUND,
-)
+@_record("/taxonomies/{taxonomy_id}", "One taxonomy", HsdsTaxonomy)
 async def get_taxonomy(taxonomy_id: uuid.UUID, session: ReadSessionDep) -> Any:
     return _json(await service.get_taxonomy(session, taxonomy_id))
 
@@ -281,7 +275,7 @@ async def list_taxonomy_terms(
     taxonomy_id: Annotated[uuid.UUID | None, Query()] = None,
     parent_id: Annotated[uuid.UUID | None, Query()] = None,
     top_only: Flag = False,
-    search: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    search: Search = None,
 ) -> Any:
     return _json(
         await service.list_taxonomy_terms(
@@ -295,12 +289,7 @@ async def list_taxonomy_terms(
     )
 
 
-@router.get(
-    "/taxonomy_terms/{taxonomy_term_id}",
-    summary="One taxonomy term",
-    response_model=HsdsTaxonomyTerm,
-    responses=NOT_FOUND,
-)
+@_record("/taxonomy_terms/{taxonomy_term_id}", "One taxonomy term", HsdsTaxonomyTerm)
 async def get_taxonomy_term(taxonomy_term_id: uuid.UUID, session: ReadSessionDep) -> Any:
     return _json(await service.get_taxonomy_term(session, taxonomy_term_id))
 
