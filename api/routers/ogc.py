@@ -109,13 +109,17 @@ async def _items_query(
 ItemsQueryDep = Annotated[ItemsQuery, Depends(_items_query)]
 
 
-def _feature_media_type(request: Request, f: str | None) -> str:
+def _feature_media_type(request: Request, f: FeatureFormat = None) -> str:
     if f is not None:
         return JSON if f == "json" else GEOJSON
     accept = request.headers.get("accept", "")
     if JSON in accept and GEOJSON not in accept:
         return JSON
     return GEOJSON
+
+
+# The media type of a feature's or a page's body: ``f``, else the ``Accept`` header.
+FeatureMediaType = Annotated[str, Depends(_feature_media_type)]
 
 
 @router.get("/", summary="Landing page", response_model=LandingPage)
@@ -162,11 +166,10 @@ async def items(
     collectionId: CollectionId,
     request: Request,
     authorization: BearerIfPresent,
+    media_type: FeatureMediaType,
     urls: UrlsDep,
     query: ItemsQueryDep,
-    f: FeatureFormat = None,
 ) -> Any:
-    media_type = _feature_media_type(request, f)
     # Anonymous (charged to its address's budget) or a valid token (401 for a bad one), checked
     # on the page's own connection, without an ORM session: as the search does.
     async with reading(request) as reader:
@@ -187,14 +190,12 @@ async def items(
 async def item(
     collectionId: CollectionId,
     featureId: Annotated[str, Path(description="The feature's id (a UUID).")],
-    request: Request,
     session: ReadSessionDep,
     viewer: ViewerDep,
     urls: UrlsDep,
+    media_type: FeatureMediaType,
     simplify: Simplify = None,
-    f: FeatureFormat = None,
 ) -> Any:
-    media_type = _feature_media_type(request, f)
     body = await service.item_json(
         session,
         viewer,
