@@ -151,7 +151,6 @@ async def nearest(
     "/pathway",
     summary="The referral pathway of a place: the nearest service per need",
     response_model=Pathway,
-    response_model_exclude_none=True,
 )
 async def pathway(
     session: ReadSessionDep,
