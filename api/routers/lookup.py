@@ -31,7 +31,7 @@ from api.services.exports import ExportFormat
 from api.services.lookup import Area, NeedResults, Origin
 from api.services.reports import Reportable, ReportedServiceNotFound
 from api.taxonomy import NEED_CODES
-from api.web import assets, render
+from api.web import assets, pages, render
 from api.web import saved_area as saved_area_document
 from api.web.i18n import catalog, negotiate
 
@@ -253,7 +253,7 @@ def _report_page(
     language: str,
     *,
     status_code: int = 200,
-    headers: dict[str, str] | None = None,
+    retry_after: float | None = None,
     **context: Any,
 ) -> Response:
     values = {
@@ -276,7 +276,8 @@ def _report_page(
         maximum=reports.MAXIMUM_CORRECTION,
         **values,
     )
-    response.headers.update(headers or {})
+    if retry_after is not None:
+        response.headers.update(pages.retry_after(retry_after))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -349,7 +350,7 @@ async def report_post(request: Request, session: SessionDep) -> Response:
             request,
             language,
             status_code=429,
-            headers={"Retry-After": str(max(1, math.ceil(filed.retry_after)))},
+            retry_after=filed.retry_after,
             problem="report.error.busy",
             problem_values={"minutes": minutes},
             **kept,
