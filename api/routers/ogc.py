@@ -34,6 +34,9 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 BAD_REQUEST: dict[int | str, dict[str, Any]] = {
     400: {"description": "A malformed bbox, or both after and before"}
 }
+# The routes of one collection (``/collections/{collectionId}``), each of which may answer 404;
+# included into ``router`` after them.
+collection_router = APIRouter(prefix="/collections/{collectionId}", responses=NOT_FOUND)
 
 
 class GeoJSONResponse(JSONResponse):
@@ -139,12 +142,7 @@ async def collections(
     return JSONResponse(await service.collections(session, viewer, urls))
 
 
-@router.get(
-    "/collections/{collectionId}",
-    summary="One feature collection",
-    response_model=Collection,
-    responses=NOT_FOUND,
-)
+@collection_router.get("", summary="One feature collection", response_model=Collection)
 async def collection(
     collectionId: CollectionId,
     session: ReadSessionDep,
@@ -155,12 +153,12 @@ async def collection(
     return JSONResponse(await service.collection(session, viewer, urls, collectionId))
 
 
-@router.get(
-    "/collections/{collectionId}/items",
+@collection_router.get(
+    "/items",
     summary="Features of a collection (paged)",
     response_model=FeatureCollection,
     response_class=GeoJSONResponse,
-    responses={**NOT_FOUND, **BAD_REQUEST, **_geojson_content(FeatureCollection)},
+    responses={**BAD_REQUEST, **_geojson_content(FeatureCollection)},
 )
 async def items(
     collectionId: CollectionId,
@@ -180,12 +178,12 @@ async def items(
     return Response(body, media_type=media_type)
 
 
-@router.get(
-    "/collections/{collectionId}/items/{featureId}",
+@collection_router.get(
+    "/items/{featureId}",
     summary="One feature",
     response_model=Feature,
     response_class=GeoJSONResponse,
-    responses={**NOT_FOUND, **_geojson_content(Feature)},
+    responses=_geojson_content(Feature),
 )
 async def item(
     collectionId: CollectionId,
@@ -206,3 +204,6 @@ async def item(
         media_type=media_type,
     )
     return Response(body, media_type=media_type)
+
+
+router.include_router(collection_router)
