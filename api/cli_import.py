@@ -15,8 +15,9 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import typer
 
@@ -34,10 +35,20 @@ import_app = typer.Typer(
 
 Advance = Callable[[int], None]
 Result = TypeVar("Result")
-Work = Callable[["AsyncSession", Advance, Callable[[], Awaitable[None]]], Awaitable[Result]]
+Work = Callable[["AsyncSession", Advance], Awaitable[Result]]
 
 _ISO3 = re.compile(r"[A-Za-z]{3}")
 _COUNTRY = re.compile(r"[A-Za-z]{2,3}")
+
+
+class Importer(Protocol):
+    """An importer of api/importers/ given the options of its command: what ``_import`` gives
+    it is what every importer takes (the session, the file, where the report goes, the progress
+    bar's ``advance``)."""
+
+    def __call__(
+        self, session: "AsyncSession", path: Path, *, report_path: Path | None, advance: Advance
+    ) -> Awaitable["ImportReport"]: ...
 
 
 class FacilityMapping(StrEnum):
@@ -67,7 +78,7 @@ def _count_rows(path: Path) -> int:
 
 def _run(work: Work[Result], *, label: str, total: int | None, batches_committed: bool) -> Result:
     """Run ``work`` with a session as the application role and a progress bar on stderr;
-    commit at the end (and wherever ``work`` calls the commit it is given)."""
+    commit at the end (``work`` may commit batches of its own before)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -96,7 +107,7 @@ def _run(work: Work[Result], *, label: str, total: int | None, batches_committed
         try:
             async with create_sessionmaker(engine)() as session:
                 try:
-                    report = await work(session, advance, session.commit)
+                    report = await work(session, advance)
                 except BaseException:
                     await session.rollback()
                     raise
@@ -158,6 +169,30 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     line("report", summary["report"])
 
 
+def _import(
+    importer: Importer,
+    path: Path,
+    report: Path | None,
+    as_json: bool,
+    *,
+    label: str,
+    total: int | None,
+    batches_committed: bool,
+) -> None:
+    """Run ``importer`` on ``path`` (``_run``), its report written to ``report`` (by default,
+    where the importer puts it); record it as an import job (what the operator's page lists)
+    and print its summary."""
+    from api.services import import_jobs
+
+    async def work(session: "AsyncSession", advance: Advance) -> "ImportReport":
+        done = await importer(session, path, report_path=report, advance=advance)
+        await import_jobs.record(session, done)
+        return done
+
+    result = _run(work, label=label, total=total, batches_committed=batches_committed)
+    _print_summary(result.summary(), as_json)
+
+
 @import_app.command("facilities")
 def import_facilities(
     csv_file: Annotated[
@@ -177,36 +212,35 @@ def import_facilities(
 ) -> None:
     """Import health facilities (WHO/KEMRI or healthsites.io CSV): idempotent, batch by batch."""
     from api.importers import facilities
-    from api.services import import_jobs
 
     countries = country or []
     if not all(_ISO3.fullmatch(code) for code in countries):
         typer.echo("error: --country takes ISO 3166 alpha-3 codes, e.g. BFA", err=True)
         raise typer.Exit(2)
 
-    async def work(
-        session: "AsyncSession", advance: Advance, commit: Callable[[], Awaitable[None]]
-    ) -> "ImportReport":
-        done = await facilities.import_facilities(
+    def importer(
+        session: "AsyncSession", path: Path, *, report_path: Path | None, advance: Advance
+    ) -> Awaitable["ImportReport"]:
+        return facilities.import_facilities(
             session,
-            csv_file,
+            path,
             mapping.value,
             countries=countries,
             limit=limit,
-            report_path=report,
-            after_batch=commit,
+            report_path=report_path,
+            after_batch=session.commit,
             advance=advance,
         )
-        await import_jobs.record(session, done)  # what the operator's page lists
-        return done
 
-    result = _run(
-        work,
+    _import(
+        importer,
+        csv_file,
+        report,
+        as_json,
         label=f"{mapping.value} facilities",
         total=None if limit else _count_rows(csv_file),
         batches_committed=True,
     )
-    _print_summary(result.summary(), as_json)
 
 
 @import_app.command("areas")
@@ -234,30 +268,21 @@ def import_areas(
 ) -> None:
     """Import administrative areas (polygons) from GeoJSON: idempotent, one transaction."""
     from api.importers import areas
-    from api.services import import_jobs
 
     if country is not None and not _COUNTRY.fullmatch(country):
         typer.echo("error: --country takes an ISO 3166 code, e.g. MDG", err=True)
         raise typer.Exit(2)
 
-    async def work(
-        session: "AsyncSession", advance: Advance, commit: Callable[[], Awaitable[None]]
-    ) -> "ImportReport":
-        done = await areas.import_areas(
-            session,
-            geojson_file,
-            level=level,
-            name_property=name_property,
-            code_property=code_property,
-            country=country,
-            report_path=report,
-            advance=advance,
-        )
-        await import_jobs.record(session, done)  # what the operator's page lists
-        return done
-
-    result = _run(work, label="areas", total=None, batches_committed=False)
-    _print_summary(result.summary(), as_json)
+    importer = partial(
+        areas.import_areas,
+        level=level,
+        name_property=name_property,
+        code_property=code_property,
+        country=country,
+    )
+    _import(
+        importer, geojson_file, report, as_json, label="areas", total=None, batches_committed=False
+    )
 
 
 @import_app.command("hsds")
@@ -291,9 +316,7 @@ def import_hsds(
     feed = source or path.stem
     started = time.monotonic()
 
-    async def work(
-        session: "AsyncSession", advance: Advance, commit: Callable[[], Awaitable[None]]
-    ) -> HsdsImportResult:
+    async def work(session: "AsyncSession", advance: Advance) -> HsdsImportResult:
         done = await import_feed(
             session, path, source=feed, kind=organization_kind, time_zone=time_zone
         )
