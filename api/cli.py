@@ -3,6 +3,7 @@
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -674,22 +675,17 @@ def users_invite(
     from api.services import audit, people
 
     chosen = _role(role)
-    organization_id = _organization_id(org)
-
-    async def work(session: "AsyncSession", settings: "Settings") -> "Invited":
-        return await people.invite(
-            session,
-            settings,
-            audit.CLI,
-            organization_id=organization_id,
-            role=chosen,
-            display_name=name,
-            login_name=login,
-            phone=phone,
-            preferred_language=language,
-        )
-
-    _print_invitation(_run_in_transaction(work), as_json)
+    invite = partial(
+        people.invite,
+        by=audit.CLI,
+        organization_id=_organization_id(org),
+        role=chosen,
+        display_name=name,
+        login_name=login,
+        phone=phone,
+        preferred_language=language,
+    )
+    _print_invitation(_run_in_transaction(invite), as_json)
 
 
 def _organization_id(value: str) -> "uuid.UUID":
