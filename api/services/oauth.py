@@ -182,40 +182,18 @@ async def _authorize(
     """Load the client (and token, code or refresh token, and the person), run Authlib's
     endpoint on them, persist what it decided."""
     client = await _load_client(session, settings, candidate)
-    stored_token = code = refresh = person = None
-    family_ends_at = None
-    grant_type = form.get("grant_type")
-    if endpoint is OAuthEndpoint.token and grant_type == "authorization_code":
-        code = await _load_code(session, settings, form.get("code"))
-        if code is not None:
-            person = await current_user(session, code.user_id, code.user_generation)
-        family_ends_at = now + timedelta(days=settings.refresh_family_lifetime_days)
-    elif endpoint is OAuthEndpoint.token and grant_type == "refresh_token":
-        refresh = await _load_refresh(session, settings, form.get("refresh_token"), now)
-        if refresh is not None:
-            person = await current_user(session, refresh.user_id, refresh.user_generation)
-            family_ends_at = refresh.family_expires_at
-    elif endpoint is not OAuthEndpoint.token:
-        value = form.get("token")
-        if (
-            value is not None
-            and value.startswith(REFRESH_TOKEN_PREFIX)
-            and endpoint is OAuthEndpoint.revocation
-        ):
-            refresh = await _load_refresh(session, settings, value, now)
-        else:
-            stored_token = await _load_token(session, settings, value, now)
+    presented = await _load_presented(session, settings, endpoint, form, now)
     server = RequestServer(
         issuer=settings.issuer,
         secret_key=settings.secret_key.get_secret_value(),
         token_lifetime=settings.access_token_lifetime_seconds,
         now=now,
         client=client,
-        token=stored_token,
-        code=code,
-        refresh=refresh,
-        person=person,
-        family_ends_at=family_ends_at,
+        token=presented.token,
+        code=presented.code,
+        refresh=presented.refresh,
+        person=presented.person,
+        family_ends_at=presented.family_ends_at,
     )
     request = FormRequest(call.endpoint, call.headers, form)
     if endpoint is OAuthEndpoint.token:
@@ -236,7 +214,7 @@ async def _authorize(
                 InvalidClientError(status_code=401, description="The assertion was already used."),
             )
     if endpoint is OAuthEndpoint.token:
-        return await _token_outcome(session, settings, server, outcome, person, code, refresh, now)
+        return await _token_outcome(session, settings, server, outcome, presented, now)
     if status == 200 and isinstance(server.revoked, TokenRecord):
         await token_repository.revoke(session, server.revoked.token_hash, now)
     elif status == 200 and isinstance(server.revoked, RefreshRecord):
@@ -247,21 +225,67 @@ async def _authorize(
     return outcome
 
 
+@dataclass(frozen=True)
+class _Presented:
+    """What a call presents besides its client, loaded by its hash before Authlib runs: the
+    access token to introspect or revoke, or the code or refresh token to exchange or revoke;
+    ``person``: the one a code or refresh token to exchange was issued for, if their account
+    still holds; ``family_ends_at``: when the family of refresh tokens the exchange would add
+    to ends."""
+
+    token: TokenRecord | None = None
+    code: CodeRecord | None = None
+    refresh: RefreshRecord | None = None
+    person: SignedInUser | None = None
+    family_ends_at: datetime | None = None
+
+
+async def _load_presented(
+    session: AsyncSession,
+    settings: Settings,
+    endpoint: OAuthEndpoint,
+    form: dict[str, str],
+    now: datetime,
+) -> _Presented:
+    grant_type = form.get("grant_type")
+    if endpoint is OAuthEndpoint.token and grant_type == "authorization_code":
+        code = await _load_code(session, settings, form.get("code"))
+        person = None
+        if code is not None:
+            person = await current_user(session, code.user_id, code.user_generation)
+        family_ends_at = now + timedelta(days=settings.refresh_family_lifetime_days)
+        return _Presented(code=code, person=person, family_ends_at=family_ends_at)
+    if endpoint is OAuthEndpoint.token and grant_type == "refresh_token":
+        refresh = await _load_refresh(session, settings, form.get("refresh_token"), now)
+        if refresh is None:
+            return _Presented()
+        person = await current_user(session, refresh.user_id, refresh.user_generation)
+        return _Presented(refresh=refresh, person=person, family_ends_at=refresh.family_expires_at)
+    if endpoint is OAuthEndpoint.token:
+        return _Presented()  # client credentials: the client is all there is
+    value = form.get("token")
+    if (
+        value is not None
+        and value.startswith(REFRESH_TOKEN_PREFIX)
+        and endpoint is OAuthEndpoint.revocation
+    ):
+        return _Presented(refresh=await _load_refresh(session, settings, value, now))
+    return _Presented(token=await _load_token(session, settings, value, now))
+
+
 async def _token_outcome(
     session: AsyncSession,
     settings: Settings,
     server: RequestServer,
     outcome: _Outcome,
-    person: SignedInUser | None,
-    code: CodeRecord | None,
-    refresh: RefreshRecord | None,
+    presented: _Presented,
     now: datetime,
 ) -> _Outcome:
     """Persist what the token endpoint decided; a code or refresh token used twice revokes its
     family instead."""
-    client = outcome.client
+    client, person, code = outcome.client, presented.person, presented.code
     if outcome.status != 200 or server.issued is None or client is None:
-        return await _revoke_if_replayed(session, outcome, code, refresh)
+        return await _revoke_if_replayed(session, outcome, code, presented.refresh)
     if server.used_code is not None and code is not None and person is not None:
         family = OAuthTokenFamily(
             client_pk=client.pk,
