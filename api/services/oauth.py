@@ -528,12 +528,11 @@ async def _load_refresh(
     if found is None:
         return None
     token, family = found
-    return RefreshRecord(
+    return record_of(
+        RefreshRecord,
+        family,
         token_hash=token.token_hash,
         family_id=family.id,
-        client_pk=family.client_pk,
-        user_id=family.user_id,
-        user_generation=family.user_generation,
         scopes=tuple(family.scopes),
         expires_at=token.expires_at,
         family_expires_at=family.expires_at,
