@@ -27,11 +27,7 @@ async def lookup(
     return await service.lookup(session, lat, lon)
 
 
-@area.get(
-    "",
-    summary="One administrative area",
-    response_model=AreaPublic,
-)
+@area.get("", summary="One administrative area", response_model=AreaPublic)
 async def get_area(
     area_id: uuid.UUID,
     session: SessionDep,

@@ -3,8 +3,6 @@
 import uuid
 from typing import Any
 
-from fastapi import status
-
 from api.auth.dependencies import ReferralsSender
 from api.deps import SessionDep
 from api.routers.routing import resource_routers
@@ -15,23 +13,14 @@ from api.services import consents as service
 router, consent = resource_routers("consents", "/{consent_id}", not_found="No such consent")
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    summary="Record a person's consent",
-    response_model=ConsentPublic,
-)
+@router.post("", status_code=201, summary="Record a person's consent", response_model=ConsentPublic)
 async def create_consent(
     body: ConsentCreate, session: SessionDep, principal: ReferralsSender
 ) -> dict[str, Any]:
     return await service.create(session, principal, body)
 
 
-@consent.get(
-    "",
-    summary="One consent your organisation recorded",
-    response_model=ConsentPublic,
-)
+@consent.get("", summary="One consent your organisation recorded", response_model=ConsentPublic)
 async def get_consent(
     consent_id: uuid.UUID, session: SessionDep, principal: ReferralsSender
 ) -> dict[str, Any]:

@@ -150,12 +150,7 @@ async def set_capacity(
     return await _service_response(session, principal, updated)
 
 
-@router.post(
-    "/locations",
-    status_code=201,
-    summary="Add a location",
-    response_model=HsdsLocation,
-)
+@router.post("/locations", status_code=201, summary="Add a location", response_model=HsdsLocation)
 async def create_location(
     body: LocationIn,
     session: SessionDep,
@@ -167,9 +162,7 @@ async def create_location(
 
 
 @router.get(
-    "/locations/{location_id}",
-    summary="One of your locations",
-    response_model=HsdsLocation,
+    "/locations/{location_id}", summary="One of your locations", response_model=HsdsLocation
 )
 async def get_location(
     location_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
@@ -178,11 +171,7 @@ async def get_location(
     return await _location_response(session, principal, found)
 
 
-@router.patch(
-    "/locations/{location_id}",
-    summary="Change a location",
-    response_model=HsdsLocation,
-)
+@router.patch("/locations/{location_id}", summary="Change a location", response_model=HsdsLocation)
 async def update_location(
     location_id: uuid.UUID,
     body: LocationUpdate,

@@ -82,7 +82,7 @@ IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
 
 @router.post(
     "",
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     summary="Refer a person to a service",
     response_model=ReferralPublic,
     responses={
@@ -136,11 +136,7 @@ async def list_referrals(
     return await service.listing(session, principal, filters, cursor=cursor, limit=limit)
 
 
-@referral.get(
-    "",
-    summary="One referral, as your side may see it",
-    response_model=ReferralPublic,
-)
+@referral.get("", summary="One referral, as your side may see it", response_model=ReferralPublic)
 async def get_referral(
     referral_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Authenticated
 ) -> dict[str, Any]:
@@ -148,9 +144,7 @@ async def get_referral(
 
 
 @referral.post(
-    "/status",
-    summary="Move the referral in its closed loop",
-    response_model=ReferralPublic,
+    "/status", summary="Move the referral in its closed loop", response_model=ReferralPublic
 )
 async def change_status(
     referral_id: uuid.UUID,
@@ -164,7 +158,7 @@ async def change_status(
 
 @referral.post(
     "/notes",
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     summary="Add a note to the thread between the two organisations",
     response_model=ReferralEventPublic,
 )
@@ -178,11 +172,7 @@ async def add_note(
     return await service.add_note(session, settings, principal, referral_id, body)
 
 
-@referral.get(
-    "/events",
-    summary="The referral's closed loop",
-    response_model=ReferralEventPage,
-)
+@referral.get("/events", summary="The referral's closed loop", response_model=ReferralEventPage)
 async def list_events(
     referral_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Authenticated
 ) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Query, Response, status
+from fastapi import Query, Response
 
 from api.auth.dependencies import WebhooksManager
 from api.deps import SessionDep, SettingsDep
@@ -28,7 +28,7 @@ router, webhook = resource_routers("webhooks", "/{webhook_id}", not_found="No su
 
 @router.post(
     "",
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     summary="Subscribe an endpoint (the signing secret is in this response only)",
     response_model=WebhookWithSecret,
     responses={
@@ -49,20 +49,12 @@ async def create_webhook(
     return created
 
 
-@router.get(
-    "",
-    summary="Your organisation's webhooks",
-    response_model=WebhookList,
-)
+@router.get("", summary="Your organisation's webhooks", response_model=WebhookList)
 async def list_webhooks(session: SessionDep, principal: WebhooksManager) -> dict[str, Any]:
     return await service.listing(session, principal)
 
 
-@webhook.get(
-    "",
-    summary="One webhook",
-    response_model=WebhookPublic,
-)
+@webhook.get("", summary="One webhook", response_model=WebhookPublic)
 async def get_webhook(
     webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksManager
 ) -> dict[str, Any]:
@@ -70,9 +62,7 @@ async def get_webhook(
 
 
 @webhook.patch(
-    "",
-    summary="Change the URL or event types; enable or disable",
-    response_model=WebhookPublic,
+    "", summary="Change the URL or event types; enable or disable", response_model=WebhookPublic
 )
 async def update_webhook(
     webhook_id: uuid.UUID,
@@ -84,11 +74,7 @@ async def update_webhook(
     return await service.update(session, settings, principal, webhook_id, body)
 
 
-@webhook.delete(
-    "",
-    status_code=status.HTTP_204_NO_CONTENT,
-    summary="Delete the webhook and its delivery log",
-)
+@webhook.delete("", status_code=204, summary="Delete the webhook and its delivery log")
 async def delete_webhook(
     webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksManager
 ) -> None:
@@ -145,7 +131,7 @@ async def get_delivery(
 
 @webhook.post(
     "/deliveries/{delivery_id}/redeliver",
-    status_code=status.HTTP_202_ACCEPTED,
+    status_code=202,
     summary="Send a delivery again now (same webhook-id), with a fresh retry schedule",
     response_model=DeliveryPublic,
 )
