@@ -142,8 +142,7 @@ async def list_stale_services(
 async def create_national_line(
     body: NationalLineCreate, session: SessionDep, principal: AdminPrincipal
 ) -> NationalLinePublic:
-    created = await national_lines.create(session, principal, body)
-    return NationalLinePublic.model_validate(created)
+    return NationalLinePublic.model_validate(await national_lines.create(session, principal, body))
 
 
 @router.get("/national-lines", summary="The national lines, of one country or of all")
