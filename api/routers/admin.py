@@ -10,6 +10,7 @@ from api.auth.dependencies import AdminPrincipal
 from api.deps import SessionDep, SettingsDep
 from api.models.organization import OrganizationStatus
 from api.pagination import Page, PageDep, PageMeta
+from api.routers.actions import add_actions
 from api.schemas.clients import ClientCreate, ClientCredentials, ClientPublic
 from api.schemas.directory import NationalLineCreate, NationalLinePublic, StaleEntryPublic
 from api.schemas.organizations import OrganizationCreate, OrganizationPublic
@@ -61,21 +62,17 @@ def _status_change(status: OrganizationStatus) -> Callable[..., Awaitable[Organi
     return change
 
 
-for _status, _verb, _summary in (
+add_actions(
+    router,
+    "/organizations/{organization_id}",
+    "organization",
     (
-        OrganizationStatus.suspended,
         "suspend",
         "Suspend an organisation: its tokens, sessions and listings stop",
+        _status_change(OrganizationStatus.suspended),
     ),
-    (OrganizationStatus.active, "reactivate", "Reactivate an organisation"),
-):
-    router.add_api_route(
-        f"/organizations/{{organization_id}}/{_verb}",
-        _status_change(_status),
-        methods=["POST"],
-        summary=_summary,
-        name=f"{_verb}_organization",
-    )
+    ("reactivate", "Reactivate an organisation", _status_change(OrganizationStatus.active)),
+)
 
 
 @router.post(

@@ -3,6 +3,7 @@
 record with an ``ETag``; updates need ``If-Match``."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -13,6 +14,7 @@ from api.auth.principal import Principal
 from api.auth.viewer import Viewer
 from api.deps import SessionDep, SettingsDep
 from api.models.directory import Location, Service
+from api.routers.actions import add_actions
 from api.schemas.directory import (
     CapacityUpdate,
     LocationIn,
@@ -216,23 +218,28 @@ async def list_reports(
     )
 
 
-@router.post(
-    "/directory/reports/{report_id}/accept",
-    summary="Accept a report (you corrected the entry); 409 when already resolved",
-)
-async def accept_report(
-    report_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
-) -> ReportResolved:
-    resolved = await reports.resolve(session, principal, report_id, accepted=True)
-    return ReportResolved.model_validate(resolved)
+def _resolution(accepted: bool) -> Callable[..., Awaitable[ReportResolved]]:
+    async def resolve(
+        report_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
+    ) -> ReportResolved:
+        resolved = await reports.resolve(session, principal, report_id, accepted=accepted)
+        return ReportResolved.model_validate(resolved)
+
+    return resolve
 
 
-@router.post(
-    "/directory/reports/{report_id}/dismiss",
-    summary="Dismiss a report (the entry was right); 409 when already resolved",
+add_actions(
+    router,
+    "/directory/reports/{report_id}",
+    "report",
+    (
+        "accept",
+        "Accept a report (you corrected the entry); 409 when already resolved",
+        _resolution(accepted=True),
+    ),
+    (
+        "dismiss",
+        "Dismiss a report (the entry was right); 409 when already resolved",
+        _resolution(accepted=False),
+    ),
 )
-async def dismiss_report(
-    report_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter
-) -> ReportResolved:
-    resolved = await reports.resolve(session, principal, report_id, accepted=False)
-    return ReportResolved.model_validate(resolved)
