@@ -9,10 +9,16 @@ from fastapi import APIRouter
 Action = tuple[str, str, Callable[..., Awaitable[Any]]]
 
 
-def add_actions(router: APIRouter, record: str, noun: str, *actions: Action) -> None:
+def add_actions(router: APIRouter, record: str, noun: str, *actions: Action, **route: Any) -> None:
     """Declare ``POST {record}/{verb}`` on ``router`` for each ``(verb, summary, endpoint)``, in
-    the order given, named ``{verb}_{noun}`` (the name its operation id is made of)."""
+    the order given, named ``{verb}_{noun}`` (the name its operation id is made of); ``route``:
+    what else each route declares alike (``response_model``…)."""
     for verb, summary, endpoint in actions:
         router.add_api_route(
-            f"{record}/{verb}", endpoint, methods=["POST"], summary=summary, name=f"{verb}_{noun}"
+            f"{record}/{verb}",
+            endpoint,
+            methods=["POST"],
+            summary=summary,
+            name=f"{verb}_{noun}",
+            **route,
         )

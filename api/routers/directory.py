@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import DirectoryWriter
 from api.auth.principal import Principal
@@ -69,6 +70,23 @@ async def _location_response(
     return _with_etag(body, found.version, f"/v1/locations/{found.id}" if created else None)
 
 
+def _service_change(
+    change: Callable[[AsyncSession, Principal, uuid.UUID, str | None], Awaitable[Service]],
+) -> Callable[..., Awaitable[JSONResponse]]:
+    """The route of a change to one service that takes no body, only its ETag."""
+
+    async def change_service(
+        service_id: uuid.UUID,
+        session: SessionDep,
+        principal: DirectoryWriter,
+        if_match: IfMatch = None,
+    ) -> JSONResponse:
+        changed = await change(session, principal, service_id, if_match)
+        return await _service_response(session, principal, changed)
+
+    return change_service
+
+
 @router.post(
     "/services",
     status_code=201,
@@ -112,28 +130,18 @@ async def update_service(
     return await _service_response(session, principal, updated)
 
 
-@router.post(
-    "/services/{service_id}/deactivate",
-    summary="Mark a service inactive",
+add_actions(
+    router,
+    "/services/{service_id}",
+    "service",
+    ("deactivate", "Mark a service inactive", _service_change(service.deactivate_service)),
+    (
+        "confirm",
+        "Confirm a service is still correct (HSDS assured_date becomes today)",
+        _service_change(verification.confirm),
+    ),
     response_model=HsdsService,
 )
-async def deactivate_service(
-    service_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter, if_match: IfMatch = None
-) -> Any:
-    updated = await service.deactivate_service(session, principal, service_id, if_match)
-    return await _service_response(session, principal, updated)
-
-
-@router.post(
-    "/services/{service_id}/confirm",
-    summary="Confirm a service is still correct (HSDS assured_date becomes today)",
-    response_model=HsdsService,
-)
-async def confirm_service(
-    service_id: uuid.UUID, session: SessionDep, principal: DirectoryWriter, if_match: IfMatch = None
-) -> Any:
-    confirmed = await verification.confirm(session, principal, service_id, if_match)
-    return await _service_response(session, principal, confirmed)
 
 
 @router.put(
