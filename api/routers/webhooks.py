@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Query, Response
+from fastapi import Depends, Query, Response
 
 from api.auth.dependencies import WebhooksManager
 from api.deps import SessionDep, SettingsDep
@@ -26,6 +26,14 @@ from api.services import webhooks as service
 router, webhook = resource_routers("webhooks", "/{webhook_id}", not_found="No such webhook")
 
 
+async def _not_stored(response: Response) -> None:
+    """A response that shows a signing secret: no cache may keep it."""
+    response.headers["Cache-Control"] = "no-store"
+
+
+SHOWS_SECRET = [Depends(_not_stored)]
+
+
 @router.post(
     "",
     status_code=201,
@@ -35,6 +43,7 @@ router, webhook = resource_routers("webhooks", "/{webhook_id}", not_found="No su
         409: {"description": "The organisation has the most webhooks it may have"},
         422: {"description": "The URL is refused (scheme, or a non-public address)"},
     },
+    dependencies=SHOWS_SECRET,
 )
 async def create_webhook(
     body: WebhookCreate,
@@ -45,7 +54,6 @@ async def create_webhook(
 ) -> dict[str, Any]:
     created = await service.create(session, settings, principal, body)
     response.headers["Location"] = f"/v1/webhooks/{created['id']}"
-    response.headers["Cache-Control"] = "no-store"
     return created
 
 
@@ -85,16 +93,15 @@ async def delete_webhook(
     "/secret",
     summary="Rotate the signing secret (the old one still signs during the overlap)",
     response_model=WebhookWithSecret,
+    dependencies=SHOWS_SECRET,
 )
 async def rotate_secret(
     webhook_id: uuid.UUID,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     principal: WebhooksManager,
     body: SecretRotation | None = None,
 ) -> dict[str, Any]:
-    response.headers["Cache-Control"] = "no-store"
     return await service.rotate_secret(
         session, settings, principal, webhook_id, body or SecretRotation()
     )
