@@ -5,7 +5,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -80,6 +80,30 @@ async def _idempotency_key(request: Request) -> str | None:
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
 
 
+class OnReferral(NamedTuple):
+    """What the routes of one referral (``/{referral_id}…``) give each service function first,
+    in its order: ``service.add_note(*on_referral, body)``. Any valid token: the service checks
+    which side of the referral the caller is on."""
+
+    session: SessionDep
+    settings: SettingsDep
+    principal: Authenticated
+    referral_id: uuid.UUID
+
+
+class OnSentReferral(NamedTuple):
+    """``OnReferral`` for what only the sending side may do: a token with ``referrals:send``."""
+
+    session: SessionDep
+    settings: SettingsDep
+    principal: ReferralsSender
+    referral_id: uuid.UUID
+
+
+OnReferralDep = Annotated[OnReferral, Depends()]
+OnSentReferralDep = Annotated[OnSentReferral, Depends()]
+
+
 @router.post(
     "",
     status_code=201,
@@ -137,23 +161,15 @@ async def list_referrals(
 
 
 @referral.get("", summary="One referral, as your side may see it", response_model=ReferralPublic)
-async def get_referral(
-    referral_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Authenticated
-) -> dict[str, Any]:
-    return await service.get(session, settings, principal, referral_id)
+async def get_referral(on_referral: OnReferralDep) -> dict[str, Any]:
+    return await service.get(*on_referral)
 
 
 @referral.post(
     "/status", summary="Move the referral in its closed loop", response_model=ReferralPublic
 )
-async def change_status(
-    referral_id: uuid.UUID,
-    body: StatusChange,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: Authenticated,
-) -> dict[str, Any]:
-    return await service.change_status(session, settings, principal, referral_id, body)
+async def change_status(body: StatusChange, on_referral: OnReferralDep) -> dict[str, Any]:
+    return await service.change_status(*on_referral, body)
 
 
 @referral.post(
@@ -162,21 +178,13 @@ async def change_status(
     summary="Add a note to the thread between the two organisations",
     response_model=ReferralEventPublic,
 )
-async def add_note(
-    referral_id: uuid.UUID,
-    body: NoteCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: Authenticated,
-) -> dict[str, Any]:
-    return await service.add_note(session, settings, principal, referral_id, body)
+async def add_note(body: NoteCreate, on_referral: OnReferralDep) -> dict[str, Any]:
+    return await service.add_note(*on_referral, body)
 
 
 @referral.get("/events", summary="The referral's closed loop", response_model=ReferralEventPage)
-async def list_events(
-    referral_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Authenticated
-) -> dict[str, Any]:
-    return await service.events(session, settings, principal, referral_id)
+async def list_events(on_referral: OnReferralDep) -> dict[str, Any]:
+    return await service.events(*on_referral)
 
 
 class ExportFormat(StrEnum):
@@ -203,11 +211,8 @@ class FhirJSONResponse(JSONResponse):
     },
 )
 async def export_referral(
-    referral_id: uuid.UUID,
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: Authenticated,
+    on_referral: OnReferralDep,
     format_: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.fhir,
     lang: Annotated[
         Language | None,
@@ -220,13 +225,13 @@ async def export_referral(
     # Personal data: never kept by a cache.
     headers = {"Cache-Control": "no-store"}
     if format_ is ExportFormat.html:
-        form = await service.printable(session, settings, principal, referral_id)
+        form = await service.printable(*on_referral)
         language = negotiate(lang.value if lang else None, request.headers.get("accept-language"))
         return HTMLResponse(
             render_referral_form(form, language),
             headers={**render.PAGE_HEADERS, "Content-Language": language, **headers},
         )
-    found = await service.export(session, settings, principal, referral_id)
+    found = await service.export(*on_referral)
     document = fhir.bundle(
         found.view, found.events, found.sender, found.receiver, found.consent, datetime.now(UTC)
     )
@@ -242,14 +247,8 @@ async def export_referral(
     summary="Erase the person's data (the data key is destroyed)",
     response_model=ReferralPublic,
 )
-async def erase_personal_data(
-    referral_id: uuid.UUID,
-    body: Erasure,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: ReferralsSender,
-) -> dict[str, Any]:
-    return await service.erase(session, settings, principal, referral_id, body)
+async def erase_personal_data(body: Erasure, on_referral: OnSentReferralDep) -> dict[str, Any]:
+    return await service.erase(*on_referral, body)
 
 
 router.include_router(referral)
