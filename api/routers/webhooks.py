@@ -1,7 +1,7 @@
 """Webhook subscriptions, their secrets and their delivery log (``webhooks:manage``)."""
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends, Query, Response
 
@@ -24,6 +24,39 @@ from api.services import webhooks as service
 
 # The service leaves empty fields out of its bodies; so do the models that check them.
 router, webhook = resource_routers("webhooks", "/{webhook_id}", not_found="No such webhook")
+
+
+class OnWebhook(NamedTuple):
+    """What the routes of one webhook (``/{webhook_id}…``) give most service functions first,
+    in their order: ``service.get(*on_webhook)``."""
+
+    session: SessionDep
+    principal: WebhooksManager
+    webhook_id: uuid.UUID
+
+
+class OnWebhookWithSettings(NamedTuple):
+    """``OnWebhook`` for the service functions that take the settings too (to check a URL, to
+    make a secret)."""
+
+    session: SessionDep
+    settings: SettingsDep
+    principal: WebhooksManager
+    webhook_id: uuid.UUID
+
+
+class OnDelivery(NamedTuple):
+    """The same for one delivery of the webhook (``/{webhook_id}/deliveries/{delivery_id}…``)."""
+
+    session: SessionDep
+    principal: WebhooksManager
+    webhook_id: uuid.UUID
+    delivery_id: uuid.UUID
+
+
+OnWebhookDep = Annotated[OnWebhook, Depends()]
+OnWebhookWithSettingsDep = Annotated[OnWebhookWithSettings, Depends()]
+OnDeliveryDep = Annotated[OnDelivery, Depends()]
 
 
 async def _not_stored(response: Response) -> None:
@@ -63,30 +96,22 @@ async def list_webhooks(session: SessionDep, principal: WebhooksManager) -> dict
 
 
 @webhook.get("", summary="One webhook", response_model=WebhookPublic)
-async def get_webhook(
-    webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksManager
-) -> dict[str, Any]:
-    return await service.get(session, principal, webhook_id)
+async def get_webhook(on_webhook: OnWebhookDep) -> dict[str, Any]:
+    return await service.get(*on_webhook)
 
 
 @webhook.patch(
     "", summary="Change the URL or event types; enable or disable", response_model=WebhookPublic
 )
 async def update_webhook(
-    webhook_id: uuid.UUID,
-    body: WebhookUpdate,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: WebhooksManager,
+    body: WebhookUpdate, on_webhook: OnWebhookWithSettingsDep
 ) -> dict[str, Any]:
-    return await service.update(session, settings, principal, webhook_id, body)
+    return await service.update(*on_webhook, body)
 
 
 @webhook.delete("", status_code=204, summary="Delete the webhook and its delivery log")
-async def delete_webhook(
-    webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksManager
-) -> None:
-    await service.delete(session, principal, webhook_id)
+async def delete_webhook(on_webhook: OnWebhookDep) -> None:
+    await service.delete(*on_webhook)
 
 
 @webhook.post(
@@ -96,15 +121,9 @@ async def delete_webhook(
     dependencies=SHOWS_SECRET,
 )
 async def rotate_secret(
-    webhook_id: uuid.UUID,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: WebhooksManager,
-    body: SecretRotation | None = None,
+    on_webhook: OnWebhookWithSettingsDep, body: SecretRotation | None = None
 ) -> dict[str, Any]:
-    return await service.rotate_secret(
-        session, settings, principal, webhook_id, body or SecretRotation()
-    )
+    return await service.rotate_secret(*on_webhook, body or SecretRotation())
 
 
 @webhook.get(
@@ -113,16 +132,12 @@ async def rotate_secret(
     response_model=DeliveryPage,
 )
 async def list_deliveries(
-    webhook_id: uuid.UUID,
-    session: SessionDep,
-    principal: WebhooksManager,
+    on_webhook: OnWebhookDep,
     status_: Annotated[list[DeliveryStatus] | None, Query(alias="status", max_length=3)] = None,
     cursor: Annotated[str | None, Query(max_length=120)] = None,
     limit: Annotated[int, Query(ge=1, le=service.DELIVERY_LIMIT)] = 20,
 ) -> dict[str, Any]:
-    return await service.deliveries(
-        session, principal, webhook_id, statuses=status_ or [], cursor=cursor, limit=limit
-    )
+    return await service.deliveries(*on_webhook, statuses=status_ or [], cursor=cursor, limit=limit)
 
 
 @webhook.get(
@@ -130,10 +145,8 @@ async def list_deliveries(
     summary="One delivery, with every attempt and the message sent",
     response_model=DeliveryDetail,
 )
-async def get_delivery(
-    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: WebhooksManager
-) -> dict[str, Any]:
-    return await service.delivery(session, principal, webhook_id, delivery_id)
+async def get_delivery(on_delivery: OnDeliveryDep) -> dict[str, Any]:
+    return await service.delivery(*on_delivery)
 
 
 @webhook.post(
@@ -142,10 +155,8 @@ async def get_delivery(
     summary="Send a delivery again now (same webhook-id), with a fresh retry schedule",
     response_model=DeliveryPublic,
 )
-async def redeliver(
-    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: WebhooksManager
-) -> dict[str, Any]:
-    return await service.redeliver(session, principal, webhook_id, delivery_id)
+async def redeliver(on_delivery: OnDeliveryDep) -> dict[str, Any]:
+    return await service.redeliver(*on_delivery)
 
 
 router.include_router(webhook)
