@@ -44,7 +44,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _paging(
+async def _paging(
     page: Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1.")] = 1,
     per_page: Annotated[
         int, Query(ge=1, le=MAXIMUM_PER_PAGE, description="Results per page (at most 100).")
@@ -53,7 +53,7 @@ def _paging(
     return Paging(page=page, per_page=per_page)
 
 
-def _filters(
+async def _filters(
     search: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Words in name or description.")
     ] = None,
@@ -73,7 +73,7 @@ def _filters(
     )
 
 
-def _near(
+async def _near(
     lat: Annotated[
         float | None,
         Query(ge=-90, le=90, description="Latitude (WGS 84 degrees) to search near, with `long`."),

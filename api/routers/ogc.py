@@ -112,7 +112,7 @@ async def _items_query(
 ItemsQueryDep = Annotated[ItemsQuery, Depends(_items_query)]
 
 
-def _feature_media_type(request: Request, f: FeatureFormat = None) -> str:
+async def _feature_media_type(request: Request, f: FeatureFormat = None) -> str:
     if f is not None:
         return JSON if f == "json" else GEOJSON
     accept = request.headers.get("accept", "")

@@ -16,7 +16,7 @@ from api.deps import SessionDep, SettingsDep
 from api.filters import ReferralFilters
 from api.languages import Language
 from api.models.referral import Box, Priority, ReferralStatus
-from api.routers.routing import resource_routers
+from api.routers.routing import assembled, resource_routers
 from api.schemas.fhir import FhirBundle
 from api.schemas.referrals import (
     Erasure,
@@ -100,8 +100,8 @@ class OnSentReferral(NamedTuple):
     referral_id: uuid.UUID
 
 
-OnReferralDep = Annotated[OnReferral, Depends()]
-OnSentReferralDep = Annotated[OnSentReferral, Depends()]
+OnReferralDep = Annotated[OnReferral, Depends(assembled(OnReferral))]
+OnSentReferralDep = Annotated[OnSentReferral, Depends(assembled(OnSentReferral))]
 
 
 @router.post(

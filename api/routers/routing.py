@@ -1,9 +1,10 @@
 """What several routers declare alike: the viewer a directory read is for, routes whose bodies
-leave out empty fields, the documented 404 of the routes under one record's path, and the pair
-of routers of a resource and its records."""
+leave out empty fields, the documented 404 of the routes under one record's path, the pair
+of routers of a resource and its records, and the dependencies made of others (``assembled``)."""
 
-from collections.abc import Callable
-from typing import Annotated, Any
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
@@ -12,13 +13,26 @@ from api.auth.dependencies import AnonymousOrPrincipal, MeteredAnonymousOrPrinci
 from api.auth.viewer import Viewer
 
 Responses = dict[int | str, dict[str, Any]]
+BundleT = TypeVar("BundleT")
 
 
-def _viewer(principal: AnonymousOrPrincipal) -> Viewer:
+def assembled(bundle: type[BundleT]) -> Callable[..., Awaitable[BundleT]]:
+    """A dependency that makes ``bundle`` (a ``NamedTuple`` of what the routes of one record take,
+    ``OnReferral``) from its fields, on the event loop: FastAPI calls a class given as a
+    dependency in its thread pool, a hop per request for building a tuple."""
+
+    async def assemble(**fields: Any) -> BundleT:
+        return bundle(**fields)
+
+    assemble.__signature__ = inspect.signature(bundle)  # type: ignore[attr-defined]
+    return assemble
+
+
+async def _viewer(principal: AnonymousOrPrincipal) -> Viewer:
     return Viewer.of(principal)
 
 
-def _metered_viewer(principal: MeteredAnonymousOrPrincipal) -> Viewer:
+async def _metered_viewer(principal: MeteredAnonymousOrPrincipal) -> Viewer:
     return Viewer.of(principal)
 
 

@@ -8,7 +8,7 @@ from fastapi import Depends, Query, Response
 from api.auth.dependencies import WebhooksManager
 from api.deps import SessionDep, SettingsDep
 from api.models.events import DeliveryStatus
-from api.routers.routing import resource_routers
+from api.routers.routing import assembled, resource_routers
 from api.schemas.webhooks import (
     DeliveryDetail,
     DeliveryPage,
@@ -54,9 +54,11 @@ class OnDelivery(NamedTuple):
     delivery_id: uuid.UUID
 
 
-OnWebhookDep = Annotated[OnWebhook, Depends()]
-OnWebhookWithSettingsDep = Annotated[OnWebhookWithSettings, Depends()]
-OnDeliveryDep = Annotated[OnDelivery, Depends()]
+OnWebhookDep = Annotated[OnWebhook, Depends(assembled(OnWebhook))]
+OnWebhookWithSettingsDep = Annotated[
+    OnWebhookWithSettings, Depends(assembled(OnWebhookWithSettings))
+]
+OnDeliveryDep = Annotated[OnDelivery, Depends(assembled(OnDelivery))]
 
 
 async def _not_stored(response: Response) -> None:
