@@ -8,12 +8,14 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.types import DecoratedCallable
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.viewer import Viewer
 from api.deps import ReadSessionDep, ReadSessionMakerDep, SettingsDep
 from api.filters import DirectoryFilters
 from api.routers.routing import MeteredViewerDep, ViewerDep
@@ -114,6 +116,27 @@ async def _near(
 PagingDep = Annotated[Paging, Depends(_paging)]
 NearDep = Annotated[Near | None, Depends(_near)]
 FiltersDep = Annotated[DirectoryFilters, Depends(_filters)]
+
+
+class Listing(NamedTuple):
+    """What a paged listing of the directory gives its service function first, in its order:
+    ``service.list_organizations(*listing, full=full, full_service=full_service)``. Metered: a
+    caller without a token is counted against its address's budget."""
+
+    session: AsyncSession
+    viewer: Viewer
+    filters: DirectoryFilters
+    paging: Paging
+
+
+async def _listing(
+    session: ReadSessionDep, viewer: MeteredViewerDep, paging: PagingDep, filters: FiltersDep
+) -> Listing:
+    # Declared in this order, the paging parameters come before the filters in the document.
+    return Listing(session, viewer, filters, paging)
+
+
+ListingDep = Annotated[Listing, Depends(_listing)]
 Format = Annotated[
     Literal["json", "ndjson"],
     Query(description="ndjson streams every result, one per line, without paging."),
@@ -158,20 +181,18 @@ async def api_details(settings: SettingsDep) -> ApiDetails:
     },
 )
 async def list_services(
-    session: ReadSessionDep,
+    listing: ListingDep,
     sessionmaker: ReadSessionMakerDep,
-    viewer: MeteredViewerDep,
-    paging: PagingDep,
-    filters: FiltersDep,
     full: Flag = False,
     minimal: Flag = False,
     format: Format = "json",
 ) -> Any:
     if format == "ndjson":
-        return _ndjson(service.stream_services(sessionmaker, viewer, filters, full=full))
+        stream = service.stream_services(sessionmaker, listing.viewer, listing.filters, full=full)
+        return _ndjson(stream)
     if minimal:
-        return _json(await service.minimal_services(session, viewer, filters, paging))
-    return _json(await service.list_services(session, viewer, filters, paging, full=full))
+        return _json(await service.minimal_services(*listing))
+    return _json(await service.list_services(*listing, full=full))
 
 
 @_record("/services/{service_id}", "One service, fully nested", HsdsService)
@@ -181,18 +202,9 @@ async def get_service(service_id: uuid.UUID, session: ReadSessionDep, viewer: Vi
 
 @router.get("/organizations", summary="Organizations (paged)", response_model=OrganizationPage)
 async def list_organizations(
-    session: ReadSessionDep,
-    viewer: MeteredViewerDep,
-    paging: PagingDep,
-    filters: FiltersDep,
-    full: Flag = False,
-    full_service: Flag = False,
+    listing: ListingDep, full: Flag = False, full_service: Flag = False
 ) -> Any:
-    return _json(
-        await service.list_organizations(
-            session, viewer, filters, paging, full=full, full_service=full_service
-        )
-    )
+    return _json(await service.list_organizations(*listing, full=full, full_service=full_service))
 
 
 @_record(
@@ -233,17 +245,10 @@ Confidential places still appear, redacted, in listings without `lat`, `long` an
     response_model=ServiceAtLocationPage,
 )
 async def list_service_at_locations(
-    session: ReadSessionDep,
-    viewer: MeteredViewerDep,
-    paging: PagingDep,
-    filters: FiltersDep,
-    near: NearDep,
-    full_service: Flag = False,
+    listing: ListingDep, near: NearDep, full_service: Flag = False
 ) -> Any:
     return _json(
-        await service.list_service_at_locations(
-            session, viewer, filters, paging, full_service=full_service, near=near
-        )
+        await service.list_service_at_locations(*listing, full_service=full_service, near=near)
     )
 
 
