@@ -301,11 +301,7 @@ async def _client(
 
 
 @asks_first(
-    router,
-    _client,
-    "/clients/{client_id}/disable",
-    "Disable an API client and revoke its tokens",
-    name="disable_client",
+    router, _client, "/clients/{client_id}/disable", "Disable an API client and revoke its tokens"
 )
 async def disable_client(confirmed: Confirmed[ClientPublic]) -> Response:
     at = confirmed.subject
@@ -402,9 +398,7 @@ async def _line(
     return await LINE.subject(line_id, request, database, principal)
 
 
-@asks_first(
-    router, _line, "/national-lines/{line_id}/remove", "Remove a national line", name="remove_line"
-)
+@asks_first(router, _line, "/national-lines/{line_id}/remove", "Remove a national line")
 async def remove_line(confirmed: Confirmed[NationalLine]) -> Response:
     at = confirmed.subject
     await national_lines.remove(confirmed.database, at.principal, at.about.id)

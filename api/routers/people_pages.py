@@ -402,9 +402,7 @@ async def _managed_person(
     return Subject(path, principal, user, shown={"user": user}, refused=refused)
 
 
-@asks_first(
-    router, _managed_person, "/people/{user_id}/reset", "Reset a person's account", name="reset"
-)
+@asks_first(router, _managed_person, "/people/{user_id}/reset", "Reset a person's account")
 async def reset(confirmed: Confirmed[UserSummary]) -> Response:
     at = confirmed.subject
     invited = await people.reset(confirmed.database, confirmed.settings, at.principal, at.about.id)
@@ -412,11 +410,7 @@ async def reset(confirmed: Confirmed[UserSummary]) -> Response:
 
 
 @asks_first(
-    router,
-    _managed_person,
-    "/people/{user_id}/deactivate",
-    "Deactivate a person's account",
-    name="deactivate",
+    router, _managed_person, "/people/{user_id}/deactivate", "Deactivate a person's account"
 )
 async def deactivate(confirmed: Confirmed[UserSummary]) -> Response:
     at = confirmed.subject

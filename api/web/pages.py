@@ -371,24 +371,27 @@ def asks_first(
     path: str,
     summary: str,
     *,
-    name: str,
+    name: str | None = None,
 ) -> Callable[[Change[AboutT]], Change[AboutT]]:
     """Declare a change made after a confirmation, on ``router`` at ``path`` (its last segment
     is the one the subject's ``path`` is followed by): ``GET`` asks (``<name>.title``,
     ``.text`` and ``.button`` in the catalogues), and ``POST`` (the CSRF check first) makes it
     with the decorated function; both need a signed-in visitor. ``find``, a dependency, says
     what the change is about, or answers instead (a record the visitor may not change). The
-    routes are named ``<name>_page`` and ``<name>``."""
+    routes are named ``<name>_page`` and ``<name>``; ``name`` is the decorated function's own
+    unless given."""
     segment = path.rsplit("/", 1)[-1]
     # What ``find`` gives, for FastAPI (the type variable cannot make an alias here).
     About = Annotated[Subject[Any] | Response, Depends(find)]
 
     def declare(change: Change[AboutT]) -> Change[AboutT]:
+        named = name or change.__name__
+
         async def ask(request: Request, visitor: session.SignedInVisitor, at: About) -> Response:
             if isinstance(at, Response):
                 return at
             action = f"{at.path}/{segment}"
-            return confirm_page(request, name=name, action=action, back=at.path, **at.shown)
+            return confirm_page(request, name=named, action=action, back=at.path, **at.shown)
 
         async def make(
             request: Request,
@@ -406,10 +409,10 @@ def asks_first(
                 return at.refused(request, error)
 
         router.add_api_route(
-            path, ask, methods=["GET"], name=f"{name}_page", summary=f"{summary} (HTML)"
+            path, ask, methods=["GET"], name=f"{named}_page", summary=f"{summary} (HTML)"
         )
         router.add_api_route(
-            path, make, methods=["POST"], name=name, summary=f"{summary} (HTML form)"
+            path, make, methods=["POST"], name=named, summary=f"{summary} (HTML form)"
         )
         return change
 
