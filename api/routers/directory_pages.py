@@ -135,7 +135,6 @@ async def _entry_page(
         answer,
         version=found.version,
         form=form or {},
-        done=request.query_params.get("done"),
         **shown,
     )
 

@@ -76,7 +76,7 @@ def _organization_path(organization_id: uuid.UUID) -> str:
 async def operator_page(
     request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Response:
-    shown: dict[str, Any] = {"done": request.query_params.get("done")}
+    shown: dict[str, Any] = {}
     try:
         shown["unanswered"], shown["late"] = await reports.unanswered(database, principal)
         shown["queue"], shown["waiting"] = await reports.queue(database, principal)
@@ -214,7 +214,6 @@ async def organization_page(
         organization=organization,
         clients=listed,
         clients_total=total,
-        done=request.query_params.get("done"),
     )
 
 
@@ -340,7 +339,6 @@ async def _lines_page(
         countries=_lines_by_country(lines),
         kinds=[kind.value for kind in NationalLineKind],
         form=form,
-        done=request.query_params.get("done"),
     )
 
 

@@ -89,7 +89,6 @@ async def account(request: Request, database: SessionDep, visitor: SignedInVisit
         "app/account.html",
         account=mine,
         recovery_codes_left=left,
-        done=request.query_params.get("done"),
     )
 
 
@@ -300,7 +299,6 @@ def _person_page(
         user=user,
         roles=people.grantable_roles(principal),
         itself=user.id == principal.user_id,
-        done=request.query_params.get("done"),
         contact=contact,
         typed_contact=contact.address if typed_contact is None and contact else typed_contact,
     )

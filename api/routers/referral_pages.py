@@ -786,7 +786,6 @@ async def _case_page(
         referral=case.referral,
         problems=problems or [],
         just_sent=request.query_params.get("sent") == "1",
-        done=request.query_params.get("done"),
         outcomes=list(Outcome),
         reads_personal_data=principal.reads_personal_data,
     )

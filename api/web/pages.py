@@ -72,6 +72,8 @@ def app_page(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
+    """``template`` with what every app page shows, and ``done``: what the change that
+    redirected here did (``?done=<what>``), for the page's notice."""
     language = language_of(request)
     visitor = session.visitor_of(request)
     body = (
@@ -88,6 +90,7 @@ def app_page(
             reads_figures=visitor is not None
             and visitor.person is not None
             and Scope.stats_read.value in scopes_of(visitor.person.role),
+            done=request.query_params.get("done"),
             **context,
         )
     )
