@@ -15,9 +15,9 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -194,29 +194,6 @@ def _first_field(error: ValidationError) -> str:
     return str(location[0]) if location else ""
 
 
-@router.get(
-    "/organizations/{organization_id}",
-    summary="One organisation: its status, people and API clients (HTML)",
-)
-async def organization_page(
-    organization_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
-) -> Response:
-    try:
-        organization = await organizations.overseen(database, principal, organization_id)
-        listed, total = await clients.of_organization(
-            database, principal, organization_id, limit=CLIENTS_SHOWN
-        )
-    except RelayError as error:
-        return not_allowed(request, error)
-    return form_page(
-        request,
-        "app/operator_organization.html",
-        organization=organization,
-        clients=listed,
-        clients_total=total,
-    )
-
-
 @dataclass(frozen=True)
 class Overseen(Generic[IdT, AboutT]):
     """What a change of the operator's can be about: its page's address, how the services find
@@ -247,6 +224,32 @@ async def _overseen(
     organization_id: uuid.UUID, request: Request, database: SessionDep, principal: PersonPrincipal
 ) -> Subject[Organization] | Response:
     return await ORGANIZATION.subject(organization_id, request, database, principal)
+
+
+@router.get(
+    "/organizations/{organization_id}",
+    summary="One organisation: its status, people and API clients (HTML)",
+)
+async def organization_page(
+    request: Request,
+    database: SessionDep,
+    at: Annotated[Subject[Organization] | Response, Depends(_overseen)],
+) -> Response:
+    if isinstance(at, Response):
+        return at
+    try:
+        listed, total = await clients.of_organization(
+            database, at.principal, at.about.id, limit=CLIENTS_SHOWN
+        )
+    except RelayError as error:
+        return not_allowed(request, error)
+    return form_page(
+        request,
+        "app/operator_organization.html",
+        organization=at.about,
+        clients=listed,
+        clients_total=total,
+    )
 
 
 def _status_change(status: OrganizationStatus) -> Callable[[Confirmed[Organization]], Any]:
