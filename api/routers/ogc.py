@@ -112,17 +112,13 @@ async def _items_query(
 ItemsQueryDep = Annotated[ItemsQuery, Depends(_items_query)]
 
 
-async def _feature_media_type(request: Request, f: FeatureFormat = None) -> str:
+def _feature_media_type(request: Request, f: str | None) -> str:
     if f is not None:
         return JSON if f == "json" else GEOJSON
     accept = request.headers.get("accept", "")
     if JSON in accept and GEOJSON not in accept:
         return JSON
     return GEOJSON
-
-
-# The media type of a feature's or a page's body: ``f``, else the ``Accept`` header.
-FeatureMediaType = Annotated[str, Depends(_feature_media_type)]
 
 
 @router.get("/", summary="Landing page", response_model=LandingPage)
@@ -164,10 +160,13 @@ async def items(
     collectionId: CollectionId,
     request: Request,
     authorization: BearerIfPresent,
-    media_type: FeatureMediaType,
     urls: UrlsDep,
     query: ItemsQueryDep,
+    f: FeatureFormat = None,
 ) -> Any:
+    # ``f`` stays the route's own parameter: a 422 problem lists a dependency's issues first,
+    # so the page's come before the format's, as they always have.
+    media_type = _feature_media_type(request, f)
     # Anonymous (charged to its address's budget) or a valid token (401 for a bad one), checked
     # on the page's own connection, without an ORM session: as the search does.
     async with reading(request) as reader:
@@ -188,12 +187,14 @@ async def items(
 async def item(
     collectionId: CollectionId,
     featureId: Annotated[str, Path(description="The feature's id (a UUID).")],
+    request: Request,
     session: ReadSessionDep,
     viewer: ViewerDep,
     urls: UrlsDep,
-    media_type: FeatureMediaType,
     simplify: Simplify = None,
+    f: FeatureFormat = None,
 ) -> Any:
+    media_type = _feature_media_type(request, f)
     body = await service.item_json(
         session,
         viewer,

@@ -308,6 +308,15 @@ class TestItems:
             assert response.status_code == 422, limit
             assert response.headers["content-type"] == PROBLEM
 
+    async def test_a_problem_lists_the_page_s_parameters_before_the_format(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # Issues in the order the route reads its parameters: the page's, then ``f``.
+        response = await client.get(f"{ITEMS}?f=xml&limit=0")
+        assert response.status_code == 422
+        issues = [issue["loc"] for issue in response.json()["errors"]]
+        assert issues == [["query", "limit"], ["query", "f"]]
+
     async def test_after_and_before_together_are_a_400_problem(
         self, client: httpx.AsyncClient
     ) -> None:
@@ -513,6 +522,14 @@ class TestItem:
         one = await client.get(f"{AREAS}/{area['id']}?f=json")
         assert one.headers["content-type"] == "application/json"
         assert one.json()["properties"] == area["properties"]
+
+    async def test_a_problem_lists_simplify_before_the_format(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.get(f"{AREAS}/{uuid.uuid4()}?f=xml&simplify=5")
+        assert response.status_code == 422
+        issues = [issue["loc"] for issue in response.json()["errors"]]
+        assert issues == [["query", "simplify"], ["query", "f"]]
 
     @pytest.mark.parametrize("feature_id", [str(uuid.uuid4()), "not-a-uuid", "1"])
     async def test_unknown_feature_is_a_404_problem(
